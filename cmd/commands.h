@@ -1,0 +1,13 @@
+#pragma once
+// The subcommands of the kube-customs executable. Each takes its arguments (after the
+// subcommand's name) and returns the process exit code: 0 success, 1 failure, 2 usage error.
+
+#include <string>
+#include <vector>
+
+namespace kc::cmd {
+
+int runServe(const std::vector<std::string>& args);
+int runCert(const std::vector<std::string>& args);
+
+}  // namespace kc::cmd

@@ -1,0 +1,37 @@
+// kube-customs: one executable, subcommands chosen by the first argument.
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cmd/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "kube-customs: admission and audit guard for Kubernetes containers\n"
+    "\n"
+    "usage: kube-customs COMMAND [ARGS]\n"
+    "  serve          run the webhook and/or audit roles (see serve --help)\n"
+    "  cert generate  create a CA and serving certificate for the webhook Service\n"
+    "  version        print the version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "serve") return kc::cmd::runServe(rest);
+  if (command == "cert") return kc::cmd::runCert(rest);
+  if (command == "version" || command == "--version") {
+    std::cout << "kube-customs " << KC_VERSION << "\n";
+    return 0;
+  }
+  std::cerr << "kube-customs: unknown command \"" << command << "\"\n" << kUsage;
+  return 2;
+}

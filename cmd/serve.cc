@@ -1,0 +1,262 @@
+// `kube-customs serve`: composes the roles chosen at start-up (webhook, audit) with the shared
+// runtime (TLS, HTTPS server, metrics), then waits for signals. Start-up is a list of small
+// steps; each failure is reported with what to fix and exits non-zero.
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "cmd/commands.h"
+#include "cmd/flags.h"
+#include "common/certgen.h"
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/tls.h"
+#include "policies/engine.h"
+#include "webhook/admission_handler.h"
+#include "webhook/webhook_metrics.h"
+
+namespace kc::cmd {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: kube-customs serve [--config FILE] [--roles webhook,audit] [--listen ADDR]\n"
+    "         [--metrics-listen ADDR] [--tls-cert FILE --tls-key FILE] [--audit-client-ca FILE]\n"
+    "         [--policies DIR] [--state-dir DIR] [--audit-log-path FILE] [--log-level LEVEL]\n"
+    "         [--threads N]\n"
+    "Without --tls-cert/--tls-key a CA and serving certificate are generated under\n"
+    "STATE_DIR/tls (local use). See docs/configuration.md.\n";
+
+std::vector<std::string> splitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+bool readFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+// Step: configuration from defaults, file and flags. Returns an exit code or -1 to go on.
+int loadConfig(const Flags& flags, Config& cfg) {
+  if (auto file = flags.get("config")) {
+    std::string text;
+    if (!readFile(*file, text)) {
+      std::cerr << "kube-customs serve: cannot read config file " << *file << "\n";
+      return 2;
+    }
+    auto errors = applyConfigYaml(text, cfg);
+    for (const auto& e : errors) std::cerr << "kube-customs serve: " << e.toString(*file) << "\n";
+    if (!errors.empty()) return 2;
+  }
+  if (auto v = flags.get("roles")) cfg.roles = splitComma(*v);
+  if (auto v = flags.get("listen")) cfg.server.listen = *v;
+  if (auto v = flags.get("metrics-listen")) cfg.metrics.listen = *v;
+  if (auto v = flags.get("tls-cert")) cfg.tls.certFile = *v;
+  if (auto v = flags.get("tls-key")) cfg.tls.keyFile = *v;
+  if (auto v = flags.get("audit-client-ca")) cfg.tls.clientCAFile = *v;
+  if (auto v = flags.get("policies")) cfg.policies.dir = *v;
+  if (auto v = flags.get("state-dir")) cfg.stateDir = *v;
+  if (auto v = flags.get("audit-log-path")) cfg.audit.logPath = *v;
+  if (auto v = flags.get("log-level")) cfg.logLevel = *v;
+  if (auto v = flags.get("threads")) {
+    try {
+      cfg.server.threads = std::stoi(*v);
+    } catch (...) {
+      std::cerr << "kube-customs serve: --threads needs a number\n";
+      return 2;
+    }
+  }
+  auto errors = validateConfig(cfg);
+  for (const auto& e : errors) std::cerr << "kube-customs serve: " << e.toString("config") << "\n";
+  if (!errors.empty()) return 2;
+  log::Level level;
+  log::parseLevel(cfg.logLevel, level);
+  log::setLevel(level);
+  return -1;
+}
+
+// Step: without configured certificates, create (or reuse) a local CA and serving certificate.
+int ensureLocalCerts(Config& cfg) {
+  if (!cfg.tls.certFile.empty()) return -1;
+  const std::string dir = cfg.stateDir + "/tls";
+  cfg.tls.certFile = dir + "/tls.crt";
+  cfg.tls.keyFile = dir + "/tls.key";
+  std::string error;
+  if (std::filesystem::exists(cfg.tls.certFile) && std::filesystem::exists(cfg.tls.keyFile) &&
+      tls::makeServerContext({cfg.tls.certFile, cfg.tls.keyFile, ""}, error)) {
+    log::info("using the local serving certificate", {{log::field::kPath, cfg.tls.certFile}});
+    return -1;
+  }
+  tls::CertRequest req;
+  req.extraDnsNames = {"localhost"};
+  req.extraIps = {"127.0.0.1", "::1"};
+  tls::GeneratedCerts certs;
+  if (!tls::generateCerts(req, certs, error) || !tls::writeCerts(certs, dir, error)) {
+    std::cerr << "kube-customs serve: cannot create a local certificate: " << error << "\n";
+    return 1;
+  }
+  log::warn("no --tls-cert given: generated a self-signed CA and serving certificate for local "
+            "use; trust " + dir + "/ca.crt",
+            {{log::field::kPath, dir}});
+  return -1;
+}
+
+}  // namespace
+
+int runServe(const std::vector<std::string>& args) {
+  Flags flags({"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key",
+               "audit-client-ca", "policies", "state-dir", "audit-log-path", "log-level",
+               "threads"},
+              {"help"});
+  std::string error;
+  if (!flags.parse(args, error)) {
+    std::cerr << "kube-customs serve: " << error << "\n" << kUsage;
+    return 2;
+  }
+  if (flags.has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  Config cfg;
+  if (int rc = loadConfig(flags, cfg); rc >= 0) return rc;
+  if (int rc = ensureLocalCerts(cfg); rc >= 0) return rc;
+
+  // Signals are taken synchronously by the main thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string roles;
+  for (const auto& r : cfg.roles) roles += (roles.empty() ? "" : ",") + r;
+  log::info("kube-customs starting", {{log::field::kEventType, log::event::kStartup},
+                                      {log::field::kVersion, KC_VERSION},
+                                      {log::field::kRoles, roles}});
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  metrics::registerBuildInfo(*registry);
+  metrics::ServerMetrics serverMetrics(*registry);
+
+  auto tlsContext = std::make_shared<tls::ReloadingContext>(
+      tls::TlsFiles{cfg.tls.certFile, cfg.tls.keyFile, cfg.tls.clientCAFile},
+      tls::ReloadingContext::Hooks{
+          [&] { serverMetrics.tlsReloaded(); },
+          [&](const std::string&) { serverMetrics.tlsReloadFailed(); },
+          [&](std::time_t t) { serverMetrics.tlsNotAfter(t); }});
+  if (!tlsContext->load(error)) {
+    std::cerr << "kube-customs serve: " << error << "\n";
+    return 1;
+  }
+
+  // Policies: a snapshot swapped atomically; requests keep the snapshot they started with.
+  std::mutex policyMutex;
+  std::shared_ptr<const policy::PolicySet> policies = policy::PolicySet::empty();
+  std::atomic<bool> policiesLoaded{false};
+  auto policySource = [&] {
+    std::lock_guard<std::mutex> lock(policyMutex);
+    return policies;
+  };
+  if (cfg.policies.dir.empty()) {
+    log::warn("no policies configured: every admission request is allowed",
+              {{log::field::kEventType, log::event::kPolicyLoad}});
+  }
+  policiesLoaded.store(true);
+
+  std::vector<http::Route> routes;
+  routes.push_back({"GET", "/healthz",
+                    [](const http::Request&, http::Response& res) {
+                      res.contentType = "text/plain";
+                      res.body = "ok";
+                    }});
+  routes.push_back({"GET", "/readyz", [&](const http::Request&, http::Response& res) {
+                      res.contentType = "text/plain";
+                      if (policiesLoaded.load()) {
+                        res.body = "ok";
+                      } else {
+                        res.status = 503;
+                        res.body = "policies not loaded";
+                      }
+                    }});
+  std::unique_ptr<webhook::WebhookMetrics> webhookMetrics;
+  std::unique_ptr<webhook::AdmissionHandler> admission;
+  if (cfg.hasRole("webhook")) {
+    webhookMetrics = std::make_unique<webhook::WebhookMetrics>(*registry);
+    admission = std::make_unique<webhook::AdmissionHandler>(policySource, *webhookMetrics,
+                                                            serverMetrics);
+    routes.push_back({"POST", "/validate",
+                      [&](const http::Request& req, http::Response& res) {
+                        admission->handle(req, res);
+                      },
+                      cfg.server.maxBodyBytes, true});
+  }
+
+  http::ServerOptions opts;
+  opts.listen = cfg.server.listen;
+  opts.threads = cfg.server.threads;
+  opts.maxBodyBytes = cfg.server.maxBodyBytes;
+  opts.maxHeaderBytes = cfg.server.maxHeaderBytes;
+  opts.headerTimeout = std::chrono::milliseconds(
+      static_cast<long long>(cfg.server.headerTimeoutSeconds * 1000));
+  opts.idleTimeout = std::chrono::milliseconds(
+      static_cast<long long>(cfg.server.idleTimeoutSeconds * 1000));
+  opts.maxConnections = cfg.server.maxConnections;
+  http::Server server(opts, tlsContext, std::move(routes),
+                      {[&](std::string_view reason) { serverMetrics.badRequest(reason); }});
+  if (!server.start(error)) {
+    std::cerr << "kube-customs serve: " << error << "\n";
+    return 1;
+  }
+  auto exposer = metrics::serveMetrics(cfg.metrics.listen, registry, error);
+  if (!exposer) {
+    std::cerr << "kube-customs serve: " << error << "\n";
+    server.shutdown(std::chrono::milliseconds(0));
+    return 1;
+  }
+  const auto metricsPorts = exposer->GetListeningPorts();
+  log::info("listening", {{log::field::kEventType, log::event::kListening},
+                          {"https_port", server.port()},
+                          {"metrics_port", metricsPorts.empty() ? 0 : metricsPorts.front()},
+                          {log::field::kRoles, roles}});
+
+  // Main loop: wait for a signal; between signals, poll the certificate files for changes.
+  const auto tick = std::chrono::duration<double>(cfg.tls.reloadIntervalSeconds);
+  timespec timeout{};
+  timeout.tv_sec = static_cast<time_t>(tick.count());
+  timeout.tv_nsec = static_cast<long>((tick.count() - static_cast<double>(timeout.tv_sec)) * 1e9);
+  int sig = 0;
+  for (;;) {
+    sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    tlsContext->maybeReload();
+  }
+  log::info("shutting down", {{log::field::kEventType, log::event::kShutdown},
+                              {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const bool clean = server.shutdown(std::chrono::milliseconds(
+      static_cast<long long>(cfg.server.shutdownGraceSeconds * 1000)));
+  exposer.reset();
+  log::info("stopped", {{log::field::kEventType, log::event::kShutdown}, {"clean", clean}});
+  return 0;
+}
+
+}  // namespace kc::cmd

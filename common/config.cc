@@ -1,0 +1,228 @@
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "common/log.h"
+
+namespace kc {
+namespace {
+
+enum class Type { kString, kInt, kSize, kDouble, kStringList };
+
+const char* typeName(Type t) {
+  switch (t) {
+    case Type::kString:
+      return "string";
+    case Type::kInt:
+      return "integer";
+    case Type::kSize:
+      return "non-negative integer";
+    case Type::kDouble:
+      return "number";
+    case Type::kStringList:
+      return "list of strings";
+  }
+  return "?";
+}
+
+struct Field {
+  Type type;
+  std::function<void*(Config&)> target;
+};
+
+#define KC_FIELD(path, type, member) \
+  { path, Field{type, [](Config& c) -> void* { return &c.member; }} }
+
+const std::map<std::string, Field>& fields() {
+  static const std::map<std::string, Field> kFields = {
+      KC_FIELD("roles", Type::kStringList, roles),
+      KC_FIELD("logLevel", Type::kString, logLevel),
+      KC_FIELD("stateDir", Type::kString, stateDir),
+      KC_FIELD("server.listen", Type::kString, server.listen),
+      KC_FIELD("server.threads", Type::kInt, server.threads),
+      KC_FIELD("server.maxBodyBytes", Type::kSize, server.maxBodyBytes),
+      KC_FIELD("server.maxHeaderBytes", Type::kSize, server.maxHeaderBytes),
+      KC_FIELD("server.headerTimeoutSeconds", Type::kDouble, server.headerTimeoutSeconds),
+      KC_FIELD("server.idleTimeoutSeconds", Type::kDouble, server.idleTimeoutSeconds),
+      KC_FIELD("server.maxConnections", Type::kSize, server.maxConnections),
+      KC_FIELD("server.shutdownGraceSeconds", Type::kDouble, server.shutdownGraceSeconds),
+      KC_FIELD("tls.certFile", Type::kString, tls.certFile),
+      KC_FIELD("tls.keyFile", Type::kString, tls.keyFile),
+      KC_FIELD("tls.clientCAFile", Type::kString, tls.clientCAFile),
+      KC_FIELD("tls.reloadIntervalSeconds", Type::kDouble, tls.reloadIntervalSeconds),
+      KC_FIELD("metrics.listen", Type::kString, metrics.listen),
+      KC_FIELD("policies.dir", Type::kString, policies.dir),
+      KC_FIELD("policies.reloadIntervalSeconds", Type::kDouble, policies.reloadIntervalSeconds),
+      KC_FIELD("audit.logPath", Type::kString, audit.logPath),
+      KC_FIELD("audit.checkpointFile", Type::kString, audit.checkpointFile),
+      KC_FIELD("audit.webhookMaxBodyBytes", Type::kSize, audit.webhookMaxBodyBytes),
+      KC_FIELD("audit.maxEventBytes", Type::kSize, audit.maxEventBytes),
+      KC_FIELD("audit.bearerTokens", Type::kStringList, audit.bearerTokens),
+  };
+  return kFields;
+}
+#undef KC_FIELD
+
+const std::set<std::string>& sections() {
+  static const std::set<std::string> kSections = {"server", "tls", "metrics", "policies",
+                                                  "audit"};
+  return kSections;
+}
+
+int lineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+bool scalarIsQuoted(const YAML::Node& n) { return n.Tag() == "!"; }
+
+void setField(const std::string& key, const Field& f, const YAML::Node& v, Config& cfg,
+              std::vector<ConfigError>& errors) {
+  auto wrongType = [&] {
+    errors.push_back({key, lineOf(v), std::string("expected ") + typeName(f.type)});
+  };
+  void* target = f.target(cfg);
+  switch (f.type) {
+    case Type::kString:
+      if (!v.IsScalar()) return wrongType();
+      *static_cast<std::string*>(target) = v.Scalar();
+      return;
+    case Type::kInt: {
+      if (!v.IsScalar() || scalarIsQuoted(v)) return wrongType();
+      int out = 0;
+      if (!YAML::convert<int>::decode(v, out)) return wrongType();
+      *static_cast<int*>(target) = out;
+      return;
+    }
+    case Type::kSize: {
+      if (!v.IsScalar() || scalarIsQuoted(v)) return wrongType();
+      long long out = 0;
+      if (!YAML::convert<long long>::decode(v, out) || out < 0) return wrongType();
+      *static_cast<std::size_t*>(target) = static_cast<std::size_t>(out);
+      return;
+    }
+    case Type::kDouble: {
+      if (!v.IsScalar() || scalarIsQuoted(v)) return wrongType();
+      double out = 0;
+      if (!YAML::convert<double>::decode(v, out)) return wrongType();
+      *static_cast<double*>(target) = out;
+      return;
+    }
+    case Type::kStringList: {
+      if (!v.IsSequence()) return wrongType();
+      std::vector<std::string> out;
+      for (const auto& item : v) {
+        if (!item.IsScalar()) {
+          errors.push_back({key, lineOf(item), "expected a string in the list"});
+          return;
+        }
+        out.push_back(item.Scalar());
+      }
+      *static_cast<std::vector<std::string>*>(target) = std::move(out);
+      return;
+    }
+  }
+}
+
+void walk(const YAML::Node& map, const std::string& prefix, Config& cfg,
+          std::vector<ConfigError>& errors) {
+  for (const auto& kv : map) {
+    const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    const YAML::Node& value = kv.second;
+    if (sections().count(key)) {
+      if (value.IsNull()) continue;
+      if (!value.IsMap()) {
+        errors.push_back({key, lineOf(value), "expected a mapping"});
+        continue;
+      }
+      walk(value, key, cfg, errors);
+      continue;
+    }
+    auto it = fields().find(key);
+    if (it == fields().end()) {
+      errors.push_back({key, lineOf(kv.first), "unknown key"});
+      continue;
+    }
+    setField(key, it->second, value, cfg, errors);
+  }
+}
+
+}  // namespace
+
+bool Config::hasRole(const std::string& role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+std::string ConfigError::toString(const std::string& file) const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line);
+  out += ": ";
+  if (!key.empty()) out += key + ": ";
+  out += message;
+  return out;
+}
+
+std::vector<ConfigError> applyConfigYaml(const std::string& text, Config& cfg) {
+  std::vector<ConfigError> errors;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    errors.push_back({"", e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg});
+    return errors;
+  }
+  if (root.IsNull()) return errors;  // an empty file keeps the defaults
+  if (!root.IsMap()) {
+    errors.push_back({"", lineOf(root), "the configuration must be a mapping"});
+    return errors;
+  }
+  try {
+    walk(root, "", cfg, errors);
+  } catch (const YAML::Exception& e) {
+    errors.push_back({"", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg});
+  }
+  return errors;
+}
+
+std::vector<ConfigError> validateConfig(const Config& cfg) {
+  std::vector<ConfigError> errors;
+  if (cfg.roles.empty()) errors.push_back({"roles", 0, "at least one role is needed"});
+  for (const auto& r : cfg.roles) {
+    if (r != "webhook" && r != "audit")
+      errors.push_back({"roles", 0, "unknown role \"" + r + "\" (expected webhook or audit)"});
+  }
+  log::Level level;
+  if (!log::parseLevel(cfg.logLevel, level))
+    errors.push_back({"logLevel", 0, "expected one of debug, info, warn, error"});
+  if (cfg.server.maxBodyBytes == 0) errors.push_back({"server.maxBodyBytes", 0, "must be > 0"});
+  if (cfg.server.maxHeaderBytes < 1024)
+    errors.push_back({"server.maxHeaderBytes", 0, "must be at least 1024"});
+  if (cfg.server.headerTimeoutSeconds <= 0)
+    errors.push_back({"server.headerTimeoutSeconds", 0, "must be > 0"});
+  if (cfg.server.idleTimeoutSeconds <= 0)
+    errors.push_back({"server.idleTimeoutSeconds", 0, "must be > 0"});
+  if (cfg.server.maxConnections == 0)
+    errors.push_back({"server.maxConnections", 0, "must be > 0"});
+  if (cfg.server.shutdownGraceSeconds < 0)
+    errors.push_back({"server.shutdownGraceSeconds", 0, "must be >= 0"});
+  if (cfg.server.threads < 0 || cfg.server.threads > 256)
+    errors.push_back({"server.threads", 0, "must be between 0 and 256"});
+  if (cfg.tls.certFile.empty() != cfg.tls.keyFile.empty())
+    errors.push_back({"tls", 0, "certFile and keyFile must be set together"});
+  if (cfg.tls.reloadIntervalSeconds <= 0)
+    errors.push_back({"tls.reloadIntervalSeconds", 0, "must be > 0"});
+  if (cfg.audit.webhookMaxBodyBytes == 0)
+    errors.push_back({"audit.webhookMaxBodyBytes", 0, "must be > 0"});
+  return errors;
+}
+
+std::vector<std::pair<std::string, std::string>> configKeys() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, f] : fields()) out.emplace_back(k, typeName(f.type));
+  return out;
+}
+
+}  // namespace kc

@@ -1,0 +1,78 @@
+#pragma once
+// Run-time configuration of `kube-customs serve`: defaults, the YAML file and flags, in that
+// order of precedence (flags win). The YAML is validated at load: an unknown key or a value of
+// the wrong type is reported with its dotted name and line. Plain data; not thread-safe to mutate.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace kc {
+
+struct ServerConfig {
+  std::string listen = ":8443";
+  int threads = 0;  // 0: one per core
+  std::size_t maxBodyBytes = 3 * 1024 * 1024;
+  std::size_t maxHeaderBytes = 16 * 1024;
+  double headerTimeoutSeconds = 10;
+  double idleTimeoutSeconds = 90;
+  std::size_t maxConnections = 4096;
+  double shutdownGraceSeconds = 25;
+};
+
+struct TlsConfig {
+  std::string certFile;
+  std::string keyFile;
+  std::string clientCAFile;
+  double reloadIntervalSeconds = 2;
+};
+
+struct MetricsConfig {
+  std::string listen = ":9090";
+};
+
+struct PoliciesConfig {
+  std::string dir;
+  double reloadIntervalSeconds = 2;
+};
+
+struct AuditConfig {
+  std::string logPath;
+  std::string checkpointFile;
+  std::size_t webhookMaxBodyBytes = 12 * 1024 * 1024;
+  std::size_t maxEventBytes = 1024 * 1024;
+  std::vector<std::string> bearerTokens;
+};
+
+struct Config {
+  std::vector<std::string> roles = {"webhook", "audit"};
+  std::string logLevel = "info";
+  std::string stateDir = "/var/lib/kube-customs";
+  ServerConfig server;
+  TlsConfig tls;
+  MetricsConfig metrics;
+  PoliciesConfig policies;
+  AuditConfig audit;
+
+  bool hasRole(const std::string& role) const;
+};
+
+// One problem found while loading, with its place.
+struct ConfigError {
+  std::string key;  // dotted name, e.g. "server.maxBodyBytes"
+  int line = 0;     // 1-based; 0 when unknown
+  std::string message;
+  std::string toString(const std::string& file) const;
+};
+
+// Applies the YAML text over `cfg`. Returns every error found (empty on success); on error
+// `cfg` may be partially updated and must not be used.
+std::vector<ConfigError> applyConfigYaml(const std::string& text, Config& cfg);
+
+// Checks cross-field rules (valid roles, log level, positive sizes). Returns errors.
+std::vector<ConfigError> validateConfig(const Config& cfg);
+
+// Every key the file accepts, dotted, with its type name; used by docs tests.
+std::vector<std::pair<std::string, std::string>> configKeys();
+
+}  // namespace kc

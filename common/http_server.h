@@ -1,0 +1,94 @@
+#pragma once
+// An HTTPS/1.1 server (Boost.Beast over OpenSSL) for the admission and audit webhooks.
+// Routes are exact paths; handlers run synchronously on the I/O thread that read the request,
+// so they must be quick (policy evaluation is). Protocol-level bad input (headers too large or
+// never finished, bodies over the route's cap, wrong content type, unknown paths) is answered
+// with a 4xx, reported through hooks.onBadRequest, and never affects other connections.
+// Thread-safe: start() and shutdown() from one controlling thread; handlers from many.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/tls.h"
+
+namespace kc::http {
+
+struct Request {
+  std::string_view method;
+  std::string_view target;  // path and query
+  std::string_view path;
+  std::string_view contentType;
+  std::string_view authorization;
+  std::string_view body;
+  bool clientCertVerified = false;   // a client certificate was presented and verified
+  std::string_view clientCertSubject;  // its subject CN, when verified
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Handler = std::function<void(const Request&, Response&)>;
+
+struct Route {
+  std::string method;  // "GET" or "POST"
+  std::string path;
+  Handler handler;
+  std::size_t maxBodyBytes = 0;  // 0: the server's default
+  bool requireJson = false;      // answer 415 unless Content-Type is application/json
+};
+
+struct ServerOptions {
+  std::string listen = ":8443";
+  int threads = 0;  // 0: one per core
+  std::size_t maxBodyBytes = 3 * 1024 * 1024;
+  std::size_t maxHeaderBytes = 16 * 1024;
+  std::chrono::milliseconds headerTimeout{10000};  // to read headers, then the body
+  std::chrono::milliseconds idleTimeout{90000};    // between requests on a kept-alive connection
+  std::size_t maxConnections = 4096;
+};
+
+struct ServerHooks {
+  // Reason is one of a fixed set (see docs/metrics.md): safe as a metric label.
+  std::function<void(std::string_view reason)> onBadRequest;
+};
+
+// Splits ":8443", "0.0.0.0:8443", "127.0.0.1:0", "[::1]:8443", "localhost:9090".
+// An empty host means all IPv4 interfaces. False on a malformed address.
+bool parseListen(std::string_view listen, std::string& host, std::uint16_t& port);
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<tls::ReloadingContext> tls,
+         std::vector<Route> routes, ServerHooks hooks);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the worker threads. False and `error` when it cannot bind.
+  bool start(std::string& error);
+  std::uint16_t port() const;
+
+  // Graceful stop: stop accepting, close idle connections, let in-flight requests finish and
+  // answer with `Connection: close`, wait at most `grace`, then stop. True when every
+  // connection finished in time.
+  bool shutdown(std::chrono::milliseconds grace);
+
+  std::size_t activeConnections() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kc::http

@@ -1,0 +1,62 @@
+#pragma once
+// Inputs and outputs of the policy engine. The engine does no I/O: callers (the admission
+// webhook, the audit consumer, the `check` CLI) build an EvalInput from what they decoded and
+// format the Verdict for their own door. Values are views into the caller's buffers and must
+// outlive the evaluation. Thread-safe: plain data.
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kc::policy {
+
+// How a policy acts on a violation.
+enum class Mode { kEnforce, kWarn, kAudit };
+std::string_view modeName(Mode m);
+
+struct UserRef {
+  std::string_view username;
+  std::vector<std::string_view> groups;
+};
+
+// One object to judge, as the API server (or an audit event) presents it.
+struct EvalInput {
+  std::string_view operation;    // CREATE, UPDATE, DELETE, CONNECT
+  std::string_view group;        // kind's group ("" for core, "apps", "batch")
+  std::string_view version;      // kind's version ("v1")
+  std::string_view kind;         // Pod, Deployment, ...
+  std::string_view subResource;  // "", "ephemeralcontainers", "exec", ...
+  std::string_view namespace_;
+  std::string_view name;
+  UserRef user;
+  simdjson::dom::element object;     // null element when absent
+  simdjson::dom::element oldObject;  // null element when absent
+  bool dryRun = false;
+  // Evaluation time, for exception expiry. The engine never reads the clock itself.
+  std::chrono::sys_seconds now{};
+};
+
+// One finding of one rule against one object. The same record feeds deny messages, warnings,
+// audit annotations, audit findings and the CLI's JSON output.
+struct Violation {
+  std::string policy;     // policy document name, e.g. "pod-security"
+  std::string rule;       // stable rule id, e.g. "pss.allowPrivilegeEscalation"
+  std::string container;  // container name, empty when pod-level
+  std::string field;      // JSON path of the offending field, e.g. "spec.containers[0].image"
+  std::string message;    // human text, e.g. PSA's "allowPrivilegeEscalation != false (...)"
+  Mode mode = Mode::kEnforce;
+};
+
+struct Verdict {
+  bool allowed = true;
+  std::string message;  // deny message when !allowed, formatted for people
+  std::vector<std::string> warnings;
+  std::map<std::string, std::string> auditAnnotations;
+  std::vector<Violation> violations;  // every violation, whatever its mode
+};
+
+}  // namespace kc::policy

@@ -1,0 +1,299 @@
+#include "common/http_server.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "common/certgen.h"
+#include "common/metrics.h"
+#include "common/tls.h"
+#include "test/test_util.h"
+
+namespace {
+
+using kc::testing::TempDir;
+using kc::testing::TlsClient;
+using namespace std::chrono_literals;
+
+// Lays out certificates the way a Kubernetes Secret volume does: files are symlinks through
+// `..data`, which points at a timestamped directory and is swapped atomically on update.
+class SecretDir {
+ public:
+  // Pre-generates every version the test will install, so the client's trust bundle holds all
+  // their CAs from the start.
+  explicit SecretDir(const std::string& root, int versions = 3) : root_(root) {
+    std::string bundle;
+    for (int i = 0; i < versions; ++i) {
+      kc::tls::CertRequest req;
+      req.extraDnsNames = {"localhost"};
+      req.extraIps = {"127.0.0.1"};
+      kc::tls::GeneratedCerts certs;
+      std::string error;
+      REQUIRE(kc::tls::generateCerts(req, certs, error));
+      bundle += certs.caCertPem;
+      versions_.push_back(std::move(certs));
+    }
+    kc::testing::writeFile(trust(), bundle);
+    swap();
+  }
+
+  void swap() {
+    REQUIRE(generation_ < static_cast<int>(versions_.size()));
+    const auto& certs = versions_[generation_++];
+    const std::string version = "..v" + std::to_string(generation_);
+    std::filesystem::create_directories(root_ + "/" + version);
+    kc::testing::writeFile(root_ + "/" + version + "/tls.crt", certs.certPem);
+    kc::testing::writeFile(root_ + "/" + version + "/tls.key", certs.keyPem);
+    const std::string tmp = root_ + "/..data_tmp";
+    std::filesystem::remove(tmp);
+    std::filesystem::create_directory_symlink(version, tmp);
+    std::filesystem::rename(tmp, root_ + "/..data");  // atomic, like the kubelet's writer
+    if (generation_ == 1) {
+      std::filesystem::create_symlink("..data/tls.crt", cert());
+      std::filesystem::create_symlink("..data/tls.key", key());
+    }
+  }
+  std::string cert() const { return root_ + "/tls.crt"; }
+  std::string key() const { return root_ + "/tls.key"; }
+  std::string trust() const { return root_ + "/trust.pem"; }
+
+ private:
+  std::string root_;
+  std::vector<kc::tls::GeneratedCerts> versions_;
+  int generation_ = 0;
+};
+
+struct Fixture {
+  TempDir dir;
+  SecretDir secret{dir.path()};
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics metrics{*registry};
+  std::shared_ptr<kc::tls::ReloadingContext> tls;
+  std::unique_ptr<kc::http::Server> server;
+  std::atomic<bool> slowEntered{false};
+
+  Fixture() {
+    tls = std::make_shared<kc::tls::ReloadingContext>(
+        kc::tls::TlsFiles{secret.cert(), secret.key(), ""},
+        kc::tls::ReloadingContext::Hooks{[this] { metrics.tlsReloaded(); },
+                                         [this](const std::string&) { metrics.tlsReloadFailed(); },
+                                         nullptr});
+    std::string error;
+    REQUIRE(tls->load(error));
+    std::vector<kc::http::Route> routes;
+    routes.push_back({"POST", "/echo",
+                      [](const kc::http::Request& req, kc::http::Response& res) {
+                        res.body = std::string(req.body);
+                      },
+                      1024, true});
+    routes.push_back({"POST", "/slow",
+                      [this](const kc::http::Request&, kc::http::Response& res) {
+                        slowEntered = true;
+                        std::this_thread::sleep_for(400ms);
+                        res.body = "{\"slow\":true}";
+                      },
+                      0, false});
+    routes.push_back({"GET", "/ping", [](const kc::http::Request&, kc::http::Response& res) {
+                        res.body = "pong";
+                      }});
+    kc::http::ServerOptions opts;
+    opts.listen = "127.0.0.1:0";
+    opts.threads = 2;
+    opts.headerTimeout = 300ms;
+    opts.idleTimeout = 5s;
+    opts.maxHeaderBytes = 2048;
+    server = std::make_unique<kc::http::Server>(
+        opts, tls, std::move(routes),
+        kc::http::ServerHooks{[this](std::string_view r) { metrics.badRequest(r); }});
+    REQUIRE(server->start(error));
+  }
+  ~Fixture() { server->shutdown(1s); }
+  TlsClient client() { return TlsClient(secret.trust(), server->port()); }
+};
+
+TEST_CASE("ServesJsonRouteOverTlsWithKeepAlive", "[http]") {
+  Fixture f;
+  auto c = f.client();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.request("POST", "/echo", "{\"n\":1}");
+    REQUIRE(r.error.empty());
+    CHECK(r.status == 200);
+    CHECK(r.body == "{\"n\":1}");
+    CHECK(c.connected());  // kept alive
+  }
+}
+
+TEST_CASE("AcceptsJsonContentTypeWithParameters", "[http]") {
+  Fixture f;
+  auto c = f.client();
+  auto r = c.request("POST", "/echo", "{}", "Application/JSON; charset=utf-8");
+  CHECK(r.status == 200);
+}
+
+TEST_CASE("RejectsOversizedBodyWith413AndCountsIt", "[http]") {
+  Fixture f;
+  auto c = f.client();
+  auto r = c.request("POST", "/echo", std::string(2000, 'x'));
+  CHECK(r.status == 413);
+  CHECK(f.metrics.badRequestCount("body_too_large") == 1);
+  auto again = f.client().request("POST", "/echo", "{}");
+  CHECK(again.status == 200);
+}
+
+TEST_CASE("RejectsChunkedBodyOverTheCapWith413", "[http]") {
+  Fixture f;
+  std::string chunk(1500, 'y');
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", chunk.size());
+  const std::string raw = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n" +
+                          std::string(size) + "\r\n" + chunk + "\r\n0\r\n\r\n";
+  const std::string got = f.client().raw(raw, 2s);
+  CHECK(got.rfind("HTTP/1.1 413", 0) == 0);
+  CHECK(f.metrics.badRequestCount("body_too_large") == 1);
+}
+
+TEST_CASE("RejectsWrongContentTypeWith415", "[http]") {
+  Fixture f;
+  auto r = f.client().request("POST", "/echo", "{}", "text/plain");
+  CHECK(r.status == 415);
+  CHECK(r.body.find("application/json") != std::string::npos);
+  CHECK(f.metrics.badRequestCount("unsupported_media_type") == 1);
+}
+
+TEST_CASE("AnswersUnknownPathWith404AndWrongMethodWith405", "[http]") {
+  Fixture f;
+  CHECK(f.client().request("GET", "/nope").status == 404);
+  CHECK(f.client().request("GET", "/echo").status == 405);
+  CHECK(f.metrics.badRequestCount("not_found") == 1);
+  CHECK(f.metrics.badRequestCount("method_not_allowed") == 1);
+}
+
+TEST_CASE("AnswersOversizedHeadersWith431", "[http]") {
+  Fixture f;
+  auto r = f.client().request("GET", "/ping", "", "", {{"X-Filler", std::string(4000, 'a')}});
+  CHECK(r.status == 431);
+  CHECK(f.metrics.badRequestCount("header_too_large") == 1);
+}
+
+TEST_CASE("AnswersMalformedRequestLineWith400", "[http]") {
+  Fixture f;
+  const std::string got = f.client().raw("GARBAGE\x01 / HTTP/9.9\r\n\r\n", 2s);
+  CHECK(got.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(f.metrics.badRequestCount("malformed_http") == 1);
+}
+
+TEST_CASE("ClosesConnectionWhoseHeadersNeverFinishWithoutBlockingOthers", "[http]") {
+  Fixture f;
+  std::string received = "unset";
+  std::thread slowloris([&] {
+    // Sends part of a header block and never finishes it.
+    received = f.client().raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-", 5s);
+  });
+  // While that connection hangs, others are served.
+  for (int i = 0; i < 5; ++i) CHECK(f.client().request("GET", "/ping").status == 200);
+  slowloris.join();
+  CHECK(received.empty());  // closed by the server, no response
+  CHECK(f.metrics.badRequestCount("header_timeout") == 1);
+}
+
+TEST_CASE("CertificateSwapBySymlinkIsPickedUpWithNoFailedRequest", "[http][tls]") {
+  Fixture f;
+  const std::string before = f.client().request("GET", "/ping").peerCertSerialHex;
+  REQUIRE_FALSE(before.empty());
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string lastError;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      int n = 0;
+      while (!stop) {
+        // Half the clients keep one connection; the others reconnect every request.
+        TlsClient c(f.secret.trust(), f.server->port());
+        do {
+          auto r = c.request("POST", "/echo", "{}");
+          if (r.status == 200) {
+            ++ok;
+          } else {
+            ++failed;
+            lastError = r.error;
+          }
+          ++n;
+        } while (t % 2 == 0 && !stop && n % 50 != 0);
+      }
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  f.secret.swap();
+  CHECK(f.tls->maybeReload());
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  for (auto& c : clients) c.join();
+  INFO("last error: " << lastError);
+  CHECK(failed == 0);
+  CHECK(ok > 20);
+  const std::string after = f.client().request("GET", "/ping").peerCertSerialHex;
+  CHECK(after != before);
+  CHECK(f.metrics.tlsReloadCount() == 1);
+  CHECK_FALSE(f.tls->maybeReload());  // unchanged files: no second reload
+}
+
+TEST_CASE("UnusableCertificateOnReloadKeepsThePreviousOne", "[http][tls]") {
+  Fixture f;
+  const std::string before = f.client().request("GET", "/ping").peerCertSerialHex;
+  // Replace the certificate with garbage (not through ..data: an in-place rewrite).
+  const std::string target = std::filesystem::canonical(f.secret.cert());
+  kc::testing::writeFile(target, "not a certificate");
+  CHECK_FALSE(f.tls->maybeReload());
+  CHECK(f.metrics.tlsReloadFailureCount() == 1);
+  CHECK_FALSE(f.tls->maybeReload());  // not retried until the files change again
+  CHECK(f.metrics.tlsReloadFailureCount() == 1);
+  auto r = f.client().request("GET", "/ping");
+  CHECK(r.status == 200);
+  CHECK(r.peerCertSerialHex == before);
+}
+
+TEST_CASE("ShutdownLetsInFlightRequestFinish", "[http][shutdown]") {
+  Fixture f;
+  kc::testing::HttpResult result;
+  std::thread inflight([&] { result = f.client().request("POST", "/slow", "{}"); });
+  while (!f.slowEntered) std::this_thread::sleep_for(1ms);
+  CHECK(f.server->shutdown(5s));
+  inflight.join();
+  CHECK(result.status == 200);
+  CHECK(result.body == "{\"slow\":true}");
+  CHECK(result.headers["Connection"] == "close");
+}
+
+TEST_CASE("ShutdownClosesIdleKeepAliveConnections", "[http][shutdown]") {
+  Fixture f;
+  auto c = f.client();
+  REQUIRE(c.request("GET", "/ping").status == 200);
+  REQUIRE(c.connected());
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(f.server->shutdown(5s));
+  CHECK(std::chrono::steady_clock::now() - start < 4s);
+  CHECK(f.server->activeConnections() == 0);
+}
+
+TEST_CASE("ParsesListenAddresses", "[http]") {
+  std::string host;
+  std::uint16_t port = 0;
+  CHECK(kc::http::parseListen(":8443", host, port));
+  CHECK(host.empty());
+  CHECK(port == 8443);
+  CHECK(kc::http::parseListen("[::1]:9090", host, port));
+  CHECK(host == "::1");
+  CHECK(kc::http::parseListen("127.0.0.1:0", host, port));
+  CHECK(port == 0);
+  CHECK_FALSE(kc::http::parseListen("8443", host, port));
+  CHECK_FALSE(kc::http::parseListen(":99999", host, port));
+  CHECK_FALSE(kc::http::parseListen("::1:80", host, port));
+  CHECK_FALSE(kc::http::parseListen("host:", host, port));
+}
+
+}  // namespace

@@ -1,0 +1,62 @@
+#pragma once
+// Helpers shared by tests: temporary directories, files, and real HTTPS/HTTP clients
+// (Boost.Beast over OpenSSL) that verify the server against a CA file.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace kc::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string readFile(const std::string& path);
+void writeFile(const std::string& path, const std::string& data);
+
+struct HttpResult {
+  int status = 0;  // 0 when the exchange failed
+  std::string body;
+  std::map<std::string, std::string> headers;
+  std::string error;
+  std::string peerCertSerialHex;  // serial of the server certificate seen
+};
+
+// A kept-alive HTTPS connection. Not thread-safe; one per thread.
+class TlsClient {
+ public:
+  // `caFile` verifies the server; `host` is checked against its certificate.
+  TlsClient(std::string caFile, std::uint16_t port, std::string host = "localhost",
+            std::string clientCert = "", std::string clientKey = "");
+  ~TlsClient();
+  HttpResult request(const std::string& method, const std::string& target,
+                     const std::string& body = "",
+                     const std::string& contentType = "application/json",
+                     const std::map<std::string, std::string>& headers = {});
+  // Connects and sends raw bytes after the handshake; returns what the server sent back before
+  // closing (or after `wait`). Used to send broken HTTP.
+  std::string raw(const std::string& bytes, std::chrono::milliseconds wait);
+  bool connected() const;
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One plain-HTTP GET; returns the body or an empty HttpResult on failure.
+HttpResult httpGet(std::uint16_t port, const std::string& target);
+
+// Runs a shell command, returns its exit status and captures stdout+stderr.
+int runCommand(const std::string& command, std::string& output);
+
+}  // namespace kc::testing

@@ -1,0 +1,104 @@
+#include "webhook/admission_handler.h"
+
+#include <chrono>
+
+#include "common/log.h"
+#include "webhook/admission_review.h"
+
+namespace kc::webhook {
+
+AdmissionHandler::AdmissionHandler(PolicySource policies, WebhookMetrics& metrics,
+                                   metrics::ServerMetrics& serverMetrics)
+    : policies_(std::move(policies)), metrics_(metrics), serverMetrics_(serverMetrics) {}
+
+void AdmissionHandler::handle(const http::Request& req, http::Response& res) const {
+  const auto start = std::chrono::steady_clock::now();
+  thread_local AdmissionDecoder decoder;
+  AdmissionRequest ar;
+  const DecodeResult decoded = decoder.decode(req.body, ar);
+  if (!decoded.ok()) {
+    serverMetrics_.badRequest(reasonOf(decoded.error));
+    log::warn("bad admission review", {{log::field::kEventType, log::event::kBadRequest},
+                                       {log::field::kReason, reasonOf(decoded.error)},
+                                       {log::field::kError, decoded.message}});
+    res.status = 400;
+    res.body.clear();
+    res.body += "{\"error\":";
+    appendJsonString(res.body, decoded.message);
+    res.body += "}";
+    return;
+  }
+
+  policy::EvalInput in;
+  in.operation = ar.operation;
+  in.group = ar.kind.group;
+  in.version = ar.kind.version;
+  in.kind = ar.kind.kind;
+  in.subResource = ar.subResource;
+  in.namespace_ = ar.namespace_;
+  in.name = ar.name;
+  in.user.username = ar.userInfo.username;
+  in.user.groups = ar.userInfo.groups;
+  in.object = ar.object;
+  in.oldObject = ar.oldObject;
+  in.dryRun = ar.dryRun;
+
+  const std::shared_ptr<const policy::PolicySet> policies = policies_();
+  policy::Verdict verdict;
+  Outcome outcome;
+  try {
+    verdict = policies->evaluate(in);
+    outcome = !verdict.allowed            ? Outcome::kDenied
+              : !verdict.warnings.empty() ? Outcome::kWarned
+                                          : Outcome::kAllowed;
+  } catch (const std::exception& e) {
+    // Evaluation must not throw; if it does, answer an error so failurePolicy decides.
+    log::error("policy evaluation failed", {{log::field::kUid, std::string(ar.uid)},
+                                            {log::field::kError, e.what()}});
+    metrics_.request(Outcome::kError, 0);
+    res.status = 500;
+    res.body = "{\"error\":\"policy evaluation failed\"}";
+    return;
+  }
+
+  AdmissionResponse out;
+  out.uid = ar.uid;
+  out.allowed = verdict.allowed;
+  if (!verdict.allowed) {
+    out.code = 403;
+    out.reason = "Forbidden";
+    out.message = verdict.message;
+  }
+  out.warnings = &verdict.warnings;
+  out.auditAnnotations = &verdict.auditAnnotations;
+  res.status = 200;
+  res.body = encodeResponse(out);
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.request(outcome, seconds);
+
+  if (outcome != Outcome::kAllowed || log::enabled(log::Level::kDebug)) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& v : verdict.violations) rules.push_back(v.rule);
+    const char* event = outcome == Outcome::kDenied   ? log::event::kAdmissionDenied
+                        : outcome == Outcome::kWarned ? log::event::kAdmissionWarned
+                                                      : log::event::kAdmissionAllowed;
+    log::write(outcome == Outcome::kAllowed ? log::Level::kDebug : log::Level::kInfo,
+               outcome == Outcome::kDenied ? std::string_view(verdict.message)
+                                           : std::string_view("admission review answered"),
+               {{log::field::kEventType, event},
+                {log::field::kUid, ar.uid},
+                {log::field::kKind, ar.kind.kind},
+                {log::field::kNamespace, ar.namespace_},
+                {log::field::kName, ar.name},
+                {log::field::kOperation, ar.operation},
+                {log::field::kUser, ar.userInfo.username},
+                {log::field::kAllowed, verdict.allowed},
+                {log::field::kDryRun, ar.dryRun},
+                {log::field::kViolations, rules},
+                {log::field::kDurationSeconds, seconds}});
+  }
+}
+
+}  // namespace kc::webhook

@@ -1,0 +1,259 @@
+#include "webhook/admission_review.h"
+
+namespace kc::webhook {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+// Reads an optional string field. Absent or null is fine; any other type is an error.
+bool optString(const object& obj, std::string_view key, std::string_view& out) {
+  element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
+  return e.get_string().get(out) == simdjson::SUCCESS;
+}
+
+bool optGvk(const object& obj, std::string_view key, GroupVersionKind& out) {
+  element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
+  object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
+  return optString(o, "group", out.group) && optString(o, "version", out.version) &&
+         optString(o, "kind", out.kind);
+}
+
+bool optGvr(const object& obj, std::string_view key, GroupVersionResource& out) {
+  element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
+  object o;
+  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
+  return optString(o, "group", out.group) && optString(o, "version", out.version) &&
+         optString(o, "resource", out.resource);
+}
+
+bool optObjectElement(const object& obj, std::string_view key, element& out) {
+  element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
+  if (e.type() != element_type::OBJECT) return false;
+  out = e;
+  return true;
+}
+
+DecodeResult fail(DecodeError e, std::string message) { return DecodeResult{e, std::move(message)}; }
+
+}  // namespace
+
+std::string_view reasonOf(DecodeError e) {
+  switch (e) {
+    case DecodeError::kNone:
+      return "none";
+    case DecodeError::kInvalidJson:
+      return "invalid_json";
+    case DecodeError::kTooDeep:
+      return "too_deep";
+    case DecodeError::kNotAdmissionReview:
+      return "not_admission_review";
+    case DecodeError::kMissingRequest:
+      return "missing_request";
+    case DecodeError::kMissingUid:
+      return "missing_uid";
+    case DecodeError::kInvalidField:
+      return "invalid_field";
+  }
+  return "other";
+}
+
+AdmissionDecoder::AdmissionDecoder() {
+  // Grows on demand up to the body cap the server enforces; the depth limit stays.
+  const auto err = parser_.allocate(64 * 1024, kMaxDepth);
+  (void)err;
+}
+
+DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& out) {
+  out = AdmissionRequest{};
+  element root;
+  const auto err = parser_.parse(body.data(), body.size()).get(root);
+  if (err == simdjson::DEPTH_ERROR)
+    return fail(DecodeError::kTooDeep, "JSON nesting exceeds " + std::to_string(kMaxDepth));
+  if (err != simdjson::SUCCESS)
+    return fail(DecodeError::kInvalidJson, std::string("body is not valid JSON: ") +
+                                               simdjson::error_message(err));
+  object top;
+  if (root.get_object().get(top) != simdjson::SUCCESS)
+    return fail(DecodeError::kNotAdmissionReview, "body is not a JSON object");
+  std::string_view apiVersion, kind;
+  if (!optString(top, "apiVersion", apiVersion) || !optString(top, "kind", kind) ||
+      kind != "AdmissionReview")
+    return fail(DecodeError::kNotAdmissionReview, "kind must be AdmissionReview");
+  if (apiVersion != "admission.k8s.io/v1")
+    return fail(DecodeError::kNotAdmissionReview,
+                "apiVersion must be admission.k8s.io/v1 (set admissionReviewVersions: [v1])");
+  element reqEl;
+  object req;
+  if (top.at_key("request").get(reqEl) != simdjson::SUCCESS || reqEl.is_null())
+    return fail(DecodeError::kMissingRequest, "AdmissionReview has no request");
+  if (reqEl.get_object().get(req) != simdjson::SUCCESS)
+    return fail(DecodeError::kInvalidField, "request must be an object");
+  if (!optString(req, "uid", out.uid))
+    return fail(DecodeError::kInvalidField, "request.uid must be a string");
+  if (out.uid.empty()) return fail(DecodeError::kMissingUid, "request.uid is missing");
+
+  const char* bad = nullptr;
+  if (!optGvk(req, "kind", out.kind)) bad = "request.kind";
+  else if (!optGvr(req, "resource", out.resource)) bad = "request.resource";
+  else if (!optString(req, "subResource", out.subResource)) bad = "request.subResource";
+  else if (!optGvk(req, "requestKind", out.requestKind)) bad = "request.requestKind";
+  else if (!optGvr(req, "requestResource", out.requestResource)) bad = "request.requestResource";
+  else if (!optString(req, "requestSubResource", out.requestSubResource))
+    bad = "request.requestSubResource";
+  else if (!optString(req, "name", out.name)) bad = "request.name";
+  else if (!optString(req, "namespace", out.namespace_)) bad = "request.namespace";
+  else if (!optString(req, "operation", out.operation)) bad = "request.operation";
+  else if (!optObjectElement(req, "object", out.object)) bad = "request.object";
+  else if (!optObjectElement(req, "oldObject", out.oldObject)) bad = "request.oldObject";
+  else if (!optObjectElement(req, "options", out.options)) bad = "request.options";
+  if (bad != nullptr) return fail(DecodeError::kInvalidField, std::string(bad) + " has the wrong type");
+
+  element dry;
+  if (req.at_key("dryRun").get(dry) == simdjson::SUCCESS && !dry.is_null()) {
+    if (dry.get_bool().get(out.dryRun) != simdjson::SUCCESS)
+      return fail(DecodeError::kInvalidField, "request.dryRun must be a boolean");
+  }
+  element userEl;
+  if (req.at_key("userInfo").get(userEl) == simdjson::SUCCESS && !userEl.is_null()) {
+    object user;
+    if (userEl.get_object().get(user) != simdjson::SUCCESS ||
+        !optString(user, "username", out.userInfo.username) ||
+        !optString(user, "uid", out.userInfo.uid))
+      return fail(DecodeError::kInvalidField, "request.userInfo has the wrong type");
+    element groupsEl;
+    if (user.at_key("groups").get(groupsEl) == simdjson::SUCCESS && !groupsEl.is_null()) {
+      simdjson::dom::array groups;
+      if (groupsEl.get_array().get(groups) != simdjson::SUCCESS)
+        return fail(DecodeError::kInvalidField, "request.userInfo.groups must be a list");
+      for (element g : groups) {
+        std::string_view s;
+        if (g.get_string().get(s) != simdjson::SUCCESS)
+          return fail(DecodeError::kInvalidField, "request.userInfo.groups must hold strings");
+        out.userInfo.groups.push_back(s);
+      }
+    }
+  }
+  if (out.operation.empty())
+    return fail(DecodeError::kInvalidField, "request.operation is missing");
+  return {};
+}
+
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xf]);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+      ++p;
+      continue;
+    }
+    // Multi-byte UTF-8: copy a well-formed sequence, replace anything else.
+    int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && end - p >= len;
+    for (int i = 1; ok && i < len; ++i) ok = (p[i] & 0xc0) == 0x80;
+    if (ok && len == 2 && c < 0xc2) ok = false;                       // overlong
+    if (ok && len == 3 && c == 0xe0 && p[1] < 0xa0) ok = false;       // overlong
+    if (ok && len == 3 && c == 0xed && p[1] >= 0xa0) ok = false;      // surrogate
+    if (ok && len == 4 && (c > 0xf4 || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+      ok = false;
+    if (ok) {
+      out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(len));
+      p += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++p;
+    }
+  }
+  out.push_back('"');
+}
+
+std::string encodeResponse(const AdmissionResponse& r) {
+  std::string out;
+  out.reserve(256 + r.message.size());
+  out += R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":)";
+  appendJsonString(out, r.uid);
+  out += r.allowed ? ",\"allowed\":true" : ",\"allowed\":false";
+  if (r.code != 0 || !r.message.empty()) {
+    out += ",\"status\":{";
+    bool first = true;
+    if (r.code != 0) {
+      out += "\"code\":" + std::to_string(r.code);
+      first = false;
+    }
+    if (!r.allowed) {
+      out += first ? "" : ",";
+      out += "\"status\":\"Failure\"";
+      first = false;
+    }
+    if (!r.reason.empty()) {
+      out += first ? "\"reason\":" : ",\"reason\":";
+      appendJsonString(out, r.reason);
+      first = false;
+    }
+    if (!r.message.empty()) {
+      out += first ? "\"message\":" : ",\"message\":";
+      appendJsonString(out, r.message);
+    }
+    out += "}";
+  }
+  if (r.warnings != nullptr && !r.warnings->empty()) {
+    out += ",\"warnings\":[";
+    bool first = true;
+    for (const auto& w : *r.warnings) {
+      if (!first) out.push_back(',');
+      appendJsonString(out, w);
+      first = false;
+    }
+    out += "]";
+  }
+  if (r.auditAnnotations != nullptr && !r.auditAnnotations->empty()) {
+    out += ",\"auditAnnotations\":{";
+    bool first = true;
+    for (const auto& [k, v] : *r.auditAnnotations) {
+      if (!first) out.push_back(',');
+      appendJsonString(out, k);
+      out.push_back(':');
+      appendJsonString(out, v);
+      first = false;
+    }
+    out += "}";
+  }
+  out += "}}";
+  return out;
+}
+
+}  // namespace kc::webhook

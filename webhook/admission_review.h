@@ -1,0 +1,93 @@
+#pragma once
+// The AdmissionReview v1 codec (admission.k8s.io/v1): decodes an API server request into views
+// over a simdjson document and encodes the response. Bodies are untrusted: every field is type
+// checked and a malformed review yields a DecodeError with a reason from a fixed set.
+// Thread-safety: an AdmissionDecoder is used by one thread at a time (keep one per thread);
+// decoded views are valid until that decoder's next decode().
+
+#include <simdjson.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kc::webhook {
+
+struct GroupVersionKind {
+  std::string_view group, version, kind;
+};
+struct GroupVersionResource {
+  std::string_view group, version, resource;
+};
+
+struct UserInfo {
+  std::string_view username;
+  std::string_view uid;
+  std::vector<std::string_view> groups;
+};
+
+struct AdmissionRequest {
+  std::string_view uid;
+  GroupVersionKind kind;
+  GroupVersionResource resource;
+  std::string_view subResource;
+  GroupVersionKind requestKind;
+  GroupVersionResource requestResource;
+  std::string_view requestSubResource;
+  std::string_view name;
+  std::string_view namespace_;
+  std::string_view operation;
+  UserInfo userInfo;
+  simdjson::dom::element object;     // null element when absent
+  simdjson::dom::element oldObject;  // null element when absent
+  simdjson::dom::element options;    // null element when absent
+  bool dryRun = false;
+};
+
+enum class DecodeError {
+  kNone,
+  kInvalidJson,
+  kTooDeep,
+  kNotAdmissionReview,
+  kMissingRequest,
+  kMissingUid,
+  kInvalidField,
+};
+
+// The metric label for an error: "invalid_json", "too_deep", ...
+std::string_view reasonOf(DecodeError e);
+
+struct DecodeResult {
+  DecodeError error = DecodeError::kNone;
+  std::string message;  // for the HTTP error body
+  bool ok() const { return error == DecodeError::kNone; }
+};
+
+class AdmissionDecoder {
+ public:
+  static constexpr std::size_t kMaxDepth = 256;
+  AdmissionDecoder();
+  DecodeResult decode(std::string_view body, AdmissionRequest& out);
+
+ private:
+  simdjson::dom::parser parser_;
+};
+
+struct AdmissionResponse {
+  std::string_view uid;
+  bool allowed = true;
+  int code = 0;  // HTTP-style status code in `status`, e.g. 403 on deny; 0 omits status
+  std::string_view reason;  // metav1.StatusReason, e.g. "Forbidden"
+  std::string_view message;
+  const std::vector<std::string>* warnings = nullptr;
+  const std::map<std::string, std::string>* auditAnnotations = nullptr;
+};
+
+// {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{...}}
+std::string encodeResponse(const AdmissionResponse& r);
+
+// Appends `s` as a JSON string literal (quoted, escaped). Invalid UTF-8 becomes U+FFFD.
+void appendJsonString(std::string& out, std::string_view s);
+
+}  // namespace kc::webhook
