@@ -92,6 +92,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};
   std::uint16_t port = 0;
+  std::size_t maxAnyBody = 0;  // the largest body cap of the server and its routes
 
   std::mutex sessionsMutex;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
@@ -195,7 +196,8 @@ class Session : public std::enable_shared_from_this<Session> {
     idle_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.maxHeaderBytes));
-    parser_->body_limit(server_->options.maxBodyBytes);
+    // The route is not known yet: allow the largest cap of any route; onHeader narrows it.
+    parser_->body_limit(server_->maxAnyBody);
     lowest().expires_after(server_->options.headerTimeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -213,6 +215,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == bhttp::error::header_limit)
       return fail("header_too_large", 431, "request headers exceed the size limit");
+    if (ec == bhttp::error::body_limit)
+      return fail("body_too_large", 413, "request body exceeds the size limit");
     if (ec) return fail("malformed_http", 400, "malformed HTTP request");
 
     auto& req = parser_->get();
@@ -370,6 +374,9 @@ Server::Server(ServerOptions options, std::shared_ptr<tls::ReloadingContext> tls
   impl_->tls = std::move(tls);
   impl_->routes = std::move(routes);
   impl_->hooks = std::move(hooks);
+  impl_->maxAnyBody = impl_->options.maxBodyBytes;
+  for (const auto& r : impl_->routes)
+    impl_->maxAnyBody = std::max(impl_->maxAnyBody, r.maxBodyBytes);
 }
 
 Server::~Server() {

@@ -14,6 +14,19 @@
 
 namespace kc::policy {
 
+// A JSON null that lives for the whole process. A default-constructed simdjson element is not
+// a valid value (reading it crashes), so absent objects are this instead.
+inline simdjson::dom::element nullElement() {
+  static simdjson::dom::parser* parser = new simdjson::dom::parser();  // never freed: shared
+  static const simdjson::dom::element kNull = [] {
+    simdjson::dom::element e;
+    const auto err = parser->parse("null", 4).get(e);
+    (void)err;
+    return e;
+  }();
+  return kNull;
+}
+
 // How a policy acts on a violation.
 enum class Mode { kEnforce, kWarn, kAudit };
 std::string_view modeName(Mode m);
@@ -33,8 +46,8 @@ struct EvalInput {
   std::string_view namespace_;
   std::string_view name;
   UserRef user;
-  simdjson::dom::element object;     // null element when absent
-  simdjson::dom::element oldObject;  // null element when absent
+  simdjson::dom::element object = nullElement();     // null when absent
+  simdjson::dom::element oldObject = nullElement();  // null when absent
   bool dryRun = false;
   // Evaluation time, for exception expiry. The engine never reads the clock itself.
   std::chrono::sys_seconds now{};

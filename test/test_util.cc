@@ -2,7 +2,9 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -18,6 +20,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace kc::testing {
 
@@ -134,16 +137,15 @@ HttpResult TlsClient::request(const std::string& method, const std::string& targ
   beast::error_code ec;
   beast::get_lowest_layer(*impl_->stream).expires_after(std::chrono::seconds(10));
   bhttp::write(*impl_->stream, req, ec);
-  if (ec) {
-    out.error = "write: " + ec.message();
-    close();
-    return out;
-  }
+  // A server may answer (413) and close before the whole body is sent: still read its answer.
+  const beast::error_code writeError = ec;
+  ec = {};
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   bhttp::read(*impl_->stream, impl_->buffer, parser, ec);
   if (ec) {
-    out.error = "read: " + ec.message();
+    out.error = (writeError ? "write: " + writeError.message() + "; " : std::string()) +
+                "read: " + ec.message();
     close();
     return out;
   }
@@ -199,6 +201,65 @@ HttpResult httpGet(std::uint16_t port, const std::string& target) {
   out.body = res.body();
   return out;
 }
+
+Process::Process(const std::vector<std::string>& argv, const std::string& stdoutFile,
+                 const std::string& stderrFile) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE* out = std::fopen(stdoutFile.c_str(), "w");
+    FILE* err = std::fopen(stderrFile.c_str(), "w");
+    if (out) dup2(fileno(out), 1);
+    if (err) dup2(fileno(err), 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void Process::signal(int sig) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const int r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string Process::waitForLine(const std::string& file, const std::string& needle,
+                                 std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find(needle) != std::string::npos) return line;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
+}
+
+std::string kubeCustomsBinary() { return std::string(KC_BINARY_DIR) + "/cmd/kube-customs"; }
 
 int runCommand(const std::string& command, std::string& output) {
   output.clear();

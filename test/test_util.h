@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kc::testing {
 
@@ -55,6 +56,29 @@ class TlsClient {
 
 // One plain-HTTP GET; returns the body or an empty HttpResult on failure.
 HttpResult httpGet(std::uint16_t port, const std::string& target);
+
+// A child process with stdout and stderr sent to files; killed (SIGKILL) on destruction if
+// still running.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& stdoutFile,
+          const std::string& stderrFile);
+  ~Process();
+  int pid() const { return pid_; }
+  void signal(int sig);
+  // Waits up to `timeout`; returns the exit code, 128+signal, or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  // Waits until `file` contains a line with `needle`; returns the line or "" on timeout.
+  static std::string waitForLine(const std::string& file, const std::string& needle,
+                                 std::chrono::milliseconds timeout);
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+};
+
+// The path of the kube-customs executable in the build tree.
+std::string kubeCustomsBinary();
 
 // Runs a shell command, returns its exit status and captures stdout+stderr.
 int runCommand(const std::string& command, std::string& output);

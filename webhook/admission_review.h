@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "policies/types.h"
+
 namespace kc::webhook {
 
 struct GroupVersionKind {
@@ -39,9 +41,9 @@ struct AdmissionRequest {
   std::string_view namespace_;
   std::string_view operation;
   UserInfo userInfo;
-  simdjson::dom::element object;     // null element when absent
-  simdjson::dom::element oldObject;  // null element when absent
-  simdjson::dom::element options;    // null element when absent
+  simdjson::dom::element object = policy::nullElement();     // null when absent
+  simdjson::dom::element oldObject = policy::nullElement();  // null when absent
+  simdjson::dom::element options = policy::nullElement();    // null when absent
   bool dryRun = false;
 };
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages kube-customs needs, only those missing.
+#   scripts/install-deps.sh build   # compiler, CMake, libraries
+#   scripts/install-deps.sh test    # build + the real tools the tests drive
+#   scripts/install-deps.sh bench   # build + nginx and wrk for the benchmarks
+set -euo pipefail
+
+build=(g++ cmake ninja-build pkg-config openssl ca-certificates
+       libboost-dev libssl-dev libsimdjson-dev nlohmann-json3-dev prometheus-cpp-dev
+       libyaml-cpp-dev libcpprest-dev catch2)
+test=(prometheus prometheus-alertmanager nodejs npm unzip curl clang)
+bench=(nginx-light wrk util-linux)
+
+wanted=("${build[@]}")
+for group in "$@"; do
+  case "$group" in
+    build) ;;
+    test) wanted+=("${test[@]}") ;;
+    bench) wanted+=("${bench[@]}") ;;
+    *) echo "install-deps: unknown group '$group' (build, test, bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: the suite (unit, integration, end to end) in a normal build, the same suite
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then the chart and alert-rule tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+start=$SECONDS
+failed=0
+
+echo "== build and test (RelWithDebInfo)"
+scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ctest --test-dir build --output-on-failure -j2 || failed=1
+
+echo "== build and test under ASan+UBSan"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DKC_ENABLE_SANITIZERS=ON \
+  -DKC_BUILD_BENCHMARKS=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j2 || failed=1
+
+if [ -x test/charts/chart_test.sh ]; then
+  echo "== chart, manifests and alert rules"
+  test/charts/chart_test.sh || failed=1
+fi
+
+echo "== all tests finished in $((SECONDS - start)) s: $([ $failed -eq 0 ] && echo PASSED || echo FAILED)"
+exit $failed
