@@ -30,3 +30,16 @@ function(kc_test name)
     KC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   catch_discover_tests(${name} TEST_PREFIX "${name}." PROPERTIES TIMEOUT 120)
 endfunction()
+
+# kc_fuzzer(NAME SRCS ... DEPS ...): a libFuzzer target, built only with KC_BUILD_FUZZERS (clang).
+# Its corpus lives in test/<dir>/corpus/<name>/ and is replayed by an ordinary test.
+function(kc_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  if(NOT KC_BUILD_FUZZERS)
+    return()
+  endif()
+  add_executable(${name} ${ARG_SRCS})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+endfunction()

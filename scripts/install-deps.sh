@@ -8,14 +8,22 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config openssl ca-certificates
        libboost-dev libssl-dev libsimdjson-dev nlohmann-json3-dev prometheus-cpp-dev
        libyaml-cpp-dev libcpprest-dev catch2)
-test=(prometheus prometheus-alertmanager nodejs npm unzip curl clang)
+test=(prometheus prometheus-alertmanager unzip curl clang)
+# Tools that may come from elsewhere than Debian (e.g. a Node.js distribution bundling npm):
+# installed from Debian only when the command is missing.
+test_cmds=(node:nodejs npm:npm)
 bench=(nginx-light wrk util-linux)
 
 wanted=("${build[@]}")
 for group in "$@"; do
   case "$group" in
     build) ;;
-    test) wanted+=("${test[@]}") ;;
+    test)
+      wanted+=("${test[@]}")
+      for pair in "${test_cmds[@]}"; do
+        command -v "${pair%%:*}" >/dev/null || wanted+=("${pair#*:}")
+      done
+      ;;
     bench) wanted+=("${bench[@]}") ;;
     *) echo "install-deps: unknown group '$group' (build, test, bench)" >&2; exit 2 ;;
   esac
