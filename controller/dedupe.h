@@ -1,0 +1,93 @@
+#pragma once
+// Suppression of repeated audit events: the apiserver's webhook backend retries whole batches,
+// both backends may be enabled at once, and the file source re-reads the lines after its last
+// checkpoint when it restarts. An event is identified by (auditID, stage).
+//
+// Deduper is a bounded in-memory set: entries leave it when they are older than the window or
+// when it holds maxEntries (oldest first). DedupeJournal persists the keys handed off since the
+// last checkpoint so that a restarted process does not report them again.
+//
+// Thread-safety: neither class is thread-safe; guard them externally or use one per thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace kc::audit {
+
+// 128-bit hash of (auditID, stage). Collisions are negligible at the sizes held here.
+struct DedupeKey {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  bool operator==(const DedupeKey&) const = default;
+};
+DedupeKey dedupeKey(std::string_view auditID, std::string_view stage);
+
+class Deduper {
+ public:
+  struct Options {
+    size_t maxEntries = 500'000;                   // ~40 MB at most
+    int64_t windowMicros = 15 * 60 * 1'000'000LL;  // retries and restarts fall well within
+  };
+
+  explicit Deduper(Options options);
+  Deduper() : Deduper(Options{}) {}
+
+  // True the first time a key is seen (and remembers it); false for a repeat within the
+  // window. nowMicros is the caller's clock (injected for tests), non-decreasing.
+  bool firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros);
+  bool firstSeen(const DedupeKey& key, int64_t nowMicros);
+  bool contains(const DedupeKey& key) const { return set_.count(key) != 0; }
+
+  size_t size() const { return set_.size(); }
+  uint64_t duplicates() const { return duplicates_; }
+  uint64_t evictions() const { return evictions_; }
+
+ private:
+  struct KeyHash {
+    size_t operator()(const DedupeKey& k) const { return static_cast<size_t>(k.lo); }
+  };
+  struct Entry {
+    DedupeKey key;
+    int64_t insertedMicros;
+  };
+  void expire(int64_t nowMicros);
+
+  Options options_;
+  std::unordered_set<DedupeKey, KeyHash> set_;
+  std::deque<Entry> order_;
+  uint64_t duplicates_ = 0;
+  uint64_t evictions_ = 0;
+};
+
+// Append-only file of DedupeKeys. append() is a single write(2) to an O_APPEND descriptor, so a
+// crash of the process (kill -9) leaves whole records; a record torn by a power loss fails its
+// checksum and is ignored on load. Use: load() into a Deduper at start-up; append() the keys
+// of each batch as it is handed off; reset() after the source's checkpoint covers the batch.
+class DedupeJournal {
+ public:
+  explicit DedupeJournal(std::string path);
+  ~DedupeJournal();
+  DedupeJournal(const DedupeJournal&) = delete;
+  DedupeJournal& operator=(const DedupeJournal&) = delete;
+
+  // Reads every intact record. Missing file: empty. Counts damaged records in *damaged.
+  std::vector<DedupeKey> load(size_t* damaged = nullptr) const;
+  // Appends the keys in one write. Returns false (errno set) on I/O error.
+  bool append(const std::vector<DedupeKey>& keys);
+  // Empties the journal (truncate + fsync). Returns false on I/O error.
+  bool reset();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  bool ensureOpen();
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace kc::audit

@@ -1,0 +1,446 @@
+#include "controller/audit_event.h"
+
+#include <catch2/catch.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace kc::audit {
+namespace {
+
+// A pod create at RequestResponse level, as the apiserver's log backend writes it.
+constexpr std::string_view kPodCreate =
+    R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?fieldManager=kubectl-run","verb":"create","user":{"username":"alice@example.com","uid":"u-1","groups":["devs","system:authenticated"]},"sourceIPs":["10.0.0.7","192.168.1.2"],"userAgent":"kubectl/v1.29.1 (linux/amd64) kubernetes/bc401b9","objectRef":{"resource":"pods","namespace":"shop","name":"web","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web","namespace":"shop"},"spec":{"containers":[{"name":"web","image":"nginx:1.25"}]}},"responseObject":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web","namespace":"shop","uid":"9e1c"},"spec":{"containers":[{"name":"web","image":"nginx:1.25"}]}},"requestReceivedTimestamp":"2024-05-01T10:00:00.100000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by RoleBinding \"devs/shop\""}})";
+
+// A get at Metadata level, no bodies.
+constexpr std::string_view kPodGet =
+    R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/web","verb":"get","user":{"username":"system:serviceaccount:shop:app","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.9"],"userAgent":"app/1.0","objectRef":{"resource":"pods","namespace":"shop","name":"web","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2024-05-01T10:00:01.000000Z","stageTimestamp":"2024-05-01T10:00:01.002000Z"})";
+
+struct Collected {
+  std::vector<std::string> ids;
+  std::vector<std::string> stages;
+  std::vector<std::string> users;
+  std::vector<std::string> formats;
+};
+
+ParseStats collect(EventParser& p, std::string_view doc, Collected& out) {
+  return p.parse(doc, [&](const Event& e) {
+    out.ids.emplace_back(e.auditID);
+    out.stages.emplace_back(e.stage);
+    out.users.emplace_back(e.user.username);
+    out.formats.push_back(e.format == EventFormat::kAks   ? "aks"
+                          : e.format == EventFormat::kGke ? "gke"
+                                                          : "k8s");
+  });
+}
+
+TEST_CASE("DecodesEveryFieldOfAPodCreateEvent") {
+  EventParser p;
+  int n = 0;
+  auto stats = p.parse(kPodCreate, [&](const Event& e) {
+    ++n;
+    CHECK(e.format == EventFormat::kKubernetes);
+    CHECK(e.apiVersion == "audit.k8s.io/v1");
+    CHECK(e.auditID == "5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c");
+    CHECK(e.stage == "ResponseComplete");
+    CHECK(e.level == "RequestResponse");
+    CHECK(e.verb == "create");
+    CHECK(e.requestURI == "/api/v1/namespaces/shop/pods?fieldManager=kubectl-run");
+    CHECK(e.user.username == "alice@example.com");
+    CHECK(e.user.uid == "u-1");
+    REQUIRE(e.user.groups.size() == 2);
+    CHECK(e.user.groups[1] == "system:authenticated");
+    CHECK_FALSE(e.hasImpersonatedUser);
+    REQUIRE(e.sourceIPs.size() == 2);
+    CHECK(e.sourceIPs[0] == "10.0.0.7");
+    CHECK(e.userAgent.substr(0, 7) == "kubectl");
+    REQUIRE(e.hasObjectRef);
+    CHECK(e.objectRef.resource == "pods");
+    CHECK(e.objectRef.namespace_ == "shop");
+    CHECK(e.objectRef.name == "web");
+    CHECK(e.objectRef.apiGroup.empty());
+    CHECK(e.objectRef.apiVersion == "v1");
+    CHECK(e.responseCode == 201);
+    CHECK(e.authorizationDecision == "allow");
+    CHECK_FALSE(e.truncated);
+    CHECK(e.annotation("authorization.k8s.io/reason").find("RBAC") == 0);
+    CHECK(e.stageTimestamp == "2024-05-01T10:00:00.250000Z");
+    CHECK(e.timeMicros == 1714557600250000);
+    REQUIRE(e.hasRequestObject);
+    REQUIRE(e.hasResponseObject);
+    std::string_view uid;
+    REQUIRE(e.responseObject["metadata"]["uid"].get(uid) == simdjson::SUCCESS);
+    CHECK(uid == "9e1c");
+    std::string_view image;
+    REQUIRE(e.requestObject["spec"]["containers"].at(0)["image"].get(image) == simdjson::SUCCESS);
+    CHECK(image == "nginx:1.25");
+  });
+  CHECK(n == 1);
+  CHECK(stats.events == 1);
+  CHECK(stats.rejectedTotal() == 0);
+}
+
+TEST_CASE("AbsentBodiesAreNullElements") {
+  EventParser p;
+  int n = 0;
+  p.parse(kPodGet, [&](const Event& e) {
+    ++n;
+    CHECK_FALSE(e.hasRequestObject);
+    CHECK_FALSE(e.hasResponseObject);
+    CHECK(e.requestObject.is_null());
+    CHECK(e.responseObject.is_null());
+    CHECK(e.level == "Metadata");
+  });
+  CHECK(n == 1);
+}
+
+TEST_CASE("DecodesImpersonationTruncationAndSubresource") {
+  constexpr std::string_view doc =
+      R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"x1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web/exec?command=sh&container=web&stdin=true&stdout=true&tty=true","verb":"create","user":{"username":"mallory"},"impersonatedUser":{"username":"system:admin","groups":["system:masters"]},"objectRef":{"resource":"pods","subresource":"exec","namespace":"shop","name":"web","apiVersion":"v1"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2024-05-01T10:00:00Z","stageTimestamp":"2024-05-01T10:00:00.5+02:00","requestObject":{"kind":"Pod","metadata":{"name":"partial"}},"annotations":{"audit.k8s.io/truncated":"true","authorization.k8s.io/decision":"allow"}})";
+  EventParser p;
+  int n = 0;
+  p.parse(doc, [&](const Event& e) {
+    ++n;
+    REQUIRE(e.hasImpersonatedUser);
+    CHECK(e.impersonatedUser.username == "system:admin");
+    CHECK(e.impersonatedUser.groups.at(0) == "system:masters");
+    CHECK(e.objectRef.subresource == "exec");
+    CHECK(e.truncated);
+    CHECK_FALSE(e.hasRequestObject);
+    CHECK(e.requestObject.is_null());
+    CHECK(e.responseCode == 101);
+    CHECK(e.timeMicros == 1714557600000000 - 2 * 3600 * 1000000LL + 500000);
+  });
+  CHECK(n == 1);
+}
+
+TEST_CASE("AcceptsEventListArrayAndV1beta1") {
+  EventParser p;
+  std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)" +
+      std::string(kPodCreate) + "," + std::string(kPodGet) + "]}";
+  Collected c;
+  auto s = collect(p, list, c);
+  CHECK(s.events == 2);
+  CHECK(c.ids == std::vector<std::string>{"5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c", "a1"});
+
+  Collected a;
+  std::string arr = "[" + std::string(kPodGet) + "," + std::string(kPodCreate) + "]";
+  CHECK(collect(p, arr, a).events == 2);
+  CHECK(a.ids.front() == "a1");
+
+  // v1beta1 carries `timestamp` and no stageTimestamp.
+  constexpr std::string_view beta =
+      R"({"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","metadata":{"creationTimestamp":"2019-01-01T00:00:09Z"},"level":"Metadata","timestamp":"2019-01-01T00:00:05Z","auditID":"b1","stage":"ResponseComplete","requestURI":"/api/v1/nodes","verb":"list","user":{"username":"kubelet"},"sourceIPs":["1.2.3.4"],"responseStatus":{"code":200}})";
+  int64_t t = 0;
+  auto bs = p.parse(beta, [&](const Event& e) { t = e.timeMicros; });
+  CHECK(bs.events == 1);
+  CHECK(t == 1546300805000000);
+}
+
+TEST_CASE("EmptyEventListYieldsNoEventsAndNoRejects") {
+  EventParser p;
+  auto s =
+      p.parse(R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[]})",
+              [](const Event&) { FAIL("no event expected"); });
+  CHECK(s.events == 0);
+  CHECK(s.rejectedTotal() == 0);
+}
+
+TEST_CASE("TimestampFallsBackFromStageToRequestReceived") {
+  EventParser p;
+  constexpr std::string_view noStage =
+      R"({"level":"Metadata","auditID":"n1","stage":"RequestReceived","requestURI":"/version","verb":"get","user":{"username":"system:anonymous"},"requestReceivedTimestamp":"1970-01-01T00:00:01.000001Z"})";
+  int64_t t = -1;
+  std::string_view apiVersion = "set";
+  auto s = p.parse(noStage, [&](const Event& e) {
+    t = e.timeMicros;
+    apiVersion = e.apiVersion;
+  });
+  CHECK(s.events == 1);  // accepted without apiVersion or kind
+  CHECK(apiVersion.empty());
+  CHECK(t == 1000001);
+}
+
+TEST_CASE("UnwrapsAksRecordsWithLogAsStringOrObject") {
+  // Azure diagnostic export: {"records":[...]}, `properties.log` holding the event as a
+  // JSON string, or (some pipelines) as an object.
+  std::string escaped;
+  for (char c : kPodGet) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  std::string doc =
+      R"({"records":[{"time":"2024-05-01T10:00:02Z","resourceId":"/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS1","category":"kube-audit","operationName":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read","properties":{"log":")" +
+      escaped +
+      R"(","stream":"stdout","pod":"kube-apiserver-abc"}},{"category":"kube-audit","properties":{"log":)" +
+      std::string(kPodCreate) + R"(,"stream":"stdout"}}]})";
+  EventParser p;
+  Collected c;
+  auto s = collect(p, doc, c);
+  CHECK(s.events == 2);
+  CHECK(s.rejectedTotal() == 0);
+  CHECK(c.ids == std::vector<std::string>{"a1", "5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c"});
+  CHECK(c.formats == std::vector<std::string>{"aks", "aks"});
+
+  // A single record as one JSON line.
+  Collected one;
+  std::string single = R"({"category":"kube-audit","properties":{"log":")" + escaped + R"("}})";
+  CHECK(collect(p, single, one).events == 1);
+  CHECK(one.users.at(0) == "system:serviceaccount:shop:app");
+
+  // A record whose log is not JSON is counted and the rest continue.
+  Collected bad;
+  std::string mixed = R"({"records":[{"properties":{"log":"{not json"}},{"properties":{"log":")" +
+                      escaped + R"("}}]})";
+  auto ms = collect(p, mixed, bad);
+  CHECK(ms.events == 1);
+  CHECK(ms.rejectedFor(RejectReason::kInvalidJson) == 1);
+}
+
+TEST_CASE("MapsGkeProtoPayloadEntries") {
+  constexpr std::string_view gke =
+      R"({"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","authenticationInfo":{"principalEmail":"bob@example.com"},"authorizationInfo":[{"granted":true,"permission":"io.k8s.core.v1.pods.exec.create","resource":"core/v1/namespaces/shop/pods/web/exec"}],"methodName":"io.k8s.core.v1.pods.exec.create","requestMetadata":{"callerIp":"203.0.113.5","callerSuppliedUserAgent":"kubectl/v1.29.0"},"resourceName":"core/v1/namespaces/shop/pods/web/exec","serviceName":"k8s.io","status":{"code":0}},"insertId":"ins-1","resource":{"type":"k8s_cluster","labels":{"cluster_name":"c1","location":"europe-west1","project_id":"p"}},"timestamp":"2024-05-01T10:00:03.5Z","labels":{"authorization.k8s.io/decision":"allow"},"logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity","operation":{"id":"op-77","producer":"k8s.io","first":true},"receiveTimestamp":"2024-05-01T10:00:04Z"})";
+  EventParser p;
+  int n = 0;
+  auto s = p.parse(gke, [&](const Event& e) {
+    ++n;
+    CHECK(e.format == EventFormat::kGke);
+    CHECK(e.auditID == "op-77");
+    CHECK(e.stage == "ResponseStarted");
+    CHECK(e.verb == "create");
+    CHECK(e.user.username == "bob@example.com");
+    CHECK(e.sourceIPs.at(0) == "203.0.113.5");
+    CHECK(e.userAgent == "kubectl/v1.29.0");
+    CHECK(e.objectRef.apiGroup.empty());
+    CHECK(e.objectRef.apiVersion == "v1");
+    CHECK(e.objectRef.namespace_ == "shop");
+    CHECK(e.objectRef.resource == "pods");
+    CHECK(e.objectRef.name == "web");
+    CHECK(e.objectRef.subresource == "exec");
+    CHECK(e.responseCode == 200);
+    CHECK(e.authorizationDecision == "allow");
+    CHECK(e.timeMicros == 1714557603500000);
+  });
+  CHECK(n == 1);
+  CHECK(s.rejectedTotal() == 0);
+
+  constexpr std::string_view deploy =
+      R"({"protoPayload":{"methodName":"io.k8s.apps.v1.deployments.create","resourceName":"apps/v1/namespaces/tools/deployments/tunnel","authenticationInfo":{"principalEmail":"eve@example.com"},"status":{"code":7},"request":{"kind":"Deployment","apiVersion":"apps/v1"}},"insertId":"ins-2","timestamp":"2024-05-01T10:00:05Z","operation":{"id":"op-78","first":true,"last":true}})";
+  int m = 0;
+  p.parse(deploy, [&](const Event& e) {
+    ++m;
+    CHECK(e.stage == "ResponseComplete");
+    CHECK(e.objectRef.apiGroup == "apps");
+    CHECK(e.objectRef.resource == "deployments");
+    CHECK(e.objectRef.name == "tunnel");
+    CHECK(e.responseCode == 403);
+    CHECK(e.hasRequestObject);
+  });
+  CHECK(m == 1);
+}
+
+TEST_CASE("BadEventsInABatchAreCountedByReasonAndTheRestGoOn") {
+  std::string batch = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
+  batch += std::string(kPodGet) + ",";
+  batch += R"({"auditID":"w1","stage":"ResponseComplete","verb":5,"user":{}},)";       // wrong type
+  batch += R"({"auditID":"w2","stage":"ResponseComplete","user":{"username":"x"}},)";  // no verb
+  batch +=
+      R"({"apiVersion":"audit.k8s.io/v2","auditID":"w3","stage":"ResponseComplete","verb":"get"},)";
+  batch +=
+      R"({"auditID":"w4","stage":"ResponseComplete","verb":"get","user":{"groups":"admins"}},)";
+  batch += R"({"auditID":"w5","stage":"ResponseComplete","verb":"get","annotations":{"a":1}},)";
+  batch +=
+      R"({"auditID":"w6","stage":"ResponseComplete","verb":"get","responseStatus":{"code":"200"}},)";
+  batch += R"("a string",42,)";
+  batch += R"({"kind":"Pod","auditID":"w7","stage":"ResponseComplete","verb":"get"},)";
+  batch += std::string(kPodCreate) + "]}";
+  EventParser p;
+  Collected c;
+  auto s = collect(p, batch, c);
+  CHECK(c.ids == std::vector<std::string>{"a1", "5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c"});
+  CHECK(s.events == 2);
+  CHECK(s.rejectedFor(RejectReason::kWrongType) == 4);
+  CHECK(s.rejectedFor(RejectReason::kMissingField) == 1);
+  CHECK(s.rejectedFor(RejectReason::kUnsupportedVersion) == 1);
+  CHECK(s.rejectedFor(RejectReason::kNotAnEvent) == 3);
+}
+
+TEST_CASE("RejectsMalformedDocumentsWithoutStoppingTheLineStream") {
+  std::string lines;
+  lines += std::string(kPodGet) + "\n";
+  lines += std::string(kPodCreate.substr(0, kPodCreate.size() / 2)) + "\n";  // truncated line
+  lines += "\n   \n";                                                        // blank lines
+  std::string badUtf8(kPodGet);
+  badUtf8.replace(badUtf8.find("app/1.0"), 3, "\xC3\x28x");  // invalid 2-byte sequence
+  lines += badUtf8 + "\n";
+  lines += std::string(200, '[') + std::string(200, ']') + "\n";  // deep nesting
+  lines += R"({"auditID":"d","stage":"x","verb":"get","requestObject":)" + std::string(150, '[') +
+           std::string(150, ']') + "}\n";
+  lines += R"({"auditID":"t","stage":"x","verb":"get"} trailing)"
+           "\n";
+  lines += std::string(kPodCreate);  // last line without newline
+  EventParser p;
+  Collected c;
+  auto s = p.parseLines(lines, [&](const Event& e) { c.ids.emplace_back(e.auditID); });
+  CHECK(c.ids == std::vector<std::string>{"a1", "5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c"});
+  CHECK(s.documents == 7);
+  CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 2);
+  CHECK(s.rejectedFor(RejectReason::kInvalidUtf8) == 1);
+  CHECK(s.rejectedFor(RejectReason::kTooDeep) == 2);
+}
+
+TEST_CASE("EnforcesDocumentAndPerEventSizeCaps") {
+  ParserLimits limits;
+  limits.maxDocumentBytes = 64 * 1024;
+  limits.maxEventBytes = 4 * 1024;
+  EventParser p(limits);
+
+  // An event bigger than the per-event cap inside a batch that fits the document cap.
+  std::string big =
+      R"({"auditID":"big","stage":"ResponseComplete","verb":"create","requestObject":{"data":")" +
+      std::string(8000, 'x') + R"("}})";
+  std::string batch = "[" + std::string(kPodGet) + "," + big + "," + std::string(kPodGet) + "]";
+  Collected c;
+  auto s = collect(p, batch, c);
+  CHECK(s.events == 2);
+  CHECK(s.rejectedFor(RejectReason::kTooLarge) == 1);
+
+  // Same inside an EventList with nested arrays before `items`.
+  std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{"x":[1,[2]]},"items":[)" +
+      big + "," + std::string(kPodGet) + "]}";
+  auto ls = p.parse(list, [](const Event&) {});
+  CHECK(ls.events == 1);
+  CHECK(ls.rejectedFor(RejectReason::kTooLarge) == 1);
+
+  // A whole document over the document cap.
+  std::string huge(100 * 1024, ' ');
+  auto hs = p.parse(huge, [](const Event&) {});
+  CHECK(hs.rejectedFor(RejectReason::kTooLarge) == 1);
+  CHECK(hs.events == 0);
+
+  // The parser still works afterwards.
+  CHECK(p.parse(kPodGet, [](const Event&) {}).events == 1);
+
+  // The batched line path applies the same caps.
+  ParserLimits small;
+  small.maxDocumentBytes = 4 * 1024;
+  small.maxEventBytes = 4 * 1024;
+  EventParser q(small);
+  std::string lines = std::string(kPodGet) + "\n" + big + "\n" + std::string(kPodGet) + "\n";
+  auto qs = q.parseLines(lines, [](const Event&) {});
+  CHECK(qs.events == 2);
+  CHECK(qs.documents == 3);
+  CHECK(qs.rejectedFor(RejectReason::kTooLarge) == 1);
+}
+
+TEST_CASE("A100MegabyteLineIsRejectedAndTheNextLineParses") {
+  EventParser p;  // default caps: 12 MiB document
+  std::string huge = R"({"auditID":"h","stage":"ResponseComplete","verb":"get","requestObject":")";
+  huge.append(100u << 20, 'a');
+  huge += "\"}";
+  auto s = p.parse(huge, [](const Event&) { FAIL("must not deliver"); });
+  CHECK(s.rejectedFor(RejectReason::kTooLarge) == 1);
+  CHECK(p.parse(kPodGet, [](const Event&) {}).events == 1);
+}
+
+TEST_CASE("ParsesRfc3339Variants") {
+  CHECK(parseRfc3339Micros("1970-01-01T00:00:00Z") == 0);
+  CHECK(parseRfc3339Micros("2024-02-29T23:59:59.999999Z") == 1709251199999999);
+  CHECK(parseRfc3339Micros("2024-02-29T23:59:59.9999999Z") == 1709251199999999);
+  CHECK(parseRfc3339Micros("1970-01-01T01:00:00+01:00") == 0);
+  CHECK_FALSE(parseRfc3339Micros("2024-13-01T00:00:00Z"));
+  CHECK_FALSE(parseRfc3339Micros("2024-01-01T00:00:00"));
+  CHECK_FALSE(parseRfc3339Micros("2024-01-01T00:00:00Zjunk"));
+  CHECK_FALSE(parseRfc3339Micros(""));
+}
+
+TEST_CASE("RejectReasonNamesAreStable") {
+  CHECK(rejectReasonName(RejectReason::kTooLarge) == "too_large");
+  CHECK(rejectReasonName(RejectReason::kInvalidUtf8) == "invalid_utf8");
+  CHECK(rejectReasonName(RejectReason::kNotAnEvent) == "not_an_event");
+}
+
+
+TEST_CASE("RandomlyCorruptedEventsNeverCrashAndAreAllAccountedFor") {
+  std::mt19937 rng(7);
+  EventParser p;
+  std::string base = std::string(kPodCreate);
+  uint64_t documents = 0, accounted = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string doc = base;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !doc.empty(); ++e) {
+      size_t at = rng() % doc.size();
+      switch (rng() % 4) {
+        case 0:
+          doc[at] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          doc.erase(at, 1 + rng() % 20);
+          break;
+        case 2:
+          doc.insert(at, std::string(1 + rng() % 3, "{}[]\":,0"[rng() % 8]));
+          break;
+        default:
+          doc.resize(at);
+      }
+    }
+    auto s = p.parse(doc, [&](const Event& ev) {
+      // Whatever got through is a well-formed view.
+      CHECK_FALSE(ev.auditID.empty());
+      CHECK_FALSE(ev.verb.empty());
+    });
+    documents += s.documents;
+    accounted += s.events + s.rejectedTotal();
+  }
+  CHECK(documents == 20000);
+  CHECK(accounted >= documents);  // every document yields an event or a counted reject
+}
+
+TEST_CASE("ALineTruncatedIntoTheNextIsRejectedNotMerged") {
+  // The two halves form one valid JSON value across the newline; as lines both are bad.
+  std::string lines =
+      R"({"auditID":"x","stage":"ResponseComplete","verb":"get","requestObject":[1,)"
+      "\n2]}\n" +
+      std::string(kPodGet) + "\n";
+  EventParser p;
+  Collected c;
+  auto s = p.parseLines(lines, [&](const Event& e) { c.ids.emplace_back(e.auditID); });
+  CHECK(c.ids == std::vector<std::string>{"a1"});
+  CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 2);
+}
+
+TEST_CASE("ParseLinesAgreesWithOneLineAtATime") {
+  // A few MiB of lines with bad ones sprinkled in, so the batched path crosses batches and
+  // falls back more than once.
+  std::string all;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 6000; ++i) {
+    std::string line(kPodCreate);
+    line.replace(line.find("5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c"), 36, "id-" + std::to_string(i));
+    if (i % 997 == 3) line = line.substr(0, line.size() / 3);               // truncated
+    if (i % 1499 == 7) line[line.find("nginx")] = '\xff';                   // invalid UTF-8
+    if (i % 2003 == 11) line = "[" + line + "]";                            // still fine: an array
+    if (i % 1201 == 5) line = R"({"auditID":1,"stage":"x","verb":"get"})";  // wrong type
+    lines.push_back(line);
+    all += line + "\n";
+  }
+  EventParser batched, single;
+  std::vector<std::string> a, b;
+  auto sa = batched.parseLines(all, [&](const Event& e) { a.emplace_back(e.auditID); });
+  ParseStats sb;
+  for (const auto& l : lines) {
+    sb += single.parse(l, [&](const Event& e) { b.emplace_back(e.auditID); });
+  }
+  CHECK(a.size() > 5900);
+  CHECK(a == b);
+  CHECK(sa.events == sb.events);
+  CHECK(sa.documents == sb.documents);
+  CHECK(sa.rejected == sb.rejected);
+  CHECK(sa.rejectedTotal() > 10);
+}
+
+}  // namespace
+}  // namespace kc::audit
