@@ -11,10 +11,12 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kube-customs cert generate --service NAME --namespace NS [--out-dir DIR]\n"
-    "                                  [--dns NAME]... [--ip ADDR]... [--days N]\n"
+    "                                  [--dns NAME]... [--ip ADDR]... [--days N] [--client]\n"
     "Creates a CA and a serving certificate for NAME.NS.svc, writes ca.crt, tls.crt and\n"
     "tls.key into DIR (default: current directory) and prints the base64 CA bundle for the\n"
-    "webhook configuration's caBundle.\n";
+    "webhook configuration's caBundle. With --client the certificate is a client certificate\n"
+    "(CN=NAME, clientAuth), e.g. for the API server's audit webhook backend: then trust\n"
+    "DIR/ca.crt with serve --audit-client-ca.\n";
 
 }  // namespace
 
@@ -23,7 +25,7 @@ int runCert(const std::vector<std::string>& args) {
     std::cerr << kUsage;
     return 2;
   }
-  Flags flags({"service", "namespace", "out-dir", "dns", "ip", "days"}, {"help"});
+  Flags flags({"service", "namespace", "out-dir", "dns", "ip", "days"}, {"help", "client"});
   std::string error;
   if (!flags.parse({args.begin() + 1, args.end()}, error)) {
     std::cerr << "kube-customs cert: " << error << "\n" << kUsage;
@@ -42,6 +44,7 @@ int runCert(const std::vector<std::string>& args) {
   req.namespace_ = *flags.get("namespace");
   req.extraDnsNames = flags.getAll("dns");
   req.extraIps = flags.getAll("ip");
+  req.clientAuth = flags.has("client");
   if (auto days = flags.get("days")) {
     try {
       req.validDays = std::stoi(*days);

@@ -9,5 +9,8 @@ namespace kc::cmd {
 
 int runServe(const std::vector<std::string>& args);
 int runCert(const std::vector<std::string>& args);
+int runCheck(const std::vector<std::string>& args);
+int runAudit(const std::vector<std::string>& args);
+int runBaselineCommand(const std::vector<std::string>& args);
 
 }  // namespace kc::cmd

@@ -13,6 +13,9 @@ constexpr const char* kUsage =
     "\n"
     "usage: kube-customs COMMAND [ARGS]\n"
     "  serve          run the webhook and/or audit roles (see serve --help)\n"
+    "  check          evaluate manifests offline against policies (CI use)\n"
+    "  audit replay   run the audit detections over an audit log file or stdin\n"
+    "  baseline       show the learned baseline, or accept a finding into it\n"
     "  cert generate  create a CA and serving certificate for the webhook Service\n"
     "  version        print the version\n";
 
@@ -28,6 +31,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "serve") return kc::cmd::runServe(rest);
   if (command == "cert") return kc::cmd::runCert(rest);
+  if (command == "check") return kc::cmd::runCheck(rest);
+  if (command == "audit") return kc::cmd::runAudit(rest);
+  if (command == "baseline") return kc::cmd::runBaselineCommand(rest);
   if (command == "version" || command == "--version") {
     std::cout << "kube-customs " << KC_VERSION << "\n";
     return 0;

@@ -13,16 +13,20 @@
 #include <mutex>
 #include <sstream>
 
+#include "cmd/audit_role.h"
 #include "cmd/commands.h"
 #include "cmd/flags.h"
 #include "common/certgen.h"
 #include "common/config.h"
+#include "common/files.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/tls.h"
 #include "policies/engine.h"
 #include "webhook/admission_handler.h"
+#include "webhook/policy_metrics.h"
+#include "webhook/policy_store.h"
 #include "webhook/webhook_metrics.h"
 
 namespace kc::cmd {
@@ -46,20 +50,11 @@ std::vector<std::string> splitComma(const std::string& s) {
   return out;
 }
 
-bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
 // Step: configuration from defaults, file and flags. Returns an exit code or -1 to go on.
 int loadConfig(const Flags& flags, Config& cfg) {
   if (auto file = flags.get("config")) {
     std::string text;
-    if (!readFile(*file, text)) {
+    if (!files::readFile(*file, text)) {
       std::cerr << "kube-customs serve: cannot read config file " << *file << "\n";
       return 2;
     }
@@ -170,18 +165,25 @@ int runServe(const std::vector<std::string>& args) {
   }
 
   // Policies: a snapshot swapped atomically; requests keep the snapshot they started with.
-  std::mutex policyMutex;
-  std::shared_ptr<const policy::PolicySet> policies = policy::PolicySet::empty();
-  std::atomic<bool> policiesLoaded{false};
-  auto policySource = [&] {
-    std::lock_guard<std::mutex> lock(policyMutex);
-    return policies;
+  webhook::PolicyMetrics policyMetrics(*registry);
+  webhook::PolicyStore policyStore(
+      cfg.policies.dir, {[&](bool ok, std::size_t) {
+        policyMetrics.loaded(ok, static_cast<double>(std::time(nullptr)));
+      }});
+  auto policySource = [&policyStore] { return policyStore.current(); };
+  auto refreshPolicies = [&] {
+    policyStore.reload();
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    policyMetrics.exceptionsExpiring(policyStore.current()->exceptionsExpiringWithin(now));
   };
-  if (cfg.policies.dir.empty()) {
-    log::warn("no policies configured: every admission request is allowed",
+  if (cfg.policies.dir.empty())
+    log::info("no --policies directory: using the built-in default policies",
               {{log::field::kEventType, log::event::kPolicyLoad}});
+  refreshPolicies();
+  if (!policyStore.everLoaded()) {
+    log::warn("no policy set could be loaded: not ready until the policies are fixed",
+              {{log::field::kEventType, log::event::kPolicyLoadFailed}});
   }
-  policiesLoaded.store(true);
 
   std::vector<http::Route> routes;
   routes.push_back({"GET", "/healthz",
@@ -191,7 +193,7 @@ int runServe(const std::vector<std::string>& args) {
                     }});
   routes.push_back({"GET", "/readyz", [&](const http::Request&, http::Response& res) {
                       res.contentType = "text/plain";
-                      if (policiesLoaded.load()) {
+                      if (policyStore.everLoaded()) {
                         res.body = "ok";
                       } else {
                         res.status = 503;
@@ -203,12 +205,22 @@ int runServe(const std::vector<std::string>& args) {
   if (cfg.hasRole("webhook")) {
     webhookMetrics = std::make_unique<webhook::WebhookMetrics>(*registry);
     admission = std::make_unique<webhook::AdmissionHandler>(policySource, *webhookMetrics,
-                                                            serverMetrics);
+                                                            serverMetrics, &policyMetrics);
     routes.push_back({"POST", "/validate",
                       [&](const http::Request& req, http::Response& res) {
                         admission->handle(req, res);
                       },
                       cfg.server.maxBodyBytes, true});
+  }
+
+  std::unique_ptr<AuditRole> auditRole;
+  if (cfg.hasRole("audit")) {
+    auditRole = std::make_unique<AuditRole>(cfg, *registry, policySource, serverMetrics);
+    if (!auditRole->start(error)) {
+      std::cerr << "kube-customs serve: " << error << "\n";
+      return 1;
+    }
+    for (auto& r : auditRole->routes()) routes.push_back(std::move(r));
   }
 
   http::ServerOptions opts;
@@ -231,6 +243,7 @@ int runServe(const std::vector<std::string>& args) {
   if (!exposer) {
     std::cerr << "kube-customs serve: " << error << "\n";
     server.shutdown(std::chrono::milliseconds(0));
+    if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
     return 1;
   }
   const auto metricsPorts = exposer->GetListeningPorts();
@@ -239,8 +252,9 @@ int runServe(const std::vector<std::string>& args) {
                           {"metrics_port", metricsPorts.empty() ? 0 : metricsPorts.front()},
                           {log::field::kRoles, roles}});
 
-  // Main loop: wait for a signal; between signals, poll the certificate files for changes.
-  const auto tick = std::chrono::duration<double>(cfg.tls.reloadIntervalSeconds);
+  // Main loop: wait for a signal; between signals, poll certificate and policy files.
+  const auto tick = std::chrono::duration<double>(
+      std::min(cfg.tls.reloadIntervalSeconds, cfg.policies.reloadIntervalSeconds));
   timespec timeout{};
   timeout.tv_sec = static_cast<time_t>(tick.count());
   timeout.tv_nsec = static_cast<long>((tick.count() - static_cast<double>(timeout.tv_sec)) * 1e9);
@@ -249,11 +263,13 @@ int runServe(const std::vector<std::string>& args) {
     sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGTERM || sig == SIGINT) break;
     tlsContext->maybeReload();
+    refreshPolicies();
   }
   log::info("shutting down", {{log::field::kEventType, log::event::kShutdown},
                               {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   const bool clean = server.shutdown(std::chrono::milliseconds(
       static_cast<long long>(cfg.server.shutdownGraceSeconds * 1000)));
+  if (auditRole) auditRole->stop(std::chrono::seconds(5));
   exposer.reset();
   log::info("stopped", {{log::field::kEventType, log::event::kShutdown}, {"clean", clean}});
   return 0;

@@ -1,5 +1,7 @@
 #include "common/certgen.h"
 
+#include "common/files.h"
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -81,28 +83,6 @@ std::string keyPem(EVP_PKEY* key) {
   return std::string(data, static_cast<size_t>(n));
 }
 
-bool writeFile(const std::string& path, const std::string& data, mode_t mode, std::string& error) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      error = "cannot write " + tmp + ": " + std::strerror(errno);
-      return false;
-    }
-    chmod(tmp.c_str(), mode);
-    out << data;
-    if (!out.flush()) {
-      error = "cannot write " + tmp;
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::vector<std::string> serviceDnsNames(const std::string& service, const std::string& ns) {
@@ -135,7 +115,7 @@ bool generateCerts(const CertRequest& req, GeneratedCerts& out, std::string& err
     return false;
   }
 
-  const std::string cn = req.service + "." + req.namespace_ + ".svc";
+  const std::string cn = req.clientAuth ? req.service : req.service + "." + req.namespace_ + ".svc";
   CertPtr leaf = newCert(cn, leafKey.get(), req.validDays);
   if (!leaf) {
     error = "serving certificate creation failed";
@@ -149,7 +129,7 @@ bool generateCerts(const CertRequest& req, GeneratedCerts& out, std::string& err
   san.pop_back();
   if (!addExt(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") ||
       !addExt(leaf.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-      !addExt(leaf.get(), ca.get(), NID_ext_key_usage, "serverAuth") ||
+      !addExt(leaf.get(), ca.get(), NID_ext_key_usage, req.clientAuth ? "clientAuth" : "serverAuth") ||
       !addExt(leaf.get(), ca.get(), NID_subject_alt_name, san) ||
       !addExt(leaf.get(), ca.get(), NID_authority_key_identifier, "keyid:always") ||
       X509_sign(leaf.get(), caKey.get(), EVP_sha256()) == 0) {
@@ -170,9 +150,9 @@ bool writeCerts(const GeneratedCerts& certs, const std::string& dir, std::string
     error = "cannot create " + dir + ": " + ec.message();
     return false;
   }
-  return writeFile(dir + "/ca.crt", certs.caCertPem, 0644, error) &&
-         writeFile(dir + "/tls.key", certs.keyPem, 0600, error) &&
-         writeFile(dir + "/tls.crt", certs.certPem, 0644, error);
+  return files::writeFileAtomic(dir + "/ca.crt", certs.caCertPem, 0644, error) &&
+         files::writeFileAtomic(dir + "/tls.key", certs.keyPem, 0600, error) &&
+         files::writeFileAtomic(dir + "/tls.crt", certs.certPem, 0644, error);
 }
 
 std::string base64(const std::string& data) {

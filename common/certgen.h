@@ -21,6 +21,9 @@ struct CertRequest {
   std::vector<std::string> extraDnsNames;  // added to the service names
   std::vector<std::string> extraIps;
   int validDays = 365;
+  // A client certificate (extended key usage clientAuth, subject CN = service) instead of a
+  // serving one: e.g. for the API server's audit webhook backend.
+  bool clientAuth = false;
 };
 
 // The DNS names a webhook Service is reached by: NAME, NAME.NS, NAME.NS.svc,

@@ -60,9 +60,21 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("policies.reloadIntervalSeconds", Type::kDouble, policies.reloadIntervalSeconds),
       KC_FIELD("audit.logPath", Type::kString, audit.logPath),
       KC_FIELD("audit.checkpointFile", Type::kString, audit.checkpointFile),
+      KC_FIELD("audit.baselineFile", Type::kString, audit.baselineFile),
+      KC_FIELD("audit.learningPeriodHours", Type::kDouble, audit.learningPeriodHours),
       KC_FIELD("audit.webhookMaxBodyBytes", Type::kSize, audit.webhookMaxBodyBytes),
       KC_FIELD("audit.maxEventBytes", Type::kSize, audit.maxEventBytes),
+      KC_FIELD("audit.queueMaxBytes", Type::kSize, audit.queueMaxBytes),
+      KC_FIELD("audit.retryAfterSeconds", Type::kInt, audit.retryAfterSeconds),
       KC_FIELD("audit.bearerTokens", Type::kStringList, audit.bearerTokens),
+      KC_FIELD("audit.allowedClientNames", Type::kStringList, audit.allowedClientNames),
+      KC_FIELD("audit.pollIntervalSeconds", Type::kDouble, audit.pollIntervalSeconds),
+      KC_FIELD("alertmanager.urls", Type::kStringList, alertmanager.urls),
+      KC_FIELD("alertmanager.caFile", Type::kString, alertmanager.caFile),
+      KC_FIELD("alertmanager.bearerTokenFile", Type::kString, alertmanager.bearerTokenFile),
+      KC_FIELD("alertmanager.resendIntervalSeconds", Type::kDouble,
+               alertmanager.resendIntervalSeconds),
+      KC_FIELD("alertmanager.alertLifetimeSeconds", Type::kDouble, alertmanager.alertLifetimeSeconds),
   };
   return kFields;
 }
@@ -70,7 +82,7 @@ const std::map<std::string, Field>& fields() {
 
 const std::set<std::string>& sections() {
   static const std::set<std::string> kSections = {"server", "tls", "metrics", "policies",
-                                                  "audit"};
+                                                  "audit", "alertmanager"};
   return kSections;
 }
 
@@ -214,8 +226,22 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"tls", 0, "certFile and keyFile must be set together"});
   if (cfg.tls.reloadIntervalSeconds <= 0)
     errors.push_back({"tls.reloadIntervalSeconds", 0, "must be > 0"});
+  if (cfg.policies.reloadIntervalSeconds <= 0)
+    errors.push_back({"policies.reloadIntervalSeconds", 0, "must be > 0"});
   if (cfg.audit.webhookMaxBodyBytes == 0)
     errors.push_back({"audit.webhookMaxBodyBytes", 0, "must be > 0"});
+  if (cfg.audit.maxEventBytes == 0 || cfg.audit.maxEventBytes > cfg.audit.webhookMaxBodyBytes)
+    errors.push_back({"audit.maxEventBytes", 0, "must be > 0 and at most audit.webhookMaxBodyBytes"});
+  if (cfg.audit.queueMaxBytes < cfg.audit.webhookMaxBodyBytes)
+    errors.push_back({"audit.queueMaxBytes", 0, "must hold at least one batch (audit.webhookMaxBodyBytes)"});
+  if (cfg.audit.learningPeriodHours < 0)
+    errors.push_back({"audit.learningPeriodHours", 0, "must be >= 0"});
+  if (cfg.audit.retryAfterSeconds < 1 || cfg.audit.retryAfterSeconds > 300)
+    errors.push_back({"audit.retryAfterSeconds", 0, "must be between 1 and 300"});
+  if (cfg.audit.pollIntervalSeconds <= 0)
+    errors.push_back({"audit.pollIntervalSeconds", 0, "must be > 0"});
+  if (cfg.alertmanager.resendIntervalSeconds <= 0 || cfg.alertmanager.alertLifetimeSeconds <= 0)
+    errors.push_back({"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
   return errors;
 }
 

@@ -38,10 +38,24 @@ struct PoliciesConfig {
 
 struct AuditConfig {
   std::string logPath;
-  std::string checkpointFile;
+  std::string checkpointFile;  // default STATE_DIR/audit-checkpoint.json
+  std::string baselineFile;    // default STATE_DIR/baseline.json
+  double learningPeriodHours = 168;
   std::size_t webhookMaxBodyBytes = 12 * 1024 * 1024;
-  std::size_t maxEventBytes = 1024 * 1024;
+  std::size_t maxEventBytes = 3 * 1024 * 1024;
+  std::size_t queueMaxBytes = 64 * 1024 * 1024;
+  int retryAfterSeconds = 5;
   std::vector<std::string> bearerTokens;
+  std::vector<std::string> allowedClientNames;
+  double pollIntervalSeconds = 0.5;
+};
+
+struct AlertmanagerConfig {
+  std::vector<std::string> urls;
+  std::string caFile;
+  std::string bearerTokenFile;
+  double resendIntervalSeconds = 60;
+  double alertLifetimeSeconds = 3600;
 };
 
 struct Config {
@@ -53,6 +67,7 @@ struct Config {
   MetricsConfig metrics;
   PoliciesConfig policies;
   AuditConfig audit;
+  AlertmanagerConfig alertmanager;
 
   bool hasRole(const std::string& role) const;
 };

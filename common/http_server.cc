@@ -84,10 +84,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::vector<Route> routes;
   ServerHooks hooks;
 
-  net::io_context ioc;
+  // Owned through pointers so that shutdown() can destroy them in order: the acceptor and timer
+  // first, then the io_context, whose destruction frees handlers still queued (they hold
+  // sessions, and sessions hold this object).
+  std::unique_ptr<net::io_context> iocPtr = std::make_unique<net::io_context>();
+  net::io_context& ioc = *iocPtr;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  tcp::acceptor acceptor{ioc};
-  net::steady_timer acceptRetry{ioc};
+  std::optional<tcp::acceptor> acceptorOpt{std::in_place, ioc};
+  tcp::acceptor& acceptor = *acceptorOpt;
+  std::optional<net::steady_timer> acceptRetryOpt{std::in_place, ioc};
+  net::steady_timer& acceptRetry = *acceptRetryOpt;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};
@@ -461,6 +467,9 @@ bool Server::shutdown(std::chrono::milliseconds grace) {
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->acceptorOpt.reset();
+  impl_->acceptRetryOpt.reset();
+  impl_->iocPtr.reset();  // frees queued handlers, and with them the last sessions
   return clean;
 }
 

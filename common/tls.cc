@@ -6,9 +6,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <fstream>
-#include <sstream>
 
+#include "common/files.h"
 #include "common/log.h"
 
 namespace kc::tls {
@@ -26,15 +25,6 @@ std::string opensslError() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
-bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
 std::time_t asn1ToTime(const ASN1_TIME* t) {
   struct tm tm {};
   if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
@@ -49,11 +39,11 @@ std::shared_ptr<boost::asio::ssl::context> makeServerContext(const TlsFiles& fil
   namespace ssl = boost::asio::ssl;
   ERR_clear_error();
   std::string certPem, keyPem;
-  if (!readFile(files.certFile, certPem)) {
+  if (!files::readFile(files.certFile, certPem)) {
     error = "cannot read certificate file " + files.certFile;
     return nullptr;
   }
-  if (!readFile(files.keyFile, keyPem)) {
+  if (!files::readFile(files.keyFile, keyPem)) {
     error = "cannot read key file " + files.keyFile;
     return nullptr;
   }
@@ -119,7 +109,7 @@ std::string ReloadingContext::fingerprint() const {
   for (const std::string* path : {&files_.certFile, &files_.keyFile, &files_.clientCAFile}) {
     if (path->empty()) continue;
     std::string content;
-    if (!readFile(*path, content)) content = "<unreadable>";
+    if (!files::readFile(*path, content)) content = "<unreadable>";
     fp += content;
     fp.push_back('\0');
   }

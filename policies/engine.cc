@@ -1,6 +1,87 @@
 #include "policies/engine.h"
 
+#include <algorithm>
+
+#include "policies/pod_spec.h"
+#include "policies/rules.h"
+
 namespace kc::policy {
+namespace {
+
+constexpr size_t kMaxAuditAnnotationBytes = 8192;
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+struct Target {
+  std::string_view ns;
+  std::string_view name;
+  Seconds now;
+};
+
+bool covers(const PolicyException& e, std::string_view rule, std::string_view container,
+            const Target& t) {
+  return e.activeAt(t.now) && e.rule == rule && (e.namespace_.empty() || e.namespace_ == t.ns) &&
+         (e.name.empty() || wildcardMatch(e.name, t.name)) &&
+         (e.container.empty() || e.container == container);
+}
+
+bool excepted(const Policy& p, std::string_view rule, std::string_view container, const Target& t) {
+  return std::any_of(p.exceptions.begin(), p.exceptions.end(),
+                     [&](const PolicyException& e) { return covers(e, rule, container, t); });
+}
+
+bool exempt(const Policy& p, const EvalInput& in, const PodModel& pod, std::string_view ns) {
+  const Exemptions& e = p.exemptions;
+  if (contains(e.namespaces, ns)) return true;
+  if (!in.user.username.empty() && contains(e.usernames, in.user.username)) return true;
+  for (auto g : in.user.groups) {
+    if (contains(e.groups, g)) return true;
+  }
+  if (pod.runtimeClassName.set && contains(e.runtimeClasses, pod.runtimeClassName.value))
+    return true;
+  if (!e.serviceAccounts.empty()) {
+    std::string_view sa = pod.serviceAccountName.set && !pod.serviceAccountName.value.empty()
+                              ? pod.serviceAccountName.value
+                              : std::string_view("default");
+    std::string qualified = std::string(ns) + "/" + std::string(sa);
+    for (const auto& pattern : e.serviceAccounts) {
+      if (wildcardMatch(pattern, qualified)) return true;
+    }
+  }
+  return false;
+}
+
+// PSA re-evaluates a pod UPDATE only when it can change what runs: images or ephemeral
+// containers. Everything else in a pod spec is immutable.
+bool sameRunningSet(const PodModel& a, const PodModel& b) {
+  if (a.containers.size() != b.containers.size()) return false;
+  for (size_t i = 0; i < a.containers.size(); ++i) {
+    const auto& x = a.containers[i];
+    const auto& y = b.containers[i];
+    if (x.kind != y.kind || x.name != y.name || x.image.value != y.image.value ||
+        x.image.invalid != y.image.invalid) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool isContainerField(const std::string& field) {
+  return field.find("ontainers[") != std::string::npos;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += sep;
+    out += v[i];
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string_view modeName(Mode m) {
   switch (m) {
@@ -14,11 +95,111 @@ std::string_view modeName(Mode m) {
   return "unknown";
 }
 
+PolicySet::PolicySet(std::vector<Policy> policies)
+    : empty_(policies.empty()), policies_(std::move(policies)) {}
+
 std::shared_ptr<const PolicySet> PolicySet::empty() {
   static const auto kEmpty = std::make_shared<const PolicySet>();
   return kEmpty;
 }
 
-Verdict PolicySet::evaluate(const EvalInput&) const { return Verdict{}; }
+int PolicySet::exceptionsExpiringWithin(Seconds now, std::chrono::seconds window) const {
+  int n = 0;
+  for (const auto& p : policies_) {
+    for (const auto& e : p.exceptions) {
+      if (e.activeAt(now) && e.expires <= now + window) ++n;
+    }
+  }
+  return n;
+}
+
+Verdict PolicySet::evaluate(const EvalInput& in) const {
+  Verdict verdict;
+  if (policies_.empty() || !in.object.is_object()) return verdict;
+  if (!in.subResource.empty() && in.subResource != "ephemeralcontainers") return verdict;
+
+  PodModel pod;
+  if (extractPod(in.object, in.kind, pod) == ExtractStatus::kNotPodCarrying) return verdict;
+  if (in.operation == "UPDATE" && in.subResource.empty() && pod.kind == "Pod" &&
+      in.oldObject.is_object()) {
+    PodModel old;
+    if (extractPod(in.oldObject, in.kind, old) == ExtractStatus::kOk && sameRunningSet(pod, old) &&
+        pod.unreadable.empty()) {
+      return verdict;
+    }
+  }
+  const bool isTemplate = pod.kind != "Pod";
+  const Target target{!in.namespace_.empty() ? in.namespace_ : pod.namespace_,
+                      !in.name.empty() ? in.name : pod.name, in.now};
+
+  std::vector<std::string> denyParts, auditParts;
+  for (const Policy& p : policies_) {
+    if (exempt(p, in, pod, target.ns)) continue;
+    Mode mode = p.modeFor(target.ns);
+    if (isTemplate && mode == Mode::kEnforce && !p.enforceTemplates) mode = Mode::kWarn;
+
+    std::vector<Violation> found;
+    std::string pssText;
+    if (p.kind == PolicyKind::kImage) {
+      checkImages(p, pod, found);
+    } else {
+      PssResult pss = checkPodSecurity(p, pod);
+      PssResult kept;
+      for (auto& f : pss.failures) {
+        std::string rule = "pss." + std::string(f.checkId);
+        bool covered =
+            !f.containers.empty() && isContainerField(f.field)
+                ? std::all_of(f.containers.begin(), f.containers.end(),
+                              [&](std::string_view c) { return excepted(p, rule, c, target); })
+                : excepted(p, rule, "", target);
+        if (covered) continue;
+        Violation v;
+        v.policy = p.name;
+        v.rule = std::move(rule);
+        if (f.containers.size() == 1) v.container = std::string(f.containers[0]);
+        v.field = f.field;
+        v.message = f.reason + (f.detail.empty() ? "" : " (" + f.detail + ")");
+        found.push_back(std::move(v));
+        kept.failures.push_back(std::move(f));
+      }
+      if (!kept.failures.empty()) {
+        kept.allowed = false;
+        const auto& lv = *p.deployment.podSecurity;
+        pssText = mode == Mode::kEnforce ? pssDenyMessage(lv, kept) : pssWarningMessage(lv, kept);
+      }
+      checkDeploymentRules(p, pod, in, found);
+    }
+
+    std::vector<std::string> messages;
+    if (!pssText.empty()) messages.push_back(pssText);
+    std::vector<Violation> kept;
+    for (auto& v : found) {
+      bool isPss = v.rule.rfind("pss.", 0) == 0;
+      if (!isPss && excepted(p, v.rule, v.container, target)) continue;
+      v.mode = mode;
+      if (!isPss) messages.push_back(v.message);
+      auditParts.push_back("[" + p.name + "] " + v.rule + ": " + v.message);
+      kept.push_back(std::move(v));
+    }
+    if (kept.empty()) continue;
+    std::string text = "[" + p.name + "] " + join(messages, "; ");
+    if (mode == Mode::kEnforce) {
+      denyParts.push_back(std::move(text));
+    } else if (mode == Mode::kWarn) {
+      verdict.warnings.push_back(std::move(text));
+    }
+    for (auto& v : kept) verdict.violations.push_back(std::move(v));
+  }
+  if (!denyParts.empty()) {
+    verdict.allowed = false;
+    verdict.message = join(denyParts, "; ");
+  }
+  if (!auditParts.empty()) {
+    std::string a = join(auditParts, "; ");
+    if (a.size() > kMaxAuditAnnotationBytes) a = a.substr(0, kMaxAuditAnnotationBytes - 3) + "...";
+    verdict.auditAnnotations[std::string(kAuditAnnotationViolations)] = std::move(a);
+  }
+  return verdict;
+}
 
 }  // namespace kc::policy

@@ -15,6 +15,7 @@ echo "== build and test under ASan+UBSan"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DKC_ENABLE_SANITIZERS=ON \
   -DKC_BUILD_BENCHMARKS=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/test/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j2 || failed=1
 
 if [ -x test/charts/chart_test.sh ]; then

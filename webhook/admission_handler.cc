@@ -8,8 +8,12 @@
 namespace kc::webhook {
 
 AdmissionHandler::AdmissionHandler(PolicySource policies, WebhookMetrics& metrics,
-                                   metrics::ServerMetrics& serverMetrics)
-    : policies_(std::move(policies)), metrics_(metrics), serverMetrics_(serverMetrics) {}
+                                   metrics::ServerMetrics& serverMetrics,
+                                   PolicyMetrics* policyMetrics)
+    : policies_(std::move(policies)),
+      metrics_(metrics),
+      serverMetrics_(serverMetrics),
+      policyMetrics_(policyMetrics) {}
 
 void AdmissionHandler::handle(const http::Request& req, http::Response& res) const {
   const auto start = std::chrono::steady_clock::now();
@@ -42,12 +46,14 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
   in.object = ar.object;
   in.oldObject = ar.oldObject;
   in.dryRun = ar.dryRun;
+  in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 
   const std::shared_ptr<const policy::PolicySet> policies = policies_();
   policy::Verdict verdict;
   Outcome outcome;
   try {
     verdict = policies->evaluate(in);
+    if (policyMetrics_ != nullptr) policyMetrics_->evaluated(*policies, verdict, ar.kind.kind);
     outcome = !verdict.allowed            ? Outcome::kDenied
               : !verdict.warnings.empty() ? Outcome::kWarned
                                           : Outcome::kAllowed;

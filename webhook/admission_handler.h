@@ -9,6 +9,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "policies/engine.h"
+#include "webhook/policy_metrics.h"
 #include "webhook/webhook_metrics.h"
 
 namespace kc::webhook {
@@ -18,7 +19,7 @@ using PolicySource = std::function<std::shared_ptr<const policy::PolicySet>()>;
 class AdmissionHandler {
  public:
   AdmissionHandler(PolicySource policies, WebhookMetrics& metrics,
-                   metrics::ServerMetrics& serverMetrics);
+                   metrics::ServerMetrics& serverMetrics, PolicyMetrics* policyMetrics = nullptr);
 
   void handle(const http::Request& req, http::Response& res) const;
 
@@ -26,6 +27,7 @@ class AdmissionHandler {
   PolicySource policies_;
   WebhookMetrics& metrics_;
   metrics::ServerMetrics& serverMetrics_;
+  PolicyMetrics* policyMetrics_;
 };
 
 }  // namespace kc::webhook

@@ -102,7 +102,7 @@ struct Fixture {
     kc::http::ServerOptions opts;
     opts.listen = "127.0.0.1:0";
     opts.threads = 2;
-    opts.headerTimeout = 300ms;
+    opts.headerTimeout = 1s;  // long enough for a handshake on a loaded machine
     opts.idleTimeout = 5s;
     opts.maxHeaderBytes = 2048;
     server = std::make_unique<kc::http::Server>(
@@ -227,15 +227,22 @@ TEST_CASE("CertificateSwapBySymlinkIsPickedUpWithNoFailedRequest", "[http][tls]"
       }
     });
   }
-  std::this_thread::sleep_for(100ms);
+  // Progress is counted, not timed: the swap happens while requests are flowing, and the
+  // clients go on until many more have been answered after it.
+  auto waitFor = [](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return done();
+  };
+  REQUIRE(waitFor([&] { return ok >= 20 || failed > 0; }));
   f.secret.swap();
   CHECK(f.tls->maybeReload());
-  std::this_thread::sleep_for(200ms);
+  const int atSwap = ok;
+  CHECK(waitFor([&] { return ok >= atSwap + 60 || failed > 0; }));
   stop = true;
   for (auto& c : clients) c.join();
   INFO("last error: " << lastError);
   CHECK(failed == 0);
-  CHECK(ok > 20);
   const std::string after = f.client().request("GET", "/ping").peerCertSerialHex;
   CHECK(after != before);
   CHECK(f.metrics.tlsReloadCount() == 1);

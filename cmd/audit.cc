@@ -1,0 +1,221 @@
+// `kube-customs audit replay` and `kube-customs baseline show|accept`: the audit door offline,
+// with the same pipeline and detections as the running audit role.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "cmd/audit_role.h"
+#include "cmd/commands.h"
+#include "cmd/flags.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "controller/pipeline.h"
+#include "webhook/policy_store.h"
+
+namespace kc::cmd {
+namespace {
+
+constexpr const char* kReplayUsage =
+    "usage: kube-customs audit replay FILE|- [-o text|json] [--policies DIR | --no-policies]\n"
+    "                                 [--baseline FILE [--update-baseline]]\n"
+    "                                 [--learning-period-hours H]\n"
+    "Runs the audit detections over audit events (JSON lines as the log backend writes them,\n"
+    "or EventList / array documents) and prints one finding per line. The admission policies\n"
+    "are re-applied (built-in defaults unless --policies or --no-policies); the baseline rules\n"
+    "run only with --baseline.\n";
+
+constexpr const char* kBaselineUsage =
+    "usage: kube-customs baseline show --file FILE\n"
+    "       kube-customs baseline accept --file FILE --finding JSON\n"
+    "       kube-customs baseline accept --file FILE --namespace NS --kind KIND\n"
+    "                                    --dimension creator|image-source|user-agent --value V\n";
+
+// Feeds a stream to the pipeline in chunks of whole lines; a line longer than `maxLine` is
+// skipped to its newline and counted as dropped.
+bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMetrics& metrics,
+                  std::size_t maxLine, uint64_t& tooLong) {
+  constexpr std::size_t kChunk = 4u << 20;
+  std::string buf;
+  std::vector<char> chunk(kChunk);
+  bool skipping = false;
+  for (;;) {
+    const std::size_t n = std::fread(chunk.data(), 1, chunk.size(), in);
+    if (n == 0) break;
+    std::size_t start = 0;
+    if (skipping) {
+      const char* nl = static_cast<const char*>(std::memchr(chunk.data(), '\n', n));
+      if (nl == nullptr) continue;
+      start = static_cast<std::size_t>(nl - chunk.data()) + 1;
+      skipping = false;
+    }
+    buf.append(chunk.data() + start, n - start);
+    const auto last = buf.rfind('\n');
+    if (last != std::string::npos) {
+      pipeline.processLines(std::string_view(buf.data(), last + 1), "replay", false);
+      buf.erase(0, last + 1);
+    }
+    if (buf.size() > maxLine) {
+      ++tooLong;
+      metrics.dropped("replay", "too_large");
+      buf.clear();
+      skipping = true;
+    }
+  }
+  if (!skipping && !buf.empty()) pipeline.processLines(buf, "replay", false);
+  return !std::ferror(in);
+}
+
+int runReplay(const std::vector<std::string>& args) {
+  Flags flags({"o", "output", "policies", "baseline", "learning-period-hours"},
+              {"help", "no-policies", "update-baseline"});
+  std::string error;
+  if (!flags.parse(args, error) || flags.positional().size() != 1) {
+    std::cerr << "kube-customs audit replay: " << (error.empty() ? "need one FILE or -" : error)
+              << "\n" << kReplayUsage;
+    return 2;
+  }
+  if (flags.has("help")) {
+    std::cout << kReplayUsage;
+    return 0;
+  }
+  const std::string output = flags.get("o").value_or(flags.get("output").value_or("text"));
+  if (output != "text" && output != "json") {
+    std::cerr << kReplayUsage;
+    return 2;
+  }
+  std::shared_ptr<const policy::PolicySet> policies = policy::PolicySet::empty();
+  if (!flags.has("no-policies")) {
+    webhook::PolicyStore store(flags.get("policies").value_or(""), {});
+    log::setLevel(log::Level::kError);
+    if (!store.reload()) {
+      for (const auto& e : store.lastErrors())
+        std::cerr << "kube-customs audit replay: " << e.toString() << "\n";
+      return 2;
+    }
+    policies = store.current();
+  }
+  log::setLevel(log::Level::kError);
+  double learningHours = 168;
+  if (auto h = flags.get("learning-period-hours")) {
+    try {
+      learningHours = std::stod(*h);
+    } catch (...) {
+      learningHours = -1;
+    }
+    if (learningHours < 0) {
+      std::cerr << "kube-customs audit replay: --learning-period-hours needs a number >= 0\n";
+      return 2;
+    }
+  }
+  audit::Baseline baseline(
+      audit::BaselineOptions{static_cast<int64_t>(learningHours * 3600 * 1e6)});
+  const auto baselineFile = flags.get("baseline");
+  if (baselineFile && !baseline.load(*baselineFile, &error)) {
+    std::cerr << "kube-customs audit replay: " << error << "\n";
+    return 2;
+  }
+  audit::DetectorOptions dopts;
+  dopts.policies = [policies] { return policies; };
+  dopts.baseline = baselineFile ? &baseline : nullptr;
+  audit::Detector detector(std::move(dopts));
+  prometheus::Registry registry;
+  audit::AuditMetrics metrics(registry);
+  const bool json = output == "json";
+  audit::AuditPipeline pipeline({}, detector, &metrics, [json](const audit::Finding& f) {
+    if (json) {
+      std::cout << audit::toJson(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
+    } else {
+      std::cout << audit::severityName(f.severity) << "\t" << f.rule << "\t" << f.namespace_
+                << "/" << f.name << "\t" << f.user << "\t" << f.summary << "\n";
+    }
+  });
+  const std::string path = flags.positional()[0];
+  std::FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    std::cerr << "kube-customs audit replay: cannot open " << path << "\n";
+    return 2;
+  }
+  uint64_t tooLong = 0;
+  const bool ok = replayStream(in, pipeline, metrics, audit::ParserLimits{}.maxDocumentBytes, tooLong);
+  if (in != stdin) std::fclose(in);
+  std::cout.flush();
+  const auto& s = pipeline.parseStats();
+  std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()
+            << " findings, " << pipeline.duplicates() << " duplicates, " << s.rejectedTotal() + tooLong
+            << " rejected\n";
+  if (baselineFile && flags.has("update-baseline") && !baseline.save(*baselineFile, &error)) {
+    std::cerr << "kube-customs audit replay: " << error << "\n";
+    return 1;
+  }
+  return ok ? 0 : 1;
+}
+
+int runBaseline(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "show" && args[0] != "accept")) {
+    std::cerr << kBaselineUsage;
+    return 2;
+  }
+  Flags flags({"file", "finding", "namespace", "kind", "dimension", "value"}, {"help"});
+  std::string error;
+  if (!flags.parse({args.begin() + 1, args.end()}, error) || !flags.get("file")) {
+    std::cerr << "kube-customs baseline: " << (error.empty() ? "--file is required" : error) << "\n"
+              << kBaselineUsage;
+    return 2;
+  }
+  const std::string file = *flags.get("file");
+  audit::Baseline baseline;
+  if (!baseline.load(file, &error)) {
+    std::cerr << "kube-customs baseline: " << error << "\n";
+    return 2;
+  }
+  if (args[0] == "show") {
+    std::cout << baseline.show().dump(2) << "\n";
+    return 0;
+  }
+  bool ok;
+  if (auto finding = flags.get("finding")) {
+    nlohmann::json j = nlohmann::json::parse(*finding, nullptr, false);
+    if (j.is_discarded()) {
+      std::cerr << "kube-customs baseline: --finding is not valid JSON\n";
+      return 2;
+    }
+    ok = baseline.acceptFinding(j, &error);
+  } else {
+    audit::BaselineDimension dim;
+    if (!flags.get("namespace") || !flags.get("kind") || !flags.get("value") ||
+        !audit::parseDimension(flags.get("dimension").value_or(""), dim)) {
+      std::cerr << kBaselineUsage;
+      return 2;
+    }
+    ok = baseline.accept(*flags.get("namespace"), *flags.get("kind"), dim, *flags.get("value"),
+                         &error);
+  }
+  if (!ok) {
+    std::cerr << "kube-customs baseline: " << error << "\n";
+    return 1;
+  }
+  if (!baseline.save(file, &error)) {
+    std::cerr << "kube-customs baseline: " << error << "\n";
+    return 1;
+  }
+  std::cerr << "accepted into " << file << " (a running audit role picks it up on restart)\n";
+  return 0;
+}
+
+}  // namespace
+
+int runAudit(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "replay") {
+    std::cerr << kReplayUsage;
+    return 2;
+  }
+  return runReplay({args.begin() + 1, args.end()});
+}
+
+int runBaselineCommand(const std::vector<std::string>& args) { return runBaseline(args); }
+
+}  // namespace kc::cmd

@@ -1,0 +1,202 @@
+#include "cmd/audit_role.h"
+
+#include "common/log.h"
+
+namespace kc::cmd {
+
+audit::Alert alertFor(const audit::Finding& f, std::chrono::system_clock::time_point now) {
+  audit::Alert a;
+  a.alertname = "KubeCustomsAuditFinding";
+  a.labels = {{"rule", f.rule},
+              {"severity", std::string(audit::severityName(f.severity))},
+              {"namespace", f.namespace_}};
+  a.annotations = {{"summary", f.summary},
+                   {"technique", f.technique + " " + f.techniqueName},
+                   {"user", f.user},
+                   {"auditID", f.auditID},
+                   {"kind", f.kind},
+                   {"name", f.name}};
+  if (!f.images.empty()) {
+    std::string images;
+    for (const auto& i : f.images) images += (images.empty() ? "" : ",") + i;
+    a.annotations["image"] = images;
+  }
+  if (f.kind == "Pod" || f.resource == "pods") a.annotations["pod"] = f.name;
+  if (!f.command.empty()) a.annotations["command"] = f.command;
+  if (!f.requestUser.empty()) a.annotations["request_user"] = f.requestUser;
+  if (!f.violations.empty()) {
+    std::string v;
+    for (const auto& x : f.violations) v += (v.empty() ? "" : "; ") + x;
+    a.annotations["violations"] = v;
+  }
+  a.annotations["runbook_url"] = "docs/runbook.md";
+  a.startsAt = now;
+  return a;
+}
+
+void logFinding(const audit::Finding& f) {
+  nlohmann::json fields = audit::toJson(f);
+  fields[log::field::kEventType] = log::event::kAuditFinding;
+  log::write(log::Level::kWarn, f.summary, fields);
+}
+
+AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
+                     audit::DetectorOptions::PolicySource policies,
+                     metrics::ServerMetrics& serverMetrics)
+    : cfg_(cfg),
+      metrics_(registry),
+      serverMetrics_(serverMetrics),
+      baseline_(audit::BaselineOptions{
+          static_cast<int64_t>(cfg.audit.learningPeriodHours * 3600 * 1e6)}),
+      queue_(cfg.audit.queueMaxBytes) {
+  baselinePath_ =
+      cfg.audit.baselineFile.empty() ? cfg.stateDir + "/baseline.json" : cfg.audit.baselineFile;
+  audit::DetectorOptions opts;
+  opts.policies = std::move(policies);
+  opts.baseline = &baseline_;
+  detector_ = std::make_unique<audit::Detector>(std::move(opts));
+  audit::PipelineOptions popts;
+  popts.limits.maxDocumentBytes = std::max(cfg.audit.webhookMaxBodyBytes, cfg.audit.maxEventBytes);
+  popts.limits.maxEventBytes = cfg.audit.maxEventBytes;
+  pipeline_ = std::make_unique<audit::AuditPipeline>(
+      popts, *detector_, &metrics_, [this](const audit::Finding& f) {
+        logFinding(f);
+        if (alerts_) alerts_->fire(alertFor(f, std::chrono::system_clock::now()));
+      });
+  audit::ReceiverOptions ropts;
+  ropts.bearerTokens = cfg.audit.bearerTokens;
+  ropts.allowedClientNames = cfg.audit.allowedClientNames;
+  ropts.retryAfterSeconds = cfg.audit.retryAfterSeconds;
+  receiver_ = std::make_unique<audit::WebhookReceiver>(
+      ropts, queue_,
+      audit::ReceiverHooks{[this](std::string_view r) { serverMetrics_.badRequest(r); },
+                           [this] { metrics_.queueFull(); },
+                           [this](std::size_t) { metrics_.queueBytes(static_cast<double>(queue_.bytes())); }});
+}
+
+AuditRole::~AuditRole() {
+  if (worker_.joinable()) stop(std::chrono::milliseconds(0));
+}
+
+bool AuditRole::start(std::string& error) {
+  if (!baseline_.load(baselinePath_, &error)) {
+    error = "cannot load the baseline " + baselinePath_ + ": " + error;
+    return false;
+  }
+  if (!cfg_.audit.logPath.empty()) {
+    audit::FileSourceOptions fo;
+    fo.path = cfg_.audit.logPath;
+    fo.checkpointPath = cfg_.audit.checkpointFile.empty()
+                            ? cfg_.stateDir + "/audit-checkpoint.json"
+                            : cfg_.audit.checkpointFile;
+    fo.maxLineBytes = cfg_.audit.maxEventBytes;
+    file_ = std::make_unique<audit::FileSource>(fo);
+    journal_ = std::make_unique<audit::DedupeJournal>(fo.checkpointPath + ".journal");
+    size_t damaged = 0;
+    pipeline_->remember(journal_->load(&damaged));
+    std::string why;
+    if (!file_->start(&why))
+      log::warn("audit checkpoint unreadable; reading the log from the start",
+                {{log::field::kError, why}});
+    log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
+  }
+  if (!cfg_.alertmanager.urls.empty()) {
+    audit::AlertmanagerOptions ao;
+    ao.urls = cfg_.alertmanager.urls;
+    ao.caFile = cfg_.alertmanager.caFile;
+    ao.bearerTokenFile = cfg_.alertmanager.bearerTokenFile;
+    ao.resendInterval = std::chrono::milliseconds(
+        static_cast<long long>(cfg_.alertmanager.resendIntervalSeconds * 1000));
+    ao.alertLifetime = std::chrono::milliseconds(
+        static_cast<long long>(cfg_.alertmanager.alertLifetimeSeconds * 1000));
+    auto created = audit::AlertmanagerClient::create(
+        ao, {[this](const std::string&, std::size_t n) { metrics_.alertSent(static_cast<double>(n)); },
+             [this](const std::string& url, const std::string& e) {
+               metrics_.alertSendFailed();
+               log::warn("alert delivery failed", {{"url", url}, {log::field::kError, e}});
+             },
+             [this](std::size_t n) { metrics_.alertDropped(static_cast<double>(n)); }});
+    if (!created.ok()) {
+      error = "alertmanager: " + created.error;
+      return false;
+    }
+    alerts_ = std::move(created.client);
+  }
+  lastSave_ = std::chrono::steady_clock::now();
+  worker_ = std::thread([this] { run(); });
+  return true;
+}
+
+std::vector<http::Route> AuditRole::routes() {
+  if (cfg_.tls.clientCAFile.empty() && cfg_.audit.bearerTokens.empty()) {
+    log::warn("audit webhook backend disabled: set tls.clientCAFile (--audit-client-ca) or "
+              "audit.bearerTokens to authenticate the API server");
+    return {};
+  }
+  return {{"POST", "/audit/webhook",
+           [this](const http::Request& req, http::Response& res) { receiver_->handle(req, res); },
+           cfg_.audit.webhookMaxBodyBytes, true}};
+}
+
+void AuditRole::pollFile() {
+  if (!file_) return;
+  std::optional<audit::Checkpoint> last;
+  std::vector<audit::DedupeKey> seen;
+  file_->readAvailable([&](const audit::LineBatch& batch) {
+    seen.clear();
+    pipeline_->processLines(batch.text, "log", true, &seen);
+    if (!seen.empty()) journal_->append(seen);
+    last = batch.end;
+  });
+  if (last) {
+    std::string error;
+    if (file_->commit(*last, &error)) {
+      journal_->reset();
+    } else {
+      log::error("cannot persist the audit log position", {{log::field::kError, error}});
+    }
+  }
+}
+
+void AuditRole::saveBaseline(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && (now - lastSave_ < std::chrono::seconds(30) ||
+                 pipeline_->events() == eventsAtLastSave_))
+    return;
+  std::string error;
+  if (!baseline_.save(baselinePath_, &error))
+    log::error("cannot save the baseline", {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
+  eventsAtLastSave_ = pipeline_->events();
+  lastSave_ = now;
+}
+
+void AuditRole::run() {
+  const auto poll = std::chrono::milliseconds(
+      static_cast<long long>(cfg_.audit.pollIntervalSeconds * 1000));
+  auto nextPoll = std::chrono::steady_clock::now();
+  for (;;) {
+    const bool stopping = stopping_.load();
+    if (auto batch = queue_.pop(stopping ? std::chrono::milliseconds(0) : poll / 2)) {
+      pipeline_->processDocument(batch->body, batch->source);
+      metrics_.queueBytes(static_cast<double>(queue_.bytes()));
+    } else if (stopping) {
+      break;  // queue closed and drained
+    }
+    if (std::chrono::steady_clock::now() >= nextPoll || stopping) {
+      pollFile();
+      nextPoll = std::chrono::steady_clock::now() + poll;
+    }
+    saveBaseline(false);
+  }
+  pollFile();
+  saveBaseline(true);
+}
+
+void AuditRole::stop(std::chrono::milliseconds deadline) {
+  stopping_.store(true);
+  queue_.close();
+  if (worker_.joinable()) worker_.join();
+  if (alerts_) alerts_->stop(deadline);
+}
+
+}  // namespace kc::cmd

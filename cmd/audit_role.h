@@ -1,0 +1,73 @@
+#pragma once
+// The audit door as `serve` runs it: the log-file follower and the webhook backend endpoint
+// feed one worker thread that owns the pipeline (parse, dedupe, detect), the learned baseline
+// and the checkpoint; findings go to the log, metrics and Alertmanager.
+// Thread-safety: routes() handlers run on I/O threads (they only queue); everything else runs
+// on the worker thread; start() and stop() from the controlling thread.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "controller/alertmanager.h"
+#include "controller/audit_metrics.h"
+#include "controller/baseline.h"
+#include "controller/batch_queue.h"
+#include "controller/dedupe.h"
+#include "controller/detections.h"
+#include "controller/file_source.h"
+#include "controller/pipeline.h"
+#include "controller/webhook_receiver.h"
+
+namespace kc::cmd {
+
+// The Alertmanager alert for a finding: bounded labels (alertname, rule, severity, namespace),
+// details as annotations.
+audit::Alert alertFor(const audit::Finding& f, std::chrono::system_clock::time_point now);
+
+// Writes the `audit_finding` log line of a finding.
+void logFinding(const audit::Finding& f);
+
+class AuditRole {
+ public:
+  AuditRole(const Config& cfg, prometheus::Registry& registry,
+            audit::DetectorOptions::PolicySource policies, metrics::ServerMetrics& serverMetrics);
+  ~AuditRole();
+
+  // Loads the baseline, starts the file follower, the Alertmanager client and the worker.
+  bool start(std::string& error);
+  // The webhook backend route, when an authentication method is configured.
+  std::vector<http::Route> routes();
+  // Stops accepting, drains what is queued, commits the position, saves the baseline, flushes
+  // alerts until the deadline.
+  void stop(std::chrono::milliseconds deadline);
+
+ private:
+  void run();
+  void pollFile();
+  void saveBaseline(bool force);
+
+  const Config cfg_;
+  audit::AuditMetrics metrics_;
+  metrics::ServerMetrics& serverMetrics_;
+  audit::Baseline baseline_;
+  std::unique_ptr<audit::Detector> detector_;
+  std::unique_ptr<audit::AuditPipeline> pipeline_;
+  audit::BatchQueue queue_;
+  std::unique_ptr<audit::WebhookReceiver> receiver_;
+  std::unique_ptr<audit::FileSource> file_;
+  std::unique_ptr<audit::DedupeJournal> journal_;
+  std::unique_ptr<audit::AlertmanagerClient> alerts_;
+  std::string baselinePath_;
+  uint64_t eventsAtLastSave_ = 0;
+  std::chrono::steady_clock::time_point lastSave_;
+  std::atomic<bool> stopping_{false};
+  std::thread worker_;
+};
+
+}  // namespace kc::cmd

@@ -1,0 +1,605 @@
+#include "controller/alertmanager.h"
+
+#include <cpprest/http_client.h>
+
+#include <boost/asio/ssl/context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <condition_variable>
+#include <ctime>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+namespace kc::audit {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using SystemClock = std::chrono::system_clock;
+
+constexpr std::size_t kMaxErrorBody = 512;  // bytes of an error response kept in the message
+
+bool validLabelName(const std::string& name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// Copies `in` replacing each invalid UTF-8 sequence with U+FFFD, stopping before `maxBytes`
+// (at a character boundary; an ellipsis marks the cut).
+std::string sanitizeUtf8(const std::string& in, std::size_t maxBytes) {
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  static const std::string kEllipsis = "\xE2\x80\xA6";
+  std::string out;
+  out.reserve(std::min(in.size(), maxBytes));
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      len = 1;
+      cp = c;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool valid = len != 0 && i + len <= in.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(in[i + k]);
+      if ((cc & 0xC0) != 0x80) valid = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (valid) {
+      // Overlong forms, surrogates and values past U+10FFFF are invalid too.
+      static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) valid = false;
+    }
+    const std::string_view piece =
+        valid ? std::string_view(in).substr(i, len) : std::string_view(kReplacement);
+    if (out.size() + piece.size() > maxBytes) {
+      while (out.size() + kEllipsis.size() > maxBytes && !out.empty()) {
+        // Drop whole characters until the ellipsis fits.
+        std::size_t cut = out.size() - 1;
+        while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+        out.resize(cut);
+      }
+      if (out.size() + kEllipsis.size() <= maxBytes) out += kEllipsis;
+      return out;
+    }
+    out.append(piece);
+    i += valid ? len : 1;
+  }
+  return out;
+}
+
+// One string per label set; label names cannot contain '\xff' and values are sanitized, so the
+// separators cannot be forged.
+std::string fingerprint(const std::map<std::string, std::string>& labels) {
+  std::string key;
+  for (const auto& [name, value] : labels) {
+    key += name;
+    key += '\xff';
+    key += value;
+    key += '\xfe';
+  }
+  return key;
+}
+
+std::string readToken(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read bearer token file " + path;
+    return "";
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  return token;
+}
+
+// Hooks are documented as non-throwing; a broken one must still not end a sender thread.
+template <class Hook, class... Args>
+void callHook(const Hook& hook, Args&&... args) {
+  if (!hook) return;
+  try {
+    hook(std::forward<Args>(args)...);
+  } catch (...) {
+  }
+}
+
+struct PostResult {
+  bool ok = false;
+  bool permanent = false;  // retrying the same body cannot succeed (400)
+  std::string error;
+};
+
+}  // namespace
+
+std::string formatRfc3339(SystemClock::time_point t) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  long frac = static_cast<long>(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::string encodeAlerts(const std::vector<Alert>& alerts) {
+  nlohmann::json body = nlohmann::json::array();
+  for (const auto& a : alerts) {
+    nlohmann::json j;
+    j["labels"] = a.labels;
+    j["annotations"] = a.annotations;
+    j["startsAt"] = formatRfc3339(a.startsAt);
+    j["endsAt"] = formatRfc3339(a.endsAt);
+    if (!a.generatorURL.empty()) j["generatorURL"] = a.generatorURL;
+    body.push_back(std::move(j));
+  }
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+struct AlertmanagerClient::Impl {
+  struct Entry {
+    Alert alert;  // labels include alertname
+    std::uint64_t version = 1;
+    std::vector<std::uint64_t> sentVersion;      // per URL: last version accepted, 0 = none
+    std::vector<SteadyClock::time_point> due;    // per URL: when to send next
+    bool explicitResolve = false;
+    std::list<std::string>::iterator order;
+  };
+
+  struct Endpoint {
+    std::string url;
+    std::unique_ptr<web::http::client::http_client> http;
+  };
+
+  AlertmanagerOptions options;
+  AlertmanagerHooks hooks;
+  std::vector<Endpoint> endpoints;
+
+  std::mutex stopMu;
+  mutable std::mutex mu;
+  std::condition_variable cv;       // work for senders, or stop
+  std::condition_variable doneCv;   // a sender exited
+  std::unordered_map<std::string, Entry> entries;
+  std::list<std::string> order;  // fingerprints, least recently fired first
+  bool stopping = false;
+  bool stopped = false;
+  bool stopResult = false;
+  SteadyClock::time_point stopDeadline{};
+  std::size_t sendersDone = 0;
+  std::vector<std::thread> senders;
+  pplx::cancellation_token_source cancel;
+
+  std::atomic<std::uint64_t> alertsSent{0};
+  std::atomic<std::uint64_t> sendFailures{0};
+  std::atomic<std::uint64_t> alertsDropped{0};
+  std::atomic<std::uint64_t> alertsRejected{0};
+
+  void erase(std::unordered_map<std::string, Entry>::iterator it) {
+    order.erase(it->second.order);
+    entries.erase(it);
+  }
+
+  bool deliveredEverywhere(const Entry& e) const {
+    return std::all_of(e.sentVersion.begin(), e.sentVersion.end(),
+                       [&](std::uint64_t v) { return v == e.version; });
+  }
+
+  // Forgets alerts whose endsAt passed. An explicit resolution is kept until every URL has it
+  // (or five resend periods went by) so that Alertmanager resolves it now rather than never.
+  void sweep(SystemClock::time_point now) {
+    for (auto it = entries.begin(); it != entries.end();) {
+      const Entry& e = it->second;
+      const bool ended = e.alert.endsAt <= now;
+      const bool keep = ended && e.explicitResolve && !deliveredEverywhere(e) &&
+                        now < e.alert.endsAt + 5 * options.resendInterval;
+      if (ended && !keep) {
+        auto next = std::next(it);
+        erase(it);
+        it = next;
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  PostResult post(std::size_t i, const std::string& body) {
+    PostResult r;
+    try {
+      std::string token = options.bearerToken;
+      if (!options.bearerTokenFile.empty()) {
+        std::string error;
+        token = readToken(options.bearerTokenFile, &error);
+        if (!error.empty()) {
+          r.error = error;
+          return r;
+        }
+      }
+      web::http::http_request req(web::http::methods::POST);
+      req.headers().add(U("User-Agent"), U("kube-customs/" KC_VERSION));
+      if (!token.empty()) req.headers().add(U("Authorization"), "Bearer " + token);
+      req.set_body(body, "application/json");
+      web::http::http_response resp = endpoints[i].http->request(req, cancel.get_token()).get();
+      const auto status = resp.status_code();
+      if (status >= 200 && status < 300) {
+        r.ok = true;
+        return r;
+      }
+      std::string detail;
+      try {
+        detail = resp.extract_utf8string(true).get();
+      } catch (...) {
+      }
+      if (detail.size() > kMaxErrorBody) detail.resize(kMaxErrorBody);
+      while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
+      r.error = "HTTP " + std::to_string(status) + (detail.empty() ? "" : ": " + detail);
+      r.permanent = status == 400;
+    } catch (const pplx::task_canceled&) {
+      r.error = "canceled at stop deadline";
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    } catch (...) {
+      r.error = "unknown error";
+    }
+    return r;
+  }
+
+  void sender(std::size_t i) {
+    const std::string& url = endpoints[i].url;
+    std::chrono::milliseconds backoff{0};
+    SteadyClock::time_point retryAt{};
+    SteadyClock::time_point lastPost{};
+    std::unique_lock lk(mu);
+    for (;;) {
+      const auto now = SteadyClock::now();
+      const auto sysNow = SystemClock::now();
+      sweep(sysNow);
+
+      // Pick the batch: in normal running, what is due; while stopping, what this URL has
+      // never been told.
+      std::vector<std::pair<std::string, std::uint64_t>> picked;
+      std::vector<Alert> batch;
+      SteadyClock::time_point nextDue = now + options.resendInterval;
+      for (const auto& fp : order) {
+        const Entry& e = entries.at(fp);
+        const bool want = stopping ? e.sentVersion[i] != e.version : e.due[i] <= now;
+        if (want) {
+          if (batch.size() < options.maxBatch) {
+            picked.emplace_back(fp, e.version);
+            batch.push_back(e.alert);
+          }
+        } else if (!stopping) {
+          nextDue = std::min(nextDue, e.due[i]);
+        }
+      }
+
+      if (stopping) {
+        if (batch.empty() || now >= stopDeadline) break;
+        if (now < retryAt) {
+          cv.wait_until(lk, std::min(retryAt, stopDeadline));
+          continue;
+        }
+      } else {
+        if (batch.empty()) {
+          cv.wait_until(lk, nextDue);
+          continue;
+        }
+        const auto notBefore = std::max(retryAt, lastPost + options.batchWait);
+        if (now < notBefore && (now < retryAt || batch.size() < options.maxBatch)) {
+          cv.wait_until(lk, notBefore);
+          continue;
+        }
+      }
+
+      const std::string body = encodeAlerts(batch);
+      lk.unlock();
+      PostResult r = post(i, body);
+      lastPost = SteadyClock::now();
+      if (r.ok) {
+        alertsSent += batch.size();
+        callHook(hooks.sent, url, batch.size());
+      } else {
+        ++sendFailures;
+        callHook(hooks.failed, url, r.error);
+      }
+      lk.lock();
+
+      if (r.ok || r.permanent) {
+        // A rejected body is not retried as is; the next resend or update tries again.
+        backoff = std::chrono::milliseconds{0};
+        retryAt = {};
+        for (const auto& [fp, version] : picked) {
+          auto it = entries.find(fp);
+          if (it == entries.end()) continue;
+          Entry& e = it->second;
+          e.sentVersion[i] = std::max(e.sentVersion[i], version);
+          if (e.version == version) e.due[i] = lastPost + options.resendInterval;
+        }
+      } else {
+        backoff = backoff.count() == 0 ? options.retryInitial
+                                       : std::min(backoff * 2, options.retryMax);
+        retryAt = lastPost + backoff;
+      }
+    }
+    ++sendersDone;
+    doneCv.notify_all();
+  }
+};
+
+AlertmanagerClient::AlertmanagerClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AlertmanagerClient::CreateResult AlertmanagerClient::create(AlertmanagerOptions options,
+                                                            AlertmanagerHooks hooks) {
+  CreateResult result;
+  try {
+    if (options.urls.empty()) {
+      result.error = "no Alertmanager URL configured";
+      return result;
+    }
+    if (options.maxAlerts == 0 || options.maxBatch == 0) {
+      result.error = "maxAlerts and maxBatch must be positive";
+      return result;
+    }
+    if (options.resendInterval.count() <= 0 || options.timeout.count() <= 0 ||
+        options.alertLifetime.count() <= 0 || options.retryInitial.count() <= 0 ||
+        options.retryMax < options.retryInitial) {
+      result.error =
+          "timeout, resendInterval, alertLifetime and retryInitial must be positive, "
+          "retryMax at least retryInitial";
+      return result;
+    }
+    if (!options.caFile.empty()) {
+      boost::system::error_code ec;
+      boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+      probe.load_verify_file(options.caFile, ec);
+      if (ec) {
+        result.error = "caFile " + options.caFile + ": " + ec.message();
+        return result;
+      }
+    }
+    if (!options.bearerTokenFile.empty()) {
+      std::string error;
+      readToken(options.bearerTokenFile, &error);
+      if (!error.empty()) {
+        result.error = error;
+        return result;
+      }
+    }
+
+    auto impl = std::make_unique<Impl>();
+    for (std::size_t i = 0; i < options.urls.size(); ++i) {
+      const std::string& raw = options.urls[i];
+      const std::string where = "urls[" + std::to_string(i) + "] \"" + raw + "\": ";
+      if (!web::uri::validate(raw)) {
+        result.error = where + "not a valid URL";
+        return result;
+      }
+      web::uri base(raw);
+      if (base.scheme() != "http" && base.scheme() != "https") {
+        result.error = where + "scheme must be http or https";
+        return result;
+      }
+      if (base.host().empty()) {
+        result.error = where + "no host";
+        return result;
+      }
+      if (!base.query().empty() || !base.fragment().empty()) {
+        result.error = where + "a base URL takes no query or fragment";
+        return result;
+      }
+      web::uri_builder builder(base);
+      builder.append_path(U("api/v2/alerts"));
+      const web::uri target = builder.to_uri();
+
+      web::http::client::http_client_config config;
+      config.set_timeout(options.timeout);
+      config.set_validate_certificates(true);
+      if (!options.caFile.empty()) {
+        const std::string ca = options.caFile;
+        config.set_ssl_context_callback(
+            [ca](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
+      }
+      Impl::Endpoint ep;
+      ep.url = target.to_string();
+      ep.http = std::make_unique<web::http::client::http_client>(target, config);
+      impl->endpoints.push_back(std::move(ep));
+    }
+    impl->options = std::move(options);
+    impl->hooks = std::move(hooks);
+
+    Impl* raw = impl.get();
+    for (std::size_t i = 0; i < raw->endpoints.size(); ++i) {
+      raw->senders.emplace_back([raw, i] { raw->sender(i); });
+    }
+    result.client.reset(new AlertmanagerClient(std::move(impl)));
+  } catch (const std::exception& e) {
+    result.client.reset();
+    result.error = std::string("cannot create the Alertmanager client: ") + e.what();
+  }
+  return result;
+}
+
+AlertmanagerClient::~AlertmanagerClient() {
+  if (impl_) stop(std::chrono::milliseconds{0});
+}
+
+bool AlertmanagerClient::fire(Alert alert) {
+  Impl& s = *impl_;
+  try {
+    std::map<std::string, std::string> labels;
+    bool bad = false;
+    for (auto& [name, value] : alert.labels) {
+      if (!validLabelName(name)) bad = true;
+      // Alertmanager drops empty label values too; doing it here keeps fingerprints equal.
+      if (!value.empty()) labels[name] = sanitizeUtf8(value, s.options.maxAnnotationBytes);
+    }
+    if (!alert.alertname.empty()) labels["alertname"] = sanitizeUtf8(alert.alertname, 256);
+    const auto now = SystemClock::now();
+    if (alert.startsAt == SystemClock::time_point{}) alert.startsAt = now;
+    if (alert.endsAt == SystemClock::time_point{}) {
+      alert.endsAt = alert.startsAt + s.options.alertLifetime;
+    }
+    if (bad || labels.count("alertname") == 0 || alert.endsAt <= now ||
+        alert.endsAt <= alert.startsAt) {
+      ++s.alertsRejected;
+      return false;
+    }
+    alert.alertname = labels["alertname"];
+    alert.labels = std::move(labels);
+    for (auto& [name, value] : alert.annotations) {
+      value = sanitizeUtf8(value, s.options.maxAnnotationBytes);
+    }
+    alert.generatorURL = sanitizeUtf8(alert.generatorURL, s.options.maxAnnotationBytes);
+
+    std::size_t dropped = 0;
+    bool accepted = false;
+    {
+      std::lock_guard lk(s.mu);
+      if (s.stopping) {
+        dropped = 1;
+      } else {
+        accepted = true;
+        const std::string fp = fingerprint(alert.labels);
+        const auto steadyNow = SteadyClock::now();
+        auto it = s.entries.find(fp);
+        if (it != s.entries.end() && it->second.alert.endsAt > now) {
+          Impl::Entry& e = it->second;
+          e.alert.startsAt = std::min(e.alert.startsAt, alert.startsAt);
+          e.alert.endsAt = std::max(e.alert.endsAt, alert.endsAt);
+          e.alert.annotations = std::move(alert.annotations);
+          e.alert.generatorURL = std::move(alert.generatorURL);
+          e.explicitResolve = false;
+          ++e.version;
+          std::fill(e.due.begin(), e.due.end(), steadyNow);
+          s.order.splice(s.order.end(), s.order, e.order);
+        } else {
+          if (it != s.entries.end()) s.erase(it);  // ended, not swept yet: a new alert
+          if (s.entries.size() >= s.options.maxAlerts) s.sweep(now);
+          while (s.entries.size() >= s.options.maxAlerts) {
+            s.erase(s.entries.find(s.order.front()));
+            ++dropped;
+          }
+          Impl::Entry e;
+          e.alert = std::move(alert);
+          e.sentVersion.assign(s.endpoints.size(), 0);
+          e.due.assign(s.endpoints.size(), steadyNow);
+          e.order = s.order.insert(s.order.end(), fp);
+          s.entries.emplace(fp, std::move(e));
+        }
+      }
+    }
+    s.cv.notify_all();
+    if (dropped > 0) {
+      s.alertsDropped += dropped;
+      callHook(s.hooks.dropped, dropped);
+    }
+    return accepted;
+  } catch (const std::exception&) {
+    ++s.alertsRejected;  // allocation failure; nothing else here throws
+    return false;
+  }
+}
+
+bool AlertmanagerClient::resolve(const std::string& alertname,
+                                 const std::map<std::string, std::string>& labels) {
+  Impl& s = *impl_;
+  try {
+    std::map<std::string, std::string> key;
+    for (const auto& [name, value] : labels) {
+      if (!value.empty()) key[name] = sanitizeUtf8(value, s.options.maxAnnotationBytes);
+    }
+    if (!alertname.empty()) key["alertname"] = sanitizeUtf8(alertname, 256);
+    {
+      std::lock_guard lk(s.mu);
+      if (s.stopping) return false;
+      auto it = s.entries.find(fingerprint(key));
+      const auto now = SystemClock::now();
+      if (it == s.entries.end() || it->second.alert.endsAt <= now) return false;
+      Impl::Entry& e = it->second;
+      e.alert.endsAt = std::max(now, e.alert.startsAt + std::chrono::milliseconds{1});
+      e.explicitResolve = true;
+      ++e.version;
+      std::fill(e.due.begin(), e.due.end(), SteadyClock::now());
+    }
+    s.cv.notify_all();
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool AlertmanagerClient::stop(std::chrono::milliseconds deadline) {
+  Impl& s = *impl_;
+  std::lock_guard serial(s.stopMu);  // one stop() at a time joins the threads
+  std::unique_lock lk(s.mu);
+  if (s.stopped) return s.stopResult;
+  if (!s.stopping) {
+    s.stopping = true;
+    s.stopDeadline = SteadyClock::now() + std::max(deadline, std::chrono::milliseconds{0});
+    s.cv.notify_all();
+  }
+  const bool finished = s.doneCv.wait_until(lk, s.stopDeadline, [&] {
+    return s.sendersDone == s.senders.size();
+  });
+  if (!finished) {
+    s.cancel.cancel();  // interrupts requests in flight
+    s.cv.notify_all();
+  }
+  lk.unlock();
+  for (auto& t : s.senders) {
+    if (t.joinable()) t.join();
+  }
+  lk.lock();
+  s.sweep(SystemClock::now());
+  bool all = true;
+  for (const auto& [fp, e] : s.entries) {
+    if (!s.deliveredEverywhere(e)) all = false;
+  }
+  s.stopped = true;
+  s.stopResult = all;
+  return all;
+}
+
+AlertmanagerStats AlertmanagerClient::stats() const {
+  const Impl& s = *impl_;
+  AlertmanagerStats st;
+  st.alertsSent = s.alertsSent.load();
+  st.sendFailures = s.sendFailures.load();
+  st.alertsDropped = s.alertsDropped.load();
+  st.alertsRejected = s.alertsRejected.load();
+  std::lock_guard lk(s.mu);
+  st.alertsHeld = s.entries.size();
+  return st;
+}
+
+}  // namespace kc::audit

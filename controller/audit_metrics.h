@@ -1,0 +1,63 @@
+#pragma once
+// Metrics of the audit consumer: events received, dropped and unparsable by source, the time
+// of the last event per source (for the audit-silence alert), findings by rule and severity,
+// the webhook queue. Sources are a fixed set ("log", "webhook", "replay"); reasons, rules and
+// severities too. Thread-safe.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace kc::audit {
+
+class AuditMetrics {
+ public:
+  explicit AuditMetrics(prometheus::Registry& registry);
+
+  void received(std::string_view source, double n = 1);
+  void dropped(std::string_view source, std::string_view reason, double n = 1);
+  void unparsable(std::string_view source, double n = 1);
+  void duplicate(std::string_view source, double n = 1);
+  void lastEvent(std::string_view source, double unixSeconds);
+  void finding(std::string_view rule, std::string_view severity);
+  void queueFull() { queueFull_->Increment(); }
+  void queueBytes(double b) { queueBytes_->Set(b); }
+  void alertSent(double n = 1) { alertsSent_->Increment(n); }
+  void alertSendFailed() { alertFailures_->Increment(); }
+  void alertDropped(double n = 1) { alertsDropped_->Increment(n); }
+
+  double receivedCount(std::string_view source) const;
+  double droppedCount(std::string_view source, std::string_view reason) const;
+  double unparsableCount(std::string_view source) const;
+  double findingCount(std::string_view rule, std::string_view severity) const;
+  double queueFullCount() const { return queueFull_->Value(); }
+
+ private:
+  template <typename T>
+  T& child(prometheus::Family<T>& family, std::map<std::string, T*, std::less<>>& cache,
+           const std::map<std::string, std::string>& labels, const std::string& key);
+
+  mutable std::mutex mutex_;
+  prometheus::Family<prometheus::Counter>* receivedFamily_;
+  prometheus::Family<prometheus::Counter>* droppedFamily_;
+  prometheus::Family<prometheus::Counter>* unparsableFamily_;
+  prometheus::Family<prometheus::Counter>* duplicateFamily_;
+  prometheus::Family<prometheus::Gauge>* lastEventFamily_;
+  prometheus::Family<prometheus::Counter>* findingsFamily_;
+  std::map<std::string, prometheus::Counter*, std::less<>> counters_;
+  std::map<std::string, prometheus::Gauge*, std::less<>> gauges_;
+  prometheus::Counter* queueFull_;
+  prometheus::Gauge* queueBytes_;
+  prometheus::Counter* alertsSent_;
+  prometheus::Counter* alertFailures_;
+  prometheus::Counter* alertsDropped_;
+};
+
+}  // namespace kc::audit

@@ -1,0 +1,1170 @@
+#include "controller/detections.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
+
+#include "policies/pod_spec.h"
+
+namespace kc::audit {
+namespace {
+
+using simdjson::dom::element;
+
+// The catalog. Order is the order of docs/detections.md.
+const std::vector<RuleInfo> kRules = {
+    {"policy-violation", "T1610", "Deploy Container",
+     "Admitted object violates an admission policy"},
+    {"privileged-container", "T1611", "Escape to Host", "Privileged container"},
+    {"host-namespace", "T1611", "Escape to Host", "Pod shares a host namespace"},
+    {"host-port", "T1610", "Deploy Container", "Container binds a host port"},
+    {"sensitive-host-path", "T1611", "Escape to Host", "Sensitive host path mounted"},
+    {"dangerous-capability", "T1611", "Escape to Host", "Dangerous Linux capability added"},
+    {"pod-exec", "T1609", "Container Administration Command", "Command executed in a pod"},
+    {"pod-attach", "T1609", "Container Administration Command", "Attached to a running container"},
+    {"pod-portforward", "T1572", "Protocol Tunneling", "Port forwarded into a pod"},
+    {"ephemeral-container", "T1610", "Deploy Container", "Ephemeral container added to a pod"},
+    {"node-debug-pod", "T1611", "Escape to Host", "Node debugging pod"},
+    {"mirror-pod", "T1610", "Deploy Container", "Static (mirror) pod created by a node"},
+    {"system-namespace-workload", "T1610", "Deploy Container",
+     "Workload in a system namespace from a non-system identity"},
+    {"system-component-name", "T1036.005", "Masquerading: Match Legitimate Name or Location",
+     "Workload named like a system component"},
+    {"daemonset-created", "T1610", "Deploy Container", "New DaemonSet"},
+    {"cronjob-created", "T1053.007", "Scheduled Task/Job: Container Orchestration Job",
+     "New CronJob"},
+    {"webhook-config-changed", "T1562.001", "Impair Defenses: Disable or Modify Tools",
+     "Admission webhook or policy configuration changed"},
+    {"nodes-proxy-access", "T1609", "Container Administration Command",
+     "Kubelet API reached through nodes/proxy"},
+    {"events-deleted", "T1070", "Indicator Removal", "Kubernetes events deleted"},
+    {"anonymous-request-allowed", "T1078.001", "Valid Accounts: Default Accounts",
+     "Anonymous request allowed"},
+    {"privileged-impersonation", "T1078", "Valid Accounts",
+     "Impersonation of a privileged identity"},
+    {"workload-image-changed", "T1491.001", "Defacement: Internal Defacement",
+     "Workload image or command changed by a new identity"},
+    {"unexpected-creator", "T1078", "Valid Accounts",
+     "Creator never seen for this kind in this namespace"},
+    {"unexpected-image-source", "T1610", "Deploy Container",
+     "Image source never seen for this kind in this namespace"},
+    {"unexpected-user-agent", "T1078", "Valid Accounts",
+     "Client never seen creating this kind in this namespace"},
+};
+
+constexpr std::array<std::string_view, 3> kSystemNamespaces = {"kube-system", "kube-public",
+                                                               "kube-node-lease"};
+
+bool isSystemNamespace(std::string_view ns) {
+  return std::find(kSystemNamespaces.begin(), kSystemNamespaces.end(), ns) !=
+         kSystemNamespaces.end();
+}
+
+bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Identities of the control plane and kube-system: "system:*" except anonymous and service
+// accounts of other namespaces.
+bool isSystemIdentity(std::string_view user) {
+  if (!startsWith(user, "system:")) return false;
+  if (user == "system:anonymous") return false;
+  if (startsWith(user, "system:serviceaccount:")) {
+    return startsWith(user, "system:serviceaccount:kube-system:");
+  }
+  return true;
+}
+
+bool success(int code) { return code == 0 || (code >= 200 && code < 300); }
+bool sessionOk(int code) { return success(code) || code == 101; }
+
+bool globMatch(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::string_view str(element e, std::string_view key) {
+  std::string_view v;
+  if (e.is_object() && e[key].get_string().get(v) == simdjson::SUCCESS) return v;
+  return {};
+}
+
+struct Meta {
+  std::string_view kind, uid, name, namespace_, ownerUid, ownerKind;
+};
+
+Meta readMeta(element obj) {
+  Meta m;
+  m.kind = str(obj, "kind");
+  element md;
+  if (obj["metadata"].get(md) != simdjson::SUCCESS || !md.is_object()) return m;
+  m.uid = str(md, "uid");
+  m.name = str(md, "name");
+  m.namespace_ = str(md, "namespace");
+  simdjson::dom::array refs;
+  if (md["ownerReferences"].get_array().get(refs) == simdjson::SUCCESS) {
+    for (element r : refs) {
+      bool controller = false;
+      if (r["controller"].get_bool().get(controller) != simdjson::SUCCESS || !controller) continue;
+      m.ownerUid = str(r, "uid");
+      m.ownerKind = str(r, "kind");
+      break;
+    }
+  }
+  return m;
+}
+
+std::string_view kindForResource(std::string_view resource) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kKinds = {{
+      {"pods", "Pod"},
+      {"deployments", "Deployment"},
+      {"replicasets", "ReplicaSet"},
+      {"statefulsets", "StatefulSet"},
+      {"daemonsets", "DaemonSet"},
+      {"jobs", "Job"},
+      {"cronjobs", "CronJob"},
+      {"replicationcontrollers", "ReplicationController"},
+      {"podtemplates", "PodTemplate"},
+  }};
+  for (const auto& [r, k] : kKinds) {
+    if (r == resource) return k;
+  }
+  return {};
+}
+
+// The pod spec element of a pod-carrying object, or a null element.
+element podSpec(element obj, std::string_view kind) {
+  element e = obj;
+  std::vector<std::string_view> path;
+  if (kind == "Pod") {
+    path = {"spec"};
+  } else if (kind == "CronJob") {
+    path = {"spec", "jobTemplate", "spec", "template", "spec"};
+  } else if (kind == "PodTemplate") {
+    path = {"template", "spec"};
+  } else {
+    path = {"spec", "template", "spec"};
+  }
+  for (auto p : path) {
+    if (!e.is_object() || e[p].get(e) != simdjson::SUCCESS) return policy::nullElement();
+  }
+  return e.is_object() ? e : policy::nullElement();
+}
+
+std::string joinStrings(element arr) {
+  std::string out;
+  simdjson::dom::array a;
+  if (arr.get_array().get(a) != simdjson::SUCCESS) return out;
+  for (element v : a) {
+    std::string_view s;
+    if (v.get_string().get(s) != simdjson::SUCCESS) continue;
+    if (!out.empty()) out.push_back(' ');
+    out.append(s.substr(0, 512));
+    if (out.size() > 2048) break;
+  }
+  return out;
+}
+
+std::vector<ContainerState> readContainers(element obj, std::string_view kind) {
+  std::vector<ContainerState> out;
+  element spec = podSpec(obj, kind);
+  if (!spec.is_object()) return out;
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kLists = {
+      {{"initContainers", "init:"}, {"containers", ""}, {"ephemeralContainers", "ephemeral:"}}};
+  for (const auto& [list, prefix] : kLists) {
+    simdjson::dom::array a;
+    if (spec[list].get_array().get(a) != simdjson::SUCCESS) continue;
+    for (element c : a) {
+      if (out.size() >= 64) return out;
+      ContainerState s;
+      s.name = std::string(prefix) + std::string(str(c, "name").substr(0, 253));
+      s.image = std::string(str(c, "image").substr(0, 512));
+      element v;
+      if (c["command"].get(v) == simdjson::SUCCESS) s.command = joinStrings(v);
+      if (c["args"].get(v) == simdjson::SUCCESS) {
+        std::string args = joinStrings(v);
+        if (!args.empty()) s.command += (s.command.empty() ? "" : " ") + args;
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+std::string joinList(const std::vector<std::string>& v, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out.append(sep);
+    out.append(s);
+  }
+  return out;
+}
+
+void addUnique(std::vector<std::string>& v, std::string s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
+}
+
+std::string objectPath(std::string_view ns, std::string_view name) {
+  if (ns.empty()) return std::string(name);
+  return std::string(ns) + "/" + std::string(name);
+}
+
+Severity maxSeverity(Severity a, Severity b) { return a > b ? a : b; }
+
+// Lists in a finding (images, containers, offending items) are cut here: an alert annotation is
+// for people, and the audit event keeps the rest.
+constexpr size_t kMaxListed = 16;
+
+// One observation of a rule on an object, with the key that suppresses it later.
+struct Hit {
+  std::string key;
+  std::string container;
+  std::string detail;
+  Severity severity = Severity::kMedium;
+};
+
+size_t levenshtein(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+const std::vector<RuleInfo>& detectionRules() { return kRules; }
+
+const RuleInfo* findRule(std::string_view id) {
+  for (const auto& r : kRules) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+nlohmann::json toJson(const Finding& f) {
+  nlohmann::json j = {
+      {"rule", f.rule},
+      {"severity", std::string(severityName(f.severity))},
+      {"technique", f.technique},
+      {"techniqueName", f.techniqueName},
+      {"summary", f.summary},
+      {"auditID", f.auditID},
+      {"namespace", f.namespace_},
+      {"user", f.user},
+  };
+  auto put = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  put("stage", f.stage);
+  put("verb", f.verb);
+  put("kind", f.kind);
+  put("resource", f.resource);
+  put("subresource", f.subresource);
+  put("name", f.name);
+  put("requestUser", f.requestUser);
+  put("impersonatedUser", f.impersonatedUser);
+  put("userAgent", f.userAgent);
+  put("sourceIP", f.sourceIP);
+  put("command", f.command);
+  put("container", f.container());
+  if (f.responseCode) j["responseCode"] = f.responseCode;
+  if (f.timeMicros) j["timeMicros"] = f.timeMicros;
+  if (!f.images.empty()) j["images"] = f.images;
+  if (!f.containers.empty()) j["containers"] = f.containers;
+  if (!f.indicators.empty()) j["indicators"] = f.indicators;
+  if (!f.violations.empty()) j["violations"] = f.violations;
+  if (!f.details.empty()) j["details"] = f.details;
+  return j;
+}
+
+std::string normalizeHostPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view seg = path.substr(i, j - i);
+    if (seg == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!seg.empty() && seg != ".") {
+      parts.push_back(seg);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto p : parts) {
+    out.push_back('/');
+    out.append(p);
+  }
+  return out.empty() ? "/" : out;
+}
+
+Severity hostPathSeverity(std::string_view rawPath) {
+  struct Entry {
+    std::string_view path;
+    Severity severity;
+  };
+  static constexpr std::array<Entry, 33> kSensitive = {{
+      {"/", Severity::kCritical},
+      {"/var/run/docker.sock", Severity::kCritical},
+      {"/run/docker.sock", Severity::kCritical},
+      {"/var/run/containerd", Severity::kCritical},
+      {"/run/containerd", Severity::kCritical},
+      {"/var/run/crio", Severity::kCritical},
+      {"/run/crio", Severity::kCritical},
+      {"/var/run/cri-dockerd.sock", Severity::kCritical},
+      {"/run/cri-dockerd.sock", Severity::kCritical},
+      {"/run/k3s", Severity::kCritical},
+      {"/var/run/dockershim.sock", Severity::kCritical},
+      {"/run/podman", Severity::kCritical},
+      {"/proc", Severity::kCritical},
+      {"/root", Severity::kCritical},
+      {"/var/lib/kubelet", Severity::kCritical},
+      {"/etc/kubernetes", Severity::kCritical},
+      {"/var/lib/etcd", Severity::kCritical},
+      {"/var/lib/rancher", Severity::kCritical},
+      {"/etc", Severity::kHigh},
+      {"/sys", Severity::kHigh},
+      {"/dev", Severity::kHigh},
+      {"/boot", Severity::kHigh},
+      {"/home", Severity::kHigh},
+      {"/var/lib/docker", Severity::kHigh},
+      {"/var/lib/containerd", Severity::kHigh},
+      {"/var/lib/containers", Severity::kHigh},
+      {"/lib/modules", Severity::kHigh},
+      {"/usr/lib/modules", Severity::kHigh},
+      {"/var/run/secrets", Severity::kHigh},
+      {"/run/secrets", Severity::kHigh},
+      {"/var/log", Severity::kMedium},
+      {"/var/run", Severity::kHigh},
+      {"/run", Severity::kHigh},
+  }};
+  const std::string p = normalizeHostPath(rawPath);
+  Severity worst = Severity::kInfo;
+  for (const auto& e : kSensitive) {
+    bool hit = false;
+    if (p == e.path) {
+      hit = true;
+    } else if (e.path == "/") {
+      hit = false;  // only "/" itself; everything is below it
+    } else if (startsWith(p, e.path) && p[e.path.size()] == '/') {
+      hit = true;  // inside a sensitive location
+    } else if (p == "/" || (startsWith(e.path, p) && e.path[p.size()] == '/')) {
+      hit = true;  // contains a sensitive location
+    }
+    if (hit) worst = maxSeverity(worst, e.severity);
+  }
+  return worst;
+}
+
+Severity capabilitySeverity(std::string_view capability) {
+  std::string c = upper(capability);
+  if (startsWith(c, "CAP_")) c = c.substr(4);
+  static constexpr std::array<std::string_view, 3> kCritical = {"ALL", "SYS_ADMIN", "SYS_MODULE"};
+  static constexpr std::array<std::string_view, 10> kHigh = {
+      "SYS_PTRACE", "DAC_READ_SEARCH", "BPF",          "PERFMON", "SYS_RAWIO",
+      "SYS_BOOT",   "MAC_ADMIN",       "MAC_OVERRIDE", "SYSLOG",  "DAC_OVERRIDE"};
+  static constexpr std::array<std::string_view, 4> kMedium = {"NET_ADMIN", "NET_RAW", "SYS_TIME",
+                                                              "SYS_RESOURCE"};
+  auto in = [&](const auto& list) { return std::find(list.begin(), list.end(), c) != list.end(); };
+  if (in(kCritical)) return Severity::kCritical;
+  if (in(kHigh)) return Severity::kHigh;
+  if (in(kMedium)) return Severity::kMedium;
+  return Severity::kInfo;
+}
+
+ComponentMatch matchSystemComponent(std::string_view name) {
+  static constexpr std::array<std::string_view, 10> kComponents = {"kube-apiserver",
+                                                                   "kube-controller-manager",
+                                                                   "kube-scheduler",
+                                                                   "kube-proxy",
+                                                                   "coredns",
+                                                                   "kube-dns",
+                                                                   "etcd",
+                                                                   "cloud-controller-manager",
+                                                                   "konnectivity-agent",
+                                                                   "kube-addon-manager"};
+  ComponentMatch best;
+  // Candidate prefixes end at '-' boundaries: "kube-proxy-x7k2p" -> "kube", "kube-proxy", ...
+  std::vector<std::string_view> prefixes;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '-') prefixes.push_back(name.substr(0, i));
+  }
+  for (auto c : kComponents) {
+    for (auto p : prefixes) {
+      if (p == c) return ComponentMatch{std::string(c), true};
+    }
+  }
+  for (auto c : kComponents) {
+    if (c.size() < 6) continue;  // too short to tell imitation from coincidence
+    const size_t threshold = c.size() <= 8 ? 1 : 2;
+    for (auto p : prefixes) {
+      if (p.size() + threshold < c.size() || p.size() > c.size() + threshold) continue;
+      size_t d = levenshtein(p, c);
+      if (d > 0 && d <= threshold && best.component.empty()) best.component = std::string(c);
+    }
+  }
+  return best;
+}
+
+Detector::Detector(DetectorOptions options)
+    : options_(std::move(options)),
+      objects_(options_.maxTrackedObjects),
+      chainNovelties_(std::max<size_t>(options_.maxTrackedObjects / 8, 1024)) {}
+
+bool Detector::trusted(std::string_view rule, std::string_view user) const {
+  for (std::string_view key : {rule, std::string_view("*")}) {
+    auto it = options_.trustedIdentities.find(std::string(key));
+    if (it == options_.trustedIdentities.end()) continue;
+    for (const auto& g : it->second) {
+      if (globMatch(g, user)) return true;
+    }
+  }
+  return false;
+}
+
+Finding Detector::base(const Event& e, std::string_view rule) const {
+  Finding f;
+  f.rule = std::string(rule);
+  if (const RuleInfo* r = findRule(rule)) {
+    f.technique = std::string(r->technique);
+    f.techniqueName = std::string(r->techniqueName);
+  }
+  f.auditID = std::string(e.auditID);
+  f.stage = std::string(e.stage);
+  f.verb = std::string(e.verb);
+  if (e.hasObjectRef) {
+    f.resource = std::string(e.objectRef.resource);
+    f.subresource = std::string(e.objectRef.subresource);
+    f.namespace_ = std::string(e.objectRef.namespace_);
+    f.name = std::string(e.objectRef.name);
+    f.kind = std::string(kindForResource(e.objectRef.resource));
+    if (f.kind.empty()) f.kind = f.resource;
+  }
+  f.user = std::string(e.user.username);
+  if (e.hasImpersonatedUser) f.impersonatedUser = std::string(e.impersonatedUser.username);
+  f.userAgent = std::string(e.userAgent.substr(0, 256));
+  if (!e.sourceIPs.empty()) f.sourceIP = std::string(e.sourceIPs[0]);
+  f.responseCode = e.responseCode;
+  f.timeMicros = e.timeMicros;
+  return f;
+}
+
+void Detector::onEvent(const Event& e, std::vector<Finding>& out) {
+  ++eventsSeen_;
+  const bool started = e.stage == "ResponseStarted";
+  const bool complete = e.stage == "ResponseComplete";
+  if (!started && !complete) return;
+
+  // Long-running requests (exec, attach, portforward, watches, proxied upgrades) log
+  // ResponseStarted then ResponseComplete; the others only ResponseComplete. Request-level
+  // rules decide once: on ResponseStarted, or on ResponseComplete when no ResponseStarted was
+  // seen. Only ResponseStarted ids are remembered.
+  bool decide = false;
+  if (started) {
+    std::string id(e.auditID);
+    if (decided_.insert(id).second) {
+      decidedOrder_.push_back(std::move(id));
+      while (decidedOrder_.size() > options_.maxTrackedRequests) {
+        decided_.erase(decidedOrder_.front());
+        decidedOrder_.pop_front();
+      }
+      decide = true;
+    }
+  } else {
+    decide = decided_.find(std::string(e.auditID)) == decided_.end();
+  }
+
+  const std::string_view res = e.hasObjectRef ? e.objectRef.resource : std::string_view();
+  const std::string_view sub = e.hasObjectRef ? e.objectRef.subresource : std::string_view();
+  if (decide) {
+    if (res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward") &&
+        (e.verb == "create" || e.verb == "get")) {
+      handleSessionSubresource(e, out);
+    }
+    if (res == "nodes" && sub == "proxy") handleNodeProxy(e, out);
+    if (e.user.username == "system:anonymous") handleAnonymous(e, out);
+    if (e.hasImpersonatedUser) handleImpersonation(e, out);
+  }
+  if (!complete || !success(e.responseCode) || !e.hasObjectRef) return;
+
+  const std::string_view verb = e.verb;
+  const bool write = verb == "create" || verb == "update" || verb == "patch";
+  const bool del = verb == "delete" || verb == "deletecollection";
+  if (!write && !del) return;
+
+  if (e.objectRef.apiGroup == "admissionregistration.k8s.io") handleAdmissionConfig(e, out);
+  if (del) {
+    if (res == "events" &&
+        (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
+      handleEventDeletion(e, out);
+    }
+    return;
+  }
+  if (res == "pods" && sub == "ephemeralcontainers") {
+    handleEphemeral(e, out);
+    return;
+  }
+  if (!sub.empty()) return;
+  const std::string_view resourceKind = kindForResource(res);
+  if (resourceKind.empty() || e.truncated) return;
+  element obj = policy::nullElement();
+  if (e.hasResponseObject && e.responseObject.is_object()) {
+    obj = e.responseObject;
+  } else if (verb != "patch" && e.hasRequestObject && e.requestObject.is_object()) {
+    obj = e.requestObject;
+  } else {
+    return;
+  }
+  std::string_view kind = str(obj, "kind");
+  if (kind.empty()) kind = resourceKind;
+  if (!policy::isPodCarryingKind(kind)) return;
+  handlePodCarrying(e, obj, kind, out);
+}
+
+void Detector::handleSessionSubresource(const Event& e, std::vector<Finding>& out) {
+  if (!sessionOk(e.responseCode)) return;
+  const std::string_view sub = e.objectRef.subresource;
+  const std::string rule = "pod-" + std::string(sub);
+  if (trusted(rule, e.user.username)) return;
+  Finding f = base(e, rule);
+  f.kind = "Pod";
+  auto req = parseExecRequestUri(e.requestURI);
+  if (req) {
+    if (f.namespace_.empty()) f.namespace_ = req->namespace_;
+    if (f.name.empty()) f.name = req->pod;
+    if (!req->container.empty()) f.containers.push_back(req->container);
+  }
+  const std::string where = "pod " + objectPath(f.namespace_, f.name) +
+                            (f.containers.empty() ? "" : " (container " + f.containers[0] + ")");
+  if (sub == "exec") {
+    CommandScore score = req ? scoreCommand(req->command) : CommandScore{};
+    f.severity = maxSeverity(Severity::kLow, score.severity);
+    f.command = score.commandLine;
+    std::vector<std::string> ids;
+    for (const auto& ind : score.indicators) {
+      f.indicators.push_back(ind.id + " (" + ind.technique + "): " + ind.evidence);
+      ids.push_back(ind.id);
+    }
+    f.summary = f.user + " ran `" + (f.command.empty() ? "?" : f.command) + "` in " + where;
+    if (!ids.empty()) f.summary += " [" + joinList(ids) + "]";
+    if (req && req->tty && req->stdin) f.details["interactive"] = "true";
+  } else if (sub == "attach") {
+    f.severity = Severity::kMedium;
+    f.summary = f.user + " attached to " + where;
+  } else {
+    f.severity = Severity::kMedium;
+    if (req) f.details["ports"] = joinList(req->ports);
+    f.summary =
+        f.user + " forwarded port(s) " + (req ? joinList(req->ports) : "?") + " into " + where;
+  }
+  out.push_back(std::move(f));
+}
+
+void Detector::handleNodeProxy(const Event& e, std::vector<Finding>& out) {
+  if (!sessionOk(e.responseCode)) return;
+  if (trusted("nodes-proxy-access", e.user.username)) return;
+  Finding f = base(e, "nodes-proxy-access");
+  f.kind = "Node";
+  std::string_view uri = e.requestURI;
+  uri = uri.substr(0, uri.find('?'));
+  size_t p = uri.find("/proxy");
+  std::string_view path = p == std::string_view::npos ? std::string_view() : uri.substr(p + 6);
+  if (path.empty()) path = "/";
+  auto under = [&](std::initializer_list<std::string_view> list) {
+    for (auto l : list) {
+      if (path == l || startsWith(path, std::string(l) + "/")) return true;
+    }
+    return false;
+  };
+  if (under({"/run", "/exec", "/attach", "/portForward", "/cri"})) {
+    f.severity = Severity::kCritical;
+  } else if (under({"/pods", "/runningpods", "/configz", "/debug", "/checkpoint", "/containerLogs",
+                    "/logs"})) {
+    f.severity = Severity::kHigh;
+  } else if (under({"/metrics", "/stats", "/healthz", "/spec"})) {
+    f.severity = Severity::kLow;
+  } else {
+    f.severity = Severity::kMedium;
+  }
+  f.details["kubeletPath"] = std::string(path.substr(0, 256));
+  f.summary = f.user + " reached the kubelet API of node " + f.name + " at " +
+              std::string(path.substr(0, 128)) + " through nodes/proxy (" + f.verb + ")";
+  out.push_back(std::move(f));
+}
+
+void Detector::handleAnonymous(const Event& e, std::vector<Finding>& out) {
+  const bool allowed =
+      e.authorizationDecision == "allow" ||
+      (e.authorizationDecision.empty() && sessionOk(e.responseCode) && e.responseCode != 0);
+  if (!allowed || e.responseCode == 401 || e.responseCode == 403) return;
+  std::string_view path = e.requestURI.substr(0, e.requestURI.find('?'));
+  for (std::string_view ok : {"/healthz", "/livez", "/readyz", "/version",
+                              "/.well-known/openid-configuration", "/openid/v1/jwks"}) {
+    if (path == ok || startsWith(path, std::string(ok) + "/")) return;
+  }
+  if (trusted("anonymous-request-allowed", e.user.username)) return;
+  Finding f = base(e, "anonymous-request-allowed");
+  f.severity = Severity::kHigh;
+  f.summary = "anonymous request allowed: " + std::string(e.verb) + " " +
+              std::string(path.substr(0, 200)) + (f.sourceIP.empty() ? "" : " from " + f.sourceIP);
+  out.push_back(std::move(f));
+}
+
+void Detector::handleImpersonation(const Event& e, std::vector<Finding>& out) {
+  const auto& target = e.impersonatedUser;
+  std::string why;
+  static constexpr std::array<std::string_view, 4> kAdmins = {"system:admin", "kubernetes-admin",
+                                                              "admin", "cluster-admin"};
+  if (std::find(kAdmins.begin(), kAdmins.end(), target.username) != kAdmins.end() ||
+      std::find(options_.privilegedIdentities.begin(), options_.privilegedIdentities.end(),
+                target.username) != options_.privilegedIdentities.end()) {
+    why = "administrator " + std::string(target.username);
+  } else if (startsWith(target.username, "system:node:")) {
+    why = "node identity " + std::string(target.username);
+  } else if (startsWith(target.username, "system:serviceaccount:kube-system:") ||
+             target.username == "system:kube-controller-manager" ||
+             target.username == "system:kube-scheduler" || target.username == "system:apiserver") {
+    why = "control-plane identity " + std::string(target.username);
+  }
+  for (auto g : target.groups) {
+    if (g == "system:masters") {
+      why = why.empty() ? "group system:masters" : why + " in group system:masters";
+      break;
+    }
+  }
+  if (why.empty() || trusted("privileged-impersonation", e.user.username)) return;
+  Finding f = base(e, "privileged-impersonation");
+  const bool allowed = sessionOk(e.responseCode);
+  f.severity = allowed ? Severity::kHigh : Severity::kMedium;
+  f.summary = std::string(e.user.username) +
+              (allowed ? " impersonated " : " tried to impersonate ") + why + ": " +
+              std::string(e.verb) + " " + std::string(e.requestURI.substr(0, 160));
+  if (!allowed) f.details["outcome"] = "denied";
+  out.push_back(std::move(f));
+}
+
+void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) {
+  static constexpr std::array<std::string_view, 6> kResources = {
+      "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
+      "validatingadmissionpolicies",     "validatingadmissionpolicybindings",
+      "mutatingadmissionpolicies",       "mutatingadmissionpolicybindings"};
+  const std::string_view res = e.objectRef.resource;
+  if (std::find(kResources.begin(), kResources.end(), res) == kResources.end()) return;
+  if (trusted("webhook-config-changed", e.user.username)) return;
+  Finding f = base(e, "webhook-config-changed");
+  const bool del = e.verb == "delete" || e.verb == "deletecollection";
+  f.severity = del ? Severity::kCritical : Severity::kHigh;
+  f.kind = std::string(res);
+  // Webhooks that fail open after the change are worth naming.
+  element obj = policy::nullElement();
+  if (!e.truncated && e.hasResponseObject && e.responseObject.is_object()) {
+    obj = e.responseObject;
+  } else if (!e.truncated && e.verb != "patch" && e.hasRequestObject &&
+             e.requestObject.is_object()) {
+    obj = e.requestObject;
+  }
+  if (obj.is_object() && !del) {
+    f.kind = std::string(str(obj, "kind"));
+    std::vector<std::string> failOpen;
+    simdjson::dom::array hooks;
+    if (obj["webhooks"].get_array().get(hooks) == simdjson::SUCCESS) {
+      for (element h : hooks) {
+        if (str(h, "failurePolicy") == "Ignore")
+          failOpen.emplace_back(str(h, "name").substr(0, 253));
+        if (failOpen.size() >= 16) break;
+      }
+    }
+    if (!failOpen.empty()) f.details["failOpenWebhooks"] = joinList(failOpen);
+  }
+  std::string what = std::string(res) + (f.name.empty() ? "" : " " + f.name);
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kVerbs = {
+      {{"create", "created"},
+       {"update", "updated"},
+       {"patch", "patched"},
+       {"delete", "deleted"},
+       {"deletecollection", "deleted all"}}};
+  std::string_view did = e.verb;
+  for (const auto& [v, past] : kVerbs) {
+    if (v == e.verb) did = past;
+  }
+  f.summary = f.user + " " + std::string(did) + " " + what;
+  if (del) f.summary += ": admission control no longer sees what it covered";
+  out.push_back(std::move(f));
+}
+
+void Detector::handleEventDeletion(const Event& e, std::vector<Finding>& out) {
+  if (trusted("events-deleted", e.user.username)) return;
+  Finding f = base(e, "events-deleted");
+  const bool all = e.verb == "deletecollection";
+  f.severity = all ? Severity::kHigh : Severity::kMedium;
+  f.kind = "Event";
+  f.summary = f.user + (all ? " deleted all events" : " deleted event " + f.name) +
+              (f.namespace_.empty() ? "" : " in namespace " + f.namespace_);
+  out.push_back(std::move(f));
+}
+
+void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {
+  element obj = policy::nullElement();
+  if (!e.truncated && e.hasResponseObject && e.responseObject.is_object()) {
+    obj = e.responseObject;
+  } else if (!e.truncated && e.verb != "patch" && e.hasRequestObject &&
+             e.requestObject.is_object()) {
+    obj = e.requestObject;
+  }
+  if (!obj.is_object()) {
+    if (trusted("ephemeral-container", e.user.username)) return;
+    Finding f = base(e, "ephemeral-container");
+    f.kind = "Pod";
+    f.severity = Severity::kHigh;
+    f.summary = f.user + " added an ephemeral container to pod " +
+                objectPath(f.namespace_, f.name) + " (body not recorded)";
+    out.push_back(std::move(f));
+    return;
+  }
+  handlePodCarrying(e, obj, "Pod", out);
+}
+
+void Detector::handlePodCarrying(const Event& e, element obj, std::string_view kind,
+                                 std::vector<Finding>& out) {
+  const bool ephemeralSub = e.objectRef.subresource == "ephemeralcontainers";
+  policy::PodModel pod;
+  if (policy::extractPod(obj, kind, pod) != policy::ExtractStatus::kOk) return;
+  const Meta meta = readMeta(obj);
+  const std::string ns(!meta.namespace_.empty() ? meta.namespace_ : e.objectRef.namespace_);
+  const std::string name(!meta.name.empty() ? meta.name : e.objectRef.name);
+  const std::string uid(!meta.uid.empty() ? meta.uid : e.objectRef.uid);
+  const std::string requestUser(e.user.username);
+  const bool create = e.verb == "create" && !ephemeralSub;
+  const bool controller = isWorkloadController(requestUser);
+
+  // What is known of the owner and of the object itself (copied: upsert may evict).
+  bool ownerKnown = false;
+  std::string ownerActor, ownerUA;
+  std::vector<std::string> ownerKeys;
+  if (!meta.ownerUid.empty()) {
+    if (TrackedObject* owner = objects_.find(meta.ownerUid)) {
+      ownerKnown = true;
+      ownerActor = owner->actor;
+      ownerUA = owner->actorUserAgent;
+      ownerKeys = owner->findingKeys;
+    }
+  }
+  TrackedObject* existing = objects_.find(uid);
+  if (!existing) {
+    TrackedObject* byName = objects_.findByName(kind, ns, name);
+    if (byName && (byName->uid.empty() || uid.empty())) existing = byName;
+  }
+  const bool seenBefore = existing != nullptr && !create;
+  TrackedObject prev = seenBefore ? *existing : TrackedObject{};
+
+  TrackedObject& rec = objects_.upsert(uid, kind, ns, name);
+  if (create) {
+    rec.findingKeys.clear();
+    rec.changers.clear();
+    rec.hasContainers = false;
+  }
+  std::string actor, actorUA;
+  if (controller && ownerKnown && !ownerActor.empty()) {
+    actor = ownerActor;
+    actorUA = ownerUA;
+  } else if (controller && seenBefore && !prev.actor.empty()) {
+    actor = prev.actor;
+    actorUA = prev.actorUserAgent;
+  } else {
+    actor = requestUser;
+    actorUA = std::string(e.userAgent.substr(0, 256));
+  }
+  // Attribution moves to whoever changes the object, except to system identities (controllers,
+  // the garbage collector adopting or orphaning): they act for someone else.
+  if (create || !isSystemIdentity(requestUser) || rec.actor.empty()) {
+    rec.actor = actor;
+    rec.actorUserAgent = actorUA;
+  }
+  rec.ownerUid = std::string(meta.ownerUid);
+
+  std::vector<std::string> images;
+  std::vector<std::string> ephemeralNames;
+  for (const auto& c : pod.containers) {
+    if (c.image.set && !c.image.value.empty() && images.size() < kMaxListed) {
+      addUnique(images, std::string(c.image.value.substr(0, 512)));
+    }
+    if (c.kind == policy::ContainerKind::kEphemeral) ephemeralNames.emplace_back(c.name);
+  }
+  auto inScope = [&](const policy::ContainerModel& c) {
+    return !ephemeralSub || c.kind == policy::ContainerKind::kEphemeral;
+  };
+
+  auto makeFinding = [&](std::string_view rule) {
+    Finding f = base(e, rule);
+    f.kind = std::string(kind);
+    f.namespace_ = ns;
+    f.name = name;
+    f.user = actor;
+    if (actor != requestUser) f.requestUser = requestUser;
+    f.images = images;
+    return f;
+  };
+  const std::string what = std::string(kind) + " " + objectPath(ns, name);
+
+  // Object rules: each hit has a key; a key found on the owner (the template this object was
+  // made from) or earlier on this object is not reported again.
+  auto emit = [&](std::string_view rule, std::vector<Hit> hits, const std::string& summaryLead) {
+    std::vector<Hit> fresh;
+    for (auto& h : hits) {
+      const bool old =
+          (ownerKnown && std::find(ownerKeys.begin(), ownerKeys.end(), h.key) != ownerKeys.end()) ||
+          (seenBefore && prev.hasKey(h.key)) || (ephemeralSub && prev.hasKey(h.key));
+      rec.addKey(h.key);
+      if (!old) fresh.push_back(std::move(h));
+    }
+    if (fresh.empty() || trusted(rule, actor)) return;
+    Finding f = makeFinding(rule);
+    f.severity = Severity::kLow;
+    std::vector<std::string> detail;
+    for (const auto& h : fresh) {
+      f.severity = maxSeverity(f.severity, h.severity);
+      if (!h.container.empty()) addUnique(f.containers, h.container);
+      if (!h.detail.empty()) addUnique(detail, h.detail);
+    }
+    if (detail.size() > kMaxListed) {
+      const size_t more = detail.size() - kMaxListed;
+      detail.resize(kMaxListed);
+      detail.push_back("... (" + std::to_string(more) + " more)");
+    }
+    if (f.containers.size() > kMaxListed) f.containers.resize(kMaxListed);
+    if (!detail.empty()) f.details["what"] = joinList(detail);
+    f.summary = summaryLead + (detail.empty() ? "" : ": " + joinList(detail));
+    out.push_back(std::move(f));
+  };
+
+  // Ephemeral containers added through the subresource.
+  if (ephemeralSub) {
+    std::vector<Hit> hits;
+    for (const auto& c : pod.containers) {
+      if (c.kind != policy::ContainerKind::kEphemeral) continue;
+      hits.push_back({"ephemeral-container/" + std::string(c.name), std::string(c.name),
+                      std::string(c.name) + " (" + std::string(c.image.value) + ")",
+                      Severity::kHigh});
+    }
+    emit("ephemeral-container", std::move(hits),
+         requestUser + " added ephemeral container(s) to pod " + objectPath(ns, name));
+  }
+
+  {  // privileged
+    std::vector<Hit> hits;
+    for (const auto& c : pod.containers) {
+      if (!inScope(c)) continue;
+      if (c.sc.privileged == policy::Tri::kTrue || c.sc.windowsHostProcess == policy::Tri::kTrue) {
+        hits.push_back({"privileged-container/" + std::string(c.name), std::string(c.name),
+                        std::string(c.name), Severity::kHigh});
+      }
+    }
+    if (!ephemeralSub && pod.sc.windowsHostProcess == policy::Tri::kTrue) {
+      hits.push_back(
+          {"privileged-container/<pod>", "", "windows hostProcess pod", Severity::kHigh});
+    }
+    emit("privileged-container", std::move(hits), what + " runs privileged container(s)");
+  }
+  if (!ephemeralSub) {
+    std::vector<Hit> hits;
+    if (pod.hostPID == policy::Tri::kTrue)
+      hits.push_back({"host-namespace/hostPID", "", "hostPID", Severity::kHigh});
+    if (pod.hostIPC == policy::Tri::kTrue)
+      hits.push_back({"host-namespace/hostIPC", "", "hostIPC", Severity::kMedium});
+    if (pod.hostNetwork == policy::Tri::kTrue)
+      hits.push_back({"host-namespace/hostNetwork", "", "hostNetwork", Severity::kMedium});
+    emit("host-namespace", std::move(hits), what + " shares host namespace(s)");
+  }
+  if (!ephemeralSub) {
+    std::vector<Hit> hits;
+    for (const auto& c : pod.containers) {
+      for (int64_t port : c.hostPorts) {
+        const std::string p = port < 0 ? "invalid" : std::to_string(port);
+        hits.push_back({"host-port/" + std::string(c.name) + "/" + p, std::string(c.name),
+                        std::string(c.name) + ":" + p, Severity::kMedium});
+      }
+    }
+    emit("host-port", std::move(hits), what + " binds host port(s)");
+  }
+  bool mountsRoot = false;
+  if (!ephemeralSub) {
+    std::vector<Hit> hits;
+    for (const auto& v : pod.volumes) {
+      if (v.type != "hostPath") continue;
+      const std::string p = normalizeHostPath(v.hostPath);
+      if (p == "/") mountsRoot = true;
+      Severity s = hostPathSeverity(p);
+      if (s == Severity::kInfo) continue;
+      hits.push_back({"sensitive-host-path/" + p, "", p, s});
+    }
+    emit("sensitive-host-path", std::move(hits), what + " mounts sensitive host path(s)");
+  }
+  {  // capabilities
+    std::vector<Hit> hits;
+    for (const auto& c : pod.containers) {
+      if (!inScope(c)) continue;
+      for (auto cap : c.sc.capAdd.items) {
+        Severity s = capabilitySeverity(cap);
+        if (s == Severity::kInfo) continue;
+        std::string capName = upper(cap);
+        hits.push_back({"dangerous-capability/" + std::string(c.name) + "/" + capName,
+                        std::string(c.name), std::string(c.name) + " +" + capName, s});
+      }
+    }
+    emit("dangerous-capability", std::move(hits), what + " adds dangerous capabilities");
+  }
+  if (kind == "Pod" && !ephemeralSub) {
+    const bool debugName = startsWith(name, "node-debugger-");
+    const bool hostAll =
+        pod.hostPID == policy::Tri::kTrue && pod.hostNetwork == policy::Tri::kTrue && mountsRoot;
+    if (debugName || hostAll) {
+      std::string node(pod.nodeName.value);
+      emit("node-debug-pod",
+           {{"node-debug-pod", "", node.empty() ? std::string() : "node " + node, Severity::kHigh}},
+           actor + " started node debugging pod " + objectPath(ns, name) +
+               " with the node's namespaces and root filesystem");
+    }
+  }
+  if (kind == "Pod" && !ephemeralSub && startsWith(requestUser, "system:node:")) {
+    bool mirror = false;
+    pod.annotation("kubernetes.io/config.mirror", &mirror);
+    if (mirror) {
+      static constexpr std::array<std::string_view, 4> kControlPlane = {
+          "kube-apiserver-", "kube-controller-manager-", "kube-scheduler-", "etcd-"};
+      bool controlPlane = ns == "kube-system" &&
+                          std::any_of(kControlPlane.begin(), kControlPlane.end(),
+                                      [&](std::string_view p) { return startsWith(name, p); });
+      if (!controlPlane || options_.reportControlPlaneMirrorPods) {
+        emit("mirror-pod", {{"mirror-pod", "", requestUser, Severity::kHigh}},
+             requestUser + " created mirror pod " + objectPath(ns, name) +
+                 " from a static pod manifest on the node");
+      }
+    }
+  }
+  if (!ephemeralSub && isSystemNamespace(ns) && !isSystemIdentity(actor)) {
+    emit("system-namespace-workload",
+         {{"system-namespace-workload/" + actor, "", "", Severity::kHigh}},
+         actor + " " + (create ? "created " : "changed ") + what + " in a system namespace");
+  }
+  if (!ephemeralSub) {
+    ComponentMatch m = matchSystemComponent(name);
+    if (!m.component.empty() && !(m.exact && ns == "kube-system")) {
+      emit("system-component-name",
+           {{"system-component-name", "", m.component,
+             m.exact ? Severity::kMedium : Severity::kHigh}},
+           what + (m.exact ? " is named like system component outside kube-system"
+                           : " imitates the name of system component"));
+    }
+  }
+
+  // The admission policies, re-applied.
+  if (options_.policies) {
+    std::shared_ptr<const policy::PolicySet> set = options_.policies();
+    if (set && !set->isEmpty()) {
+      policy::EvalInput in;
+      in.operation = create ? "CREATE" : "UPDATE";
+      in.group = e.objectRef.apiGroup;
+      in.version = e.objectRef.apiVersion;
+      in.kind = kind;
+      in.subResource = ephemeralSub ? "ephemeralcontainers" : "";
+      in.namespace_ = ns;
+      in.name = name;
+      in.user.username = e.user.username;
+      in.user.groups = e.user.groups;
+      in.object = obj;
+      in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
+      policy::Verdict v = set->evaluate(in);
+      std::vector<Hit> hits;
+      std::vector<std::pair<std::string, std::string>> hitRules;  // (policy, rule) per hit
+      std::vector<std::string> policiesHit;
+      bool enforced = false;
+      for (const auto& viol : v.violations) {
+        if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
+        if (ephemeralSub && std::find(ephemeralNames.begin(), ephemeralNames.end(),
+                                      viol.container) == ephemeralNames.end()) {
+          continue;
+        }
+        Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
+                     : viol.mode == policy::Mode::kAudit ? Severity::kMedium
+                                                         : Severity::kLow;
+        hits.push_back(
+            {"policy/" + viol.policy + "/" + viol.rule + "/" + viol.container, viol.container,
+             "[" + viol.policy + "] " + viol.rule +
+                 (viol.container.empty() ? "" : " (" + viol.container + ")") + ": " + viol.message,
+             s});
+        hitRules.emplace_back(viol.policy, viol.rule);
+      }
+      // emit() joins details into the summary; keep the summary short and list violations.
+      std::vector<Hit> fresh;
+      std::vector<std::pair<std::string, std::string>> freshRules;
+      for (size_t i = 0; i < hits.size(); ++i) {
+        Hit& h = hits[i];
+        const bool old = (ownerKnown && std::find(ownerKeys.begin(), ownerKeys.end(), h.key) !=
+                                            ownerKeys.end()) ||
+                         ((seenBefore || ephemeralSub) && prev.hasKey(h.key));
+        rec.addKey(h.key);
+        if (old) continue;
+        fresh.push_back(std::move(h));
+        freshRules.push_back(std::move(hitRules[i]));
+      }
+      if (!fresh.empty() && !trusted("policy-violation", actor)) {
+        Finding f = makeFinding("policy-violation");
+        f.severity = Severity::kLow;
+        std::vector<std::string> rules;
+        for (size_t i = 0; i < fresh.size(); ++i) {
+          const Hit& h = fresh[i];
+          f.severity = maxSeverity(f.severity, h.severity);
+          if (h.severity == Severity::kHigh) enforced = true;
+          if (!h.container.empty() && f.containers.size() < kMaxListed) {
+            addUnique(f.containers, h.container);
+          }
+          if (f.violations.size() < 2 * kMaxListed) f.violations.push_back(h.detail);
+          addUnique(policiesHit, freshRules[i].first);
+          addUnique(rules, freshRules[i].second);
+        }
+        f.details["rules"] = joinList(rules);
+        f.details["policies"] = joinList(policiesHit);
+        f.summary = what +
+                    (enforced ? " was admitted despite enforced policy violations ("
+                              : " violates audited policies (") +
+                    joinList(rules) + ")";
+        if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
+        // The apiserver names webhooks that failed open in the event's annotations.
+        std::vector<std::string> failedOpen;
+        for (const auto& [k, val] : e.annotations) {
+          if (startsWith(k, "failed-open.")) addUnique(failedOpen, std::string(val.substr(0, 253)));
+        }
+        if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+        out.push_back(std::move(f));
+      }
+    }
+  }
+  if (ephemeralSub) return;
+
+  if (create && (kind == "DaemonSet" || kind == "CronJob")) {
+    const std::string rule = kind == "DaemonSet" ? "daemonset-created" : "cronjob-created";
+    if (!trusted(rule, actor)) {
+      Finding f = makeFinding(rule);
+      f.severity = Severity::kMedium;
+      f.summary = actor + " created " + what +
+                  (kind == "DaemonSet" ? " (runs on every node)" : "") +
+                  (images.empty() ? "" : " with image(s) " + joinList(images));
+      out.push_back(std::move(f));
+    }
+  }
+
+  // Image or command changes of a known object by an identity that never changed it.
+  std::vector<ContainerState> now = readContainers(obj, kind);
+  if (!create && !controller && seenBefore && prev.hasContainers && now != prev.containers) {
+    std::vector<std::string> changed, oldImages, newImages;
+    for (const auto& c : now) {
+      auto it = std::find_if(prev.containers.begin(), prev.containers.end(),
+                             [&](const ContainerState& o) { return o.name == c.name; });
+      if (it == prev.containers.end()) {
+        changed.push_back(c.name + " added (" + c.image + ")");
+        newImages.push_back(c.image);
+      } else if (it->image != c.image || it->command != c.command) {
+        changed.push_back(c.name + (it->image != c.image ? ": " + it->image + " -> " + c.image
+                                                         : ": command changed"));
+        if (it->image != c.image) {
+          oldImages.push_back(it->image);
+          newImages.push_back(c.image);
+        }
+      }
+    }
+    const bool newIdentity = !prev.changers.empty() && !prev.isChanger(requestUser);
+    if (!changed.empty() && newIdentity && !trusted("workload-image-changed", requestUser)) {
+      Finding f = makeFinding("workload-image-changed");
+      f.user = requestUser;
+      f.requestUser.clear();
+      f.severity = Severity::kHigh;
+      f.details["change"] = joinList(changed, "; ");
+      if (!oldImages.empty()) f.details["oldImages"] = joinList(oldImages);
+      if (!newImages.empty()) f.details["newImages"] = joinList(newImages);
+      f.details["previousChangers"] = joinList(prev.changers);
+      for (const auto& c : now) f.containers.push_back(c.name);
+      f.summary = requestUser + ", who never changed " + what + " before, changed " +
+                  joinList(changed, "; ");
+      out.push_back(std::move(f));
+    }
+    rec.addChanger(requestUser);
+  }
+  if (create) rec.addChanger(actor);
+  if (!seenBefore && !create && !controller) rec.addChanger(requestUser);
+  rec.containers = std::move(now);
+  rec.hasContainers = true;
+
+  // The learned baseline of creations.
+  if (create && options_.baseline) {
+    CreationObservation o;
+    o.namespace_ = ns;
+    o.kind = std::string(kind);
+    o.creator = actor;
+    o.userAgent = actorUA;
+    for (const auto& img : images) addUnique(o.imageSources, imageSource(img));
+    o.timeMicros = e.timeMicros;
+    std::vector<Novelty> novel = options_.baseline->observe(o);
+    // Within one ownership chain (Deployment -> ReplicaSet -> Pod) a novelty is reported once.
+    const std::string root = uid.empty() ? std::string() : objects_.rootUid(uid);
+    TrackedObject* chain = root.empty() ? nullptr : &chainNovelties_.upsert(root, "", "", "");
+    const bool inherited = chain && root != uid;
+    for (const auto& n : novel) {
+      const std::string rule(dimensionRule(n.dimension));
+      const std::string key = std::string(dimensionName(n.dimension)) + "\x1f" + n.value;
+      const bool already = inherited && chain->hasKey(key);
+      if (chain) chain->addKey(key);
+      if (already || trusted(rule, actor)) continue;
+      Finding f = makeFinding(rule);
+      f.severity = Severity::kMedium;
+      f.details["dimension"] = std::string(dimensionName(n.dimension));
+      f.details["value"] = n.value;
+      if (n.newKey) f.details["newKey"] = "true";
+      const std::string scope = std::string(kind) + "s in namespace " + ns;
+      switch (n.dimension) {
+        case BaselineDimension::kCreator:
+          f.summary = actor + " created " + what +
+                      (n.newKey ? ": first " + scope + " since learning ended"
+                                : ": never seen creating " + scope);
+          break;
+        case BaselineDimension::kImageSource:
+          f.summary = what + " runs image source " + n.value + ", never seen for " + scope;
+          break;
+        case BaselineDimension::kUserAgent:
+          f.summary = actor + " created " + what + " with client " + n.value +
+                      ", never seen creating " + scope;
+          break;
+      }
+      out.push_back(std::move(f));
+    }
+  }
+}
+
+}  // namespace kc::audit

@@ -1,0 +1,155 @@
+#pragma once
+// Detections over API server audit events: what got into the cluster, who did it (through the
+// controllers that act for them), and whether it looks like someone hiding from monitoring.
+// docs/detections.md describes every rule: what it sees, why it matters, its ATT&CK technique,
+// known false positives and how to tune it.
+//
+// The Detector expects deduplicated events (the pipeline drops repeated (auditID, stage)) in
+// arrival order. Creation and change rules decide on ResponseComplete with a 2xx code (or none);
+// exec, attach, portforward, nodes/proxy, anonymous and impersonation rules decide on the first
+// of ResponseStarted / ResponseComplete seen for an auditID. Bodies: responseObject when
+// present, else requestObject, never the body of a patch; truncated events are body-less.
+//
+// Thread-safety: a Detector is not thread-safe (it remembers objects); feed it from one thread.
+// The Baseline it may hold is thread-safe on its own.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "controller/audit_event.h"
+#include "controller/baseline.h"
+#include "controller/exec_command.h"
+#include "controller/ownership.h"
+#include "policies/engine.h"
+
+namespace kc::audit {
+
+// One rule of the bounded catalog (safe as a metric label and an Alertmanager label).
+struct RuleInfo {
+  std::string_view id;  // kebab-case, stable
+  std::string_view technique;
+  std::string_view techniqueName;
+  std::string_view title;
+};
+const std::vector<RuleInfo>& detectionRules();
+const RuleInfo* findRule(std::string_view id);
+
+struct Finding {
+  std::string rule;
+  Severity severity = Severity::kLow;  // never kInfo
+  std::string technique;               // ATT&CK id, e.g. "T1610"
+  std::string techniqueName;           // "Deploy Container"
+  std::string summary;                 // one line, for people
+
+  // Where it happened and who did it.
+  std::string auditID;
+  std::string stage;
+  std::string verb;
+  std::string kind;  // object kind, or the resource when the kind is unknown
+  std::string resource;
+  std::string subresource;
+  std::string namespace_;
+  std::string name;
+  std::string user;         // the identity responsible (attributed through controllers)
+  std::string requestUser;  // the identity that made this request, when different from user
+  std::string impersonatedUser;
+  std::string userAgent;
+  std::string sourceIP;
+  int responseCode = 0;
+  int64_t timeMicros = 0;
+
+  // What it is about.
+  std::vector<std::string> images;
+  std::vector<std::string> containers;
+  std::string command;
+  std::vector<std::string> indicators;         // exec scoring: "sa_token_read (T1528): <evidence>"
+  std::vector<std::string> violations;         // "[policy] rule (container): message"
+  std::map<std::string, std::string> details;  // rule-specific, e.g. hostPaths, oldImages
+
+  std::string container() const { return containers.empty() ? std::string() : containers[0]; }
+};
+
+// JSON for logs, the CLI and Alertmanager annotations. Always has rule, severity, technique,
+// techniqueName, summary, auditID, namespace, user; other fields when non-empty.
+nlohmann::json toJson(const Finding& f);
+
+struct DetectorOptions {
+  using PolicySource = std::function<std::shared_ptr<const policy::PolicySet>()>;
+  // Snapshot of the admission policies, re-applied to created and updated objects. Unset: the
+  // policy-violation rule is off.
+  PolicySource policies;
+  // Report violations of policies in warn mode too (enforce and audit modes always are).
+  bool reportWarnViolations = false;
+  // The learned baseline of creations; nullptr turns the unexpected-* rules off. Not owned.
+  Baseline* baseline = nullptr;
+  // Objects remembered for attribution, image changes and repeat suppression.
+  size_t maxTrackedObjects = 100'000;
+  // auditIDs remembered for once-per-request rules (exec, nodes/proxy, anonymous, ...).
+  size_t maxTrackedRequests = 16'384;
+  // Identities (globs, '*' matches any run of characters) whose requests a rule ignores, by
+  // rule id; key "*" applies to every rule. E.g. {"webhook-config-changed",
+  // {"system:serviceaccount:cert-manager:cert-manager-cainjector"}}.
+  std::map<std::string, std::vector<std::string>> trustedIdentities;
+  // Mirror pods of the control plane (kube-apiserver-<node>, etcd-<node>, ... in kube-system)
+  // are expected on static-pod control planes; report them anyway when true.
+  bool reportControlPlaneMirrorPods = false;
+  // Extra identities considered privileged targets of impersonation (exact usernames).
+  std::vector<std::string> privilegedIdentities;
+};
+
+class Detector {
+ public:
+  explicit Detector(DetectorOptions options);
+
+  // Applies every rule to one event and appends findings to `out`.
+  void onEvent(const Event& event, std::vector<Finding>& out);
+
+  ObjectTracker& objects() { return objects_; }
+  uint64_t eventsSeen() const { return eventsSeen_; }
+
+ private:
+  bool trusted(std::string_view rule, std::string_view user) const;
+  void handleSessionSubresource(const Event& e, std::vector<Finding>& out);
+  void handleNodeProxy(const Event& e, std::vector<Finding>& out);
+  void handleAnonymous(const Event& e, std::vector<Finding>& out);
+  void handleImpersonation(const Event& e, std::vector<Finding>& out);
+  void handleAdmissionConfig(const Event& e, std::vector<Finding>& out);
+  void handleEventDeletion(const Event& e, std::vector<Finding>& out);
+  void handleEphemeral(const Event& e, std::vector<Finding>& out);
+  void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,
+                         std::vector<Finding>& out);
+  Finding base(const Event& e, std::string_view rule) const;
+
+  DetectorOptions options_;
+  ObjectTracker objects_;
+  std::unordered_set<std::string> decided_;
+  std::deque<std::string> decidedOrder_;
+  // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
+  ObjectTracker chainNovelties_;
+  uint64_t eventsSeen_ = 0;
+};
+
+// Helpers exposed for tests and docs.
+// Lexically normalized absolute path ("/var/run/../lib//kubelet/" -> "/var/lib/kubelet").
+std::string normalizeHostPath(std::string_view path);
+// Severity of mounting `path` from the host, kInfo when not sensitive. A path is sensitive when
+// it is, is inside, or contains a sensitive location.
+Severity hostPathSeverity(std::string_view path);
+// Severity of adding a Linux capability ("SYS_ADMIN" or "CAP_SYS_ADMIN"), kInfo when harmless.
+Severity capabilitySeverity(std::string_view capability);
+// The system component `name` is or imitates: {component, exact}; empty component when none.
+struct ComponentMatch {
+  std::string component;
+  bool exact = false;  // the name is the component or starts with "<component>-"
+};
+ComponentMatch matchSystemComponent(std::string_view name);
+
+}  // namespace kc::audit

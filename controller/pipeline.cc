@@ -1,0 +1,76 @@
+#include "controller/pipeline.h"
+
+namespace kc::audit {
+namespace {
+
+int64_t wallMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+AuditPipeline::AuditPipeline(PipelineOptions options, Detector& detector, AuditMetrics* metrics,
+                             FindingCallback onFinding, Clock clock)
+    : parser_(options.limits),
+      deduper_(options.dedupe),
+      detector_(detector),
+      metrics_(metrics),
+      onFinding_(std::move(onFinding)),
+      clock_(clock ? std::move(clock) : Clock(wallMicros)) {}
+
+void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
+  const int64_t now = clock_();
+  for (const auto& k : keys) deduper_.firstSeen(k, now);
+}
+
+void AuditPipeline::onEvent(const Event& e, std::string_view source,
+                            std::vector<DedupeKey>* seen) {
+  if (!deduper_.firstSeen(e.auditID, e.stage, clock_())) {
+    ++duplicates_;
+    if (metrics_ != nullptr) metrics_->duplicate(source);
+    return;
+  }
+  if (seen != nullptr) seen->push_back(dedupeKey(e.auditID, e.stage));
+  ++events_;
+  if (metrics_ != nullptr) {
+    metrics_->received(source);
+    if (e.timeMicros > 0) metrics_->lastEvent(source, static_cast<double>(e.timeMicros) / 1e6);
+  }
+  scratch_.clear();
+  detector_.onEvent(e, scratch_);
+  for (const auto& f : scratch_) {
+    ++findings_;
+    if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
+    if (onFinding_) onFinding_(f);
+  }
+}
+
+void AuditPipeline::account(const ParseStats& s, std::string_view source) {
+  stats_ += s;
+  if (metrics_ == nullptr) return;
+  for (size_t i = 0; i < kRejectReasonCount; ++i) {
+    const auto reason = static_cast<RejectReason>(i);
+    const uint64_t n = s.rejectedFor(reason);
+    if (n == 0) continue;
+    // Events too large for the caps are dropped on purpose; the rest could not be read.
+    if (reason == RejectReason::kTooLarge || reason == RejectReason::kTooDeep)
+      metrics_->dropped(source, rejectReasonName(reason), static_cast<double>(n));
+    else
+      metrics_->unparsable(source, static_cast<double>(n));
+  }
+}
+
+void AuditPipeline::processDocument(std::string_view doc, std::string_view source,
+                                    std::vector<DedupeKey>* seen) {
+  account(parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen); }), source);
+}
+
+void AuditPipeline::processLines(std::string_view text, std::string_view source, bool padded,
+                                 std::vector<DedupeKey>* seen) {
+  account(parser_.parseLines(text, [&](const Event& e) { onEvent(e, source, seen); }, padded),
+          source);
+}
+
+}  // namespace kc::audit

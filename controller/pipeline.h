@@ -1,0 +1,65 @@
+#pragma once
+// The audit door's processing chain, shared by every source (log file, webhook backend,
+// offline replay): parse (EventParser), count, drop repeats of (auditID, stage), detect
+// (Detector) and hand each finding to the caller. Bad documents and events are counted by
+// reason and skipped; the stream goes on.
+// Thread-safety: not thread-safe (parser, deduper and detector state); one thread owns it.
+
+#include <chrono>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "controller/audit_event.h"
+#include "controller/audit_metrics.h"
+#include "controller/dedupe.h"
+#include "controller/detections.h"
+
+namespace kc::audit {
+
+struct PipelineOptions {
+  ParserLimits limits;
+  Deduper::Options dedupe;
+};
+
+class AuditPipeline {
+ public:
+  using FindingCallback = std::function<void(const Finding&)>;
+  // Clock for the deduper's window; injected in tests.
+  using Clock = std::function<int64_t()>;
+
+  AuditPipeline(PipelineOptions options, Detector& detector, AuditMetrics* metrics,
+                FindingCallback onFinding, Clock clock = nullptr);
+
+  // One JSON document: a webhook batch (EventList), one event, an array. `seen` (optional)
+  // receives the keys of events handled for the first time, for a DedupeJournal.
+  void processDocument(std::string_view doc, std::string_view source,
+                       std::vector<DedupeKey>* seen = nullptr);
+  // JSON lines (the log backend). `padded`: simdjson padding readable after the buffer.
+  void processLines(std::string_view text, std::string_view source, bool padded,
+                    std::vector<DedupeKey>* seen = nullptr);
+
+  // Marks keys as already handled (from a DedupeJournal at start-up).
+  void remember(const std::vector<DedupeKey>& keys);
+
+  uint64_t events() const { return events_; }
+  uint64_t duplicates() const { return duplicates_; }
+  uint64_t findings() const { return findings_; }
+  const ParseStats& parseStats() const { return stats_; }
+
+ private:
+  void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen);
+  void account(const ParseStats& s, std::string_view source);
+
+  EventParser parser_;
+  Deduper deduper_;
+  Detector& detector_;
+  AuditMetrics* metrics_;
+  FindingCallback onFinding_;
+  Clock clock_;
+  std::vector<Finding> scratch_;
+  ParseStats stats_;
+  uint64_t events_ = 0, duplicates_ = 0, findings_ = 0;
+};
+
+}  // namespace kc::audit

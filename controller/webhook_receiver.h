@@ -1,0 +1,51 @@
+#pragma once
+// The audit webhook backend's endpoint: the API server POSTs EventList batches
+// (--audit-webhook-config-file). The caller is authenticated by a verified client certificate
+// (optionally restricted to given common names) or a bearer token; others get 401 (nothing
+// presented) or 403 (wrong credentials). A batch is answered 200 as soon as it is queued,
+// before detection runs. When the queue is full the answer is 429 with Retry-After: the API
+// server retries non-2xx answers a few times and then drops the batch, so refusing is counted
+// and alerted on, never silent.
+// Thread-safe: handle() runs on many I/O threads.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/http_server.h"
+#include "controller/batch_queue.h"
+
+namespace kc::audit {
+
+struct ReceiverOptions {
+  std::vector<std::string> bearerTokens;
+  std::vector<std::string> allowedClientNames;  // empty: any certificate the CA verified
+  int retryAfterSeconds = 5;
+};
+
+struct ReceiverHooks {
+  std::function<void(std::string_view reason)> onBadRequest;  // unauthenticated, forbidden
+  std::function<void()> onQueueFull;
+  std::function<void(std::size_t bytes)> onAccepted;
+};
+
+enum class AuthResult { kAllowed, kUnauthenticated, kForbidden };
+
+// Decides whether a request comes from the API server. Tokens are compared in constant time.
+AuthResult authenticate(const http::Request& req, const ReceiverOptions& opts);
+
+class WebhookReceiver {
+ public:
+  WebhookReceiver(ReceiverOptions opts, BatchQueue& queue, ReceiverHooks hooks)
+      : opts_(std::move(opts)), queue_(queue), hooks_(std::move(hooks)) {}
+
+  void handle(const http::Request& req, http::Response& res) const;
+
+ private:
+  ReceiverOptions opts_;
+  BatchQueue& queue_;
+  ReceiverHooks hooks_;
+};
+
+}  // namespace kc::audit

@@ -1,0 +1,350 @@
+#include "policies/image_ref.h"
+
+#include <cctype>
+#include <vector>
+
+namespace kc::policy {
+namespace {
+
+constexpr size_t kMaxNameLength = 255;
+
+bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool isWordChar(char c) { return isAlnum(c) || c == '_'; }
+
+bool fail(std::string* error, std::string message) {
+  if (error) *error = std::move(message);
+  return false;
+}
+
+// path-component := [a-z0-9]+ ( ( [_.] | __ | -+ ) [a-z0-9]+ )*
+bool validPathComponent(std::string_view s) {
+  if (s.empty() || !isLowerAlnum(s.front()) || !isLowerAlnum(s.back())) return false;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (isLowerAlnum(s[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < s.size() && !isLowerAlnum(s[j])) ++j;
+    std::string_view sep = s.substr(i, j - i);
+    bool ok = sep == "." || sep == "_" || sep == "__" ||
+              sep.find_first_not_of('-') == std::string_view::npos;
+    if (!ok) return false;
+    i = j;
+  }
+  return true;
+}
+
+// domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+bool validDomainComponent(std::string_view s) {
+  if (s.empty() || !isAlnum(s.front()) || !isAlnum(s.back())) return false;
+  for (char c : s) {
+    if (!isAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+bool validDomain(std::string_view d) {
+  std::string_view host = d;
+  if (!d.empty() && d.front() == '[') {  // [IPv6]:port
+    size_t close = d.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    for (char c : d.substr(1, close - 1)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':') return false;
+    }
+    host = {};
+    d = d.substr(close + 1);
+    if (d.empty()) return true;
+    if (d.front() != ':') return false;
+  } else if (size_t colon = d.rfind(':'); colon != std::string_view::npos) {
+    host = d.substr(0, colon);
+    d = d.substr(colon);
+  } else {
+    d = {};
+  }
+  if (!d.empty()) {  // ":port"
+    std::string_view port = d.substr(1);
+    if (port.empty() || port.size() > 5) return false;
+    for (char c : port) {
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    }
+  }
+  size_t start = 0;
+  while (!host.empty()) {
+    size_t dot = host.find('.', start);
+    std::string_view comp =
+        host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (!validDomainComponent(comp)) return false;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool validTag(std::string_view t) {
+  if (t.empty() || t.size() > 128 || !isWordChar(t.front())) return false;
+  for (char c : t) {
+    if (!isWordChar(c) && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+bool validDigest(std::string_view d, std::string* error) {
+  constexpr std::string_view kPrefix = "sha256:";
+  if (d.substr(0, kPrefix.size()) != kPrefix) {
+    return fail(error, "digest \"" + std::string(d) + "\" must start with \"sha256:\"");
+  }
+  std::string_view hex = d.substr(kPrefix.size());
+  if (hex.size() != 64) {
+    return fail(error, "digest must be \"sha256:\" followed by 64 hex characters, got " +
+                           std::to_string(hex.size()));
+  }
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return fail(error, "digest must be \"sha256:\" followed by 64 lowercase hex characters");
+    }
+  }
+  return true;
+}
+
+// Docker's rule for telling a registry from a first path component.
+bool looksLikeDomain(std::string_view first) {
+  return first.find_first_of(".:") != std::string_view::npos || first == "localhost" ||
+         first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos ||
+         (!first.empty() && first.front() == '[');
+}
+
+std::string toLower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    out.push_back(
+        s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+// `*` and `?` within one segment.
+bool matchSegment(std::string_view p, std::string_view s) {
+  size_t pi = 0, si = 0, starP = std::string_view::npos, starS = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      ++pi, ++si;
+    } else if (pi < p.size() && p[pi] == '*') {
+      starP = pi++;
+      starS = si;
+    } else if (starP != std::string_view::npos) {
+      pi = starP + 1;
+      si = ++starS;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+// Matches pattern segments against name segments; with `prefix`, the pattern may also match a
+// leading part of the name on a segment boundary.
+bool isDoubleStar(std::string_view p) { return p == "**"; }
+bool segmentMatches(std::string_view p, std::string_view s) { return matchSegment(p, s); }
+template <typename Seg>
+bool isDoubleStar(const Seg& p) {
+  return p.doubleStar;
+}
+template <typename Seg>
+bool segmentMatches(const Seg& p, std::string_view s) {
+  return p.literal ? p.text == s : matchSegment(p.text, s);
+}
+
+template <typename P>
+bool matchSegments(const std::vector<P>& p, size_t pi, const std::vector<std::string_view>& n,
+                   size_t ni, bool prefix) {
+  while (pi < p.size()) {
+    if (isDoubleStar(p[pi])) {
+      for (size_t k = ni; k <= n.size(); ++k) {
+        if (matchSegments(p, pi + 1, n, k, prefix)) return true;
+      }
+      return false;
+    }
+    if (ni >= n.size() || !segmentMatches(p[pi], n[ni])) return false;
+    ++pi, ++ni;
+  }
+  return ni == n.size() || (prefix && ni > 0);
+}
+
+}  // namespace
+
+std::string ImageRef::canonical() const {
+  std::string s = name();
+  if (hasTag()) s += ":" + tag;
+  if (hasDigest()) s += "@" + digest;
+  return s;
+}
+
+bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
+  out = ImageRef{};
+  if (text.empty()) return fail(error, "image reference is empty");
+  if (text.size() > 4096) return fail(error, "image reference is too long");
+  std::string_view rest = text;
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    if (!validDigest(rest.substr(at + 1), error)) return false;
+    out.digest = std::string(rest.substr(at + 1));
+    rest = rest.substr(0, at);
+  }
+  // A tag is a ':' after the last '/'; an earlier ':' is a registry port.
+  size_t lastSlash = rest.rfind('/');
+  size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos &&
+      (lastSlash == std::string_view::npos || colon > lastSlash)) {
+    std::string_view tag = rest.substr(colon + 1);
+    if (!validTag(tag)) {
+      return fail(
+          error,
+          "invalid tag \"" + std::string(tag) +
+              "\" (want up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-')");
+    }
+    out.tag = std::string(tag);
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty()) return fail(error, "image reference has no repository name");
+  std::string_view remote = rest;
+  size_t slash = rest.find('/');
+  if (slash != std::string_view::npos && looksLikeDomain(rest.substr(0, slash))) {
+    std::string_view domain = rest.substr(0, slash);
+    if (!validDomain(domain))
+      return fail(error, "invalid registry \"" + std::string(domain) + "\"");
+    out.registry = std::string(domain);
+    remote = rest.substr(slash + 1);
+  } else {
+    out.registry = "docker.io";
+  }
+  if (out.registry == "index.docker.io") out.registry = "docker.io";
+  for (auto comp : split(remote)) {
+    if (comp.empty()) return fail(error, "repository name has an empty path component");
+    if (!validPathComponent(comp)) {
+      if (comp != toLower(comp)) return fail(error, "repository name must be lowercase");
+      return fail(error, "invalid repository path component \"" + std::string(comp) + "\"");
+    }
+  }
+  out.repository = std::string(remote);
+  if (out.registry == "docker.io" && remote.find('/') == std::string_view::npos) {
+    out.repository = "library/" + out.repository;
+  }
+  if (out.registry.size() + 1 + out.repository.size() > kMaxNameLength) {
+    return fail(error, "image name \"" + out.name() + "\" is longer than 255 characters");
+  }
+  return true;
+}
+
+bool globMatchSegments(std::string_view pattern, std::string_view name) {
+  return matchSegments(split(pattern), 0, split(name), 0, false);
+}
+
+void imageNameSegments(const ImageRef& ref, std::string& storage,
+                       std::vector<std::string_view>& name,
+                       std::vector<std::string_view>& familiar) {
+  storage = toLower(ref.registry);
+  storage += '/';
+  storage += ref.repository;
+  name = split(storage);
+  familiar.clear();
+  if (name.size() > 2 && name[0] == "docker.io" && name[1] == "library") {
+    familiar = name;
+    familiar.erase(familiar.begin() + 1);
+  }
+}
+
+bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* error) {
+  if (pattern.empty()) return fail(error, "image pattern is empty");
+  if (pattern.find('@') != std::string_view::npos) {
+    return fail(error, "image pattern \"" + std::string(pattern) +
+                           "\" must name repositories, not digests");
+  }
+  size_t lastSlash = pattern.rfind('/');
+  size_t colon = pattern.rfind(':');
+  bool registryPort = lastSlash == std::string_view::npos && colon != std::string_view::npos &&
+                      colon + 1 < pattern.size() &&
+                      pattern.find_first_not_of("0123456789", colon + 1) == std::string_view::npos;
+  if (!registryPort && colon != std::string_view::npos &&
+      (lastSlash == std::string_view::npos || colon > lastSlash)) {
+    return fail(error, "image pattern \"" + std::string(pattern) +
+                           "\" must not contain a tag; use a separate tag rule");
+  }
+  auto parts = split(pattern);
+  for (auto p : parts) {
+    if (p.empty())
+      return fail(error,
+                  "image pattern \"" + std::string(pattern) + "\" has an empty path segment");
+    if (p.find("**") != std::string_view::npos && p != "**") {
+      return fail(error, "image pattern \"" + std::string(pattern) +
+                             "\": '**' must be a whole path segment");
+    }
+    for (char c : p) {
+      bool ok = isAlnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '*' || c == '?';
+      if (!ok) {
+        return fail(error, "image pattern \"" + std::string(pattern) +
+                               "\" has invalid character '" + std::string(1, c) + "'");
+      }
+    }
+  }
+  std::string normalized;
+  bool bareRegistry =
+      parts.size() == 1 &&
+      (parts[0].find_first_of(".:") != std::string_view::npos || parts[0] == "localhost");
+  if (parts[0] == "**") {
+    normalized = std::string(pattern);  // any registry
+  } else if ((parts.size() > 1 && looksLikeDomain(parts[0])) || bareRegistry) {
+    normalized = toLower(parts[0]) + std::string(pattern.substr(parts[0].size()));
+  } else {
+    normalized = "docker.io/" + std::string(pattern);
+  }
+  if (normalized.rfind("index.docker.io/", 0) == 0)
+    normalized = "docker.io" + normalized.substr(15);
+  out.original_ = std::string(pattern);
+  out.normalized_ = std::move(normalized);
+  out.segments_.clear();
+  for (auto seg : split(out.normalized_)) {
+    out.segments_.push_back(
+        {std::string(seg), seg == "**", seg.find_first_of("*?") == std::string_view::npos});
+  }
+  out.anySegment_.clear();
+  if (out.segments_.size() == 2 && out.segments_[0].doubleStar && out.segments_[1].literal) {
+    out.anySegment_ = out.segments_[1].text;
+  }
+  return true;
+}
+
+bool ImageGlob::matches(const std::vector<std::string_view>& name,
+                        const std::vector<std::string_view>& familiar) const {
+  if (!anySegment_.empty()) {
+    // "**/x" with the prefix rule: some segment of the name is exactly x.
+    for (auto seg : name) {
+      if (seg == anySegment_) return true;
+    }
+    return false;
+  }
+  // Official images: `nginx` and `docker.io/nginx` name `docker.io/library/nginx`.
+  return matchSegments(segments_, 0, name, 0, true) ||
+         (!familiar.empty() && matchSegments(segments_, 0, familiar, 0, true));
+}
+
+bool ImageGlob::matches(const ImageRef& ref) const {
+  std::string storage;
+  std::vector<std::string_view> name, familiar;
+  imageNameSegments(ref, storage, name, familiar);
+  return matches(name, familiar);
+}
+
+}  // namespace kc::policy

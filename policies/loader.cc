@@ -1,0 +1,551 @@
+#include "policies/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <set>
+
+#include "policies/rules.h"
+#include "policies/yaml_json.h"
+
+namespace kc::policy {
+namespace {
+
+using Keys = std::initializer_list<std::string_view>;
+
+}  // namespace
+
+const std::vector<std::string>& knownRuleIds() {
+  static const std::vector<std::string> kIds = [] {
+    std::vector<std::string> ids = {"image.invalidReference", "image.notAllowed",
+                                    "image.denied",           "image.latestTag",
+                                    "image.untagged",         "image.digestRequired",
+                                    "namespace.system",       "serviceAccount.notAllowed",
+                                    "hostPath.notAllowed"};
+    for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
+    return ids;
+  }();
+  return kIds;
+}
+
+namespace {
+
+bool parseInt(std::string_view s, int& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "2026-12-31" (start of that day, UTC) or "2026-12-31T18:00:00Z".
+bool parseExpiry(std::string_view s, Seconds& out) {
+  if (s.size() != 10 && !(s.size() == 20 && s[10] == 'T' && s[19] == 'Z')) return false;
+  int y, m, d, hh = 0, mm = 0, ss = 0;
+  if (s[4] != '-' || s[7] != '-' || !parseInt(s.substr(0, 4), y) || !parseInt(s.substr(5, 2), m) ||
+      !parseInt(s.substr(8, 2), d)) {
+    return false;
+  }
+  if (s.size() == 20) {
+    if (s[13] != ':' || s[16] != ':' || !parseInt(s.substr(11, 2), hh) ||
+        !parseInt(s.substr(14, 2), mm) || !parseInt(s.substr(17, 2), ss) || hh > 23 || mm > 59 ||
+        ss > 59) {
+      return false;
+    }
+  }
+  std::chrono::year_month_day ymd{std::chrono::year{y},
+                                  std::chrono::month{static_cast<unsigned>(m)},
+                                  std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return false;
+  out = std::chrono::sys_days{ymd} + std::chrono::hours{hh} + std::chrono::minutes{mm} +
+        std::chrono::seconds{ss};
+  return true;
+}
+
+bool validDnsName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+  }
+  return std::isalnum(static_cast<unsigned char>(s.front())) &&
+         std::isalnum(static_cast<unsigned char>(s.back()));
+}
+
+class DocReader {
+ public:
+  DocReader(std::string file, LoadResult& result) : file_(std::move(file)), result_(result) {}
+
+  void error(const YAML::Node& n, const std::string& field, std::string message) {
+    result_.errors.push_back(at(n, field, std::move(message)));
+  }
+  void warning(const YAML::Node& n, const std::string& field, std::string message) {
+    result_.warnings.push_back(at(n, field, std::move(message)));
+  }
+  size_t errorCount() const { return result_.errors.size(); }
+  const std::string& file() const { return file_; }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  // Checks that `n` is a mapping with only `allowed` keys.
+  bool map(const YAML::Node& n, const std::string& path, Keys allowed) {
+    if (!n.IsMap()) {
+      error(n, path, "must be a mapping");
+      return false;
+    }
+    for (const auto& kv : n) {
+      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        error(kv.first, join(path, key),
+              "unknown field \"" + key + "\" (known fields: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  bool string(const YAML::Node& n, const std::string& path, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n, path, "must be a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& path, bool& out) {
+    if (n.IsScalar() && n.Tag() != "!") {
+      const std::string& s = n.Scalar();
+      if (s == "true" || s == "True" || s == "TRUE") return out = true, true;
+      if (s == "false" || s == "False" || s == "FALSE") return out = false, true;
+    }
+    error(n, path, "must be true or false");
+    return false;
+  }
+
+  bool strings(const YAML::Node& n, const std::string& path, std::vector<std::string>& out) {
+    if (n.IsNull()) return true;
+    if (!n.IsSequence()) {
+      error(n, path, "must be a list of strings");
+      return false;
+    }
+    size_t i = 0;
+    for (const auto& item : n) {
+      std::string s;
+      std::string ipath = path + "[" + std::to_string(i++) + "]";
+      if (!string(item, ipath, s)) continue;
+      if (s.empty()) {
+        error(item, ipath, "must not be empty");
+        continue;
+      }
+      out.push_back(std::move(s));
+    }
+    return true;
+  }
+
+  bool globs(const YAML::Node& n, const std::string& path, std::vector<ImageGlob>& out) {
+    if (n.IsNull()) return true;
+    if (!n.IsSequence()) {
+      error(n, path, "must be a list of image patterns");
+      return false;
+    }
+    size_t i = 0;
+    for (const auto& item : n) {
+      std::string ipath = path + "[" + std::to_string(i++) + "]";
+      std::string s, err;
+      if (!string(item, ipath, s)) continue;
+      ImageGlob g;
+      if (!ImageGlob::parse(s, g, &err)) {
+        error(item, ipath, "invalid image pattern: " + err);
+        continue;
+      }
+      out.push_back(std::move(g));
+    }
+    return true;
+  }
+
+  bool mode(const YAML::Node& n, const std::string& path, Mode& out) {
+    std::string s;
+    if (!string(n, path, s)) return false;
+    if (s == "enforce")
+      out = Mode::kEnforce;
+    else if (s == "warn")
+      out = Mode::kWarn;
+    else if (s == "audit")
+      out = Mode::kAudit;
+    else {
+      error(n, path, "invalid mode \"" + s + "\" (want enforce, warn or audit)");
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  LoadMessage at(const YAML::Node& n, const std::string& field, std::string message) {
+    LoadMessage m;
+    m.file = file_;
+    if (n.IsDefined() && !n.Mark().is_null()) {
+      m.line = n.Mark().line + 1;
+      m.column = n.Mark().column + 1;
+    }
+    m.field = field;
+    m.message = std::move(message);
+    return m;
+  }
+
+  std::string file_;
+  LoadResult& result_;
+};
+
+void readExemptions(DocReader& r, const YAML::Node& n, const std::string& path, Exemptions& e) {
+  if (!r.map(n, path,
+             {"namespaces", "usernames", "groups", "serviceAccounts", "runtimeClasses", "images"}))
+    return;
+  if (n["namespaces"]) r.strings(n["namespaces"], path + ".namespaces", e.namespaces);
+  if (n["usernames"]) r.strings(n["usernames"], path + ".usernames", e.usernames);
+  if (n["groups"]) r.strings(n["groups"], path + ".groups", e.groups);
+  if (n["serviceAccounts"]) {
+    r.strings(n["serviceAccounts"], path + ".serviceAccounts", e.serviceAccounts);
+    for (size_t i = 0; i < e.serviceAccounts.size(); ++i) {
+      if (std::count(e.serviceAccounts[i].begin(), e.serviceAccounts[i].end(), '/') != 1) {
+        r.error(n["serviceAccounts"][i], path + ".serviceAccounts[" + std::to_string(i) + "]",
+                "must be \"namespace/name\" (\"*\" allowed in either part)");
+      }
+    }
+  }
+  if (n["runtimeClasses"])
+    r.strings(n["runtimeClasses"], path + ".runtimeClasses", e.runtimeClasses);
+  if (n["images"]) r.globs(n["images"], path + ".images", e.images);
+}
+
+void readExceptions(DocReader& r, const YAML::Node& n, const std::string& path, Policy& p) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) {
+    r.error(n, path, "must be a list");
+    return;
+  }
+  size_t i = 0;
+  for (const auto& item : n) {
+    std::string ipath = path + "[" + std::to_string(i++) + "]";
+    if (!r.map(item, ipath,
+               {"rule", "namespace", "name", "container", "owner", "reason", "expires"}))
+      continue;
+    PolicyException e;
+    e.source = {r.file(), item.Mark().line + 1};
+    bool ok = true;
+    for (std::string_view req : {"rule", "owner", "reason", "expires"}) {
+      if (!item[std::string(req)]) {
+        r.error(item, ipath + "." + std::string(req),
+                "is required: every exception names its rule, owner, reason and expiry");
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    r.string(item["rule"], ipath + ".rule", e.rule);
+    const auto& known = knownRuleIds();
+    if (!e.rule.empty() && std::find(known.begin(), known.end(), e.rule) == known.end()) {
+      r.error(item["rule"], ipath + ".rule", "unknown rule \"" + e.rule + "\"");
+    }
+    if (item["namespace"]) r.string(item["namespace"], ipath + ".namespace", e.namespace_);
+    if (item["name"]) r.string(item["name"], ipath + ".name", e.name);
+    if (item["container"]) r.string(item["container"], ipath + ".container", e.container);
+    r.string(item["owner"], ipath + ".owner", e.owner);
+    r.string(item["reason"], ipath + ".reason", e.reason);
+    if (e.owner.empty()) r.error(item["owner"], ipath + ".owner", "must not be empty");
+    if (e.reason.empty()) r.error(item["reason"], ipath + ".reason", "must not be empty");
+    std::string expires;
+    if (r.string(item["expires"], ipath + ".expires", expires) &&
+        !parseExpiry(expires, e.expires)) {
+      r.error(item["expires"], ipath + ".expires",
+              "invalid date \"" + expires + "\" (want YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+    }
+    bool imageRule = e.rule.rfind("image.", 0) == 0;
+    if (!e.rule.empty() && imageRule != (p.kind == PolicyKind::kImage)) {
+      r.warning(item["rule"], ipath + ".rule",
+                "rule \"" + e.rule + "\" is never reported by a " +
+                    (p.kind == PolicyKind::kImage ? "ImagePolicy" : "DeploymentPolicy") +
+                    "; this exception has no effect");
+    }
+    p.exceptions.push_back(std::move(e));
+  }
+}
+
+void readCommon(DocReader& r, const YAML::Node& spec, Policy& p) {
+  if (spec["mode"]) r.mode(spec["mode"], "spec.mode", p.mode);
+  if (spec["enforceTemplates"])
+    r.boolean(spec["enforceTemplates"], "spec.enforceTemplates", p.enforceTemplates);
+  if (const auto& nm = spec["namespaceModes"]) {
+    if (!nm.IsMap()) {
+      r.error(nm, "spec.namespaceModes", "must be a mapping of namespace to mode");
+    } else {
+      for (const auto& kv : nm) {
+        std::string ns = kv.first.Scalar();
+        Mode m;
+        if (r.mode(kv.second, "spec.namespaceModes." + ns, m)) p.namespaceModes[ns] = m;
+      }
+    }
+  }
+  if (spec["exemptions"]) readExemptions(r, spec["exemptions"], "spec.exemptions", p.exemptions);
+  if (spec["exceptions"]) readExceptions(r, spec["exceptions"], "spec.exceptions", p);
+  for (const auto& ns : p.exemptions.namespaces) {
+    if (p.namespaceModes.count(ns)) {
+      r.error(spec["namespaceModes"][ns], "spec.namespaceModes." + ns,
+              "namespace \"" + ns + "\" is both exempted and given a mode; keep one of the two");
+    }
+  }
+}
+
+void readImagePolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
+  if (!r.map(spec, "spec",
+             {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
+              "allowedImages", "deniedImages", "tags"})) {
+    return;
+  }
+  readCommon(r, spec, p);
+  if (spec["allowedImages"]) r.globs(spec["allowedImages"], "spec.allowedImages", p.images.allowed);
+  if (const auto& d = spec["deniedImages"]) {
+    if (r.map(d, "spec.deniedImages", {"defaults", "images"})) {
+      bool defaults = false;
+      if (d["defaults"]) r.boolean(d["defaults"], "spec.deniedImages.defaults", defaults);
+      std::vector<ImageGlob> user;
+      if (d["images"]) r.globs(d["images"], "spec.deniedImages.images", user);
+      for (auto& g : user) {
+        for (size_t i = 0; i < p.images.allowed.size(); ++i) {
+          if (p.images.allowed[i].normalized() == g.normalized()) {
+            r.error(spec["allowedImages"][i], "spec.allowedImages[" + std::to_string(i) + "]",
+                    "pattern \"" + g.pattern() + "\" is both allowed and denied");
+          }
+        }
+        p.images.denied.push_back({std::move(g), ""});
+      }
+      if (defaults) {
+        for (const auto& def : defaultDeniedImages()) {
+          ImageGlob g;
+          ImageGlob::parse(def.pattern, g);
+          p.images.denied.push_back(
+              {std::move(g), std::string(def.category) + ": " + std::string(def.tool)});
+        }
+      }
+    }
+  }
+  if (const auto& t = spec["tags"]) {
+    if (r.map(t, "spec.tags", {"disallowLatest", "requireTag", "requireDigest"})) {
+      if (t["disallowLatest"])
+        r.boolean(t["disallowLatest"], "spec.tags.disallowLatest", p.images.disallowLatestTag);
+      if (t["requireTag"]) r.boolean(t["requireTag"], "spec.tags.requireTag", p.images.requireTag);
+      if (t["requireDigest"])
+        r.boolean(t["requireDigest"], "spec.tags.requireDigest", p.images.requireDigest);
+    }
+  }
+  p.images.buildIndex();
+  const ImageRules& ir = p.images;
+  if (ir.allowed.empty() && ir.denied.empty() && !ir.disallowLatestTag && !ir.requireTag &&
+      !ir.requireDigest) {
+    r.warning(
+        spec, "spec",
+        "ImagePolicy \"" + p.name + "\" checks nothing: set allowedImages, deniedImages or tags");
+  }
+}
+
+void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
+  if (!r.map(spec, "spec",
+             {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
+              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths"})) {
+    return;
+  }
+  readCommon(r, spec, p);
+  DeploymentRules& d = p.deployment;
+  if (const auto& ps = spec["podSecurity"]) {
+    if (r.map(ps, "spec.podSecurity", {"level", "version"})) {
+      std::string level, version = "latest";
+      if (!ps["level"]) {
+        r.error(ps, "spec.podSecurity.level", "is required (baseline or restricted)");
+      } else if (r.string(ps["level"], "spec.podSecurity.level", level)) {
+        if (ps["version"]) r.string(ps["version"], "spec.podSecurity.version", version);
+        PssLevelVersion lv;
+        std::string err;
+        if (!parsePssLevelVersion(level + ":" + version, lv, &err)) {
+          r.error(err.find("version") != std::string::npos && ps["version"] ? ps["version"]
+                                                                            : ps["level"],
+                  err.find("version") != std::string::npos ? "spec.podSecurity.version"
+                                                           : "spec.podSecurity.level",
+                  err);
+        } else {
+          d.podSecurity = lv;
+        }
+      }
+    }
+  }
+  if (const auto& sn = spec["systemNamespaces"]) {
+    if (r.map(sn, "spec.systemNamespaces",
+              {"enabled", "namespaces", "allowedUsernames", "allowedGroups"})) {
+      d.systemNamespaces.enabled = true;
+      if (sn["enabled"])
+        r.boolean(sn["enabled"], "spec.systemNamespaces.enabled", d.systemNamespaces.enabled);
+      d.systemNamespaces.namespaces = {"kube-system", "kube-public", "kube-node-lease"};
+      d.systemNamespaces.allowedUsernames = {"system:*"};
+      d.systemNamespaces.allowedGroups = {"system:masters", "system:nodes"};
+      if (sn["namespaces"]) {
+        d.systemNamespaces.namespaces.clear();
+        r.strings(sn["namespaces"], "spec.systemNamespaces.namespaces",
+                  d.systemNamespaces.namespaces);
+      }
+      if (sn["allowedUsernames"]) {
+        d.systemNamespaces.allowedUsernames.clear();
+        r.strings(sn["allowedUsernames"], "spec.systemNamespaces.allowedUsernames",
+                  d.systemNamespaces.allowedUsernames);
+      }
+      if (sn["allowedGroups"]) {
+        d.systemNamespaces.allowedGroups.clear();
+        r.strings(sn["allowedGroups"], "spec.systemNamespaces.allowedGroups",
+                  d.systemNamespaces.allowedGroups);
+      }
+    }
+  }
+  if (const auto& sa = spec["serviceAccounts"]) {
+    if (r.map(sa, "spec.serviceAccounts", {"allowed"})) {
+      if (!sa["allowed"]) {
+        r.error(sa, "spec.serviceAccounts.allowed", "is required");
+      } else {
+        r.strings(sa["allowed"], "spec.serviceAccounts.allowed", d.allowedServiceAccounts);
+        for (size_t i = 0; i < d.allowedServiceAccounts.size(); ++i) {
+          if (std::count(d.allowedServiceAccounts[i].begin(), d.allowedServiceAccounts[i].end(),
+                         '/') > 1) {
+            r.error(sa["allowed"][i], "spec.serviceAccounts.allowed[" + std::to_string(i) + "]",
+                    "must be \"name\" or \"namespace/name\"");
+          }
+        }
+        if (d.allowedServiceAccounts.empty()) {
+          r.error(sa["allowed"], "spec.serviceAccounts.allowed",
+                  "must list at least one service account");
+        }
+      }
+    }
+  }
+  if (const auto& hp = spec["hostPaths"]) {
+    if (r.map(hp, "spec.hostPaths", {"allowedPrefixes"})) {
+      std::vector<std::string> prefixes;
+      if (hp["allowedPrefixes"])
+        r.strings(hp["allowedPrefixes"], "spec.hostPaths.allowedPrefixes", prefixes);
+      for (size_t i = 0; i < prefixes.size(); ++i) {
+        const auto& s = prefixes[i];
+        if (s.front() != '/' || s.find("/..") != std::string::npos ||
+            s.find("//") != std::string::npos) {
+          r.error(hp["allowedPrefixes"][i],
+                  "spec.hostPaths.allowedPrefixes[" + std::to_string(i) + "]",
+                  "\"" + s + "\" must be an absolute, normalised path such as \"/var/log\"");
+        }
+      }
+      d.allowedHostPaths = std::move(prefixes);
+      if (d.podSecurity && d.podSecurity->level != PssLevel::kPrivileged &&
+          !d.allowedHostPaths->empty()) {
+        r.warning(hp, "spec.hostPaths",
+                  "podSecurity " + d.podSecurity->toString() +
+                      " forbids every hostPath volume; the allow-list only matters where that "
+                      "check is excepted");
+      }
+    }
+  }
+  if (!d.podSecurity && !d.systemNamespaces.enabled && d.allowedServiceAccounts.empty() &&
+      !d.allowedHostPaths) {
+    r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
+  }
+}
+
+void readDocument(DocReader& r, const YAML::Node& doc, std::vector<Policy>& out) {
+  size_t before = r.errorCount();
+  if (!r.map(doc, "", {"apiVersion", "kind", "metadata", "spec"})) return;
+  std::string apiVersion, kind, name;
+  if (!doc["apiVersion"] || !r.string(doc["apiVersion"], "apiVersion", apiVersion) ||
+      apiVersion != kPolicyApiVersion) {
+    r.error(doc["apiVersion"] ? doc["apiVersion"] : doc, "apiVersion",
+            "must be \"" + std::string(kPolicyApiVersion) + "\"");
+  }
+  Policy p;
+  if (!doc["kind"] || !r.string(doc["kind"], "kind", kind) ||
+      (kind != "ImagePolicy" && kind != "DeploymentPolicy")) {
+    r.error(doc["kind"] ? doc["kind"] : doc, "kind", "must be ImagePolicy or DeploymentPolicy");
+    return;
+  }
+  p.kind = kind == "ImagePolicy" ? PolicyKind::kImage : PolicyKind::kDeployment;
+  const auto& meta = doc["metadata"];
+  if (!meta) {
+    r.error(doc, "metadata.name", "is required");
+  } else if (r.map(meta, "metadata", {"name", "labels", "annotations"})) {
+    if (!meta["name"]) {
+      r.error(meta, "metadata.name", "is required");
+    } else if (r.string(meta["name"], "metadata.name", name) && !validDnsName(name)) {
+      r.error(meta["name"], "metadata.name", "\"" + name + "\" must be a lowercase DNS name");
+    }
+  }
+  p.name = name;
+  p.source = {r.file(), doc.Mark().line + 1};
+  const auto& spec = doc["spec"];
+  if (!spec) {
+    r.error(doc, "spec", "is required");
+    return;
+  }
+  if (p.kind == PolicyKind::kImage)
+    readImagePolicy(r, spec, p);
+  else
+    readDeploymentPolicy(r, spec, p);
+  if (r.errorCount() == before) out.push_back(std::move(p));
+}
+
+}  // namespace
+
+std::string LoadMessage::toString() const {
+  std::string s = file;
+  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  s += ": ";
+  if (!field.empty()) s += field + ": ";
+  return s + message;
+}
+
+LoadResult loadPolicies(const std::vector<PolicyFile>& files) {
+  LoadResult result;
+  std::vector<Policy> policies;
+  for (const auto& f : files) {
+    const size_t firstError = result.errors.size(), firstWarning = result.warnings.size();
+    auto byLine = [](const LoadMessage& a, const LoadMessage& b) { return a.line < b.line; };
+    DocReader r(f.name, result);
+    std::vector<YAML::Node> docs;
+    if (YamlError ye; !checkYamlAliases(f.text, ye, 100'000)) {
+      result.errors.push_back({f.name, ye.line, ye.column, "", "invalid YAML: " + ye.message});
+      continue;
+    }
+    try {
+      docs = YAML::LoadAll(f.text);
+    } catch (const YAML::Exception& e) {
+      LoadMessage m;
+      m.file = f.name;
+      if (!e.mark.is_null()) m.line = e.mark.line + 1, m.column = e.mark.column + 1;
+      m.message = "invalid YAML: " + e.msg;
+      result.errors.push_back(std::move(m));
+      continue;
+    }
+    for (const auto& doc : docs) {
+      if (doc.IsNull()) continue;
+      try {
+        readDocument(r, doc, policies);
+      } catch (const std::exception& e) {
+        r.error(doc, "", std::string("could not read document: ") + e.what());
+      }
+    }
+    // Report each file's problems top to bottom.
+    std::stable_sort(result.errors.begin() + firstError, result.errors.end(), byLine);
+    std::stable_sort(result.warnings.begin() + firstWarning, result.warnings.end(), byLine);
+  }
+  std::set<std::string> names;
+  for (const auto& p : policies) {
+    if (!names.insert(p.name).second) {
+      result.errors.push_back({p.source.file, p.source.line, 1, "metadata.name",
+                               "duplicate policy name \"" + p.name + "\""});
+    }
+  }
+  if (result.ok()) result.policies = std::make_shared<const PolicySet>(std::move(policies));
+  return result;
+}
+
+}  // namespace kc::policy

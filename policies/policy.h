@@ -1,0 +1,106 @@
+#pragma once
+// The in-memory form of one policy document (ImagePolicy or DeploymentPolicy), as the loader
+// builds it and the engine evaluates it. See docs/policies.md for the YAML form.
+// Thread-safe: plain data, immutable once loaded.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policies/image_ref.h"
+#include "policies/pss.h"
+#include "policies/types.h"
+
+namespace kc::policy {
+
+using Seconds = std::chrono::sys_seconds;
+
+// Where a setting came from, for messages.
+struct SourceRef {
+  std::string file;
+  int line = 0;
+};
+
+// Requests or objects a policy does not look at at all.
+struct Exemptions {
+  std::vector<std::string> namespaces;
+  std::vector<std::string> usernames;        // exact, e.g. "system:serviceaccount:ci:deployer"
+  std::vector<std::string> groups;           // exact
+  std::vector<std::string> serviceAccounts;  // the pod's, "namespace/name"; '*' globs per part
+  std::vector<std::string> runtimeClasses;   // the pod's spec.runtimeClassName
+  std::vector<ImageGlob> images;             // containers with these images skip image rules
+};
+
+// A time-limited waiver of one rule, optionally for one namespace, object name and container.
+struct PolicyException {
+  std::string rule;        // rule id, e.g. "pss.privileged" or "image.latestTag"
+  std::string namespace_;  // "" = any
+  std::string name;        // object name glob, "" = any
+  std::string container;   // "" = any container (and pod-level findings)
+  std::string owner;
+  std::string reason;
+  Seconds expires{};  // stops applying at this instant
+  SourceRef source;
+
+  bool activeAt(Seconds now) const { return now < expires; }
+};
+
+struct DeniedImage {
+  ImageGlob glob;
+  std::string category;  // "tunneling tool", "cryptocurrency miner", ...; empty for user entries
+};
+
+struct ImageRules {
+  std::vector<ImageGlob> allowed;  // empty: any registry is allowed
+  std::vector<DeniedImage> denied;
+  // Index over `denied`, built by buildIndex(): "**/<literal>" patterns by literal (sorted), and
+  // the positions of every other pattern.
+  std::vector<std::pair<std::string, size_t>> deniedBySegment;
+  std::vector<size_t> deniedOther;
+  bool disallowLatestTag = false;
+  bool requireTag = false;  // untagged images (implying "latest") are violations
+  bool requireDigest = false;
+
+  void buildIndex();
+  // Position in `denied` of the first pattern matching the image, or -1.
+  long firstDenied(const std::vector<std::string_view>& name,
+                   const std::vector<std::string_view>& familiar) const;
+};
+
+struct SystemNamespaceRule {
+  bool enabled = false;
+  std::vector<std::string> namespaces;        // default kube-system, kube-public, kube-node-lease
+  std::vector<std::string> allowedUsernames;  // globs, default "system:*"
+  std::vector<std::string> allowedGroups;     // exact, default system:masters, system:nodes
+};
+
+struct DeploymentRules {
+  std::optional<PssLevelVersion> podSecurity;
+  SystemNamespaceRule systemNamespaces;
+  std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
+  std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
+};
+
+enum class PolicyKind { kImage, kDeployment };
+
+struct Policy {
+  std::string name;
+  PolicyKind kind = PolicyKind::kImage;
+  Mode mode = Mode::kEnforce;
+  std::map<std::string, Mode> namespaceModes;
+  bool enforceTemplates = false;  // deny workload templates too, not only warn
+  Exemptions exemptions;
+  std::vector<PolicyException> exceptions;
+  ImageRules images;           // kImage
+  DeploymentRules deployment;  // kDeployment
+  SourceRef source;
+
+  Mode modeFor(std::string_view ns) const {
+    auto it = namespaceModes.find(std::string(ns));
+    return it == namespaceModes.end() ? mode : it->second;
+  }
+};
+
+}  // namespace kc::policy

@@ -1,0 +1,304 @@
+#include "policies/rules.h"
+
+#include <algorithm>
+
+namespace kc::policy {
+namespace {
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+}  // namespace
+
+bool wildcardMatch(std::string_view pattern, std::string_view s) {
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < pattern.size() && (pattern[pi] == s[si] || pattern[pi] == '?')) {
+      ++pi, ++si;
+    } else if (pi < pattern.size() && pattern[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < pattern.size() && pattern[pi] == '*') ++pi;
+  return pi == pattern.size();
+}
+
+namespace {
+
+std::string containerLabel(const ContainerModel& c) {
+  switch (c.kind) {
+    case ContainerKind::kInit:
+      return "init container " + quote(c.name);
+    case ContainerKind::kEphemeral:
+      return "ephemeral container " + quote(c.name);
+    case ContainerKind::kRegular:
+      break;
+  }
+  return "container " + quote(c.name);
+}
+
+Violation make(const Policy& p, std::string rule, std::string container, std::string field,
+               std::string message) {
+  Violation v;
+  v.policy = p.name;
+  v.rule = std::move(rule);
+  v.container = std::move(container);
+  v.field = std::move(field);
+  v.message = std::move(message);
+  v.mode = p.mode;
+  return v;
+}
+
+std::string allowedList(const std::vector<ImageGlob>& allowed) {
+  std::string s;
+  for (size_t i = 0; i < allowed.size() && i < 5; ++i) {
+    if (i) s += ", ";
+    s += quote(allowed[i].pattern());
+  }
+  if (allowed.size() > 5) s += ", ...";
+  return s;
+}
+
+}  // namespace
+
+const std::vector<DefaultDeniedImage>& defaultDeniedImages() {
+  static const std::vector<DefaultDeniedImage> kList = {
+      // Tunneling and reverse-proxy tools that open a channel out of the cluster network.
+      {"**/ngrok", "tunneling tool", "ngrok"},
+      {"ngrok/**", "tunneling tool", "ngrok"},
+      {"**/chisel", "tunneling tool", "chisel"},
+      {"**/frp", "tunneling tool", "frp"},
+      {"**/frpc", "tunneling tool", "frp client"},
+      {"**/frps", "tunneling tool", "frp server"},
+      {"**/cloudflared", "tunneling tool", "cloudflared"},
+      {"**/gost", "tunneling tool", "gost"},
+      {"**/bore", "tunneling tool", "bore"},
+      {"**/inlets", "tunneling tool", "inlets"},
+      {"**/inlets-pro", "tunneling tool", "inlets"},
+      {"inlets/**", "tunneling tool", "inlets"},
+      {"**/rathole", "tunneling tool", "rathole"},
+      {"**/ligolo-ng", "tunneling tool", "ligolo-ng"},
+      {"**/localtunnel", "tunneling tool", "localtunnel"},
+      {"**/zrok", "tunneling tool", "zrok"},
+      {"**/iodine", "tunneling tool", "iodine (DNS tunnel)"},
+      {"**/dnscat2", "tunneling tool", "dnscat2 (DNS tunnel)"},
+      {"**/ptunnel", "tunneling tool", "ptunnel (ICMP tunnel)"},
+      // Cryptocurrency miners.
+      {"**/xmrig", "cryptocurrency miner", "XMRig"},
+      {"**/xmrig-*", "cryptocurrency miner", "XMRig"},
+      {"**/xmr-stak", "cryptocurrency miner", "xmr-stak"},
+      {"**/cpuminer", "cryptocurrency miner", "cpuminer"},
+      {"**/cpuminer-opt", "cryptocurrency miner", "cpuminer-opt"},
+      {"**/minerd", "cryptocurrency miner", "minerd"},
+      {"**/ethminer", "cryptocurrency miner", "ethminer"},
+      {"**/nbminer", "cryptocurrency miner", "NBMiner"},
+      {"**/t-rex", "cryptocurrency miner", "T-Rex"},
+      {"**/lolminer", "cryptocurrency miner", "lolMiner"},
+      {"**/phoenixminer", "cryptocurrency miner", "PhoenixMiner"},
+      {"**/teamredminer", "cryptocurrency miner", "TeamRedMiner"},
+      {"**/nanominer", "cryptocurrency miner", "nanominer"},
+      {"**/srbminer-multi", "cryptocurrency miner", "SRBMiner"},
+      // Offensive security distributions and frameworks.
+      {"kalilinux/**", "attack toolkit", "Kali Linux"},
+      {"**/kali-rolling", "attack toolkit", "Kali Linux"},
+      {"**/kali-linux", "attack toolkit", "Kali Linux"},
+      {"parrotsec/**", "attack toolkit", "Parrot Security"},
+      {"metasploitframework/**", "attack toolkit", "Metasploit"},
+      {"**/metasploit", "attack toolkit", "Metasploit"},
+      {"**/metasploit-framework", "attack toolkit", "Metasploit"},
+      {"bcsecurity/empire", "attack toolkit", "Empire"},
+      {"**/sliver", "attack toolkit", "Sliver C2"},
+      {"**/cobaltstrike", "attack toolkit", "Cobalt Strike"},
+  };
+  return kList;
+}
+
+void checkImages(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const ImageRules& r = p.images;
+  std::string storage;
+  std::vector<std::string_view> name, familiar;
+  for (const auto& c : pod.containers) {
+    auto field = [&] { return pod.containerPath(c) + ".image"; };
+    auto who = [&] { return containerLabel(c); };
+    if (!c.image.set || c.image.value.empty()) {
+      out.push_back(
+          make(p, "image.invalidReference", std::string(c.name), field(),
+               who() + (c.image.invalid ? " has an image that is not a string" : " has no image") +
+                   "; set an image reference such as \"registry.example.com/team/app:1.2.3\""));
+      continue;
+    }
+    ImageRef ref;
+    std::string err;
+    if (!parseImageRef(c.image.value, ref, &err)) {
+      out.push_back(make(p, "image.invalidReference", std::string(c.name), field(),
+                         who() + " has invalid image " + quote(c.image.value) + ": " + err));
+      continue;
+    }
+    imageNameSegments(ref, storage, name, familiar);
+    auto matches = [&](const ImageGlob& g) { return g.matches(name, familiar); };
+    if (std::any_of(p.exemptions.images.begin(), p.exemptions.images.end(), matches)) continue;
+    auto img = [&] { return quote(c.image.value); };
+    if (long di = r.firstDenied(name, familiar); di >= 0) {
+      const DeniedImage& d = r.denied[static_cast<size_t>(di)];
+      std::string why = d.category.empty() ? std::string() : " (" + d.category + ")";
+      out.push_back(make(p, "image.denied", std::string(c.name), field(),
+                         who() + " uses denied image " + img() + ", matched by " +
+                             quote(d.glob.pattern()) + why +
+                             "; use an image that is not on the denied list" +
+                             (r.allowed.empty() ? "" : " from " + allowedList(r.allowed))));
+    }
+    if (!r.allowed.empty() && std::none_of(r.allowed.begin(), r.allowed.end(), matches)) {
+      out.push_back(
+          make(p, "image.notAllowed", std::string(c.name), field(),
+               who() + " uses image " + img() + " (" + ref.name() +
+                   ") which is not in the allowed images; allowed: " + allowedList(r.allowed)));
+    }
+    if (r.disallowLatestTag && ref.tag == "latest" && !ref.hasDigest()) {
+      out.push_back(make(p, "image.latestTag", std::string(c.name), field(),
+                         who() + " uses image " + img() +
+                             " with tag \"latest\"; pin a version tag (e.g. \"" + ref.name() +
+                             ":1.2.3\") or a digest (\"@sha256:<64 hex>\")"));
+    }
+    if (r.requireTag && !ref.hasTag() && !ref.hasDigest()) {
+      out.push_back(make(p, "image.untagged", std::string(c.name), field(),
+                         who() + " uses image " + img() +
+                             " without a tag, which pulls \"latest\"; add a version tag (e.g. \"" +
+                             std::string(c.image.value) + ":1.2.3\") or a digest"));
+    }
+    if (r.requireDigest && !ref.hasDigest()) {
+      out.push_back(make(p, "image.digestRequired", std::string(c.name), field(),
+                         who() + " uses image " + img() + " without a digest; pin it as \"" +
+                             ref.name() + (ref.hasTag() ? ":" + ref.tag : std::string()) +
+                             "@sha256:<64 lowercase hex>\""));
+    }
+  }
+}
+
+void ImageRules::buildIndex() {
+  deniedBySegment.clear();
+  deniedOther.clear();
+  for (size_t i = 0; i < denied.size(); ++i) {
+    const std::string& seg = denied[i].glob.anySegment();
+    if (seg.empty())
+      deniedOther.push_back(i);
+    else
+      deniedBySegment.emplace_back(seg, i);
+  }
+  std::stable_sort(deniedBySegment.begin(), deniedBySegment.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+long ImageRules::firstDenied(const std::vector<std::string_view>& name,
+                             const std::vector<std::string_view>& familiar) const {
+  size_t best = denied.size();
+  if (deniedBySegment.size() + deniedOther.size() != denied.size()) {  // no index: linear scan
+    for (size_t i = 0; i < denied.size(); ++i) {
+      if (denied[i].glob.matches(name, familiar)) return static_cast<long>(i);
+    }
+    return -1;
+  }
+  for (auto seg : name) {
+    auto it = std::lower_bound(deniedBySegment.begin(), deniedBySegment.end(), seg,
+                               [](const auto& e, std::string_view s) { return e.first < s; });
+    for (; it != deniedBySegment.end() && it->first == seg; ++it) best = std::min(best, it->second);
+  }
+  for (size_t i : deniedOther) {
+    if (i >= best) break;
+    if (denied[i].glob.matches(name, familiar)) {
+      best = i;
+      break;
+    }
+  }
+  return best == denied.size() ? -1 : static_cast<long>(best);
+}
+
+PssResult checkPodSecurity(const Policy& p, const PodModel& pod) {
+  if (!p.deployment.podSecurity) return PssResult{};
+  return evaluatePss(pod, *p.deployment.podSecurity);
+}
+
+bool hostPathUnder(std::string_view path, std::string_view prefix) {
+  if (path.empty() || path.front() != '/') return false;
+  if (path.find("/../") != std::string_view::npos ||
+      (path.size() >= 3 && path.substr(path.size() - 3) == "/..")) {
+    return false;
+  }
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (prefix == "/") return true;
+  if (path.substr(0, prefix.size()) != prefix) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
+                          std::vector<Violation>& out) {
+  const DeploymentRules& d = p.deployment;
+  std::string_view ns = !in.namespace_.empty() ? in.namespace_ : pod.namespace_;
+
+  if (d.systemNamespaces.enabled && !in.user.username.empty()) {
+    const auto& s = d.systemNamespaces;
+    bool systemNs = std::find(s.namespaces.begin(), s.namespaces.end(), ns) != s.namespaces.end();
+    bool systemUser =
+        std::any_of(s.allowedUsernames.begin(), s.allowedUsernames.end(),
+                    [&](const std::string& g) { return wildcardMatch(g, in.user.username); }) ||
+        std::any_of(in.user.groups.begin(), in.user.groups.end(), [&](std::string_view g) {
+          return std::find(s.allowedGroups.begin(), s.allowedGroups.end(), g) !=
+                 s.allowedGroups.end();
+        });
+    if (systemNs && !systemUser) {
+      out.push_back(make(p, "namespace.system", "", "metadata.namespace",
+                         std::string(pod.kind) + " in system namespace " + quote(ns) + " by " +
+                             quote(in.user.username) +
+                             ", which is not a system identity; deploy workloads to an application "
+                             "namespace"));
+    }
+  }
+
+  if (!d.allowedServiceAccounts.empty()) {
+    std::string_view sa = pod.serviceAccountName.set && !pod.serviceAccountName.value.empty()
+                              ? pod.serviceAccountName.value
+                              : std::string_view("default");
+    std::string qualified = std::string(ns) + "/" + std::string(sa);
+    bool ok = !pod.serviceAccountName.invalid &&
+              std::any_of(d.allowedServiceAccounts.begin(), d.allowedServiceAccounts.end(),
+                          [&](const std::string& g) {
+                            return g.find('/') == std::string::npos ? wildcardMatch(g, sa)
+                                                                    : wildcardMatch(g, qualified);
+                          });
+    if (!ok) {
+      std::string list;
+      for (size_t i = 0; i < d.allowedServiceAccounts.size(); ++i) {
+        list += (i ? ", " : "") + quote(d.allowedServiceAccounts[i]);
+      }
+      out.push_back(
+          make(p, "serviceAccount.notAllowed", "", pod.specPath + ".serviceAccountName",
+               "service account " + quote(qualified) + " is not allowed; use one of " + list));
+    }
+  }
+
+  if (d.allowedHostPaths) {
+    for (size_t i = 0; i < pod.volumes.size(); ++i) {
+      const auto& v = pod.volumes[i];
+      if (v.type != "hostPath" && !v.invalid) continue;
+      bool ok = !v.invalid &&
+                std::any_of(d.allowedHostPaths->begin(), d.allowedHostPaths->end(),
+                            [&](const std::string& pre) { return hostPathUnder(v.hostPath, pre); });
+      if (ok) continue;
+      std::string list;
+      for (size_t k = 0; k < d.allowedHostPaths->size(); ++k)
+        list += (k ? ", " : "") + quote((*d.allowedHostPaths)[k]);
+      out.push_back(make(p, "hostPath.notAllowed", "",
+                         pod.specPath + ".volumes[" + std::to_string(i) + "].hostPath.path",
+                         "volume " + quote(v.name) + " mounts host path " + quote(v.hostPath) +
+                             (list.empty() ? std::string("; no host paths are allowed")
+                                           : "; allowed host path prefixes: " + list)));
+    }
+  }
+}
+
+}  // namespace kc::policy

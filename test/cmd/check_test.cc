@@ -1,0 +1,134 @@
+// `kube-customs check`: the offline CLI, run as a real process.
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test/test_util.h"
+
+namespace {
+
+using kc::testing::TempDir;
+
+constexpr const char* kManifests = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: tunnel
+  namespace: sandbox
+spec:
+  selector: {matchLabels: {app: t}}
+  template:
+    metadata: {labels: {app: t}}
+    spec:
+      containers:
+      - name: ngrok
+        image: ngrok/ngrok:latest
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ok}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: registry.example.com/app:1.2.3
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+)";
+
+int check(const std::string& args, std::string& out) {
+  return kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " check " + args, out);
+}
+
+TEST_CASE("CheckDeniesTunnelDeploymentAndExitsOne", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("m.yaml"), kManifests);
+  std::string out;
+  CHECK(check("-f " + dir.file("m.yaml"), out) == 1);
+  CHECK(out.find("DENIED  Deployment sandbox/tunnel") != std::string::npos);
+  CHECK(out.find("uses denied image \"ngrok/ngrok:latest\"") != std::string::npos);
+  CHECK(out.find("ALLOWED Pod default/ok") != std::string::npos);
+  CHECK(out.find("2 checked, 1 denied, 1 skipped") != std::string::npos);
+}
+
+TEST_CASE("CheckJsonGivesOneObjectPerResourceWithRules", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("m.yaml"), kManifests);
+  std::string out;
+  CHECK(check("-o json -f " + dir.file("m.yaml") + " 2>/dev/null", out) == 1);
+  std::istringstream lines(out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(lines, line);) objects.push_back(nlohmann::json::parse(line));
+  REQUIRE(objects.size() == 2);
+  CHECK(objects[0]["kind"] == "Deployment");
+  CHECK(objects[0]["name"] == "tunnel");
+  CHECK(objects[0]["allowed"] == false);
+  bool denied = false;
+  for (const auto& v : objects[0]["violations"]) denied |= v["rule"] == "image.denied";
+  CHECK(denied);
+  CHECK(objects[0]["warnings"].is_array());
+  CHECK(objects[1]["allowed"] == true);
+  CHECK(objects[1]["violations"].empty());
+}
+
+TEST_CASE("CheckProfileFollowsThePodSecurityVersion", "[check]") {
+  TempDir dir;
+  // No capabilities drop: restricted requires it from v1.22 on, not before.
+  kc::testing::writeFile(dir.file("p.yaml"), R"(apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: registry.example.com/app:1.2.3
+    securityContext: {allowPrivilegeEscalation: false}
+)");
+  std::string out;
+  CHECK(check("--profile restricted:v1.21 -f " + dir.file("p.yaml"), out) == 0);
+  CHECK(check("--profile restricted:v1.22 -f " + dir.file("p.yaml"), out) == 1);
+  CHECK(out.find("violates PodSecurity \"restricted:v1.22\": unrestricted capabilities") !=
+        std::string::npos);
+  CHECK(check("--profile baseline -f " + dir.file("p.yaml"), out) == 0);
+}
+
+TEST_CASE("CheckReadsStdinAndExpandsLists", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("l.json"),
+                         R"({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod",)"
+                         R"("metadata":{"name":"x"},"spec":{"hostPID":true,"containers":[{"name":"c","image":"nginx:1.25"}]}}]})");
+  std::string out;
+  CHECK(check("-f - < " + dir.file("l.json"), out) == 1);
+  CHECK(out.find("host namespaces (hostPID=true)") != std::string::npos);
+}
+
+TEST_CASE("CheckExitsTwoOnInputAndUsageErrors", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("bad.yaml"), "kind: [\n");
+  std::string out;
+  CHECK(check("-f " + dir.file("bad.yaml"), out) == 2);
+  CHECK(out.find("bad.yaml: line") != std::string::npos);
+  CHECK(check("-f " + dir.file("missing.yaml"), out) == 2);
+  CHECK(check("", out) == 2);
+  CHECK(check("-f x --profile baseline --policies y", out) == 2);
+  CHECK(check("--profile superstrict -f " + dir.file("bad.yaml"), out) == 2);
+}
+
+TEST_CASE("CheckReportsPolicyErrorsWithFileAndLine", "[check]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("pol"));
+  kc::testing::writeFile(dir.file("pol/t.yaml"),
+                         "apiVersion: policy.kube-customs.io/v1alpha1\nkind: ImagePolicy\n"
+                         "metadata:\n  name: t\nspec:\n  mode: enforse\n");
+  kc::testing::writeFile(dir.file("m.yaml"), kManifests);
+  std::string out;
+  CHECK(check("--policies " + dir.file("pol") + " -f " + dir.file("m.yaml"), out) == 2);
+  CHECK(out.find("t.yaml:6:") != std::string::npos);
+  CHECK(out.find("spec.mode") != std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,1147 @@
+#include "controller/detections.h"
+
+#include <catch2/catch.hpp>
+
+#include "policies/loader.h"
+#include "test/test_util.h"
+
+namespace kc::audit {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kDay = 24LL * 3600 * 1'000'000;
+
+const std::string kKubectl = "kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b";
+const std::string kKcmPrefix = "kube-controller-manager/v1.30.1 (linux/amd64) kubernetes/7c48c2b/";
+
+// The shipped default policies, as the webhook loads them.
+std::shared_ptr<const policy::PolicySet> defaultPolicies() {
+  static const std::shared_ptr<const policy::PolicySet> set = [] {
+    std::vector<policy::PolicyFile> files;
+    for (const char* name : {"images.yaml", "pod-security.yaml", "workloads.yaml"}) {
+      const std::string path = std::string(KC_SOURCE_DIR) + "/policies/defaults/" + name;
+      files.push_back({path, kc::testing::readFile(path)});
+    }
+    auto r = policy::loadPolicies(files);
+    REQUIRE(r.ok());
+    return r.policies;
+  }();
+  return set;
+}
+
+// Builds an audit.k8s.io/v1 Event as the apiserver writes it (log backend line or webhook
+// EventList item).
+struct Ev {
+  std::string auditID;
+  std::string stage = "ResponseComplete";
+  std::string verb = "create";
+  std::string uri;
+  std::string user;
+  std::vector<std::string> groups = {"system:authenticated"};
+  std::string userAgent = kKubectl;
+  std::string resource, subresource, ns, name, apiGroup, apiVersion = "v1";
+  int code = 201;
+  json requestObject;
+  json responseObject;
+  std::string time = "2026-01-10T09:00:00.000000Z";
+  json annotations = {{"authorization.k8s.io/decision", "allow"},
+                      {"authorization.k8s.io/reason", ""}};
+  json impersonated;
+  std::string level = "RequestResponse";
+
+  std::string str() const {
+    json objectRef = {{"resource", resource}, {"apiVersion", apiVersion}};
+    if (!ns.empty()) objectRef["namespace"] = ns;
+    if (!name.empty()) objectRef["name"] = name;
+    if (!apiGroup.empty()) objectRef["apiGroup"] = apiGroup;
+    if (!subresource.empty()) objectRef["subresource"] = subresource;
+    json e = {{"kind", "Event"},
+              {"apiVersion", "audit.k8s.io/v1"},
+              {"level", level},
+              {"auditID", auditID},
+              {"stage", stage},
+              {"requestURI", uri},
+              {"verb", verb},
+              {"user", {{"username", user}, {"groups", groups}}},
+              {"sourceIPs", {"10.0.12.7"}},
+              {"userAgent", userAgent},
+              {"objectRef", objectRef},
+              {"responseStatus", {{"metadata", json::object()}, {"code", code}}},
+              {"requestReceivedTimestamp", time},
+              {"stageTimestamp", time},
+              {"annotations", annotations}};
+    if (!requestObject.is_null()) e["requestObject"] = requestObject;
+    if (!responseObject.is_null()) e["responseObject"] = responseObject;
+    if (!impersonated.is_null()) e["impersonatedUser"] = impersonated;
+    return e.dump();
+  }
+};
+
+std::string at(int day, int hour = 9) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "2026-01-%02dT%02d:00:00.000000Z", day, hour);
+  return buf;
+}
+
+std::vector<Finding> feed(Detector& d, const std::string& doc) {
+  EventParser parser;
+  std::vector<Finding> out;
+  ParseStats stats = parser.parse(doc, [&](const Event& e) { d.onEvent(e, out); });
+  REQUIRE(stats.rejectedTotal() == 0);
+  REQUIRE(stats.events >= 1);
+  return out;
+}
+
+const Finding* rule(const std::vector<Finding>& fs, std::string_view id) {
+  for (const auto& f : fs) {
+    if (f.rule == id) return &f;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> rules(const std::vector<Finding>& fs) {
+  std::vector<std::string> r;
+  for (const auto& f : fs) r.push_back(f.rule);
+  return r;
+}
+
+json podTemplateSpec(const std::string& image, json extraSpec = json::object(),
+                     json container = json::object()) {
+  json c = {{"name", "app"},
+            {"image", image},
+            {"ports", {{{"containerPort", 8080}, {"protocol", "TCP"}}}},
+            {"resources", json::object()},
+            {"terminationMessagePath", "/dev/termination-log"},
+            {"imagePullPolicy", "IfNotPresent"}};
+  c.update(container);
+  json spec = {{"containers", {c}},
+               {"restartPolicy", "Always"},
+               {"dnsPolicy", "ClusterFirst"},
+               {"serviceAccountName", "default"},
+               {"securityContext", json::object()},
+               {"schedulerName", "default-scheduler"}};
+  spec.update(extraSpec);
+  return spec;
+}
+
+json deployment(const std::string& ns, const std::string& name, const std::string& uid,
+                const std::string& image) {
+  return {{"kind", "Deployment"},
+          {"apiVersion", "apps/v1"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"uid", uid},
+            {"resourceVersion", "48211"},
+            {"generation", 1},
+            {"creationTimestamp", "2026-01-10T09:00:00Z"},
+            {"labels", {{"app", name}}}}},
+          {"spec",
+           {{"replicas", 1},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", podTemplateSpec(image)}}},
+            {"strategy", {{"type", "RollingUpdate"}}}}},
+          {"status", json::object()}};
+}
+
+json replicaSet(const std::string& ns, const std::string& name, const std::string& uid,
+                const std::string& ownerName, const std::string& ownerUid,
+                const std::string& image) {
+  return {
+      {"kind", "ReplicaSet"},
+      {"apiVersion", "apps/v1"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", ns},
+        {"uid", uid},
+        {"labels", {{"app", ownerName}, {"pod-template-hash", "6d4cf56db6"}}},
+        {"annotations", {{"deployment.kubernetes.io/revision", "1"}}},
+        {"ownerReferences",
+         {{{"apiVersion", "apps/v1"},
+           {"kind", "Deployment"},
+           {"name", ownerName},
+           {"uid", ownerUid},
+           {"controller", true},
+           {"blockOwnerDeletion", true}}}}}},
+      {"spec",
+       {{"replicas", 1},
+        {"selector", {{"matchLabels", {{"app", ownerName}}}}},
+        {"template",
+         {{"metadata", {{"labels", {{"app", ownerName}}}}}, {"spec", podTemplateSpec(image)}}}}}};
+}
+
+json pod(const std::string& ns, const std::string& name, const std::string& uid,
+         const std::string& image, json owner = nullptr, json extraSpec = json::object(),
+         json container = json::object()) {
+  json md = {{"name", name}, {"namespace", ns}, {"uid", uid}, {"labels", {{"app", "x"}}}};
+  if (!owner.is_null()) md["ownerReferences"] = {owner};
+  return {{"kind", "Pod"},
+          {"apiVersion", "v1"},
+          {"metadata", md},
+          {"spec", podTemplateSpec(image, extraSpec, container)},
+          {"status", {{"phase", "Pending"}, {"qosClass", "BestEffort"}}}};
+}
+
+json ownerRef(const std::string& kind, const std::string& name, const std::string& uid) {
+  return {{"apiVersion", kind == "ReplicaSet" ? "apps/v1" : "batch/v1"},
+          {"kind", kind},
+          {"name", name},
+          {"uid", uid},
+          {"controller", true},
+          {"blockOwnerDeletion", true}};
+}
+
+// A Deployment created by `user`, then its ReplicaSet and Pod created by the controllers.
+std::vector<Finding> rollOut(Detector& d, const std::string& user, const std::string& ns,
+                             const std::string& name, const std::string& image, int day,
+                             const std::string& tag) {
+  std::vector<Finding> all;
+  auto add = [&](std::vector<Finding> fs) { all.insert(all.end(), fs.begin(), fs.end()); };
+  json dep = deployment(ns, name, "dep-" + tag, image);
+  Ev e;
+  e.auditID = "a-dep-" + tag;
+  e.uri = "/apis/apps/v1/namespaces/" + ns + "/deployments?fieldManager=kubectl-create";
+  e.user = user;
+  e.resource = "deployments";
+  e.apiGroup = "apps";
+  e.ns = ns;
+  e.name = name;
+  e.requestObject = dep;
+  e.responseObject = dep;
+  e.time = at(day);
+  add(feed(d, e.str()));
+
+  const std::string rsName = name + "-6d4cf56db6";
+  json rs = replicaSet(ns, rsName, "rs-" + tag, name, "dep-" + tag, image);
+  Ev r;
+  r.auditID = "a-rs-" + tag;
+  r.uri = "/apis/apps/v1/namespaces/" + ns + "/replicasets";
+  r.user = "system:serviceaccount:kube-system:deployment-controller";
+  r.groups = {"system:serviceaccounts", "system:serviceaccounts:kube-system",
+              "system:authenticated"};
+  r.userAgent = kKcmPrefix + "system:serviceaccount:kube-system:deployment-controller";
+  r.resource = "replicasets";
+  r.apiGroup = "apps";
+  r.ns = ns;
+  r.name = rsName;
+  r.requestObject = rs;
+  r.responseObject = rs;
+  r.time = at(day);
+  add(feed(d, r.str()));
+
+  json p =
+      pod(ns, rsName + "-x7k2p", "pod-" + tag, image, ownerRef("ReplicaSet", rsName, "rs-" + tag));
+  Ev pe;
+  pe.auditID = "a-pod-" + tag;
+  pe.uri = "/api/v1/namespaces/" + ns + "/pods";
+  pe.user = "system:serviceaccount:kube-system:replicaset-controller";
+  pe.groups = r.groups;
+  pe.userAgent = kKcmPrefix + "system:serviceaccount:kube-system:replicaset-controller";
+  pe.resource = "pods";
+  pe.ns = ns;
+  pe.requestObject = p;
+  pe.responseObject = p;
+  pe.time = at(day);
+  add(feed(d, pe.str()));
+  return all;
+}
+
+TEST_CASE("CatalogIsBoundedKebabCaseWithTechniques", "[detections]") {
+  for (const auto& r : detectionRules()) {
+    INFO(r.id);
+    CHECK(r.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") == std::string_view::npos);
+    CHECK(r.technique.rfind("T1", 0) == 0);
+    CHECK_FALSE(r.techniqueName.empty());
+  }
+  CHECK(findRule("pod-exec") != nullptr);
+  CHECK(findRule("nope") == nullptr);
+}
+
+// Adversary emulation 1: `kubectl create deployment tunnel --image=ngrok/ngrok:latest` in a
+// namespace nobody uses, after the baseline has learned the cluster's normal creations.
+TEST_CASE("EmulationTunnelingDeploymentInUnusedNamespaceNamesTheHuman", "[detections][emulation]") {
+  Baseline baseline(BaselineOptions{7 * kDay, 64, 1000});
+  DetectorOptions o;
+  o.policies = defaultPolicies;
+  o.baseline = &baseline;
+  Detector d(o);
+
+  // Learning: the shop team deploys through CI.
+  auto learned = rollOut(d, "system:serviceaccount:ci:deployer", "shop", "web",
+                         "registry.example.com/shop/web:1.4.2", 1, "web");
+  CHECK(rule(learned, "unexpected-creator") == nullptr);
+  CHECK(rule(learned, "policy-violation") == nullptr);
+
+  // Day 10, after learning: the tunnel.
+  auto fs = rollOut(d, "dev-intern@example.com", "legacy-sandbox", "tunnel", "ngrok/ngrok:latest",
+                    10, "tunnel");
+  const Finding* creator = rule(fs, "unexpected-creator");
+  REQUIRE(creator != nullptr);
+  CHECK(creator->user == "dev-intern@example.com");
+  CHECK(creator->kind == "Deployment");
+  CHECK(creator->namespace_ == "legacy-sandbox");
+  CHECK(creator->severity == Severity::kMedium);
+  CHECK(creator->technique == "T1078");
+  CHECK(creator->details.at("newKey") == "true");
+
+  const Finding* source = rule(fs, "unexpected-image-source");
+  REQUIRE(source != nullptr);
+  CHECK(source->details.at("value") == "docker.io/ngrok/ngrok");
+  CHECK(source->technique == "T1610");
+  REQUIRE(rule(fs, "unexpected-user-agent") != nullptr);
+  CHECK(rule(fs, "unexpected-user-agent")->details.at("value") == "kubectl");
+
+  // The policy engine re-applied: the denied tunneling image.
+  const Finding* policy = rule(fs, "policy-violation");
+  REQUIRE(policy != nullptr);
+  CHECK(policy->severity == Severity::kHigh);
+  CHECK(policy->technique == "T1610");
+  CHECK(policy->details.at("rules").find("image.denied") != std::string::npos);
+  CHECK(policy->user == "dev-intern@example.com");
+  CHECK(policy->images == std::vector<std::string>{"ngrok/ngrok:latest"});
+
+  // The ReplicaSet and Pod made by the controllers are attributed to the human and do not repeat
+  // what the Deployment was reported for.
+  int novelties = 0, violations = 0;
+  for (const auto& f : fs) {
+    if (f.rule.rfind("unexpected-", 0) == 0) ++novelties;
+    if (f.rule == "policy-violation") ++violations;
+    CHECK(f.user == "dev-intern@example.com");
+  }
+  CHECK(novelties == 3);
+  CHECK(violations == 1);
+  TrackedObject* p = d.objects().find("pod-tunnel");
+  REQUIRE(p != nullptr);
+  CHECK(p->actor == "dev-intern@example.com");
+  CHECK(p->actorUserAgent == kKubectl);
+  CHECK(d.objects().rootUid("pod-tunnel") == "dep-tunnel");
+
+  const json j = toJson(*creator);
+  for (const char* k :
+       {"rule", "severity", "technique", "auditID", "namespace", "user", "summary"}) {
+    CHECK(j.contains(k));
+  }
+  CHECK(j["severity"] == "medium");
+  CHECK(j["auditID"] == "a-dep-tunnel");
+}
+
+// A rollout (image change) of a Deployment makes a new ReplicaSet; the controller's creation is
+// attributed to the human who changed the Deployment.
+TEST_CASE("ControllerCreationsAreAttributedToTheLastHumanChanger", "[detections]") {
+  Baseline baseline(BaselineOptions{kDay, 64, 1000});
+  DetectorOptions o;
+  o.baseline = &baseline;
+  Detector d(o);
+  rollOut(d, "alice@example.com", "shop", "web", "registry.example.com/shop/web:1", 1, "web");
+
+  Ev patch;
+  patch.auditID = "a-patch";
+  patch.verb = "patch";
+  patch.code = 200;
+  patch.uri = "/apis/apps/v1/namespaces/shop/deployments/web?fieldManager=kubectl-set";
+  patch.user = "alice@example.com";
+  patch.resource = "deployments";
+  patch.apiGroup = "apps";
+  patch.ns = "shop";
+  patch.name = "web";
+  patch.requestObject = {
+      {"spec",
+       {{"template",
+         {{"spec", {{"containers", {{{"name", "app"}, {"image", "quay.io/evil/web:2"}}}}}}}}}}};
+  patch.responseObject = deployment("shop", "web", "dep-web", "quay.io/evil/web:2");
+  patch.time = at(5);
+  auto fs = feed(d, patch.str());
+  CHECK(rule(fs, "workload-image-changed") == nullptr);  // alice created it
+
+  json rs = replicaSet("shop", "web-7f9b8c", "rs-web-2", "web", "dep-web", "quay.io/evil/web:2");
+  Ev r;
+  r.auditID = "a-rs2";
+  r.uri = "/apis/apps/v1/namespaces/shop/replicasets";
+  r.user = "system:serviceaccount:kube-system:deployment-controller";
+  r.userAgent = kKcmPrefix + "deployment-controller";
+  r.resource = "replicasets";
+  r.apiGroup = "apps";
+  r.ns = "shop";
+  r.responseObject = rs;
+  r.time = at(5);
+  fs = feed(d, r.str());
+  const Finding* src = rule(fs, "unexpected-image-source");
+  REQUIRE(src != nullptr);
+  CHECK(src->user == "alice@example.com");
+  CHECK(src->requestUser == "system:serviceaccount:kube-system:deployment-controller");
+  CHECK(src->details.at("value") == "quay.io/evil/web");
+  CHECK(rule(fs, "unexpected-user-agent") == nullptr);  // alice's kubectl, learned
+  CHECK(toJson(*src)["user"] == "alice@example.com");
+
+  // Its pod: same chain, not reported again.
+  json p = pod("shop", "web-7f9b8c-abcde", "pod-web-2", "quay.io/evil/web:2",
+               ownerRef("ReplicaSet", "web-7f9b8c", "rs-web-2"));
+  Ev pe;
+  pe.auditID = "a-pod2";
+  pe.uri = "/api/v1/namespaces/shop/pods";
+  pe.user = "system:serviceaccount:kube-system:replicaset-controller";
+  pe.resource = "pods";
+  pe.ns = "shop";
+  pe.responseObject = p;
+  pe.time = at(5);
+  fs = feed(d, pe.str());
+  CHECK(rule(fs, "unexpected-image-source") == nullptr);
+  CHECK(d.objects().find("pod-web-2")->actor == "alice@example.com");
+}
+
+// Adversary emulation 2: a privileged DaemonSet mounting the node's root filesystem.
+TEST_CASE("EmulationPrivilegedDaemonSetWithHostRoot", "[detections][emulation]") {
+  DetectorOptions o;
+  o.policies = defaultPolicies;
+  Detector d(o);
+  const json ds = json::parse(R"({
+    "kind": "DaemonSet", "apiVersion": "apps/v1",
+    "metadata": {"name": "node-exporter-extra", "namespace": "monitoring", "uid": "ds-1",
+                 "generation": 1, "creationTimestamp": "2026-01-10T09:00:00Z"},
+    "spec": {
+      "selector": {"matchLabels": {"app": "nx"}},
+      "template": {
+        "metadata": {"labels": {"app": "nx"}},
+        "spec": {
+          "hostPID": true,
+          "containers": [{
+            "name": "app", "image": "docker.io/library/alpine:3.19",
+            "command": ["/bin/sh", "-c", "chroot /host sh"],
+            "securityContext": {"privileged": true},
+            "volumeMounts": [{"name": "host", "mountPath": "/host"}]
+          }],
+          "volumes": [{"name": "host", "hostPath": {"path": "/", "type": ""}}],
+          "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"
+        }
+      },
+      "updateStrategy": {"type": "RollingUpdate"}
+    },
+    "status": {}
+  })");
+  Ev e;
+  e.auditID = "a-ds";
+  e.uri = "/apis/apps/v1/namespaces/monitoring/daemonsets";
+  e.user = "mallory@example.com";
+  e.resource = "daemonsets";
+  e.apiGroup = "apps";
+  e.ns = "monitoring";
+  e.requestObject = ds;
+  e.responseObject = ds;
+  // The webhook did not stop it: the apiserver recorded that it failed open.
+  e.annotations["failed-open.validating.webhook.admission.k8s.io/round_0_index_0"] =
+      "validate.kube-customs.io";
+  auto fs = feed(d, e.str());
+
+  const Finding* priv = rule(fs, "privileged-container");
+  REQUIRE(priv != nullptr);
+  CHECK(priv->severity == Severity::kHigh);
+  CHECK(priv->technique == "T1611");
+  CHECK(priv->container() == "app");
+  const Finding* hp = rule(fs, "sensitive-host-path");
+  REQUIRE(hp != nullptr);
+  CHECK(hp->severity == Severity::kCritical);
+  CHECK(hp->details.at("what") == "/");
+  const Finding* created = rule(fs, "daemonset-created");
+  REQUIRE(created != nullptr);
+  CHECK(created->severity == Severity::kMedium);
+  CHECK(created->user == "mallory@example.com");
+  REQUIRE(rule(fs, "host-namespace") != nullptr);
+  CHECK(rule(fs, "host-namespace")->severity == Severity::kHigh);
+  // pod-security-baseline enforces on pods, and only warns on templates (as the webhook does).
+  CHECK(rule(fs, "policy-violation") == nullptr);
+
+  // The daemon-set controller's pods: the enforced policy catches them, attributed to mallory;
+  // what the template was already reported for is not repeated.
+  json p = ds;
+  p["kind"] = "Pod";
+  p["apiVersion"] = "v1";
+  p["metadata"] = {{"name", "node-exporter-extra-4kq9z"},
+                   {"namespace", "monitoring"},
+                   {"uid", "ds-pod-1"},
+                   {"ownerReferences",
+                    {{{"apiVersion", "apps/v1"},
+                      {"kind", "DaemonSet"},
+                      {"name", "node-exporter-extra"},
+                      {"uid", "ds-1"},
+                      {"controller", true},
+                      {"blockOwnerDeletion", true}}}}};
+  p["spec"] = ds["spec"]["template"]["spec"];
+  p["spec"]["nodeName"] = "worker-3";
+  Ev pe = e;
+  pe.auditID = "a-ds-pod";
+  pe.uri = "/api/v1/namespaces/monitoring/pods";
+  pe.user = "system:serviceaccount:kube-system:daemon-set-controller";
+  pe.userAgent = kKcmPrefix + "system:serviceaccount:kube-system:daemon-set-controller";
+  pe.resource = "pods";
+  pe.apiGroup = "";
+  pe.requestObject = p;
+  pe.responseObject = p;
+  auto podFindings = feed(d, pe.str());
+  REQUIRE(podFindings.size() == 1);
+  const Finding* policy = &podFindings[0];
+  CHECK(policy->rule == "policy-violation");
+  CHECK(policy->severity == Severity::kHigh);
+  CHECK(policy->user == "mallory@example.com");
+  CHECK(policy->requestUser == "system:serviceaccount:kube-system:daemon-set-controller");
+  CHECK(policy->details.at("rules").find("pss.privileged") != std::string::npos);
+  CHECK(policy->details.at("rules").find("pss.hostPathVolumes") != std::string::npos);
+  CHECK(policy->details.at("failedOpenWebhooks") == "validate.kube-customs.io");
+
+  // The same object updated later (scaled, relabelled) is not reported again.
+  Ev u = e;
+  u.auditID = "a-ds-update";
+  u.verb = "update";
+  u.code = 200;
+  u.name = "node-exporter-extra";
+  u.time = at(11);
+  fs = feed(d, u.str());
+  CHECK(rules(fs).empty());
+}
+
+// Adversary emulation 3: exec into a pod to read its service-account token.
+TEST_CASE("EmulationExecReadingServiceAccountToken", "[detections][emulation]") {
+  Detector d(DetectorOptions{});
+  const std::string started = R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata",
+    "auditID":"6a1f0b63-3a1e-4d0c-9b52-0c5f2e0f9b11","stage":"ResponseStarted",
+    "requestURI":"/api/v1/namespaces/shop/pods/web-6d4cf56db6-x7k2p/exec?command=cat&command=%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken&container=app&stderr=true&stdout=true",
+    "verb":"create","user":{"username":"mallory@example.com","groups":["developers","system:authenticated"]},
+    "sourceIPs":["203.0.113.50"],"userAgent":"kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b",
+    "objectRef":{"resource":"pods","namespace":"shop","name":"web-6d4cf56db6-x7k2p","apiVersion":"v1","subresource":"exec"},
+    "responseStatus":{"metadata":{},"code":101},
+    "requestReceivedTimestamp":"2026-01-10T10:00:00.100000Z","stageTimestamp":"2026-01-10T10:00:00.180000Z",
+    "annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by RoleBinding \"dev/shop\" of ClusterRole \"edit\" to Group \"developers\""}})";
+  auto fs = feed(d, started);
+  REQUIRE(fs.size() == 1);
+  const Finding& f = fs[0];
+  CHECK(f.rule == "pod-exec");
+  CHECK(f.severity == Severity::kHigh);
+  CHECK(f.technique == "T1609");
+  CHECK(f.user == "mallory@example.com");
+  CHECK(f.namespace_ == "shop");
+  CHECK(f.name == "web-6d4cf56db6-x7k2p");
+  CHECK(f.container() == "app");
+  CHECK(f.sourceIP == "203.0.113.50");
+  CHECK(f.command.find("/var/run/secrets/kubernetes.io/serviceaccount/token") != std::string::npos);
+  REQUIRE_FALSE(f.indicators.empty());
+  CHECK(f.indicators[0].rfind("sa_token_read", 0) == 0);
+  CHECK(f.summary.find("sa_token_read") != std::string::npos);
+
+  // Its ResponseComplete is the same request: no second finding.
+  std::string complete = started;
+  complete.replace(complete.find("ResponseStarted"), 15, "ResponseComplete");
+  CHECK(feed(d, complete).empty());
+
+  // With ResponseStarted omitted by the audit policy, ResponseComplete decides.
+  std::string onlyComplete = complete;
+  onlyComplete.replace(onlyComplete.find("6a1f0b63"), 8, "7b2e1c74");
+  REQUIRE(feed(d, onlyComplete).size() == 1);
+
+  // A denied exec is not a finding.
+  std::string denied = started;
+  denied.replace(denied.find("6a1f0b63"), 8, "8c3f2d85");
+  denied.replace(denied.find("\"code\":101"), 10, "\"code\":403");
+  CHECK(feed(d, denied).empty());
+}
+
+TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
+  Detector d(DetectorOptions{});
+  Ev e;
+  e.auditID = "a-attach";
+  e.stage = "ResponseStarted";
+  e.code = 101;
+  e.uri = "/api/v1/namespaces/shop/pods/web-1/attach?container=app&stdin=true&stdout=true&tty=true";
+  e.user = "bob@example.com";
+  e.resource = "pods";
+  e.subresource = "attach";
+  e.ns = "shop";
+  e.name = "web-1";
+  e.level = "Metadata";
+  auto fs = feed(d, e.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "pod-attach");
+  CHECK(fs[0].severity == Severity::kMedium);
+
+  e.auditID = "a-pf";
+  e.verb = "get";
+  e.subresource = "portforward";
+  e.uri = "/api/v1/namespaces/shop/pods/web-1/portforward?ports=5432";
+  fs = feed(d, e.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "pod-portforward");
+  CHECK(fs[0].technique == "T1572");
+  CHECK(fs[0].details.at("ports") == "5432");
+}
+
+// Adversary emulation 4: a pod created while the webhook was failing open.
+TEST_CASE("EmulationPodAdmittedWhileWebhookFailedOpen", "[detections][emulation]") {
+  DetectorOptions o;
+  o.policies = defaultPolicies;
+  Detector d(o);
+  json p = pod("payments", "debug-shell", "pod-fo", "docker.io/library/busybox:1.36", nullptr,
+               json::object(),
+               {{"securityContext",
+                 {{"privileged", true}, {"capabilities", {{"add", {"SYS_ADMIN", "NET_ADMIN"}}}}}},
+                {"ports", {{{"containerPort", 22}, {"hostPort", 2222}}}}});
+  Ev e;
+  e.auditID = "a-fo";
+  e.uri = "/api/v1/namespaces/payments/pods?fieldManager=kubectl-run";
+  e.user = "bob@example.com";
+  e.resource = "pods";
+  e.ns = "payments";
+  e.requestObject = p;
+  e.responseObject = p;
+  e.annotations["failed-open.validating.webhook.admission.k8s.io/round_0_index_0"] =
+      "validate.kube-customs.io";
+  auto fs = feed(d, e.str());
+  const Finding* policy = rule(fs, "policy-violation");
+  REQUIRE(policy != nullptr);
+  CHECK(policy->severity == Severity::kHigh);
+  CHECK(policy->details.at("rules").find("pss.privileged") != std::string::npos);
+  CHECK(policy->details.at("rules").find("pss.capabilities") != std::string::npos);
+  CHECK(policy->summary.find("failed open") != std::string::npos);
+  CHECK_FALSE(policy->violations.empty());
+  CHECK(policy->violations[0].rfind("[pod-security-baseline]", 0) == 0);
+  REQUIRE(rule(fs, "dangerous-capability") != nullptr);
+  CHECK(rule(fs, "dangerous-capability")->severity == Severity::kCritical);
+  CHECK(rule(fs, "dangerous-capability")->details.at("what") == "app +SYS_ADMIN, app +NET_ADMIN");
+  REQUIRE(rule(fs, "host-port") != nullptr);
+  CHECK(rule(fs, "host-port")->details.at("what") == "app:2222");
+
+  // The same pod denied (403) never got in: nothing.
+  Detector d2(o);
+  Ev denied = e;
+  denied.code = 403;
+  denied.responseObject = nullptr;
+  CHECK(feed(d2, denied.str()).empty());
+}
+
+// Adversary emulation 5: a served workload's image swapped by an identity that never changed it.
+TEST_CASE("EmulationServedWorkloadImageChangedByUnexpectedIdentity", "[detections][emulation]") {
+  Detector d(DetectorOptions{});
+  const std::string ci = "system:serviceaccount:ci:deployer";
+  rollOut(d, ci, "shop", "storefront", "registry.example.com/shop/storefront:3.1.0", 1, "sf");
+
+  Ev up;
+  up.verb = "update";
+  up.code = 200;
+  up.auditID = "a-up1";
+  up.uri = "/apis/apps/v1/namespaces/shop/deployments/storefront";
+  up.user = ci;
+  up.resource = "deployments";
+  up.apiGroup = "apps";
+  up.ns = "shop";
+  up.name = "storefront";
+  up.requestObject =
+      deployment("shop", "storefront", "dep-sf", "registry.example.com/shop/storefront:3.2.0");
+  up.responseObject = up.requestObject;
+  up.time = at(3);
+  CHECK(rule(feed(d, up.str()), "workload-image-changed") == nullptr);  // CI releases it
+
+  Ev patch = up;
+  patch.verb = "patch";
+  patch.auditID = "a-patch-evil";
+  patch.user = "mallory@example.com";
+  patch.requestObject = {
+      {"spec", {{"template", {{"spec", {{"$setElementOrder/containers", {{{"name", "app"}}}}}}}}}}};
+  patch.responseObject = deployment("shop", "storefront", "dep-sf", "docker.io/attacker/defaced:1");
+  patch.time = at(4);
+  auto fs = feed(d, patch.str());
+  const Finding* f = rule(fs, "workload-image-changed");
+  REQUIRE(f != nullptr);
+  CHECK(f->severity == Severity::kHigh);
+  CHECK(f->technique == "T1491.001");
+  CHECK(f->user == "mallory@example.com");
+  CHECK(f->details.at("oldImages") == "registry.example.com/shop/storefront:3.2.0");
+  CHECK(f->details.at("newImages") == "docker.io/attacker/defaced:1");
+  CHECK(f->details.at("previousChangers") == ci);
+
+  // Now mallory has changed it: a second change by mallory is not new.
+  patch.auditID = "a-patch-evil-2";
+  patch.responseObject = deployment("shop", "storefront", "dep-sf", "docker.io/attacker/defaced:2");
+  CHECK(rule(feed(d, patch.str()), "workload-image-changed") == nullptr);
+
+  // A command change counts too.
+  json dep = deployment("shop", "storefront", "dep-sf", "docker.io/attacker/defaced:2");
+  dep["spec"]["template"]["spec"]["containers"][0]["command"] = {"/bin/sh", "-c", "ngrok tcp 22"};
+  Ev cmd = up;
+  cmd.auditID = "a-cmd";
+  cmd.user = "eve@example.com";
+  cmd.requestObject = dep;
+  cmd.responseObject = dep;
+  fs = feed(d, cmd.str());
+  REQUIRE(rule(fs, "workload-image-changed") != nullptr);
+  CHECK(rule(fs, "workload-image-changed")->details.at("change") == "app: command changed");
+}
+
+// Adversary emulation 6: the admission webhook configuration deleted.
+TEST_CASE("EmulationValidatingWebhookConfigurationDeleted", "[detections][emulation]") {
+  Detector d(DetectorOptions{});
+  const std::string ev =
+      R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse",
+    "auditID":"0f5c2a9e-77d1-4b8e-a1c3-5d6e7f809a1b","stage":"ResponseComplete",
+    "requestURI":"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/kube-customs",
+    "verb":"delete","user":{"username":"mallory@example.com","groups":["system:authenticated"]},
+    "sourceIPs":["203.0.113.50"],"userAgent":"kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b",
+    "objectRef":{"resource":"validatingwebhookconfigurations","name":"kube-customs","apiGroup":"admissionregistration.k8s.io","apiVersion":"v1"},
+    "responseStatus":{"metadata":{},"status":"Success","code":200},
+    "requestObject":{"kind":"DeleteOptions","apiVersion":"meta.k8s.io/__internal","propagationPolicy":"Background"},
+    "responseObject":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":"kube-customs","group":"admissionregistration.k8s.io","kind":"validatingwebhookconfigurations","uid":"3e0b9c55-7a66-4b55-8c0c-3d7b8f4f2c10"}},
+    "requestReceivedTimestamp":"2026-01-10T11:00:00.000000Z","stageTimestamp":"2026-01-10T11:00:00.012000Z",
+    "annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"ops\" of ClusterRole \"cluster-admin\" to User \"mallory@example.com\""}})";
+  auto fs = feed(d, ev);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "webhook-config-changed");
+  CHECK(fs[0].severity == Severity::kCritical);
+  CHECK(fs[0].technique == "T1562.001");
+  CHECK(fs[0].name == "kube-customs");
+  CHECK(fs[0].user == "mallory@example.com");
+  CHECK(fs[0].summary.find("deleted validatingwebhookconfigurations kube-customs") !=
+        std::string::npos);
+
+  // A change that makes a webhook fail open is named; a trusted identity is ignored.
+  DetectorOptions o;
+  o.trustedIdentities["webhook-config-changed"] = {"system:serviceaccount:cert-manager:*"};
+  Detector d2(o);
+  json cfg = {{"kind", "ValidatingWebhookConfiguration"},
+              {"apiVersion", "admissionregistration.k8s.io/v1"},
+              {"metadata", {{"name", "kube-customs"}}},
+              {"webhooks", {{{"name", "validate.kube-customs.io"}, {"failurePolicy", "Ignore"}}}}};
+  Ev up;
+  up.auditID = "a-vwc";
+  up.verb = "update";
+  up.code = 200;
+  up.uri = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/kube-customs";
+  up.user = "mallory@example.com";
+  up.resource = "validatingwebhookconfigurations";
+  up.apiGroup = "admissionregistration.k8s.io";
+  up.name = "kube-customs";
+  up.requestObject = cfg;
+  up.responseObject = cfg;
+  fs = feed(d2, up.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.at("failOpenWebhooks") == "validate.kube-customs.io");
+  up.auditID = "a-vwc-2";
+  up.user = "system:serviceaccount:cert-manager:cert-manager-cainjector";
+  CHECK(feed(d2, up.str()).empty());
+}
+
+TEST_CASE("EphemeralContainerAddedAndJudged", "[detections]") {
+  Detector d(DetectorOptions{});
+  json p = pod("shop", "web-1", "pod-e", "registry.example.com/shop/web:1");
+  Ev c;
+  c.auditID = "a-c";
+  c.user = "ci";
+  c.resource = "pods";
+  c.ns = "shop";
+  c.responseObject = p;
+  feed(d, c.str());
+
+  json withDebug = p;
+  withDebug["spec"]["ephemeralContainers"] = {{{"name", "debugger-abcde"},
+                                               {"image", "docker.io/library/busybox:1.36"},
+                                               {"targetContainerName", "app"},
+                                               {"securityContext", {{"privileged", true}}}}};
+  Ev e;
+  e.auditID = "a-eph";
+  e.verb = "patch";
+  e.code = 200;
+  e.uri = "/api/v1/namespaces/shop/pods/web-1/ephemeralcontainers";
+  e.user = "bob@example.com";
+  e.resource = "pods";
+  e.subresource = "ephemeralcontainers";
+  e.ns = "shop";
+  e.name = "web-1";
+  e.requestObject = {
+      {"spec", {{"ephemeralContainers", {{{"name", "debugger-abcde"}}}}}}};  // a patch
+  e.responseObject = withDebug;
+  auto fs = feed(d, e.str());
+  const Finding* eph = rule(fs, "ephemeral-container");
+  REQUIRE(eph != nullptr);
+  CHECK(eph->severity == Severity::kHigh);
+  CHECK(eph->container() == "debugger-abcde");
+  CHECK(eph->user == "bob@example.com");
+  const Finding* priv = rule(fs, "privileged-container");
+  REQUIRE(priv != nullptr);
+  CHECK(priv->container() == "debugger-abcde");
+
+  // Body-less (truncated) event: still reported, without details.
+  Ev t = e;
+  t.auditID = "a-eph-t";
+  t.requestObject = nullptr;
+  t.responseObject = nullptr;
+  t.annotations["audit.k8s.io/truncated"] = "true";
+  fs = feed(d, t.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "ephemeral-container");
+}
+
+TEST_CASE("NodeDebugAndMirrorPods", "[detections]") {
+  Detector d(DetectorOptions{});
+  json dbg =
+      pod("default", "node-debugger-worker-3-hx2lq", "pod-dbg", "docker.io/library/busybox:1.36",
+          nullptr,
+          {{"hostPID", true},
+           {"hostNetwork", true},
+           {"hostIPC", true},
+           {"nodeName", "worker-3"},
+           {"volumes", {{{"name", "host-root"}, {"hostPath", {{"path", "/"}, {"type", ""}}}}}}});
+  Ev e;
+  e.auditID = "a-dbg";
+  e.user = "bob@example.com";
+  e.resource = "pods";
+  e.ns = "default";
+  e.requestObject = dbg;
+  e.responseObject = dbg;
+  auto fs = feed(d, e.str());
+  const Finding* f = rule(fs, "node-debug-pod");
+  REQUIRE(f != nullptr);
+  CHECK(f->severity == Severity::kHigh);
+  CHECK(f->details.at("what") == "node worker-3");
+  CHECK(rule(fs, "sensitive-host-path") != nullptr);
+
+  json mirror = pod("kube-system", "backdoor-worker-3", "pod-m", "docker.io/library/alpine:3");
+  mirror["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "3f1c"},
+                                       {"kubernetes.io/config.source", "file"}};
+  Ev m;
+  m.auditID = "a-mirror";
+  m.user = "system:node:worker-3";
+  m.groups = {"system:nodes", "system:authenticated"};
+  m.userAgent = "kubelet/v1.30.1 (linux/amd64) kubernetes/7c48c2b";
+  m.resource = "pods";
+  m.ns = "kube-system";
+  m.requestObject = mirror;
+  m.responseObject = mirror;
+  fs = feed(d, m.str());
+  REQUIRE(rule(fs, "mirror-pod") != nullptr);
+  CHECK(rule(fs, "mirror-pod")->user == "system:node:worker-3");
+  CHECK(rule(fs, "system-namespace-workload") == nullptr);  // a node is a system identity
+
+  // The control plane's own static pods are expected.
+  json apiserver = pod("kube-system", "kube-apiserver-cp-1", "pod-api",
+                       "registry.k8s.io/kube-apiserver:v1.30.1");
+  apiserver["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "9a"}};
+  m.auditID = "a-mirror-api";
+  m.user = "system:node:cp-1";
+  m.requestObject = apiserver;
+  m.responseObject = apiserver;
+  CHECK(feed(d, m.str()).empty());
+}
+
+TEST_CASE("SystemNamespacesAndComponentNames", "[detections]") {
+  Detector d(DetectorOptions{});
+  auto create = [&](const std::string& ns, const std::string& name, const std::string& user,
+                    const std::string& id) {
+    json dep = deployment(ns, name, "uid-" + id, "registry.example.com/x:1");
+    Ev e;
+    e.auditID = id;
+    e.user = user;
+    e.resource = "deployments";
+    e.apiGroup = "apps";
+    e.ns = ns;
+    e.responseObject = dep;
+    return feed(d, e.str());
+  };
+  auto fs = create("kube-system", "metrics-helper", "alice@example.com", "s1");
+  REQUIRE(rule(fs, "system-namespace-workload") != nullptr);
+  CHECK(rule(fs, "system-namespace-workload")->severity == Severity::kHigh);
+  CHECK(create("kube-system", "coredns",
+               "system:serviceaccount:kube-system:generic-garbage-collector", "s2")
+            .empty());
+  // Another namespace's service account is not a system identity.
+  CHECK(rule(create("kube-public", "x", "system:serviceaccount:ci:deployer", "s3"),
+             "system-namespace-workload") != nullptr);
+
+  fs = create("default", "kube-proxy", "alice@example.com", "s4");
+  REQUIRE(rule(fs, "system-component-name") != nullptr);
+  CHECK(rule(fs, "system-component-name")->severity == Severity::kMedium);
+  fs = create("default", "kube-proxv", "alice@example.com", "s5");
+  REQUIRE(rule(fs, "system-component-name") != nullptr);
+  CHECK(rule(fs, "system-component-name")->severity == Severity::kHigh);
+  CHECK(rule(fs, "system-component-name")->technique == "T1036.005");
+  CHECK(create("default", "storefront", "alice@example.com", "s6").empty());
+
+  CHECK(matchSystemComponent("coredns-5d78c9869d-abcde").exact);
+  CHECK(matchSystemComponent("core-dns").component == "coredns");
+  CHECK_FALSE(matchSystemComponent("core-dns").exact);
+  CHECK(matchSystemComponent("kube-prometheus-stack").component.empty());
+  CHECK(matchSystemComponent("etcd-0").exact);
+}
+
+TEST_CASE("NewCronJob", "[detections]") {
+  Detector d(DetectorOptions{});
+  json cj = {{"kind", "CronJob"},
+             {"apiVersion", "batch/v1"},
+             {"metadata", {{"name", "cleanup"}, {"namespace", "shop"}, {"uid", "cj-1"}}}};
+  cj["spec"]["schedule"] = "*/5 * * * *";
+  cj["spec"]["jobTemplate"]["spec"]["template"]["spec"] =
+      podTemplateSpec("docker.io/xmrig/xmrig:6.21", {{"restartPolicy", "OnFailure"}});
+  Ev e;
+  e.auditID = "a-cj";
+  e.user = "mallory@example.com";
+  e.resource = "cronjobs";
+  e.apiGroup = "batch";
+  e.ns = "shop";
+  e.responseObject = cj;
+  auto fs = feed(d, e.str());
+  REQUIRE(rule(fs, "cronjob-created") != nullptr);
+  CHECK(rule(fs, "cronjob-created")->technique == "T1053.007");
+  CHECK(rule(fs, "cronjob-created")->images ==
+        std::vector<std::string>{"docker.io/xmrig/xmrig:6.21"});
+}
+
+TEST_CASE("ControlPathTampering", "[detections]") {
+  Detector d(DetectorOptions{});
+  Ev del;
+  del.auditID = "a-ev";
+  del.verb = "deletecollection";
+  del.code = 200;
+  del.uri = "/api/v1/namespaces/shop/events";
+  del.user = "mallory@example.com";
+  del.resource = "events";
+  del.ns = "shop";
+  auto fs = feed(d, del.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "events-deleted");
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].technique == "T1070");
+  del.auditID = "a-ev2";
+  del.verb = "delete";
+  del.apiGroup = "events.k8s.io";
+  del.name = "web.17a9";
+  fs = feed(d, del.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kMedium);
+
+  Ev proxy;
+  proxy.auditID = "a-proxy";
+  proxy.stage = "ResponseStarted";
+  proxy.verb = "create";
+  proxy.code = 101;
+  proxy.uri = "/api/v1/nodes/worker-3/proxy/exec/kube-system/kube-proxy-x/kube-proxy?command=sh";
+  proxy.user = "mallory@example.com";
+  proxy.resource = "nodes";
+  proxy.subresource = "proxy";
+  proxy.name = "worker-3";
+  fs = feed(d, proxy.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "nodes-proxy-access");
+  CHECK(fs[0].severity == Severity::kCritical);
+  proxy.stage = "ResponseComplete";
+  CHECK(feed(d, proxy.str()).empty());
+  proxy.auditID = "a-proxy-metrics";
+  proxy.verb = "get";
+  proxy.code = 200;
+  proxy.uri = "/api/v1/nodes/worker-3/proxy/metrics/cadvisor";
+  fs = feed(d, proxy.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kLow);
+
+  Ev anon;
+  anon.auditID = "a-anon";
+  anon.verb = "list";
+  anon.code = 200;
+  anon.uri = "/api/v1/secrets?limit=500";
+  anon.user = "system:anonymous";
+  anon.groups = {"system:unauthenticated"};
+  anon.userAgent = "curl/8.5.0";
+  anon.resource = "secrets";
+  anon.level = "Metadata";
+  fs = feed(d, anon.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "anonymous-request-allowed");
+  CHECK(fs[0].technique == "T1078.001");
+  anon.auditID = "a-anon-healthz";
+  anon.uri = "/healthz";
+  CHECK(feed(d, anon.str()).empty());
+  anon.auditID = "a-anon-denied";
+  anon.uri = "/api/v1/secrets";
+  anon.code = 403;
+  anon.annotations = {{"authorization.k8s.io/decision", "forbid"}};
+  CHECK(feed(d, anon.str()).empty());
+
+  Ev imp;
+  imp.auditID = "a-imp";
+  imp.verb = "get";
+  imp.code = 200;
+  imp.uri = "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef";
+  imp.user = "bob@example.com";
+  imp.resource = "secrets";
+  imp.ns = "kube-system";
+  imp.impersonated = {{"username", "ops-break-glass"}, {"groups", {"system:masters"}}};
+  fs = feed(d, imp.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].rule == "privileged-impersonation");
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].impersonatedUser == "ops-break-glass");
+  imp.auditID = "a-imp2";
+  imp.impersonated = {{"username", "jane@example.com"}, {"groups", {"developers"}}};
+  CHECK(feed(d, imp.str()).empty());
+}
+
+TEST_CASE("BodiesFollowTheAuditSemantics", "[detections]") {
+  Detector d(DetectorOptions{});
+  json priv = pod("shop", "p", "pod-p", "nginx:1.25", nullptr, json::object(),
+                  {{"securityContext", {{"privileged", true}}}});
+  // A patch body is not an object: without a responseObject there is nothing to judge.
+  Ev patch;
+  patch.auditID = "a-p";
+  patch.verb = "patch";
+  patch.code = 200;
+  patch.user = "bob@example.com";
+  patch.resource = "pods";
+  patch.ns = "shop";
+  patch.name = "p";
+  patch.requestObject = priv;
+  CHECK(feed(d, patch.str()).empty());
+  // Truncated events are body-less.
+  Ev t;
+  t.auditID = "a-t";
+  t.user = "bob@example.com";
+  t.resource = "pods";
+  t.ns = "shop";
+  t.requestObject = priv;
+  t.annotations["audit.k8s.io/truncated"] = "true";
+  CHECK(feed(d, t.str()).empty());
+  // Creation rules decide on ResponseComplete only.
+  Ev rr = t;
+  rr.auditID = "a-rr";
+  rr.annotations.erase("audit.k8s.io/truncated");
+  rr.stage = "RequestReceived";
+  CHECK(feed(d, rr.str()).empty());
+  // Failed creations got nothing in.
+  rr.stage = "ResponseComplete";
+  rr.code = 409;
+  CHECK(feed(d, rr.str()).empty());
+  // A create judges the requestObject when the response carries no object.
+  rr.code = 201;
+  CHECK(rule(feed(d, rr.str()), "privileged-container") != nullptr);
+}
+
+TEST_CASE("HostPathAndCapabilityClassification", "[detections]") {
+  CHECK(normalizeHostPath("/var/run/../lib//kubelet/") == "/var/lib/kubelet");
+  CHECK(normalizeHostPath("") == "/");
+  CHECK(hostPathSeverity("/") == Severity::kCritical);
+  CHECK(hostPathSeverity("/var/run/docker.sock") == Severity::kCritical);
+  CHECK(hostPathSeverity("/run/containerd/containerd.sock") == Severity::kCritical);
+  CHECK(hostPathSeverity("/var/lib/kubelet/pods") == Severity::kCritical);
+  CHECK(hostPathSeverity("/var") == Severity::kCritical);  // contains the kubelet's state
+  CHECK(hostPathSeverity("/etc/ssl/certs") == Severity::kHigh);
+  CHECK(hostPathSeverity("/var/log") == Severity::kMedium);
+  CHECK(hostPathSeverity("/data/shop") == Severity::kInfo);
+  CHECK(hostPathSeverity("/etcetera") == Severity::kInfo);
+  CHECK(hostPathSeverity("/tmp/../etc/kubernetes") == Severity::kCritical);
+  CHECK(capabilitySeverity("SYS_ADMIN") == Severity::kCritical);
+  CHECK(capabilitySeverity("cap_sys_ptrace") == Severity::kHigh);
+  CHECK(capabilitySeverity("NET_ADMIN") == Severity::kMedium);
+  CHECK(capabilitySeverity("NET_BIND_SERVICE") == Severity::kInfo);
+}
+
+TEST_CASE("MemoryStaysBounded", "[detections]") {
+  DetectorOptions o;
+  o.maxTrackedObjects = 50;
+  o.maxTrackedRequests = 20;
+  Detector d(o);
+  for (int i = 0; i < 300; ++i) {
+    json p = pod("shop", "p" + std::to_string(i), "uid-" + std::to_string(i), "nginx:1.25");
+    Ev e;
+    e.auditID = "b" + std::to_string(i);
+    e.user = "ci";
+    e.resource = "pods";
+    e.ns = "shop";
+    e.responseObject = p;
+    feed(d, e.str());
+    Ev x;
+    x.auditID = "x" + std::to_string(i);
+    x.stage = "ResponseStarted";
+    x.code = 101;
+    x.uri = "/api/v1/namespaces/shop/pods/p/exec?command=ls";
+    x.user = "ci";
+    x.resource = "pods";
+    x.subresource = "exec";
+    x.ns = "shop";
+    x.name = "p";
+    feed(d, x.str());
+  }
+  CHECK(d.objects().size() == 50);
+  CHECK(d.objects().evicted() == 250);
+  CHECK(d.objects().find("uid-0") == nullptr);
+  CHECK(d.objects().find("uid-299") != nullptr);
+}
+
+}  // namespace
+}  // namespace kc::audit
+
+namespace kc::audit {
+namespace {
+
+// The webhook backend delivers an EventList; each item is judged as a log line would be.
+TEST_CASE("JudgesEveryItemOfAWebhookEventList", "[detections]") {
+  Detector d(DetectorOptions{});
+  Ev exec;
+  exec.auditID = "l-exec";
+  exec.stage = "ResponseStarted";
+  exec.code = 101;
+  exec.uri =
+      "/api/v1/namespaces/shop/pods/web-1/exec?command=sh&command=-c&command="
+      "curl%20-s%20http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2Fiam%2F&container=app";
+  exec.user = "mallory@example.com";
+  exec.resource = "pods";
+  exec.subresource = "exec";
+  exec.ns = "shop";
+  exec.name = "web-1";
+  exec.level = "Metadata";
+  Ev done = exec;
+  done.stage = "ResponseComplete";
+  Ev del;
+  del.auditID = "l-del";
+  del.verb = "delete";
+  del.code = 200;
+  del.user = "mallory@example.com";
+  del.resource = "mutatingwebhookconfigurations";
+  del.apiGroup = "admissionregistration.k8s.io";
+  del.name = "istio-sidecar-injector";
+  const std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[)" + exec.str() +
+      "," + done.str() + "," + del.str() + "]}";
+  auto fs = feed(d, list);
+  REQUIRE(rules(fs) == std::vector<std::string>{"pod-exec", "webhook-config-changed"});
+  CHECK(fs[0].severity == Severity::kHigh);  // cloud metadata
+  CHECK(fs[1].severity == Severity::kCritical);
+}
+
+// Trusted identities are matched against the identity responsible, so trusting the GitOps
+// service account also covers the pods its Deployments make.
+TEST_CASE("TrustedIdentitiesFollowAttribution", "[detections]") {
+  DetectorOptions o;
+  o.trustedIdentities["system-namespace-workload"] = {"system:serviceaccount:argocd:*"};
+  Detector d(o);
+  auto fs =
+      rollOut(d, "system:serviceaccount:argocd:argocd-application-controller", "kube-system",
+              "metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.1", 1, "ms");
+  CHECK(rule(fs, "system-namespace-workload") == nullptr);
+  fs = rollOut(d, "alice@example.com", "kube-system", "helper", "docker.io/library/alpine:3", 1,
+               "h");
+  REQUIRE(rules(fs) == std::vector<std::string>{"system-namespace-workload"});
+  CHECK(fs[0].kind == "Deployment");
+  CHECK(fs[0].user == "alice@example.com");
+
+  // A controller updating the Deployment (revision annotation) does not take over attribution.
+  Ev up;
+  up.auditID = "t-up";
+  up.verb = "update";
+  up.code = 200;
+  up.user = "system:serviceaccount:kube-system:deployment-controller";
+  up.resource = "deployments";
+  up.apiGroup = "apps";
+  up.ns = "kube-system";
+  up.name = "helper";
+  up.responseObject = deployment("kube-system", "helper", "dep-h", "docker.io/library/alpine:3");
+  CHECK(feed(d, up.str()).empty());
+  CHECK(d.objects().find("dep-h")->actor == "alice@example.com");
+}
+
+}  // namespace
+}  // namespace kc::audit

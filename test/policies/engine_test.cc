@@ -1,0 +1,457 @@
+#include "policies/engine.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "policies/loader.h"
+#include "test/policies/test_util.h"
+
+namespace kc::policy {
+namespace {
+
+using testing::Doc;
+using namespace std::chrono;
+
+std::shared_ptr<const PolicySet> policies(const std::string& yaml) {
+  auto r = loadPolicies({{"test.yaml", yaml}});
+  INFO((r.errors.empty() ? std::string() : r.errors[0].toString()));
+  REQUIRE(r.ok());
+  return r.policies;
+}
+
+constexpr const char* kHeader = "apiVersion: policy.kube-customs.io/v1alpha1\n";
+
+std::string imagePolicy(const std::string& spec, const std::string& name = "images") {
+  return std::string(kHeader) + "kind: ImagePolicy\nmetadata: {name: " + name + "}\nspec:\n" + spec;
+}
+
+std::string deploymentPolicy(const std::string& spec, const std::string& name = "deploy") {
+  return std::string(kHeader) + "kind: DeploymentPolicy\nmetadata: {name: " + name + "}\nspec:\n" +
+         spec;
+}
+
+std::string podWithImage(const std::string& image, const std::string& ns = "apps") {
+  return "kind: Pod\nmetadata: {name: web, namespace: " + ns +
+         "}\nspec:\n  containers:\n  - name: app\n    image: \"" + image + "\"\n";
+}
+
+EvalInput input(const Doc& d, std::string_view ns = "apps") {
+  EvalInput in;
+  in.operation = "CREATE";
+  in.kind = "";
+  in.namespace_ = ns;
+  in.user.username = "alice";
+  in.object = d.root();
+  in.now = sys_days{year{2026} / 6 / 1};
+  return in;
+}
+
+bool hasRule(const Verdict& v, std::string_view rule) {
+  for (const auto& x : v.violations) {
+    if (x.rule == rule) return true;
+  }
+  return false;
+}
+
+TEST_CASE("Engine.EmptySetAllowsEverything", "[engine]") {
+  Doc d(podWithImage("ngrok/ngrok"));
+  auto v = PolicySet::empty()->evaluate(input(d));
+  CHECK(v.allowed);
+  CHECK(v.violations.empty());
+}
+
+TEST_CASE("Engine.DeniesTunnelingToolImageFromDefaultList", "[engine]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n"));
+  Doc d(podWithImage("ngrok/ngrok:3"));
+  auto v = ps->evaluate(input(d));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  const auto& x = v.violations[0];
+  CHECK(x.policy == "images");
+  CHECK(x.rule == "image.denied");
+  CHECK(x.container == "app");
+  CHECK(x.field == "spec.containers[0].image");
+  CHECK(x.mode == Mode::kEnforce);
+  CHECK(v.message ==
+        "[images] container \"app\" uses denied image \"ngrok/ngrok:3\", matched by \"**/ngrok\" "
+        "(tunneling tool: ngrok); use an image that is not on the denied list");
+  CHECK(v.auditAnnotations.at(std::string(kAuditAnnotationViolations)).find("image.denied") !=
+        std::string::npos);
+  for (const char* bad :
+       {"jpillora/chisel:1.9", "snowdreamtech/frpc", "cloudflare/cloudflared:2024.1.0",
+        "ghcr.io/ginuerzh/gost", "ekzhang/bore", "ghcr.io/inlets/inlets-pro:0.9", "metal3d/xmrig",
+        "kalilinux/kali-rolling"}) {
+    Doc b(podWithImage(bad));
+    INFO(bad);
+    CHECK_FALSE(ps->evaluate(input(b)).allowed);
+  }
+  Doc ok(podWithImage("nginx:1.25.3"));
+  CHECK(ps->evaluate(input(ok)).allowed);
+}
+
+TEST_CASE("Engine.DeniesImagesOutsideAllowedRegistriesOnSegmentBoundaries", "[engine]") {
+  auto ps = policies(imagePolicy("  allowedImages: [openpolicyagent, ghcr.io/acme]\n"));
+  Doc ok(podWithImage("openpolicyagent/opa:0.60.0"));
+  CHECK(ps->evaluate(input(ok)).allowed);
+  Doc bypass(podWithImage("openpolicyagentnotreally/x:1"));
+  auto v = ps->evaluate(input(bypass));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "image.notAllowed");
+  CHECK(v.violations[0].message.find("allowed: \"openpolicyagent\", \"ghcr.io/acme\"") !=
+        std::string::npos);
+  Doc acmecorp(podWithImage("ghcr.io/acmecorp/api:1"));
+  CHECK_FALSE(ps->evaluate(input(acmecorp)).allowed);
+}
+
+TEST_CASE("Engine.DeniesUntaggedImage", "[engine]") {
+  auto ps = policies(imagePolicy("  tags: {requireTag: true}\n"));
+  Doc d(podWithImage("nginx"));
+  auto v = ps->evaluate(input(d));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "image.untagged");
+  CHECK(v.violations[0].message.find("add a version tag (e.g. \"nginx:1.2.3\")") !=
+        std::string::npos);
+  Doc port(podWithImage("registry.local:5000/team/app"));
+  CHECK(hasRule(ps->evaluate(input(port)), "image.untagged"));
+}
+
+TEST_CASE("Engine.WarnsOnLatestTagInWarnMode", "[engine]") {
+  auto ps = policies(imagePolicy("  mode: warn\n  tags: {disallowLatest: true}\n"));
+  Doc d(podWithImage("nginx:latest"));
+  auto v = ps->evaluate(input(d));
+  CHECK(v.allowed);
+  REQUIRE(v.warnings.size() == 1);
+  CHECK(v.warnings[0].rfind(
+            "[images] container \"app\" uses image \"nginx:latest\" with tag \"latest\"", 0) == 0);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].mode == Mode::kWarn);
+  Doc pinned(podWithImage("nginx:latest@sha256:" + std::string(64, 'b')));
+  CHECK(ps->evaluate(input(pinned)).violations.empty());
+}
+
+TEST_CASE("Engine.AllowsDigestPinnedImageWhenDigestRequired", "[engine]") {
+  auto ps = policies(imagePolicy("  tags: {requireDigest: true}\n"));
+  Doc pinned(podWithImage("ghcr.io/acme/api:1.2@sha256:" + std::string(64, 'c')));
+  CHECK(ps->evaluate(input(pinned)).allowed);
+  Doc tagged(podWithImage("ghcr.io/acme/api:1.2"));
+  auto v = ps->evaluate(input(tagged));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "image.digestRequired");
+  CHECK(v.violations[0].message.find("\"ghcr.io/acme/api:1.2@sha256:<64 lowercase hex>\"") !=
+        std::string::npos);
+  Doc badDigest(podWithImage("ghcr.io/acme/api@sha256:ABC"));
+  CHECK(hasRule(ps->evaluate(input(badDigest)), "image.invalidReference"));
+}
+
+TEST_CASE("Engine.ChecksInitAndEphemeralContainerImages", "[engine]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n"));
+  Doc d(R"(
+kind: Pod
+metadata: {name: web, namespace: apps}
+spec:
+  initContainers: [{name: setup, image: "busybox:1.36"}]
+  containers: [{name: app, image: "nginx:1.25"}]
+  ephemeralContainers: [{name: dbg, image: "xmrig/xmrig:6"}]
+)");
+  auto v = ps->evaluate(input(d));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].container == "dbg");
+  CHECK(v.violations[0].field == "spec.ephemeralContainers[0].image");
+  CHECK(v.violations[0].message.rfind("ephemeral container \"dbg\"", 0) == 0);
+}
+
+TEST_CASE("Engine.AppliesNamespaceModeOverrides", "[engine]") {
+  auto ps = policies(imagePolicy(
+      "  mode: warn\n  namespaceModes: {prod: enforce, lab: audit}\n  tags: {requireTag: true}\n"));
+  Doc d(podWithImage("nginx"));
+  auto dev = ps->evaluate(input(d, "dev"));
+  CHECK(dev.allowed);
+  CHECK(dev.warnings.size() == 1);
+  auto prod = ps->evaluate(input(d, "prod"));
+  CHECK_FALSE(prod.allowed);
+  CHECK(prod.warnings.empty());
+  auto lab = ps->evaluate(input(d, "lab"));
+  CHECK(lab.allowed);
+  CHECK(lab.warnings.empty());
+  REQUIRE(lab.violations.size() == 1);
+  CHECK(lab.violations[0].mode == Mode::kAudit);
+  CHECK(lab.auditAnnotations.count(std::string(kAuditAnnotationViolations)) == 1);
+}
+
+TEST_CASE("Engine.SkipsExemptNamespacesUsersGroupsAccountsRuntimeClassesAndImages", "[engine]") {
+  auto ps = policies(imagePolicy(R"(  tags: {requireTag: true}
+  exemptions:
+    namespaces: [tools]
+    usernames: ["system:serviceaccount:ci:deployer"]
+    groups: [break-glass]
+    serviceAccounts: ["mon/*"]
+    runtimeClasses: [kata]
+    images: [registry.k8s.io]
+)"));
+  Doc plain(podWithImage("nginx"));
+  CHECK_FALSE(ps->evaluate(input(plain)).allowed);
+  CHECK(ps->evaluate(input(plain, "tools")).allowed);
+  auto byCi = input(plain);
+  byCi.user.username = "system:serviceaccount:ci:deployer";
+  CHECK(ps->evaluate(byCi).allowed);
+  auto byGroup = input(plain);
+  byGroup.user.groups = {"break-glass"};
+  CHECK(ps->evaluate(byGroup).allowed);
+  Doc sa(
+      "kind: Pod\nspec:\n  serviceAccountName: prometheus\n  containers: [{name: a, image: "
+      "nginx}]\n");
+  CHECK(ps->evaluate(input(sa, "mon")).allowed);
+  CHECK_FALSE(ps->evaluate(input(sa, "apps")).allowed);
+  Doc kata("kind: Pod\nspec:\n  runtimeClassName: kata\n  containers: [{name: a, image: nginx}]\n");
+  CHECK(ps->evaluate(input(kata)).allowed);
+  Doc pause(podWithImage("registry.k8s.io/pause"));
+  CHECK(ps->evaluate(input(pause)).allowed);
+}
+
+TEST_CASE("Engine.HonoursScopedExceptionsUntilTheyExpire", "[engine]") {
+  auto ps = policies(deploymentPolicy(R"(  podSecurity: {level: baseline}
+  exceptions:
+  - rule: pss.privileged
+    namespace: monitoring
+    container: agent
+    owner: sre@example.com
+    reason: node exporter reads host metrics
+    expires: 2026-06-05
+)"));
+  Doc d(R"(
+kind: Pod
+metadata: {name: exporter}
+spec:
+  containers:
+  - {name: agent, image: "node-exporter:1", securityContext: {privileged: true}}
+)");
+  auto in = input(d, "monitoring");
+  CHECK(ps->evaluate(in).allowed);
+  auto other = input(d, "apps");
+  CHECK_FALSE(ps->evaluate(other).allowed);
+  in.now = sys_days{year{2026} / 6 / 5};
+  auto expired = ps->evaluate(in);
+  CHECK_FALSE(expired.allowed);
+  CHECK(expired.violations[0].rule == "pss.privileged");
+  Doc two(R"(
+kind: Pod
+spec:
+  containers:
+  - {name: agent, securityContext: {privileged: true}}
+  - {name: sidecar, securityContext: {privileged: true}}
+)");
+  CHECK_FALSE(ps->evaluate(input(two, "monitoring")).allowed);  // sidecar is not excepted
+}
+
+TEST_CASE("Engine.CountsExceptionsExpiringWithinSevenDays", "[engine]") {
+  auto ps = policies(imagePolicy(R"(  tags: {requireTag: true}
+  exceptions:
+  - {rule: image.untagged, owner: a, reason: r, expires: 2026-06-03}
+  - {rule: image.untagged, owner: a, reason: r, expires: "2026-06-07T23:00:00Z"}
+  - {rule: image.untagged, owner: a, reason: r, expires: 2026-07-01}
+  - {rule: image.untagged, owner: a, reason: r, expires: 2026-05-01}
+)"));
+  Seconds now = sys_days{year{2026} / 6 / 1};
+  CHECK(ps->exceptionsExpiringWithin(now) == 2);
+  CHECK(ps->exceptionsExpiringWithin(now, hours(24 * 40)) == 3);
+}
+
+constexpr const char* kPrivilegedDeployment = R"(
+kind: Deployment
+metadata: {name: agent, namespace: apps}
+spec:
+  template:
+    spec:
+      hostNetwork: true
+      containers: [{name: a, image: "busybox:1.36"}]
+)";
+
+TEST_CASE("Engine.WarnsOnWorkloadTemplatesUnlessEnforceTemplates", "[engine]") {
+  Doc d(kPrivilegedDeployment);
+  auto warnOnly = policies(deploymentPolicy("  podSecurity: {level: baseline}\n", "pod-security"));
+  auto v = warnOnly->evaluate(input(d));
+  CHECK(v.allowed);
+  REQUIRE(v.warnings.size() == 1);
+  CHECK(v.warnings[0] ==
+        "[pod-security] would violate PodSecurity \"baseline:latest\": host namespaces "
+        "(hostNetwork=true)");
+  auto enforce = policies(deploymentPolicy(
+      "  enforceTemplates: true\n  podSecurity: {level: baseline}\n", "pod-security"));
+  auto denied = enforce->evaluate(input(d));
+  CHECK_FALSE(denied.allowed);
+  CHECK(denied.message ==
+        "[pod-security] violates PodSecurity \"baseline:latest\": host namespaces "
+        "(hostNetwork=true)");
+  CHECK(denied.violations[0].field == "spec.template.spec.hostNetwork");
+}
+
+TEST_CASE("Engine.DeniesWorkloadsInSystemNamespacesFromNonSystemIdentities", "[engine]") {
+  auto ps = policies(deploymentPolicy("  enforceTemplates: true\n  systemNamespaces: {}\n"));
+  Doc d(
+      "kind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers: "
+      "[{name: a, image: b}]\n");
+  auto byAlice = ps->evaluate(input(d, "kube-system"));
+  CHECK_FALSE(byAlice.allowed);
+  REQUIRE(byAlice.violations.size() == 1);
+  CHECK(byAlice.violations[0].rule == "namespace.system");
+  CHECK(byAlice.violations[0].message.find("\"alice\"") != std::string::npos);
+  auto controller = input(d, "kube-system");
+  controller.user.username = "system:serviceaccount:kube-system:daemon-set-controller";
+  CHECK(ps->evaluate(controller).allowed);
+  auto admin = input(d, "kube-node-lease");
+  admin.user.groups = {"system:masters"};
+  CHECK(ps->evaluate(admin).allowed);
+  CHECK(ps->evaluate(input(d, "apps")).allowed);
+}
+
+TEST_CASE("Engine.DeniesServiceAccountsNotAllowed", "[engine]") {
+  auto ps = policies(deploymentPolicy("  serviceAccounts: {allowed: [web, \"ci/*\"]}\n"));
+  Doc web("kind: Pod\nspec:\n  serviceAccountName: web\n  containers: [{name: a}]\n");
+  CHECK(ps->evaluate(input(web)).allowed);
+  Doc dflt("kind: Pod\nspec:\n  containers: [{name: a}]\n");
+  auto v = ps->evaluate(input(dflt));
+  CHECK_FALSE(v.allowed);
+  CHECK(v.violations[0].message ==
+        "service account \"apps/default\" is not allowed; use one of \"web\", \"ci/*\"");
+  CHECK(ps->evaluate(input(dflt, "ci")).allowed);
+}
+
+TEST_CASE("Engine.AllowsHostPathsOnlyUnderAllowedPrefixes", "[engine]") {
+  auto ps = policies(deploymentPolicy("  hostPaths: {allowedPrefixes: [/var/log]}\n"));
+  auto pod = [](const char* path) {
+    return std::string(
+               "kind: Pod\nspec:\n  containers: [{name: a}]\n  volumes: [{name: h, hostPath: "
+               "{path: \"") +
+           path + "\"}}]\n";
+  };
+  CHECK(ps->evaluate(input(Doc(pod("/var/log")))).allowed);
+  CHECK(ps->evaluate(input(Doc(pod("/var/log/pods")))).allowed);
+  CHECK_FALSE(ps->evaluate(input(Doc(pod("/var/logs")))).allowed);
+  CHECK_FALSE(ps->evaluate(input(Doc(pod("/var/log/../../etc")))).allowed);
+  auto v = ps->evaluate(input(Doc(pod("/var/run/docker.sock"))));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].field == "spec.volumes[0].hostPath.path");
+  CHECK(v.violations[0].message ==
+        "volume \"h\" mounts host path \"/var/run/docker.sock\"; allowed host path prefixes: "
+        "\"/var/log\"");
+}
+
+TEST_CASE("Engine.ReevaluatesPodUpdatesOnlyWhenImagesOrContainersChange", "[engine]") {
+  auto ps = policies(imagePolicy("  tags: {requireTag: true}\n"));
+  Doc oldPod(podWithImage("nginx"));
+  Doc labelled(
+      "kind: Pod\nmetadata: {name: web, labels: {x: y}}\nspec:\n  containers:\n  - name: app\n    "
+      "image: nginx\n");
+  auto in = input(labelled);
+  in.operation = "UPDATE";
+  in.oldObject = oldPod.root();
+  CHECK(ps->evaluate(in).violations.empty());
+  Doc swapped(podWithImage("busybox"));
+  in.object = swapped.root();
+  CHECK_FALSE(ps->evaluate(in).allowed);
+}
+
+TEST_CASE("Engine.EvaluatesEphemeralContainersSubresourceButNotExec", "[engine]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n"));
+  Doc d(R"(
+kind: Pod
+metadata: {name: web}
+spec:
+  containers: [{name: app, image: "nginx:1"}]
+  ephemeralContainers: [{name: t, image: "jpillora/chisel"}]
+)");
+  auto in = input(d);
+  in.operation = "UPDATE";
+  in.subResource = "ephemeralcontainers";
+  CHECK_FALSE(ps->evaluate(in).allowed);
+  in.subResource = "exec";
+  CHECK(ps->evaluate(in).allowed);
+}
+
+TEST_CASE("Engine.DeniesUnreadableSecurityFields", "[engine]") {
+  auto ps = policies(deploymentPolicy("  podSecurity: {level: baseline}\n"));
+  Doc d("kind: Pod\nspec:\n  hostNetwork: \"true\"\n  containers: [{name: a}]\n");
+  auto v = ps->evaluate(input(d));
+  CHECK_FALSE(v.allowed);
+  CHECK(hasRule(v, "pss.unreadableFields"));
+  CHECK(hasRule(v, "pss.hostNamespaces"));
+}
+
+TEST_CASE("Engine.ComposesEveryPolicyIntoOneVerdict", "[engine]") {
+  auto r = loadPolicies(
+      {{"a.yaml", imagePolicy("  deniedImages: {defaults: true}\n", "denied")},
+       {"b.yaml", imagePolicy("  mode: warn\n  tags: {disallowLatest: true}\n", "tags")},
+       {"c.yaml", deploymentPolicy("  podSecurity: {level: baseline, version: v1.30}\n", "pss")}});
+  REQUIRE(r.ok());
+  Doc d(R"(
+kind: Pod
+spec:
+  hostPID: true
+  containers: [{name: t, image: "ngrok/ngrok:latest"}]
+)");
+  auto v = r.policies->evaluate(input(d));
+  CHECK_FALSE(v.allowed);
+  CHECK(v.violations.size() == 3);
+  CHECK(v.message ==
+        "[denied] container \"t\" uses denied image \"ngrok/ngrok:latest\", matched by "
+        "\"**/ngrok\" (tunneling "
+        "tool: ngrok); use an image that is not on the denied list; [pss] violates PodSecurity "
+        "\"baseline:v1.30\": host namespaces (hostPID=true)");
+  REQUIRE(v.warnings.size() == 1);
+  CHECK(v.warnings[0].rfind("[tags] ", 0) == 0);
+}
+
+std::vector<PolicyFile> defaultPolicyFiles() {
+  std::vector<PolicyFile> files;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(KC_SOURCE_DIR) /
+                                                           "policies" / "defaults")) {
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    files.push_back({e.path().filename().string(), ss.str()});
+  }
+  return files;
+}
+
+TEST_CASE("Engine.ShippedDefaultsLoadAndBlockTheThreatModel", "[engine][defaults]") {
+  auto r = loadPolicies(defaultPolicyFiles());
+  INFO((r.errors.empty() ? std::string() : r.errors[0].toString()));
+  REQUIRE(r.ok());
+  CHECK(r.warnings.empty());
+  const auto& ps = *r.policies;
+  // A tunneling tool in an unused namespace is denied, even as a Deployment.
+  Doc tunnel(
+      "kind: Deployment\nmetadata: {name: t}\nspec:\n  template:\n    spec:\n      containers: "
+      "[{name: c, image: \"cloudflare/cloudflared:2024.1.0\"}]\n");
+  CHECK_FALSE(ps.evaluate(input(tunnel, "unused")).allowed);
+  // A privileged pod with host mounts is denied by baseline.
+  Doc priv(R"(
+kind: Pod
+spec:
+  containers: [{name: c, image: "busybox:1.36", securityContext: {privileged: true}}]
+  volumes: [{name: root, hostPath: {path: /}}]
+)");
+  auto pv = ps.evaluate(input(priv));
+  CHECK_FALSE(pv.allowed);
+  CHECK(pv.message.find("[pod-security-baseline] violates PodSecurity \"baseline:latest\"") !=
+        std::string::npos);
+  // An ordinary pod with a latest tag is admitted with warnings (tags, restricted).
+  Doc latest(podWithImage("nginx:latest"));
+  auto lv = ps.evaluate(input(latest));
+  CHECK(lv.allowed);
+  CHECK(lv.warnings.size() == 2);
+  // A user creating a DaemonSet in kube-system is denied.
+  Doc ds(
+      "kind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers: "
+      "[{name: a, image: \"busybox:1.36\"}]\n");
+  CHECK_FALSE(ps.evaluate(input(ds, "kube-system")).allowed);
+}
+
+}  // namespace
+}  // namespace kc::policy

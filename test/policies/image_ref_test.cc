@@ -1,0 +1,146 @@
+#include "policies/image_ref.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+namespace kc::policy {
+namespace {
+
+const std::string kDigest = "sha256:" + std::string(64, 'a');
+
+ImageRef parsed(std::string_view text) {
+  ImageRef r;
+  std::string err;
+  INFO(text);
+  REQUIRE(parseImageRef(text, r, &err));
+  return r;
+}
+
+std::string parseError(std::string_view text) {
+  ImageRef r;
+  std::string err;
+  CHECK_FALSE(parseImageRef(text, r, &err));
+  return err;
+}
+
+TEST_CASE("ImageRef.AddsDockerIoAndLibraryToOfficialImages", "[image_ref]") {
+  auto r = parsed("nginx");
+  CHECK(r.registry == "docker.io");
+  CHECK(r.repository == "library/nginx");
+  CHECK_FALSE(r.hasTag());
+  CHECK(r.canonical() == "docker.io/library/nginx");
+  CHECK(parsed("bitnami/redis:7").name() == "docker.io/bitnami/redis");
+  CHECK(parsed("index.docker.io/library/nginx:1").registry == "docker.io");
+  CHECK(parsed("docker.io/nginx").repository == "library/nginx");
+}
+
+TEST_CASE("ImageRef.TreatsRegistryPortAsNoTag", "[image_ref]") {
+  auto r = parsed("host:5000/img");
+  CHECK(r.registry == "host:5000");
+  CHECK(r.repository == "img");
+  CHECK_FALSE(r.hasTag());
+  auto t = parsed("host:5000/team/img:1.2");
+  CHECK(t.registry == "host:5000");
+  CHECK(t.tag == "1.2");
+}
+
+TEST_CASE("ImageRef.RecognisesLocalhostAsRegistry", "[image_ref]") {
+  auto r = parsed("localhost/app:dev");
+  CHECK(r.registry == "localhost");
+  CHECK(r.repository == "app");
+  CHECK(r.tag == "dev");
+}
+
+TEST_CASE("ImageRef.ParsesTagAndDigestTogether", "[image_ref]") {
+  auto r = parsed("ghcr.io/org/app:v1@" + kDigest);
+  CHECK(r.tag == "v1");
+  CHECK(r.digest == kDigest);
+  auto d = parsed("alpine@" + kDigest);
+  CHECK_FALSE(d.hasTag());
+  CHECK(d.hasDigest());
+}
+
+TEST_CASE("ImageRef.RejectsMalformedDigests", "[image_ref]") {
+  CHECK(parseError("alpine@sha256:" + std::string(63, 'a')).find("64") != std::string::npos);
+  CHECK(parseError("alpine@sha256:" + std::string(64, 'A')).find("lowercase") != std::string::npos);
+  CHECK(parseError("alpine@md5:abc").find("sha256:") != std::string::npos);
+}
+
+TEST_CASE("ImageRef.RejectsInvalidNames", "[image_ref]") {
+  CHECK(parseError("") == "image reference is empty");
+  CHECK(parseError("docker.io/Library/nginx") == "repository name must be lowercase");
+  CHECK_FALSE(parseError("a//b").empty());
+  CHECK_FALSE(parseError(":latest").empty());
+  CHECK_FALSE(parseError("nginx:-bad").empty());
+  CHECK_FALSE(parseError("my_registry.com/app").empty());  // underscore in a domain
+}
+
+bool globMatches(std::string_view pattern, std::string_view image) {
+  ImageGlob g;
+  std::string err;
+  REQUIRE(ImageGlob::parse(pattern, g, &err));
+  return g.matches(parsed(image));
+}
+
+TEST_CASE("ImageGlob.MatchesOnPathSegmentBoundariesOnly", "[image_ref]") {
+  CHECK(globMatches("openpolicyagent", "openpolicyagent/opa:0.60"));
+  CHECK_FALSE(globMatches("openpolicyagent", "openpolicyagentnotreally/x"));
+  CHECK(globMatches("docker.io/openpolicyagent/*", "openpolicyagent/gatekeeper:v3"));
+  CHECK_FALSE(globMatches("docker.io/openpolicyagent/*", "openpolicyagentnotreally/x"));
+  CHECK(globMatches("gcr.io", "gcr.io/project/app:1"));
+  CHECK_FALSE(globMatches("gcr.io", "gcr.io.evil.com/project/app:1"));
+  CHECK(globMatches("*.gcr.io", "eu.gcr.io/p/app"));
+  CHECK_FALSE(globMatches("*.gcr.io", "gcr.io/p/app"));
+}
+
+TEST_CASE("ImageGlob.NamesOfficialImagesWithOrWithoutLibrary", "[image_ref]") {
+  CHECK(globMatches("nginx", "nginx:1.25"));
+  CHECK(globMatches("library/nginx", "docker.io/nginx"));
+  CHECK_FALSE(globMatches("nginx", "nginxinc/nginx-unprivileged"));
+}
+
+TEST_CASE("ImageGlob.DoubleStarSpansSegmentsAndRegistries", "[image_ref]") {
+  CHECK(globMatches("**/xmrig", "ghcr.io/someone/xmrig:latest"));
+  CHECK(globMatches("**/xmrig", "xmrig"));
+  CHECK_FALSE(globMatches("**/xmrig", "ghcr.io/someone/xmrig-exporter"));
+  CHECK(globMatches("**/*ngrok*", "quay.io/x/ngrok-agent"));
+  CHECK(globMatches("localhost:5000", "localhost:5000/team/app"));
+}
+
+TEST_CASE("ImageGlob.RejectsInvalidPatterns", "[image_ref]") {
+  ImageGlob g;
+  std::string err;
+  CHECK_FALSE(ImageGlob::parse("", g, &err));
+  CHECK_FALSE(ImageGlob::parse("nginx:latest", g, &err));
+  CHECK(err.find("tag") != std::string::npos);
+  CHECK_FALSE(ImageGlob::parse("nginx@sha256:abc", g, &err));
+  CHECK_FALSE(ImageGlob::parse("a//b", g, &err));
+  CHECK_FALSE(ImageGlob::parse("a**b/c", g, &err));
+  CHECK_FALSE(ImageGlob::parse("a b", g, &err));
+  CHECK(ImageGlob::parse("host:5000/team/*", g, &err));
+  CHECK(g.normalized() == "host:5000/team/*");
+}
+
+TEST_CASE("ImageRefFuzz.ReplaysSeedCorpusWithoutCrashing", "[image_ref][fuzz]") {
+  const auto dir =
+      std::filesystem::path(KC_SOURCE_DIR) / "test" / "policies" / "corpus" / "image_ref";
+  REQUIRE(std::filesystem::is_directory(dir));
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string data = ss.str();
+    INFO(entry.path().filename().string());
+    CHECK(LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size()) == 0);
+    ++files;
+  }
+  CHECK(files >= 10);
+}
+
+}  // namespace
+}  // namespace kc::policy

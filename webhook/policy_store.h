@@ -1,0 +1,60 @@
+#pragma once
+// Holds the current policy set and reloads it from a directory of policy documents (in a
+// cluster, a ConfigMap volume: files are symlinks through `..data`, swapped atomically). A
+// reload that fails keeps the last good set, logs every error with file and line, and sets
+// kube_customs_policy_load_success to 0; readiness fails only while nothing has ever loaded.
+// Without a directory the policies built into the binary (policies/defaults) are used.
+// Thread-safe: current() from any thread; reload() from one thread at a time.
+
+#include <atomic>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "policies/engine.h"
+#include "policies/loader.h"
+
+namespace kc::webhook {
+
+// The policy documents compiled into the binary from policies/defaults/.
+std::vector<policy::PolicyFile> embeddedDefaultPolicies();
+
+// Reads every *.yaml / *.yml file of `dir` (following symlinks, skipping hidden entries such as
+// a ConfigMap's `..data`), sorted by name. False and `error` when the directory is unreadable.
+bool readPolicyDir(const std::string& dir, std::vector<policy::PolicyFile>& out,
+                   std::string& error);
+
+class PolicyStore {
+ public:
+  struct Hooks {
+    // After every load attempt: success, and the number of policies now in force.
+    std::function<void(bool ok, std::size_t policies)> onLoad;
+  };
+
+  // `dir` empty: the embedded defaults.
+  PolicyStore(std::string dir, Hooks hooks);
+
+  // Loads when the files changed since the last attempt (always on the first call). Returns
+  // true when a new set was installed. Errors are logged and kept in lastErrors().
+  bool reload();
+
+  std::shared_ptr<const policy::PolicySet> current() const;
+  bool everLoaded() const { return everLoaded_.load(); }
+  std::vector<policy::LoadMessage> lastErrors() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  const std::string dir_;
+  const Hooks hooks_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const policy::PolicySet> current_;
+  std::string lastFingerprint_;
+  bool attempted_ = false;
+  std::vector<policy::LoadMessage> lastErrors_;
+  std::atomic<bool> everLoaded_{false};
+};
+
+}  // namespace kc::webhook
