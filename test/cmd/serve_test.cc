@@ -2,6 +2,12 @@
 
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,20 +20,24 @@ using kc::testing::TempDir;
 using namespace std::chrono_literals;
 
 struct Running {
-  TempDir dir;
+  TempDir ownDir;
+  const TempDir& dir;
   std::unique_ptr<Process> proc;
   std::uint16_t httpsPort = 0;
   std::uint16_t metricsPort = 0;
 
-  explicit Running(std::vector<std::string> extra = {}) {
+  explicit Running(std::vector<std::string> extra = {}) : Running(nullptr, std::move(extra)) {}
+  // Runs in `shared` (to restart on the same state) or in a fresh directory.
+  Running(const TempDir* shared, std::vector<std::string> extra, const std::string& logName = "stdout")
+      : dir(shared ? *shared : ownDir) {
     std::vector<std::string> argv = {kc::testing::kubeCustomsBinary(), "serve",
                                      "--state-dir", dir.path() + "/state",
                                      "--listen", "127.0.0.1:0",
                                      "--metrics-listen", "127.0.0.1:0",
                                      "--threads", "2"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<Process>(argv, dir.file("stdout"), dir.file("stderr"));
-    const std::string line = Process::waitForLine(dir.file("stdout"), "\"listening\"", 20s);
+    proc = std::make_unique<Process>(argv, dir.file(logName), dir.file("stderr"));
+    const std::string line = Process::waitForLine(dir.file(logName), "\"listening\"", 20s);
     INFO("stderr: " << kc::testing::readFile(dir.file("stderr")));
     REQUIRE_FALSE(line.empty());
     const auto j = nlohmann::json::parse(line);
@@ -142,6 +152,86 @@ TEST_CASE("CertGeneratePrintsTheBase64CaBundleOfTheWrittenCa", "[cert]") {
   REQUIRE(kc::testing::runCommand("openssl x509 -noout -ext subjectAltName -in " + dir.file("tls.crt"),
                                   text) == 0);
   CHECK(text.find("DNS:kc.sec.svc") != std::string::npos);
+}
+
+int countLines(const std::string& file, const std::string& needle) {
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  return done();
+}
+
+double metricValue(std::uint16_t port, const std::string& series) {
+  const auto m = kc::testing::httpGet(port, "/metrics");
+  const auto at = m.body.find(series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(m.body.substr(at + series.size() + 1));
+}
+
+TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve][audit]") {
+  TempDir dir;
+  const std::string attack =
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl");
+  kc::testing::writeFile(dir.file("audit.log"), "");
+  const std::vector<std::string> args = {"--audit-log-path", dir.file("audit.log")};
+  {
+    Running first(&dir, args, "run1.log");
+    std::ofstream(dir.file("audit.log"), std::ios::app) << attack;
+    REQUIRE(waitUntil([&] { return countLines(dir.file("run1.log"), "\"audit_finding\"") >= 10; }));
+    for (const char* rule : {"\"rule\":\"policy-violation\"", "\"rule\":\"sensitive-host-path\"",
+                             "\"rule\":\"pod-exec\"", "\"rule\":\"workload-image-changed\"",
+                             "\"rule\":\"webhook-config-changed\""}) {
+      INFO(rule);
+      CHECK(countLines(dir.file("run1.log"), rule) >= 1);
+    }
+    CHECK(metricValue(first.metricsPort,
+                      "kube_customs_audit_findings_total{rule=\"pod-exec\",severity=\"high\"}") == 1);
+    CHECK(metricValue(first.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 7);
+    // Let the position reach disk, then die without any chance to clean up.
+    REQUIRE(waitUntil([&] { return std::filesystem::exists(dir.path() + "/state/audit-checkpoint.json"); }));
+    std::this_thread::sleep_for(1500ms);
+    first.proc->signal(SIGKILL);
+    first.proc->wait(10s);
+  }
+  Running second(&dir, args, "run2.log");
+  // One more event after the restart: it is read, and nothing before it is reported again.
+  std::ofstream(dir.file("audit.log"), std::ios::app)
+      << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
+      << "\n";
+  CHECK(waitUntil([&] {
+    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 1;
+  }));
+  CHECK(countLines(dir.file("run2.log"), "\"audit_finding\"") == 0);
+}
+
+TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]") {
+  TempDir cfgDir;
+  kc::testing::writeFile(cfgDir.file("c.yaml"), "audit:\n  bearerTokens: [t0ken]\n");
+  Running r({"--config", cfgDir.file("c.yaml")});
+  std::string items;
+  std::istringstream lines(
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl"));
+  for (std::string line; std::getline(lines, line);) items += (items.empty() ? "" : ",") + line;
+  const std::string list = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + items + "]}";
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  CHECK(c.request("POST", "/audit/webhook", list).status == 401);
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer t0ken"}};
+  CHECK(c.request("POST", "/audit/webhook", list, "application/json", auth).status == 200);
+  // The API server retries: the same batch again is not reported twice.
+  CHECK(c.request("POST", "/audit/webhook", list, "application/json", auth).status == 200);
+  CHECK(waitUntil([&] {
+    return metricValue(r.metricsPort, "kube_customs_audit_events_duplicate_total{source=\"webhook\"}") == 7;
+  }));
+  CHECK(countLines(r.dir.file("stdout"), "\"audit_finding\"") == 10);
+  CHECK(metricValue(r.metricsPort,
+                    "kube_customs_audit_findings_total{rule=\"webhook-config-changed\",severity=\"critical\"}") == 1);
 }
 
 }  // namespace

@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# End-to-end test: kube-customs (webhook and audit roles), a real Prometheus scraping it with the
+# shipped alert rules (deploy/prometheus/kube-customs-rules.yaml, the chart's rules rendered with
+# its default values), and a real Alertmanager that both Prometheus and kube-customs send to, all
+# on 127.0.0.1. It replays the emulated attack: admission requests to /validate (a tunneling
+# tool, to be denied, and a benign pod, to be allowed) and the audit events of
+# test/testdata/audit_attack.jsonl appended to the audit log kube-customs follows. Then it checks
+# that the webhook denied what policy forbids, the findings were logged and counted, Prometheus
+# fired the findings alerts and Alertmanager holds both Prometheus' alerts and kube-customs' own
+# KubeCustomsAuditFinding alerts.
+#
+#   test/e2e/e2e_test.sh [PATH_TO_KUBE_CUSTOMS]     # default: build/cmd/kube-customs
+#
+# Tools: prometheus, prometheus-alertmanager (Debian 12 packages), curl, node.
+# The findings alerts of the shipped rules have no `for:`, so the rules are used unchanged.
+# Every wait has a deadline and the whole run is capped (E2E_TIMEOUT, default 100 s); every
+# process started here is stopped on exit, failure or interruption.
+# Prints PASS/FAIL per check and a final "N passed, N failed"; exits 1 on any failure.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${1:-$REPO/build/cmd/kube-customs}
+[[ $BIN == /* ]] || BIN=$PWD/$BIN
+RULES=$REPO/deploy/prometheus/kube-customs-rules.yaml
+ATTACK=$REPO/test/testdata/audit_attack.jsonl
+REVIEW=$REPO/test/testdata/pod_admission_review.json
+PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+ALERTMANAGER=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
+DEADLINE=$((SECONDS + ${E2E_TIMEOUT:-100}))
+
+# The audit findings every run must produce (rule names of docs/detections.md).
+REQUIRED_RULES=(policy-violation privileged-container sensitive-host-path pod-exec
+                workload-image-changed webhook-config-changed)
+DENIED_IMAGE=ngrok/ngrok:latest
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1${2:+: $2}"; }
+check() { # check NAME CMD...: PASS when CMD exits 0
+  local name=$1
+  shift
+  if "$@"; then ok "$name"; else ko "$name"; fi
+}
+
+WORK=$(mktemp -d)
+PIDS=()
+finish() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [[ $fail -ne 0 || $rc -ne 0 ]] && [[ -z ${E2E_KEEP:-} ]]; then
+    for f in kube-customs.out kube-customs.err prometheus.log alertmanager.log; do
+      [[ -s $WORK/$f ]] || continue
+      echo "---- last lines of $f"
+      tail -n 15 "$WORK/$f" | cut -c1-400
+    done
+  fi
+  if [[ -n ${E2E_KEEP:-} ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+summary() {
+  echo "$pass passed, $fail failed"
+  [[ $fail -eq 0 ]]
+  exit $?
+}
+# abort WHY: a step the rest depends on failed; report it and stop.
+abort() {
+  ko "$1" "${2:-}"
+  summary
+}
+
+# left: seconds left before the global deadline (at least 1 so a last try is made).
+left() { local l=$((DEADLINE - SECONDS)); echo $((l > 1 ? l : 1)); }
+# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds; fails after SECONDS or at
+# the global deadline, whichever comes first.
+wait_for() {
+  local until=$((SECONDS + $1))
+  shift
+  ((until > DEADLINE)) && until=$DEADLINE
+  while true; do
+    "$@" && return 0
+    ((SECONDS >= until)) && return 1
+    sleep 0.2
+  done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# js EXPR < JSON: evaluates EXPR with `d` bound to the parsed input; prints a string as is,
+# anything else as JSON. Exits 1 when EXPR is false, null or undefined.
+js() {
+  node -e '
+    let s = "";
+    process.stdin.on("data", c => (s += c)).on("end", () => {
+      const d = JSON.parse(s);
+      const r = eval(process.argv[1]);
+      if (r === false || r === null || r === undefined) process.exit(1);
+      if (r !== true) console.log(typeof r === "string" ? r : JSON.stringify(r));
+    });' "$1"
+}
+# get URL: HTTP GET on loopback, bounded.
+get() { curl -sS --fail --max-time 5 "$@"; }
+
+# free_port: a TCP port nothing listens on (below the ephemeral range).
+free_port() {
+  local p i
+  for ((i = 0; i < 100; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# ---- prerequisites
+missing=()
+[[ -x $BIN ]] || missing+=("kube-customs binary $BIN (build it: scripts/build.sh build)")
+[[ -x $PROMETHEUS ]] || missing+=("$PROMETHEUS (apt-get install prometheus)")
+[[ -x $ALERTMANAGER ]] || missing+=("$ALERTMANAGER (apt-get install prometheus-alertmanager)")
+for cmd in curl node; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
+for f in "$RULES" "$ATTACK" "$REVIEW"; do [[ -r $f ]] || missing+=("$f"); done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  for m in "${missing[@]}"; do echo "missing: $m"; done
+  abort "prerequisites present"
+fi
+ok "prerequisites present"
+
+# ---- Alertmanager: one null receiver, no clustering, storage in the temp dir
+cat >"$WORK/alertmanager.yml" <<'EOF'
+route:
+  receiver: "null"
+  group_wait: 1s
+  group_interval: 1s
+receivers:
+  - name: "null"
+EOF
+am_ready() { get "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null 2>&1; }
+am_started() { ! alive "$AM_PID" || am_ready; }
+for attempt in 1 2 3; do
+  AM_PORT=$(free_port) || abort "free port for Alertmanager"
+  "$ALERTMANAGER" --config.file="$WORK/alertmanager.yml" --storage.path="$WORK/am-data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
+    --log.level=warn >>"$WORK/alertmanager.log" 2>&1 &
+  AM_PID=$!
+  PIDS+=("$AM_PID")
+  wait_for 20 am_started
+  am_ready && break
+  echo "Alertmanager did not start on port $AM_PORT (attempt $attempt)"
+done
+am_ready || abort "Alertmanager ready"
+ok "Alertmanager ready on 127.0.0.1:$AM_PORT"
+AM=http://127.0.0.1:$AM_PORT
+
+# ---- kube-customs: both roles, ports chosen by the kernel, audit log in the temp dir
+touch "$WORK/audit.log"
+cat >"$WORK/kube-customs.yaml" <<EOF
+audit:
+  pollIntervalSeconds: 0.2
+alertmanager:
+  urls: [$AM]
+  resendIntervalSeconds: 1
+EOF
+"$BIN" serve --config "$WORK/kube-customs.yaml" --roles webhook,audit \
+  --state-dir "$WORK/state" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  --audit-log-path "$WORK/audit.log" >"$WORK/kube-customs.out" 2>"$WORK/kube-customs.err" &
+KC_PID=$!
+PIDS+=("$KC_PID")
+kc_listening() { grep -h '"event_type":"listening"' "$WORK/kube-customs.out" "$WORK/kube-customs.err" 2>/dev/null | head -n 1; }
+kc_started() { ! alive "$KC_PID" || [[ -n $(kc_listening) ]]; }
+wait_for 30 kc_started
+line=$(kc_listening)
+[[ -n $line ]] || abort "kube-customs listening" "no listening line (alive: $(alive "$KC_PID" && echo yes || echo no))"
+HTTPS_PORT=$(js 'd.https_port' <<<"$line")
+METRICS_PORT=$(js 'd.metrics_port' <<<"$line")
+CA=$WORK/state/tls/ca.crt
+[[ $HTTPS_PORT =~ ^[0-9]+$ && $METRICS_PORT =~ ^[0-9]+$ && -s $CA ]] ||
+  abort "kube-customs listening" "https_port=$HTTPS_PORT metrics_port=$METRICS_PORT ca=$CA"
+KC=https://127.0.0.1:$HTTPS_PORT
+METRICS=http://127.0.0.1:$METRICS_PORT/metrics
+kc_ready() { get --cacert "$CA" "$KC/readyz" >/dev/null 2>&1; }
+wait_for 15 kc_ready || abort "kube-customs ready" "$KC/readyz"
+ok "kube-customs ready (https $HTTPS_PORT, metrics $METRICS_PORT)"
+
+# ---- Prometheus: scrapes kube-customs every second, evaluates the shipped rules every second
+prom_ready() { get "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; }
+prom_started() { ! alive "$PROM_PID" || prom_ready; }
+for attempt in 1 2 3; do
+  PROM_PORT=$(free_port) || abort "free port for Prometheus"
+  cat >"$WORK/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $RULES
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:$AM_PORT"]
+scrape_configs:
+  - job_name: kube-customs
+    static_configs:
+      - targets: ["127.0.0.1:$METRICS_PORT"]
+EOF
+  "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >>"$WORK/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  PIDS+=("$PROM_PID")
+  wait_for 30 prom_started
+  prom_ready && break
+  echo "Prometheus did not start on port $PROM_PORT (attempt $attempt)"
+done
+prom_ready || abort "Prometheus ready"
+PROM=http://127.0.0.1:$PROM_PORT
+# query PROMQL: prints the result vector of an instant query as JSON.
+query() { get -G "$PROM/api/v1/query" --data-urlencode "query=$1" | js 'd.status === "success" && d.data.result'; }
+rules_loaded() { get "$PROM/api/v1/rules" 2>/dev/null | js 'd.data.groups.some(g => g.name === "kube-customs.findings")'; }
+target_up() { local v; v=$(query 'up{job="kube-customs"} == 1' 2>/dev/null) && [[ $v != "[]" ]]; }
+wait_for 20 rules_loaded || abort "Prometheus loaded the shipped rules" "$RULES"
+wait_for 20 target_up || abort "Prometheus scrapes kube-customs" "up{job=\"kube-customs\"} not 1"
+ok "Prometheus ready on 127.0.0.1:$PROM_PORT, rules loaded, kube-customs target up"
+
+# ---- the attack, admission side: a tunneling tool is denied, the benign pod is allowed
+review() { # review FILE: POSTs an AdmissionReview, prints the response body
+  curl -sS --max-time 10 --cacert "$CA" -H 'Content-Type: application/json' \
+    --data-binary "@$1" "$KC/validate"
+}
+node -e '
+  const fs = require("fs");
+  const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  r.request.uid = "e2e00000-0000-4000-8000-000000000001";
+  r.request.namespace = "scratch";
+  r.request.name = "tunnel-5f6d8b9c7-q8w2z";
+  r.request.userInfo = { username: "mallory@example.com", groups: ["system:authenticated"] };
+  const p = r.request.object;
+  p.metadata = { name: r.request.name, namespace: "scratch", labels: { app: "tunnel" } };
+  p.spec.containers = [{ name: "ngrok", image: process.argv[2], args: ["tcp", "22"] }];
+  p.spec.volumes = [];
+  fs.writeFileSync(process.argv[3], JSON.stringify(r));
+' "$REVIEW" "$DENIED_IMAGE" "$WORK/denied_review.json" || abort "build the denied AdmissionReview"
+
+resp=$(review "$WORK/denied_review.json")
+check "webhook denies the tunneling-tool pod (allowed:false, uid echoed)" \
+  js 'd.kind === "AdmissionReview" && d.response.uid === "e2e00000-0000-4000-8000-000000000001" && d.response.allowed === false' <<<"$resp"
+msg=$(js 'd.response.status.message' <<<"$resp" 2>/dev/null)
+if [[ $msg == *"$DENIED_IMAGE"* ]]; then
+  ok "deny message names the denied image $DENIED_IMAGE"
+else
+  ko "deny message names the denied image $DENIED_IMAGE" "got '${msg:-$resp}'"
+fi
+uid=$(js 'd.request.uid' <"$REVIEW")
+resp=$(review "$REVIEW")
+check "webhook allows the benign pod fixture (allowed:true)" \
+  js "d.response.uid === '$uid' && d.response.allowed === true" <<<"$resp"
+
+# ---- the attack, audit side: the API server writes the attacker's requests to its audit log
+# Expected findings: what the offline replay of the same pipeline reports.
+"$BIN" audit replay "$ATTACK" -o json >"$WORK/expected.jsonl" 2>"$WORK/replay.err" ||
+  abort "audit replay of $ATTACK" "$(cat "$WORK/replay.err")"
+expected_count=$(grep -c . "$WORK/expected.jsonl")
+declare -A SEVERITY=()
+while IFS=' ' read -r rule sev; do SEVERITY[$rule]=$sev; done < <(
+  node -e '
+    for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n"))
+      if (l.trim()) { const f = JSON.parse(l); console.log(f.rule + " " + f.severity); }' \
+    "$WORK/expected.jsonl")
+for rule in "${REQUIRED_RULES[@]}"; do
+  [[ -n ${SEVERITY[$rule]:-} ]] || ko "offline replay reports rule $rule" "$ATTACK changed?"
+done
+cat "$ATTACK" >>"$WORK/audit.log"
+
+# finding_rules: the rule of every audit_finding line kube-customs logged, one a line.
+finding_rules() {
+  cat "$WORK/kube-customs.out" "$WORK/kube-customs.err" | node -e '
+    let s = "";
+    process.stdin.on("data", c => (s += c)).on("end", () => {
+      for (const l of s.split("\n")) {
+        if (!l.startsWith("{")) continue;
+        let e;
+        try { e = JSON.parse(l); } catch { continue; }
+        if (e.event_type === "audit_finding") console.log(e.rule);
+      }
+    });'
+}
+all_findings() { [[ $(finding_rules | grep -c .) -ge $expected_count ]]; }
+wait_for 30 all_findings
+finding_rules >"$WORK/found.txt"
+got=$(grep -c . "$WORK/found.txt")
+if [[ $got -eq $expected_count ]]; then
+  ok "kube-customs logged $got audit_finding lines, as many as the offline replay"
+else
+  ko "kube-customs logged $expected_count audit_finding lines" "got $got"
+fi
+for rule in "${REQUIRED_RULES[@]}"; do
+  check "finding logged: $rule" grep -qx -- "$rule" "$WORK/found.txt"
+done
+
+# ---- metrics
+get "$METRICS" >"$WORK/metrics.txt" 2>&1 || ko "scrape $METRICS"
+for rule in "${REQUIRED_RULES[@]}"; do
+  sev=${SEVERITY[$rule]:-unknown}
+  check "kube_customs_audit_findings_total{rule=\"$rule\",severity=\"$sev\"} >= 1" \
+    grep -qE "^kube_customs_audit_findings_total\{rule=\"$rule\",severity=\"$sev\"\} [1-9]" \
+    "$WORK/metrics.txt"
+done
+total=$(awk '/^kube_customs_audit_findings_total\{/ { s += $2 } END { print s + 0 }' "$WORK/metrics.txt")
+check "kube_customs_audit_findings_total sums to $expected_count (got $total)" \
+  test "$total" -eq "$expected_count"
+check 'kube_customs_admission_requests_total{outcome="denied"} is 1' \
+  grep -qE '^kube_customs_admission_requests_total\{outcome="denied"\} 1$' "$WORK/metrics.txt"
+
+# ---- Prometheus fired the findings alerts of the shipped rules
+# firing ALERT RULE: Prometheus has ALERTS{alertname=ALERT, rule=RULE} firing.
+firing() {
+  local v
+  v=$(query "ALERTS{alertstate=\"firing\",alertname=\"$1\"${2:+,rule=\"$2\"}}" 2>/dev/null) &&
+    [[ $v != "[]" ]]
+}
+prom_expect=()
+for rule in "${REQUIRED_RULES[@]}"; do
+  case ${SEVERITY[$rule]:-} in
+    critical) prom_expect+=("KubeCustomsFindingCritical $rule") ;;
+    high) prom_expect+=("KubeCustomsFindingHigh $rule") ;;
+    medium) prom_expect+=("KubeCustomsFindingMedium $rule") ;;
+  esac
+done
+prom_expect+=("KubeCustomsAdmissionDenied")
+all_firing() {
+  local e
+  for e in "${prom_expect[@]}"; do
+    # shellcheck disable=SC2086 # "ALERT RULE" splits into two arguments on purpose
+    firing $e || return 1
+  done
+}
+wait_for 30 all_firing
+for e in "${prom_expect[@]}"; do
+  read -r alert rule <<<"$e"
+  check "Prometheus fires $alert${rule:+{rule=\"$rule\"\}}" firing "$alert" "$rule"
+done
+
+# ---- Alertmanager received Prometheus' alerts and kube-customs' own
+# am_has FILTER...: Alertmanager holds an active alert matching every FILTER (label="value").
+am_has() {
+  local args=() f
+  for f in "$@"; do args+=(--data-urlencode "filter=$f"); done
+  get -G "$AM/api/v2/alerts" --data-urlencode active=true "${args[@]}" 2>/dev/null | js 'd.length > 0'
+}
+am_expect=()
+for e in "${prom_expect[@]}"; do
+  read -r alert rule <<<"$e"
+  am_expect+=("alertname=\"$alert\"${rule:+ rule=\"$rule\"}")
+done
+for rule in "${REQUIRED_RULES[@]}"; do
+  am_expect+=("alertname=\"KubeCustomsAuditFinding\" rule=\"$rule\" severity=\"${SEVERITY[$rule]:-}\"")
+done
+all_received() {
+  local e
+  for e in "${am_expect[@]}"; do
+    # shellcheck disable=SC2086 # space-separated matchers, none contains a space
+    am_has $e || return 1
+  done
+}
+wait_for 30 all_received
+for e in "${am_expect[@]}"; do
+  # shellcheck disable=SC2086
+  check "Alertmanager holds {$e}" am_has $e
+done
+# Prometheus' alerts carry a generatorURL pointing at it; kube-customs' carry namespace labels.
+check "Alertmanager's KubeCustomsFindingCritical came from this Prometheus" bash -c '
+  curl -sS --fail --max-time 5 -G "$1/api/v2/alerts" \
+    --data-urlencode "filter=alertname=\"KubeCustomsFindingCritical\"" |
+  grep -qF "\"generatorURL\":\"$2"' _ "$AM" "$PROM"
+check "amtool sees KubeCustomsAuditFinding{rule=\"pod-exec\",namespace=\"shop\"}" bash -c '
+  command -v amtool >/dev/null || { echo "amtool missing" >&2; exit 1; }
+  timeout 10 amtool alert query --alertmanager.url="$1" -o simple \
+    alertname=KubeCustomsAuditFinding rule=pod-exec namespace=shop | grep -q KubeCustomsAuditFinding' _ "$AM"
+
+# ---- kube-customs stops cleanly on SIGTERM
+kill -TERM "$KC_PID"
+stopped() { ! alive "$KC_PID"; }
+if wait_for 30 stopped; then
+  wait "$KC_PID"
+  rc=$?
+  check "kube-customs exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
+else
+  ko "kube-customs exits on SIGTERM within 30 s"
+fi
+echo "e2e finished in $((SECONDS)) s"
+summary
