@@ -105,10 +105,8 @@ bool AuditRole::start(std::string& error) {
     ao.urls = cfg_.alertmanager.urls;
     ao.caFile = cfg_.alertmanager.caFile;
     ao.bearerTokenFile = cfg_.alertmanager.bearerTokenFile;
-    ao.resendInterval = std::chrono::milliseconds(
-        static_cast<long long>(cfg_.alertmanager.resendIntervalSeconds * 1000));
-    ao.alertLifetime = std::chrono::milliseconds(
-        static_cast<long long>(cfg_.alertmanager.alertLifetimeSeconds * 1000));
+    ao.resendInterval = millis(cfg_.alertmanager.resendIntervalSeconds);
+    ao.alertLifetime = millis(cfg_.alertmanager.alertLifetimeSeconds);
     auto created = audit::AlertmanagerClient::create(
         ao, {[this](const std::string&, std::size_t n) { metrics_.alertSent(static_cast<double>(n)); },
              [this](const std::string& url, const std::string& e) {
@@ -171,8 +169,7 @@ void AuditRole::saveBaseline(bool force) {
 }
 
 void AuditRole::run() {
-  const auto poll = std::chrono::milliseconds(
-      static_cast<long long>(cfg_.audit.pollIntervalSeconds * 1000));
+  const auto poll = millis(cfg_.audit.pollIntervalSeconds);
   auto nextPoll = std::chrono::steady_clock::now();
   for (;;) {
     const bool stopping = stopping_.load();

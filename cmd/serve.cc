@@ -228,10 +228,8 @@ int runServe(const std::vector<std::string>& args) {
   opts.threads = cfg.server.threads;
   opts.maxBodyBytes = cfg.server.maxBodyBytes;
   opts.maxHeaderBytes = cfg.server.maxHeaderBytes;
-  opts.headerTimeout = std::chrono::milliseconds(
-      static_cast<long long>(cfg.server.headerTimeoutSeconds * 1000));
-  opts.idleTimeout = std::chrono::milliseconds(
-      static_cast<long long>(cfg.server.idleTimeoutSeconds * 1000));
+  opts.headerTimeout = millis(cfg.server.headerTimeoutSeconds);
+  opts.idleTimeout = millis(cfg.server.idleTimeoutSeconds);
   opts.maxConnections = cfg.server.maxConnections;
   http::Server server(opts, tlsContext, std::move(routes),
                       {[&](std::string_view reason) { serverMetrics.badRequest(reason); }});
@@ -267,8 +265,7 @@ int runServe(const std::vector<std::string>& args) {
   }
   log::info("shutting down", {{log::field::kEventType, log::event::kShutdown},
                               {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  const bool clean = server.shutdown(std::chrono::milliseconds(
-      static_cast<long long>(cfg.server.shutdownGraceSeconds * 1000)));
+  const bool clean = server.shutdown(millis(cfg.server.shutdownGraceSeconds));
   if (auditRole) auditRole->stop(std::chrono::seconds(5));
   exposer.reset();
   log::info("stopped", {{log::field::kEventType, log::event::kShutdown}, {"clean", clean}});

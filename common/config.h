@@ -3,6 +3,7 @@
 // order of precedence (flags win). The YAML is validated at load: an unknown key or a value of
 // the wrong type is reported with its dotted name and line. Plain data; not thread-safe to mutate.
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -71,6 +72,11 @@ struct Config {
 
   bool hasRole(const std::string& role) const;
 };
+
+// A duration given in seconds in the configuration, as milliseconds.
+inline std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
 
 // One problem found while loading, with its place.
 struct ConfigError {

@@ -12,7 +12,7 @@ test=(prometheus prometheus-alertmanager unzip curl clang)
 # Tools that may come from elsewhere than Debian (e.g. a Node.js distribution bundling npm):
 # installed from Debian only when the command is missing.
 test_cmds=(node:nodejs npm:npm)
-bench=(nginx-light wrk util-linux)
+bench=(nginx-light wrk util-linux time)
 
 wanted=("${build[@]}")
 for group in "$@"; do

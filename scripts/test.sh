@@ -23,5 +23,8 @@ if [ -x test/charts/chart_test.sh ]; then
   test/charts/chart_test.sh || failed=1
 fi
 
+echo "== end to end: webhook, audit, real Prometheus and Alertmanager"
+test/e2e/e2e_test.sh build/cmd/kube-customs || failed=1
+
 echo "== all tests finished in $((SECONDS - start)) s: $([ $failed -eq 0 ] && echo PASSED || echo FAILED)"
 exit $failed
