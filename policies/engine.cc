@@ -1,5 +1,7 @@
 #include "policies/engine.h"
 
+#include <atomic>
+
 #include <algorithm>
 
 #include "policies/pod_spec.h"
@@ -97,6 +99,11 @@ std::string_view modeName(Mode m) {
 
 PolicySet::PolicySet(std::vector<Policy> policies)
     : empty_(policies.empty()), policies_(std::move(policies)) {}
+
+std::uint64_t PolicySet::nextId() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::shared_ptr<const PolicySet> PolicySet::empty() {
   static const auto kEmpty = std::make_shared<const PolicySet>();

@@ -6,6 +6,7 @@
 // Thread-safe: a PolicySet is immutable once built and shared through shared_ptr snapshots.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -27,6 +28,9 @@ class PolicySet {
 
   bool isEmpty() const { return empty_; }
   const std::vector<Policy>& policies() const { return policies_; }
+  // Unique per constructed set (never reused within a process), so callers can cache what
+  // they derive from a set, e.g. metric handles, and notice when a reload replaced it.
+  std::uint64_t id() const { return id_; }
   Verdict evaluate(const EvalInput& in) const;
 
   // Exceptions still active at `now` that expire before `now + window` (default 7 days).
@@ -34,8 +38,10 @@ class PolicySet {
                                std::chrono::seconds window = std::chrono::hours(24 * 7)) const;
 
  private:
+  static std::uint64_t nextId();
   bool empty_ = true;
   std::vector<Policy> policies_;
+  std::uint64_t id_ = nextId();
 };
 
 }  // namespace kc::policy

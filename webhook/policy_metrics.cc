@@ -45,41 +45,61 @@ void PolicyMetrics::loaded(bool ok, double unixSeconds) {
   if (ok) loadTimestamp_->Set(unixSeconds);
 }
 
-prometheus::Counter& PolicyMetrics::counter(prometheus::Family<prometheus::Counter>& family,
-                                            const std::map<std::string, std::string>& labels,
-                                            const std::string& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = counters_.find(key);
-  if (it != counters_.end()) return *it->second;
-  auto& c = family.Add(labels);
-  counters_.emplace(key, &c);
-  return c;
-}
 
 void PolicyMetrics::evaluated(const policy::PolicySet& set, const policy::Verdict& verdict,
                               std::string_view kind) {
-  const std::string k(boundedKind(kind));
-  for (const auto& p : set.policies()) {
+  static constexpr const char* kDecisionNames[kDecisions] = {"pass", "audit", "warn", "deny"};
+  const std::string_view k = boundedKind(kind);
+  int kindIndex = 0;
+  for (std::string_view known : {"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
+                                 "Job", "CronJob", "ReplicationController", "PodTemplate"}) {
+    if (known == k) break;
+    ++kindIndex;
+  }
+  const auto& policies = set.policies();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (set.id() != cachedSet_) {
+    cachedSet_ = set.id();
+    slots_.assign(policies.size(), Slots{});
+  }
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    const auto& p = policies[i];
     // The decision of this policy: the strongest mode among its violations, or pass.
-    const char* decision = "pass";
-    std::string_view mode = policy::modeName(p.mode);
-    int strength = 0;
+    int decision = 0;
+    policy::Mode mode = p.mode;
     for (const auto& v : verdict.violations) {
       if (v.policy != p.name) continue;
-      const int s = v.mode == policy::Mode::kEnforce ? 3 : v.mode == policy::Mode::kWarn ? 2 : 1;
-      if (s > strength) {
-        strength = s;
-        decision = s == 3 ? "deny" : s == 2 ? "warn" : "audit";
-        mode = policy::modeName(v.mode);
+      const int d = v.mode == policy::Mode::kEnforce ? 3 : v.mode == policy::Mode::kWarn ? 2 : 1;
+      if (d > decision) {
+        decision = d;
+        mode = v.mode;
       }
     }
-    const std::string m(mode);
-    counter(*evaluations_, {{"policy", p.name}, {"mode", m}, {"decision", decision}, {"kind", k}},
-            "e|" + p.name + "|" + m + "|" + decision + "|" + k)
-        .Increment();
+    prometheus::Counter*& c = slots_[i].c[kindIndex][decision][static_cast<int>(mode)];
+    if (c == nullptr) {
+      const std::string m(policy::modeName(mode));
+      const std::string key = "e|" + p.name + "|" + m + "|" + kDecisionNames[decision] + "|" +
+                              std::string(k);
+      auto it = counters_.find(key);
+      if (it == counters_.end()) {
+        it = counters_
+                 .emplace(key, &evaluations_->Add({{"policy", p.name},
+                                                   {"mode", m},
+                                                   {"decision", kDecisionNames[decision]},
+                                                   {"kind", std::string(k)}}))
+                 .first;
+      }
+      c = it->second;
+    }
+    c->Increment();
   }
-  for (const auto& v : verdict.violations)
-    counter(*violations_, {{"rule", v.rule}}, "v|" + v.rule).Increment();
+  for (const auto& v : verdict.violations) {
+    const std::string key = "v|" + v.rule;
+    auto it = counters_.find(key);
+    if (it == counters_.end())
+      it = counters_.emplace(key, &violations_->Add({{"rule", v.rule}})).first;
+    it->second->Increment();
+  }
 }
 
 double PolicyMetrics::evaluationCount(std::string_view policy, std::string_view mode,

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policies/engine.h"
 
@@ -34,9 +35,15 @@ class PolicyMetrics {
   double loadSuccess() const { return loadSuccess_->Value(); }
 
  private:
-  prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family,
-                               const std::map<std::string, std::string>& labels,
-                               const std::string& key);
+  // Counter handles of the evaluations family for the policy set last seen, by policy index,
+  // kind, decision and mode: resolved once per set, so a request costs no string building.
+  static constexpr int kKinds = 10, kDecisions = 4, kModes = 3;
+  struct Slots {
+    prometheus::Counter* c[kKinds][kDecisions][kModes] = {};
+  };
+  std::uint64_t cachedSet_ = 0;
+  std::vector<Slots> slots_;
+
   mutable std::mutex mutex_;
   std::map<std::string, prometheus::Counter*, std::less<>> counters_;
   prometheus::Family<prometheus::Counter>* evaluations_;
