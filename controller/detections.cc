@@ -10,6 +10,17 @@
 namespace kc::audit {
 namespace {
 
+// The object an event is judged by: the admitted object (responseObject) when present, else
+// the submitted one (requestObject) unless the request was a patch (a patch is not an object).
+// Truncated events carry no bodies. A JSON null when there is none.
+simdjson::dom::element judgedObject(const Event& e) {
+  if (e.truncated) return policy::nullElement();
+  if (e.hasResponseObject && e.responseObject.is_object()) return e.responseObject;
+  if (e.verb != "patch" && e.hasRequestObject && e.requestObject.is_object())
+    return e.requestObject;
+  return policy::nullElement();
+}
+
 using simdjson::dom::element;
 
 // The catalog. Order is the order of docs/detections.md.
@@ -535,14 +546,8 @@ void Detector::onEvent(const Event& e, std::vector<Finding>& out) {
   if (!sub.empty()) return;
   const std::string_view resourceKind = kindForResource(res);
   if (resourceKind.empty() || e.truncated) return;
-  element obj = policy::nullElement();
-  if (e.hasResponseObject && e.responseObject.is_object()) {
-    obj = e.responseObject;
-  } else if (verb != "patch" && e.hasRequestObject && e.requestObject.is_object()) {
-    obj = e.requestObject;
-  } else {
-    return;
-  }
+  const element obj = judgedObject(e);
+  if (!obj.is_object()) return;
   std::string_view kind = str(obj, "kind");
   if (kind.empty()) kind = resourceKind;
   if (!policy::isPodCarryingKind(kind)) return;
@@ -684,13 +689,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
   f.severity = del ? Severity::kCritical : Severity::kHigh;
   f.kind = std::string(res);
   // Webhooks that fail open after the change are worth naming.
-  element obj = policy::nullElement();
-  if (!e.truncated && e.hasResponseObject && e.responseObject.is_object()) {
-    obj = e.responseObject;
-  } else if (!e.truncated && e.verb != "patch" && e.hasRequestObject &&
-             e.requestObject.is_object()) {
-    obj = e.requestObject;
-  }
+  const element obj = judgedObject(e);
   if (obj.is_object() && !del) {
     f.kind = std::string(str(obj, "kind"));
     std::vector<std::string> failOpen;
@@ -732,13 +731,7 @@ void Detector::handleEventDeletion(const Event& e, std::vector<Finding>& out) {
 }
 
 void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {
-  element obj = policy::nullElement();
-  if (!e.truncated && e.hasResponseObject && e.responseObject.is_object()) {
-    obj = e.responseObject;
-  } else if (!e.truncated && e.verb != "patch" && e.hasRequestObject &&
-             e.requestObject.is_object()) {
-    obj = e.requestObject;
-  }
+  const element obj = judgedObject(e);
   if (!obj.is_object()) {
     if (trusted("ephemeral-container", e.user.username)) return;
     Finding f = base(e, "ephemeral-container");
