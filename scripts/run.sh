@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DKC_BUILD_TESTS=OFF
+scripts/build.sh build-run -DCMAKE_BUILD_TYPE=Release -DKC_BUILD_TESTS=OFF -DKC_BUILD_BENCHMARKS=OFF
 mkdir -p .run
 touch .run/audit.log
 cat <<MSG >&2
@@ -17,5 +17,5 @@ kube-customs: starting. Try, from another shell:
   cat test/testdata/audit_attack.jsonl >> .run/audit.log   # findings appear in the log
   curl http://127.0.0.1:9090/metrics
 MSG
-exec build/cmd/kube-customs serve --state-dir .run --audit-log-path .run/audit.log \
+exec build-run/cmd/kube-customs serve --state-dir .run --audit-log-path .run/audit.log \
   --listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:9090 "$@"
