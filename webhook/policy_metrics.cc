@@ -1,16 +1,27 @@
 #include "webhook/policy_metrics.h"
 
+#include <iterator>
+
 namespace kc::webhook {
 
-std::string_view boundedKind(std::string_view kind) {
-  static constexpr std::string_view kKinds[] = {
-      "Pod",     "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
-      "Job",     "CronJob",    "ReplicationController",     "PodTemplate"};
-  for (auto k : kKinds) {
-    if (k == kind) return k;
+namespace {
+
+// The values of the `kind` label; the last one, "other", stands for every other kind.
+constexpr std::string_view kKindLabels[] = {
+    "Pod",     "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
+    "Job",     "CronJob",    "ReplicationController",     "PodTemplate", "other"};
+
+int kindIndex(std::string_view kind) {
+  constexpr int kOther = static_cast<int>(std::size(kKindLabels)) - 1;
+  for (int i = 0; i < kOther; ++i) {
+    if (kKindLabels[i] == kind) return i;
   }
-  return "other";
+  return kOther;
 }
+
+}  // namespace
+
+std::string_view boundedKind(std::string_view kind) { return kKindLabels[kindIndex(kind)]; }
 
 PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
   evaluations_ = &prometheus::BuildCounter()
@@ -49,13 +60,8 @@ void PolicyMetrics::loaded(bool ok, double unixSeconds) {
 void PolicyMetrics::evaluated(const policy::PolicySet& set, const policy::Verdict& verdict,
                               std::string_view kind) {
   static constexpr const char* kDecisionNames[kDecisions] = {"pass", "audit", "warn", "deny"};
-  const std::string_view k = boundedKind(kind);
-  int kindIndex = 0;
-  for (std::string_view known : {"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
-                                 "Job", "CronJob", "ReplicationController", "PodTemplate"}) {
-    if (known == k) break;
-    ++kindIndex;
-  }
+  const int kindSlot = kindIndex(kind);
+  const std::string_view k = kKindLabels[kindSlot];
   const auto& policies = set.policies();
   std::lock_guard<std::mutex> lock(mutex_);
   if (set.id() != cachedSet_) {
@@ -75,7 +81,7 @@ void PolicyMetrics::evaluated(const policy::PolicySet& set, const policy::Verdic
         mode = v.mode;
       }
     }
-    prometheus::Counter*& c = slots_[i].c[kindIndex][decision][static_cast<int>(mode)];
+    prometheus::Counter*& c = slots_[i].c[kindSlot][decision][static_cast<int>(mode)];
     if (c == nullptr) {
       const std::string m(policy::modeName(mode));
       const std::string key = "e|" + p.name + "|" + m + "|" + kDecisionNames[decision] + "|" +
