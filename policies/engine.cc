@@ -140,6 +140,8 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
                       !in.name.empty() ? in.name : pod.name, in.now};
 
   std::vector<std::string> denyParts, auditParts;
+  std::vector<ParsedImage> images;  // parsed on first use, shared by the image policies
+  bool imagesParsed = false;
   for (const Policy& p : policies_) {
     if (exempt(p, in, pod, target.ns)) continue;
     Mode mode = p.modeFor(target.ns);
@@ -148,7 +150,11 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
     std::vector<Violation> found;
     std::string pssText;
     if (p.kind == PolicyKind::kImage) {
-      checkImages(p, pod, found);
+      if (!imagesParsed) {
+        parseImages(pod, images);
+        imagesParsed = true;
+      }
+      checkImages(p, pod, images, found);
     } else {
       PssResult pss = checkPodSecurity(p, pod);
       PssResult kept;

@@ -8,8 +8,12 @@ namespace {
 
 constexpr size_t kMaxNameLength = 255;
 
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+// ASCII only: references are ASCII by grammar, and the C locale must not change the answer.
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || isDigit(c); }
+bool isAlnum(char c) { return isLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 bool isWordChar(char c) { return isAlnum(c) || c == '_'; }
 
 bool fail(std::string* error, std::string message) {
@@ -52,7 +56,7 @@ bool validDomain(std::string_view d) {
     size_t close = d.find(']');
     if (close == std::string_view::npos || close < 3) return false;
     for (char c : d.substr(1, close - 1)) {
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':') return false;
+      if (!isHexDigit(c) && c != ':') return false;
     }
     host = {};
     d = d.substr(close + 1);
@@ -68,7 +72,7 @@ bool validDomain(std::string_view d) {
     std::string_view port = d.substr(1);
     if (port.empty() || port.size() > 5) return false;
     for (char c : port) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+      if (!isDigit(c)) return false;
     }
   }
   size_t start = 0;
@@ -118,12 +122,12 @@ bool looksLikeDomain(std::string_view first) {
 
 std::string toLower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = lowerAscii(c);
   return out;
 }
 
-std::vector<std::string_view> split(std::string_view s) {
-  std::vector<std::string_view> out;
+void splitInto(std::string_view s, std::vector<std::string_view>& out) {
+  out.clear();
   size_t start = 0;
   while (true) {
     size_t slash = s.find('/', start);
@@ -132,6 +136,11 @@ std::vector<std::string_view> split(std::string_view s) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> out;
+  splitInto(s, out);
   return out;
 }
 
@@ -194,13 +203,17 @@ std::string ImageRef::canonical() const {
 }
 
 bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
-  out = ImageRef{};
+  // Cleared, not replaced: a caller parsing many references reuses the strings' storage.
+  out.registry.clear();
+  out.repository.clear();
+  out.tag.clear();
+  out.digest.clear();
   if (text.empty()) return fail(error, "image reference is empty");
   if (text.size() > 4096) return fail(error, "image reference is too long");
   std::string_view rest = text;
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     if (!validDigest(rest.substr(at + 1), error)) return false;
-    out.digest = std::string(rest.substr(at + 1));
+    out.digest.assign(rest.substr(at + 1));
     rest = rest.substr(0, at);
   }
   // A tag is a ':' after the last '/'; an earlier ':' is a registry port.
@@ -215,7 +228,7 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
           "invalid tag \"" + std::string(tag) +
               "\" (want up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-')");
     }
-    out.tag = std::string(tag);
+    out.tag.assign(tag);
     rest = rest.substr(0, colon);
   }
   if (rest.empty()) return fail(error, "image reference has no repository name");
@@ -225,23 +238,27 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
     std::string_view domain = rest.substr(0, slash);
     if (!validDomain(domain))
       return fail(error, "invalid registry \"" + std::string(domain) + "\"");
-    out.registry = std::string(domain);
+    out.registry.assign(domain);
     remote = rest.substr(slash + 1);
   } else {
-    out.registry = "docker.io";
+    out.registry.assign("docker.io");
   }
   if (out.registry == "index.docker.io") out.registry = "docker.io";
-  for (auto comp : split(remote)) {
+  for (size_t start = 0;;) {
+    const size_t slash = remote.find('/', start);
+    const std::string_view comp = remote.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (comp.empty()) return fail(error, "repository name has an empty path component");
     if (!validPathComponent(comp)) {
       if (comp != toLower(comp)) return fail(error, "repository name must be lowercase");
       return fail(error, "invalid repository path component \"" + std::string(comp) + "\"");
     }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
   }
-  out.repository = std::string(remote);
-  if (out.registry == "docker.io" && remote.find('/') == std::string_view::npos) {
-    out.repository = "library/" + out.repository;
-  }
+  if (out.registry == "docker.io" && remote.find('/') == std::string_view::npos)
+    out.repository.assign("library/");
+  out.repository.append(remote);
   if (out.registry.size() + 1 + out.repository.size() > kMaxNameLength) {
     return fail(error, "image name \"" + out.name() + "\" is longer than 255 characters");
   }
@@ -255,13 +272,14 @@ bool globMatchSegments(std::string_view pattern, std::string_view name) {
 void imageNameSegments(const ImageRef& ref, std::string& storage,
                        std::vector<std::string_view>& name,
                        std::vector<std::string_view>& familiar) {
-  storage = toLower(ref.registry);
+  storage.assign(ref.registry);
+  for (auto& c : storage) c = lowerAscii(c);
   storage += '/';
   storage += ref.repository;
-  name = split(storage);
+  splitInto(storage, name);
   familiar.clear();
   if (name.size() > 2 && name[0] == "docker.io" && name[1] == "library") {
-    familiar = name;
+    familiar.assign(name.begin(), name.end());
     familiar.erase(familiar.begin() + 1);
   }
 }

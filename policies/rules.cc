@@ -118,11 +118,24 @@ const std::vector<DefaultDeniedImage>& defaultDeniedImages() {
   return kList;
 }
 
-void checkImages(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+void parseImages(const PodModel& pod, std::vector<ParsedImage>& out) {
+  out.resize(pod.containers.size());
+  for (size_t i = 0; i < pod.containers.size(); ++i) {
+    const ContainerModel& c = pod.containers[i];
+    ParsedImage& img = out[i];
+    img.ok = false;
+    img.error.clear();
+    if (!c.image.set || c.image.value.empty()) continue;
+    img.ok = parseImageRef(c.image.value, img.ref, &img.error);
+    if (img.ok) imageNameSegments(img.ref, img.storage, img.name, img.familiar);
+  }
+}
+
+void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
+                 std::vector<Violation>& out) {
   const ImageRules& r = p.images;
-  std::string storage;
-  std::vector<std::string_view> name, familiar;
-  for (const auto& c : pod.containers) {
+  for (size_t ci = 0; ci < pod.containers.size() && ci < images.size(); ++ci) {
+    const ContainerModel& c = pod.containers[ci];
     auto field = [&] { return pod.containerPath(c) + ".image"; };
     auto who = [&] { return containerLabel(c); };
     if (!c.image.set || c.image.value.empty()) {
@@ -132,18 +145,19 @@ void checkImages(const Policy& p, const PodModel& pod, std::vector<Violation>& o
                    "; set an image reference such as \"registry.example.com/team/app:1.2.3\""));
       continue;
     }
-    ImageRef ref;
-    std::string err;
-    if (!parseImageRef(c.image.value, ref, &err)) {
+    const ParsedImage& parsed = images[ci];
+    if (!parsed.ok) {
       out.push_back(make(p, "image.invalidReference", std::string(c.name), field(),
-                         who() + " has invalid image " + quote(c.image.value) + ": " + err));
+                         who() + " has invalid image " + quote(c.image.value) + ": " +
+                             parsed.error));
       continue;
     }
-    imageNameSegments(ref, storage, name, familiar);
-    auto matches = [&](const ImageGlob& g) { return g.matches(name, familiar); };
+    const ImageRef& ref = parsed.ref;
+    const auto& name = parsed.name;
+    auto matches = [&](const ImageGlob& g) { return g.matches(name, parsed.familiar); };
     if (std::any_of(p.exemptions.images.begin(), p.exemptions.images.end(), matches)) continue;
     auto img = [&] { return quote(c.image.value); };
-    if (long di = r.firstDenied(name, familiar); di >= 0) {
+    if (long di = r.firstDenied(name, parsed.familiar); di >= 0) {
       const DeniedImage& d = r.denied[static_cast<size_t>(di)];
       std::string why = d.category.empty() ? std::string() : " (" + d.category + ")";
       out.push_back(make(p, "image.denied", std::string(c.name), field(),

@@ -15,9 +15,11 @@
 //   serviceAccount.notAllowed
 //   hostPath.notAllowed
 
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "policies/image_ref.h"
 #include "policies/pod_spec.h"
 #include "policies/policy.h"
 #include "policies/types.h"
@@ -33,8 +35,22 @@ struct DefaultDeniedImage {
 // The documented default list of tunneling tools, miners and attack kits (docs/policies.md).
 const std::vector<DefaultDeniedImage>& defaultDeniedImages();
 
-// Appends the image rule violations of `policy` for every container of `pod`.
-void checkImages(const Policy& policy, const PodModel& pod, std::vector<Violation>& out);
+// One container's image reference, parsed once per evaluation and shared by every image policy.
+struct ParsedImage {
+  bool ok = false;
+  ImageRef ref;
+  std::string error;                              // why it is invalid, when !ok and set
+  std::string storage;                            // backs `name` and `familiar`
+  std::vector<std::string_view> name, familiar;   // from imageNameSegments()
+};
+
+// Parses the image of every container of `pod`, in order (out[i] is pod.containers[i]).
+void parseImages(const PodModel& pod, std::vector<ParsedImage>& out);
+
+// Appends the image rule violations of `policy` for every container of `pod`; `images` from
+// parseImages(pod, ...).
+void checkImages(const Policy& policy, const PodModel& pod, const std::vector<ParsedImage>& images,
+                 std::vector<Violation>& out);
 
 // PSS part of a DeploymentPolicy; returns the failures (exceptions not yet applied).
 PssResult checkPodSecurity(const Policy& policy, const PodModel& pod);
