@@ -84,12 +84,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::vector<Route> routes;
   ServerHooks hooks;
 
-  // Owned through pointers so that shutdown() can destroy them in order: the acceptor and timer
-  // first, then the io_context, whose destruction frees handlers still queued (they hold
-  // sessions, and sessions hold this object).
-  std::unique_ptr<net::io_context> iocPtr = std::make_unique<net::io_context>();
+  // One io_context per worker thread, each run by exactly that thread: a connection lives on
+  // one context, so its handlers never run concurrently and need no strand. `ioc` is the first
+  // (it also runs the acceptor); `workers` the others. Owned through pointers so that
+  // shutdown() can destroy them in order: the acceptor and timer first, then the contexts,
+  // whose destruction frees handlers still queued (they hold sessions, and sessions hold this
+  // object).
+  std::unique_ptr<net::io_context> iocPtr = std::make_unique<net::io_context>(1);
   net::io_context& ioc = *iocPtr;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<std::unique_ptr<net::io_context>> workers;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::size_t nextContext = 0;  // round-robin over ioc and workers; acceptor thread only
   std::optional<tcp::acceptor> acceptorOpt{std::in_place, ioc};
   tcp::acceptor& acceptor = *acceptorOpt;
   std::optional<net::steady_timer> acceptRetryOpt{std::in_place, ioc};
@@ -185,85 +190,108 @@ class Session : public std::enable_shared_from_this<Session> {
     doWaitRequest();
   }
 
+  // The request loop drives Beast's parser by hand over the connection's buffer: a request
+  // that arrived whole (the usual case: one TLS record) is parsed and answered without another
+  // read, timer or composed operation. Reads happen only when the parser needs more bytes.
   void doWaitRequest() {
     idle_ = true;
     if (server_->stopping.load()) return doShutdownTls();
-    if (buffer_.size() > 0) return doReadHeader();
+    if (buffer_.size() > 0) return startRequest();
     lowest().expires_after(server_->options.idleTimeout);
-    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](
-                                                       beast::error_code ec, std::size_t n) {
+    stream_.async_read_some(buffer_.prepare(kReadSize), [self = shared_from_this()](
+                                                            beast::error_code ec, std::size_t n) {
       self->buffer_.commit(n);
       if (ec) return self->doClose();  // idle timeout, peer closed, or shutdown
-      self->doReadHeader();
+      self->startRequest();
     });
   }
 
-  void doReadHeader() {
+  void startRequest() {
     idle_ = false;
+    headerDone_ = false;
+    timerArmed_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.maxHeaderBytes));
     // The route is not known yet: allow the largest cap of any route; onHeader narrows it.
     parser_->body_limit(server_->maxAnyBody);
-    lowest().expires_after(server_->options.headerTimeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->onHeader(ec);
-                             });
+    parseBuffered();
   }
 
-  void onHeader(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == net::error::operation_aborted || ec == ssl::error::stream_truncated)
-      return doClose();
+  void parseBuffered() {
+    for (;;) {
+      if (buffer_.size() == 0) return readMore();
+      beast::error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) return readMore();
+      if (ec == bhttp::error::header_limit)
+        return fail("header_too_large", 431, "request headers exceed the size limit");
+      if (ec == bhttp::error::body_limit)
+        return fail("body_too_large", 413, "request body exceeds the size limit");
+      if (ec)
+        return fail("malformed_http", 400,
+                    headerDone_ ? "malformed HTTP request body" : "malformed HTTP request");
+      if (!headerDone_ && parser_->is_header_done()) {
+        headerDone_ = true;
+        if (!onHeader()) return;
+        timerArmed_ = false;  // the body gets its own headerTimeout, as the headers did
+      }
+      if (parser_->is_done()) return handle();
+      if (used == 0) return readMore();
+    }
+  }
+
+  void readMore() {
+    if (!timerArmed_) {
+      lowest().expires_after(server_->options.headerTimeout);
+      timerArmed_ = true;
+    }
+    stream_.async_read_some(buffer_.prepare(kReadSize), [self = shared_from_this()](
+                                                            beast::error_code ec, std::size_t n) {
+      self->buffer_.commit(n);
+      if (!ec) return self->parseBuffered();
+      self->onReadError(ec);
+    });
+  }
+
+  void onReadError(beast::error_code ec) {
     if (ec == beast::error::timeout) {
-      server_->badRequest("header_timeout");
+      server_->badRequest(headerDone_ ? "body_timeout" : "header_timeout");
       return doClose();
     }
-    if (ec == bhttp::error::header_limit)
-      return fail("header_too_large", 431, "request headers exceed the size limit");
-    if (ec == bhttp::error::body_limit)
-      return fail("body_too_large", 413, "request body exceeds the size limit");
-    if (ec) return fail("malformed_http", 400, "malformed HTTP request");
+    if (ec == net::error::eof || ec == net::error::operation_aborted ||
+        ec == ssl::error::stream_truncated || ec == net::error::connection_reset) {
+      if (headerDone_) server_->badRequest("body_incomplete");
+      return doClose();
+    }
+    return doClose();
+  }
 
+  // Route, content type and body cap, once the headers are in. False when it answered an error.
+  bool onHeader() {
     auto& req = parser_->get();
     const std::string_view target = req.target();
     path_ = target.substr(0, target.find('?'));
     bool pathKnown = false;
     route_ = server_->findRoute(req.method_string(), path_, pathKnown);
     if (route_ == nullptr) {
-      if (pathKnown) return fail("method_not_allowed", 405, "method not allowed");
-      return fail("not_found", 404, "no such path");
+      if (pathKnown) fail("method_not_allowed", 405, "method not allowed");
+      else fail("not_found", 404, "no such path");
+      return false;
     }
-    if (route_->requireJson && !isJsonContentType(req[bhttp::field::content_type]))
-      return fail("unsupported_media_type", 415, "Content-Type must be application/json");
+    if (route_->requireJson && !isJsonContentType(req[bhttp::field::content_type])) {
+      fail("unsupported_media_type", 415, "Content-Type must be application/json");
+      return false;
+    }
     const std::size_t limit =
         route_->maxBodyBytes != 0 ? route_->maxBodyBytes : server_->options.maxBodyBytes;
-    if (parser_->content_length() && *parser_->content_length() > limit)
-      return fail("body_too_large", 413,
-                  "request body exceeds the limit of " + std::to_string(limit) + " bytes");
+    if (parser_->content_length() && *parser_->content_length() > limit) {
+      fail("body_too_large", 413,
+           "request body exceeds the limit of " + std::to_string(limit) + " bytes");
+      return false;
+    }
     parser_->body_limit(limit);
-    if (parser_->is_done()) return handle();
-    lowest().expires_after(server_->options.headerTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->onBody(ec);
-                      });
-  }
-
-  void onBody(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit)
-      return fail("body_too_large", 413, "request body exceeds the size limit");
-    if (ec == beast::error::timeout) {
-      server_->badRequest("body_timeout");
-      return doClose();
-    }
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == net::error::operation_aborted || ec == ssl::error::stream_truncated) {
-      server_->badRequest("body_incomplete");
-      return doClose();
-    }
-    if (ec) return fail("malformed_http", 400, "malformed HTTP request body");
-    handle();
+    return true;
   }
 
   void handle() {
@@ -289,7 +317,7 @@ class Session : public std::enable_shared_from_this<Session> {
       out.body = errorBody("internal error");
     }
     const bool keepAlive = req.keep_alive() && !server_->stopping.load();
-    write(out.status, std::move(out.contentType), std::move(out.body), out.headers, keepAlive);
+    write(out.status, out.contentType, out.body, out.headers, keepAlive);
   }
 
   void fail(std::string_view reason, unsigned status, const std::string& message) {
@@ -297,25 +325,47 @@ class Session : public std::enable_shared_from_this<Session> {
     write(status, "application/json", errorBody(message), {}, false);
   }
 
-  void write(unsigned status, std::string contentType, std::string body,
+  // Serializes the response into one buffer (one TLS record for small answers) and sends it.
+  void write(unsigned status, std::string_view contentType, std::string_view body,
              const std::vector<std::pair<std::string, std::string>>& headers, bool keepAlive) {
-    const unsigned version = parser_ ? parser_->get().version() : 11;
-    res_ = {};
-    res_.version(version == 10 ? 10 : 11);
-    res_.result(status);
-    res_.set(bhttp::field::server, "kube-customs");
-    res_.set(bhttp::field::content_type, contentType);
-    for (const auto& [k, v] : headers) res_.set(k, v);
-    res_.body() = std::move(body);
-    res_.keep_alive(keepAlive);
-    res_.prepare_payload();
+    const unsigned version = parser_ && headerDone_ ? parser_->get().version() : 11;
+    keepAlive_ = keepAlive;
+    std::string& w = out_;
+    w.clear();
+    w.reserve(160 + body.size());
+    w += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    w += std::to_string(status);
+    w += ' ';
+    w += bhttp::obsolete_reason(bhttp::int_to_status(status));
+    w += "\r\nServer: kube-customs\r\nContent-Type: ";
+    appendHeaderValue(w, contentType);
+    w += "\r\n";
+    for (const auto& [k, v] : headers) {
+      appendHeaderValue(w, k);
+      w += ": ";
+      appendHeaderValue(w, v);
+      w += "\r\n";
+    }
+    w += "Content-Length: ";
+    w += std::to_string(body.size());
+    if (version == 10 && keepAlive) w += "\r\nConnection: keep-alive";
+    if (version != 10 && !keepAlive) w += "\r\nConnection: close";
+    w += "\r\n\r\n";
+    w += body;
     lowest().expires_after(server_->options.headerTimeout);
-    bhttp::async_write(stream_, res_,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (ec) return self->doClose();
-                         if (!self->res_.keep_alive()) return self->doShutdownTls();
-                         self->doWaitRequest();
-                       });
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->doClose();
+                       if (!self->keepAlive_) return self->doShutdownTls();
+                       self->doWaitRequest();
+                     });
+  }
+
+  // Header names and values are the server's own; CR, LF and NUL are dropped all the same.
+  static void appendHeaderValue(std::string& out, std::string_view v) {
+    for (char c : v) {
+      if (c != '\r' && c != '\n' && c != '\0') out.push_back(c);
+    }
   }
 
   void doShutdownTls() {
@@ -333,18 +383,25 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ssl::context> ctx_;  // keeps the context this connection started with
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Server::Impl> server_;
+  static constexpr std::size_t kReadSize = 16 * 1024;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> res_;
+  std::string out_;  // the serialized response being written
   const Route* route_ = nullptr;
   std::string_view path_;
   bool idle_ = false;
+  bool headerDone_ = false;  // the current request's headers are parsed
+  bool timerArmed_ = false;  // the read deadline of the current phase is set
+  bool keepAlive_ = true;
   bool clientCertVerified_ = false;
   std::string clientCertSubject_;
 };
 
 void Server::Impl::doAccept() {
-  acceptor.async_accept(net::make_strand(ioc),
+  net::io_context& target =
+      nextContext == 0 ? ioc : *workers[nextContext - 1];
+  nextContext = (nextContext + 1) % (workers.size() + 1);
+  acceptor.async_accept(target.get_executor(),
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                           self->onAccept(ec, std::move(socket));
                         });
@@ -423,11 +480,17 @@ bool Server::start(std::string& error) {
     return false;
   }
   impl_->port = impl_->acceptor.local_endpoint().port();
-  impl_->work.emplace(net::make_work_guard(impl_->ioc));
-  impl_->doAccept();
   int n = impl_->options.threads;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  impl_->work.push_back(net::make_work_guard(impl_->ioc));
+  for (int i = 1; i < n; ++i) {
+    impl_->workers.push_back(std::make_unique<net::io_context>(1));
+    impl_->work.push_back(net::make_work_guard(*impl_->workers.back()));
+  }
+  impl_->doAccept();
+  impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  for (auto& w : impl_->workers)
+    impl_->threads.emplace_back([impl = impl_, ctx = w.get()] { ctx->run(); });
   return true;
 }
 
@@ -463,13 +526,15 @@ bool Server::shutdown(std::chrono::milliseconds grace) {
     for (auto& s : liveSessions()) s->forceClose();
     waitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(2));
   }
-  impl_->work.reset();
+  impl_->work.clear();
   impl_->ioc.stop();
+  for (auto& w : impl_->workers) w->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->acceptorOpt.reset();
   impl_->acceptRetryOpt.reset();
-  impl_->iocPtr.reset();  // frees queued handlers, and with them the last sessions
+  impl_->workers.clear();  // frees queued handlers, and with them the last sessions
+  impl_->iocPtr.reset();
   return clean;
 }
 

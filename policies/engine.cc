@@ -140,7 +140,9 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
                       !in.name.empty() ? in.name : pod.name, in.now};
 
   std::vector<std::string> denyParts, auditParts;
-  std::vector<ParsedImage> images;  // parsed on first use, shared by the image policies
+  // Parsed on first use and shared by the image policies; the per-thread vector keeps its
+  // strings' storage from one evaluation to the next (evaluate is not re-entered).
+  thread_local std::vector<ParsedImage> images;
   bool imagesParsed = false;
   for (const Policy& p : policies_) {
     if (exempt(p, in, pod, target.ns)) continue;
