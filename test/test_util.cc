@@ -159,12 +159,20 @@ HttpResult TlsClient::request(const std::string& method, const std::string& targ
 }
 
 std::string TlsClient::raw(const std::string& bytes, std::chrono::milliseconds wait) {
+  return rawPieces({bytes}, std::chrono::milliseconds(0), wait);
+}
+
+std::string TlsClient::rawPieces(const std::vector<std::string>& pieces,
+                                 std::chrono::milliseconds pause, std::chrono::milliseconds wait) {
   close();
   std::string err = impl_->connect();
   if (!err.empty()) return "";
   beast::error_code ec;
-  beast::get_lowest_layer(*impl_->stream).expires_after(wait);
-  net::write(*impl_->stream, net::buffer(bytes), ec);
+  beast::get_lowest_layer(*impl_->stream).expires_after(wait + pause * pieces.size());
+  for (size_t i = 0; i < pieces.size() && !ec; ++i) {
+    if (i > 0) std::this_thread::sleep_for(pause);
+    net::write(*impl_->stream, net::buffer(pieces[i]), ec);
+  }
   std::string received;
   std::array<char, 4096> buf;
   for (;;) {

@@ -46,6 +46,9 @@ class TlsClient {
   // Connects and sends raw bytes after the handshake; returns what the server sent back before
   // closing (or after `wait`). Used to send broken HTTP.
   std::string raw(const std::string& bytes, std::chrono::milliseconds wait);
+  // Like raw(), but sends the pieces as separate TLS writes with `pause` between them.
+  std::string rawPieces(const std::vector<std::string>& pieces, std::chrono::milliseconds pause,
+                        std::chrono::milliseconds wait);
   bool connected() const;
   void close();
 

@@ -156,6 +156,60 @@ TEST_CASE("RejectsChunkedBodyOverTheCapWith413", "[http]") {
   CHECK(f.metrics.badRequestCount("body_too_large") == 1);
 }
 
+TEST_CASE("AnswersPipelinedRequestsInOrderFromOneWrite", "[http]") {
+  Fixture f;
+  auto req = [](const std::string& body, bool close) {
+    return "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+           std::string(close ? "Connection: close\r\n" : "") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  // Three requests in one TLS write: the server must answer each, in order, from its buffer.
+  const std::string got =
+      f.client().raw(req("{\"n\":1}", false) + req("{\"n\":22}", false) + req("{\"n\":333}", true), 5s);
+  const auto first = got.find("{\"n\":1}");
+  const auto second = got.find("{\"n\":22}");
+  const auto third = got.find("{\"n\":333}");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  REQUIRE(third != std::string::npos);
+  CHECK(first < second);
+  CHECK(second < third);
+  size_t statuses = 0;
+  for (auto at = got.find("HTTP/1.1 200 OK"); at != std::string::npos;
+       at = got.find("HTTP/1.1 200 OK", at + 1))
+    ++statuses;
+  CHECK(statuses == 3);
+  CHECK(got.find("Connection: close") != std::string::npos);  // only on the last answer
+  CHECK(got.find("Connection: close") > second);
+}
+
+TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
+  Fixture f;
+  // The request line and headers first, then the body in two writes: the parser needs more
+  // bytes twice and must ask for them without losing what it already has.
+  const std::string got = f.client().rawPieces(
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+       "Connection: close\r\nContent-Length: 12\r\n\r\n",
+       "{\"abc\":", "\"de\"}"},
+      100ms, 5s);
+  CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(got.size() >= 12);
+  CHECK(got.substr(got.size() - 12) == "{\"abc\":\"de\"}");
+  CHECK(f.metrics.badRequestCount("body_timeout") == 0);
+}
+
+TEST_CASE("AnswersHttp10WithoutKeepAliveAndCloses", "[http]") {
+  Fixture f;
+  const std::string got = f.client().raw(
+      "POST /echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+      5s);
+  CHECK(got.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+  CHECK(got.find("Content-Length: 2\r\n") != std::string::npos);
+  CHECK(got.find("keep-alive") == std::string::npos);
+  CHECK(got.size() >= 2);
+  CHECK(got.substr(got.size() - 2) == "{}");
+}
+
 TEST_CASE("RejectsWrongContentTypeWith415", "[http]") {
   Fixture f;
   auto r = f.client().request("POST", "/echo", "{}", "text/plain");
