@@ -1,34 +1,58 @@
 #include "controller/audit_metrics.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <mutex>
 
 namespace kc::audit {
 namespace {
 
-// Label values that are not in the fixed sets are folded into "other".
-std::string bounded(std::string_view v, std::initializer_list<std::string_view> allowed) {
+// Label values that are not in the fixed sets are folded into "other". The results view
+// static storage or the argument: no allocation.
+std::string_view bounded(std::string_view v, std::initializer_list<std::string_view> allowed) {
   for (auto a : allowed) {
-    if (a == v) return std::string(v);
+    if (a == v) return a;
   }
   return "other";
 }
 
-std::string source(std::string_view s) { return bounded(s, {"log", "webhook", "replay"}); }
+std::string_view source(std::string_view s) { return bounded(s, {"log", "webhook", "replay"}); }
 
-std::string severity(std::string_view s) {
+std::string_view severity(std::string_view s) {
   return bounded(s, {"critical", "high", "medium", "low", "info"});
 }
 
 // Rule ids are chosen by the code, but keep the label safe from anything odd.
-std::string rule(std::string_view r) {
+std::string_view rule(std::string_view r) {
   if (r.empty() || r.size() > 64) return "other";
   for (char c : r) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
       return "other";
   }
-  return std::string(r);
+  return r;
 }
+
+// Cache key "<tag>|a[|b]" built on the stack (labels are at most 64 characters each).
+class Key {
+ public:
+  Key(char tag, std::string_view a, std::string_view b = {}, bool two = false) {
+    buf_[n_++] = tag;
+    add(a);
+    if (two) add(b);
+  }
+  std::string_view view() const { return {buf_, n_}; }
+
+ private:
+  void add(std::string_view v) {
+    buf_[n_++] = '|';
+    const size_t k = std::min(v.size(), sizeof(buf_) - n_);
+    std::memcpy(buf_ + n_, v.data(), k);
+    n_ += k;
+  }
+  char buf_[160];
+  size_t n_ = 0;
+};
 
 }  // namespace
 
@@ -92,52 +116,86 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
 
 template <typename T>
 T& AuditMetrics::child(prometheus::Family<T>& family, std::map<std::string, T*, std::less<>>& cache,
-                       const std::map<std::string, std::string>& labels, const std::string& key) {
+                       std::string_view key, const char* name1, std::string_view value1,
+                       const char* name2, std::string_view value2) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
+  std::map<std::string, std::string> labels{{name1, std::string(value1)}};
+  if (name2 != nullptr) labels.emplace(name2, std::string(value2));
   T& c = family.Add(labels);
-  cache.emplace(key, &c);
+  cache.emplace(std::string(key), &c);
   return c;
 }
 
-void AuditMetrics::received(std::string_view s, double n) {
-  const std::string src = source(s);
-  child(*receivedFamily_, counters_, {{"source", src}}, "r|" + src).Increment(n);
+prometheus::Counter& AuditMetrics::receivedChild(std::string_view src) {
+  return child(*receivedFamily_, counters_, Key('r', src).view(), "source", src);
 }
 
+prometheus::Counter& AuditMetrics::duplicateChild(std::string_view src) {
+  return child(*duplicateFamily_, counters_, Key('p', src).view(), "source", src);
+}
+
+prometheus::Gauge& AuditMetrics::lastEventChild(std::string_view src) {
+  return child(*lastEventFamily_, gauges_, Key('t', src).view(), "source", src);
+}
+
+void AuditMetrics::received(std::string_view s, double n) { receivedChild(source(s)).Increment(n); }
+
 void AuditMetrics::dropped(std::string_view s, std::string_view reason, double n) {
-  const std::string src = source(s);
-  const std::string r = rule(reason);
-  child(*droppedFamily_, counters_, {{"source", src}, {"reason", r}}, "d|" + src + "|" + r)
+  const std::string_view src = source(s), r = rule(reason);
+  child(*droppedFamily_, counters_, Key('d', src, r, true).view(), "source", src, "reason", r)
       .Increment(n);
 }
 
 void AuditMetrics::unparsable(std::string_view s, double n) {
-  const std::string src = source(s);
-  child(*unparsableFamily_, counters_, {{"source", src}}, "u|" + src).Increment(n);
+  const std::string_view src = source(s);
+  child(*unparsableFamily_, counters_, Key('u', src).view(), "source", src).Increment(n);
 }
 
 void AuditMetrics::duplicate(std::string_view s, double n) {
-  const std::string src = source(s);
-  child(*duplicateFamily_, counters_, {{"source", src}}, "p|" + src).Increment(n);
+  duplicateChild(source(s)).Increment(n);
 }
 
 void AuditMetrics::lastEvent(std::string_view s, double unixSeconds) {
-  const std::string src = source(s);
-  auto& g = child(*lastEventFamily_, gauges_, {{"source", src}}, "t|" + src);
+  auto& g = lastEventChild(source(s));
   if (unixSeconds > g.Value()) g.Set(unixSeconds);
 }
 
 void AuditMetrics::finding(std::string_view r, std::string_view sev) {
-  const std::string ru = rule(r), se = severity(sev);
-  child(*findingsFamily_, counters_, {{"rule", ru}, {"severity", se}}, "f|" + ru + "|" + se)
+  const std::string_view ru = rule(r), se = severity(sev);
+  child(*findingsFamily_, counters_, Key('f', ru, se, true).view(), "rule", ru, "severity", se)
       .Increment();
+}
+
+SourceMetrics AuditMetrics::forSource(std::string_view s) {
+  SourceMetrics m;
+  m.metrics_ = this;
+  m.source_ = source(s);
+  return m;
+}
+
+void SourceMetrics::received(double n) {
+  if (metrics_ == nullptr) return;
+  if (received_ == nullptr) received_ = &metrics_->receivedChild(source_);
+  received_->Increment(n);
+}
+
+void SourceMetrics::duplicate(double n) {
+  if (metrics_ == nullptr) return;
+  if (duplicate_ == nullptr) duplicate_ = &metrics_->duplicateChild(source_);
+  duplicate_->Increment(n);
+}
+
+void SourceMetrics::lastEvent(double unixSeconds) {
+  if (metrics_ == nullptr) return;
+  if (lastEvent_ == nullptr) lastEvent_ = &metrics_->lastEventChild(source_);
+  if (unixSeconds > lastEvent_->Value()) lastEvent_->Set(unixSeconds);
 }
 
 namespace {
 double valueOf(const std::map<std::string, prometheus::Counter*, std::less<>>& m,
-               const std::string& key) {
+               std::string_view key) {
   auto it = m.find(key);
   return it == m.end() ? 0 : it->second->Value();
 }
@@ -145,19 +203,19 @@ double valueOf(const std::map<std::string, prometheus::Counter*, std::less<>>& m
 
 double AuditMetrics::receivedCount(std::string_view s) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return valueOf(counters_, "r|" + source(s));
+  return valueOf(counters_, Key('r', source(s)).view());
 }
 double AuditMetrics::droppedCount(std::string_view s, std::string_view reason) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return valueOf(counters_, "d|" + source(s) + "|" + rule(reason));
+  return valueOf(counters_, Key('d', source(s), rule(reason), true).view());
 }
 double AuditMetrics::unparsableCount(std::string_view s) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return valueOf(counters_, "u|" + source(s));
+  return valueOf(counters_, Key('u', source(s)).view());
 }
 double AuditMetrics::findingCount(std::string_view r, std::string_view sev) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return valueOf(counters_, "f|" + rule(r) + "|" + severity(sev));
+  return valueOf(counters_, Key('f', rule(r), severity(sev), true).view());
 }
 
 }  // namespace kc::audit

@@ -17,9 +17,35 @@
 
 namespace kc::audit {
 
+class AuditMetrics;
+
+// The per-event metrics of one source, resolved once: received, duplicate and last-event
+// updates go straight to the prometheus child without a lookup, a lock or an allocation.
+// A child is created (through AuditMetrics) the first time it is used, so series appear
+// exactly when the name-based calls would have created them. Not thread-safe: one owner
+// (AuditPipeline keeps one for its current source); the counters themselves are atomic.
+class SourceMetrics {
+ public:
+  SourceMetrics() = default;
+  void received(double n = 1);
+  void duplicate(double n = 1);
+  void lastEvent(double unixSeconds);
+
+ private:
+  friend class AuditMetrics;
+  AuditMetrics* metrics_ = nullptr;
+  std::string_view source_;  // one of the static label values
+  prometheus::Counter* received_ = nullptr;
+  prometheus::Counter* duplicate_ = nullptr;
+  prometheus::Gauge* lastEvent_ = nullptr;
+};
+
 class AuditMetrics {
  public:
   explicit AuditMetrics(prometheus::Registry& registry);
+
+  // Handles for `source` (folded into the bounded set like the calls below).
+  SourceMetrics forSource(std::string_view source);
 
   void received(std::string_view source, double n = 1);
   void dropped(std::string_view source, std::string_view reason, double n = 1);
@@ -40,9 +66,16 @@ class AuditMetrics {
   double queueFullCount() const { return queueFull_->Value(); }
 
  private:
+  friend class SourceMetrics;
+  // The cached child for `key`; on a miss, adds it to `family` with the labels
+  // {name1: value1[, name2: value2]}. Allocation-free on a hit.
   template <typename T>
   T& child(prometheus::Family<T>& family, std::map<std::string, T*, std::less<>>& cache,
-           const std::map<std::string, std::string>& labels, const std::string& key);
+           std::string_view key, const char* name1, std::string_view value1,
+           const char* name2 = nullptr, std::string_view value2 = {});
+  prometheus::Counter& receivedChild(std::string_view src);
+  prometheus::Counter& duplicateChild(std::string_view src);
+  prometheus::Gauge& lastEventChild(std::string_view src);
 
   mutable std::mutex mutex_;
   prometheus::Family<prometheus::Counter>* receivedFamily_;

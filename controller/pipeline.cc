@@ -29,14 +29,15 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
                             std::vector<DedupeKey>* seen) {
   if (!deduper_.firstSeen(e.auditID, e.stage, clock_())) {
     ++duplicates_;
-    if (metrics_ != nullptr) metrics_->duplicate(source);
+    if (metrics_ != nullptr) sourceMetrics(source).duplicate();
     return;
   }
   if (seen != nullptr) seen->push_back(dedupeKey(e.auditID, e.stage));
   ++events_;
   if (metrics_ != nullptr) {
-    metrics_->received(source);
-    if (e.timeMicros > 0) metrics_->lastEvent(source, static_cast<double>(e.timeMicros) / 1e6);
+    SourceMetrics& m = sourceMetrics(source);
+    m.received();
+    if (e.timeMicros > 0) m.lastEvent(static_cast<double>(e.timeMicros) / 1e6);
   }
   scratch_.clear();
   detector_.onEvent(e, scratch_);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,15 @@ class AuditPipeline {
  private:
   void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen);
   void account(const ParseStats& s, std::string_view source);
+  // The per-event metric handles of `source` (re-resolved when the source changes).
+  SourceMetrics& sourceMetrics(std::string_view source) {
+    if (!metricsResolved_ || source != metricsSource_) {
+      metricsResolved_ = true;
+      metricsSource_.assign(source);
+      sourceMetrics_ = metrics_->forSource(source);
+    }
+    return sourceMetrics_;
+  }
 
   EventParser parser_;
   Deduper deduper_;
@@ -58,6 +68,9 @@ class AuditPipeline {
   FindingCallback onFinding_;
   Clock clock_;
   std::vector<Finding> scratch_;
+  std::string metricsSource_;
+  bool metricsResolved_ = false;
+  SourceMetrics sourceMetrics_;  // for metricsSource_
   ParseStats stats_;
   uint64_t events_ = 0, duplicates_ = 0, findings_ = 0;
 };
