@@ -41,9 +41,7 @@ DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
           hash64(auditID, stage, 0x13198a2e03707344ULL)};
 }
 
-Deduper::Deduper(Options options) : options_(options) {
-  set_.reserve(std::min<size_t>(options_.maxEntries, 1 << 16));
-}
+Deduper::Deduper(Options options) : options_(options), set_(options.maxEntries) {}
 
 bool Deduper::firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros) {
   return firstSeen(dedupeKey(auditID, stage), nowMicros);
@@ -51,23 +49,16 @@ bool Deduper::firstSeen(std::string_view auditID, std::string_view stage, int64_
 
 bool Deduper::firstSeen(const DedupeKey& key, int64_t nowMicros) {
   expire(nowMicros);
-  if (!set_.insert(key).second) {
+  if (!set_.insert(key, nowMicros, &evictions_)) {
     ++duplicates_;
     return false;
-  }
-  order_.push_back({key, nowMicros});
-  while (set_.size() > options_.maxEntries) {
-    set_.erase(order_.front().key);
-    order_.pop_front();
-    ++evictions_;
   }
   return true;
 }
 
 void Deduper::expire(int64_t nowMicros) {
-  while (!order_.empty() && nowMicros - order_.front().insertedMicros > options_.windowMicros) {
-    set_.erase(order_.front().key);
-    order_.pop_front();
+  while (!set_.empty() && nowMicros - set_.oldestStamp() > options_.windowMicros) {
+    set_.popOldest();
     ++evictions_;
   }
 }

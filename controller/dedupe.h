@@ -11,20 +11,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
+
+#include "controller/key_set.h"
 
 namespace kc::audit {
 
-// 128-bit hash of (auditID, stage). Collisions are negligible at the sizes held here.
-struct DedupeKey {
-  uint64_t hi = 0;
-  uint64_t lo = 0;
-  bool operator==(const DedupeKey&) const = default;
-};
+// 128-bit hash of (auditID, stage) (DedupeKey is in key_set.h). Collisions are negligible at
+// the sizes held here.
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage);
 
 class Deduper {
@@ -41,25 +37,17 @@ class Deduper {
   // window. nowMicros is the caller's clock (injected for tests), non-decreasing.
   bool firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros);
   bool firstSeen(const DedupeKey& key, int64_t nowMicros);
-  bool contains(const DedupeKey& key) const { return set_.count(key) != 0; }
+  bool contains(const DedupeKey& key) const { return set_.contains(key); }
 
   size_t size() const { return set_.size(); }
   uint64_t duplicates() const { return duplicates_; }
   uint64_t evictions() const { return evictions_; }
 
  private:
-  struct KeyHash {
-    size_t operator()(const DedupeKey& k) const { return static_cast<size_t>(k.lo); }
-  };
-  struct Entry {
-    DedupeKey key;
-    int64_t insertedMicros;
-  };
   void expire(int64_t nowMicros);
 
   Options options_;
-  std::unordered_set<DedupeKey, KeyHash> set_;
-  std::deque<Entry> order_;
+  KeyFifoSet set_;  // stamps are insertion times
   uint64_t duplicates_ = 0;
   uint64_t evictions_ = 0;
 };
