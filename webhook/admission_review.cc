@@ -14,32 +14,6 @@ bool optString(const object& obj, std::string_view key, std::string_view& out) {
   return e.get_string().get(out) == simdjson::SUCCESS;
 }
 
-bool optGvk(const object& obj, std::string_view key, GroupVersionKind& out) {
-  element e;
-  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
-  return optString(o, "group", out.group) && optString(o, "version", out.version) &&
-         optString(o, "kind", out.kind);
-}
-
-bool optGvr(const object& obj, std::string_view key, GroupVersionResource& out) {
-  element e;
-  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return false;
-  return optString(o, "group", out.group) && optString(o, "version", out.version) &&
-         optString(o, "resource", out.resource);
-}
-
-bool optObjectElement(const object& obj, std::string_view key, element& out) {
-  element e;
-  if (obj.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return true;
-  if (e.type() != element_type::OBJECT) return false;
-  out = e;
-  return true;
-}
-
 DecodeResult fail(DecodeError e, std::string message) { return DecodeResult{e, std::move(message)}; }
 
 }  // namespace
@@ -99,31 +73,71 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
     return fail(DecodeError::kInvalidField, "request.uid must be a string");
   if (out.uid.empty()) return fail(DecodeError::kMissingUid, "request.uid is missing");
 
+  // One pass over the request's fields (a lookup per field would rescan the object each time).
+  // With a repeated key the first one counts, as at_key would have it.
+  enum Field : unsigned {
+    kKind, kResource, kSubResource, kRequestKind, kRequestResource, kRequestSubResource, kName,
+    kNamespace, kOperation, kObject, kOldObject, kOptions, kDryRun, kUserInfo, kFieldCount
+  };
+  static constexpr std::string_view kNames[kFieldCount] = {
+      "kind",      "resource", "subResource", "requestKind", "requestResource",
+      "requestSubResource", "name", "namespace", "operation", "object", "oldObject", "options",
+      "dryRun", "userInfo"};
+  element fields[kFieldCount];
+  unsigned present = 0;
+  for (auto field : req) {
+    for (unsigned i = 0; i < kFieldCount; ++i) {
+      if (field.key != kNames[i]) continue;
+      if ((present & (1u << i)) == 0 && !field.value.is_null()) {
+        fields[i] = field.value;
+        present |= 1u << i;
+      }
+      break;
+    }
+  }
+  auto has = [&](Field f) { return (present & (1u << f)) != 0; };
+  auto str = [&](Field f, std::string_view& dst) {
+    return !has(f) || fields[f].get_string().get(dst) == simdjson::SUCCESS;
+  };
+  auto gvk = [&](Field f, GroupVersionKind& dst) {
+    if (!has(f)) return true;
+    object o;
+    return fields[f].get_object().get(o) == simdjson::SUCCESS && optString(o, "group", dst.group) &&
+           optString(o, "version", dst.version) && optString(o, "kind", dst.kind);
+  };
+  auto gvr = [&](Field f, GroupVersionResource& dst) {
+    if (!has(f)) return true;
+    object o;
+    return fields[f].get_object().get(o) == simdjson::SUCCESS && optString(o, "group", dst.group) &&
+           optString(o, "version", dst.version) && optString(o, "resource", dst.resource);
+  };
+  auto obj = [&](Field f, element& dst) {
+    if (!has(f)) return true;
+    if (fields[f].type() != element_type::OBJECT) return false;
+    dst = fields[f];
+    return true;
+  };
+
   const char* bad = nullptr;
-  if (!optGvk(req, "kind", out.kind)) bad = "request.kind";
-  else if (!optGvr(req, "resource", out.resource)) bad = "request.resource";
-  else if (!optString(req, "subResource", out.subResource)) bad = "request.subResource";
-  else if (!optGvk(req, "requestKind", out.requestKind)) bad = "request.requestKind";
-  else if (!optGvr(req, "requestResource", out.requestResource)) bad = "request.requestResource";
-  else if (!optString(req, "requestSubResource", out.requestSubResource))
-    bad = "request.requestSubResource";
-  else if (!optString(req, "name", out.name)) bad = "request.name";
-  else if (!optString(req, "namespace", out.namespace_)) bad = "request.namespace";
-  else if (!optString(req, "operation", out.operation)) bad = "request.operation";
-  else if (!optObjectElement(req, "object", out.object)) bad = "request.object";
-  else if (!optObjectElement(req, "oldObject", out.oldObject)) bad = "request.oldObject";
-  else if (!optObjectElement(req, "options", out.options)) bad = "request.options";
+  if (!gvk(kKind, out.kind)) bad = "request.kind";
+  else if (!gvr(kResource, out.resource)) bad = "request.resource";
+  else if (!str(kSubResource, out.subResource)) bad = "request.subResource";
+  else if (!gvk(kRequestKind, out.requestKind)) bad = "request.requestKind";
+  else if (!gvr(kRequestResource, out.requestResource)) bad = "request.requestResource";
+  else if (!str(kRequestSubResource, out.requestSubResource)) bad = "request.requestSubResource";
+  else if (!str(kName, out.name)) bad = "request.name";
+  else if (!str(kNamespace, out.namespace_)) bad = "request.namespace";
+  else if (!str(kOperation, out.operation)) bad = "request.operation";
+  else if (!obj(kObject, out.object)) bad = "request.object";
+  else if (!obj(kOldObject, out.oldObject)) bad = "request.oldObject";
+  else if (!obj(kOptions, out.options)) bad = "request.options";
   if (bad != nullptr) return fail(DecodeError::kInvalidField, std::string(bad) + " has the wrong type");
 
-  element dry;
-  if (req.at_key("dryRun").get(dry) == simdjson::SUCCESS && !dry.is_null()) {
-    if (dry.get_bool().get(out.dryRun) != simdjson::SUCCESS)
-      return fail(DecodeError::kInvalidField, "request.dryRun must be a boolean");
-  }
-  element userEl;
-  if (req.at_key("userInfo").get(userEl) == simdjson::SUCCESS && !userEl.is_null()) {
+  if (has(kDryRun) && fields[kDryRun].get_bool().get(out.dryRun) != simdjson::SUCCESS)
+    return fail(DecodeError::kInvalidField, "request.dryRun must be a boolean");
+  if (has(kUserInfo)) {
     object user;
-    if (userEl.get_object().get(user) != simdjson::SUCCESS ||
+    if (fields[kUserInfo].get_object().get(user) != simdjson::SUCCESS ||
         !optString(user, "username", out.userInfo.username) ||
         !optString(user, "uid", out.userInfo.uid))
       return fail(DecodeError::kInvalidField, "request.userInfo has the wrong type");

@@ -104,6 +104,51 @@ TEST_CASE("RejectsBodiesThatAreNotAdmissionReviewV1", "[admission]") {
   }
 }
 
+TEST_CASE("NamesTheRequestFieldWithTheWrongType", "[admission]") {
+  // Every field the decoder reads, given a value of the wrong type, is reported by name.
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("kind":"Pod")", "request.kind"},
+      {R"("resource":1)", "request.resource"},
+      {R"("subResource":[])", "request.subResource"},
+      {R"("requestKind":{"kind":5})", "request.requestKind"},
+      {R"("requestResource":"pods")", "request.requestResource"},
+      {R"("requestSubResource":true)", "request.requestSubResource"},
+      {R"("name":{})", "request.name"},
+      {R"("namespace":2)", "request.namespace"},
+      {R"("oldObject":"x")", "request.oldObject"},
+      {R"("options":[1])", "request.options"},
+      {R"("userInfo":{"username":3})", "request.userInfo"},
+  };
+  AdmissionDecoder d;
+  for (const auto& [field, name] : cases) {
+    INFO(field);
+    const std::string body =
+        std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE",)") +
+        field + "}}";
+    AdmissionRequest r;
+    const auto res = d.decode(body, r);
+    CHECK(res.error == DecodeError::kInvalidField);
+    CHECK(res.message.find(name) != std::string::npos);
+  }
+}
+
+TEST_CASE("NullFieldsAreAbsentAndARepeatedKeyCountsOnce", "[admission]") {
+  AdmissionDecoder d;
+  AdmissionRequest r;
+  const auto res = d.decode(
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",)"
+      R"("operation":"CREATE","namespace":"first","namespace":"second","name":null,)"
+      R"("oldObject":null,"dryRun":null,"userInfo":{"username":"alice","groups":["g1","g2"]}}})",
+      r);
+  REQUIRE(res.ok());
+  CHECK(r.namespace_ == "first");
+  CHECK(r.name.empty());
+  CHECK(r.oldObject.is_null());
+  CHECK_FALSE(r.dryRun);
+  CHECK(r.userInfo.username == "alice");
+  CHECK(r.userInfo.groups == std::vector<std::string_view>{"g1", "g2"});
+}
+
 TEST_CASE("RejectsNestingDeeperThanTheCap", "[admission]") {
   std::string deep = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":)";
   for (int i = 0; i < 5000; ++i) deep += "[";
