@@ -448,6 +448,7 @@ ComponentMatch matchSystemComponent(std::string_view name) {
 Detector::Detector(DetectorOptions options)
     : options_(std::move(options)),
       objects_(options_.maxTrackedObjects),
+      decided_(options_.maxTrackedRequests),
       chainNovelties_(std::max<size_t>(options_.maxTrackedObjects / 8, 1024)) {}
 
 bool Detector::trusted(std::string_view rule, std::string_view user) const {
@@ -497,32 +498,23 @@ void Detector::onEvent(const Event& e, std::vector<Finding>& out) {
   // Long-running requests (exec, attach, portforward, watches, proxied upgrades) log
   // ResponseStarted then ResponseComplete; the others only ResponseComplete. Request-level
   // rules decide once: on ResponseStarted, or on ResponseComplete when no ResponseStarted was
-  // seen. Only ResponseStarted ids are remembered.
-  bool decide = false;
-  if (started) {
-    std::string id(e.auditID);
-    if (decided_.insert(id).second) {
-      decidedOrder_.push_back(std::move(id));
-      while (decidedOrder_.size() > options_.maxTrackedRequests) {
-        decided_.erase(decidedOrder_.front());
-        decidedOrder_.pop_front();
-      }
-      decide = true;
-    }
-  } else {
-    decide = decided_.find(std::string(e.auditID)) == decided_.end();
-  }
-
+  // seen. Only ResponseStarted ids of requests some request-level rule applies to are
+  // remembered (as 128-bit hashes); every other event skips the set.
   const std::string_view res = e.hasObjectRef ? e.objectRef.resource : std::string_view();
   const std::string_view sub = e.hasObjectRef ? e.objectRef.subresource : std::string_view();
-  if (decide) {
-    if (res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward") &&
-        (e.verb == "create" || e.verb == "get")) {
-      handleSessionSubresource(e, out);
+  const bool session = res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward") &&
+                       (e.verb == "create" || e.verb == "get");
+  const bool nodeProxy = res == "nodes" && sub == "proxy";
+  const bool anonymous = e.user.username == "system:anonymous";
+  if (session || nodeProxy || anonymous || e.hasImpersonatedUser) {
+    const DedupeKey id = dedupeKey(e.auditID, "");
+    const bool decide = started ? decided_.insert(id, 0) : !decided_.contains(id);
+    if (decide) {
+      if (session) handleSessionSubresource(e, out);
+      if (nodeProxy) handleNodeProxy(e, out);
+      if (anonymous) handleAnonymous(e, out);
+      if (e.hasImpersonatedUser) handleImpersonation(e, out);
     }
-    if (res == "nodes" && sub == "proxy") handleNodeProxy(e, out);
-    if (e.user.username == "system:anonymous") handleAnonymous(e, out);
-    if (e.hasImpersonatedUser) handleImpersonation(e, out);
   }
   if (!complete || !success(e.responseCode) || !e.hasObjectRef) return;
 

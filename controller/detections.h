@@ -26,6 +26,7 @@
 
 #include "controller/audit_event.h"
 #include "controller/baseline.h"
+#include "controller/dedupe.h"
 #include "controller/exec_command.h"
 #include "controller/ownership.h"
 #include "policies/engine.h"
@@ -130,8 +131,8 @@ class Detector {
 
   DetectorOptions options_;
   ObjectTracker objects_;
-  std::unordered_set<std::string> decided_;
-  std::deque<std::string> decidedOrder_;
+  // Hashes (dedupeKey(auditID, "")) of requests decided on ResponseStarted; bounded FIFO.
+  KeyFifoSet decided_;
   // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
   ObjectTracker chainNovelties_;
   uint64_t eventsSeen_ = 0;

@@ -545,6 +545,53 @@ TEST_CASE("EmulationExecReadingServiceAccountToken", "[detections][emulation]") 
   CHECK(feed(d, denied).empty());
 }
 
+TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]") {
+  DetectorOptions o;
+  o.maxTrackedRequests = 4;
+  Detector d(o);
+  auto exec = [](const std::string& id, const std::string& stage) {
+    Ev x;
+    x.auditID = id;
+    x.stage = stage;
+    x.code = 101;
+    x.level = "Metadata";
+    x.uri = "/api/v1/namespaces/shop/pods/p/exec?command=ls&container=app";
+    x.user = "mallory@example.com";
+    x.resource = "pods";
+    x.subresource = "exec";
+    x.ns = "shop";
+    x.name = "p";
+    return x.str();
+  };
+  REQUIRE(rules(feed(d, exec("exec-1", "ResponseStarted"))) ==
+          std::vector<std::string>{"pod-exec"});
+  // Many long-running requests no rule applies to (watches) do not crowd it out.
+  for (int i = 0; i < 50; ++i) {
+    Ev w;
+    w.auditID = "watch-" + std::to_string(i);
+    w.stage = "ResponseStarted";
+    w.verb = "watch";
+    w.code = 200;
+    w.level = "Metadata";
+    w.uri = "/api/v1/namespaces/shop/pods?watch=true";
+    w.user = "system:serviceaccount:shop:runner";
+    w.resource = "pods";
+    w.ns = "shop";
+    CHECK(feed(d, w.str()).empty());
+  }
+  CHECK(feed(d, exec("exec-1", "ResponseComplete")).empty());
+  // Other execs do: the memory keeps the newest maxTrackedRequests requests.
+  for (int i = 2; i <= 5; ++i) {
+    CHECK(feed(d, exec("exec-" + std::to_string(i), "ResponseStarted")).size() == 1);
+  }
+  CHECK(feed(d, exec("exec-5", "ResponseComplete")).empty());
+  CHECK(feed(d, exec("exec-2", "ResponseComplete")).empty());
+  CHECK(feed(d, exec("exec-1", "ResponseComplete")).size() == 1);  // forgotten: decided again
+  // A request that only logs ResponseComplete decides there, every time (not remembered).
+  CHECK(feed(d, exec("exec-6", "ResponseComplete")).size() == 1);
+  CHECK(feed(d, exec("exec-6", "ResponseComplete")).size() == 1);
+}
+
 TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
   Detector d(DetectorOptions{});
   Ev e;
