@@ -1,11 +1,14 @@
 // `kube-customs audit replay` and `kube-customs baseline show|accept`: the audit door offline,
 // with the same pipeline and detections as the running audit role.
 
+#include <simdjson.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "cmd/audit_role.h"
 #include "cmd/commands.h"
@@ -34,37 +37,50 @@ constexpr const char* kBaselineUsage =
     "                                    --dimension creator|image-source|user-agent --value V\n";
 
 // Feeds a stream to the pipeline in chunks of whole lines; a line longer than `maxLine` is
-// skipped to its newline and counted as dropped.
+// skipped to its newline and counted as dropped. Reads straight into one buffer that keeps
+// simdjson's padding after the text, so the parser copies nothing; only the partial last line
+// moves to the front between reads.
 bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMetrics& metrics,
                   std::size_t maxLine, uint64_t& tooLong) {
   constexpr std::size_t kChunk = 4u << 20;
-  std::string buf;
-  std::vector<char> chunk(kChunk);
+  constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+  std::vector<char> buf(kChunk + kPadding);
+  std::size_t len = 0;  // bytes of text at the front of buf (a partial line)
   bool skipping = false;
   for (;;) {
-    const std::size_t n = std::fread(chunk.data(), 1, chunk.size(), in);
+    if (buf.size() < len + kChunk + kPadding) buf.resize(len + kChunk + kPadding);
+    const std::size_t n = std::fread(buf.data() + len, 1, kChunk, in);
     if (n == 0) break;
-    std::size_t start = 0;
+    const std::size_t start = len;
+    len += n;
     if (skipping) {
-      const char* nl = static_cast<const char*>(std::memchr(chunk.data(), '\n', n));
-      if (nl == nullptr) continue;
-      start = static_cast<std::size_t>(nl - chunk.data()) + 1;
+      const char* nl = static_cast<const char*>(std::memchr(buf.data() + start, '\n', n));
+      if (nl == nullptr) {
+        len = start;
+        continue;
+      }
+      const std::size_t from = static_cast<std::size_t>(nl - buf.data()) + 1;
+      std::memmove(buf.data() + start, buf.data() + from, len - from);
+      len = start + (len - from);
       skipping = false;
     }
-    buf.append(chunk.data() + start, n - start);
-    const auto last = buf.rfind('\n');
-    if (last != std::string::npos) {
-      pipeline.processLines(std::string_view(buf.data(), last + 1), "replay", false);
-      buf.erase(0, last + 1);
+    // The text before `start` holds no newline: search only what was just read.
+    const void* nl = ::memrchr(buf.data() + start, '\n', len - start);
+    if (nl != nullptr) {
+      const std::size_t last = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
+      // Everything after the processed text, the padding included, is readable.
+      pipeline.processLines(std::string_view(buf.data(), last + 1), "replay", true);
+      std::memmove(buf.data(), buf.data() + last + 1, len - last - 1);
+      len -= last + 1;
     }
-    if (buf.size() > maxLine) {
+    if (len > maxLine) {
       ++tooLong;
       metrics.dropped("replay", "too_large");
-      buf.clear();
+      len = 0;
       skipping = true;
     }
   }
-  if (!skipping && !buf.empty()) pipeline.processLines(buf, "replay", false);
+  if (!skipping && len > 0) pipeline.processLines(std::string_view(buf.data(), len), "replay", true);
   return !std::ferror(in);
 }
 
