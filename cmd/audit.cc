@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <vector>
 
@@ -40,8 +41,9 @@ constexpr const char* kBaselineUsage =
 // skipped to its newline and counted as dropped. Reads straight into one buffer that keeps
 // simdjson's padding after the text, so the parser copies nothing; only the partial last line
 // moves to the front between reads.
+// `flush` runs after each batch of lines (output written while the input is still read).
 bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMetrics& metrics,
-                  std::size_t maxLine, uint64_t& tooLong) {
+                  std::size_t maxLine, uint64_t& tooLong, const std::function<void()>& flush) {
   constexpr std::size_t kChunk = 4u << 20;
   constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
   std::vector<char> buf(kChunk + kPadding);
@@ -70,6 +72,7 @@ bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMet
       const std::size_t last = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
       // Everything after the processed text, the padding included, is readable.
       pipeline.processLines(std::string_view(buf.data(), last + 1), "replay", true);
+      flush();
       std::memmove(buf.data(), buf.data() + last + 1, len - last - 1);
       len -= last + 1;
     }
@@ -140,10 +143,19 @@ int runReplay(const std::vector<std::string>& args) {
   prometheus::Registry registry;
   audit::AuditMetrics metrics(registry);
   const bool json = output == "json";
-  audit::AuditPipeline pipeline({}, detector, &metrics, [json](const audit::Finding& f) {
+  // JSON lines are serialized directly (the same bytes as toJson(f).dump()) and written in
+  // blocks.
+  std::string jsonOut;
+  auto flushJson = [&jsonOut] {
+    std::cout.write(jsonOut.data(), static_cast<std::streamsize>(jsonOut.size()));
+    jsonOut.clear();
+  };
+  audit::AuditPipeline pipeline({}, detector, &metrics, [json, &jsonOut, &flushJson](
+                                                            const audit::Finding& f) {
     if (json) {
-      std::cout << audit::toJson(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";
+      audit::appendJson(jsonOut, f);
+      jsonOut.push_back('\n');
+      if (jsonOut.size() >= (64u << 10)) flushJson();
     } else {
       std::cout << audit::severityName(f.severity) << "\t" << f.rule << "\t" << f.namespace_
                 << "/" << f.name << "\t" << f.user << "\t" << f.summary << "\n";
@@ -156,8 +168,10 @@ int runReplay(const std::vector<std::string>& args) {
     return 2;
   }
   uint64_t tooLong = 0;
-  const bool ok = replayStream(in, pipeline, metrics, audit::ParserLimits{}.maxDocumentBytes, tooLong);
+  const bool ok = replayStream(in, pipeline, metrics, audit::ParserLimits{}.maxDocumentBytes,
+                               tooLong, flushJson);
   if (in != stdin) std::fclose(in);
+  flushJson();
   std::cout.flush();
   const auto& s = pipeline.parseStats();
   std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()

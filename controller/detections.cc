@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 
+#include "controller/json_writer.h"
 #include "policies/pod_spec.h"
 
 namespace kc::audit {
@@ -313,6 +314,78 @@ nlohmann::json toJson(const Finding& f) {
   if (!f.violations.empty()) j["violations"] = f.violations;
   if (!f.details.empty()) j["details"] = f.details;
   return j;
+}
+
+void appendJson(std::string& out, const Finding& f) {
+  // Keys in the order toJson(f).dump() writes them (nlohmann objects are sorted by key).
+  bool first = true;
+  auto key = [&](std::string_view k) {
+    out.append(first ? "{\"" : ",\"");
+    first = false;
+    out.append(k);
+    out.append("\":");
+  };
+  auto always = [&](std::string_view k, std::string_view v) {
+    key(k);
+    appendJsonString(out, v);
+  };
+  auto put = [&](std::string_view k, std::string_view v) {
+    if (!v.empty()) always(k, v);
+  };
+  auto list = [&](std::string_view k, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    key(k);
+    for (size_t i = 0; i < v.size(); ++i) {
+      out.push_back(i == 0 ? '[' : ',');
+      appendJsonString(out, v[i]);
+    }
+    out.push_back(']');
+  };
+  always("auditID", f.auditID);
+  put("command", f.command);
+  if (!f.containers.empty()) put("container", f.containers[0]);
+  list("containers", f.containers);
+  if (!f.details.empty()) {
+    key("details");
+    bool firstDetail = true;
+    for (const auto& [k, v] : f.details) {
+      out.push_back(firstDetail ? '{' : ',');
+      firstDetail = false;
+      appendJsonString(out, k);
+      out.push_back(':');
+      appendJsonString(out, v);
+    }
+    out.push_back('}');
+  }
+  list("images", f.images);
+  put("impersonatedUser", f.impersonatedUser);
+  list("indicators", f.indicators);
+  put("kind", f.kind);
+  put("name", f.name);
+  always("namespace", f.namespace_);
+  put("requestUser", f.requestUser);
+  put("resource", f.resource);
+  if (f.responseCode) {
+    key("responseCode");
+    appendJsonInt(out, f.responseCode);
+  }
+  always("rule", f.rule);
+  always("severity", severityName(f.severity));
+  put("sourceIP", f.sourceIP);
+  put("stage", f.stage);
+  put("subresource", f.subresource);
+  always("summary", f.summary);
+  always("technique", f.technique);
+  always("techniqueName", f.techniqueName);
+  if (f.timeMicros) {
+    key("timeMicros");
+    appendJsonInt(out, f.timeMicros);
+  }
+  always("user", f.user);
+  put("userAgent", f.userAgent);
+  put("verb", f.verb);
+  list("violations", f.violations);
+  out.push_back('}');
 }
 
 std::string normalizeHostPath(std::string_view path) {

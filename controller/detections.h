@@ -81,6 +81,9 @@ struct Finding {
 // JSON for logs, the CLI and Alertmanager annotations. Always has rule, severity, technique,
 // techniqueName, summary, auditID, namespace, user; other fields when non-empty.
 nlohmann::json toJson(const Finding& f);
+// Appends the same JSON as toJson(f).dump(-1, ' ', false, error_handler_t::replace), byte for
+// byte, without building a JSON value: for high-volume output (audit replay -o json).
+void appendJson(std::string& out, const Finding& f);
 
 struct DetectorOptions {
   using PolicySource = std::function<std::shared_ptr<const policy::PolicySet>()>;

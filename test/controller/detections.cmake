@@ -1,3 +1,4 @@
 # Tests of the audit detections and the learned baseline.
 kc_test(controller_detections_test SRCS detections_test.cc DEPS kc_detections kc_test_util)
 kc_test(controller_baseline_test SRCS baseline_test.cc DEPS kc_detections kc_test_util)
+kc_test(controller_finding_json_test SRCS finding_json_test.cc DEPS kc_detections)
