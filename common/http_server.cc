@@ -1,5 +1,6 @@
 #include "common/http_server.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -124,14 +125,34 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void onAccept(beast::error_code ec, tcp::socket socket);
 };
 
+// One HTTPS connection. TLS is OpenSSL driven directly over the non-blocking socket: SSL_read
+// and SSL_write move bytes between the kernel and OpenSSL's record buffers without a BIO pair
+// in between, and the reactor is asked to wait only when OpenSSL wants more bytes or room to
+// write. Deadlines are lazy: setting one stores a time; the connection's single timer fires at
+// the earliest pending deadline and re-arms itself if the deadline has moved, so a request
+// costs no timer operations in the common case.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx,
           std::shared_ptr<Server::Impl> server)
-      : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_), server_(std::move(server)) {
+      : ctx_(std::move(ctx)),
+        sock_(std::move(socket)),
+        timer_(sock_.get_executor()),
+        server_(std::move(server)) {
     server_->connections.fetch_add(1);
+    ssl_ = SSL_new(ctx_->native_handle());
+    beast::error_code ec;
+    sock_.non_blocking(true, ec);
+    if (ssl_ != nullptr && !ec && SSL_set_fd(ssl_, sock_.native_handle()) == 1) {
+      SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      SSL_set_accept_state(ssl_);
+    } else if (ssl_ != nullptr) {
+      SSL_free(ssl_);
+      ssl_ = nullptr;
+    }
   }
   ~Session() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
     {
       std::lock_guard<std::mutex> lock(server_->sessionsMutex);
       server_->sessions.erase(this);
@@ -144,30 +165,97 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard<std::mutex> lock(server_->sessionsMutex);
       server_->sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->doHandshake(); });
+    net::dispatch(sock_.get_executor(), [self = shared_from_this()] { self->doHandshake(); });
   }
 
   // Posted by shutdown(): closes the connection now if it is between requests.
   void closeIfIdle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->idle_) self->lowest().cancel();
+    net::post(sock_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) {
+        beast::error_code ec;
+        self->sock_.cancel(ec);
+      }
     });
   }
 
   // Posted by shutdown() once the grace period is over: closes the connection whatever it does.
   void forceClose() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->doClose(); });
+    net::post(sock_.get_executor(), [self = shared_from_this()] { self->doClose(); });
   }
 
  private:
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  using Clock = std::chrono::steady_clock;
+
+  // --- deadlines -------------------------------------------------------------------------------
+
+  void setDeadline(std::chrono::milliseconds d) {
+    deadline_ = Clock::now() + d;
+    if (timerPending_ && timer_.expiry() <= deadline_) return;  // fires in time and re-checks
+    armTimer();
+  }
+  void clearDeadline() { deadline_ = Clock::time_point::max(); }
+
+  void armTimer() {
+    timerPending_ = true;
+    const unsigned gen = ++timerGen_;
+    timer_.expires_at(deadline_);  // cancels a pending wait, whose handler sees an old generation
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code) {
+      if (gen != self->timerGen_) return;
+      self->timerPending_ = false;
+      if (self->closed_ || self->deadline_ == Clock::time_point::max()) return;
+      if (Clock::now() < self->deadline_) return self->armTimer();
+      self->timedOut_ = true;
+      beast::error_code ec;
+      self->sock_.cancel(ec);  // the pending wait completes with operation_aborted
+    });
+  }
+
+  // --- TLS over the socket ---------------------------------------------------------------------
+
+  // Waits for the socket to become readable or writable as OpenSSL asked, then calls `retry`.
+  // A wait ended by the deadline or by shutdown reports `timeout` or `operation_aborted`.
+  template <typename Retry, typename Fail>
+  void waitFor(int sslError, Retry retry, Fail failed) {
+    const auto what = sslError == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write
+                                                        : tcp::socket::wait_read;
+    sock_.async_wait(what, [self = shared_from_this(), retry = std::move(retry),
+                            failed = std::move(failed)](beast::error_code ec) mutable {
+      if (self->timedOut_) return failed(beast::error::timeout);
+      if (ec) return failed(ec);
+      retry();
+    });
+  }
+
+  // Maps a failed SSL call to an error code; clean and unclean closes by the peer are eof.
+  beast::error_code sslFailure(int sslError) {
+    ERR_clear_error();
+    if (sslError == SSL_ERROR_ZERO_RETURN) return net::error::eof;
+    if (sslError == SSL_ERROR_SYSCALL) return net::error::eof;
+    return ssl::error::stream_truncated;
+  }
 
   void doHandshake() {
-    lowest().expires_after(server_->options.headerTimeout);
-    stream_.async_handshake(ssl::stream_base::server,
-                            [self = shared_from_this()](beast::error_code ec) {
-                              self->onHandshake(ec);
-                            });
+    if (ssl_ == nullptr) return doClose();
+    setDeadline(server_->options.headerTimeout);
+    continueHandshake();
+  }
+
+  void continueHandshake() {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      clearDeadline();
+      return onHandshake({});
+    }
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+      return waitFor(err, [this] { continueHandshake(); },
+                     [this](beast::error_code ec) { onHandshake(ec); });
+    // A client that connects and goes away says nothing: not a bad handshake.
+    const bool silent = err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN;
+    ERR_clear_error();
+    onHandshake(silent ? beast::error_code(net::error::eof)
+                       : beast::error_code(ssl::error::stream_truncated));
   }
 
   void onHandshake(beast::error_code ec) {
@@ -177,9 +265,8 @@ class Session : public std::enable_shared_from_this<Session> {
         server_->badRequest("tls_handshake");
       return doClose();
     }
-    SSL* ssl = stream_.native_handle();
-    if (X509* peer = SSL_get1_peer_certificate(ssl)) {
-      if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    if (X509* peer = SSL_get1_peer_certificate(ssl_)) {
+      if (SSL_get_verify_result(ssl_) == X509_V_OK) {
         clientCertVerified_ = true;
         char cn[256] = {0};
         X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
@@ -190,6 +277,47 @@ class Session : public std::enable_shared_from_this<Session> {
     doWaitRequest();
   }
 
+  // Reads what is available into buffer_, waiting when there is nothing yet, then calls done(ec).
+  template <typename Done>
+  void readSome(Done done) {
+    ERR_clear_error();
+    auto space = buffer_.prepare(kReadSize);
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, space.data(), space.size(), &n);
+    if (r == 1) {
+      buffer_.commit(n);
+      return done(beast::error_code{});
+    }
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+      return waitFor(err, [this, done]() mutable { readSome(std::move(done)); },
+                     [done](beast::error_code ec) mutable { done(ec); });
+    done(sslFailure(err));
+  }
+
+  // Writes all of out_, waiting for room when the socket is full, then calls done(ec).
+  template <typename Done>
+  void writeAll(Done done) {
+    while (written_ < out_.size()) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      const int r = SSL_write_ex(ssl_, out_.data() + written_, out_.size() - written_, &n);
+      if (r == 1) {
+        written_ += n;
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, r);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        // Only a client that stops reading gets here: give it headerTimeout to make room.
+        setDeadline(server_->options.headerTimeout);
+        return waitFor(err, [this, done]() mutable { writeAll(std::move(done)); },
+                       [done](beast::error_code ec) mutable { done(ec); });
+      }
+      return done(sslFailure(err));
+    }
+    done(beast::error_code{});
+  }
+
   // The request loop drives Beast's parser by hand over the connection's buffer: a request
   // that arrived whole (the usual case: one TLS record) is parsed and answered without another
   // read, timer or composed operation. Reads happen only when the parser needs more bytes.
@@ -197,10 +325,8 @@ class Session : public std::enable_shared_from_this<Session> {
     idle_ = true;
     if (server_->stopping.load()) return doShutdownTls();
     if (buffer_.size() > 0) return startRequest();
-    lowest().expires_after(server_->options.idleTimeout);
-    stream_.async_read_some(buffer_.prepare(kReadSize), [self = shared_from_this()](
-                                                            beast::error_code ec, std::size_t n) {
-      self->buffer_.commit(n);
+    setDeadline(server_->options.idleTimeout);
+    readSome([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->doClose();  // idle timeout, peer closed, or shutdown
       self->startRequest();
     });
@@ -243,12 +369,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void readMore() {
     if (!timerArmed_) {
-      lowest().expires_after(server_->options.headerTimeout);
+      setDeadline(server_->options.headerTimeout);
       timerArmed_ = true;
     }
-    stream_.async_read_some(buffer_.prepare(kReadSize), [self = shared_from_this()](
-                                                            beast::error_code ec, std::size_t n) {
-      self->buffer_.commit(n);
+    readSome([self = shared_from_this()](beast::error_code ec) {
       if (!ec) return self->parseBuffered();
       self->onReadError(ec);
     });
@@ -352,13 +476,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (version != 10 && !keepAlive) w += "\r\nConnection: close";
     w += "\r\n\r\n";
     w += body;
-    lowest().expires_after(server_->options.headerTimeout);
-    net::async_write(stream_, net::buffer(out_),
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       if (ec) return self->doClose();
-                       if (!self->keepAlive_) return self->doShutdownTls();
-                       self->doWaitRequest();
-                     });
+    clearDeadline();
+    written_ = 0;
+    writeAll([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->doClose();
+      if (!self->keepAlive_) return self->doShutdownTls();
+      self->doWaitRequest();
+    });
   }
 
   // Header names and values are the server's own; CR, LF and NUL are dropped all the same.
@@ -368,20 +492,47 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Sends close_notify (waiting at most a second for room to send it), then closes. The
+  // client's close_notify is not awaited: nothing more is read from a connection being closed.
   void doShutdownTls() {
-    lowest().expires_after(std::chrono::seconds(1));
-    stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->doClose(); });
+    setDeadline(std::chrono::seconds(1));
+    continueShutdown();
+  }
+
+  void continueShutdown() {
+    if (closed_) return;
+    ERR_clear_error();
+    const int r = SSL_shutdown(ssl_);
+    if (r >= 0) return doClose();
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_WRITE)
+      return waitFor(err, [this] { continueShutdown(); }, [this](beast::error_code) { doClose(); });
+    ERR_clear_error();
+    doClose();
   }
 
   void doClose() {
     idle_ = false;
+    if (closed_) return;
+    closed_ = true;
+    clearDeadline();
+    ++timerGen_;
+    timer_.cancel();
     beast::error_code ec;
-    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
-    lowest().close();
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
   }
 
   std::shared_ptr<ssl::context> ctx_;  // keeps the context this connection started with
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  tcp::socket sock_;
+  SSL* ssl_ = nullptr;
+  net::steady_timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  unsigned timerGen_ = 0;
+  bool timerPending_ = false;
+  bool timedOut_ = false;
+  bool closed_ = false;
+  std::size_t written_ = 0;  // bytes of out_ already handed to SSL_write
   std::shared_ptr<Server::Impl> server_;
   static constexpr std::size_t kReadSize = 16 * 1024;
   beast::flat_buffer buffer_;

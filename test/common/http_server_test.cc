@@ -75,7 +75,7 @@ struct Fixture {
   std::unique_ptr<kc::http::Server> server;
   std::atomic<bool> slowEntered{false};
 
-  Fixture() {
+  explicit Fixture(std::chrono::milliseconds idleTimeout = 5s) {
     tls = std::make_shared<kc::tls::ReloadingContext>(
         kc::tls::TlsFiles{secret.cert(), secret.key(), ""},
         kc::tls::ReloadingContext::Hooks{[this] { metrics.tlsReloaded(); },
@@ -103,7 +103,7 @@ struct Fixture {
     opts.listen = "127.0.0.1:0";
     opts.threads = 2;
     opts.headerTimeout = 1s;  // long enough for a handshake on a loaded machine
-    opts.idleTimeout = 5s;
+    opts.idleTimeout = idleTimeout;
     opts.maxHeaderBytes = 2048;
     server = std::make_unique<kc::http::Server>(
         opts, tls, std::move(routes),
@@ -208,6 +208,52 @@ TEST_CASE("AnswersHttp10WithoutKeepAliveAndCloses", "[http]") {
   CHECK(got.find("keep-alive") == std::string::npos);
   CHECK(got.size() >= 2);
   CHECK(got.substr(got.size() - 2) == "{}");
+}
+
+TEST_CASE("ClosesABodyThatNeverFinishesAndCountsIt", "[http]") {
+  Fixture f;
+  // Headers promise 100 bytes, 10 arrive: the body deadline closes the connection, unanswered.
+  const std::string got = f.client().raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"a\":\"123",
+      5s);
+  CHECK(got.empty());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (f.metrics.badRequestCount("body_timeout") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  CHECK(f.metrics.badRequestCount("body_timeout") == 1);
+  CHECK(f.client().request("GET", "/ping").status == 200);
+}
+
+TEST_CASE("ClosesAnIdleKeepAliveConnectionAfterTheIdleTimeout", "[http]") {
+  Fixture f(700ms);
+  auto c = f.client();
+  REQUIRE(c.request("GET", "/ping").status == 200);
+  REQUIRE(c.connected());
+  REQUIRE(f.server->activeConnections() == 1);
+  // Requests inside the timeout keep the connection; it is the same one each time.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(300ms);
+    CHECK(c.request("GET", "/ping").status == 200);
+  }
+  CHECK(f.server->activeConnections() == 1);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (f.server->activeConnections() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  CHECK(f.server->activeConnections() == 0);
+  CHECK(f.metrics.badRequestCount("header_timeout") == 0);  // idle is not a bad request
+}
+
+TEST_CASE("CountsAClientThatDoesNotSpeakTlsAndServesOthers", "[http]") {
+  Fixture f;
+  // Plain HTTP to the TLS port: a failed handshake, counted, the connection closed.
+  const auto plain = kc::testing::httpGet(f.server->port(), "/ping");
+  CHECK_FALSE(plain.error.empty());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (f.metrics.badRequestCount("tls_handshake") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  CHECK(f.metrics.badRequestCount("tls_handshake") == 1);
+  CHECK(f.client().request("GET", "/ping").status == 200);
 }
 
 TEST_CASE("RejectsWrongContentTypeWith415", "[http]") {
