@@ -249,18 +249,25 @@ struct Hit {
   Severity severity = Severity::kMedium;
 };
 
-size_t levenshtein(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+// Levenshtein distance of a and b when it is at most t, else t + 1. b is at most 63
+// characters. Row minima never decrease, so the computation stops at the first row whose
+// minimum is over t.
+size_t boundedLevenshtein(std::string_view a, std::string_view b, size_t t) {
+  size_t prev[64], cur[64];
+  const size_t m = b.size();
+  for (size_t j = 0; j <= m; ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+    size_t rowMin = cur[0];
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      rowMin = std::min(rowMin, cur[j]);
     }
-    std::swap(prev, cur);
+    if (rowMin > t) return t + 1;
+    std::copy(cur, cur + m + 1, prev);
   }
-  return prev[b.size()];
+  return std::min(prev[m], t + 1);
 }
 
 std::string upper(std::string_view s) {
@@ -495,27 +502,26 @@ ComponentMatch matchSystemComponent(std::string_view name) {
                                                                    "cloud-controller-manager",
                                                                    "konnectivity-agent",
                                                                    "kube-addon-manager"};
-  ComponentMatch best;
   // Candidate prefixes end at '-' boundaries: "kube-proxy-x7k2p" -> "kube", "kube-proxy", ...
-  std::vector<std::string_view> prefixes;
-  for (size_t i = 0; i <= name.size(); ++i) {
-    if (i == name.size() || name[i] == '-') prefixes.push_back(name.substr(0, i));
-  }
+  // A prefix equal to a component is the name itself or a start followed by '-'.
   for (auto c : kComponents) {
-    for (auto p : prefixes) {
-      if (p == c) return ComponentMatch{std::string(c), true};
-    }
+    if (startsWith(name, c) && (name.size() == c.size() || name[c.size()] == '-'))
+      return ComponentMatch{std::string(c), true};
   }
+  // Imitations: the first component (in catalog order) within a small edit distance of some
+  // prefix. No prefix equals a component here, so every distance is above 0. Prefixes whose
+  // length is too far from the component's are skipped before any distance is computed.
   for (auto c : kComponents) {
     if (c.size() < 6) continue;  // too short to tell imitation from coincidence
     const size_t threshold = c.size() <= 8 ? 1 : 2;
-    for (auto p : prefixes) {
-      if (p.size() + threshold < c.size() || p.size() > c.size() + threshold) continue;
-      size_t d = levenshtein(p, c);
-      if (d > 0 && d <= threshold && best.component.empty()) best.component = std::string(c);
+    const size_t minLen = c.size() - threshold, maxLen = c.size() + threshold;
+    for (size_t i = minLen; i <= name.size() && i <= maxLen; ++i) {
+      if (i != name.size() && name[i] != '-') continue;
+      if (boundedLevenshtein(name.substr(0, i), c, threshold) <= threshold)
+        return ComponentMatch{std::string(c), false};
     }
   }
-  return best;
+  return ComponentMatch{};
 }
 
 Detector::Detector(DetectorOptions options)
@@ -894,7 +900,9 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
 
   // Object rules: each hit has a key; a key found on the owner (the template this object was
   // made from) or earlier on this object is not reported again.
-  auto emit = [&](std::string_view rule, std::vector<Hit> hits, const std::string& summaryLead) {
+  // The summary lead is built only when there is something to report.
+  auto emit = [&](std::string_view rule, std::vector<Hit> hits, auto&& makeLead) {
+    if (hits.empty()) return;
     std::vector<Hit> fresh;
     for (auto& h : hits) {
       const bool old =
@@ -904,6 +912,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       if (!old) fresh.push_back(std::move(h));
     }
     if (fresh.empty() || trusted(rule, actor)) return;
+    const std::string summaryLead = makeLead();
     Finding f = makeFinding(rule);
     f.severity = Severity::kLow;
     std::vector<std::string> detail;
@@ -932,8 +941,9 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                       std::string(c.name) + " (" + std::string(c.image.value) + ")",
                       Severity::kHigh});
     }
-    emit("ephemeral-container", std::move(hits),
-         requestUser + " added ephemeral container(s) to pod " + objectPath(ns, name));
+    emit("ephemeral-container", std::move(hits), [&] {
+      return requestUser + " added ephemeral container(s) to pod " + objectPath(ns, name);
+    });
   }
 
   {  // privileged
@@ -949,7 +959,8 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       hits.push_back(
           {"privileged-container/<pod>", "", "windows hostProcess pod", Severity::kHigh});
     }
-    emit("privileged-container", std::move(hits), what + " runs privileged container(s)");
+    emit("privileged-container", std::move(hits),
+         [&] { return what + " runs privileged container(s)"; });
   }
   if (!ephemeralSub) {
     std::vector<Hit> hits;
@@ -959,7 +970,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       hits.push_back({"host-namespace/hostIPC", "", "hostIPC", Severity::kMedium});
     if (pod.hostNetwork == policy::Tri::kTrue)
       hits.push_back({"host-namespace/hostNetwork", "", "hostNetwork", Severity::kMedium});
-    emit("host-namespace", std::move(hits), what + " shares host namespace(s)");
+    emit("host-namespace", std::move(hits), [&] { return what + " shares host namespace(s)"; });
   }
   if (!ephemeralSub) {
     std::vector<Hit> hits;
@@ -970,7 +981,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                         std::string(c.name) + ":" + p, Severity::kMedium});
       }
     }
-    emit("host-port", std::move(hits), what + " binds host port(s)");
+    emit("host-port", std::move(hits), [&] { return what + " binds host port(s)"; });
   }
   bool mountsRoot = false;
   if (!ephemeralSub) {
@@ -983,7 +994,8 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       if (s == Severity::kInfo) continue;
       hits.push_back({"sensitive-host-path/" + p, "", p, s});
     }
-    emit("sensitive-host-path", std::move(hits), what + " mounts sensitive host path(s)");
+    emit("sensitive-host-path", std::move(hits),
+         [&] { return what + " mounts sensitive host path(s)"; });
   }
   {  // capabilities
     std::vector<Hit> hits;
@@ -997,7 +1009,8 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                         std::string(c.name), std::string(c.name) + " +" + capName, s});
       }
     }
-    emit("dangerous-capability", std::move(hits), what + " adds dangerous capabilities");
+    emit("dangerous-capability", std::move(hits),
+         [&] { return what + " adds dangerous capabilities"; });
   }
   if (kind == "Pod" && !ephemeralSub) {
     const bool debugName = startsWith(name, "node-debugger-");
@@ -1007,8 +1020,10 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       std::string node(pod.nodeName.value);
       emit("node-debug-pod",
            {{"node-debug-pod", "", node.empty() ? std::string() : "node " + node, Severity::kHigh}},
-           actor + " started node debugging pod " + objectPath(ns, name) +
-               " with the node's namespaces and root filesystem");
+           [&] {
+             return actor + " started node debugging pod " + objectPath(ns, name) +
+                    " with the node's namespaces and root filesystem";
+           });
     }
   }
   if (kind == "Pod" && !ephemeralSub && startsWith(requestUser, "system:node:")) {
@@ -1022,15 +1037,20 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                                       [&](std::string_view p) { return startsWith(name, p); });
       if (!controlPlane || options_.reportControlPlaneMirrorPods) {
         emit("mirror-pod", {{"mirror-pod", "", requestUser, Severity::kHigh}},
-             requestUser + " created mirror pod " + objectPath(ns, name) +
-                 " from a static pod manifest on the node");
+             [&] {
+               return requestUser + " created mirror pod " + objectPath(ns, name) +
+                      " from a static pod manifest on the node";
+             });
       }
     }
   }
   if (!ephemeralSub && isSystemNamespace(ns) && !isSystemIdentity(actor)) {
     emit("system-namespace-workload",
          {{"system-namespace-workload/" + actor, "", "", Severity::kHigh}},
-         actor + " " + (create ? "created " : "changed ") + what + " in a system namespace");
+         [&] {
+           return actor + " " + (create ? "created " : "changed ") + what +
+                  " in a system namespace";
+         });
   }
   if (!ephemeralSub) {
     ComponentMatch m = matchSystemComponent(name);
@@ -1038,8 +1058,10 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       emit("system-component-name",
            {{"system-component-name", "", m.component,
              m.exact ? Severity::kMedium : Severity::kHigh}},
-           what + (m.exact ? " is named like system component outside kube-system"
-                           : " imitates the name of system component"));
+           [&] {
+             return what + (m.exact ? " is named like system component outside kube-system"
+                                    : " imitates the name of system component");
+           });
     }
   }
 

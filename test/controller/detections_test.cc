@@ -1,6 +1,8 @@
 #include "controller/detections.h"
 
+#include <array>
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "policies/loader.h"
 #include "test/test_util.h"
@@ -1084,6 +1086,92 @@ TEST_CASE("HostPathAndCapabilityClassification", "[detections]") {
   CHECK(capabilitySeverity("cap_sys_ptrace") == Severity::kHigh);
   CHECK(capabilitySeverity("NET_ADMIN") == Severity::kMedium);
   CHECK(capabilitySeverity("NET_BIND_SERVICE") == Severity::kInfo);
+}
+
+// matchSystemComponent as first written (every prefix against every component, full
+// Levenshtein): the reference the fast version must agree with.
+ComponentMatch referenceComponentMatch(std::string_view name) {
+  static constexpr std::array<std::string_view, 10> kComponents = {
+      "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy",
+      "coredns",        "kube-dns",                "etcd",           "cloud-controller-manager",
+      "konnectivity-agent", "kube-addon-manager"};
+  auto levenshtein = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  ComponentMatch best;
+  std::vector<std::string_view> prefixes;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '-') prefixes.push_back(name.substr(0, i));
+  }
+  for (auto c : kComponents) {
+    for (auto p : prefixes) {
+      if (p == c) return ComponentMatch{std::string(c), true};
+    }
+  }
+  for (auto c : kComponents) {
+    if (c.size() < 6) continue;
+    const size_t threshold = c.size() <= 8 ? 1 : 2;
+    for (auto p : prefixes) {
+      if (p.size() + threshold < c.size() || p.size() > c.size() + threshold) continue;
+      size_t d = levenshtein(p, c);
+      if (d > 0 && d <= threshold && best.component.empty()) best.component = std::string(c);
+    }
+  }
+  return best;
+}
+
+TEST_CASE("SystemComponentMatchAgreesWithTheReference", "[detections]") {
+  const std::vector<std::string> components = {
+      "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy",
+      "coredns",        "kube-dns",                "etcd",           "cloud-controller-manager",
+      "konnectivity-agent", "kube-addon-manager", "kube", "web", "nginx", "core", "dns"};
+  std::mt19937 rng(11);
+  const std::string letters = "abcdeknopstuy-";
+  auto mutate = [&](std::string s) {
+    const int edits = static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits && !s.empty(); ++k) {
+      const size_t at = rng() % (s.size() + 1);
+      const char ch = letters[rng() % letters.size()];
+      switch (rng() % 3) {
+        case 0: s.insert(s.begin() + static_cast<long>(at), ch); break;
+        case 1: if (at < s.size()) s.erase(at, 1); break;
+        default: if (at < s.size()) s[at] = ch; break;
+      }
+    }
+    return s;
+  };
+  size_t exact = 0, imitations = 0;
+  for (int i = 0; i < 30000; ++i) {
+    std::string name = mutate(components[rng() % components.size()]);
+    if (rng() % 2) name += "-" + mutate(components[rng() % components.size()]);
+    if (rng() % 2) name += "-5d78c9869d";
+    if (rng() % 3 == 0) name += "-x7k2p";
+    const ComponentMatch want = referenceComponentMatch(name);
+    const ComponentMatch got = matchSystemComponent(name);
+    INFO(name);
+    REQUIRE(got.component == want.component);
+    REQUIRE(got.exact == want.exact);
+    if (want.exact) ++exact;
+    else if (!want.component.empty()) ++imitations;
+  }
+  for (std::string name : {"", "-", "--", "kube-proxy", "kube-prox", "kube-proxyy-1", "-coredns",
+                           "etcd", "etc", "etcdd-0", "coredns-", "core-dns-abc"}) {
+    INFO(name);
+    CHECK(matchSystemComponent(name).component == referenceComponentMatch(name).component);
+    CHECK(matchSystemComponent(name).exact == referenceComponentMatch(name).exact);
+  }
+  CHECK(exact > 1000);
+  CHECK(imitations > 1000);
 }
 
 TEST_CASE("MemoryStaysBounded", "[detections]") {
