@@ -684,8 +684,10 @@ bool Server::shutdown(std::chrono::milliseconds grace) {
   impl_->threads.clear();
   impl_->acceptorOpt.reset();
   impl_->acceptRetryOpt.reset();
-  impl_->workers.clear();  // frees queued handlers, and with them the last sessions
+  // The acceptor's context first: a pending accept holds a socket made for a worker's context.
+  // Destroying a context frees its queued handlers, and with them the last sessions.
   impl_->iocPtr.reset();
+  impl_->workers.clear();
   return clean;
 }
 
