@@ -5,7 +5,7 @@
 #include <cctype>
 #include <chrono>
 
-#include "controller/json_writer.h"
+#include "common/json_writer.h"
 #include "policies/pod_spec.h"
 
 namespace kc::audit {
@@ -334,7 +334,7 @@ void appendJson(std::string& out, const Finding& f) {
   };
   auto always = [&](std::string_view k, std::string_view v) {
     key(k);
-    appendJsonString(out, v);
+    kc::json::appendJsonString(out, v);
   };
   auto put = [&](std::string_view k, std::string_view v) {
     if (!v.empty()) always(k, v);
@@ -344,7 +344,7 @@ void appendJson(std::string& out, const Finding& f) {
     key(k);
     for (size_t i = 0; i < v.size(); ++i) {
       out.push_back(i == 0 ? '[' : ',');
-      appendJsonString(out, v[i]);
+      kc::json::appendJsonString(out, v[i]);
     }
     out.push_back(']');
   };
@@ -358,9 +358,9 @@ void appendJson(std::string& out, const Finding& f) {
     for (const auto& [k, v] : f.details) {
       out.push_back(firstDetail ? '{' : ',');
       firstDetail = false;
-      appendJsonString(out, k);
+      kc::json::appendJsonString(out, k);
       out.push_back(':');
-      appendJsonString(out, v);
+      kc::json::appendJsonString(out, v);
     }
     out.push_back('}');
   }
@@ -374,7 +374,7 @@ void appendJson(std::string& out, const Finding& f) {
   put("resource", f.resource);
   if (f.responseCode) {
     key("responseCode");
-    appendJsonInt(out, f.responseCode);
+    kc::json::appendJsonInt(out, f.responseCode);
   }
   always("rule", f.rule);
   always("severity", severityName(f.severity));
@@ -386,7 +386,7 @@ void appendJson(std::string& out, const Finding& f) {
   always("techniqueName", f.techniqueName);
   if (f.timeMicros) {
     key("timeMicros");
-    appendJsonInt(out, f.timeMicros);
+    kc::json::appendJsonInt(out, f.timeMicros);
   }
   always("user", f.user);
   put("userAgent", f.userAgent);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/json_writer.h"
 #include "common/log.h"
 #include "webhook/admission_review.h"
 
@@ -28,7 +29,7 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
     res.status = 400;
     res.body.clear();
     res.body += "{\"error\":";
-    appendJsonString(res.body, decoded.message);
+    kc::json::appendJsonString(res.body, decoded.message);
     res.body += "}";
     return;
   }

@@ -1,5 +1,7 @@
 #include "webhook/admission_review.h"
 
+#include "common/json_writer.h"
+
 namespace kc::webhook {
 namespace {
 
@@ -159,67 +161,11 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
   return {};
 }
 
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20) {
-            out += "\\u00";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xf]);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
-      ++p;
-      continue;
-    }
-    // Multi-byte UTF-8: copy a well-formed sequence, replace anything else.
-    int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len > 0 && end - p >= len;
-    for (int i = 1; ok && i < len; ++i) ok = (p[i] & 0xc0) == 0x80;
-    if (ok && len == 2 && c < 0xc2) ok = false;                       // overlong
-    if (ok && len == 3 && c == 0xe0 && p[1] < 0xa0) ok = false;       // overlong
-    if (ok && len == 3 && c == 0xed && p[1] >= 0xa0) ok = false;      // surrogate
-    if (ok && len == 4 && (c > 0xf4 || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-      ok = false;
-    if (ok) {
-      out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(len));
-      p += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++p;
-    }
-  }
-  out.push_back('"');
-}
-
 std::string encodeResponse(const AdmissionResponse& r) {
   std::string out;
   out.reserve(256 + r.message.size());
   out += R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":)";
-  appendJsonString(out, r.uid);
+  kc::json::appendJsonString(out, r.uid);
   out += r.allowed ? ",\"allowed\":true" : ",\"allowed\":false";
   if (r.code != 0 || !r.message.empty()) {
     out += ",\"status\":{";
@@ -235,12 +181,12 @@ std::string encodeResponse(const AdmissionResponse& r) {
     }
     if (!r.reason.empty()) {
       out += first ? "\"reason\":" : ",\"reason\":";
-      appendJsonString(out, r.reason);
+      kc::json::appendJsonString(out, r.reason);
       first = false;
     }
     if (!r.message.empty()) {
       out += first ? "\"message\":" : ",\"message\":";
-      appendJsonString(out, r.message);
+      kc::json::appendJsonString(out, r.message);
     }
     out += "}";
   }
@@ -249,7 +195,7 @@ std::string encodeResponse(const AdmissionResponse& r) {
     bool first = true;
     for (const auto& w : *r.warnings) {
       if (!first) out.push_back(',');
-      appendJsonString(out, w);
+      kc::json::appendJsonString(out, w);
       first = false;
     }
     out += "]";
@@ -259,9 +205,9 @@ std::string encodeResponse(const AdmissionResponse& r) {
     bool first = true;
     for (const auto& [k, v] : *r.auditAnnotations) {
       if (!first) out.push_back(',');
-      appendJsonString(out, k);
+      kc::json::appendJsonString(out, k);
       out.push_back(':');
-      appendJsonString(out, v);
+      kc::json::appendJsonString(out, v);
       first = false;
     }
     out += "}";

@@ -89,7 +89,5 @@ struct AdmissionResponse {
 // {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{...}}
 std::string encodeResponse(const AdmissionResponse& r);
 
-// Appends `s` as a JSON string literal (quoted, escaped). Invalid UTF-8 becomes U+FFFD.
-void appendJsonString(std::string& out, std::string_view s);
 
 }  // namespace kc::webhook

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "controller/detections.h"
-#include "controller/json_writer.h"
+#include "common/json_writer.h"
 
 namespace kc::audit {
 namespace {
@@ -24,7 +24,7 @@ std::string direct(const Finding& f) {
 
 std::string jsonQuoted(std::string_view s) {
   std::string out;
-  appendJsonString(out, s);
+  kc::json::appendJsonString(out, s);
   return out;
 }
 
@@ -79,7 +79,7 @@ TEST_CASE("IntegersAreWrittenLikeNlohmann") {
   for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{101}, int64_t{1767935400123456},
                     std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()}) {
     std::string out;
-    appendJsonInt(out, v);
+    kc::json::appendJsonInt(out, v);
     CHECK(out == json(v).dump());
   }
 }

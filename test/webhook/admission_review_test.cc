@@ -1,5 +1,7 @@
 #include "webhook/admission_review.h"
 
+#include "common/json_writer.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -193,7 +195,7 @@ TEST_CASE("EncodesDenyWithStatusWarningsAndAnnotations", "[admission]") {
 
 TEST_CASE("EscapingAlwaysYieldsValidJsonEvenFromInvalidUtf8", "[admission]") {
   std::string out;
-  kc::webhook::appendJsonString(out, std::string("a\x01\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80", 15));
+  kc::json::appendJsonString(out, std::string("a\x01\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80", 15));
   const auto j = nlohmann::json::parse("[" + out + "]");
   CHECK(j[0] == "a\x01\xef\xbf\xbd\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }

@@ -1,8 +1,8 @@
-#include "controller/json_writer.h"
+#include "common/json_writer.h"
 
 #include <charconv>
 
-namespace kc::audit {
+namespace kc::json {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -97,4 +97,4 @@ void appendJsonInt(std::string& out, int64_t v) {
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
-}  // namespace kc::audit
+}  // namespace kc::json

@@ -1,5 +1,6 @@
 #pragma once
-// Minimal JSON text writing for hand-built serializers on hot paths (audit findings).
+// Minimal JSON text writing for hand-built serializers on hot paths (admission responses,
+// audit findings).
 // Strings are escaped exactly as nlohmann::json::dump(-1, ' ', false,
 // error_handler_t::replace) escapes them: '"', '\\', \b \f \n \r \t, other control characters
 // as \u00xx (lowercase hex), everything else as is (no escaping of '/' or non-ASCII), and each
@@ -10,11 +11,11 @@
 #include <string>
 #include <string_view>
 
-namespace kc::audit {
+namespace kc::json {
 
 // Appends `s` as a JSON string literal, quotes included.
 void appendJsonString(std::string& out, std::string_view s);
 // Appends a JSON integer.
 void appendJsonInt(std::string& out, int64_t v);
 
-}  // namespace kc::audit
+}  // namespace kc::json
