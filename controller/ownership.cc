@@ -48,13 +48,22 @@ std::string ObjectTracker::nameKey(std::string_view kind, std::string_view ns,
   return k;
 }
 
+std::string_view ObjectTracker::scratchNameKey(std::string_view kind, std::string_view ns,
+                                              std::string_view name) {
+  scratch_.clear();
+  scratch_.append(kind).push_back('/');
+  scratch_.append(ns).push_back('/');
+  scratch_.append(name);
+  return scratch_;
+}
+
 void ObjectTracker::touch(std::list<TrackedObject>::iterator it) {
   if (it != lru_.begin()) lru_.splice(lru_.begin(), lru_, it);
 }
 
 TrackedObject* ObjectTracker::find(std::string_view uid) {
   if (uid.empty()) return nullptr;
-  auto it = byUid_.find(std::string(uid));
+  auto it = byUid_.find(uid);
   if (it == byUid_.end()) return nullptr;
   touch(it->second);
   return &*it->second;
@@ -63,7 +72,7 @@ TrackedObject* ObjectTracker::find(std::string_view uid) {
 TrackedObject* ObjectTracker::findByName(std::string_view kind, std::string_view ns,
                                          std::string_view name) {
   if (name.empty()) return nullptr;
-  auto it = byName_.find(nameKey(kind, ns, name));
+  auto it = byName_.find(scratchNameKey(kind, ns, name));
   if (it == byName_.end()) return nullptr;
   touch(it->second);
   return &*it->second;
@@ -95,7 +104,7 @@ TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind
     const TrackedObject& old = lru_.back();
     if (!old.uid.empty()) byUid_.erase(old.uid);
     if (!old.name.empty()) {
-      auto nit = byName_.find(nameKey(old.kind, old.namespace_, old.name));
+      auto nit = byName_.find(scratchNameKey(old.kind, old.namespace_, old.name));
       if (nit != byName_.end() && nit->second == std::prev(lru_.end())) byName_.erase(nit);
     }
     lru_.pop_back();

@@ -73,14 +73,28 @@ class ObjectTracker {
   uint64_t evicted() const { return evicted_; }
 
  private:
+  // Hash and equality that also take string_views, so lookups allocate no key strings.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using Index =
+      std::unordered_map<std::string, std::list<TrackedObject>::iterator, KeyHash, std::equal_to<>>;
+
   static std::string nameKey(std::string_view kind, std::string_view ns, std::string_view name);
+  // nameKey written into scratch_ (its storage reused between lookups).
+  std::string_view scratchNameKey(std::string_view kind, std::string_view ns,
+                                  std::string_view name);
   void touch(std::list<TrackedObject>::iterator it);
 
   size_t capacity_;
   uint64_t evicted_ = 0;
   std::list<TrackedObject> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<TrackedObject>::iterator> byUid_;
-  std::unordered_map<std::string, std::list<TrackedObject>::iterator> byName_;
+  Index byUid_;
+  Index byName_;
+  std::string scratch_;
 };
 
 }  // namespace kc::audit

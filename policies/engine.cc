@@ -125,8 +125,11 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   if (policies_.empty() || !in.object.is_object()) return verdict;
   if (!in.subResource.empty() && in.subResource != "ephemeralcontainers") return verdict;
 
-  PodModel pod;
-  if (extractPod(in.object, in.kind, pod) == ExtractStatus::kNotPodCarrying) return verdict;
+  PodModel extracted;
+  if (in.pod == nullptr &&
+      extractPod(in.object, in.kind, extracted) == ExtractStatus::kNotPodCarrying)
+    return verdict;
+  const PodModel& pod = in.pod != nullptr ? *in.pod : extracted;
   if (in.operation == "UPDATE" && in.subResource.empty() && pod.kind == "Pod" &&
       in.oldObject.is_object()) {
     PodModel old;

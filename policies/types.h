@@ -37,6 +37,8 @@ struct UserRef {
 };
 
 // One object to judge, as the API server (or an audit event) presents it.
+struct PodModel;  // policies/pod_spec.h
+
 struct EvalInput {
   std::string_view operation;    // CREATE, UPDATE, DELETE, CONNECT
   std::string_view group;        // kind's group ("" for core, "apps", "batch")
@@ -48,6 +50,9 @@ struct EvalInput {
   UserRef user;
   simdjson::dom::element object = nullElement();     // null when absent
   simdjson::dom::element oldObject = nullElement();  // null when absent
+  // Optional: the model of `object` when the caller has already extracted it
+  // (extractPod(object, kind) == kOk); saves extracting it again.
+  const PodModel* pod = nullptr;
   bool dryRun = false;
   // Evaluation time, for exception expiry. The engine never reads the clock itself.
   std::chrono::sys_seconds now{};
