@@ -1081,6 +1081,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       in.user.groups = e.user.groups;
       in.object = obj;
       in.pod = &pod;  // extracted above from the same object
+      in.skipWarnMode = !options_.reportWarnViolations;  // dropped below anyway
       in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
       policy::Verdict v = set->evaluate(in);
       std::vector<Hit> hits;

@@ -151,6 +151,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
     if (exempt(p, in, pod, target.ns)) continue;
     Mode mode = p.modeFor(target.ns);
     if (isTemplate && mode == Mode::kEnforce && !p.enforceTemplates) mode = Mode::kWarn;
+    if (mode == Mode::kWarn && in.skipWarnMode) continue;
 
     std::vector<Violation> found;
     std::string pssText;

@@ -53,6 +53,9 @@ struct EvalInput {
   // Optional: the model of `object` when the caller has already extracted it
   // (extractPod(object, kind) == kOk); saves extracting it again.
   const PodModel* pod = nullptr;
+  // Leave out policies whose mode for this object is warn (a caller that drops warnings, such
+  // as the audit door by default, saves evaluating them and composing their messages).
+  bool skipWarnMode = false;
   bool dryRun = false;
   // Evaluation time, for exception expiry. The engine never reads the clock itself.
   std::chrono::sys_seconds now{};

@@ -133,6 +133,28 @@ TEST_CASE("Engine.WarnsOnLatestTagInWarnMode", "[engine]") {
   CHECK(ps->evaluate(input(pinned)).violations.empty());
 }
 
+TEST_CASE("Engine.SkipWarnModeLeavesOutWarnPoliciesOnly", "[engine]") {
+  auto ps = policies(imagePolicy("  mode: warn\n  tags: {disallowLatest: true}\n", "tags") +
+                     "---\n" +
+                     imagePolicy("  mode: enforce\n  deniedImages: {defaults: true}\n", "denied") +
+                     "---\n" +
+                     imagePolicy("  mode: audit\n  tags: {requireDigest: true}\n", "digests"));
+  Doc d(podWithImage("ngrok/ngrok:latest"));
+  auto all = ps->evaluate(input(d));
+  CHECK(hasRule(all, "image.latestTag"));
+  CHECK(hasRule(all, "image.denied"));
+  CHECK(hasRule(all, "image.digestRequired"));
+  EvalInput in = input(d);
+  in.skipWarnMode = true;
+  auto some = ps->evaluate(in);
+  CHECK_FALSE(hasRule(some, "image.latestTag"));
+  CHECK(some.warnings.empty());
+  CHECK(hasRule(some, "image.denied"));
+  CHECK(hasRule(some, "image.digestRequired"));
+  CHECK(some.allowed == all.allowed);
+  CHECK(some.message == all.message);
+}
+
 TEST_CASE("Engine.AllowsDigestPinnedImageWhenDigestRequired", "[engine]") {
   auto ps = policies(imagePolicy("  tags: {requireDigest: true}\n"));
   Doc pinned(podWithImage("ghcr.io/acme/api:1.2@sha256:" + std::string(64, 'c')));
