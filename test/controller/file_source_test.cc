@@ -334,7 +334,10 @@ TEST_CASE("AMissingRotatedFileIsCountedAndTheNewFileReadFromTheStart") {
   FileSource src({.path = log, .checkpointPath = cp});
   REQUIRE(src.start());
   CHECK(drain(src) == std::vector<std::string>{"b1"});
-  CHECK(src.stats().checkpointResets == 1);
+  // The file system may hand the freed inode to the new file despite the filler; then the
+  // checkpoint's identity matches a file with other content, which is counted as a truncation.
+  // Either way the change is counted once and the new file is read from its start.
+  CHECK(src.stats().checkpointResets + src.stats().truncations == 1);
 }
 
 TEST_CASE("CheckpointRoundTripsAndAMalformedOneIsReported") {
