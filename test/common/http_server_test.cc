@@ -114,6 +114,16 @@ struct Fixture {
   TlsClient client() { return TlsClient(secret.trust(), server->port()); }
 };
 
+// Waits (at most `limit`) until `done()` holds and returns it. The server counts a closed
+// connection after the client has seen the close, so counts are awaited, not read at once.
+template <typename Pred>
+bool waitUntil(Pred done, std::chrono::milliseconds step = 1ms,
+               std::chrono::seconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(step);
+  return done();
+}
+
 TEST_CASE("ServesJsonRouteOverTlsWithKeepAlive", "[http]") {
   Fixture f;
   auto c = f.client();
@@ -218,9 +228,7 @@ TEST_CASE("ClosesABodyThatNeverFinishesAndCountsIt", "[http]") {
       "Content-Length: 100\r\n\r\n{\"a\":\"123",
       5s);
   CHECK(got.empty());
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (f.metrics.badRequestCount("body_timeout") < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  waitUntil([&] { return f.metrics.badRequestCount("body_timeout") >= 1; });
   CHECK(f.metrics.badRequestCount("body_timeout") == 1);
   CHECK(f.client().request("GET", "/ping").status == 200);
 }
@@ -237,9 +245,7 @@ TEST_CASE("ClosesAnIdleKeepAliveConnectionAfterTheIdleTimeout", "[http]") {
     CHECK(c.request("GET", "/ping").status == 200);
   }
   CHECK(f.server->activeConnections() == 1);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (f.server->activeConnections() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  waitUntil([&] { return f.server->activeConnections() == 0; }, 10ms);
   CHECK(f.server->activeConnections() == 0);
   CHECK(f.metrics.badRequestCount("header_timeout") == 0);  // idle is not a bad request
 }
@@ -249,9 +255,7 @@ TEST_CASE("CountsAClientThatDoesNotSpeakTlsAndServesOthers", "[http]") {
   // Plain HTTP to the TLS port: a failed handshake, counted, the connection closed.
   const auto plain = kc::testing::httpGet(f.server->port(), "/ping");
   CHECK_FALSE(plain.error.empty());
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (f.metrics.badRequestCount("tls_handshake") < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  waitUntil([&] { return f.metrics.badRequestCount("tls_handshake") >= 1; });
   CHECK(f.metrics.badRequestCount("tls_handshake") == 1);
   CHECK(f.client().request("GET", "/ping").status == 200);
 }
@@ -299,9 +303,7 @@ TEST_CASE("ClosesConnectionWhoseHeadersNeverFinishWithoutBlockingOthers", "[http
   CHECK(received.empty());  // closed by the server, no response
   // The deadline closes the socket before the server's read completes and counts it: the
   // client can see the close first, so wait (bounded) for the count.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (f.metrics.badRequestCount("header_timeout") < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  waitUntil([&] { return f.metrics.badRequestCount("header_timeout") >= 1; });
   CHECK(f.metrics.badRequestCount("header_timeout") == 1);
 }
 
@@ -334,11 +336,7 @@ TEST_CASE("CertificateSwapBySymlinkIsPickedUpWithNoFailedRequest", "[http][tls]"
   }
   // Progress is counted, not timed: the swap happens while requests are flowing, and the
   // clients go on until many more have been answered after it.
-  auto waitFor = [](auto done) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    return done();
-  };
+  auto waitFor = [](auto done) { return waitUntil(done, 1ms, 60s); };
   REQUIRE(waitFor([&] { return ok >= 20 || failed > 0; }));
   f.secret.swap();
   CHECK(f.tls->maybeReload());
