@@ -251,11 +251,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
       return waitFor(err, [this] { continueHandshake(); },
                      [this](beast::error_code ec) { onHandshake(ec); });
-    // A client that connects and goes away says nothing: not a bad handshake.
-    const bool silent = err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN;
-    ERR_clear_error();
-    onHandshake(silent ? beast::error_code(net::error::eof)
-                       : beast::error_code(ssl::error::stream_truncated));
+    // A client that connects and goes away is eof, not a bad handshake.
+    onHandshake(sslFailure(err));
   }
 
   void onHandshake(beast::error_code ec) {
@@ -383,12 +380,11 @@ class Session : public std::enable_shared_from_this<Session> {
       server_->badRequest(headerDone_ ? "body_timeout" : "header_timeout");
       return doClose();
     }
-    if (ec == net::error::eof || ec == net::error::operation_aborted ||
-        ec == ssl::error::stream_truncated || ec == net::error::connection_reset) {
-      if (headerDone_) server_->badRequest("body_incomplete");
-      return doClose();
-    }
-    return doClose();
+    const bool cutShort = ec == net::error::eof || ec == net::error::operation_aborted ||
+                          ec == ssl::error::stream_truncated ||
+                          ec == net::error::connection_reset;
+    if (headerDone_ && cutShort) server_->badRequest("body_incomplete");
+    doClose();
   }
 
   // Route, content type and body cap, once the headers are in. False when it answered an error.
