@@ -27,12 +27,13 @@ void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
 
 void AuditPipeline::onEvent(const Event& e, std::string_view source,
                             std::vector<DedupeKey>* seen) {
-  if (!deduper_.firstSeen(e.auditID, e.stage, clock_())) {
+  const DedupeKey key = dedupeKey(e.auditID, e.stage);  // hashed once, used twice
+  if (!deduper_.firstSeen(key, clock_())) {
     ++duplicates_;
     if (metrics_ != nullptr) sourceMetrics(source).duplicate();
     return;
   }
-  if (seen != nullptr) seen->push_back(dedupeKey(e.auditID, e.stage));
+  if (seen != nullptr) seen->push_back(key);
   ++events_;
   if (metrics_ != nullptr) {
     SourceMetrics& m = sourceMetrics(source);
