@@ -829,42 +829,57 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   const bool create = e.verb == "create" && !ephemeralSub;
   const bool controller = isWorkloadController(requestUser);
 
-  // What is known of the owner and of the object itself (copied: upsert may evict).
-  bool ownerKnown = false;
-  std::string ownerActor, ownerUA;
-  std::vector<std::string> ownerKeys;
-  if (!meta.ownerUid.empty()) {
-    if (TrackedObject* owner = objects_.find(meta.ownerUid)) {
-      ownerKnown = true;
-      ownerActor = owner->actor;
-      ownerUA = owner->actorUserAgent;
-      ownerKeys = owner->findingKeys;
-    }
-  }
+  // What is known of the object itself. The record is updated in place below; what this event
+  // compares against is its state before: the keys it had (the first prevKeys of them), its
+  // actor, changers and containers (read before they are changed).
   TrackedObject* existing = objects_.find(uid);
   if (!existing) {
     TrackedObject* byName = objects_.findByName(kind, ns, name);
     if (byName && (byName->uid.empty() || uid.empty())) existing = byName;
   }
   const bool seenBefore = existing != nullptr && !create;
-  TrackedObject prev = seenBefore ? *existing : TrackedObject{};
+  // upsert resets a record known by name only once it gets a uid: keep a copy of it then.
+  TrackedObject resetCopy;
+  const bool resets = seenBefore && !uid.empty() && existing->uid != uid;
+  if (resets) resetCopy = *existing;
 
+  // The owner is marked recently used first, so that upsert does not evict it.
+  if (!meta.ownerUid.empty()) objects_.find(meta.ownerUid);
   TrackedObject& rec = objects_.upsert(uid, kind, ns, name);
-  if (create) {
-    rec.findingKeys.clear();
-    rec.changers.clear();
-    rec.hasContainers = false;
-  }
+  static const TrackedObject kNone;
+  const TrackedObject& prev = !seenBefore ? kNone : resets ? resetCopy : rec;
+  const size_t prevKeys = prev.findingKeys.size();
+  auto prevHasKey = [&](std::string_view key) {
+    const auto end = prev.findingKeys.begin() +
+                     static_cast<std::ptrdiff_t>(std::min(prevKeys, prev.findingKeys.size()));
+    return std::find(prev.findingKeys.begin(), end, key) != end;
+  };
+  // And of the owner (looked up again: upsert may move records). Its keys are compared the same
+  // way, in case the owner is this very object (hostile input).
+  const TrackedObject* owner = meta.ownerUid.empty() ? nullptr : objects_.find(meta.ownerUid);
+  const bool ownerKnown = owner != nullptr;
+  const size_t ownerKeys = ownerKnown ? owner->findingKeys.size() : 0;
+  auto ownerHasKey = [&](std::string_view key) {
+    if (!ownerKnown) return false;
+    const auto end = owner->findingKeys.begin() +
+                     static_cast<std::ptrdiff_t>(std::min(ownerKeys, owner->findingKeys.size()));
+    return std::find(owner->findingKeys.begin(), end, key) != end;
+  };
   std::string actor, actorUA;
-  if (controller && ownerKnown && !ownerActor.empty()) {
-    actor = ownerActor;
-    actorUA = ownerUA;
+  if (controller && ownerKnown && !owner->actor.empty()) {
+    actor = owner->actor;
+    actorUA = owner->actorUserAgent;
   } else if (controller && seenBefore && !prev.actor.empty()) {
     actor = prev.actor;
     actorUA = prev.actorUserAgent;
   } else {
     actor = requestUser;
     actorUA = std::string(e.userAgent.substr(0, 256));
+  }
+  if (create) {
+    rec.findingKeys.clear();
+    rec.changers.clear();
+    rec.hasContainers = false;
   }
   // Attribution moves to whoever changes the object, except to system identities (controllers,
   // the garbage collector adopting or orphaning): they act for someone else.
@@ -905,9 +920,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     if (hits.empty()) return;
     std::vector<Hit> fresh;
     for (auto& h : hits) {
-      const bool old =
-          (ownerKnown && std::find(ownerKeys.begin(), ownerKeys.end(), h.key) != ownerKeys.end()) ||
-          (seenBefore && prev.hasKey(h.key)) || (ephemeralSub && prev.hasKey(h.key));
+      const bool old = ownerHasKey(h.key) || prevHasKey(h.key);
       rec.addKey(h.key);
       if (!old) fresh.push_back(std::move(h));
     }
@@ -1109,9 +1122,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       std::vector<std::pair<std::string, std::string>> freshRules;
       for (size_t i = 0; i < hits.size(); ++i) {
         Hit& h = hits[i];
-        const bool old = (ownerKnown && std::find(ownerKeys.begin(), ownerKeys.end(), h.key) !=
-                                            ownerKeys.end()) ||
-                         ((seenBefore || ephemeralSub) && prev.hasKey(h.key));
+        const bool old = ownerHasKey(h.key) || prevHasKey(h.key);
         rec.addKey(h.key);
         if (old) continue;
         fresh.push_back(std::move(h));
@@ -1215,7 +1226,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     o.timeMicros = e.timeMicros;
     std::vector<Novelty> novel = options_.baseline->observe(o);
     // Within one ownership chain (Deployment -> ReplicaSet -> Pod) a novelty is reported once.
-    const std::string root = uid.empty() ? std::string() : objects_.rootUid(uid);
+    const std::string_view root = uid.empty() ? std::string_view() : objects_.rootUid(uid);
     TrackedObject* chain = root.empty() ? nullptr : &chainNovelties_.upsert(root, "", "", "");
     const bool inherited = chain && root != uid;
     for (const auto& n : novel) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 namespace kc::audit {
 
@@ -36,98 +37,235 @@ void TrackedObject::addChanger(std::string user) {
   changers.push_back(std::move(user));
 }
 
-ObjectTracker::ObjectTracker(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
+namespace {
 
-std::string ObjectTracker::nameKey(std::string_view kind, std::string_view ns,
-                                   std::string_view name) {
-  std::string k;
-  k.reserve(kind.size() + ns.size() + name.size() + 2);
-  k.append(kind).push_back('/');
-  k.append(ns).push_back('/');
-  k.append(name);
-  return k;
+// A fast 64-bit hash over one or more strings, eight bytes at a time. Not collision resistant:
+// the index confirms every hit against the stored key.
+class Hasher {
+ public:
+  explicit Hasher(uint64_t seed) : h_(seed) {}
+  Hasher& add(std::string_view s) {
+    const char* p = s.data();
+    size_t n = s.size();
+    while (n >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      mix(w);
+      p += 8;
+      n -= 8;
+    }
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    mix(w ^ (static_cast<uint64_t>(n + 1) << 56));  // the length ends each part
+    return *this;
+  }
+  uint64_t done() const {
+    uint64_t h = h_;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    return h;
+  }
+
+ private:
+  void mix(uint64_t w) {
+    h_ = (h_ ^ w) * 0x9e3779b97f4a7c15ULL;
+    h_ ^= h_ >> 29;
+  }
+  uint64_t h_;
+};
+
+uint64_t uidHash(std::string_view uid) { return Hasher(0x243f6a8885a308d3ULL).add(uid).done(); }
+
+uint64_t nameHash(std::string_view kind, std::string_view ns, std::string_view name) {
+  return Hasher(0x13198a2e03707344ULL).add(kind).add(ns).add(name).done();
 }
 
-std::string_view ObjectTracker::scratchNameKey(std::string_view kind, std::string_view ns,
-                                              std::string_view name) {
-  scratch_.clear();
-  scratch_.append(kind).push_back('/');
-  scratch_.append(ns).push_back('/');
-  scratch_.append(name);
-  return scratch_;
+}  // namespace
+
+ObjectTracker::Index::Index() : slots_(16, Slot{0, kNil}), mask_(15) {}
+
+template <class Match>
+uint32_t ObjectTracker::Index::find(uint64_t hash, Match&& match) const {
+  for (size_t i = home(hash);; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (s.node == kNil) return kNil;
+    if (s.hash == hash && match(s.node)) return s.node;
+  }
 }
 
-void ObjectTracker::touch(std::list<TrackedObject>::iterator it) {
-  if (it != lru_.begin()) lru_.splice(lru_.begin(), lru_, it);
+void ObjectTracker::Index::insert(uint64_t hash, uint32_t node) {
+  if (2 * (count_ + 1) > slots_.size()) grow();
+  size_t i = home(hash);
+  while (slots_[i].node != kNil) i = (i + 1) & mask_;
+  slots_[i] = {hash, node};
+  ++count_;
+}
+
+void ObjectTracker::Index::erase(uint64_t hash, uint32_t node) {
+  size_t i = home(hash);
+  for (;; i = (i + 1) & mask_) {
+    if (slots_[i].node == kNil) return;
+    if (slots_[i].node == node && slots_[i].hash == hash) break;
+  }
+  // Backward shift: pull later entries of the probe run into the hole when the hole lies
+  // between their home slot and where they sit, so every entry stays reachable.
+  for (size_t j = (i + 1) & mask_; slots_[j].node != kNil; j = (j + 1) & mask_) {
+    const size_t h = home(slots_[j].hash);
+    if (((j - h) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = {0, kNil};
+  --count_;
+}
+
+void ObjectTracker::Index::grow() {
+  std::vector<Slot> old(slots_.size() * 2, Slot{0, kNil});
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  count_ = 0;
+  for (const Slot& s : old) {
+    if (s.node != kNil) insert(s.hash, s.node);
+  }
+}
+
+ObjectTracker::ObjectTracker(size_t capacity)
+    : capacity_(std::clamp<size_t>(capacity, 1, kNil - 1)) {}
+
+uint32_t ObjectTracker::findUid(std::string_view uid, uint64_t hash) const {
+  return byUid_.find(hash, [&](uint32_t n) { return nodes_[n].obj.uid == uid; });
+}
+
+uint32_t ObjectTracker::findName(std::string_view kind, std::string_view ns,
+                                 std::string_view name, uint64_t hash) const {
+  return byName_.find(hash, [&](uint32_t n) {
+    const TrackedObject& o = nodes_[n].obj;
+    return o.name == name && o.namespace_ == ns && o.kind == kind;
+  });
+}
+
+void ObjectTracker::unlink(uint32_t n) {
+  Node& node = nodes_[n];
+  if (node.prev != kNil) nodes_[node.prev].next = node.next; else head_ = node.next;
+  if (node.next != kNil) nodes_[node.next].prev = node.prev; else tail_ = node.prev;
+  node.prev = node.next = kNil;
+}
+
+void ObjectTracker::pushFront(uint32_t n) {
+  Node& node = nodes_[n];
+  node.prev = kNil;
+  node.next = head_;
+  if (head_ != kNil) nodes_[head_].prev = n;
+  head_ = n;
+  if (tail_ == kNil) tail_ = n;
+}
+
+void ObjectTracker::touch(uint32_t n) {
+  if (n == head_) return;
+  unlink(n);
+  pushFront(n);
+}
+
+void ObjectTracker::setUid(uint32_t n, std::string_view uid) {
+  Node& node = nodes_[n];
+  if (!node.obj.uid.empty()) byUid_.erase(node.uidHash, n);
+  node.obj.uid.assign(uid);
+  if (!uid.empty()) {
+    node.uidHash = uidHash(uid);
+    byUid_.insert(node.uidHash, n);
+  }
+}
+
+void ObjectTracker::setName(uint32_t n, std::string_view kind, std::string_view ns,
+                            std::string_view name) {
+  Node& node = nodes_[n];
+  if (node.nameIndexed) byName_.erase(node.nameHash, n);
+  node.nameIndexed = false;
+  node.obj.kind.assign(kind);
+  node.obj.namespace_.assign(ns);
+  node.obj.name.assign(name);
+  if (name.empty()) return;
+  node.nameHash = nameHash(kind, ns, name);
+  // A newer object under a name takes the name over: the older one is found by uid only.
+  const uint32_t other = findName(kind, ns, name, node.nameHash);
+  if (other != kNil) {
+    byName_.erase(node.nameHash, other);
+    nodes_[other].nameIndexed = false;
+  }
+  byName_.insert(node.nameHash, n);
+  node.nameIndexed = true;
 }
 
 TrackedObject* ObjectTracker::find(std::string_view uid) {
   if (uid.empty()) return nullptr;
-  auto it = byUid_.find(uid);
-  if (it == byUid_.end()) return nullptr;
-  touch(it->second);
-  return &*it->second;
+  const uint32_t n = findUid(uid, uidHash(uid));
+  if (n == kNil) return nullptr;
+  touch(n);
+  return &nodes_[n].obj;
 }
 
 TrackedObject* ObjectTracker::findByName(std::string_view kind, std::string_view ns,
                                          std::string_view name) {
   if (name.empty()) return nullptr;
-  auto it = byName_.find(scratchNameKey(kind, ns, name));
-  if (it == byName_.end()) return nullptr;
-  touch(it->second);
-  return &*it->second;
+  const uint32_t n = findName(kind, ns, name, nameHash(kind, ns, name));
+  if (n == kNil) return nullptr;
+  touch(n);
+  return &nodes_[n].obj;
 }
 
 TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind,
                                      std::string_view ns, std::string_view name) {
-  TrackedObject* found = find(uid);
-  if (!found) found = findByName(kind, ns, name);
-  if (found) {
+  uint32_t n = uid.empty() ? kNil : findUid(uid, uidHash(uid));
+  if (n == kNil && !name.empty()) n = findName(kind, ns, name, nameHash(kind, ns, name));
+  if (n != kNil) {
+    touch(n);
+    TrackedObject& found = nodes_[n].obj;
     // A recreated object under the same name has a new uid: re-key it, keep nothing stale.
-    if (!uid.empty() && found->uid != uid) {
-      if (!found->uid.empty()) byUid_.erase(found->uid);
-      std::string n = found->name, k = found->kind, s = found->namespace_;
-      *found = TrackedObject{};
-      found->uid = std::string(uid);
-      found->kind = k;
-      found->namespace_ = s;
-      found->name = n;
-      byUid_[found->uid] = lru_.begin();
+    if (!uid.empty() && found.uid != uid) {
+      TrackedObject fresh;
+      fresh.kind = std::move(found.kind);
+      fresh.namespace_ = std::move(found.namespace_);
+      fresh.name = std::move(found.name);
+      fresh.uid = std::move(found.uid);  // still indexed under it until setUid
+      found = std::move(fresh);
+      setUid(n, uid);
     }
-    if (found->name.empty() && !name.empty()) {
-      found->name = std::string(name);
-      byName_[nameKey(kind, ns, name)] = lru_.begin();
-    }
-    return *found;
+    if (found.name.empty() && !name.empty()) setName(n, kind, ns, name);
+    return found;
   }
-  while (lru_.size() >= capacity_) {
-    const TrackedObject& old = lru_.back();
-    if (!old.uid.empty()) byUid_.erase(old.uid);
-    if (!old.name.empty()) {
-      auto nit = byName_.find(scratchNameKey(old.kind, old.namespace_, old.name));
-      if (nit != byName_.end() && nit->second == std::prev(lru_.end())) byName_.erase(nit);
-    }
-    lru_.pop_back();
+  if (size_ < capacity_) {
+    n = static_cast<uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+    ++size_;
+  } else {
+    // Forget the least recently used object and reuse its node.
+    n = tail_;
+    unlink(n);
+    Node& old = nodes_[n];
+    if (!old.obj.uid.empty()) byUid_.erase(old.uidHash, n);
+    if (old.nameIndexed) byName_.erase(old.nameHash, n);
+    old.nameIndexed = false;
+    old.obj = TrackedObject{};
     ++evicted_;
   }
-  lru_.emplace_front();
-  TrackedObject& o = lru_.front();
-  o.uid = std::string(uid);
-  o.kind = std::string(kind);
-  o.namespace_ = std::string(ns);
-  o.name = std::string(name);
-  if (!o.uid.empty()) byUid_[o.uid] = lru_.begin();
-  if (!o.name.empty()) byName_[nameKey(kind, ns, name)] = lru_.begin();
-  return o;
+  pushFront(n);
+  setUid(n, uid);
+  setName(n, kind, ns, name);
+  return nodes_[n].obj;
 }
 
-std::string ObjectTracker::rootUid(std::string_view uid) {
-  std::string current(uid);
-  for (int depth = 0; depth < 8; ++depth) {
-    auto it = byUid_.find(current);
-    if (it == byUid_.end() || it->second->ownerUid.empty()) break;
-    if (byUid_.find(it->second->ownerUid) == byUid_.end()) break;
-    current = it->second->ownerUid;
+std::string_view ObjectTracker::rootUid(std::string_view uid) const {
+  std::string_view current = uid;
+  uint32_t n = current.empty() ? kNil : findUid(current, uidHash(current));
+  for (int depth = 0; depth < 8 && n != kNil; ++depth) {
+    const std::string& owner = nodes_[n].obj.ownerUid;
+    if (owner.empty()) break;
+    const uint32_t o = findUid(owner, uidHash(owner));
+    if (o == kNil) break;
+    current = nodes_[o].obj.uid;
+    n = o;
   }
   return current;
 }

@@ -8,10 +8,9 @@
 // Thread-safety: not thread-safe; owned by one Detector.
 
 #include <cstddef>
-#include <list>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace kc::audit {
@@ -56,6 +55,8 @@ class ObjectTracker {
  public:
   explicit ObjectTracker(size_t capacity = 100'000);
 
+  // Pointers and references returned stay valid until the next upsert (which may evict).
+
   // The object with this uid, or nullptr. Marks it recently used.
   TrackedObject* find(std::string_view uid);
   // The object by kind, namespace and name (for events whose body lacks a uid), or nullptr.
@@ -64,37 +65,66 @@ class ObjectTracker {
   TrackedObject& upsert(std::string_view uid, std::string_view kind, std::string_view ns,
                         std::string_view name);
 
-  // The topmost known owner's uid (the object's own uid when it has no known owner). Follows at
-  // most 8 links, so cycles in hostile input cannot loop.
-  std::string rootUid(std::string_view uid);
+  // The topmost known owner's uid (`uid` itself when it has no known owner). Follows at most 8
+  // links, so cycles in hostile input cannot loop. Valid until the next upsert.
+  std::string_view rootUid(std::string_view uid) const;
 
-  size_t size() const { return lru_.size(); }
+  size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   uint64_t evicted() const { return evicted_; }
 
  private:
-  // Hash and equality that also take string_views, so lookups allocate no key strings.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  using Index =
-      std::unordered_map<std::string, std::list<TrackedObject>::iterator, KeyHash, std::equal_to<>>;
+  static constexpr uint32_t kNil = 0xffffffffu;
 
-  static std::string nameKey(std::string_view kind, std::string_view ns, std::string_view name);
-  // nameKey written into scratch_ (its storage reused between lookups).
-  std::string_view scratchNameKey(std::string_view kind, std::string_view ns,
-                                  std::string_view name);
-  void touch(std::list<TrackedObject>::iterator it);
+  struct Node {
+    TrackedObject obj;
+    uint64_t uidHash = 0;
+    uint64_t nameHash = 0;
+    uint32_t prev = kNil;  // towards the most recently used
+    uint32_t next = kNil;  // towards the least recently used
+    bool nameIndexed = false;  // byName_ leads here (a newer object may have taken the name)
+  };
+
+  // Open-addressing index from a 64-bit key hash to a node: linear probing, load <= 1/2,
+  // backward-shift deletion. Equal hashes of different keys may coexist; lookups confirm the
+  // key against the node, so a collision costs a probe, never a wrong answer.
+  class Index {
+   public:
+    Index();
+    template <class Match>
+    uint32_t find(uint64_t hash, Match&& match) const;
+    void insert(uint64_t hash, uint32_t node);
+    void erase(uint64_t hash, uint32_t node);
+
+   private:
+    struct Slot {
+      uint64_t hash;
+      uint32_t node;  // kNil = empty
+    };
+    size_t home(uint64_t hash) const { return static_cast<size_t>(hash) & mask_; }
+    void grow();
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    size_t count_ = 0;
+  };
+
+  uint32_t findUid(std::string_view uid, uint64_t hash) const;
+  uint32_t findName(std::string_view kind, std::string_view ns, std::string_view name,
+                    uint64_t hash) const;
+  void touch(uint32_t n);
+  void unlink(uint32_t n);
+  void pushFront(uint32_t n);
+  void setUid(uint32_t n, std::string_view uid);
+  void setName(uint32_t n, std::string_view kind, std::string_view ns, std::string_view name);
 
   size_t capacity_;
+  size_t size_ = 0;
   uint64_t evicted_ = 0;
-  std::list<TrackedObject> lru_;  // front = most recently used
+  std::vector<Node> nodes_;  // grows up to capacity_, then nodes are reused in place
+  uint32_t head_ = kNil;     // most recently used
+  uint32_t tail_ = kNil;     // least recently used
   Index byUid_;
   Index byName_;
-  std::string scratch_;
 };
 
 }  // namespace kc::audit
