@@ -12,18 +12,33 @@ namespace kc::audit {
 
 namespace {
 
-// 64-bit FNV-1a followed by a murmur finalizer; two seeds give two independent halves.
-uint64_t hash64(std::string_view a, std::string_view b, uint64_t seed) {
-  uint64_t h = 1469598103934665603ULL ^ seed;
-  for (unsigned char c : a) h = (h ^ c) * 1099511628211ULL;
-  h = (h ^ 0xff) * 1099511628211ULL;  // separator that cannot appear in UTF-8 text
-  for (unsigned char c : b) h = (h ^ c) * 1099511628211ULL;
+// 64-bit FNV-1a followed by a murmur finalizer; two seeds give two independent halves. Both
+// halves are computed in one pass: two independent multiply chains run side by side. The
+// journal stores these keys, so the function must not change.
+uint64_t finalize(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 33;
   return h;
+}
+
+DedupeKey hash128(std::string_view a, std::string_view b, uint64_t seedHi, uint64_t seedLo) {
+  constexpr uint64_t kPrime = 1099511628211ULL;
+  uint64_t hi = 1469598103934665603ULL ^ seedHi;
+  uint64_t lo = 1469598103934665603ULL ^ seedLo;
+  for (unsigned char c : a) {
+    hi = (hi ^ c) * kPrime;
+    lo = (lo ^ c) * kPrime;
+  }
+  hi = (hi ^ 0xff) * kPrime;  // separator that cannot appear in UTF-8 text
+  lo = (lo ^ 0xff) * kPrime;
+  for (unsigned char c : b) {
+    hi = (hi ^ c) * kPrime;
+    lo = (lo ^ c) * kPrime;
+  }
+  return {finalize(hi), finalize(lo)};
 }
 
 // Journal record: 16 bytes of key, 4 bytes of check, 4 bytes of magic.
@@ -37,8 +52,7 @@ uint32_t check(const DedupeKey& k) {
 }  // namespace
 
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
-  return {hash64(auditID, stage, 0x243f6a8885a308d3ULL),
-          hash64(auditID, stage, 0x13198a2e03707344ULL)};
+  return hash128(auditID, stage, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
 }
 
 Deduper::Deduper(Options options) : options_(options), set_(options.maxEntries) {}
