@@ -5,10 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "cmd/audit_role.h"
@@ -38,53 +42,127 @@ constexpr const char* kBaselineUsage =
     "                                    --dimension creator|image-source|user-agent --value V\n";
 
 // Feeds a stream to the pipeline in chunks of whole lines; a line longer than `maxLine` is
-// skipped to its newline and counted as dropped. Reads straight into one buffer that keeps
-// simdjson's padding after the text, so the parser copies nothing; only the partial last line
-// moves to the front between reads.
-// `flush` runs after each batch of lines (output written while the input is still read).
+// skipped to its newline and counted as dropped. A reader thread fills buffers that keep
+// simdjson's padding after the text (so the parser copies nothing) while this thread parses
+// and runs the detections on the previous one; only the partial last line of a chunk is
+// copied, to the front of the next buffer. At most kBuffers chunks exist at any time.
+// `flush` runs after each chunk (output written while the input is still read).
 bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMetrics& metrics,
                   std::size_t maxLine, uint64_t& tooLong, const std::function<void()>& flush) {
   constexpr std::size_t kChunk = 4u << 20;
   constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
-  std::vector<char> buf(kChunk + kPadding);
-  std::size_t len = 0;  // bytes of text at the front of buf (a partial line)
-  bool skipping = false;
-  for (;;) {
-    if (buf.size() < len + kChunk + kPadding) buf.resize(len + kChunk + kPadding);
-    const std::size_t n = std::fread(buf.data() + len, 1, kChunk, in);
-    if (n == 0) break;
-    const std::size_t start = len;
-    len += n;
-    if (skipping) {
-      const char* nl = static_cast<const char*>(std::memchr(buf.data() + start, '\n', n));
-      if (nl == nullptr) {
-        len = start;
-        continue;
+  constexpr std::size_t kBuffers = 3;
+  struct Chunk {
+    std::vector<char> buf;
+    std::size_t len = 0;  // whole lines (or, last, the unterminated tail of the input)
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Chunk> full, empty;  // full: read, waiting to be processed
+  bool done = false, stop = false, readError = false;
+  for (std::size_t i = 0; i < kBuffers; ++i) empty.emplace_back();
+
+  std::thread reader([&] {
+    std::vector<char> carry;  // the partial line at the end of the last chunk
+    bool skipping = false;
+    for (;;) {
+      Chunk c;
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return !empty.empty() || stop; });
+        if (stop) return;
+        c = std::move(empty.front());
+        empty.pop_front();
       }
-      const std::size_t from = static_cast<std::size_t>(nl - buf.data()) + 1;
-      std::memmove(buf.data() + start, buf.data() + from, len - from);
-      len = start + (len - from);
-      skipping = false;
+      std::size_t len = carry.size();
+      if (c.buf.size() < len + kChunk + kPadding) c.buf.resize(len + kChunk + kPadding);
+      if (len > 0) std::memcpy(c.buf.data(), carry.data(), len);
+      carry.clear();
+      std::size_t n = 0;
+      bool eof = false;
+      // Read until the chunk holds a newline (or the input ends).
+      for (;;) {
+        n = std::fread(c.buf.data() + len, 1, kChunk, in);
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        const std::size_t start = len;
+        len += n;
+        if (skipping) {
+          const char* nl = static_cast<const char*>(std::memchr(c.buf.data() + start, '\n', n));
+          if (nl == nullptr) {
+            len = start;
+            continue;
+          }
+          const std::size_t from = static_cast<std::size_t>(nl - c.buf.data()) + 1;
+          std::memmove(c.buf.data() + start, c.buf.data() + from, len - from);
+          len = start + (len - from);
+          skipping = false;
+        }
+        // The text before `start` holds no newline: search only what was just read.
+        const void* nl = ::memrchr(c.buf.data() + start, '\n', len - start);
+        if (nl != nullptr) {
+          const std::size_t last =
+              static_cast<std::size_t>(static_cast<const char*>(nl) - c.buf.data()) + 1;
+          carry.assign(c.buf.data() + last, c.buf.data() + len);
+          len = last;
+          break;
+        }
+        if (len > maxLine) {
+          ++tooLong;
+          metrics.dropped("replay", "too_large");
+          len = 0;
+          skipping = true;
+        }
+        if (c.buf.size() < len + kChunk + kPadding) c.buf.resize(len + kChunk + kPadding);
+      }
+      if (eof && skipping) len = 0;  // the over-long last line ends with the input
+      c.len = len;
+      std::lock_guard lk(mu);
+      (len > 0 ? full : empty).push_back(std::move(c));
+      if (eof) {
+        readError = std::ferror(in) != 0;
+        done = true;
+      }
+      cv.notify_all();
+      if (eof) return;
     }
-    // The text before `start` holds no newline: search only what was just read.
-    const void* nl = ::memrchr(buf.data() + start, '\n', len - start);
-    if (nl != nullptr) {
-      const std::size_t last = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
-      // Everything after the processed text, the padding included, is readable.
-      pipeline.processLines(std::string_view(buf.data(), last + 1), "replay", true);
-      flush();
-      std::memmove(buf.data(), buf.data() + last + 1, len - last - 1);
-      len -= last + 1;
+  });
+
+  // Whatever happens here, the reader is stopped and joined.
+  struct Join {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    std::thread& t;
+    ~Join() {
+      {
+        std::lock_guard lk(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      t.join();
     }
-    if (len > maxLine) {
-      ++tooLong;
-      metrics.dropped("replay", "too_large");
-      len = 0;
-      skipping = true;
+  } join{mu, cv, stop, reader};
+  for (;;) {
+    Chunk c;
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return !full.empty() || done; });
+      if (full.empty()) break;
+      c = std::move(full.front());
+      full.pop_front();
     }
+    // Everything after the text, the padding included, is readable.
+    pipeline.processLines(std::string_view(c.buf.data(), c.len), "replay", true);
+    flush();
+    std::lock_guard lk(mu);
+    empty.push_back(std::move(c));
+    cv.notify_all();
   }
-  if (!skipping && len > 0) pipeline.processLines(std::string_view(buf.data(), len), "replay", true);
-  return !std::ferror(in);
+  std::lock_guard lk(mu);
+  return !readError;
 }
 
 int runReplay(const std::vector<std::string>& args) {
@@ -150,7 +228,9 @@ int runReplay(const std::vector<std::string>& args) {
     std::cout.write(jsonOut.data(), static_cast<std::streamsize>(jsonOut.size()));
     jsonOut.clear();
   };
-  audit::AuditPipeline pipeline({}, detector, &metrics, [json, &jsonOut, &flushJson](
+  audit::PipelineOptions popts;
+  popts.stage1Thread = true;  // replay hands the parser 4 MiB chunks
+  audit::AuditPipeline pipeline(popts, detector, &metrics, [json, &jsonOut, &flushJson](
                                                             const audit::Finding& f) {
     if (json) {
       audit::appendJson(jsonOut, f);

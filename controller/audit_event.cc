@@ -397,6 +397,9 @@ std::optional<int64_t> parseRfc3339Micros(std::string_view s) {
 EventParser::EventParser(ParserLimits limits)
     : limits_(limits), outer_(limits.maxDocumentBytes), inner_(limits.maxEventBytes), stream_() {
   (void)nullElement();
+  // No helper thread by default: simdjson's would be created, with a second parser
+  // allocated, for every parse_many call (see setStage1Thread).
+  stream_.threaded = false;
   if (stream_.allocate(simdjson::dom::DEFAULT_BATCH_SIZE, limits_.maxDepth)) {
     die("cannot allocate the audit event parser");
   }

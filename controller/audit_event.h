@@ -132,6 +132,11 @@ class EventParser {
 
   const ParserLimits& limits() const { return limits_; }
 
+  // parseLines: let simdjson find the structure of the next batch on a helper thread while
+  // this one decodes the current batch. Off by default: it pays only with batches of several
+  // MiB per call and a second core (the thread and its parser live for one call).
+  void setStage1Thread(bool on) { stream_.threaded = on; }
+
  private:
   ParseStats parseLinesPadded(std::string_view buffer, const Callback& onEvent);
   ParseStats parseLinesOneByOne(std::string_view buffer, const Callback& onEvent);

@@ -18,7 +18,9 @@ AuditPipeline::AuditPipeline(PipelineOptions options, Detector& detector, AuditM
       detector_(detector),
       metrics_(metrics),
       onFinding_(std::move(onFinding)),
-      clock_(clock ? std::move(clock) : Clock(wallMicros)) {}
+      clock_(clock ? std::move(clock) : Clock(wallMicros)) {
+  parser_.setStage1Thread(options.stage1Thread);
+}
 
 void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
   const int64_t now = clock_();

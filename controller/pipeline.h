@@ -21,6 +21,7 @@ namespace kc::audit {
 struct PipelineOptions {
   ParserLimits limits;
   Deduper::Options dedupe;
+  bool stage1Thread = false;  // EventParser::setStage1Thread
 };
 
 class AuditPipeline {
