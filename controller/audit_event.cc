@@ -1,5 +1,7 @@
 #include "controller/audit_event.h"
 
+#include "controller/dedupe.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -246,6 +248,7 @@ void resetEvent(Event& ev) {
   ev.hasObjectRef = false;
   ev.objectRef = {};
   ev.responseCode = 0;
+  ev.hasKey = false;
   ev.annotations.clear();
   ev.truncated = false;
   ev.authorizationDecision = {};
@@ -594,6 +597,13 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
   resetEvent(ev);
   ev.format = format;
   Decoder dec;
+  auto keyReady = [&] {
+    if (keyHook_ && !ev.auditID.empty() && !ev.stage.empty()) {
+      ev.key = dedupeKey(ev.auditID, ev.stage);
+      ev.hasKey = true;
+      keyHook_(ev.key);
+    }
+  };
   std::string_view kind, timestamp, creationTimestamp;
   dom::element protoPayload, properties;
   bool hasProto = false, hasProperties = false, hasApiVersion = false;
@@ -604,6 +614,7 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
       case 'a':
         if (k == "auditID") {
           ev.auditID = dec.str(kv.value);
+          keyReady();
         } else if (k == "apiVersion") {
           hasApiVersion = true;
           ev.apiVersion = dec.str(kv.value);
@@ -663,6 +674,7 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
       case 's':
         if (k == "stage") {
           ev.stage = dec.str(kv.value);
+          keyReady();
         } else if (k == "stageTimestamp") {
           ev.stageTimestamp = dec.str(kv.value);
         } else if (k == "sourceIPs") {

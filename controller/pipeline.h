@@ -50,7 +50,8 @@ class AuditPipeline {
   const ParseStats& parseStats() const { return stats_; }
 
  private:
-  void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen);
+  void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
+               int64_t now);
   void account(const ParseStats& s, std::string_view source);
   // The per-event metric handles of `source` (re-resolved when the source changes).
   SourceMetrics& sourceMetrics(std::string_view source) {
