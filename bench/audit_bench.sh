@@ -26,15 +26,25 @@ build-bench/bench/audit_gen "$events" "$work/audit.jsonl" >/dev/null
 bytes=$(stat -c %s "$work/audit.jsonl")
 echo "input: $events events, $((bytes / 1000000)) MB"
 
-echo "== simdjson raw parse and EventParser (best of 3, CPU 0)"
-taskset -c 0 build-bench/bench/audit_parse_bench "$work/audit.jsonl" 3
-
-echo "== kube-customs audit replay (full detections, built-in policies re-applied, CPU 0)"
-for _ in 1 2 3; do
-  /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$bin" audit replay "$work/audit.jsonl" \
-    -o json >/dev/null 2>"$work/replay.err"
-  read -r secs rss < "$work/time"
-  echo "replay: $secs s, $(awk -v n="$events" -v s="$secs" 'BEGIN{printf "%.0f", n/s}') events/s, $(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/1e6/s}') MB/s, peak RSS $((rss / 1024)) MiB; $(tail -1 "$work/replay.err")"
+# Each side runs on one core (CPU 0), then on every core: simdjson's parse_many runs stage 1 of
+# the next batch on a helper thread, and replay reads the next chunk on a reader thread and
+# lends stage 1 to simdjson's helper the same way, so both may use a second core.
+for cores in "1 core" "all cores"; do
+  pin=(taskset -c 0)
+  [ "$cores" = "all cores" ] && pin=()
+  echo "== $cores: simdjson raw parse and EventParser (best of 3)"
+  "${pin[@]}" build-bench/bench/audit_parse_bench "$work/audit.jsonl" 3 | tee "$work/parse.txt"
+  raw=$(awk '/parse_many \(raw\)/ {print $(NF-1)}' "$work/parse.txt")  # seconds, best of 3
+  echo "== $cores: kube-customs audit replay (full detections, built-in policies re-applied)"
+  best=""
+  for _ in 1 2 3; do
+    /usr/bin/time -f "%e %M" -o "$work/time" "${pin[@]}" "$bin" audit replay "$work/audit.jsonl" \
+      -o json >/dev/null 2>"$work/replay.err"
+    read -r secs rss < "$work/time"
+    echo "replay: $secs s, $(awk -v n="$events" -v s="$secs" 'BEGIN{printf "%.0f", n/s}') events/s, $(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/1e6/s}') MB/s, peak RSS $((rss / 1024)) MiB; $(tail -1 "$work/replay.err")"
+    if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a < b)}'; then best=$secs; fi
+  done
+  echo "$cores: best replay $best s against raw parse_many ${raw} s: $(awk -v r="$raw" -v b="$best" 'BEGIN{printf "%.1f", 100 * r / b}') % of raw"
 done
 rm -f "$work/audit.jsonl"
 

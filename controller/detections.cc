@@ -250,24 +250,30 @@ struct Hit {
 };
 
 // Levenshtein distance of a and b when it is at most t, else t + 1. b is at most 63
-// characters. Row minima never decrease, so the computation stops at the first row whose
-// minimum is over t.
+// characters. Only the diagonal band |i - j| <= t is computed (cells outside it are over t),
+// and the computation stops at the first row whose minimum is over t: row minima never
+// decrease.
 size_t boundedLevenshtein(std::string_view a, std::string_view b, size_t t) {
-  size_t prev[64], cur[64];
-  const size_t m = b.size();
-  for (size_t j = 0; j <= m; ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    size_t rowMin = cur[0];
-    for (size_t j = 1; j <= m; ++j) {
+  const size_t n = a.size(), m = b.size();
+  const size_t over = t + 1;
+  if ((n > m ? n - m : m - n) > t) return over;
+  size_t prev[65], cur[65];
+  for (size_t j = 0; j <= m; ++j) prev[j] = std::min(j, over);
+  for (size_t i = 1; i <= n; ++i) {
+    const size_t lo = i > t ? i - t : 1;
+    const size_t hi = std::min(m, i + t);
+    cur[lo - 1] = lo == 1 ? std::min(i, over) : over;
+    size_t rowMin = cur[lo - 1];
+    for (size_t j = lo; j <= hi; ++j) {
       const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub, over});
       rowMin = std::min(rowMin, cur[j]);
     }
-    if (rowMin > t) return t + 1;
-    std::copy(cur, cur + m + 1, prev);
+    if (hi < m) cur[hi + 1] = over;  // the next row reads it as its upper neighbour
+    if (rowMin > t) return over;
+    std::copy(cur + lo - 1, cur + std::min(m, hi + 1) + 1, prev + lo - 1);
   }
-  return std::min(prev[m], t + 1);
+  return std::min(prev[m], over);
 }
 
 std::string upper(std::string_view s) {
