@@ -753,6 +753,83 @@ void Detector::handleImpersonation(const Event& e, std::vector<Finding>& out) {
   out.push_back(std::move(f));
 }
 
+namespace {
+
+// Hash of a JSON value as simdjson minifies it (the API server writes objects in a fixed field
+// order, so equal settings give equal text).
+uint64_t jsonHash(element v) {
+  const std::string text = simdjson::to_string(v);
+  return std::hash<std::string_view>{}(text) | 1;  // 0 stays "absent"
+}
+
+uint64_t fieldHash(element obj, std::string_view key) {
+  element v;
+  if (!obj.is_object() || obj.get_object().value_unsafe().at_key(key).get(v) != simdjson::SUCCESS)
+    return 0;
+  return jsonHash(v);
+}
+
+}  // namespace
+
+Detector::AdmissionState Detector::readAdmissionState(element obj) {
+  AdmissionState st;
+  simdjson::dom::array hooks;
+  if (obj["webhooks"].get_array().get(hooks) == simdjson::SUCCESS) {
+    for (element h : hooks) {
+      if (!h.is_object() || st.hooks.size() >= 64) continue;
+      AdmissionHook hook;
+      hook.name = std::string(str(h, "name").substr(0, 253));
+      hook.failurePolicy = std::string(str(h, "failurePolicy").substr(0, 32));
+      hook.rules = fieldHash(h, "rules");
+      hook.namespaceSelector = fieldHash(h, "namespaceSelector");
+      hook.objectSelector = fieldHash(h, "objectSelector");
+      hook.matchConditions = fieldHash(h, "matchConditions");
+      hook.caBundle = 0;
+      uint64_t endpoint = 0, other = 0;
+      const simdjson::dom::object fields = h.get_object().value_unsafe();
+      for (simdjson::dom::key_value_pair kv : fields) {
+        const std::string_view k = kv.key;
+        const element v = kv.value;
+        if (k == "clientConfig" && v.is_object()) {
+          const simdjson::dom::object client = v.get_object().value_unsafe();
+          for (simdjson::dom::key_value_pair ckv : client) {
+            const std::string_view ck = ckv.key;
+            const element cv = ckv.value;
+            if (ck == "caBundle") {
+              hook.caBundle = jsonHash(cv);
+            } else {
+              endpoint = endpoint * 31 + std::hash<std::string_view>{}(ck) + jsonHash(cv);
+            }
+          }
+        } else if (k != "name" && k != "failurePolicy" && k != "rules" &&
+                   k != "namespaceSelector" && k != "objectSelector" &&
+                   k != "matchConditions") {
+          other = other * 31 + std::hash<std::string_view>{}(k) + jsonHash(v);
+        }
+      }
+      hook.endpoint = endpoint;
+      hook.other = other;
+      st.hooks.push_back(std::move(hook));
+    }
+  }
+  element spec;
+  if (obj["spec"].get(spec) == simdjson::SUCCESS && spec.is_object()) {
+    st.spec = jsonHash(spec);
+    st.failurePolicy = std::string(str(spec, "failurePolicy").substr(0, 32));
+    simdjson::dom::array actions;
+    if (spec["validationActions"].get_array().get(actions) == simdjson::SUCCESS) {
+      std::vector<std::string> names;
+      for (element a : actions) {
+        std::string_view n;
+        if (a.get_string().get(n) == simdjson::SUCCESS && names.size() < 8)
+          names.emplace_back(n.substr(0, 32));
+      }
+      st.validationActions = joinList(names, "+");
+    }
+  }
+  return st;
+}
+
 void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) {
   static constexpr std::array<std::string_view, 6> kResources = {
       "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
@@ -760,13 +837,96 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
       "mutatingadmissionpolicies",       "mutatingadmissionpolicybindings"};
   const std::string_view res = e.objectRef.resource;
   if (std::find(kResources.begin(), kResources.end(), res) == kResources.end()) return;
+  const bool del = e.verb == "delete" || e.verb == "deletecollection";
+  const std::string key = std::string(res) + "/" + std::string(e.objectRef.name.substr(0, 253));
+  const element obj = judgedObject(e);
+
+  // What the change changed, against the last state seen (kept even for trusted identities,
+  // so that the next change by someone else is compared with the right state).
+  std::vector<std::string> changes;
+  bool weakened = false;  // anything but a CA bundle rotation or a metadata-only change
+  bool known = false;
+  if (del) {
+    if (admissionConfigs_.erase(key) > 0) {
+      admissionConfigOrder_.erase(
+          std::find(admissionConfigOrder_.begin(), admissionConfigOrder_.end(), key));
+    }
+  } else if (obj.is_object() && (e.responseCode == 0 || success(e.responseCode))) {
+    AdmissionState now = readAdmissionState(obj);
+    auto it = admissionConfigs_.find(key);
+    if (it != admissionConfigs_.end() && e.verb != "create") {
+      known = true;
+      const AdmissionState& was = it->second;
+      auto change = [&](std::string text, bool weakens) {
+        if (changes.size() < kMaxListed) changes.push_back(std::move(text));
+        weakened = weakened || weakens;
+      };
+      for (const AdmissionHook& old : was.hooks) {
+        auto n = std::find_if(now.hooks.begin(), now.hooks.end(),
+                              [&](const AdmissionHook& h) { return h.name == old.name; });
+        if (n == now.hooks.end()) {
+          change("webhook " + old.name + " removed", true);
+          continue;
+        }
+        const std::string w = "webhook " + old.name + ": ";
+        if (n->failurePolicy != old.failurePolicy) {
+          change(w + "failurePolicy " + (old.failurePolicy.empty() ? "unset" : old.failurePolicy) +
+                     " -> " + (n->failurePolicy.empty() ? "unset" : n->failurePolicy),
+                 true);
+        }
+        if (n->rules != old.rules) change(w + "rules changed", true);
+        if (n->namespaceSelector != old.namespaceSelector)
+          change(w + "namespaceSelector changed", true);
+        if (n->objectSelector != old.objectSelector) change(w + "objectSelector changed", true);
+        if (n->matchConditions != old.matchConditions)
+          change(w + "matchConditions changed", true);
+        if (n->endpoint != old.endpoint) change(w + "clientConfig endpoint changed", true);
+        if (n->other != old.other) change(w + "settings changed", true);
+        if (n->caBundle != old.caBundle) change(w + "caBundle rotated", false);
+      }
+      for (const AdmissionHook& h : now.hooks) {
+        if (std::none_of(was.hooks.begin(), was.hooks.end(),
+                         [&](const AdmissionHook& o) { return o.name == h.name; })) {
+          change("webhook " + h.name + " added", true);
+        }
+      }
+      if (now.failurePolicy != was.failurePolicy) {
+        change("failurePolicy " + (was.failurePolicy.empty() ? "unset" : was.failurePolicy) +
+                   " -> " + (now.failurePolicy.empty() ? "unset" : now.failurePolicy),
+               true);
+      }
+      if (now.validationActions != was.validationActions) {
+        change("validationActions " +
+                   (was.validationActions.empty() ? "unset" : was.validationActions) + " -> " +
+                   (now.validationActions.empty() ? "unset" : now.validationActions),
+               true);
+      }
+      if (now.spec != was.spec && now.failurePolicy == was.failurePolicy &&
+          now.validationActions == was.validationActions) {
+        change("spec changed", true);
+      }
+      it->second = std::move(now);
+    } else {
+      if (it == admissionConfigs_.end()) {
+        while (admissionConfigs_.size() >= kMaxAdmissionConfigs) {
+          admissionConfigs_.erase(admissionConfigOrder_.front());
+          admissionConfigOrder_.pop_front();
+        }
+        admissionConfigOrder_.push_back(key);
+        it = admissionConfigs_.emplace(key, AdmissionState{}).first;
+      }
+      it->second = std::move(now);
+    }
+  }
+
   if (trusted("webhook-config-changed", e.user.username)) return;
   Finding f = base(e, "webhook-config-changed");
-  const bool del = e.verb == "delete" || e.verb == "deletecollection";
   f.severity = del ? Severity::kCritical : Severity::kHigh;
+  // Compared with the last state seen: a CA bundle rotation or a metadata-only change is
+  // routine (certificate managers do it daily); it is still reported, at low severity.
+  if (known && !weakened) f.severity = Severity::kLow;
   f.kind = std::string(res);
   // Webhooks that fail open after the change are worth naming.
-  const element obj = judgedObject(e);
   if (obj.is_object() && !del) {
     f.kind = std::string(str(obj, "kind"));
     std::vector<std::string> failOpen;
@@ -780,6 +940,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
     }
     if (!failOpen.empty()) f.details["failOpenWebhooks"] = joinList(failOpen);
   }
+  if (known) f.details["changes"] = changes.empty() ? "metadata only" : joinList(changes, "; ");
   std::string what = std::string(res) + (f.name.empty() ? "" : " " + f.name);
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kVerbs = {
       {{"create", "created"},
@@ -793,6 +954,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
   }
   f.summary = f.user + " " + std::string(did) + " " + what;
   if (del) f.summary += ": admission control no longer sees what it covered";
+  if (known) f.summary += ": " + f.details["changes"];
   out.push_back(std::move(f));
 }
 

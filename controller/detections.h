@@ -132,6 +132,29 @@ class Detector {
                          std::vector<Finding>& out);
   Finding base(const Event& e, std::string_view rule) const;
 
+  // The last seen state of an admission configuration, to say what a change changed: per
+  // webhook its failurePolicy and a hash of each setting; for admission policies and
+  // bindings the spec's hash, failurePolicy and validationActions.
+  struct AdmissionHook {
+    std::string name;
+    std::string failurePolicy;
+    uint64_t rules = 0, namespaceSelector = 0, objectSelector = 0, matchConditions = 0;
+    uint64_t endpoint = 0;  // clientConfig without caBundle
+    uint64_t caBundle = 0;
+    uint64_t other = 0;  // sideEffects, timeoutSeconds, matchPolicy, reinvocationPolicy, ...
+  };
+  struct AdmissionState {
+    std::vector<AdmissionHook> hooks;
+    uint64_t spec = 0;
+    std::string failurePolicy;
+    std::string validationActions;
+  };
+  static AdmissionState readAdmissionState(simdjson::dom::element obj);
+  // Bounded: the oldest configuration is forgotten first (kMaxAdmissionConfigs).
+  std::map<std::string, AdmissionState> admissionConfigs_;  // "resource/name"
+  std::deque<std::string> admissionConfigOrder_;
+  static constexpr size_t kMaxAdmissionConfigs = 1024;
+
   DetectorOptions options_;
   ObjectTracker objects_;
   // Hashes (dedupeKey(auditID, "")) of requests decided on ResponseStarted; bounded FIFO.

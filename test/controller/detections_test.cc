@@ -777,6 +777,164 @@ TEST_CASE("EmulationValidatingWebhookConfigurationDeleted", "[detections][emulat
   CHECK(feed(d2, up.str()).empty());
 }
 
+TEST_CASE("WebhookConfigChangesAreComparedWithTheLastStateSeen", "[detections]") {
+  DetectorOptions o;
+  o.trustedIdentities["webhook-config-changed"] = {"system:serviceaccount:cert-manager:*"};
+  Detector d(o);
+  auto hook = [](std::string name, std::string policy, std::string ca) {
+    return json{{"name", name},
+                {"failurePolicy", policy},
+                {"sideEffects", "None"},
+                {"admissionReviewVersions", {"v1"}},
+                {"clientConfig",
+                 {{"service", {{"namespace", "kube-customs"}, {"name", "kube-customs"}}},
+                  {"caBundle", ca}}},
+                {"namespaceSelector",
+                 {{"matchExpressions",
+                   {{{"key", "kubernetes.io/metadata.name"},
+                     {"operator", "NotIn"},
+                     {"values", {"kube-customs"}}}}}}},
+                {"rules",
+                 {{{"apiGroups", {""}},
+                   {"apiVersions", {"v1"}},
+                   {"operations", {"CREATE", "UPDATE"}},
+                   {"resources", {"pods"}}}}}};
+  };
+  auto config = [](json hooks, json labels = json::object()) {
+    return json{{"kind", "ValidatingWebhookConfiguration"},
+                {"apiVersion", "admissionregistration.k8s.io/v1"},
+                {"metadata", {{"name", "kube-customs"}, {"labels", labels}}},
+                {"webhooks", hooks}};
+  };
+  int n = 0;
+  auto change = [&](std::string verb, json obj, std::string user = "mallory@example.com",
+                    int code = 200) {
+    Ev e;
+    e.auditID = "vwc-" + std::to_string(++n);
+    e.verb = verb;
+    e.code = verb == "create" ? 201 : code;
+    e.uri = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/kube-customs";
+    e.user = user;
+    e.resource = "validatingwebhookconfigurations";
+    e.apiGroup = "admissionregistration.k8s.io";
+    e.name = "kube-customs";
+    e.requestObject = obj;
+    e.responseObject = obj;
+    return feed(d, e.str());
+  };
+  const json pods = hook("validate.kube-customs.io", "Fail", "Q0Ex");
+
+  // Created: nothing to compare with.
+  auto fs = change("create", config({pods}), "helm@example.com");
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.count("changes") == 0);
+
+  // A CA bundle rotation is routine: reported, at low severity, and said so.
+  json rotated = pods;
+  rotated["clientConfig"]["caBundle"] = "Q0Ey";
+  fs = change("patch", config({rotated}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kLow);
+  CHECK(fs[0].details.at("changes") == "webhook validate.kube-customs.io: caBundle rotated");
+  CHECK(fs[0].summary ==
+        "mallory@example.com patched validatingwebhookconfigurations kube-customs: webhook "
+        "validate.kube-customs.io: caBundle rotated");
+
+  // So is a change of labels only.
+  fs = change("update", config({rotated}, {{"team", "security"}}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kLow);
+  CHECK(fs[0].details.at("changes") == "metadata only");
+
+  // Failing open and carving namespaces out is what an attacker does before walking in.
+  json weak = rotated;
+  weak["failurePolicy"] = "Ignore";
+  weak["namespaceSelector"]["matchExpressions"][0]["values"] = {"kube-customs", "sandbox"};
+  fs = change("update", config({weak}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.at("changes") ==
+        "webhook validate.kube-customs.io: failurePolicy Fail -> Ignore; webhook "
+        "validate.kube-customs.io: namespaceSelector changed");
+  CHECK(fs[0].details.at("failOpenWebhooks") == "validate.kube-customs.io");
+
+  // A denied change changes nothing: the next one is compared with the last admitted state.
+  json narrowed = weak;
+  narrowed["rules"][0]["operations"] = {"CREATE"};
+  fs = change("update", config({narrowed}), "mallory@example.com", 403);
+  CHECK(fs.empty());  // only changes that happened are reported
+  fs = change("update", config({weak}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kLow);
+  CHECK(fs[0].details.at("changes") == "metadata only");
+
+  // A trusted identity's change is not reported, but it is the state the next one meets.
+  fs = change("update", config({narrowed}), "system:serviceaccount:cert-manager:cainjector");
+  CHECK(fs.empty());
+  json moved = narrowed;
+  moved["clientConfig"]["service"]["name"] = "elsewhere";
+  fs = change("update", config({moved}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].details.at("changes") ==
+        "webhook validate.kube-customs.io: clientConfig endpoint changed");
+
+  // Webhooks replaced: one removed, one added.
+  fs = change("update", config({hook("other.example.com", "Fail", "Q0Ex")}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.at("changes") ==
+        "webhook validate.kube-customs.io removed; webhook other.example.com added");
+
+  // Deleted, then created again: the old state is gone.
+  Ev del;
+  del.auditID = "vwc-del";
+  del.verb = "delete";
+  del.code = 200;
+  del.user = "mallory@example.com";
+  del.resource = "validatingwebhookconfigurations";
+  del.apiGroup = "admissionregistration.k8s.io";
+  del.name = "kube-customs";
+  fs = feed(d, del.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kCritical);
+  fs = change("update", config({pods}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.count("changes") == 0);
+}
+
+TEST_CASE("AdmissionPolicyBindingActionsComparedWithTheLastStateSeen", "[detections]") {
+  Detector d(DetectorOptions{});
+  auto binding = [](json actions) {
+    return json{{"kind", "ValidatingAdmissionPolicyBinding"},
+                {"apiVersion", "admissionregistration.k8s.io/v1"},
+                {"metadata", {{"name", "no-privileged"}}},
+                {"spec", {{"policyName", "no-privileged"}, {"validationActions", actions}}}};
+  };
+  int n = 0;
+  auto update = [&](json obj) {
+    Ev e;
+    e.auditID = "vapb-" + std::to_string(++n);
+    e.verb = "update";
+    e.code = 200;
+    e.user = "mallory@example.com";
+    e.resource = "validatingadmissionpolicybindings";
+    e.apiGroup = "admissionregistration.k8s.io";
+    e.name = "no-privileged";
+    e.requestObject = obj;
+    e.responseObject = obj;
+    return feed(d, e.str());
+  };
+  auto fs = update(binding({"Deny"}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].details.count("changes") == 0);
+  fs = update(binding({"Audit", "Warn"}));
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.at("changes") == "validationActions Deny -> Audit+Warn");
+}
+
 TEST_CASE("EphemeralContainerAddedAndJudged", "[detections]") {
   Detector d(DetectorOptions{});
   json p = pod("shop", "web-1", "pod-e", "registry.example.com/shop/web:1");
