@@ -232,11 +232,20 @@ bool FileSource::start(std::string* error) {
     return ok;
   }
   // The checkpoint's file is no longer at path: look for it renamed in the same directory.
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dirOf(options_.path), ec)) {
-    std::string candidate = entry.path().string();
-    if (candidate == options_.checkpointPath) continue;
-    if (usable(candidate) == 1 && openCurrent(candidate, cp->offset)) return ok;
+  // A directory listing taken while another file is renamed in it may miss entries (readdir
+  // gives no guarantee for entries renamed during the walk), and the writer rotates while we
+  // restart: look again before giving the file up.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dirOf(options_.path), ec)) {
+      std::string candidate = entry.path().string();
+      if (candidate == options_.checkpointPath) continue;
+      if (usable(candidate) == 1 && openCurrent(candidate, cp->offset)) return ok;
+    }
+    if (usable(options_.path) == 1) {  // renamed back, or the rename had not happened yet
+      openCurrent(options_.path, cp->offset);
+      return ok;
+    }
   }
   ++stats_.checkpointResets;
   openCurrent(options_.path, 0);
