@@ -1,0 +1,54 @@
+// libFuzzer target for the audit detections (built with -DKC_BUILD_FUZZERS=ON and clang): the
+// events parsed from the input run through one Detector with the built-in policies, a baseline
+// past its learning period and small bounds, so that state carried from input to input
+// (tracked objects, admission configurations, request ids) and its eviction are exercised too.
+// Findings are serialized as the replay prints them. Seeds: test/controller/detections_corpus/,
+// which detections_corpus_test also replays in the normal test run.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/audit_event.h"
+#include "controller/baseline.h"
+#include "controller/detections.h"
+#include "policies/loader.h"
+#include "webhook/policy_store.h"
+
+namespace {
+
+kc::audit::Detector& detector() {
+  static const std::shared_ptr<const kc::policy::PolicySet> policies =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies()).policies;
+  static kc::audit::Baseline baseline(kc::audit::BaselineOptions{0, 64, 1000});
+  static kc::audit::Detector d([] {
+    kc::audit::DetectorOptions o;
+    o.policies = [] { return policies; };
+    o.baseline = &baseline;
+    o.maxTrackedObjects = 128;
+    o.maxTrackedRequests = 128;
+    return o;
+  }());
+  return d;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static kc::audit::EventParser parser;
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::vector<kc::audit::Finding> out;
+  std::string json;
+  parser.parseLines(input, [&](const kc::audit::Event& e) {
+    out.clear();
+    detector().onEvent(e, out);
+    for (const auto& f : out) {
+      json.clear();
+      kc::audit::appendJson(json, f);
+      if (f.rule.empty() || f.summary.empty()) __builtin_trap();
+    }
+  });
+  return 0;
+}
