@@ -11,6 +11,12 @@ if(KC_ENABLE_SANITIZERS)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(kc_build_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(KC_BUILD_FUZZERS)
+  # Coverage instrumentation in every library, so that the fuzzers see the branches of the
+  # code they drive (not only of their own entry point).
+  target_compile_options(kc_build_options INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(kc_build_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 # kc_library(NAME SRCS ... DEPS ...): a static library of the project rooted at the repo.
 function(kc_library name)

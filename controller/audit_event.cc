@@ -551,6 +551,10 @@ void EventParser::visitDocument(dom::element root, std::string_view doc, ParseSt
       }
     }
     if (kindStr == "EventList" || ((hasItems || hasRecords) && kindStr.empty())) {
+      if (!hasItems && !hasRecords) {  // `items` is then a default element: no document
+        reject(stats, RejectReason::kMissingField);
+        return;
+      }
       if (!items.is_array()) {
         reject(stats, RejectReason::kWrongType);
         return;

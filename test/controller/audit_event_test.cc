@@ -147,6 +147,21 @@ TEST_CASE("EmptyEventListYieldsNoEventsAndNoRejects") {
   CHECK(s.rejectedTotal() == 0);
 }
 
+TEST_CASE("AnEventListWithoutItemsIsRejectedAsMissingAField") {
+  // Found by the detections fuzzer: the list's absent `items` used to be read as an element.
+  EventParser p;
+  for (const char* doc :
+       {R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"eitms":[]})",
+        R"({"kind":"EventList"})"}) {
+    INFO(doc);
+    auto s = p.parse(doc, [](const Event&) { FAIL("no event expected"); });
+    CHECK(s.events == 0);
+    CHECK(s.rejectedFor(RejectReason::kMissingField) == 1);
+    s = p.parseLines(std::string(doc) + "\n", [](const Event&) { FAIL("no event expected"); });
+    CHECK(s.rejectedFor(RejectReason::kMissingField) == 1);
+  }
+}
+
 TEST_CASE("TimestampFallsBackFromStageToRequestReceived") {
   EventParser p;
   constexpr std::string_view noStage =
