@@ -12,9 +12,7 @@ namespace kc::audit {
 
 namespace {
 
-// 64-bit FNV-1a followed by a murmur finalizer; two seeds give two independent halves. Both
-// halves are computed in one pass: two independent multiply chains run side by side. The
-// journal stores these keys, so the function must not change.
+// The murmur3 64-bit finalizer.
 uint64_t finalize(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -24,6 +22,9 @@ uint64_t finalize(uint64_t h) {
   return h;
 }
 
+// 64-bit FNV-1a followed by the finalizer; two seeds give two independent halves, computed in
+// one pass (two independent multiply chains run side by side). The journal stores these keys,
+// so the function must not change.
 DedupeKey hash128(std::string_view a, std::string_view b, uint64_t seedHi, uint64_t seedLo) {
   constexpr uint64_t kPrime = 1099511628211ULL;
   uint64_t hi = 1469598103934665603ULL ^ seedHi;

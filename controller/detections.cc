@@ -762,6 +762,12 @@ uint64_t jsonHash(element v) {
   return std::hash<std::string_view>{}(text) | 1;  // 0 stays "absent"
 }
 
+// "what old -> new", an absent value written "unset".
+std::string transition(std::string_view what, const std::string& was, const std::string& now) {
+  return std::string(what) + " " + (was.empty() ? "unset" : was) + " -> " +
+         (now.empty() ? "unset" : now);
+}
+
 uint64_t fieldHash(element obj, std::string_view key) {
   element v;
   if (!obj.is_object() || obj.get_object().value_unsafe().at_key(key).get(v) != simdjson::SUCCESS)
@@ -784,7 +790,6 @@ Detector::AdmissionState Detector::readAdmissionState(element obj) {
       hook.namespaceSelector = fieldHash(h, "namespaceSelector");
       hook.objectSelector = fieldHash(h, "objectSelector");
       hook.matchConditions = fieldHash(h, "matchConditions");
-      hook.caBundle = 0;
       uint64_t endpoint = 0, other = 0;
       const simdjson::dom::object fields = h.get_object().value_unsafe();
       for (simdjson::dom::key_value_pair kv : fields) {
@@ -869,11 +874,8 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
           continue;
         }
         const std::string w = "webhook " + old.name + ": ";
-        if (n->failurePolicy != old.failurePolicy) {
-          change(w + "failurePolicy " + (old.failurePolicy.empty() ? "unset" : old.failurePolicy) +
-                     " -> " + (n->failurePolicy.empty() ? "unset" : n->failurePolicy),
-                 true);
-        }
+        if (n->failurePolicy != old.failurePolicy)
+          change(w + transition("failurePolicy", old.failurePolicy, n->failurePolicy), true);
         if (n->rules != old.rules) change(w + "rules changed", true);
         if (n->namespaceSelector != old.namespaceSelector)
           change(w + "namespaceSelector changed", true);
@@ -890,17 +892,11 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
           change("webhook " + h.name + " added", true);
         }
       }
-      if (now.failurePolicy != was.failurePolicy) {
-        change("failurePolicy " + (was.failurePolicy.empty() ? "unset" : was.failurePolicy) +
-                   " -> " + (now.failurePolicy.empty() ? "unset" : now.failurePolicy),
+      if (now.failurePolicy != was.failurePolicy)
+        change(transition("failurePolicy", was.failurePolicy, now.failurePolicy), true);
+      if (now.validationActions != was.validationActions)
+        change(transition("validationActions", was.validationActions, now.validationActions),
                true);
-      }
-      if (now.validationActions != was.validationActions) {
-        change("validationActions " +
-                   (was.validationActions.empty() ? "unset" : was.validationActions) + " -> " +
-                   (now.validationActions.empty() ? "unset" : now.validationActions),
-               true);
-      }
       if (now.spec != was.spec && now.failurePolicy == was.failurePolicy &&
           now.validationActions == was.validationActions) {
         change("spec changed", true);
@@ -1017,21 +1013,15 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   static const TrackedObject kNone;
   const TrackedObject& prev = !seenBefore ? kNone : resets ? resetCopy : rec;
   const size_t prevKeys = prev.findingKeys.size();
-  auto prevHasKey = [&](std::string_view key) {
-    const auto end = prev.findingKeys.begin() +
-                     static_cast<std::ptrdiff_t>(std::min(prevKeys, prev.findingKeys.size()));
-    return std::find(prev.findingKeys.begin(), end, key) != end;
-  };
   // And of the owner (looked up again: upsert may move records). Its keys are compared the same
   // way, in case the owner is this very object (hostile input).
   const TrackedObject* owner = meta.ownerUid.empty() ? nullptr : objects_.find(meta.ownerUid);
   const bool ownerKnown = owner != nullptr;
   const size_t ownerKeys = ownerKnown ? owner->findingKeys.size() : 0;
-  auto ownerHasKey = [&](std::string_view key) {
-    if (!ownerKnown) return false;
-    const auto end = owner->findingKeys.begin() +
-                     static_cast<std::ptrdiff_t>(std::min(ownerKeys, owner->findingKeys.size()));
-    return std::find(owner->findingKeys.begin(), end, key) != end;
+  // A key found on the owner (the template this object was made from) or earlier on this
+  // object.
+  auto foundBefore = [&](std::string_view key) {
+    return (ownerKnown && owner->hasKey(key, ownerKeys)) || prev.hasKey(key, prevKeys);
   };
   std::string actor, actorUA;
   if (controller && ownerKnown && !owner->actor.empty()) {
@@ -1088,7 +1078,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     if (hits.empty()) return;
     std::vector<Hit> fresh;
     for (auto& h : hits) {
-      const bool old = ownerHasKey(h.key) || prevHasKey(h.key);
+      const bool old = foundBefore(h.key);
       rec.addKey(h.key);
       if (!old) fresh.push_back(std::move(h));
     }
@@ -1290,7 +1280,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       std::vector<std::pair<std::string, std::string>> freshRules;
       for (size_t i = 0; i < hits.size(); ++i) {
         Hit& h = hits[i];
-        const bool old = ownerHasKey(h.key) || prevHasKey(h.key);
+        const bool old = foundBefore(h.key);
         rec.addKey(h.key);
         if (old) continue;
         fresh.push_back(std::move(h));

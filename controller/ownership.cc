@@ -18,8 +18,10 @@ bool isWorkloadController(std::string_view username) {
   return std::find(kControllers.begin(), kControllers.end(), sa) != kControllers.end();
 }
 
-bool TrackedObject::hasKey(std::string_view key) const {
-  return std::find(findingKeys.begin(), findingKeys.end(), key) != findingKeys.end();
+bool TrackedObject::hasKey(std::string_view key, size_t among) const {
+  const auto end = findingKeys.begin() +
+                   static_cast<std::ptrdiff_t>(std::min(among, findingKeys.size()));
+  return std::find(findingKeys.begin(), end, key) != end;
 }
 
 void TrackedObject::addKey(std::string key) {
@@ -168,18 +170,18 @@ void ObjectTracker::touch(uint32_t n) {
   pushFront(n);
 }
 
-void ObjectTracker::setUid(uint32_t n, std::string_view uid) {
+void ObjectTracker::setUid(uint32_t n, std::string_view uid, uint64_t hash) {
   Node& node = nodes_[n];
   if (!node.obj.uid.empty()) byUid_.erase(node.uidHash, n);
   node.obj.uid.assign(uid);
   if (!uid.empty()) {
-    node.uidHash = uidHash(uid);
+    node.uidHash = hash;
     byUid_.insert(node.uidHash, n);
   }
 }
 
 void ObjectTracker::setName(uint32_t n, std::string_view kind, std::string_view ns,
-                            std::string_view name) {
+                            std::string_view name, uint64_t hash) {
   Node& node = nodes_[n];
   if (node.nameIndexed) byName_.erase(node.nameHash, n);
   node.nameIndexed = false;
@@ -187,7 +189,7 @@ void ObjectTracker::setName(uint32_t n, std::string_view kind, std::string_view 
   node.obj.namespace_.assign(ns);
   node.obj.name.assign(name);
   if (name.empty()) return;
-  node.nameHash = nameHash(kind, ns, name);
+  node.nameHash = hash;
   // A newer object under a name takes the name over: the older one is found by uid only.
   const uint32_t other = findName(kind, ns, name, node.nameHash);
   if (other != kNil) {
@@ -217,8 +219,11 @@ TrackedObject* ObjectTracker::findByName(std::string_view kind, std::string_view
 
 TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind,
                                      std::string_view ns, std::string_view name) {
-  uint32_t n = uid.empty() ? kNil : findUid(uid, uidHash(uid));
-  if (n == kNil && !name.empty()) n = findName(kind, ns, name, nameHash(kind, ns, name));
+  // Each key is hashed once, for the lookups and the indexing below.
+  const uint64_t uh = uid.empty() ? 0 : uidHash(uid);
+  const uint64_t nh = name.empty() ? 0 : nameHash(kind, ns, name);
+  uint32_t n = uid.empty() ? kNil : findUid(uid, uh);
+  if (n == kNil && !name.empty()) n = findName(kind, ns, name, nh);
   if (n != kNil) {
     touch(n);
     TrackedObject& found = nodes_[n].obj;
@@ -230,9 +235,9 @@ TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind
       fresh.name = std::move(found.name);
       fresh.uid = std::move(found.uid);  // still indexed under it until setUid
       found = std::move(fresh);
-      setUid(n, uid);
+      setUid(n, uid, uh);
     }
-    if (found.name.empty() && !name.empty()) setName(n, kind, ns, name);
+    if (found.name.empty() && !name.empty()) setName(n, kind, ns, name, nh);
     return found;
   }
   if (size_ < capacity_) {
@@ -251,8 +256,8 @@ TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind
     ++evicted_;
   }
   pushFront(n);
-  setUid(n, uid);
-  setName(n, kind, ns, name);
+  setUid(n, uid, uh);
+  setName(n, kind, ns, name, nh);
   return nodes_[n].obj;
 }
 

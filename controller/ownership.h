@@ -42,7 +42,8 @@ struct TrackedObject {
   std::vector<ContainerState> containers;
   std::vector<std::string> findingKeys;  // detection keys found on this object
 
-  bool hasKey(std::string_view key) const;
+  // Among the first `among` keys only (the keys it had before the event being judged).
+  bool hasKey(std::string_view key, size_t among = kMaxKeys) const;
   void addKey(std::string key);  // bounded (kMaxKeys)
   bool isChanger(std::string_view user) const;
   void addChanger(std::string user);  // bounded (kMaxChangers), oldest dropped
@@ -114,8 +115,10 @@ class ObjectTracker {
   void touch(uint32_t n);
   void unlink(uint32_t n);
   void pushFront(uint32_t n);
-  void setUid(uint32_t n, std::string_view uid);
-  void setName(uint32_t n, std::string_view kind, std::string_view ns, std::string_view name);
+  // Re-index node n under uid (whose hash is `hash`), or under kind/namespace/name.
+  void setUid(uint32_t n, std::string_view uid, uint64_t hash);
+  void setName(uint32_t n, std::string_view kind, std::string_view ns, std::string_view name,
+               uint64_t hash);
 
   size_t capacity_;
   size_t size_ = 0;
