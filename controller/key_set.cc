@@ -60,7 +60,7 @@ void KeyFifoSet::tableErase(const DedupeKey& key) {
 }
 
 void KeyFifoSet::growTable() {
-  std::vector<DedupeKey> old(slots_.size() * 2, DedupeKey{});
+  std::vector<DedupeKey, HugePageAllocator<DedupeKey>> old(slots_.size() * 2, DedupeKey{});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   tableCount_ = 0;
@@ -70,7 +70,7 @@ void KeyFifoSet::growTable() {
 }
 
 void KeyFifoSet::growRing() {
-  std::vector<Entry> bigger(ring_.size() * 2);
+  std::vector<Entry, HugePageAllocator<Entry>> bigger(ring_.size() * 2);
   for (size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
   ring_.swap(bigger);
   head_ = 0;

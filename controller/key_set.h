@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/huge_pages.h"
+
 namespace kc::audit {
 
 // 128-bit hash of (auditID, stage) (see dedupeKey in dedupe.h). Collisions are negligible at
@@ -64,11 +66,11 @@ class KeyFifoSet {
   void growRing();
 
   size_t maxEntries_;
-  std::vector<DedupeKey> slots_;  // {0, 0} = empty slot
+  std::vector<DedupeKey, HugePageAllocator<DedupeKey>> slots_;  // {0, 0} = empty slot
   size_t mask_ = 0;
   size_t tableCount_ = 0;  // keys in slots_ (the zero key lives in hasZero_)
   bool hasZero_ = false;   // the key {0, 0} is held
-  std::vector<Entry> ring_;  // capacity a power of two
+  std::vector<Entry, HugePageAllocator<Entry>> ring_;  // capacity a power of two
   size_t head_ = 0;
   size_t count_ = 0;
 };

@@ -124,7 +124,7 @@ void ObjectTracker::Index::erase(uint64_t hash, uint32_t node) {
 }
 
 void ObjectTracker::Index::grow() {
-  std::vector<Slot> old(slots_.size() * 2, Slot{0, kNil});
+  std::vector<Slot, HugePageAllocator<Slot>> old(slots_.size() * 2, Slot{0, kNil});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   count_ = 0;

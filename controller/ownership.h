@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/huge_pages.h"
+
 namespace kc::audit {
 
 // The built-in controllers that create pods and pod-carrying objects on behalf of the identity
@@ -104,7 +106,7 @@ class ObjectTracker {
     };
     size_t home(uint64_t hash) const { return static_cast<size_t>(hash) & mask_; }
     void grow();
-    std::vector<Slot> slots_;
+    std::vector<Slot, HugePageAllocator<Slot>> slots_;
     size_t mask_ = 0;
     size_t count_ = 0;
   };
@@ -123,7 +125,7 @@ class ObjectTracker {
   size_t capacity_;
   size_t size_ = 0;
   uint64_t evicted_ = 0;
-  std::vector<Node> nodes_;  // grows up to capacity_, then nodes are reused in place
+  std::vector<Node, HugePageAllocator<Node>> nodes_;  // grows up to capacity_, then nodes are reused in place
   uint32_t head_ = kNil;     // most recently used
   uint32_t tail_ = kNil;     // least recently used
   Index byUid_;
