@@ -1,6 +1,7 @@
 // `kube-customs audit replay` and `kube-customs baseline show|accept`: the audit door offline,
 // with the same pipeline and detections as the running audit role.
 
+#include <sched.h>
 #include <simdjson.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -231,7 +232,11 @@ int runReplay(const std::vector<std::string>& args) {
     jsonOut.clear();
   };
   audit::PipelineOptions popts;
-  popts.stage1Thread = true;  // replay hands the parser 4 MiB chunks
+  // Replay hands the parser big chunks: simdjson's stage 1 of the next batch can run on another
+  // CPU, when the process may use one (on one CPU the helper only takes turns with this thread).
+  cpu_set_t cpus;
+  popts.stage1Thread =
+      sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) > 1;
   audit::AuditPipeline pipeline(popts, detector, &metrics, [json, &jsonOut, &flushJson](
                                                             const audit::Finding& f) {
     if (json) {
