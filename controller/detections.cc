@@ -1,6 +1,7 @@
 #include "controller/detections.h"
 
 #include <algorithm>
+#include <span>
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -160,17 +161,16 @@ std::string_view kindForResource(std::string_view resource) {
 
 // The pod spec element of a pod-carrying object, or a null element.
 element podSpec(element obj, std::string_view kind) {
+  static constexpr std::string_view kPod[] = {"spec"};
+  static constexpr std::string_view kCronJob[] = {"spec", "jobTemplate", "spec", "template", "spec"};
+  static constexpr std::string_view kPodTemplate[] = {"template", "spec"};
+  static constexpr std::string_view kWorkload[] = {"spec", "template", "spec"};
+  using Path = std::span<const std::string_view>;
+  const Path path = kind == "Pod"           ? Path(kPod)
+                    : kind == "CronJob"     ? Path(kCronJob)
+                    : kind == "PodTemplate" ? Path(kPodTemplate)
+                                            : Path(kWorkload);
   element e = obj;
-  std::vector<std::string_view> path;
-  if (kind == "Pod") {
-    path = {"spec"};
-  } else if (kind == "CronJob") {
-    path = {"spec", "jobTemplate", "spec", "template", "spec"};
-  } else if (kind == "PodTemplate") {
-    path = {"template", "spec"};
-  } else {
-    path = {"spec", "template", "spec"};
-  }
   for (auto p : path) {
     if (!e.is_object() || e[p].get(e) != simdjson::SUCCESS) return policy::nullElement();
   }
@@ -197,19 +197,51 @@ std::vector<ContainerState> readContainers(element obj, std::string_view kind) {
   if (!spec.is_object()) return out;
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kLists = {
       {{"initContainers", "init:"}, {"containers", ""}, {"ephemeralContainers", "ephemeral:"}}};
-  for (const auto& [list, prefix] : kLists) {
-    simdjson::dom::array a;
-    if (spec[list].get_array().get(a) != simdjson::SUCCESS) continue;
-    for (element c : a) {
+  // The three lists are found in one pass over the spec, each container in one pass over its
+  // fields (a lookup by key scans the object).
+  // A key given twice counts the first time, as a lookup by key would.
+  simdjson::dom::array lists[kLists.size()];
+  bool seen[kLists.size()] = {}, has[kLists.size()] = {};
+  for (simdjson::dom::key_value_pair kv : simdjson::dom::object(spec.get_object().value_unsafe())) {
+    for (size_t i = 0; i < kLists.size(); ++i) {
+      if (seen[i] || kv.key != kLists[i].first) continue;
+      seen[i] = true;
+      has[i] = kv.value.get_array().get(lists[i]) == simdjson::SUCCESS;
+    }
+  }
+  for (size_t i = 0; i < kLists.size(); ++i) {
+    if (!has[i]) continue;
+    for (element c : lists[i]) {
       if (out.size() >= 64) return out;
+      simdjson::dom::object co;
+      std::string_view name, image;
+      element command, args;
+      bool hasName = false, hasImage = false, hasCommand = false, hasArgs = false;
+      if (c.get_object().get(co) == simdjson::SUCCESS) {
+        for (simdjson::dom::key_value_pair kv : co) {
+          if (kv.key == "name" && !hasName) {
+            hasName = true;
+            if (kv.value.get_string().get(name) != simdjson::SUCCESS) name = {};
+          } else if (kv.key == "image" && !hasImage) {
+            hasImage = true;
+            if (kv.value.get_string().get(image) != simdjson::SUCCESS) image = {};
+          } else if (kv.key == "command" && !hasCommand) {
+            command = kv.value;
+            hasCommand = true;
+          } else if (kv.key == "args" && !hasArgs) {
+            args = kv.value;
+            hasArgs = true;
+          }
+        }
+      }
       ContainerState s;
-      s.name = std::string(prefix) + std::string(str(c, "name").substr(0, 253));
-      s.image = std::string(str(c, "image").substr(0, 512));
-      element v;
-      if (c["command"].get(v) == simdjson::SUCCESS) s.command = joinStrings(v);
-      if (c["args"].get(v) == simdjson::SUCCESS) {
-        std::string args = joinStrings(v);
-        if (!args.empty()) s.command += (s.command.empty() ? "" : " ") + args;
+      s.name.reserve(kLists[i].second.size() + std::min<size_t>(name.size(), 253));
+      s.name.append(kLists[i].second).append(name.substr(0, 253));
+      s.image.assign(image.substr(0, 512));
+      if (hasCommand) s.command = joinStrings(command);
+      if (hasArgs) {
+        std::string joined = joinStrings(args);
+        if (!joined.empty()) s.command += (s.command.empty() ? "" : " ") + joined;
       }
       out.push_back(std::move(s));
     }
@@ -986,9 +1018,10 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   policy::PodModel pod;
   if (policy::extractPod(obj, kind, pod) != policy::ExtractStatus::kOk) return;
   const Meta meta = readMeta(obj);
-  const std::string ns(!meta.namespace_.empty() ? meta.namespace_ : e.objectRef.namespace_);
-  const std::string name(!meta.name.empty() ? meta.name : e.objectRef.name);
-  const std::string uid(!meta.uid.empty() ? meta.uid : e.objectRef.uid);
+  // Views into the event: valid for the whole call.
+  const std::string_view ns = !meta.namespace_.empty() ? meta.namespace_ : e.objectRef.namespace_;
+  const std::string_view name = !meta.name.empty() ? meta.name : e.objectRef.name;
+  const std::string_view uid = !meta.uid.empty() ? meta.uid : e.objectRef.uid;
   const std::string requestUser(e.user.username);
   const bool create = e.verb == "create" && !ephemeralSub;
   const bool controller = isWorkloadController(requestUser);
@@ -1069,7 +1102,8 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     f.images = images;
     return f;
   };
-  const std::string what = std::string(kind) + " " + objectPath(ns, name);
+  // "Pod ns/name", built only for a finding.
+  auto what = [&] { return std::string(kind) + " " + objectPath(ns, name); };
 
   // Object rules: each hit has a key; a key found on the owner (the template this object was
   // made from) or earlier on this object is not reported again.
@@ -1131,7 +1165,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
           {"privileged-container/<pod>", "", "windows hostProcess pod", Severity::kHigh});
     }
     emit("privileged-container", std::move(hits),
-         [&] { return what + " runs privileged container(s)"; });
+         [&] { return what() + " runs privileged container(s)"; });
   }
   if (!ephemeralSub) {
     std::vector<Hit> hits;
@@ -1141,7 +1175,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       hits.push_back({"host-namespace/hostIPC", "", "hostIPC", Severity::kMedium});
     if (pod.hostNetwork == policy::Tri::kTrue)
       hits.push_back({"host-namespace/hostNetwork", "", "hostNetwork", Severity::kMedium});
-    emit("host-namespace", std::move(hits), [&] { return what + " shares host namespace(s)"; });
+    emit("host-namespace", std::move(hits), [&] { return what() + " shares host namespace(s)"; });
   }
   if (!ephemeralSub) {
     std::vector<Hit> hits;
@@ -1152,7 +1186,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                         std::string(c.name) + ":" + p, Severity::kMedium});
       }
     }
-    emit("host-port", std::move(hits), [&] { return what + " binds host port(s)"; });
+    emit("host-port", std::move(hits), [&] { return what() + " binds host port(s)"; });
   }
   bool mountsRoot = false;
   if (!ephemeralSub) {
@@ -1166,7 +1200,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       hits.push_back({"sensitive-host-path/" + p, "", p, s});
     }
     emit("sensitive-host-path", std::move(hits),
-         [&] { return what + " mounts sensitive host path(s)"; });
+         [&] { return what() + " mounts sensitive host path(s)"; });
   }
   {  // capabilities
     std::vector<Hit> hits;
@@ -1181,7 +1215,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       }
     }
     emit("dangerous-capability", std::move(hits),
-         [&] { return what + " adds dangerous capabilities"; });
+         [&] { return what() + " adds dangerous capabilities"; });
   }
   if (kind == "Pod" && !ephemeralSub) {
     const bool debugName = startsWith(name, "node-debugger-");
@@ -1219,7 +1253,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     emit("system-namespace-workload",
          {{"system-namespace-workload/" + actor, "", "", Severity::kHigh}},
          [&] {
-           return actor + " " + (create ? "created " : "changed ") + what +
+           return actor + " " + (create ? "created " : "changed ") + what() +
                   " in a system namespace";
          });
   }
@@ -1230,7 +1264,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
            {{"system-component-name", "", m.component,
              m.exact ? Severity::kMedium : Severity::kHigh}},
            [&] {
-             return what + (m.exact ? " is named like system component outside kube-system"
+             return what() + (m.exact ? " is named like system component outside kube-system"
                                     : " imitates the name of system component");
            });
     }
@@ -1303,7 +1337,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
         }
         f.details["rules"] = joinList(rules);
         f.details["policies"] = joinList(policiesHit);
-        f.summary = what +
+        f.summary = what() +
                     (enforced ? " was admitted despite enforced policy violations ("
                               : " violates audited policies (") +
                     joinList(rules) + ")";
@@ -1325,7 +1359,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     if (!trusted(rule, actor)) {
       Finding f = makeFinding(rule);
       f.severity = Severity::kMedium;
-      f.summary = actor + " created " + what +
+      f.summary = actor + " created " + what() +
                   (kind == "DaemonSet" ? " (runs on every node)" : "") +
                   (images.empty() ? "" : " with image(s) " + joinList(images));
       out.push_back(std::move(f));
@@ -1362,7 +1396,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       if (!newImages.empty()) f.details["newImages"] = joinList(newImages);
       f.details["previousChangers"] = joinList(prev.changers);
       for (const auto& c : now) f.containers.push_back(c.name);
-      f.summary = requestUser + ", who never changed " + what + " before, changed " +
+      f.summary = requestUser + ", who never changed " + what() + " before, changed " +
                   joinList(changed, "; ");
       out.push_back(std::move(f));
     }
@@ -1398,18 +1432,18 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       f.details["dimension"] = std::string(dimensionName(n.dimension));
       f.details["value"] = n.value;
       if (n.newKey) f.details["newKey"] = "true";
-      const std::string scope = std::string(kind) + "s in namespace " + ns;
+      const std::string scope = std::string(kind) + "s in namespace " + std::string(ns);
       switch (n.dimension) {
         case BaselineDimension::kCreator:
-          f.summary = actor + " created " + what +
+          f.summary = actor + " created " + what() +
                       (n.newKey ? ": first " + scope + " since learning ended"
                                 : ": never seen creating " + scope);
           break;
         case BaselineDimension::kImageSource:
-          f.summary = what + " runs image source " + n.value + ", never seen for " + scope;
+          f.summary = what() + " runs image source " + n.value + ", never seen for " + scope;
           break;
         case BaselineDimension::kUserAgent:
-          f.summary = actor + " created " + what + " with client " + n.value +
+          f.summary = actor + " created " + what() + " with client " + n.value +
                       ", never seen creating " + scope;
           break;
       }

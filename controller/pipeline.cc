@@ -1,5 +1,7 @@
 #include "controller/pipeline.h"
 
+#include <algorithm>
+
 namespace kc::audit {
 namespace {
 
@@ -35,16 +37,13 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
   const DedupeKey key = e.hasKey ? e.key : dedupeKey(e.auditID, e.stage);
   if (!deduper_.firstSeen(key, now)) {
     ++duplicates_;
-    if (metrics_ != nullptr) sourceMetrics(source).duplicate();
+    ++batch_.duplicates;
     return;
   }
   if (seen != nullptr) seen->push_back(key);
   ++events_;
-  if (metrics_ != nullptr) {
-    SourceMetrics& m = sourceMetrics(source);
-    m.received();
-    if (e.timeMicros > 0) m.lastEvent(static_cast<double>(e.timeMicros) / 1e6);
-  }
+  ++batch_.received;
+  batch_.lastMicros = std::max(batch_.lastMicros, e.timeMicros);
   scratch_.clear();
   detector_.onEvent(e, scratch_);
   for (const auto& f : scratch_) {
@@ -56,6 +55,14 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
 
 void AuditPipeline::account(const ParseStats& s, std::string_view source) {
   stats_ += s;
+  // The per-event counters of the batch, added once.
+  if (metrics_ != nullptr) {
+    SourceMetrics& m = sourceMetrics(source);
+    if (batch_.received > 0) m.received(static_cast<double>(batch_.received));
+    if (batch_.duplicates > 0) m.duplicate(static_cast<double>(batch_.duplicates));
+    if (batch_.lastMicros > 0) m.lastEvent(static_cast<double>(batch_.lastMicros) / 1e6);
+  }
+  batch_ = {};
   if (metrics_ == nullptr) return;
   for (size_t i = 0; i < kRejectReasonCount; ++i) {
     const auto reason = static_cast<RejectReason>(i);

@@ -75,6 +75,11 @@ class AuditPipeline {
   SourceMetrics sourceMetrics_;  // for metricsSource_
   ParseStats stats_;
   uint64_t events_ = 0, duplicates_ = 0, findings_ = 0;
+  // Counted per event, added to the metrics once per document or buffer of lines.
+  struct BatchCounts {
+    uint64_t received = 0, duplicates = 0;
+    int64_t lastMicros = 0;
+  } batch_;
 };
 
 }  // namespace kc::audit

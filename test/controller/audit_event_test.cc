@@ -1,6 +1,8 @@
 #include "controller/audit_event.h"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -369,6 +371,37 @@ TEST_CASE("ParsesRfc3339Variants") {
   CHECK_FALSE(parseRfc3339Micros("2024-01-01T00:00:00"));
   CHECK_FALSE(parseRfc3339Micros("2024-01-01T00:00:00Zjunk"));
   CHECK_FALSE(parseRfc3339Micros(""));
+}
+
+// The apiserver's 27-byte form has a fast path; it must agree with the general parser, which
+// reads the same instant written with a "+00:00" offset.
+TEST_CASE("Rfc3339FastPathAgreesWithTheGeneralParser") {
+  std::mt19937_64 rng(7);
+  const std::string chars = "0123456789-:.TZt +x";
+  int valid = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const int64_t secs = static_cast<int64_t>(rng() % 4102444800ULL);  // 1970 .. 2100
+    const time_t t = static_cast<time_t>(secs);
+    struct tm tm {};
+    gmtime_r(&t, &tm);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(rng() % 1000000));
+    std::string s = buf;
+    REQUIRE(s.size() == 27);
+    if (i % 2 == 1) s[rng() % 26] = chars[rng() % chars.size()];  // not the 'Z'
+    const std::string general = s.substr(0, 26) + "+00:00";
+    INFO(s);
+    const auto fast = parseRfc3339Micros(s);
+    REQUIRE(fast == parseRfc3339Micros(general));
+    if (i % 2 == 0) {
+      REQUIRE(fast.has_value());
+      CHECK(*fast / 1000000 == secs);
+    }
+    if (fast) ++valid;
+  }
+  CHECK(valid > 10000);
 }
 
 TEST_CASE("RejectReasonNamesAreStable") {
