@@ -339,49 +339,8 @@ ParseStats& ParseStats::operator+=(const ParseStats& o) {
   return *this;
 }
 
-namespace {
-
-int64_t daysFromCivil(int y, int mo, int d) {
-  // Howard Hinnant's algorithm.
-  int yy = y - (mo <= 2);
-  int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
-  int64_t yoe = yy - era * 400;
-  int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-// The apiserver's own form, "2024-05-01T10:00:00.123456Z" (27 bytes): read in one pass.
-std::optional<int64_t> parseApiserverMicros(std::string_view s) {
-  const char* p = s.data();
-  if (p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' ||
-      p[19] != '.' || p[26] != 'Z') {
-    return std::nullopt;
-  }
-  static constexpr int kDigits[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18,
-                                    20, 21, 22, 23, 24, 25};
-  int v[20];
-  for (int i = 0; i < 20; ++i) {
-    const unsigned d = static_cast<unsigned char>(p[kDigits[i]]) - '0';
-    if (d > 9) return std::nullopt;
-    v[i] = static_cast<int>(d);
-  }
-  const int y = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3], mo = v[4] * 10 + v[5],
-            d = v[6] * 10 + v[7], h = v[8] * 10 + v[9], mi = v[10] * 10 + v[11],
-            sec = v[12] * 10 + v[13];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  int64_t micros = 0;
-  for (int i = 14; i < 20; ++i) micros = micros * 10 + v[i];
-  return (daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000000 + micros;
-}
-
-}  // namespace
-
 std::optional<int64_t> parseRfc3339Micros(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
-  if (s.size() == 27) {
-    if (auto t = parseApiserverMicros(s)) return t;
-  }
   auto digits = [&](size_t pos, size_t n, int& out) {
     if (pos + n > s.size()) return false;
     int v = 0;
@@ -427,7 +386,14 @@ std::optional<int64_t> parseRfc3339Micros(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  int64_t secs = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offsetSec;
+  // Days from civil (Howard Hinnant's algorithm).
+  int yy = y - (mo <= 2);
+  int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+  int64_t yoe = yy - era * 400;
+  int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offsetSec;
   return secs * 1000000 + micros;
 }
 

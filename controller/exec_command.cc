@@ -391,6 +391,10 @@ void scanTools(Scanner& s) {
 }  // namespace
 
 std::string urlDecode(std::string_view s, bool plusIsSpace) {
+  if (s.find_first_of(plusIsSpace ? std::string_view("%+") : std::string_view("%")) ==
+      std::string_view::npos) {
+    return std::string(s);  // nothing to decode
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -412,9 +416,16 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   size_t q = uri.find('?');
   std::string_view path = uri.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view{} : uri.substr(q + 1);
-  auto parts = split(path, '/');
   // "", "api", "v1", "namespaces", ns, "pods", pod, sub
-  if (parts.size() != 8 || !parts[0].empty() || parts[1] != "api" || parts[2] != "v1" ||
+  std::string_view parts[8];
+  size_t count = 0;
+  for (std::string_view rest = path;; ++count) {
+    const size_t slash = rest.find('/');
+    if (count < 8) parts[count] = rest.substr(0, slash);
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  if (count + 1 != 8 || !parts[0].empty() || parts[1] != "api" || parts[2] != "v1" ||
       parts[3] != "namespaces" || parts[5] != "pods" || parts[4].empty() || parts[6].empty()) {
     return std::nullopt;
   }
@@ -425,8 +436,11 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   }
   r.namespace_ = urlDecode(parts[4], false);
   r.pod = urlDecode(parts[6], false);
-  if (!query.empty()) {
-    for (std::string_view kv : split(query, '&')) {
+  for (std::string_view rest = query; !rest.empty();) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    {
       size_t eq = kv.find('=');
       std::string key = urlDecode(kv.substr(0, eq));
       std::string value =

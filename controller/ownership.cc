@@ -134,7 +134,11 @@ void ObjectTracker::Index::grow() {
 }
 
 ObjectTracker::ObjectTracker(size_t capacity)
-    : capacity_(std::clamp<size_t>(capacity, 1, kNil - 1)) {}
+    : capacity_(std::clamp<size_t>(capacity, 1, kNil - 1)) {
+  // Address space only (pages are committed as records are first written): the pool never
+  // moves its records to grow.
+  nodes_.reserve(std::min<size_t>(capacity_, 1u << 22));
+}
 
 uint32_t ObjectTracker::findUid(std::string_view uid, uint64_t hash) const {
   return byUid_.find(hash, [&](uint32_t n) { return nodes_[n].obj.uid == uid; });

@@ -373,9 +373,9 @@ TEST_CASE("ParsesRfc3339Variants") {
   CHECK_FALSE(parseRfc3339Micros(""));
 }
 
-// The apiserver's 27-byte form has a fast path; it must agree with the general parser, which
-// reads the same instant written with a "+00:00" offset.
-TEST_CASE("Rfc3339FastPathAgreesWithTheGeneralParser") {
+// The apiserver's form ("...:00.123456Z") against the same instant written with a "+00:00"
+// offset and against gmtime, valid and mutated.
+TEST_CASE("Rfc3339ApiserverFormAgreesWithOffsetFormAndGmtime") {
   std::mt19937_64 rng(7);
   const std::string chars = "0123456789-:.TZt +x";
   int valid = 0;
