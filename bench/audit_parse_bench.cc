@@ -1,6 +1,6 @@
 // Audit event parsing throughput, side by side with simdjson's raw parse of the same file.
 //
-//   audit_parse_bench FILE.jsonl [ROUNDS] [--stream-only]
+//   audit_parse_bench FILE.jsonl [ROUNDS] [--stream-only | --raw-only]
 //
 // Baselines: simdjson DOM parse_many over the whole buffer (the raw parse), and a DOM parse
 // per line. Ours: kc::audit::EventParser::parseLines, which parses the lines (parse_many, with
@@ -64,10 +64,11 @@ uint64_t streamFile(const char* path, uint64_t& bytes) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FILE.jsonl [ROUNDS] [--stream-only]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FILE.jsonl [ROUNDS] [--stream-only | --raw-only]\n", argv[0]);
     return 2;
   }
   int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+  const bool rawOnly = argc > 3 && std::string_view(argv[3]) == "--raw-only";
   if (argc > 3 && std::string_view(argv[3]) == "--stream-only") {
     uint64_t bytes = 0;
     Result r = best(rounds, [&] { return streamFile(argv[1], bytes); });
@@ -94,6 +95,11 @@ int main(int argc, char** argv) {
     }
     return n;
   });
+
+  if (rawOnly) {
+    report("simdjson parse_many (raw)", many, data.size(), many.seconds);
+    return 0;
+  }
 
   simdjson::dom::parser perLine;
   Result lines = best(rounds, [&] {
