@@ -44,7 +44,8 @@ constexpr const char* kBaselineUsage =
     "       kube-customs baseline accept --file FILE --namespace NS --kind KIND\n"
     "                                    --dimension creator|image-source|user-agent --value V\n";
 
-// Feeds a stream to the pipeline in chunks of whole lines; a line longer than `maxLine` is
+// Feeds a stream that cannot be mapped (stdin, a pipe; regular files go through
+// readMappedLines) to the pipeline in chunks of whole lines; a line longer than `maxLine` is
 // skipped to its newline and counted as dropped. A reader thread fills buffers that keep
 // simdjson's padding after the text (so the parser copies nothing) while this thread parses
 // and runs the detections on the previous one; only the partial last line of a chunk is

@@ -1,5 +1,6 @@
 #include "common/json_writer.h"
 
+#include <array>
 #include <charconv>
 
 namespace kc::json {
@@ -23,6 +24,13 @@ inline const char* shortEscape(unsigned char c) {
   }
 }
 
+// Bytes copied as they are: printable ASCII other than '"' and '\\'.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
 }  // namespace
 
 void appendJsonString(std::string& out, std::string_view s) {
@@ -33,7 +41,7 @@ void appendJsonString(std::string& out, std::string_view s) {
   while (i < n) {
     // Runs of plain ASCII are appended at once.
     size_t j = i;
-    while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\') ++j;
+    while (j < n && kPlain[p[j]]) ++j;
     if (j > i) {
       out.append(s.data() + i, j - i);
       i = j;
