@@ -506,6 +506,9 @@ ParseStats EventParser::parseLinesPadded(std::string_view buffer, const Callback
           }
           lastEnd = pos + it.current_index() + src.size();
         }
+        // An incomplete document at the end (a truncated last line) is not an error to
+        // parse_many, which leaves it out: read it line by line so that it is counted.
+        if (!failed && stream.truncated_bytes() > 0) failed = true;
       }
     }
     if (!failed) break;

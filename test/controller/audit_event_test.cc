@@ -1,5 +1,6 @@
 #include "controller/audit_event.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <ctime>
@@ -402,6 +403,72 @@ TEST_CASE("Rfc3339ApiserverFormAgreesWithOffsetFormAndGmtime") {
     if (fast) ++valid;
   }
   CHECK(valid > 10000);
+}
+
+TEST_CASE("ATruncatedLastLineIsCountedNotDropped") {
+  EventParser p;
+  const std::string good(kPodGet);
+  for (const std::string& text :
+       {good + "\n" + good.substr(0, 60), good + "\n" + good.substr(0, 60) + "\n",
+        good.substr(0, 100), good.substr(0, 100) + "\n"}) {
+    INFO(text.size());
+    uint64_t events = 0;
+    ParseStats s = p.parseLines(text, [&](const Event&) { ++events; });
+    CHECK(events == (text.size() > 200 ? 1u : 0u));
+    CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
+  }
+}
+
+// The file follower hands the parser batches of whole lines, cut wherever a read ended: the
+// events and the counts must not depend on where the cuts fall (a truncated line at the end of
+// a batch used to be left out, uncounted).
+TEST_CASE("EventsAndCountsDoNotDependOnWhereBatchesAreCut") {
+  std::mt19937_64 rng(3);
+  const std::string good(kPodGet), create(kPodCreate);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 3000; ++i) {
+    switch (rng() % 12) {
+      case 0: lines.push_back(create.substr(0, rng() % create.size())); break;  // truncated
+      case 1: lines.push_back(std::string(rng() % 3, ' ')); break;              // blank
+      case 2: lines.push_back("{\"auditID\":"); break;                          // cut short
+      case 3: lines.push_back(R"({"kind":"EventList","items":[)" + good + "," + good + "]}"); break;
+      case 4: lines.push_back(good.substr(0, 50) + "\xff" + good.substr(50)); break;  // bad UTF-8
+      case 5: lines.push_back(create); break;
+      default: lines.push_back(good); break;
+    }
+  }
+  auto run = [&](const std::vector<size_t>& cuts) {
+    EventParser p;
+    std::vector<std::string> ids;
+    ParseStats total;
+    size_t from = 0;
+    for (size_t cut : cuts) {
+      std::string batch;
+      for (size_t i = from; i < cut; ++i) batch += lines[i] + "\n";
+      total += p.parseLines(batch, [&](const Event& e) { ids.emplace_back(e.auditID); });
+      from = cut;
+    }
+    return std::make_pair(ids, total);
+  };
+  const auto whole = run({lines.size()});
+  CHECK(whole.second.events > 2000);
+  CHECK(whole.second.rejectedFor(RejectReason::kInvalidJson) > 300);
+  for (int round = 0; round < 5; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t at = 0; at < lines.size();) {
+      at = std::min(lines.size(), at + 1 + rng() % 40);
+      cuts.push_back(at);
+    }
+    const auto split = run(cuts);
+    INFO("round " << round << ", " << cuts.size() << " batches");
+    CHECK(split.first == whole.first);
+    CHECK(split.second.documents == whole.second.documents);
+    CHECK(split.second.events == whole.second.events);
+    for (size_t r = 0; r < kRejectReasonCount; ++r) {
+      INFO(rejectReasonName(static_cast<RejectReason>(r)));
+      CHECK(split.second.rejected[r] == whole.second.rejected[r]);
+    }
+  }
 }
 
 TEST_CASE("RejectReasonNamesAreStable") {
