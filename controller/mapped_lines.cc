@@ -18,15 +18,15 @@ namespace {
 std::atomic<uintptr_t> gMapStart{0};
 std::atomic<uintptr_t> gMapEnd{0};
 std::atomic<bool> gShrank{false};
+std::atomic<uintptr_t> gPage{4096};  // the page size, set before the handler is installed
 struct sigaction gPrevious;
 
 void onSigbus(int sig, siginfo_t* info, void* ctx) {
   const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
   const uintptr_t start = gMapStart.load(), end = gMapEnd.load();
   if (addr >= start && addr < end) {
-    // A page past the file's new end: read zeros from here on (async-signal-safe syscalls).
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t from = addr & ~(page - 1);
+    // A page past the file's new end: read zeros from here on (mmap is a plain system call).
+    const uintptr_t from = addr & ~(gPage.load() - 1);
     if (mmap(reinterpret_cast<void*>(from), end - from, PROT_READ,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
       gShrank.store(true);
@@ -51,6 +51,7 @@ void onSigbus(int sig, siginfo_t* info, void* ctx) {
 class SigbusGuard {
  public:
   SigbusGuard() {
+    gPage.store(static_cast<uintptr_t>(sysconf(_SC_PAGESIZE)));
     struct sigaction sa {};
     sa.sa_sigaction = onSigbus;
     sa.sa_flags = SA_SIGINFO;
