@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <span>
 
 namespace kc::audit {
 
@@ -24,15 +25,25 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> parts;
+// Calls fn on each part of s between separators, empty parts included ("a,,b" has three).
+template <class Fn>
+void forEachPart(std::string_view s, char sep, Fn&& fn) {
   while (true) {
-    size_t p = s.find(sep);
-    parts.push_back(s.substr(0, p));
-    if (p == std::string_view::npos) break;
-    s = s.substr(p + 1);
+    const size_t p = s.find(sep);
+    fn(s.substr(0, p));
+    if (p == std::string_view::npos) return;
+    s.remove_prefix(p + 1);
   }
-  return parts;
+}
+
+// Stores the first out.size() parts of s in out; returns how many parts s has.
+size_t splitInto(std::string_view s, char sep, std::span<std::string_view> out) {
+  size_t n = 0;
+  forEachPart(s, sep, [&](std::string_view part) {
+    if (n < out.size()) out[n] = part;
+    ++n;
+  });
+  return n;
 }
 
 bool isWordBreak(char c) {
@@ -123,9 +134,9 @@ struct Scanner {
 };
 
 bool isPrivateIpv4(std::string_view host, bool* isIp) {
-  auto parts = split(host, '.');
+  std::string_view parts[4];
   *isIp = false;
-  if (parts.size() != 4) return false;
+  if (splitInto(host, '.', parts) != 4) return false;
   std::array<int, 4> o{};
   for (size_t i = 0; i < 4; ++i) {
     if (parts[i].empty() || parts[i].size() > 3) return false;
@@ -418,14 +429,7 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   std::string_view query = q == std::string_view::npos ? std::string_view{} : uri.substr(q + 1);
   // "", "api", "v1", "namespaces", ns, "pods", pod, sub
   std::string_view parts[8];
-  size_t count = 0;
-  for (std::string_view rest = path;; ++count) {
-    const size_t slash = rest.find('/');
-    if (count < 8) parts[count] = rest.substr(0, slash);
-    if (slash == std::string_view::npos) break;
-    rest = rest.substr(slash + 1);
-  }
-  if (count + 1 != 8 || !parts[0].empty() || parts[1] != "api" || parts[2] != "v1" ||
+  if (splitInto(path, '/', parts) != 8 || !parts[0].empty() || parts[1] != "api" || parts[2] != "v1" ||
       parts[3] != "namespaces" || parts[5] != "pods" || parts[4].empty() || parts[6].empty()) {
     return std::nullopt;
   }
@@ -436,11 +440,8 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   }
   r.namespace_ = urlDecode(parts[4], false);
   r.pod = urlDecode(parts[6], false);
-  for (std::string_view rest = query; !rest.empty();) {
-    const size_t amp = rest.find('&');
-    const std::string_view kv = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
-    {
+  if (!query.empty()) {
+    forEachPart(query, '&', [&](std::string_view kv) {
       size_t eq = kv.find('=');
       std::string key = urlDecode(kv.substr(0, eq));
       std::string value =
@@ -456,7 +457,7 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
       } else if (key == "ports") {
         r.ports.push_back(std::move(value));
       }
-    }
+    });
   }
   return r;
 }
