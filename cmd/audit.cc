@@ -23,6 +23,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "controller/mapped_lines.h"
+#include "controller/object_memory.h"
 #include "controller/pipeline.h"
 #include "webhook/policy_store.h"
 
@@ -32,11 +33,13 @@ namespace {
 constexpr const char* kReplayUsage =
     "usage: kube-customs audit replay FILE|- [-o text|json] [--policies DIR | --no-policies]\n"
     "                                 [--baseline FILE [--update-baseline]]\n"
-    "                                 [--learning-period-hours H]\n"
+    "                                 [--learning-period-hours H] [--memory FILE]\n"
     "Runs the audit detections over audit events (JSON lines as the log backend writes them,\n"
     "or EventList / array documents) and prints one finding per line. The admission policies\n"
     "are re-applied (built-in defaults unless --policies or --no-policies); the baseline rules\n"
-    "run only with --baseline.\n";
+    "run only with --baseline. --memory FILE carries the detector's memory of workloads (who\n"
+    "is behind each, what was already reported for it) from one replay to the next: loaded\n"
+    "before, saved after.\n";
 
 constexpr const char* kBaselineUsage =
     "usage: kube-customs baseline show --file FILE\n"
@@ -170,7 +173,7 @@ bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMet
 }
 
 int runReplay(const std::vector<std::string>& args) {
-  Flags flags({"o", "output", "policies", "baseline", "learning-period-hours"},
+  Flags flags({"o", "output", "policies", "baseline", "learning-period-hours", "memory"},
               {"help", "no-policies", "update-baseline"});
   std::string error;
   if (!flags.parse(args, error) || flags.positional().size() != 1) {
@@ -222,6 +225,17 @@ int runReplay(const std::vector<std::string>& args) {
   dopts.policies = [policies] { return policies; };
   dopts.baseline = baselineFile ? &baseline : nullptr;
   audit::Detector detector(std::move(dopts));
+  const auto memoryFile = flags.get("memory");
+  if (memoryFile) {
+    const audit::ObjectMemoryLoad m = audit::loadObjectMemory(*memoryFile, detector.objects());
+    if (!m.ok) {
+      std::cerr << "kube-customs audit replay: " << m.error << "\n";
+      return 2;
+    }
+    if (m.damaged > 0)
+      std::cerr << "kube-customs audit replay: " << *memoryFile << ": " << m.damaged
+                << " damaged line(s) skipped\n";
+  }
   prometheus::Registry registry;
   audit::AuditMetrics metrics(registry);
   const bool json = output == "json";
@@ -281,6 +295,10 @@ int runReplay(const std::vector<std::string>& args) {
             << " findings, " << pipeline.duplicates() << " duplicates, " << s.rejectedTotal() + tooLong
             << " rejected\n";
   if (baselineFile && flags.has("update-baseline") && !baseline.save(*baselineFile, &error)) {
+    std::cerr << "kube-customs audit replay: " << error << "\n";
+    return 1;
+  }
+  if (memoryFile && !audit::saveObjectMemory(detector.objects(), *memoryFile, &error)) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }

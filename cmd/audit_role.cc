@@ -1,6 +1,7 @@
 #include "cmd/audit_role.h"
 
 #include "common/log.h"
+#include "controller/object_memory.h"
 
 namespace kc::cmd {
 
@@ -51,6 +52,8 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
       queue_(cfg.audit.queueMaxBytes) {
   baselinePath_ =
       cfg.audit.baselineFile.empty() ? cfg.stateDir + "/baseline.json" : cfg.audit.baselineFile;
+  memoryPath_ = cfg.audit.memoryFile.empty() ? cfg.stateDir + "/audit-memory.jsonl"
+                                             : cfg.audit.memoryFile;
   audit::DetectorOptions opts;
   opts.policies = std::move(policies);
   opts.baseline = &baseline_;
@@ -82,6 +85,17 @@ bool AuditRole::start(std::string& error) {
   if (!baseline_.load(baselinePath_, &error)) {
     error = "cannot load the baseline " + baselinePath_ + ": " + error;
     return false;
+  }
+  // The memory only sharpens attribution and the suppression of repeats: without it the
+  // detector starts empty, as on a first run.
+  const audit::ObjectMemoryLoad memory = audit::loadObjectMemory(memoryPath_, detector_->objects());
+  if (!memory.ok) {
+    log::warn("audit memory unreadable; starting without it",
+              {{log::field::kPath, memoryPath_}, {log::field::kError, memory.error}});
+  } else if (memory.loaded > 0 || memory.damaged > 0) {
+    log::info("audit memory loaded", {{log::field::kPath, memoryPath_},
+                                      {"objects", memory.loaded},
+                                      {"damaged_lines", memory.damaged}});
   }
   if (!cfg_.audit.logPath.empty()) {
     audit::FileSourceOptions fo;
@@ -156,14 +170,16 @@ void AuditRole::pollFile() {
   }
 }
 
-void AuditRole::saveBaseline(bool force) {
+void AuditRole::saveState(bool force) {
   const auto now = std::chrono::steady_clock::now();
-  if (!force && (now - lastSave_ < std::chrono::seconds(30) ||
+  if (!force && (now - lastSave_ < millis(cfg_.audit.stateSaveIntervalSeconds) ||
                  pipeline_->events() == eventsAtLastSave_))
     return;
   std::string error;
   if (!baseline_.save(baselinePath_, &error))
     log::error("cannot save the baseline", {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
+  if (!audit::saveObjectMemory(detector_->objects(), memoryPath_, &error))
+    log::error("cannot save the audit memory", {{log::field::kPath, memoryPath_}, {log::field::kError, error}});
   eventsAtLastSave_ = pipeline_->events();
   lastSave_ = now;
 }
@@ -183,10 +199,10 @@ void AuditRole::run() {
       pollFile();
       nextPoll = std::chrono::steady_clock::now() + poll;
     }
-    saveBaseline(false);
+    saveState(false);
   }
   pollFile();
-  saveBaseline(true);
+  saveState(true);
 }
 
 void AuditRole::stop(std::chrono::milliseconds deadline) {

@@ -39,18 +39,21 @@ class AuditRole {
             audit::DetectorOptions::PolicySource policies, metrics::ServerMetrics& serverMetrics);
   ~AuditRole();
 
-  // Loads the baseline, starts the file follower, the Alertmanager client and the worker.
+  // Loads the baseline and the detector's memory, starts the file follower, the Alertmanager client and the worker.
   bool start(std::string& error);
   // The webhook backend route, when an authentication method is configured.
   std::vector<http::Route> routes();
-  // Stops accepting, drains what is queued, commits the position, saves the baseline, flushes
+  // Stops accepting, drains what is queued, commits the position, saves the baseline and the
+  // detector's memory, flushes
   // alerts until the deadline.
   void stop(std::chrono::milliseconds deadline);
 
  private:
   void run();
   void pollFile();
-  void saveBaseline(bool force);
+  // The baseline and the detector's memory, every audit.stateSaveIntervalSeconds while events
+  // arrive (force: now).
+  void saveState(bool force);
 
   const Config cfg_;
   audit::AuditMetrics metrics_;
@@ -64,6 +67,7 @@ class AuditRole {
   std::unique_ptr<audit::DedupeJournal> journal_;
   std::unique_ptr<audit::AlertmanagerClient> alerts_;
   std::string baselinePath_;
+  std::string memoryPath_;
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;
   std::atomic<bool> stopping_{false};

@@ -61,6 +61,8 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.logPath", Type::kString, audit.logPath),
       KC_FIELD("audit.checkpointFile", Type::kString, audit.checkpointFile),
       KC_FIELD("audit.baselineFile", Type::kString, audit.baselineFile),
+      KC_FIELD("audit.memoryFile", Type::kString, audit.memoryFile),
+      KC_FIELD("audit.stateSaveIntervalSeconds", Type::kDouble, audit.stateSaveIntervalSeconds),
       KC_FIELD("audit.learningPeriodHours", Type::kDouble, audit.learningPeriodHours),
       KC_FIELD("audit.webhookMaxBodyBytes", Type::kSize, audit.webhookMaxBodyBytes),
       KC_FIELD("audit.maxEventBytes", Type::kSize, audit.maxEventBytes),
@@ -240,6 +242,8 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"audit.retryAfterSeconds", 0, "must be between 1 and 300"});
   if (cfg.audit.pollIntervalSeconds <= 0)
     errors.push_back({"audit.pollIntervalSeconds", 0, "must be > 0"});
+  if (cfg.audit.stateSaveIntervalSeconds <= 0)
+    errors.push_back({"audit.stateSaveIntervalSeconds", 0, "must be > 0"});
   if (cfg.alertmanager.resendIntervalSeconds <= 0 || cfg.alertmanager.alertLifetimeSeconds <= 0)
     errors.push_back({"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
   return errors;

@@ -41,6 +41,8 @@ struct AuditConfig {
   std::string logPath;
   std::string checkpointFile;  // default STATE_DIR/audit-checkpoint.json
   std::string baselineFile;    // default STATE_DIR/baseline.json
+  std::string memoryFile;      // default STATE_DIR/audit-memory.jsonl
+  double stateSaveIntervalSeconds = 30;  // baseline and memory, while events arrive
   double learningPeriodHours = 168;
   std::size_t webhookMaxBodyBytes = 12 * 1024 * 1024;
   std::size_t maxEventBytes = 3 * 1024 * 1024;

@@ -3,6 +3,7 @@ kc_library(kc_detections
   SRCS
     baseline.cc
     detections.cc
+    object_memory.cc
     ownership.cc
   DEPS
     kc_controller

@@ -244,6 +244,14 @@ TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind
     if (found.name.empty() && !name.empty()) setName(n, kind, ns, name, nh);
     return found;
   }
+  n = newNode();
+  setUid(n, uid, uh);
+  setName(n, kind, ns, name, nh);
+  return nodes_[n].obj;
+}
+
+uint32_t ObjectTracker::newNode() {
+  uint32_t n;
   if (size_ < capacity_) {
     n = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back();
@@ -260,8 +268,39 @@ TrackedObject& ObjectTracker::upsert(std::string_view uid, std::string_view kind
     ++evicted_;
   }
   pushFront(n);
-  setUid(n, uid, uh);
-  setName(n, kind, ns, name, nh);
+  return n;
+}
+
+void ObjectTracker::forEachOldestFirst(
+    const std::function<void(const TrackedObject&, bool nameIndexed)>& visit) const {
+  for (uint32_t n = tail_; n != kNil; n = nodes_[n].prev) visit(nodes_[n].obj, nodes_[n].nameIndexed);
+}
+
+TrackedObject& ObjectTracker::restore(std::string_view uid, std::string_view kind,
+                                      std::string_view ns, std::string_view name,
+                                      bool nameIndexed) {
+  const uint64_t uh = uid.empty() ? 0 : uidHash(uid);
+  uint32_t n = uid.empty() ? kNil : findUid(uid, uh);
+  if (n != kNil) {
+    touch(n);
+    Node& node = nodes_[n];
+    if (node.nameIndexed) byName_.erase(node.nameHash, n);
+    node.nameIndexed = false;
+    TrackedObject fresh;
+    fresh.uid = std::move(node.obj.uid);
+    node.obj = std::move(fresh);
+  } else {
+    n = newNode();
+    setUid(n, uid, uh);
+  }
+  if (nameIndexed && !name.empty()) {
+    setName(n, kind, ns, name, nameHash(kind, ns, name));
+  } else {
+    TrackedObject& o = nodes_[n].obj;
+    o.kind.assign(kind);
+    o.namespace_.assign(ns);
+    o.name.assign(name);
+  }
   return nodes_[n].obj;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,17 @@ class ObjectTracker {
   // links, so cycles in hostile input cannot loop. Valid until the next upsert.
   std::string_view rootUid(std::string_view uid) const;
 
+  // Every object, least recently used first, and whether it is the one found by its name
+  // (another object may have taken the name over). Restoring them in this order rebuilds the
+  // same tracker (object_memory.h saves and loads it this way).
+  void forEachOldestFirst(
+      const std::function<void(const TrackedObject&, bool nameIndexed)>& visit) const;
+  // Adds an object as forEachOldestFirst gave it, as the most recently used one: a new record
+  // unless one with the same (non-empty) uid exists, which is then emptied and reused. Unlike
+  // upsert it never merges objects by name. Evicts the least recently used when full.
+  TrackedObject& restore(std::string_view uid, std::string_view kind, std::string_view ns,
+                         std::string_view name, bool nameIndexed);
+
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   uint64_t evicted() const { return evicted_; }
@@ -115,6 +127,9 @@ class ObjectTracker {
   uint32_t findName(std::string_view kind, std::string_view ns, std::string_view name,
                     uint64_t hash) const;
   void touch(uint32_t n);
+  // A cleared node, indexed nowhere, at the front (the least recently used one is evicted
+  // when the tracker is full).
+  uint32_t newNode();
   void unlink(uint32_t n);
   void pushFront(uint32_t n);
   // Re-index node n under uid (whose hash is `hash`), or under kind/namespace/name.

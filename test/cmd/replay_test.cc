@@ -4,6 +4,7 @@
 // a file and from stdin alike.
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -91,6 +92,94 @@ TEST_CASE("ReplayDropsAnOverLongLastLineAndHandlesEmptyInput", "[replay]") {
   CHECK(empty.rc == 0);
   CHECK(empty.auditIDs.empty());
   CHECK(empty.summary == "replayed 0 events: 0 findings, 0 duplicates, 0 rejected");
+}
+
+// The finding lines of a replay (-o json), in output order; the summary line left out.
+std::vector<std::string> findingLines(const std::string& command, int* rc = nullptr) {
+  std::string out;
+  const int code = kc::testing::runCommand(command, out);
+  if (rc) *rc = code;
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '{') lines.push_back(line);
+  }
+  return lines;
+}
+
+std::vector<std::string> readLines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(kc::testing::readFile(path));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string joinLines(const std::vector<std::string>& lines, size_t from, size_t to) {
+  std::string text;
+  for (size_t i = from; i < to; ++i) text += lines[i] + "\n";
+  return text;
+}
+
+TEST_CASE("ReplayWithMemoryFindsAcrossAnySplitWhatOneReplayFinds", "[replay][memory]") {
+  // The emulated attack, then a pod the daemon-set controller creates for the attacker's
+  // privileged DaemonSet. In one replay the pod is attributed to the attacker and not reported
+  // again for what the DaemonSet was reported for. Cut in two replays that carry the memory,
+  // the findings must be the same, wherever the cut falls.
+  TempDir dir;
+  const std::string data = std::string(KC_SOURCE_DIR) + "/test/testdata/";
+  std::vector<std::string> events = readLines(data + "audit_attack.jsonl");
+  for (const auto& l : readLines(data + "audit_daemonset_pod.jsonl")) events.push_back(l);
+  REQUIRE(events.size() == 8);
+  kc::testing::writeFile(dir.file("all.log"), joinLines(events, 0, events.size()));
+  const std::string bin = kc::testing::kubeCustomsBinary() + " audit replay -o json ";
+  const std::vector<std::string> whole = findingLines(bin + dir.file("all.log"));
+  REQUIRE(whole.size() >= 12);
+
+  for (size_t cut = 1; cut < events.size(); ++cut) {
+    INFO("cut before event " << cut);
+    std::filesystem::remove(dir.file("memory.jsonl"));
+    kc::testing::writeFile(dir.file("a.log"), joinLines(events, 0, cut));
+    kc::testing::writeFile(dir.file("b.log"), joinLines(events, cut, events.size()));
+    int rcA = -1, rcB = -1;
+    std::vector<std::string> split =
+        findingLines(bin + "--memory " + dir.file("memory.jsonl") + " " + dir.file("a.log"), &rcA);
+    const std::vector<std::string> second =
+        findingLines(bin + "--memory " + dir.file("memory.jsonl") + " " + dir.file("b.log"), &rcB);
+    CHECK(rcA == 0);
+    CHECK(rcB == 0);
+    split.insert(split.end(), second.begin(), second.end());
+    CHECK(split == whole);
+  }
+
+  // Without the memory, the cut after the DaemonSet loses the attribution: the pod is charged
+  // to the controller, and reported again for the DaemonSet's privileged container.
+  kc::testing::writeFile(dir.file("a.log"), joinLines(events, 0, 2));
+  kc::testing::writeFile(dir.file("b.log"), joinLines(events, 2, events.size()));
+  const std::vector<std::string> forgetful = findingLines(bin + dir.file("b.log"));
+  bool chargedToController = false, privilegedAgain = false;
+  for (const auto& line : forgetful) {
+    const auto f = nlohmann::json::parse(line);
+    if (f["name"] != "node-agent-7xk2p") continue;
+    chargedToController |= f["user"] == "system:serviceaccount:kube-system:daemon-set-controller";
+    privilegedAgain |= f["rule"] == "privileged-container";
+  }
+  CHECK(chargedToController);
+  CHECK(privilegedAgain);
+}
+
+TEST_CASE("ReplayRefusesAMemoryFileThatIsNotOne", "[replay][memory]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("memory.jsonl"), "{\"kind\":\"Baseline\"}\n");
+  kc::testing::writeFile(dir.file("a.log"), execEvent(1) + "\n");
+  std::string out;
+  const int rc = kc::testing::runCommand(kc::testing::kubeCustomsBinary() +
+                                             " audit replay --memory " + dir.file("memory.jsonl") +
+                                             " " + dir.file("a.log"),
+                                         out);
+  CHECK(rc == 2);
+  CHECK(out.find("not an object memory file") != std::string::npos);
+  // Left as it was.
+  CHECK(kc::testing::readFile(dir.file("memory.jsonl")) == "{\"kind\":\"Baseline\"}\n");
 }
 
 }  // namespace

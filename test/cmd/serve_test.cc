@@ -180,7 +180,10 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
   const std::string attack =
       kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl");
   kc::testing::writeFile(dir.file("audit.log"), "");
-  const std::vector<std::string> args = {"--audit-log-path", dir.file("audit.log")};
+  // The detector's memory is saved every 0.2 s while events arrive (30 s by default).
+  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  stateSaveIntervalSeconds: 0.2\n");
+  const std::vector<std::string> args = {"--audit-log-path", dir.file("audit.log"), "--config",
+                                         dir.file("c.yaml")};
   {
     Running first(&dir, args, "run1.log");
     std::ofstream(dir.file("audit.log"), std::ios::app) << attack;
@@ -194,21 +197,43 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
     CHECK(metricValue(first.metricsPort,
                       "kube_customs_audit_findings_total{rule=\"pod-exec\",severity=\"high\"}") == 1);
     CHECK(metricValue(first.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 7);
-    // Let the position reach disk, then die without any chance to clean up.
+    // Let the position and the memory reach disk, then die without any chance to clean up.
     REQUIRE(waitUntil([&] { return std::filesystem::exists(dir.path() + "/state/audit-checkpoint.json"); }));
+    REQUIRE(waitUntil([&] {
+      const std::string memory = dir.path() + "/state/audit-memory.jsonl";
+      return std::filesystem::exists(memory) &&
+             kc::testing::readFile(memory).find("node-agent") != std::string::npos;
+    }));
     std::this_thread::sleep_for(1500ms);
     first.proc->signal(SIGKILL);
     first.proc->wait(10s);
   }
   Running second(&dir, args, "run2.log");
-  // One more event after the restart: it is read, and nothing before it is reported again.
+  // Two more events after the restart: a list, and a pod the daemon-set controller creates for
+  // the attacker's privileged DaemonSet of run 1. Both are read; nothing before them is
+  // reported again; the pod is charged to the attacker, from the memory run 1 saved, and is
+  // not reported again for what its DaemonSet was reported for (its privileged container).
   std::ofstream(dir.file("audit.log"), std::ios::app)
       << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
-      << "\n";
+      << "\n"
+      << kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_daemonset_pod.jsonl");
   CHECK(waitUntil([&] {
-    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 1;
+    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 2;
   }));
-  CHECK(countLines(dir.file("run2.log"), "\"audit_finding\"") == 0);
+  CHECK(waitUntil([&] { return countLines(dir.file("run2.log"), "\"audit_finding\"") >= 2; }));
+  std::this_thread::sleep_for(500ms);
+  std::istringstream run2(kc::testing::readFile(dir.file("run2.log")));
+  int findings = 0;
+  for (std::string line; std::getline(run2, line);) {
+    if (line.find("\"audit_finding\"") == std::string::npos) continue;
+    ++findings;
+    const auto j = nlohmann::json::parse(line);
+    INFO(line);
+    CHECK(j["auditID"] == "b0000002-0000-4000-8000-000000000002");
+    CHECK(j["user"] == "mallory@example.com");
+    CHECK(j["rule"] != "privileged-container");
+  }
+  CHECK(findings == 2);  // node-debug-pod and policy-violation, as in one uninterrupted run
 }
 
 TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]") {
