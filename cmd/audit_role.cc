@@ -1,5 +1,8 @@
 #include "cmd/audit_role.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include "common/log.h"
 #include "controller/object_memory.h"
 
@@ -54,6 +57,11 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
       cfg.audit.baselineFile.empty() ? cfg.stateDir + "/baseline.json" : cfg.audit.baselineFile;
   memoryPath_ = cfg.audit.memoryFile.empty() ? cfg.stateDir + "/audit-memory.jsonl"
                                              : cfg.audit.memoryFile;
+  memoryWriter_ = std::make_unique<files::BackgroundWriter>(
+      memoryPath_, 0600, [path = memoryPath_](const std::string& error) {
+        log::error("cannot save the audit memory",
+                   {{log::field::kPath, path}, {log::field::kError, error}});
+      });
   audit::DetectorOptions opts;
   opts.policies = std::move(policies);
   opts.baseline = &baseline_;
@@ -106,8 +114,18 @@ bool AuditRole::start(std::string& error) {
     fo.maxLineBytes = cfg_.audit.maxEventBytes;
     file_ = std::make_unique<audit::FileSource>(fo);
     journal_ = std::make_unique<audit::DedupeJournal>(fo.checkpointPath + ".journal");
-    size_t damaged = 0;
-    pipeline_->remember(journal_->load(&damaged));
+    size_t damaged = 0, stale = 0;
+    std::optional<audit::DedupeSecret> secret;
+    const std::vector<audit::DedupeKey> keys = journal_->load(&damaged, &secret, &stale);
+    // Keys persisted by the previous process only match under its secret.
+    if (secret) audit::setDedupeSecret(*secret);
+    pipeline_->remember(keys);
+    if (!journal_->rewrite(keys))
+      log::error("cannot write the dedupe journal",
+                 {{log::field::kPath, journal_->path()}, {log::field::kError, std::strerror(errno)}});
+    if (damaged > 0 || stale > 0)
+      log::warn("dedupe journal: records skipped",
+                {{log::field::kPath, journal_->path()}, {"damaged", damaged}, {"stale", stale}});
     std::string why;
     if (!file_->start(&why))
       log::warn("audit checkpoint unreadable; reading the log from the start",
@@ -178,8 +196,7 @@ void AuditRole::saveState(bool force) {
   std::string error;
   if (!baseline_.save(baselinePath_, &error))
     log::error("cannot save the baseline", {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
-  if (!audit::saveObjectMemory(detector_->objects(), memoryPath_, &error))
-    log::error("cannot save the audit memory", {{log::field::kPath, memoryPath_}, {log::field::kError, error}});
+  memoryWriter_->submit(audit::objectMemoryText(detector_->objects()));
   eventsAtLastSave_ = pipeline_->events();
   lastSave_ = now;
 }
@@ -209,6 +226,7 @@ void AuditRole::stop(std::chrono::milliseconds deadline) {
   stopping_.store(true);
   queue_.close();
   if (worker_.joinable()) worker_.join();
+  memoryWriter_->flush();  // the worker's last save
   if (alerts_) alerts_->stop(deadline);
 }
 

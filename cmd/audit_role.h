@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/background_writer.h"
 #include "common/config.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
@@ -68,6 +69,8 @@ class AuditRole {
   std::unique_ptr<audit::AlertmanagerClient> alerts_;
   std::string baselinePath_;
   std::string memoryPath_;
+  // Writes the memory (tens of MB) off the worker thread.
+  std::unique_ptr<files::BackgroundWriter> memoryWriter_;
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;
   std::atomic<bool> stopping_{false};

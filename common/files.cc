@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,12 +14,32 @@
 namespace kc::files {
 
 bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return false;
-  out = ss.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string data;
+  struct stat st {};
+  // One read for a regular file, into storage of its size; anything else (a file growing
+  // meanwhile, a pipe, /proc) is read in steps until the end.
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    data.reserve(static_cast<size_t>(st.st_size) + 1);
+  for (;;) {
+    const size_t old = data.size();
+    const size_t room = std::max<size_t>(data.capacity() - old, 64u << 10);
+    data.resize(old + room);
+    const ssize_t n = ::read(fd, data.data() + old, room);
+    if (n < 0 && errno == EINTR) {
+      data.resize(old);
+      continue;
+    }
+    if (n < 0) {  // EISDIR for a directory, EIO, ...
+      ::close(fd);
+      return false;
+    }
+    data.resize(old + static_cast<size_t>(n));
+    if (n == 0) break;
+  }
+  ::close(fd);
+  out = std::move(data);
   return true;
 }
 

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace kc::json {
 namespace {
@@ -31,6 +33,17 @@ constexpr auto kPlain = [] {
   return t;
 }();
 
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+// Whether any of the eight bytes in w is not plain: below 0x20, '"', '\\' or 0x80 and above.
+// (The zero-byte test is exact as a yes/no answer; bytes >= 0x80 are caught by kHighs first.)
+inline bool anyNotPlain(uint64_t w) {
+  auto hasZero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  const uint64_t below20 = (w - kOnes * 0x20) & ~w & kHighs;
+  return ((w & kHighs) | below20 | hasZero(w ^ (kOnes * '"')) | hasZero(w ^ (kOnes * '\\'))) != 0;
+}
+
 }  // namespace
 
 void appendJsonString(std::string& out, std::string_view s) {
@@ -39,8 +52,15 @@ void appendJsonString(std::string& out, std::string_view s) {
   const size_t n = s.size();
   size_t i = 0;
   while (i < n) {
-    // Runs of plain ASCII are appended at once.
+    // Runs of plain ASCII are appended at once; eight bytes are checked at a time, the bytes
+    // after the last plain word one by one.
     size_t j = i;
+    while (j + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + j, 8);
+      if (anyNotPlain(w)) break;
+      j += 8;
+    }
     while (j < n && kPlain[p[j]]) ++j;
     if (j > i) {
       out.append(s.data() + i, j - i);

@@ -248,7 +248,6 @@ void resetEvent(Event& ev) {
   ev.hasObjectRef = false;
   ev.objectRef = {};
   ev.responseCode = 0;
-  ev.hasKey = false;
   ev.annotations.clear();
   ev.truncated = false;
   ev.authorizationDecision = {};
@@ -494,7 +493,11 @@ ParseStats EventParser::parseLinesPadded(std::string_view buffer, const Callback
             break;
           }
           std::string_view src = it.source();
-          if (std::memchr(src.data(), '\n', src.size()) != nullptr) {
+          // A document must lie within this buffer and within one line. (simdjson 3.0.1 can
+          // report a malformed last document as reaching into the padding after the buffer,
+          // which is the next bytes of the file when the buffer is a mapped window.)
+          if (it.current_index() + src.size() > buffer.size() - pos ||
+              std::memchr(src.data(), '\n', src.size()) != nullptr) {
             failed = true;
             break;
           }
@@ -604,13 +607,6 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
   resetEvent(ev);
   ev.format = format;
   Decoder dec;
-  auto keyReady = [&] {
-    if (keyHook_ && !ev.auditID.empty() && !ev.stage.empty()) {
-      ev.key = dedupeKey(ev.auditID, ev.stage);
-      ev.hasKey = true;
-      keyHook_(ev.key);
-    }
-  };
   std::string_view kind, timestamp, creationTimestamp;
   dom::element protoPayload, properties;
   bool hasProto = false, hasProperties = false, hasApiVersion = false;
@@ -621,7 +617,6 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
       case 'a':
         if (k == "auditID") {
           ev.auditID = dec.str(kv.value);
-          keyReady();
         } else if (k == "apiVersion") {
           hasApiVersion = true;
           ev.apiVersion = dec.str(kv.value);
@@ -681,7 +676,6 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
       case 's':
         if (k == "stage") {
           ev.stage = dec.str(kv.value);
-          keyReady();
         } else if (k == "stageTimestamp") {
           ev.stageTimestamp = dec.str(kv.value);
         } else if (k == "sourceIPs") {

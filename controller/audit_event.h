@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "controller/key_set.h"
+#include "controller/dedupe.h"
 
 namespace kc::audit {
 
@@ -90,12 +90,11 @@ struct Event {
   bool hasResponseObject = false;
   simdjson::dom::element requestObject;   // a JSON null element when absent
   simdjson::dom::element responseObject;  // a JSON null element when absent
-  // dedupeKey(auditID, stage), when the parser has a key hook (computed as soon as both are
-  // read, so that the consumer can prefetch while the rest of the event is decoded).
-  bool hasKey = false;
-  DedupeKey key;
-
   std::string_view annotation(std::string_view key) const;
+  // The fields that identify the request (dedupe.h).
+  RequestIdentity request() const {
+    return {auditID, verb, requestURI, user.username, requestReceivedTimestamp};
+  }
 };
 
 struct ParserLimits {
@@ -143,9 +142,6 @@ class EventParser {
   // MiB per call and a second core (the thread and its parser live for one call).
   void setStage1Thread(bool on) { stream_.threaded = on; }
 
-  // Called with dedupeKey(auditID, stage) of each event as soon as both fields are read,
-  // before the rest of the event is decoded; the key is then also in Event::key.
-  void setKeyHook(std::function<void(const DedupeKey&)> hook) { keyHook_ = std::move(hook); }
 
  private:
   ParseStats parseLinesPadded(std::string_view buffer, const Callback& onEvent);
@@ -164,7 +160,6 @@ class EventParser {
   simdjson::dom::parser stream_;  // parse_many over JSON lines
   std::string padded_;            // copy of unpadded input for parse_many
   Event event_;                   // reused to keep vector capacity
-  std::function<void(const DedupeKey&)> keyHook_;
 };
 
 }  // namespace kc::audit

@@ -3,57 +3,139 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+#include <sys/random.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <random>
+
+#include "common/files.h"
+#include "common/siphash.h"
 
 namespace kc::audit {
 
 namespace {
 
-// The murmur3 64-bit finalizer.
-uint64_t finalize(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-// 64-bit FNV-1a followed by the finalizer; two seeds give two independent halves, computed in
-// one pass (two independent multiply chains run side by side). The journal stores these keys,
-// so the function must not change.
-DedupeKey hash128(std::string_view a, std::string_view b, uint64_t seedHi, uint64_t seedLo) {
-  constexpr uint64_t kPrime = 1099511628211ULL;
-  uint64_t hi = 1469598103934665603ULL ^ seedHi;
-  uint64_t lo = 1469598103934665603ULL ^ seedLo;
-  for (unsigned char c : a) {
-    hi = (hi ^ c) * kPrime;
-    lo = (lo ^ c) * kPrime;
-  }
-  hi = (hi ^ 0xff) * kPrime;  // separator that cannot appear in UTF-8 text
-  lo = (lo ^ 0xff) * kPrime;
-  for (unsigned char c : b) {
-    hi = (hi ^ c) * kPrime;
-    lo = (lo ^ c) * kPrime;
-  }
-  return {finalize(hi), finalize(lo)};
-}
-
-// Journal record: 16 bytes of key, 4 bytes of check, 4 bytes of magic.
+// Journal record: 16 bytes of payload, 4 bytes of check, 4 bytes of magic. The payload is a key
+// (magic "KCJ2") or the secret (magic "KCJS"); "KCJ1" keys were made by an older key function.
 constexpr size_t kRecordSize = 24;
-constexpr uint32_t kMagic = 0x4b434a31;  // "KCJ1"
+constexpr uint32_t kMagicKeyV1 = 0x4b434a31;  // "KCJ1"
+constexpr uint32_t kMagicKey = 0x4b434a32;    // "KCJ2"
+constexpr uint32_t kMagicSecret = 0x4b434a53; // "KCJS"
 
 uint32_t check(const DedupeKey& k) {
   return static_cast<uint32_t>((k.hi * 0x9e3779b97f4a7c15ULL) ^ (k.lo >> 7) ^ 0x5bd1e995u);
 }
 
+void appendRecord(std::string& buf, const DedupeKey& k, uint32_t magic) {
+  char r[kRecordSize];
+  const uint32_t c = check(k);
+  std::memcpy(r, &k.hi, 8);
+  std::memcpy(r + 8, &k.lo, 8);
+  std::memcpy(r + 16, &c, 4);
+  std::memcpy(r + 20, &magic, 4);
+  buf.append(r, kRecordSize);
+}
+
+DedupeKey secretRecord(const DedupeSecret& s) { return {s.k0, s.k1}; }
+
+DedupeSecret& processSecret() {
+  static DedupeSecret secret = DedupeSecret::random();
+  return secret;
+}
+
+// The fields, each length first so that field boundaries are part of what is hashed, gathered
+// in a buffer and handed to the hash in whole 8-byte words (fed piecemeal, most bytes would go
+// through its byte-at-a-time tail path).
+class Fields {
+ public:
+  explicit Fields(SipHash13x128& h) : h_(h) {}
+  void add(std::string_view v) {
+    const auto n = static_cast<uint32_t>(v.size());
+    const char len[4] = {static_cast<char>(n), static_cast<char>(n >> 8),
+                         static_cast<char>(n >> 16), static_cast<char>(n >> 24)};
+    put(len, 4);
+    put(v.data(), v.size());
+  }
+  void finish() { h_.update(buf_, n_); }
+
+ private:
+  void put(const char* p, size_t len) {
+    while (len > 0) {
+      const size_t take = std::min(len, sizeof buf_ - n_);
+      std::memcpy(buf_ + n_, p, take);
+      n_ += take;
+      p += take;
+      len -= take;
+      if (n_ == sizeof buf_) {
+        h_.update(buf_, n_);
+        n_ = 0;
+      }
+    }
+  }
+  SipHash13x128& h_;
+  char buf_[256];  // a multiple of 8
+  size_t n_ = 0;
+};
+
+void requestFields(Fields& f, const RequestIdentity& r) {
+  f.add(r.auditID);
+  f.add(r.verb);
+  f.add(r.requestURI);
+  f.add(r.username);
+  f.add(r.requestReceivedTimestamp);
+}
+
+DedupeKey toKey(const SipHash13x128::Digest& d) { return {d.hi, d.lo}; }
+
 }  // namespace
 
+DedupeSecret DedupeSecret::random() {
+  DedupeSecret s;
+  unsigned char b[16];
+  // The kernel's source directly (OpenSSL's generator costs milliseconds to set up); OpenSSL
+  // when that is unavailable.
+  if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b) && RAND_bytes(b, sizeof b) != 1) {
+    std::random_device rd;  // the OS source too, without OpenSSL's DRBG
+    for (auto& x : b) x = static_cast<unsigned char>(rd());
+  }
+  std::memcpy(&s.k0, b, 8);
+  std::memcpy(&s.k1, b + 8, 8);
+  return s;
+}
+
+const DedupeSecret& dedupeSecret() { return processSecret(); }
+void setDedupeSecret(const DedupeSecret& secret) { processSecret() = secret; }
+
+DedupeKey requestKey(const RequestIdentity& request) {
+  const DedupeSecret& k = processSecret();
+  SipHash13x128 h(k.k0, k.k1);
+  Fields f(h);
+  f.add("R");
+  requestFields(f, request);
+  f.finish();
+  return toKey(h.finish());
+}
+
+DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
+                   std::string_view stageTimestamp) {
+  const DedupeSecret& k = processSecret();
+  SipHash13x128 h(k.k0, k.k1);
+  Fields f(h);
+  f.add("E");
+  requestFields(f, request);
+  f.add(stage);
+  f.add(stageTimestamp);
+  f.finish();
+  return toKey(h.finish());
+}
+
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
-  return hash128(auditID, stage, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
+  RequestIdentity r;
+  r.auditID = auditID;
+  return eventKey(r, stage, {});
 }
 
 Deduper::Deduper(Options options) : options_(options), set_(options.maxEntries) {}
@@ -91,18 +173,21 @@ bool DedupeJournal::ensureOpen() {
   // Drop a torn tail so that later records stay aligned.
   off_t size = ::lseek(fd_, 0, SEEK_END);
   if (size > 0 && size % static_cast<off_t>(kRecordSize) != 0) {
-    if (::ftruncate(fd_, size - size % static_cast<off_t>(kRecordSize)) != 0) return false;
+    size -= size % static_cast<off_t>(kRecordSize);
+    if (::ftruncate(fd_, size) != 0) return false;
   }
+  needsSecret_ = size == 0;
   return true;
 }
 
-std::vector<DedupeKey> DedupeJournal::load(size_t* damaged) const {
+std::vector<DedupeKey> DedupeJournal::load(size_t* damaged, std::optional<DedupeSecret>* secret,
+                                           size_t* stale) const {
   std::vector<DedupeKey> keys;
-  size_t bad = 0;
-  std::ifstream in(path_, std::ios::binary);
-  if (in) {
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t full = data.size() / kRecordSize;
+  std::optional<DedupeSecret> found;
+  size_t bad = 0, old = 0;
+  std::string data;
+  if (files::readFile(path_, data)) {
+    const size_t full = data.size() / kRecordSize;
     for (size_t i = 0; i < full; ++i) {
       const char* r = data.data() + i * kRecordSize;
       DedupeKey k;
@@ -111,30 +196,45 @@ std::vector<DedupeKey> DedupeJournal::load(size_t* damaged) const {
       std::memcpy(&k.lo, r + 8, 8);
       std::memcpy(&c, r + 16, 4);
       std::memcpy(&m, r + 20, 4);
-      if (m != kMagic || c != check(k)) {
+      if (c != check(k) || (m != kMagicKey && m != kMagicSecret && m != kMagicKeyV1)) {
         ++bad;
-        continue;
+      } else if (m == kMagicSecret) {
+        found = DedupeSecret{k.hi, k.lo};
+      } else if (m == kMagicKey && found) {
+        keys.push_back(k);
+      } else {
+        ++old;  // made with another key function, or with no secret to go with
       }
-      keys.push_back(k);
     }
     if (data.size() % kRecordSize != 0) ++bad;
   }
   if (damaged) *damaged = bad;
+  if (secret) *secret = found;
+  if (stale) *stale = old;
   return keys;
+}
+
+bool DedupeJournal::rewrite(const std::vector<DedupeKey>& keys) {
+  std::string buf;
+  buf.reserve((keys.size() + 1) * kRecordSize);
+  appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
+  for (const auto& k : keys) appendRecord(buf, k, kMagicKey);
+  // The descriptor would go on appending to the replaced file: reopen after.
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  std::string error;
+  return files::writeFileAtomic(path_, buf, 0600, error);
 }
 
 bool DedupeJournal::append(const std::vector<DedupeKey>& keys) {
   if (keys.empty()) return true;
   if (!ensureOpen()) return false;
-  std::string buf(keys.size() * kRecordSize, '\0');
-  for (size_t i = 0; i < keys.size(); ++i) {
-    char* r = buf.data() + i * kRecordSize;
-    uint32_t c = check(keys[i]);
-    std::memcpy(r, &keys[i].hi, 8);
-    std::memcpy(r + 8, &keys[i].lo, 8);
-    std::memcpy(r + 16, &c, 4);
-    std::memcpy(r + 20, &kMagic, 4);
-  }
+  std::string buf;
+  buf.reserve((keys.size() + 1) * kRecordSize);
+  if (needsSecret_) appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
+  for (const auto& k : keys) appendRecord(buf, k, kMagicKey);
   size_t off = 0;
   while (off < buf.size()) {
     ssize_t n = ::write(fd_, buf.data() + off, buf.size() - off);
@@ -144,12 +244,19 @@ bool DedupeJournal::append(const std::vector<DedupeKey>& keys) {
     }
     off += static_cast<size_t>(n);
   }
+  needsSecret_ = false;
   return true;
 }
 
 bool DedupeJournal::reset() {
   if (!ensureOpen()) return false;
   if (::ftruncate(fd_, 0) != 0) return false;
+  needsSecret_ = true;
+  // The secret goes back at once: a journal is never without it.
+  std::string buf;
+  appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
+  if (::write(fd_, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) return false;
+  needsSecret_ = false;
   return ::fsync(fd_) == 0;
 }
 

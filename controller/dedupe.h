@@ -1,7 +1,20 @@
 #pragma once
 // Suppression of repeated audit events: the apiserver's webhook backend retries whole batches,
 // both backends may be enabled at once, and the file source re-reads the lines after its last
-// checkpoint when it restarts. An event is identified by (auditID, stage).
+// checkpoint when it restarts.
+//
+// An event is identified by its request and its stage. The API server takes a request's
+// auditID from the client's Audit-ID header when the client sends one, so a client can give a
+// new request (say, a privileged pod) the auditID of an earlier one of its own that it saw
+// echoed back: keyed by (auditID, stage) alone, the new request would be dropped as a repeat
+// and never judged. So the request is identified by auditID together with its verb, request
+// URI, user and the time the server received it (microseconds, set by the server; the same in
+// every stage of a request), and the event by that plus its stage and stage time. A real
+// repeat (a retried batch, a line read again, the other backend) has all of them equal.
+//
+// The keys are 128-bit SipHash-1-3 values under a random secret: whoever chooses auditIDs and
+// URIs cannot construct two requests with equal keys. The secret is kept in the journal, so
+// that keys persisted by one process mean the same to the next.
 //
 // Deduper is a bounded in-memory set: entries leave it when they are older than the window or
 // when it holds maxEntries (oldest first). DedupeJournal persists the keys handed off since the
@@ -11,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,8 +33,34 @@
 
 namespace kc::audit {
 
-// 128-bit hash of (auditID, stage) (DedupeKey is in key_set.h). Collisions are negligible at
-// the sizes held here.
+// The secret of the dedupe keys.
+struct DedupeSecret {
+  uint64_t k0 = 0;
+  uint64_t k1 = 0;
+  bool operator==(const DedupeSecret&) const = default;
+  static DedupeSecret random();  // from the OS's random source
+};
+
+// The process's secret: random at start-up; setDedupeSecret adopts a journal's secret. Set it
+// before any key is computed (keys computed under different secrets never match).
+const DedupeSecret& dedupeSecret();
+void setDedupeSecret(const DedupeSecret& secret);
+
+// What identifies one API request in its audit events (see above).
+struct RequestIdentity {
+  std::string_view auditID;
+  std::string_view verb;
+  std::string_view requestURI;
+  std::string_view username;
+  std::string_view requestReceivedTimestamp;  // as written
+};
+
+// The request's key: the same for each of its stages.
+DedupeKey requestKey(const RequestIdentity& request);
+// One event's key: the request, its stage and its stage time.
+DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
+                   std::string_view stageTimestamp);
+// eventKey of an event known only by auditID and stage (the other fields empty).
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage);
 
 class Deduper {
@@ -53,10 +93,12 @@ class Deduper {
   uint64_t evictions_ = 0;
 };
 
-// Append-only file of DedupeKeys. append() is a single write(2) to an O_APPEND descriptor, so a
-// crash of the process (kill -9) leaves whole records; a record torn by a power loss fails its
-// checksum and is ignored on load. Use: load() into a Deduper at start-up; append() the keys
-// of each batch as it is handed off; reset() after the source's checkpoint covers the batch.
+// Append-only file of DedupeKeys, led by a record of the secret they were made with. append()
+// is a single write(2) to an O_APPEND descriptor, so a crash of the process (kill -9) leaves
+// whole records; a record torn by a power loss fails its checksum and is ignored on load.
+// Use: load() at start-up, adopt its secret (setDedupeSecret) and give its keys to the Deduper,
+// then rewrite() them under that secret; append() the keys of each batch as it is handed off;
+// reset() after the source's checkpoint covers the batch.
 class DedupeJournal {
  public:
   explicit DedupeJournal(std::string path);
@@ -64,11 +106,20 @@ class DedupeJournal {
   DedupeJournal(const DedupeJournal&) = delete;
   DedupeJournal& operator=(const DedupeJournal&) = delete;
 
-  // Reads every intact record. Missing file: empty. Counts damaged records in *damaged.
-  std::vector<DedupeKey> load(size_t* damaged = nullptr) const;
-  // Appends the keys in one write. Returns false (errno set) on I/O error.
+  // Reads every intact key record. Missing file: empty. Counts damaged records in *damaged.
+  // *secret (optional) receives the journal's secret, or nullopt when it has none; keys of a
+  // journal without one (written by an older version, with another key function) are left out
+  // and counted in *stale.
+  std::vector<DedupeKey> load(size_t* damaged = nullptr,
+                              std::optional<DedupeSecret>* secret = nullptr,
+                              size_t* stale = nullptr) const;
+  // Replaces the file, atomically, with the process's secret and `keys`.
+  bool rewrite(const std::vector<DedupeKey>& keys);
+  // Appends the keys in one write (after the secret record, when the file is new). Returns
+  // false (errno set) on I/O error.
   bool append(const std::vector<DedupeKey>& keys);
-  // Empties the journal (truncate + fsync). Returns false on I/O error.
+  // Empties the journal but for the secret (truncate, rewrite it, fsync). Returns false on I/O
+  // error.
   bool reset();
 
   const std::string& path() const { return path_; }
@@ -77,6 +128,7 @@ class DedupeJournal {
   bool ensureOpen();
   std::string path_;
   int fd_ = -1;
+  bool needsSecret_ = true;  // the file is empty: the secret record goes first
 };
 
 }  // namespace kc::audit

@@ -624,7 +624,7 @@ void Detector::onEvent(const Event& e, std::vector<Finding>& out) {
   const bool nodeProxy = res == "nodes" && sub == "proxy";
   const bool anonymous = e.user.username == "system:anonymous";
   if (session || nodeProxy || anonymous || e.hasImpersonatedUser) {
-    const DedupeKey id = dedupeKey(e.auditID, "");
+    const DedupeKey id = requestKey(e.request());
     const bool decide = started ? decided_.insert(id, 0) : !decided_.contains(id);
     if (decide) {
       if (session) handleSessionSubresource(e, out);

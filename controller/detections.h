@@ -157,7 +157,7 @@ class Detector {
 
   DetectorOptions options_;
   ObjectTracker objects_;
-  // Hashes (dedupeKey(auditID, "")) of requests decided on ResponseStarted; bounded FIFO.
+  // Keys (requestKey) of requests decided on ResponseStarted; bounded FIFO.
   KeyFifoSet decided_;
   // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
   ObjectTracker chainNovelties_;

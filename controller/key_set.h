@@ -1,11 +1,11 @@
 #pragma once
 // A bounded set of 128-bit keys that forgets in insertion order (FIFO), for the deduper's
-// (auditID, stage) keys and the detector's once-per-request ids.
+// event keys and the detector's once-per-request keys.
 //
 // Layout: an open-addressing table of keys (power-of-two capacity, load <= 1/2, linear
 // probing, backward-shift deletion: no tombstones) plus a ring buffer of (key, stamp) in
 // insertion order. Both are flat arrays: no allocation per key, one or two cache lines per
-// lookup. The keys are hashes already (dedupeKey), so the low word is the table index.
+// lookup. The keys are hashes already (eventKey, requestKey), so the low word is the table index.
 //
 // Thread-safety: not thread-safe.
 
@@ -17,7 +17,7 @@
 
 namespace kc::audit {
 
-// 128-bit hash of (auditID, stage) (see dedupeKey in dedupe.h). Collisions are negligible at
+// 128-bit keyed hash of an event or a request (see dedupe.h). Collisions are negligible at
 // the sizes held here.
 struct DedupeKey {
   uint64_t hi = 0;

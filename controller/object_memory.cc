@@ -3,6 +3,7 @@
 #include <simdjson.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -15,7 +16,9 @@ namespace {
 
 constexpr std::string_view kHeaderKind = "KubeCustomsObjectMemory";
 constexpr int64_t kVersion = 1;
-constexpr size_t kMaxLineBytes = 1u << 20;
+// A line holds one object; the largest the caps below allow (279 strings of 8 KiB, each byte
+// escaped to six) is under 14 MB.
+constexpr size_t kMaxLineBytes = 16u << 20;
 constexpr size_t kMaxStringBytes = 8u << 10;
 constexpr size_t kMaxContainers = 64;
 constexpr uint64_t kMaxFileBytes = 1ull << 30;
@@ -129,6 +132,25 @@ bool readObject(simdjson::dom::element root, TrackedObject& o, bool& nameIndexed
   return true;
 }
 
+// Whether loading would take the object back: saving leaves out what it would refuse (hostile
+// events can carry names longer than any real object's), so what is saved always loads.
+bool loadable(const TrackedObject& o) {
+  auto fits = [](const std::string& s) { return s.size() <= kMaxStringBytes; };
+  auto allFit = [&](const std::vector<std::string>& v, size_t max) {
+    return v.size() <= max && std::all_of(v.begin(), v.end(), fits);
+  };
+  if (o.uid.empty() && o.name.empty()) return false;
+  if (!fits(o.uid) || !fits(o.kind) || !fits(o.namespace_) || !fits(o.name) ||
+      !fits(o.ownerUid) || !fits(o.actor) || !fits(o.actorUserAgent) ||
+      !allFit(o.changers, TrackedObject::kMaxChangers) ||
+      !allFit(o.findingKeys, TrackedObject::kMaxKeys) || o.containers.size() > kMaxContainers) {
+    return false;
+  }
+  return std::all_of(o.containers.begin(), o.containers.end(), [&](const ContainerState& c) {
+    return fits(c.name) && fits(c.image) && fits(c.command);
+  });
+}
+
 bool isBlank(std::string_view line) {
   return line.find_first_not_of(" \t\r") == std::string_view::npos;
 }
@@ -136,12 +158,16 @@ bool isBlank(std::string_view line) {
 }  // namespace
 
 std::string objectMemoryText(const ObjectTracker& tracker) {
-  std::string text = "{\"kind\":\"" + std::string(kHeaderKind) + "\",\"version\":" +
-                     std::to_string(kVersion) + ",\"objects\":" + std::to_string(tracker.size()) +
-                     "}\n";
-  tracker.forEachOldestFirst(
-      [&](const TrackedObject& o, bool nameIndexed) { appendObject(text, o, nameIndexed); });
-  return text;
+  std::string body;
+  body.reserve(tracker.size() * 640);  // a pod record is about 600 bytes
+  size_t saved = 0;
+  tracker.forEachOldestFirst([&](const TrackedObject& o, bool nameIndexed) {
+    if (!loadable(o)) return;
+    appendObject(body, o, nameIndexed);
+    ++saved;
+  });
+  return "{\"kind\":\"" + std::string(kHeaderKind) + "\",\"version\":" +
+         std::to_string(kVersion) + ",\"objects\":" + std::to_string(saved) + "}\n" + body;
 }
 
 bool saveObjectMemory(const ObjectTracker& tracker, const std::string& path, std::string* error) {

@@ -16,8 +16,9 @@
 // Saving replaces the file atomically (temporary file, fsync, rename).
 //
 // The file is input like any other: a line that is not valid JSON, has a field of the wrong
-// type, or exceeds a cap (line 1 MiB, string 8 KiB, 64 keys, 16 changers, 64 containers) is
-// skipped and counted; the lines around it still load.
+// type, or exceeds a cap (line 16 MiB, string 8 KiB, 64 keys, 16 changers, 64 containers) is
+// skipped and counted; the lines around it still load. Saving leaves out objects over those
+// caps (only hostile events make them), so that every saved object loads back.
 //
 // Thread-safety: none; call from the thread that owns the tracker.
 

@@ -57,7 +57,7 @@ class Hasher {
       n -= 8;
     }
     uint64_t w = 0;
-    std::memcpy(&w, p, n);
+    if (n > 0) std::memcpy(&w, p, n);  // an empty view may have no data pointer at all
     mix(w ^ (static_cast<uint64_t>(n + 1) << 56));  // the length ends each part
     return *this;
   }

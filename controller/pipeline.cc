@@ -22,8 +22,6 @@ AuditPipeline::AuditPipeline(PipelineOptions options, Detector& detector, AuditM
       onFinding_(std::move(onFinding)),
       clock_(clock ? std::move(clock) : Clock(wallMicros)) {
   parser_.setStage1Thread(options.stage1Thread);
-  // The deduper's slot is a cache miss: start it while the rest of the event is decoded.
-  parser_.setKeyHook([this](const DedupeKey& k) { deduper_.prefetch(k); });
 }
 
 void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
@@ -33,8 +31,8 @@ void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
 
 void AuditPipeline::onEvent(const Event& e, std::string_view source,
                             std::vector<DedupeKey>* seen, int64_t now) {
-  // Hashed once (by the parser, or here for wrapped formats), used twice.
-  const DedupeKey key = e.hasKey ? e.key : dedupeKey(e.auditID, e.stage);
+  // Hashed once, used twice (the deduper, the journal).
+  const DedupeKey key = eventKey(e.request(), e.stage, e.stageTimestamp);
   if (!deduper_.firstSeen(key, now)) {
     ++duplicates_;
     ++batch_.duplicates;

@@ -182,4 +182,53 @@ TEST_CASE("ReplayRefusesAMemoryFileThatIsNotOne", "[replay][memory]") {
   CHECK(kc::testing::readFile(dir.file("memory.jsonl")) == "{\"kind\":\"Baseline\"}\n");
 }
 
+TEST_CASE("AnAuditIdReusedByTheClientDoesNotHideItsRequest", "[replay]") {
+  // The API server takes auditID from the client's Audit-ID header. An attacker who saw the ID
+  // of an earlier request echoed back gives it to the next one: a benign list, then a
+  // privileged pod with the list's ID and stage; a harmless exec, then one that reads the
+  // service-account token with the exec's ID. Neither may pass for a repeat; a real repeat
+  // (the same event delivered twice) still does.
+  const std::string data = std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl";
+  const std::vector<std::string> attack = readLines(data);
+  nlohmann::json tokenExec = nlohmann::json::parse(attack[2]);
+  nlohmann::json pod = nlohmann::json::parse(attack[3]);
+  REQUIRE(tokenExec["stage"] == "ResponseStarted");
+  REQUIRE(pod["stage"] == "ResponseComplete");
+
+  nlohmann::json list = pod;  // the benign request whose ID the pod reuses
+  list["verb"] = "list";
+  list["level"] = "Metadata";
+  list["responseStatus"] = {{"metadata", nlohmann::json::object()}, {"code", 200}};
+  list.erase("requestObject");
+  list.erase("responseObject");
+  list["requestReceivedTimestamp"] = "2026-11-30T09:59:00.000000Z";
+  list["stageTimestamp"] = "2026-11-30T09:59:00.020000Z";
+  nlohmann::json ls = tokenExec;  // the harmless exec whose ID the token read reuses
+  ls["requestURI"] = "/api/v1/namespaces/shop/pods/checkout-7d9f8c6b5-x2k4q/exec?command=ls&container=app&stdout=true";
+  ls["requestReceivedTimestamp"] = "2026-11-30T09:58:00.000000Z";
+  ls["stageTimestamp"] = "2026-11-30T09:58:00.500000Z";
+
+  TempDir dir;
+  kc::testing::writeFile(dir.file("a.log"), list.dump() + "\n" + pod.dump() + "\n" + ls.dump() +
+                                                "\n" + tokenExec.dump() + "\n" + pod.dump() + "\n");
+  std::string out;
+  REQUIRE(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " audit replay -o json " +
+                                      dir.file("a.log"),
+                                  out) == 0);
+  int podFindings = 0, tokenFindings = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto f = nlohmann::json::parse(line);
+    if (f["auditID"] == pod["auditID"] && f["name"] == "debug") ++podFindings;
+    if (f["auditID"] == tokenExec["auditID"] && f["rule"] == "pod-exec" &&
+        f["severity"] == "high")
+      ++tokenFindings;
+  }
+  CHECK(podFindings == 2);    // privileged-container and policy-violation, as on their own
+  CHECK(tokenFindings == 1);  // the token read judged, although the harmless exec came first
+  CHECK(out.find("replayed 4 events: ") != std::string::npos);
+  CHECK(out.find(", 1 duplicates, ") != std::string::npos);  // the pod delivered twice
+}
+
 }  // namespace

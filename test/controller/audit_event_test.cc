@@ -419,6 +419,37 @@ TEST_CASE("ATruncatedLastLineIsCountedNotDropped") {
   }
 }
 
+// A padded buffer is followed by bytes that are not part of it: the next lines of a mapped
+// file, or what an earlier, longer batch left in a reused buffer. A malformed last document
+// must not be read into them (simdjson 3.0.1's parse_many reported this one as ending one byte
+// past the buffer when that byte was '}', and the parser then threw out_of_range; found by
+// the audit_event fuzzer).
+TEST_CASE("ADocumentNeverReachesPastThePaddedBuffer") {
+  EventParser p;
+  for (const std::string& after : std::vector<std::string>{"}", "}}", "]", "\"", "}\n" + std::string(kPodGet)}) {
+    const std::string text = R"({"a":"b"9.}},)";
+    std::string buffer = text + after;
+    buffer.resize(buffer.size() + simdjson::SIMDJSON_PADDING, ' ');
+    INFO("followed by " << after);
+    uint64_t events = 0;
+    ParseStats s;
+    REQUIRE_NOTHROW(s = p.parseLines(std::string_view(buffer.data(), text.size()),
+                                     [&](const Event&) { ++events; }, /*padded=*/true));
+    CHECK(events == 0);
+    CHECK(s.documents + s.rejectedTotal() >= 1);
+    CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
+  }
+  // A good line followed by the same: the good one is still read, once.
+  const std::string text = std::string(kPodGet) + "\n" + R"({"a":"b"9.}},)";
+  std::string buffer = text + "}";
+  buffer.resize(buffer.size() + simdjson::SIMDJSON_PADDING, ' ');
+  uint64_t events = 0;
+  const ParseStats s = p.parseLines(std::string_view(buffer.data(), text.size()),
+                                    [&](const Event&) { ++events; }, /*padded=*/true);
+  CHECK(events == 1);
+  CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
+}
+
 // The file follower hands the parser batches of whole lines, cut wherever a read ended: the
 // events and the counts must not depend on where the cuts fall (a truncated line at the end of
 // a batch used to be left out, uncounted).

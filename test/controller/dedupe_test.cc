@@ -33,17 +33,51 @@ TEST_CASE("SuppressesRepeatedAuditIdAndStage") {
   CHECK(d.size() == 3);
 }
 
-TEST_CASE("KeysAreStableAcrossReleases") {
-  // Journals written by earlier releases hold these keys: FNV-1a 64 over auditID, 0xff and
-  // stage, seeded twice, each through the murmur3 finalizer (values computed independently).
-  const DedupeKey k = dedupeKey("5b1e7c1a-0000-4000-8000-000000000001", "ResponseComplete");
-  CHECK(k.hi == 0x6dabe02a2381f615ULL);
-  CHECK(k.lo == 0x4fe64271eb553b7bULL);
-}
-
 TEST_CASE("KeysDoNotCollideAcrossTheFieldBoundary") {
   CHECK_FALSE(dedupeKey("ab", "c") == dedupeKey("a", "bc"));
   CHECK(dedupeKey("ab", "c") == dedupeKey("ab", "c"));
+  const RequestIdentity a{"id", "get", "/api/v1/pods", "alice", "t"};
+  const RequestIdentity b{"id", "get", "/api/v1/pod", "salice", "t"};
+  CHECK_FALSE(requestKey(a) == requestKey(b));
+}
+
+TEST_CASE("AReusedAuditIdDoesNotMakeANewRequestARepeat") {
+  // The API server takes auditID from the client's Audit-ID header. A client that reuses the
+  // ID of its earlier request (echoed back to it) must not get the new request dropped: the
+  // verb, URI, user and receipt time tell them apart; a true repeat has them all equal.
+  const RequestIdentity earlier{"4e0c9d6a-1111-4222-8333-444455556666", "list",
+                                "/api/v1/namespaces/shop/pods", "mallory",
+                                "2026-11-30T10:00:00.000001Z"};
+  RequestIdentity spoof = earlier;
+  spoof.verb = "create";
+  spoof.requestURI = "/api/v1/namespaces/shop/pods";
+  spoof.requestReceivedTimestamp = "2026-11-30T10:05:00.000002Z";
+  const std::string_view stage = "ResponseComplete";
+  Deduper d;
+  CHECK(d.firstSeen(eventKey(earlier, stage, "2026-11-30T10:00:00.010000Z"), 0));
+  CHECK(d.firstSeen(eventKey(spoof, stage, "2026-11-30T10:05:00.020000Z"), 1));
+  // The same request sent again at another time, same verb and URI: still not a repeat.
+  RequestIdentity again = earlier;
+  again.requestReceivedTimestamp = "2026-11-30T10:06:00.000003Z";
+  CHECK(d.firstSeen(eventKey(again, stage, "2026-11-30T10:06:00.010000Z"), 2));
+  // A retried delivery of the spoofing event is one.
+  CHECK_FALSE(d.firstSeen(eventKey(spoof, stage, "2026-11-30T10:05:00.020000Z"), 3));
+  // Both stages of one request share the request key, not the event key.
+  CHECK(requestKey(spoof) == requestKey(RequestIdentity(spoof)));
+  CHECK_FALSE(eventKey(spoof, "ResponseStarted", "x") == eventKey(spoof, "ResponseComplete", "x"));
+  CHECK_FALSE(requestKey(spoof) == requestKey(earlier));
+}
+
+TEST_CASE("KeysDependOnTheSecret") {
+  const DedupeSecret saved = dedupeSecret();
+  const RequestIdentity r{"id", "get", "/api/v1/pods", "alice", "t"};
+  const DedupeKey underSaved = requestKey(r);
+  setDedupeSecret({saved.k0 ^ 1, saved.k1});
+  CHECK_FALSE(requestKey(r) == underSaved);
+  setDedupeSecret(saved);
+  CHECK(requestKey(r) == underSaved);
+  // Two processes draw different secrets.
+  CHECK_FALSE(DedupeSecret::random() == DedupeSecret::random());
 }
 
 TEST_CASE("ForgetsKeysOlderThanTheWindow") {
@@ -129,6 +163,66 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
   CHECK(keys[1] == dedupeKey("c", "s"));
 }
 
+
+TEST_CASE("JournalKeepsTheSecretItsKeysWereMadeWith") {
+  const DedupeSecret saved = dedupeSecret();
+  const std::string path = tempPath("journal-secret");
+  const DedupeSecret first{0x1111, 0x2222};
+  setDedupeSecret(first);
+  const DedupeKey a = dedupeKey("a", "ResponseComplete");
+  {
+    DedupeJournal j(path);
+    REQUIRE(j.append({a}));
+  }
+  // A new process draws another secret; the journal gives the old one back with its keys.
+  setDedupeSecret({0x3333, 0x4444});
+  std::optional<DedupeSecret> secret;
+  size_t stale = 9;
+  DedupeJournal j(path);
+  auto keys = j.load(nullptr, &secret, &stale);
+  REQUIRE(secret);
+  CHECK(*secret == first);
+  CHECK(stale == 0);
+  REQUIRE(keys.size() == 1);
+  CHECK_FALSE(keys[0] == dedupeKey("a", "ResponseComplete"));  // not under the new secret
+  setDedupeSecret(*secret);
+  CHECK(keys[0] == dedupeKey("a", "ResponseComplete"));
+  // Rewritten and reset, the journal keeps the secret.
+  REQUIRE(j.rewrite(keys));
+  REQUIRE(j.append({dedupeKey("b", "ResponseComplete")}));
+  CHECK(j.load(nullptr, &secret).size() == 2);
+  REQUIRE(j.reset());
+  secret.reset();
+  CHECK(j.load(nullptr, &secret).empty());
+  REQUIRE(secret);
+  CHECK(*secret == first);
+  setDedupeSecret(saved);
+}
+
+TEST_CASE("JournalLeavesOutKeysOfTheOlderKeyFunction") {
+  // Records of the earlier format ("KCJ1": unkeyed hashes of auditID and stage) cannot be
+  // compared with today's keys: they are counted as stale, not loaded, not damaged.
+  const std::string path = tempPath("journal-v1");
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (uint64_t i = 1; i <= 3; ++i) {
+      const uint64_t hi = i * 0x0101010101010101ULL, lo = i;
+      const uint32_t check =
+          static_cast<uint32_t>((hi * 0x9e3779b97f4a7c15ULL) ^ (lo >> 7) ^ 0x5bd1e995u);
+      const uint32_t magic = 0x4b434a31;
+      out.write(reinterpret_cast<const char*>(&hi), 8);
+      out.write(reinterpret_cast<const char*>(&lo), 8);
+      out.write(reinterpret_cast<const char*>(&check), 4);
+      out.write(reinterpret_cast<const char*>(&magic), 4);
+    }
+  }
+  size_t damaged = 9, stale = 0;
+  std::optional<DedupeSecret> secret;
+  CHECK(DedupeJournal(path).load(&damaged, &secret, &stale).empty());
+  CHECK(damaged == 0);
+  CHECK(stale == 3);
+  CHECK_FALSE(secret);
+}
 
 TEST_CASE("ARetriedTenThousandEventBatchIsReportedOnce") {
   // The webhook backend POSTs EventLists and retries a whole batch on any non-2xx answer.

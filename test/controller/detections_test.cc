@@ -1337,6 +1337,9 @@ TEST_CASE("DetectionsCorpusSeedsGiveTheExpectedFindings", "[detections]") {
         "workload-image-changed", "webhook-config-changed"}},
       {"webhook_config.jsonl",
        {"webhook-config-changed", "webhook-config-changed", "webhook-config-changed"}},
+      // A DaemonSet with no namespace anywhere: the object tracker hashed an empty view with
+      // no data pointer (memcpy from null, found by the fuzzer under UBSan).
+      {"daemonset_without_namespace.jsonl", {"daemonset-created"}},
   };
   const std::filesystem::path dir =
       std::filesystem::path(KC_SOURCE_DIR) / "test/controller/detections_corpus";

@@ -390,7 +390,11 @@ TEST_CASE("StartAtEndSkipsExistingContent") {
   src.start();
   DedupeJournal journal(journalPath);
   Deduper deduper;
-  for (const auto& k : journal.load()) deduper.firstSeen(k, 0);
+  // Keys from the previous child mean something under its secret only: adopt it.
+  std::optional<DedupeSecret> secret;
+  const std::vector<DedupeKey> keys = journal.load(nullptr, &secret);
+  if (secret) setDedupeSecret(*secret);
+  for (const auto& k : keys) deduper.firstSeen(k, 0);
   EventParser parser;
   bool sawEnd = false;
   int uncommitted = 0;
@@ -501,8 +505,11 @@ TEST_CASE("Kill9DuringIngestNeitherLosesNorRepeatsEvents") {
   // Every event was handed off exactly once across all the restarts.
   std::map<std::pair<uint64_t, uint64_t>, int> seen;
   size_t damaged = 0;
-  for (const auto& k : DedupeJournal(journal).load(&damaged)) ++seen[{k.hi, k.lo}];
+  std::optional<DedupeSecret> secret;
+  for (const auto& k : DedupeJournal(journal).load(&damaged, &secret)) ++seen[{k.hi, k.lo}];
   CHECK(damaged == 0);
+  REQUIRE(secret);
+  setDedupeSecret(*secret);  // the children's keys, computed here again
   int missing = 0, repeated = 0;
   for (int i = 0; i <= kAppends * kPerAppend; ++i) {
     std::string id = i == kAppends * kPerAppend ? "END" : "ev-" + std::to_string(i);

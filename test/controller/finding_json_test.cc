@@ -75,6 +75,28 @@ TEST_CASE("JsonStringsMatchNlohmannOnRandomBytes") {
   }
 }
 
+TEST_CASE("JsonStringsMatchNlohmannWithASpecialByteAtEveryPosition") {
+  // Plain text is checked eight bytes at a time: put each kind of byte in every lane of those
+  // words, and at the tail after them. 0x20, 0x21, '[', ']' and 0x7f are plain (boundaries of
+  // the word test); the rest are not.
+  const std::vector<std::string> specials = {
+      std::string(1, '\0'), "\x1f", " ", "!", "\"", "\\", "[", "]", "\x7f", "\x80",
+      "\xc3\xa9", "\xe2\x82\xac", "\xff", "\n"};
+  for (const auto& special : specials) {
+    for (size_t len : {7u, 8u, 9u, 16u, 23u, 48u}) {
+      for (size_t pos = 0; pos < len; ++pos) {
+        std::string s(len, 'a');
+        s.replace(pos, 1, special);
+        const std::string want = json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+        if (jsonQuoted(s) != want) {
+          FAIL_CHECK("special " << json(special).dump(-1, ' ', true, json::error_handler_t::replace)
+                                << " length " << len << " at " << pos);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("IntegersAreWrittenLikeNlohmann") {
   for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{101}, int64_t{1767935400123456},
                     std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()}) {

@@ -142,7 +142,7 @@ TEST_CASE("ObjectMemorySkipsAndCountsDamagedLinesAndLoadsTheRest", "[memory]") {
       R"({"kind":"Pod","namespace":"x"})",                                    // neither uid nor name
       R"(["u7"])",                                                            // not an object
       "{\"uid\":\"" + std::string(9000, 'u') + "\",\"name\":\"g\"}",          // string over 8 KiB
-      "{\"uid\":\"u8\",\"name\":\"h\",\"pad\":\"" + std::string(1u << 20, 'p') + "\"}",  // line over 1 MiB
+      "{\"uid\":\"u8\",\"name\":\"h\",\"pad\":\"" + std::string(16u << 20, 'p') + "\"}",  // line over 16 MiB
       "{\"uid\":\"u9\",\"name\":\"i\",\"bad\":\"\xff\xfe\"}",                // invalid UTF-8
   };
   std::string keys65 = R"({"uid":"u10","name":"j","keys":[)";
@@ -163,6 +163,32 @@ TEST_CASE("ObjectMemorySkipsAndCountsDamagedLinesAndLoadsTheRest", "[memory]") {
   CHECK(t.find("u1")->actor == "mallory");
   CHECK(t.find("u1")->hasKey("privileged-container/x"));
   CHECK(t.rootUid("u2") == "u1");
+}
+
+TEST_CASE("ObjectMemorySavesOnlyWhatLoadsBack", "[memory]") {
+  // The largest object the caps allow, every string 8 KiB of bytes escaped to six: its line
+  // is far over 1 MiB and must still load. An object with a longer name (hostile events can
+  // carry one) is left out of the file instead of being written and then refused.
+  ObjectTracker t(100);
+  const std::string ctl(8u << 10, '\x01');
+  TrackedObject& big = t.upsert(ctl, ctl, ctl, ctl);
+  big.ownerUid = big.actor = big.actorUserAgent = ctl;
+  for (size_t i = 0; i < TrackedObject::kMaxChangers; ++i) big.addChanger(ctl.substr(1) + char('a' + i));
+  for (size_t i = 0; i < TrackedObject::kMaxKeys; ++i) big.findingKeys.push_back(ctl);
+  big.containers.assign(64, ContainerState{ctl, ctl, ctl});
+  t.upsert("long", "Pod", "ns", std::string((8u << 10) + 1, 'n'));
+  t.upsert("ok", "Pod", "ns", "fine");
+  const std::string text = objectMemoryText(t);
+  CHECK(text.size() > (10u << 20));
+  CHECK(text.rfind("{\"kind\":\"KubeCustomsObjectMemory\",\"version\":1,\"objects\":2}\n", 0) == 0);
+  ObjectTracker back(100);
+  const ObjectMemoryLoad r = loadObjectMemoryText(text, "test", back);
+  CHECK(r.ok);
+  CHECK(r.loaded == 2);
+  CHECK(r.damaged == 0);
+  CHECK(objectMemoryText(back) == text);
+  CHECK(back.find("long") == nullptr);
+  CHECK(back.find("ok") != nullptr);
 }
 
 TEST_CASE("ObjectMemoryHeaderDecidesWhetherTheFileIsRead", "[memory]") {
