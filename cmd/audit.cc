@@ -176,14 +176,15 @@ int runReplay(const std::vector<std::string>& args) {
   Flags flags({"o", "output", "policies", "baseline", "learning-period-hours", "memory"},
               {"help", "no-policies", "update-baseline"});
   std::string error;
-  if (!flags.parse(args, error) || flags.positional().size() != 1) {
+  const bool parsed = flags.parse(args, error);
+  if (parsed && flags.has("help")) {
+    std::cout << kReplayUsage;
+    return 0;
+  }
+  if (!parsed || flags.positional().size() != 1) {
     std::cerr << "kube-customs audit replay: " << (error.empty() ? "need one FILE or -" : error)
               << "\n" << kReplayUsage;
     return 2;
-  }
-  if (flags.has("help")) {
-    std::cout << kReplayUsage;
-    return 0;
   }
   const std::string output = flags.get("o").value_or(flags.get("output").value_or("text"));
   if (output != "text" && output != "json") {

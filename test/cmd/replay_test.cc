@@ -231,4 +231,18 @@ TEST_CASE("AnAuditIdReusedByTheClientDoesNotHideItsRequest", "[replay]") {
   CHECK(out.find(", 1 duplicates, ") != std::string::npos);  // the pod delivered twice
 }
 
+TEST_CASE("ReplayHelpExitsZeroAndUsageErrorsExitTwo", "[replay]") {
+  const std::string bin = kc::testing::kubeCustomsBinary() + " audit replay";
+  std::string out;
+  CHECK(kc::testing::runCommand(bin + " --help", out) == 0);
+  CHECK(out.rfind("usage: kube-customs audit replay", 0) == 0);
+  CHECK(out.find("--memory FILE") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin, out) == 2);  // no FILE
+  CHECK(out.find("need one FILE or -") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " a b", out) == 2);
+  CHECK(kc::testing::runCommand(bin + " --no-such-flag x", out) == 2);
+  CHECK(kc::testing::runCommand(bin + " -o yaml x", out) == 2);
+  CHECK(kc::testing::runCommand(bin + " /nonexistent/audit.log", out) == 2);
+}
+
 }  // namespace
