@@ -55,16 +55,21 @@ void fill(ObjectTracker& t, int n) {
   t.find("uid-7");
 }
 
+// Saves `from` to a file in `dir` and loads the file into `into`.
+ObjectMemoryLoad saveAndLoad(const ObjectTracker& from, ObjectTracker& into, const TempDir& dir) {
+  std::string error;
+  REQUIRE(saveObjectMemory(from, dir.file("m.jsonl"), &error));
+  ObjectMemoryLoad r = loadObjectMemory(dir.file("m.jsonl"), into);
+  REQUIRE(r.ok);
+  return r;
+}
+
 TEST_CASE("ObjectMemoryRoundTripKeepsEveryFieldAndTheRecencyOrder", "[memory]") {
   TempDir dir;
   ObjectTracker before(1000);
   fill(before, 40);
-  std::string error;
-  REQUIRE(saveObjectMemory(before, dir.file("m.jsonl"), &error));
-
   ObjectTracker after(1000);
-  const ObjectMemoryLoad r = loadObjectMemory(dir.file("m.jsonl"), after);
-  REQUIRE(r.ok);
+  const ObjectMemoryLoad r = saveAndLoad(before, after, dir);
   CHECK(r.loaded == 40);
   CHECK(r.damaged == 0);
   // Saved again, the same bytes (before any lookup changes the recency order).
@@ -94,12 +99,8 @@ TEST_CASE("ObjectMemoryKeepsWhichObjectHoldsASharedName", "[memory]") {
   before.upsert("u1", "Pod", "shop", "web");
   REQUIRE(before.findByName("Pod", "shop", "web")->uid == "u1");
   REQUIRE(before.find("u2") != nullptr);  // u2 is now the most recently used
-  std::string error;
-  REQUIRE(saveObjectMemory(before, dir.file("m.jsonl"), &error));
-
   ObjectTracker after(100);
-  const ObjectMemoryLoad r = loadObjectMemory(dir.file("m.jsonl"), after);
-  REQUIRE(r.ok);
+  const ObjectMemoryLoad r = saveAndLoad(before, after, dir);
   CHECK(r.loaded == 2);
   CHECK(after.size() == 2);
   CHECK(objectMemoryText(after) == objectMemoryText(before));
@@ -113,11 +114,8 @@ TEST_CASE("ObjectMemoryIntoASmallerTrackerKeepsTheMostRecent", "[memory]") {
   TempDir dir;
   ObjectTracker before(1000);
   fill(before, 40);
-  std::string error;
-  REQUIRE(saveObjectMemory(before, dir.file("m.jsonl"), &error));
   ObjectTracker small(10);
-  const ObjectMemoryLoad r = loadObjectMemory(dir.file("m.jsonl"), small);
-  REQUIRE(r.ok);
+  const ObjectMemoryLoad r = saveAndLoad(before, small, dir);
   CHECK(r.loaded == 40);
   CHECK(small.size() == 10);
   const auto all = oldestFirst(before), kept = oldestFirst(small);
