@@ -243,7 +243,9 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
   } else {
     out.registry.assign("docker.io");
   }
-  if (out.registry == "index.docker.io") out.registry = "docker.io";
+  // Host names are case-insensitive: "INDEX.docker.io" pulls from Docker Hub as well, and must
+  // meet the same globs as docker.io (the globs lower-case their registry).
+  if (toLower(out.registry) == "index.docker.io") out.registry = "docker.io";
   for (size_t start = 0;;) {
     const size_t slash = remote.find('/', start);
     const std::string_view comp = remote.substr(

@@ -35,6 +35,9 @@ TEST_CASE("ImageRef.AddsDockerIoAndLibraryToOfficialImages", "[image_ref]") {
   CHECK(r.canonical() == "docker.io/library/nginx");
   CHECK(parsed("bitnami/redis:7").name() == "docker.io/bitnami/redis");
   CHECK(parsed("index.docker.io/library/nginx:1").registry == "docker.io");
+  // In any case (found by the image_ref fuzzer: a glob of the name did not match the image).
+  CHECK(parsed("index.docker.iO/p").registry == "docker.io");
+  CHECK(parsed("INDEX.DOCKER.IO/ngrok/ngrok:latest").name() == "docker.io/ngrok/ngrok");
   CHECK(parsed("docker.io/nginx").repository == "library/nginx");
 }
 
@@ -93,6 +96,9 @@ TEST_CASE("ImageGlob.MatchesOnPathSegmentBoundariesOnly", "[image_ref]") {
   CHECK_FALSE(globMatches("docker.io/openpolicyagent/*", "openpolicyagentnotreally/x"));
   CHECK(globMatches("gcr.io", "gcr.io/project/app:1"));
   CHECK_FALSE(globMatches("gcr.io", "gcr.io.evil.com/project/app:1"));
+  // A denied tool on Docker Hub, named through the upper-cased index alias.
+  CHECK(globMatches("docker.io/ngrok/*", "INDEX.Docker.IO/ngrok/ngrok:latest"));
+  CHECK(globMatches("ngrok/ngrok", "index.docker.iO/ngrok/ngrok"));
   CHECK(globMatches("*.gcr.io", "eu.gcr.io/p/app"));
   CHECK_FALSE(globMatches("*.gcr.io", "gcr.io/p/app"));
 }
