@@ -444,9 +444,18 @@ bool checkYamlAliases(std::string_view text, YamlError& error, uint64_t maxExpan
 
   std::istringstream in{std::string(text)};
   AliasGuard guard(maxExpandedNodes);
+  // Every document takes at least a few bytes of the text. yaml-cpp 0.7 can stop advancing on
+  // some malformed input and then hand out empty documents forever (found by the loader
+  // fuzzer; YAML::LoadAll would loop the same way): more documents than that is an error.
+  const size_t maxDocuments = text.size() / 3 + 2;
+  size_t documents = 0;
   try {
     YAML::Parser parser(in);
     while (!guard.failed() && parser.HandleNextDocument(guard)) {
+      if (++documents > maxDocuments) {
+        error = YamlError{"the YAML parser stopped advancing (malformed input)", 0, 0};
+        return false;
+      }
     }
   } catch (const YAML::Exception& e) {
     error = errorAt(e.mark, e.msg);

@@ -1,6 +1,7 @@
 #include "policies/yaml_json.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 
 namespace kc::policy {
 namespace {
@@ -82,6 +83,25 @@ TEST_CASE("YamlJson.ReportsSyntaxErrorWithLine", "[yaml_json]") {
   CHECK(r.errors[0].line >= 2);
   CHECK_FALSE(r.errors[0].message.empty());
   CHECK(r.errors[0].toString().rfind("line ", 0) == 0);
+}
+
+TEST_CASE("YamlJson.MalformedInputThatStallsTheParserIsAnErrorNotAHang", "[yaml_json]") {
+  // yaml-cpp 0.7 stops advancing on this text and returns empty documents forever (found by
+  // the policy loader fuzzer: loading such a policy file spun for minutes).
+  const std::string text = "ease]\n\n '''a\n#''-lease]\n\n '' &`masters,odes]\n";
+  const auto start = std::chrono::steady_clock::now();
+  auto r = parseYaml(text);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("stopped advancing") != std::string::npos);
+  std::vector<std::string> out;
+  YamlError err;
+  CHECK_FALSE(yamlToJsonStrings(text, out, err));
+  // A generous bound: this is about not hanging, not speed.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // Many empty documents are still fine.
+  std::string empties;
+  for (int i = 0; i < 1000; ++i) empties += "---\n";
+  CHECK(parseYaml(empties).errors.empty());
 }
 
 TEST_CASE("YamlJson.RejectsDuplicateKeysWithLine", "[yaml_json]") {
