@@ -1,8 +1,5 @@
 #include "cmd/audit_role.h"
 
-#include <cerrno>
-#include <cstring>
-
 #include "common/log.h"
 #include "controller/object_memory.h"
 
@@ -120,9 +117,9 @@ bool AuditRole::start(std::string& error) {
     // Keys persisted by the previous process only match under its secret.
     if (secret) audit::setDedupeSecret(*secret);
     pipeline_->remember(keys);
-    if (!journal_->rewrite(keys))
+    if (std::string why; !journal_->rewrite(keys, &why))
       log::error("cannot write the dedupe journal",
-                 {{log::field::kPath, journal_->path()}, {log::field::kError, std::strerror(errno)}});
+                 {{log::field::kPath, journal_->path()}, {log::field::kError, why}});
     if (damaged > 0 || stale > 0)
       log::warn("dedupe journal: records skipped",
                 {{log::field::kPath, journal_->path()}, {"damaged", damaged}, {"stale", stale}});

@@ -214,27 +214,28 @@ std::vector<DedupeKey> DedupeJournal::load(size_t* damaged, std::optional<Dedupe
   return keys;
 }
 
-bool DedupeJournal::rewrite(const std::vector<DedupeKey>& keys) {
+std::string DedupeJournal::records(const std::vector<DedupeKey>& keys, bool withSecret) {
   std::string buf;
   buf.reserve((keys.size() + 1) * kRecordSize);
-  appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
+  if (withSecret) appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
   for (const auto& k : keys) appendRecord(buf, k, kMagicKey);
+  return buf;
+}
+
+bool DedupeJournal::rewrite(const std::vector<DedupeKey>& keys, std::string* error) {
   // The descriptor would go on appending to the replaced file: reopen after.
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
   }
-  std::string error;
-  return files::writeFileAtomic(path_, buf, 0600, error);
+  std::string why;
+  if (files::writeFileAtomic(path_, records(keys, true), 0600, why)) return true;
+  if (error) *error = why;
+  return false;
 }
 
-bool DedupeJournal::append(const std::vector<DedupeKey>& keys) {
-  if (keys.empty()) return true;
-  if (!ensureOpen()) return false;
-  std::string buf;
-  buf.reserve((keys.size() + 1) * kRecordSize);
-  if (needsSecret_) appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
-  for (const auto& k : keys) appendRecord(buf, k, kMagicKey);
+bool DedupeJournal::writeRecords(const std::vector<DedupeKey>& keys) {
+  const std::string buf = records(keys, needsSecret_);
   size_t off = 0;
   while (off < buf.size()) {
     ssize_t n = ::write(fd_, buf.data() + off, buf.size() - off);
@@ -248,16 +249,17 @@ bool DedupeJournal::append(const std::vector<DedupeKey>& keys) {
   return true;
 }
 
+bool DedupeJournal::append(const std::vector<DedupeKey>& keys) {
+  if (keys.empty()) return true;
+  return ensureOpen() && writeRecords(keys);
+}
+
 bool DedupeJournal::reset() {
   if (!ensureOpen()) return false;
   if (::ftruncate(fd_, 0) != 0) return false;
-  needsSecret_ = true;
   // The secret goes back at once: a journal is never without it.
-  std::string buf;
-  appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
-  if (::write(fd_, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) return false;
-  needsSecret_ = false;
-  return ::fsync(fd_) == 0;
+  needsSecret_ = true;
+  return writeRecords({}) && ::fsync(fd_) == 0;
 }
 
 }  // namespace kc::audit

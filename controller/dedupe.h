@@ -78,7 +78,6 @@ class Deduper {
   bool firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros);
   bool firstSeen(const DedupeKey& key, int64_t nowMicros);
   bool contains(const DedupeKey& key) const { return set_.contains(key); }
-  void prefetch(const DedupeKey& key) const { set_.prefetch(key); }
 
   size_t size() const { return set_.size(); }
   uint64_t duplicates() const { return duplicates_; }
@@ -113,8 +112,9 @@ class DedupeJournal {
   std::vector<DedupeKey> load(size_t* damaged = nullptr,
                               std::optional<DedupeSecret>* secret = nullptr,
                               size_t* stale = nullptr) const;
-  // Replaces the file, atomically, with the process's secret and `keys`.
-  bool rewrite(const std::vector<DedupeKey>& keys);
+  // Replaces the file, atomically, with the process's secret and `keys`. False and *error
+  // (optional) on failure.
+  bool rewrite(const std::vector<DedupeKey>& keys, std::string* error = nullptr);
   // Appends the keys in one write (after the secret record, when the file is new). Returns
   // false (errno set) on I/O error.
   bool append(const std::vector<DedupeKey>& keys);
@@ -126,6 +126,10 @@ class DedupeJournal {
 
  private:
   bool ensureOpen();
+  // The records of `keys`, led by the process's secret when withSecret.
+  static std::string records(const std::vector<DedupeKey>& keys, bool withSecret);
+  // Writes records(keys, needsSecret_) at the end of the open file.
+  bool writeRecords(const std::vector<DedupeKey>& keys);
   std::string path_;
   int fd_ = -1;
   bool needsSecret_ = true;  // the file is empty: the secret record goes first

@@ -31,8 +31,6 @@ class KeyFifoSet {
   explicit KeyFifoSet(size_t maxEntries);
 
   bool contains(const DedupeKey& key) const;
-  // Starts loading the cache line where `key` would be looked up.
-  void prefetch(const DedupeKey& key) const { __builtin_prefetch(&slots_[home(key)]); }
   // Adds `key` stamped with `stamp` (the caller's clock, non-decreasing) unless present.
   // Returns false when it was present (nothing changes). When the set is full the oldest key
   // is evicted first; *evicted (optional) is incremented per key evicted, the new one included

@@ -253,10 +253,8 @@ ObjectMemoryLoad loadObjectMemoryText(std::string_view text, const std::string& 
     rec.findingKeys = std::move(o.findingKeys);
     ++r.loaded;
   }
-  if (!header && !isBlank(text)) {
-    r.error = path + ": not an object memory file (no header line)";
-    return r;
-  }
+  // Without a header every line was blank (the first other line is read as the header or the
+  // file refused): an empty memory.
   r.ok = true;
   return r;
 }

@@ -196,11 +196,13 @@ TEST_CASE("ObjectMemoryHeaderDecidesWhetherTheFileIsRead", "[memory]") {
   ObjectMemoryLoad r = loadObjectMemory(dir.file("absent.jsonl"), t);
   CHECK(r.ok);
   CHECK(r.loaded == 0);
-  // An empty file too.
-  kc::testing::writeFile(dir.file("empty.jsonl"), "");
-  r = loadObjectMemory(dir.file("empty.jsonl"), t);
-  CHECK(r.ok);
-  CHECK(r.loaded == 0);
+  // An empty file too, and one of blank lines.
+  for (const char* text : {"", "\n\n  \r\n\t\n"}) {
+    kc::testing::writeFile(dir.file("empty.jsonl"), text);
+    r = loadObjectMemory(dir.file("empty.jsonl"), t);
+    CHECK(r.ok);
+    CHECK(r.loaded == 0);
+  }
   // Objects without the header: another kind of file, not read.
   kc::testing::writeFile(dir.file("noheader.jsonl"), R"({"uid":"u1","name":"a"})" "\n");
   r = loadObjectMemory(dir.file("noheader.jsonl"), t);
