@@ -40,13 +40,13 @@ class AuditRole {
             audit::DetectorOptions::PolicySource policies, metrics::ServerMetrics& serverMetrics);
   ~AuditRole();
 
-  // Loads the baseline and the detector's memory, starts the file follower, the Alertmanager client and the worker.
+  // Loads the baseline and the detector's memory, starts the file follower, the Alertmanager
+  // client and the worker.
   bool start(std::string& error);
   // The webhook backend route, when an authentication method is configured.
   std::vector<http::Route> routes();
   // Stops accepting, drains what is queued, commits the position, saves the baseline and the
-  // detector's memory, flushes
-  // alerts until the deadline.
+  // detector's memory, flushes alerts until the deadline.
   void stop(std::chrono::milliseconds deadline);
 
  private:

@@ -142,7 +142,6 @@ class EventParser {
   // MiB per call and a second core (the thread and its parser live for one call).
   void setStage1Thread(bool on) { stream_.threaded = on; }
 
-
  private:
   ParseStats parseLinesPadded(std::string_view buffer, const Callback& onEvent);
   ParseStats parseLinesOneByOne(std::string_view buffer, const Callback& onEvent);

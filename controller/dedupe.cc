@@ -97,7 +97,8 @@ DedupeSecret DedupeSecret::random() {
   unsigned char b[16];
   // The kernel's source directly (OpenSSL's generator costs milliseconds to set up); OpenSSL
   // when that is unavailable.
-  if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b) && RAND_bytes(b, sizeof b) != 1) {
+  if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b) &&
+      RAND_bytes(b, sizeof b) != 1) {
     std::random_device rd;  // the OS source too, without OpenSSL's DRBG
     for (auto& x : b) x = static_cast<unsigned char>(rd());
   }

@@ -158,16 +158,17 @@ bool isBlank(std::string_view line) {
 }  // namespace
 
 std::string objectMemoryText(const ObjectTracker& tracker) {
-  std::string body;
-  body.reserve(tracker.size() * 640);  // a pod record is about 600 bytes
+  // The header counts the objects saved: counted first, so that the text (tens of MB) is
+  // written once in place instead of being copied behind its header.
   size_t saved = 0;
+  tracker.forEachOldestFirst([&](const TrackedObject& o, bool) { saved += loadable(o); });
+  std::string text = "{\"kind\":\"" + std::string(kHeaderKind) + "\",\"version\":" +
+                     std::to_string(kVersion) + ",\"objects\":" + std::to_string(saved) + "}\n";
+  text.reserve(text.size() + saved * 640);  // a pod record is about 600 bytes
   tracker.forEachOldestFirst([&](const TrackedObject& o, bool nameIndexed) {
-    if (!loadable(o)) return;
-    appendObject(body, o, nameIndexed);
-    ++saved;
+    if (loadable(o)) appendObject(text, o, nameIndexed);
   });
-  return "{\"kind\":\"" + std::string(kHeaderKind) + "\",\"version\":" +
-         std::to_string(kVersion) + ",\"objects\":" + std::to_string(saved) + "}\n" + body;
+  return text;
 }
 
 bool saveObjectMemory(const ObjectTracker& tracker, const std::string& path, std::string* error) {
