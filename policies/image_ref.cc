@@ -1,5 +1,6 @@
 #include "policies/image_ref.h"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 
@@ -15,6 +16,13 @@ bool isAlnum(char c) { return isLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
 bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 bool isWordChar(char c) { return isAlnum(c) || c == '_'; }
+
+// Hosts that serve Docker Hub's repositories: the legacy index name, and the registry endpoint
+// itself (`registry-1.docker.io/kalilinux/kali-rolling` pulls the same image as
+// `docker.io/kalilinux/kali-rolling`). `lowerHost` is in lower case.
+bool isDockerHubAlias(std::string_view lowerHost) {
+  return lowerHost == "index.docker.io" || lowerHost == "registry-1.docker.io";
+}
 
 bool fail(std::string* error, std::string message) {
   if (error) *error = std::move(message);
@@ -243,9 +251,9 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
   } else {
     out.registry.assign("docker.io");
   }
-  // Host names are case-insensitive: "INDEX.docker.io" pulls from Docker Hub as well, and must
-  // meet the same globs as docker.io (the globs lower-case their registry).
-  if (toLower(out.registry) == "index.docker.io") out.registry = "docker.io";
+  // Other names of Docker Hub pull the same images, and must meet the same globs as docker.io,
+  // in any letter case (host names are case-insensitive; the globs lower-case their registry).
+  if (isDockerHubAlias(toLower(out.registry))) out.registry = "docker.io";
   for (size_t start = 0;;) {
     const size_t slash = remote.find('/', start);
     const std::string_view comp = remote.substr(
@@ -330,8 +338,9 @@ bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* err
   } else {
     normalized = "docker.io/" + std::string(pattern);
   }
-  if (normalized.rfind("index.docker.io/", 0) == 0)
-    normalized = "docker.io" + normalized.substr(15);
+  if (const size_t slash = std::min(normalized.find('/'), normalized.size());
+      isDockerHubAlias(std::string_view(normalized).substr(0, slash)))
+    normalized = "docker.io" + normalized.substr(slash);
   out.original_ = std::string(pattern);
   out.normalized_ = std::move(normalized);
   out.segments_.clear();

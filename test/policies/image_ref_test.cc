@@ -103,6 +103,23 @@ TEST_CASE("ImageGlob.MatchesOnPathSegmentBoundariesOnly", "[image_ref]") {
   CHECK_FALSE(globMatches("*.gcr.io", "gcr.io/p/app"));
 }
 
+TEST_CASE("ImageGlob.DockerHubsRegistryEndpointIsDockerIo", "[image_ref]") {
+  // registry-1.docker.io serves Docker Hub itself: a deny rule on docker.io must hold there.
+  CHECK(parsed("registry-1.docker.io/kalilinux/kali-rolling").name() ==
+        "docker.io/kalilinux/kali-rolling");
+  CHECK(parsed("Registry-1.Docker.IO/library/nginx:1").name() == "docker.io/library/nginx");
+  CHECK(globMatches("docker.io/kalilinux/*", "registry-1.docker.io/kalilinux/kali-rolling"));
+  CHECK(globMatches("kalilinux/kali-rolling", "REGISTRY-1.docker.io/kalilinux/kali-rolling"));
+  // And a pattern written with either alias names docker.io.
+  CHECK(globMatches("registry-1.docker.io/ngrok/*", "ngrok/ngrok:3"));
+  CHECK(globMatches("index.docker.io", "nginx:1.25"));
+  CHECK_FALSE(globMatches("registry-1.docker.io", "ghcr.io/x/y"));
+  // Look-alike hosts stay other registries.
+  CHECK(parsed("registry-1.docker.io.evil.com/kalilinux/kali").registry ==
+        "registry-1.docker.io.evil.com");
+  CHECK_FALSE(globMatches("docker.io/kalilinux/*", "registry-2.docker.io/kalilinux/kali-rolling"));
+}
+
 TEST_CASE("ImageGlob.NamesOfficialImagesWithOrWithoutLibrary", "[image_ref]") {
   CHECK(globMatches("nginx", "nginx:1.25"));
   CHECK(globMatches("library/nginx", "docker.io/nginx"));
