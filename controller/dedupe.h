@@ -78,6 +78,8 @@ class Deduper {
   bool firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros);
   bool firstSeen(const DedupeKey& key, int64_t nowMicros);
   bool contains(const DedupeKey& key) const { return set_.contains(key); }
+  // See KeyFifoSet::prefetch.
+  void prefetch(const DedupeKey& key) const { set_.prefetch(key); }
 
   size_t size() const { return set_.size(); }
   uint64_t duplicates() const { return duplicates_; }

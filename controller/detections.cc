@@ -606,59 +606,77 @@ Finding Detector::base(const Event& e, std::string_view rule) const {
   return f;
 }
 
-void Detector::onEvent(const Event& e, std::vector<Finding>& out) {
-  ++eventsSeen_;
+Detector::Plan Detector::plan(const Event& e) {
+  Plan p;
   const bool started = e.stage == "ResponseStarted";
   const bool complete = e.stage == "ResponseComplete";
-  if (!started && !complete) return;
+  if (!started && !complete) return p;
+  const std::string_view res = e.hasObjectRef ? e.objectRef.resource : std::string_view();
+  const std::string_view sub = e.hasObjectRef ? e.objectRef.subresource : std::string_view();
+  p.started = started;
+  p.session = res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward") &&
+              (e.verb == "create" || e.verb == "get");
+  p.nodeProxy = res == "nodes" && sub == "proxy";
+  p.anonymous = e.user.username == "system:anonymous";
+  p.impersonation = e.hasImpersonatedUser;
+  if (!complete || !success(e.responseCode) || !e.hasObjectRef) return p;
 
+  const std::string_view verb = e.verb;
+  const bool write = verb == "create" || verb == "update" || verb == "patch";
+  const bool del = verb == "delete" || verb == "deletecollection";
+  if (!write && !del) return p;
+  if (e.objectRef.apiGroup == "admissionregistration.k8s.io") {
+    p.object = ObjectRule::kAdmissionConfig;
+  } else if (del) {
+    if (res == "events" &&
+        (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
+      p.object = ObjectRule::kEventDeletion;
+    }
+  } else if (res == "pods" && sub == "ephemeralcontainers") {
+    p.object = ObjectRule::kEphemeral;
+  } else if (sub.empty() && !e.truncated && !kindForResource(res).empty()) {
+    p.object = ObjectRule::kPodCarrying;  // if the judged object is of a pod-carrying kind
+  }
+  return p;
+}
+
+void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, plan(e), out); }
+
+void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out) {
   // Long-running requests (exec, attach, portforward, watches, proxied upgrades) log
   // ResponseStarted then ResponseComplete; the others only ResponseComplete. Request-level
   // rules decide once: on ResponseStarted, or on ResponseComplete when no ResponseStarted was
   // seen. Only ResponseStarted ids of requests some request-level rule applies to are
   // remembered (as 128-bit hashes); every other event skips the set.
-  const std::string_view res = e.hasObjectRef ? e.objectRef.resource : std::string_view();
-  const std::string_view sub = e.hasObjectRef ? e.objectRef.subresource : std::string_view();
-  const bool session = res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward") &&
-                       (e.verb == "create" || e.verb == "get");
-  const bool nodeProxy = res == "nodes" && sub == "proxy";
-  const bool anonymous = e.user.username == "system:anonymous";
-  if (session || nodeProxy || anonymous || e.hasImpersonatedUser) {
+  if (p.requestLevel()) {
     const DedupeKey id = requestKey(e.request());
-    const bool decide = started ? decided_.insert(id, 0) : !decided_.contains(id);
+    const bool decide = p.started ? decided_.insert(id, 0) : !decided_.contains(id);
     if (decide) {
-      if (session) handleSessionSubresource(e, out);
-      if (nodeProxy) handleNodeProxy(e, out);
-      if (anonymous) handleAnonymous(e, out);
-      if (e.hasImpersonatedUser) handleImpersonation(e, out);
+      if (p.session) handleSessionSubresource(e, out);
+      if (p.nodeProxy) handleNodeProxy(e, out);
+      if (p.anonymous) handleAnonymous(e, out);
+      if (p.impersonation) handleImpersonation(e, out);
     }
   }
-  if (!complete || !success(e.responseCode) || !e.hasObjectRef) return;
-
-  const std::string_view verb = e.verb;
-  const bool write = verb == "create" || verb == "update" || verb == "patch";
-  const bool del = verb == "delete" || verb == "deletecollection";
-  if (!write && !del) return;
-
-  if (e.objectRef.apiGroup == "admissionregistration.k8s.io") handleAdmissionConfig(e, out);
-  if (del) {
-    if (res == "events" &&
-        (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
+  switch (p.object) {
+    case ObjectRule::kNone:
+      return;
+    case ObjectRule::kAdmissionConfig:
+      handleAdmissionConfig(e, out);
+      return;
+    case ObjectRule::kEventDeletion:
       handleEventDeletion(e, out);
-    }
-    return;
+      return;
+    case ObjectRule::kEphemeral:
+      handleEphemeral(e, out);
+      return;
+    case ObjectRule::kPodCarrying:
+      break;
   }
-  if (res == "pods" && sub == "ephemeralcontainers") {
-    handleEphemeral(e, out);
-    return;
-  }
-  if (!sub.empty()) return;
-  const std::string_view resourceKind = kindForResource(res);
-  if (resourceKind.empty() || e.truncated) return;
   const element obj = judgedObject(e);
   if (!obj.is_object()) return;
   std::string_view kind = str(obj, "kind");
-  if (kind.empty()) kind = resourceKind;
+  if (kind.empty()) kind = kindForResource(e.objectRef.resource);
   if (!policy::isPodCarryingKind(kind)) return;
   handlePodCarrying(e, obj, kind, out);
 }

@@ -113,11 +113,26 @@ class Detector {
  public:
   explicit Detector(DetectorOptions options);
 
+  // Which rules an event is for, from its envelope alone. An event with an empty plan is one
+  // onEvent neither reports nor remembers anything for (a read, a lease update, a failed
+  // request, a write of a kind no rule follows): the pipeline may then count it without
+  // looking it up among the events already seen.
+  enum class ObjectRule { kNone, kAdmissionConfig, kEventDeletion, kEphemeral, kPodCarrying };
+  struct Plan {
+    bool started = false;  // stage ResponseStarted (else ResponseComplete)
+    bool session = false, nodeProxy = false, anonymous = false, impersonation = false;
+    ObjectRule object = ObjectRule::kNone;
+    bool requestLevel() const { return session || nodeProxy || anonymous || impersonation; }
+    bool empty() const { return !requestLevel() && object == ObjectRule::kNone; }
+  };
+  static Plan plan(const Event& event);
+
   // Applies every rule to one event and appends findings to `out`.
   void onEvent(const Event& event, std::vector<Finding>& out);
+  // The same, with the event's plan(event) already made.
+  void onEvent(const Event& event, const Plan& plan, std::vector<Finding>& out);
 
   ObjectTracker& objects() { return objects_; }
-  uint64_t eventsSeen() const { return eventsSeen_; }
 
  private:
   bool trusted(std::string_view rule, std::string_view user) const;
@@ -161,7 +176,6 @@ class Detector {
   KeyFifoSet decided_;
   // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
   ObjectTracker chainNovelties_;
-  uint64_t eventsSeen_ = 0;
 };
 
 // Helpers exposed for tests and docs.

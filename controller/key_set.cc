@@ -96,6 +96,11 @@ bool KeyFifoSet::insert(const DedupeKey& key, int64_t stamp, uint64_t* evicted) 
     popOldest();
     if (evicted) ++*evicted;
   }
+  // At the cap every insert evicts the oldest key, whose slot is as random as the new one's:
+  // start loading the slot of a key a few evictions ahead.
+  constexpr size_t kEvictAhead = 8;
+  if (count_ + kEvictAhead >= maxEntries_ && count_ > kEvictAhead)
+    prefetch(ring_[(head_ + kEvictAhead) & (ring_.size() - 1)].key);
   if (isEmptySlot(key)) {
     hasZero_ = true;
   } else {

@@ -31,6 +31,9 @@ class KeyFifoSet {
   explicit KeyFifoSet(size_t maxEntries);
 
   bool contains(const DedupeKey& key) const;
+  // Starts loading the table slot where `key` would be looked up (no effect on the contents):
+  // lookups issued some work later then overlap their memory loads instead of waiting for each.
+  void prefetch(const DedupeKey& key) const { __builtin_prefetch(&slots_[home(key)]); }
   // Adds `key` stamped with `stamp` (the caller's clock, non-decreasing) unless present.
   // Returns false when it was present (nothing changes). When the set is full the oldest key
   // is evicted first; *evicted (optional) is incremented per key evicted, the new one included

@@ -29,21 +29,46 @@ void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
   for (const auto& k : keys) deduper_.firstSeen(k, now);
 }
 
+void AuditPipeline::countNew(int64_t eventMicros, const DedupeKey& key,
+                             std::vector<DedupeKey>* seen) {
+  if (seen != nullptr) seen->push_back(key);
+  ++events_;
+  ++batch_.received;
+  batch_.lastMicros = std::max(batch_.lastMicros, eventMicros);
+}
+
+void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
+  for (size_t i = 0; i < deferredCount_; ++i) {
+    const Deferred& d = deferred_[i];
+    if (deduper_.firstSeen(d.key, now)) {
+      countNew(d.micros, d.key, seen);
+    } else {
+      ++duplicates_;
+      ++batch_.duplicates;
+    }
+  }
+  deferredCount_ = 0;
+}
+
 void AuditPipeline::onEvent(const Event& e, std::string_view source,
                             std::vector<DedupeKey>* seen, int64_t now) {
+  const Detector::Plan plan = Detector::plan(e);
   // Hashed once, used twice (the deduper, the journal).
   const DedupeKey key = eventKey(e.request(), e.stage, e.stageTimestamp);
+  if (plan.empty()) {
+    deduper_.prefetch(key);
+    deferred_[deferredCount_++] = {key, e.timeMicros};
+    if (deferredCount_ == kMaxDeferred) settleDeferred(now, seen);
+    return;
+  }
   if (!deduper_.firstSeen(key, now)) {
     ++duplicates_;
     ++batch_.duplicates;
     return;
   }
-  if (seen != nullptr) seen->push_back(key);
-  ++events_;
-  ++batch_.received;
-  batch_.lastMicros = std::max(batch_.lastMicros, e.timeMicros);
+  countNew(e.timeMicros, key, seen);
   scratch_.clear();
-  detector_.onEvent(e, scratch_);
+  detector_.onEvent(e, plan, scratch_);
   for (const auto& f : scratch_) {
     ++findings_;
     if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
@@ -77,14 +102,19 @@ void AuditPipeline::account(const ParseStats& s, std::string_view source) {
 void AuditPipeline::processDocument(std::string_view doc, std::string_view source,
                                     std::vector<DedupeKey>* seen) {
   const int64_t now = clock_();  // once per batch: the window is minutes long
-  account(parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, now); }), source);
+  const ParseStats stats =
+      parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, now); });
+  settleDeferred(now, seen);
+  account(stats, source);
 }
 
 void AuditPipeline::processLines(std::string_view text, std::string_view source, bool padded,
                                  std::vector<DedupeKey>* seen) {
   const int64_t now = clock_();  // once per batch: the window is minutes long
-  account(parser_.parseLines(text, [&](const Event& e) { onEvent(e, source, seen, now); }, padded),
-          source);
+  const ParseStats stats =
+      parser_.parseLines(text, [&](const Event& e) { onEvent(e, source, seen, now); }, padded);
+  settleDeferred(now, seen);
+  account(stats, source);
 }
 
 }  // namespace kc::audit

@@ -5,6 +5,7 @@
 // reason and skipped; the stream goes on.
 // Thread-safety: not thread-safe (parser, deduper and detector state); one thread owns it.
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -52,6 +53,10 @@ class AuditPipeline {
  private:
   void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
                int64_t now);
+  // Counts an event that is first seen (or not).
+  void countNew(int64_t eventMicros, const DedupeKey& key, std::vector<DedupeKey>* seen);
+  // Looks up the deferred events (see onEvent) and counts them.
+  void settleDeferred(int64_t now, std::vector<DedupeKey>* seen);
   void account(const ParseStats& s, std::string_view source);
   // The per-event metric handles of `source` (re-resolved when the source changes).
   SourceMetrics& sourceMetrics(std::string_view source) {
@@ -75,6 +80,16 @@ class AuditPipeline {
   SourceMetrics sourceMetrics_;  // for metricsSource_
   ParseStats stats_;
   uint64_t events_ = 0, duplicates_ = 0, findings_ = 0;
+  // Events no rule reports or remembers anything for (an empty Detector::Plan): whether they
+  // were seen before only changes counts, so their lookups wait in a small group, each slot
+  // prefetched as the event is deferred. Settled before a document or buffer is accounted.
+  struct Deferred {
+    DedupeKey key;
+    int64_t micros;
+  };
+  static constexpr size_t kMaxDeferred = 16;
+  std::array<Deferred, kMaxDeferred> deferred_;
+  size_t deferredCount_ = 0;
   // Counted per event, added to the metrics once per document or buffer of lines.
   struct BatchCounts {
     uint64_t received = 0, duplicates = 0;
