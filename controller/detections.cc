@@ -52,6 +52,8 @@ const std::vector<RuleInfo> kRules = {
     {"nodes-proxy-access", "T1609", "Container Administration Command",
      "Kubelet API reached through nodes/proxy"},
     {"events-deleted", "T1070", "Indicator Removal", "Kubernetes events deleted"},
+    {"audit-id-reused", "T1562", "Impair Defenses",
+     "Request sent with the auditID of an earlier request"},
     {"anonymous-request-allowed", "T1078.001", "Valid Accounts: Default Accounts",
      "Anonymous request allowed"},
     {"privileged-impersonation", "T1078", "Valid Accounts",
@@ -717,6 +719,18 @@ void Detector::handleSessionSubresource(const Event& e, std::vector<Finding>& ou
     f.summary =
         f.user + " forwarded port(s) " + (req ? joinList(req->ports) : "?") + " into " + where;
   }
+  out.push_back(std::move(f));
+}
+
+void Detector::reportAuditIdReuse(const Event& e, std::vector<Finding>& out) {
+  if (trusted("audit-id-reused", e.user.username)) return;
+  Finding f = base(e, "audit-id-reused");
+  f.severity = Severity::kHigh;
+  std::string uri(e.requestURI.substr(0, 512));
+  f.summary = std::string(e.verb) + " " + uri + " by " + f.user + " was sent with auditID " +
+              f.auditID +
+              ", already the ID of an earlier request: the client chose it (Audit-ID header), "
+              "which can make audit consumers drop or merge its request";
   out.push_back(std::move(f));
 }
 

@@ -132,6 +132,10 @@ class Detector {
   // The same, with the event's plan(event) already made.
   void onEvent(const Event& event, const Plan& plan, std::vector<Finding>& out);
 
+  // Reports `event` as sent with the auditID of an earlier, different request (rule
+  // audit-id-reused; the pipeline tells, see AuditIdMemory).
+  void reportAuditIdReuse(const Event& event, std::vector<Finding>& out);
+
   ObjectTracker& objects() { return objects_; }
 
  private:

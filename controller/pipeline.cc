@@ -42,6 +42,7 @@ void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
     const Deferred& d = deferred_[i];
     if (deduper_.firstSeen(d.key, now)) {
       countNew(d.micros, d.key, seen);
+      auditIds_.remember(d.id);
     } else {
       ++duplicates_;
       ++batch_.duplicates;
@@ -53,21 +54,32 @@ void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
 void AuditPipeline::onEvent(const Event& e, std::string_view source,
                             std::vector<DedupeKey>* seen, int64_t now) {
   const Detector::Plan plan = Detector::plan(e);
+  const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
-  const DedupeKey key = eventKey(e.request(), e.stage, e.stageTimestamp);
+  const DedupeKey key = eventKey(request, e.stage, e.stageTimestamp);
+  const AuditIdMemory::Id id = AuditIdMemory::of(request);
   if (plan.empty()) {
     deduper_.prefetch(key);
-    deferred_[deferredCount_++] = {key, e.timeMicros};
+    auditIds_.prefetch(id);
+    deferred_[deferredCount_++] = {key, id, e.timeMicros};
     if (deferredCount_ == kMaxDeferred) settleDeferred(now, seen);
     return;
   }
+  // The deferred events come first, so that everything stays in input order: the deduper's
+  // memory, and the auditIDs. Their slots have been loading since they were deferred.
+  settleDeferred(now, seen);
   if (!deduper_.firstSeen(key, now)) {
     ++duplicates_;
     ++batch_.duplicates;
     return;
   }
   countNew(e.timeMicros, key, seen);
+  // Only requests some rule acts on are checked for a reused auditID: reusing the ID of an
+  // earlier request to have this one dropped is what matters (the earlier one may be anything).
+  const bool reused = auditIds_.reused(id);
+  auditIds_.remember(id);
   scratch_.clear();
+  if (reused) detector_.reportAuditIdReuse(e, scratch_);
   detector_.onEvent(e, plan, scratch_);
   for (const auto& f : scratch_) {
     ++findings_;

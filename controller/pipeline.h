@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "controller/audit_event.h"
+#include "controller/audit_ids.h"
 #include "controller/audit_metrics.h"
 #include "controller/dedupe.h"
 #include "controller/detections.h"
@@ -70,6 +71,7 @@ class AuditPipeline {
 
   EventParser parser_;
   Deduper deduper_;
+  AuditIdMemory auditIds_;
   Detector& detector_;
   AuditMetrics* metrics_;
   FindingCallback onFinding_;
@@ -82,9 +84,11 @@ class AuditPipeline {
   uint64_t events_ = 0, duplicates_ = 0, findings_ = 0;
   // Events no rule reports or remembers anything for (an empty Detector::Plan): whether they
   // were seen before only changes counts, so their lookups wait in a small group, each slot
-  // prefetched as the event is deferred. Settled before a document or buffer is accounted.
+  // prefetched as the event is deferred. Settled before the next event a rule acts on, and
+  // before a document or buffer is accounted.
   struct Deferred {
     DedupeKey key;
+    AuditIdMemory::Id id;
     int64_t micros;
   };
   static constexpr size_t kMaxDeferred = 16;

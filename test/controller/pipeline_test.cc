@@ -3,6 +3,7 @@
 // up on arrival, whatever the order, the distance between repeats and the cuts into buffers.
 #include "controller/pipeline.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 #include <set>
@@ -112,6 +113,81 @@ TEST_CASE("RepeatsAreCountedExactlyWhetherOrNotARuleActsOnThem", "[pipeline]") {
   CHECK(run.pipeline.events() == distinct.size());
   CHECK(run.pipeline.duplicates() == lines.size());
   CHECK(run.findings.size() == 100);
+}
+
+std::string withAuditId(std::string event, const std::string& id) {
+  const size_t at = event.find(R"("auditID":")") + 11;
+  event.replace(at, event.find('"', at) - at, id);
+  return event;
+}
+
+std::string privilegedPod(const std::string& auditID) {
+  const std::string pod =
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"shell","namespace":"ci","uid":"u-1"},"spec":{"containers":[{"name":"c","image":"alpine:3.19","securityContext":{"privileged":true}}]}})";
+  return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":")" +
+         auditID +
+         R"(","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ci/pods","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"ci","name":"shell","apiVersion":"v1"},"responseStatus":{"code":201},"requestObject":)" +
+         pod + R"(,"responseObject":)" + pod +
+         R"(,"requestReceivedTimestamp":"2024-05-01T10:00:05.000000Z","stageTimestamp":"2024-05-01T10:00:05.010000Z"})";
+}
+
+std::vector<std::string> rulesOf(const std::vector<Finding>& fs) {
+  std::vector<std::string> r;
+  for (const auto& f : fs) r.push_back(f.rule);
+  return r;
+}
+
+TEST_CASE("ARequestSentWithTheAuditIdOfAnEarlierOneIsReported", "[pipeline][detections]") {
+  // The attacker lists configmaps with `Audit-ID: x-1`, then creates a privileged pod with the
+  // same header, n events later (within one group of deferred lookups, or beyond it).
+  for (int between : {0, 5, 40}) {
+    INFO(between);
+    Run run;
+    std::string text = withAuditId(listEvent(0), "x-1") + "\n";
+    for (int i = 0; i < between; ++i) text += listEvent(100 + i) + "\n";
+    text += privilegedPod("x-1") + "\n";
+    run.pipeline.processLines(text, "log", false);
+    const auto rules = rulesOf(run.findings);
+    CHECK(std::count(rules.begin(), rules.end(), "audit-id-reused") == 1);
+    CHECK(std::count(rules.begin(), rules.end(), "privileged-container") == 1);
+    const auto it = std::find(rules.begin(), rules.end(), "audit-id-reused");
+    REQUIRE(it != rules.end());
+    const Finding& f = run.findings[static_cast<size_t>(it - rules.begin())];
+    CHECK(f.user == "mallory@example.com");
+    CHECK(f.auditID == "x-1");
+    CHECK(f.severity == Severity::kHigh);
+    CHECK(f.technique == "T1562");
+  }
+}
+
+TEST_CASE("StagesRetriesAndFreshIdsAreNotAuditIdReuse", "[pipeline][detections]") {
+  Run run;
+  // Both stages of one exec, the whole lot delivered twice, and a pod with a fresh ID.
+  std::string exec = execEvent(7);
+  std::string complete = exec;
+  complete.replace(complete.find("ResponseStarted"), 15, "ResponseComplete");
+  complete.replace(complete.find("10:00:01.000200Z"), 16, "10:00:03.000000Z");
+  const std::string text = exec + "\n" + complete + "\n" + privilegedPod("p-1") + "\n";
+  run.pipeline.processLines(text, "log", false);
+  run.pipeline.processLines(text, "log", false);
+  const auto rules = rulesOf(run.findings);
+  CHECK(std::count(rules.begin(), rules.end(), "audit-id-reused") == 0);
+  CHECK(std::count(rules.begin(), rules.end(), "pod-exec") == 1);
+  CHECK(std::count(rules.begin(), rules.end(), "privileged-container") == 1);
+  CHECK(run.pipeline.duplicates() == 3);
+
+  // An ID reused by a trusted identity is not reported either.
+  DetectorOptions trusting;
+  trusting.trustedIdentities["audit-id-reused"] = {"mallory@*"};
+  Detector detector(trusting);
+  std::vector<Finding> found;
+  AuditPipeline pipeline(PipelineOptions{}, detector, nullptr,
+                         [&](const Finding& f) { found.push_back(f); });
+  pipeline.processLines(withAuditId(listEvent(0), "x-1") + "\n" + privilegedPod("x-1") + "\n",
+                        "log", false);
+  const auto trustedRules = rulesOf(found);
+  CHECK(std::count(trustedRules.begin(), trustedRules.end(), "audit-id-reused") == 0);
+  CHECK(std::count(trustedRules.begin(), trustedRules.end(), "privileged-container") == 1);
 }
 
 }  // namespace
