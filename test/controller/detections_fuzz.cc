@@ -1,7 +1,8 @@
 // libFuzzer target for the audit detections (built with -DKC_BUILD_FUZZERS=ON and clang): the
-// events parsed from the input run through one Detector with the built-in policies, a baseline
-// past its learning period and small bounds, so that state carried from input to input
-// (tracked objects, admission configurations, request ids) and its eviction are exercised too.
+// events parsed from the input run through one AuditPipeline (dedupe, deferred lookups,
+// auditID reuse) and its Detector with the built-in policies, a baseline past its learning
+// period and small bounds, so that state carried from input to input (seen events, tracked
+// objects, admission configurations, request ids) and its eviction are exercised too.
 // Findings are serialized as the replay prints them. Seeds: test/controller/detections_corpus/,
 // which detections_corpus_test also replays in the normal test run.
 
@@ -14,6 +15,7 @@
 #include "controller/audit_event.h"
 #include "controller/baseline.h"
 #include "controller/detections.h"
+#include "controller/pipeline.h"
 #include "policies/loader.h"
 #include "webhook/policy_store.h"
 
@@ -37,18 +39,22 @@ kc::audit::Detector& detector() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static kc::audit::EventParser parser;
-  std::string_view input(reinterpret_cast<const char*>(data), size);
-  std::vector<kc::audit::Finding> out;
-  std::string json;
-  parser.parseLines(input, [&](const kc::audit::Event& e) {
-    out.clear();
-    detector().onEvent(e, out);
-    for (const auto& f : out) {
-      json.clear();
-      kc::audit::appendJson(json, f);
-      if (f.rule.empty() || f.summary.empty()) __builtin_trap();
-    }
-  });
+  static std::string json;
+  static kc::audit::AuditPipeline pipeline(
+      [] {
+        kc::audit::PipelineOptions o;
+        o.dedupe.maxEntries = 256;
+        return o;
+      }(),
+      detector(), nullptr,
+      [](const kc::audit::Finding& f) {
+        json.clear();
+        kc::audit::appendJson(json, f);
+        if (f.rule.empty() || f.summary.empty()) __builtin_trap();
+      });
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  pipeline.processLines(input, "fuzz", false);
+  // Every event parsed is settled, counted new or repeated, by the end of the buffer.
+  if (pipeline.events() + pipeline.duplicates() != pipeline.parseStats().events) __builtin_trap();
   return 0;
 }
