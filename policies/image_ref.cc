@@ -172,8 +172,6 @@ bool matchSegment(std::string_view p, std::string_view s) {
   return pi == p.size();
 }
 
-// Matches pattern segments against name segments; with `prefix`, the pattern may also match a
-// leading part of the name on a segment boundary.
 bool isDoubleStar(std::string_view p) { return p == "**"; }
 bool segmentMatches(std::string_view p, std::string_view s) { return matchSegment(p, s); }
 template <typename Seg>
@@ -185,20 +183,32 @@ bool segmentMatches(const Seg& p, std::string_view s) {
   return p.literal ? p.text == s : matchSegment(p.text, s);
 }
 
+// Matches pattern segments against name segments; with `prefix`, the pattern may also match a
+// leading part of the name on a segment boundary. The same algorithm as matchSegment one level
+// up: `**` takes any number of segments (none included), every other pattern segment exactly
+// one. On a mismatch only the latest `**` takes one more segment: whatever an earlier `**` could
+// take instead, the latest can take too. So the work is at most pattern segments x name
+// segments; trying every split for every `**` was exponential in their number (found by the
+// image_ref fuzzer: a pattern of a few hundred `**` against a short name ran for minutes).
 template <typename P>
-bool matchSegments(const std::vector<P>& p, size_t pi, const std::vector<std::string_view>& n,
-                   size_t ni, bool prefix) {
-  while (pi < p.size()) {
-    if (isDoubleStar(p[pi])) {
-      for (size_t k = ni; k <= n.size(); ++k) {
-        if (matchSegments(p, pi + 1, n, k, prefix)) return true;
-      }
-      return false;
+bool matchSegments(const std::vector<P>& p, const std::vector<std::string_view>& n, bool prefix) {
+  constexpr size_t kNone = static_cast<size_t>(-1);
+  size_t pi = 0, ni = 0, starP = kNone, starN = 0;
+  while (true) {
+    if (pi == p.size()) {
+      if (ni == n.size() || (prefix && ni > 0)) return true;
+    } else if (isDoubleStar(p[pi])) {
+      starP = pi++;
+      starN = ni;
+      continue;
+    } else if (ni < n.size() && segmentMatches(p[pi], n[ni])) {
+      ++pi, ++ni;
+      continue;
     }
-    if (ni >= n.size() || !segmentMatches(p[pi], n[ni])) return false;
-    ++pi, ++ni;
+    if (starP == kNone || starN >= n.size()) return false;
+    pi = starP + 1;
+    ni = ++starN;
   }
-  return ni == n.size() || (prefix && ni > 0);
 }
 
 }  // namespace
@@ -276,7 +286,7 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
 }
 
 bool globMatchSegments(std::string_view pattern, std::string_view name) {
-  return matchSegments(split(pattern), 0, split(name), 0, false);
+  return matchSegments(split(pattern), split(name), false);
 }
 
 void imageNameSegments(const ImageRef& ref, std::string& storage,
@@ -365,8 +375,8 @@ bool ImageGlob::matches(const std::vector<std::string_view>& name,
     return false;
   }
   // Official images: `nginx` and `docker.io/nginx` name `docker.io/library/nginx`.
-  return matchSegments(segments_, 0, name, 0, true) ||
-         (!familiar.empty() && matchSegments(segments_, 0, familiar, 0, true));
+  return matchSegments(segments_, name, true) ||
+         (!familiar.empty() && matchSegments(segments_, familiar, true));
 }
 
 bool ImageGlob::matches(const ImageRef& ref) const {

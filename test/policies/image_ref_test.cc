@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -132,6 +133,66 @@ TEST_CASE("ImageGlob.DoubleStarSpansSegmentsAndRegistries", "[image_ref]") {
   CHECK_FALSE(globMatches("**/xmrig", "ghcr.io/someone/xmrig-exporter"));
   CHECK(globMatches("**/*ngrok*", "quay.io/x/ngrok-agent"));
   CHECK(globMatches("localhost:5000", "localhost:5000/team/app"));
+}
+
+// Every way of splitting the name among the `**`s, tried one by one: the model the matcher
+// must agree with.
+bool splitsModel(const std::vector<std::string>& p, size_t pi, const std::vector<std::string>& n,
+                 size_t ni, bool prefix) {
+  if (pi == p.size()) return ni == n.size() || (prefix && ni > 0);
+  if (p[pi] == "**") {
+    for (size_t k = ni; k <= n.size(); ++k) {
+      if (splitsModel(p, pi + 1, n, k, prefix)) return true;
+    }
+    return false;
+  }
+  return ni < n.size() && globMatchSegments(p[pi], n[ni]) && splitsModel(p, pi + 1, n, ni + 1, prefix);
+}
+
+std::string joined(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : "/") + p;
+  return s;
+}
+
+TEST_CASE("ImageGlob.DoubleStarsMatchAsTryingEverySplitWould", "[image_ref]") {
+  std::mt19937 rng(11);
+  const std::vector<std::string> patternSegs = {"a", "b", "a*", "?", "*", "**", "**"};
+  const std::vector<std::string> nameSegs = {"a", "b", "ab", "ba"};
+  int matched = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<std::string> p{"r.io"}, n{"r.io"};
+    for (size_t i = 1 + rng() % 6; i > 0; --i) p.push_back(patternSegs[rng() % patternSegs.size()]);
+    for (size_t i = 1 + rng() % 6; i > 0; --i) n.push_back(nameSegs[rng() % nameSegs.size()]);
+    INFO(joined(p) << " against " << joined(n));
+    // Whole names (globMatchSegments), and names with everything below (ImageGlob::matches).
+    const bool whole = splitsModel(p, 0, n, 0, false);
+    CHECK(globMatchSegments(joined(p), joined(n)) == whole);
+    ImageGlob g;
+    REQUIRE(ImageGlob::parse(joined(p), g));
+    ImageRef ref;
+    REQUIRE(parseImageRef(joined(n), ref));
+    const bool below = splitsModel(p, 0, n, 0, true);
+    CHECK(g.matches(ref) == below);
+    matched += below;
+  }
+  CHECK(matched > 2000);  // both outcomes are well represented
+  CHECK(matched < 18000);
+}
+
+TEST_CASE("ImageGlob.ManyDoubleStarsCostPolynomialTime", "[image_ref]") {
+  // 300 `**` and a last segment that never matches, against a name of 60 segments: trying
+  // every split is astronomically many; the matcher does at most 301 x 61 steps.
+  std::string pattern;
+  for (int i = 0; i < 300; ++i) pattern += "**/";
+  pattern += "x";
+  std::string name = "r.io";
+  for (int i = 0; i < 59; ++i) name += "/a";
+  CHECK_FALSE(globMatchSegments(pattern, name));
+  CHECK(globMatchSegments(pattern, name + "/x"));
+  ImageGlob g;
+  REQUIRE(ImageGlob::parse(pattern, g));
+  CHECK_FALSE(g.matches(parsed(name)));
 }
 
 TEST_CASE("ImageGlob.RejectsInvalidPatterns", "[image_ref]") {
