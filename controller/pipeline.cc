@@ -57,8 +57,8 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
   const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
   const DedupeKey key = eventKey(request, e.stage, e.stageTimestamp);
-  const AuditIdMemory::Id id = AuditIdMemory::of(request);
   if (plan.empty()) {
+    const AuditIdMemory::Id id = AuditIdMemory::of(request);
     deduper_.prefetch(key);
     auditIds_.prefetch(id);
     deferred_[deferredCount_++] = {key, id, e.timeMicros};
@@ -76,6 +76,7 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
   countNew(e.timeMicros, key, seen);
   // Only requests some rule acts on are checked for a reused auditID: reusing the ID of an
   // earlier request to have this one dropped is what matters (the earlier one may be anything).
+  const AuditIdMemory::Id id = AuditIdMemory::of(request);
   const bool reused = auditIds_.reused(id);
   auditIds_.remember(id);
   scratch_.clear();

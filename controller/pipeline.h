@@ -54,7 +54,7 @@ class AuditPipeline {
  private:
   void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
                int64_t now);
-  // Counts an event that is first seen (or not).
+  // Counts an event seen for the first time (and hands its key to `seen`).
   void countNew(int64_t eventMicros, const DedupeKey& key, std::vector<DedupeKey>* seen);
   // Looks up the deferred events (see onEvent) and counts them.
   void settleDeferred(int64_t now, std::vector<DedupeKey>* seen);

@@ -2,8 +2,9 @@
 // Container image references, parsed per the Docker reference grammar with Docker's
 // normalisation (implicit `docker.io` and `library/`; `index.docker.io` and
 // `registry-1.docker.io` are `docker.io`; a first component with `.` or `:` or equal to
-// `localhost` is a registry, so `host:5000/img` has no tag), and image globs matched on path-segment boundaries, so `openpolicyagent` or
-// `docker.io/openpolicyagent/*` never admit `openpolicyagentnotreally/x`.
+// `localhost` is a registry, so `host:5000/img` has no tag), and image globs matched on
+// path-segment boundaries, so `openpolicyagent` or `docker.io/openpolicyagent/*` never admit
+// `openpolicyagentnotreally/x`.
 // Only `sha256:` digests with 64 lowercase hex characters are accepted.
 // Thread-safe: value types and pure functions.
 

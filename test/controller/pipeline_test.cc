@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kc::audit {
@@ -30,7 +31,8 @@ std::string execEvent(int i) {
 }
 
 struct Run {
-  Detector detector{DetectorOptions{}};
+  explicit Run(DetectorOptions options = {}) : detector(std::move(options)) {}
+  Detector detector;
   std::vector<Finding> findings;
   AuditPipeline pipeline{PipelineOptions{}, detector, nullptr,
                          [this](const Finding& f) { findings.push_back(f); }};
@@ -179,13 +181,10 @@ TEST_CASE("StagesRetriesAndFreshIdsAreNotAuditIdReuse", "[pipeline][detections]"
   // An ID reused by a trusted identity is not reported either.
   DetectorOptions trusting;
   trusting.trustedIdentities["audit-id-reused"] = {"mallory@*"};
-  Detector detector(trusting);
-  std::vector<Finding> found;
-  AuditPipeline pipeline(PipelineOptions{}, detector, nullptr,
-                         [&](const Finding& f) { found.push_back(f); });
-  pipeline.processLines(withAuditId(listEvent(0), "x-1") + "\n" + privilegedPod("x-1") + "\n",
-                        "log", false);
-  const auto trustedRules = rulesOf(found);
+  Run trusted(trusting);
+  trusted.pipeline.processLines(
+      withAuditId(listEvent(0), "x-1") + "\n" + privilegedPod("x-1") + "\n", "log", false);
+  const auto trustedRules = rulesOf(trusted.findings);
   CHECK(std::count(trustedRules.begin(), trustedRules.end(), "audit-id-reused") == 0);
   CHECK(std::count(trustedRules.begin(), trustedRules.end(), "privileged-container") == 1);
 }
