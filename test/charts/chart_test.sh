@@ -164,9 +164,10 @@ route() {
 route security-pager,security-chat alertname=KubeCustomsFindingCritical severity=critical category=detection rule=privileged-container namespace=shop
 route security-pager,security-chat alertname=KubeCustomsAuditSilent severity=critical category=detection source=webhook
 route platform-oncall alertname=KubeCustomsPolicyLoadFailing severity=warning category=health
+route platform-oncall alertname=KubeCustomsAuditWebhookBatchesRejected severity=warning category=health namespace=kube-customs
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=shop
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=perf
-route blackhole alertname=KubeCustomsAuditFinding severity=low rule=latest-tag
+route blackhole alertname=KubeCustomsAuditFinding severity=low rule=nodes-proxy-access
 route default alertname=SomethingElse severity=critical
 node "$HERE/check_deploy.mjs" >"$WORK/deploy.log" 2>&1
 count_lines "$WORK/deploy.log" "deploy/ and docs checks"

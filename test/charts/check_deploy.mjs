@@ -2,12 +2,13 @@
 //   - every alert is unit-tested both firing and quiet (test/charts/alerts_test.yaml), and has a
 //     docs/alerts.md section (Meaning, Impact, Diagnosis, Mitigation) its runbook_url points at;
 //   - the rules and the Grafana dashboard use only metrics kube-customs, the apiserver and
-//     cAdvisor export (the metrics contract below) or the rules' own recordings;
+//     cAdvisor export (the metrics contract below) or the rules' own recordings; the contract's
+//     kube_customs_ names are registered by the C++ code, and the alert tests feed only them;
 //   - the audit Policy records what the detections need, at the level they need, by evaluating it
 //     the way the apiserver does (first matching rule wins);
 //   - the audit webhook kubeconfig names a server, a CA and a client certificate.
 // Prints "PASS name" / "FAIL name: why" lines; exits 1 when any failed.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -48,6 +49,8 @@ const CONTRACT = new Set([
   "kube_customs_audit_events_unparsable_total",
   "kube_customs_audit_last_event_timestamp_seconds",
   "kube_customs_audit_findings_total",
+  "kube_customs_audit_webhook_rejected_batches_total",
+  "kube_customs_audit_queue_bytes",
   "kube_customs_alertmanager_send_failures_total",
   "apiserver_audit_error_total",
   "apiserver_admission_webhook_fail_open_count",
@@ -72,11 +75,22 @@ check("Grafana dashboard parses and has panels for webhook, findings and audit h
     "kube_customs_audit_findings_total", "kube_customs_audit_events_received_total"].every((m) => dashExprs.some((e) => e.includes(m))));
 check("Grafana dashboard uses only contract metrics and the rules' recordings", unknownIn(dashExprs).length === 0, unknownIn(dashExprs).join(", "));
 check("Grafana panel ids are unique", new Set(dash.panels.map((p) => p.id)).size === dash.panels.length);
+// The contract's own metrics are the ones the C++ code registers (`.Name("...")`), and the alert
+// tests feed only contract metrics: a test on a series kube-customs never exports proves nothing.
+const registered = new Set(["controller", "webhook", "common", "cmd"].flatMap((d) =>
+  readdirSync(join(repo, d)).filter((f) => f.endsWith(".cc"))
+    .flatMap((f) => [...read(`${d}/${f}`).matchAll(/\.Name\("([a-z_:]+)"\)/g)].map((m) => m[1]))));
+const notRegistered = [...CONTRACT].filter((m) => m.startsWith("kube_customs_") &&
+  !registered.has(m) && !registered.has(m.replace(/_(bucket|sum|count)$/, "")));
+check("the contract's kube_customs_ metrics are registered by the code", notRegistered.length === 0, notRegistered.join(", "));
 
 // --- Alerts: tests and runbooks -------------------------------------------------------------------
 const alerts = allRules.filter((r) => r.alert);
 const tests = YAML.parse(read("test/charts/alerts_test.yaml"));
 const cases = tests.tests.flatMap((t) => t.alert_rule_test || []);
+const testSeries = tests.tests.flatMap((t) => (t.input_series || []).map((i) => i.series.split("{")[0]));
+const unknownSeries = [...new Set(testSeries)].filter((m) => !CONTRACT.has(m) && !recorded.has(m));
+check("alert tests feed only contract metrics", unknownSeries.length === 0, unknownSeries.join(", "));
 const docs = read("docs/alerts.md");
 for (const a of alerts) {
   const mine = cases.filter((c) => c.alertname === a.alert);
