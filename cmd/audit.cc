@@ -14,6 +14,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -319,6 +320,15 @@ int runBaseline(const std::vector<std::string>& args) {
     return 2;
   }
   const std::string file = *flags.get("file");
+  // A running audit role takes the same lock to adopt accepts before it rewrites the file.
+  std::optional<files::ExclusiveLock> lock;
+  if (args[0] == "accept") {
+    lock.emplace(file + ".lock");
+    if (!lock->locked()) {
+      std::cerr << "kube-customs baseline: cannot lock " << lock->error() << "\n";
+      return 1;
+    }
+  }
   audit::Baseline baseline;
   if (!baseline.load(file, &error)) {
     std::cerr << "kube-customs baseline: " << error << "\n";
@@ -354,7 +364,8 @@ int runBaseline(const std::vector<std::string>& args) {
     std::cerr << "kube-customs baseline: " << error << "\n";
     return 1;
   }
-  std::cerr << "accepted into " << file << " (a running audit role picks it up on restart)\n";
+  std::cerr << "accepted into " << file
+            << " (a running audit role adopts it at its next state save)\n";
   return 0;
 }
 

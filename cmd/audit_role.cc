@@ -41,6 +41,18 @@ void logFinding(const audit::Finding& f) {
   log::write(log::Level::kWarn, f.summary, fields);
 }
 
+audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {
+  const DetectionsConfig& d = cfg.audit.detections;
+  audit::DetectorOptions opts;
+  opts.trustedIdentities = d.trustedIdentities;
+  opts.privilegedIdentities = d.privilegedIdentities;
+  opts.reportControlPlaneMirrorPods = d.reportControlPlaneMirrorPods;
+  opts.reportWarnViolations = d.reportWarnViolations;
+  opts.maxTrackedObjects = d.maxTrackedObjects;
+  opts.maxTrackedRequests = d.maxTrackedRequests;
+  return opts;
+}
+
 AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
                      audit::DetectorOptions::PolicySource policies,
                      metrics::ServerMetrics& serverMetrics)
@@ -59,7 +71,7 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
         log::error("cannot save the audit memory",
                    {{log::field::kPath, path}, {log::field::kError, error}});
       });
-  audit::DetectorOptions opts;
+  audit::DetectorOptions opts = detectorOptionsFrom(cfg);
   opts.policies = std::move(policies);
   opts.baseline = &baseline_;
   detector_ = std::make_unique<audit::Detector>(std::move(opts));
@@ -91,6 +103,7 @@ bool AuditRole::start(std::string& error) {
     error = "cannot load the baseline " + baselinePath_ + ": " + error;
     return false;
   }
+  baselineStamp_ = files::stampOf(baselinePath_);
   // The memory only sharpens attribution and the suppression of repeats: without it the
   // detector starts empty, as on a first run.
   const audit::ObjectMemoryLoad memory = audit::loadObjectMemory(memoryPath_, detector_->objects());
@@ -103,30 +116,24 @@ bool AuditRole::start(std::string& error) {
                                       {"damaged_lines", memory.damaged}});
   }
   if (!cfg_.audit.logPath.empty()) {
-    audit::FileSourceOptions fo;
-    fo.path = cfg_.audit.logPath;
-    fo.checkpointPath = cfg_.audit.checkpointFile.empty()
-                            ? cfg_.stateDir + "/audit-checkpoint.json"
-                            : cfg_.audit.checkpointFile;
-    fo.maxLineBytes = cfg_.audit.maxEventBytes;
-    file_ = std::make_unique<audit::FileSource>(fo);
-    journal_ = std::make_unique<audit::DedupeJournal>(fo.checkpointPath + ".journal");
-    size_t damaged = 0, stale = 0;
-    std::optional<audit::DedupeSecret> secret;
-    const std::vector<audit::DedupeKey> keys = journal_->load(&damaged, &secret, &stale);
-    // Keys persisted by the previous process only match under its secret.
-    if (secret) audit::setDedupeSecret(*secret);
-    pipeline_->remember(keys);
-    if (std::string why; !journal_->rewrite(keys, &why))
-      log::error("cannot write the dedupe journal",
-                 {{log::field::kPath, journal_->path()}, {log::field::kError, why}});
-    if (damaged > 0 || stale > 0)
-      log::warn("dedupe journal: records skipped",
-                {{log::field::kPath, journal_->path()}, {"damaged", damaged}, {"stale", stale}});
-    std::string why;
-    if (!file_->start(&why))
+    audit::LogIngestOptions lo;
+    lo.file.path = cfg_.audit.logPath;
+    lo.file.checkpointPath = cfg_.audit.checkpointFile.empty()
+                                 ? cfg_.stateDir + "/audit-checkpoint.json"
+                                 : cfg_.audit.checkpointFile;
+    lo.file.maxLineBytes = cfg_.audit.maxEventBytes;
+    ingest_ = std::make_unique<audit::LogIngest>(lo, *pipeline_, &metrics_);
+    const audit::LogIngestStart started = ingest_->start();
+    if (!started.journalError.empty())
+      log::error("cannot write the dedupe journal", {{log::field::kPath, ingest_->journalPath()},
+                                                      {log::field::kError, started.journalError}});
+    if (started.journalDamaged > 0 || started.journalStale > 0)
+      log::warn("dedupe journal: records skipped", {{log::field::kPath, ingest_->journalPath()},
+                                                     {"damaged", started.journalDamaged},
+                                                     {"stale", started.journalStale}});
+    if (!started.checkpointError.empty())
       log::warn("audit checkpoint unreadable; reading the log from the start",
-                {{log::field::kError, why}});
+                {{log::field::kError, started.checkpointError}});
     log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
   }
   if (!cfg_.alertmanager.urls.empty()) {
@@ -166,33 +173,49 @@ std::vector<http::Route> AuditRole::routes() {
 }
 
 void AuditRole::pollFile() {
-  if (!file_) return;
-  std::optional<audit::Checkpoint> last;
-  std::vector<audit::DedupeKey> seen;
-  file_->readAvailable([&](const audit::LineBatch& batch) {
-    seen.clear();
-    pipeline_->processLines(batch.text, "log", true, &seen);
-    if (!seen.empty()) journal_->append(seen);
-    last = batch.end;
-  });
-  if (last) {
-    std::string error;
-    if (file_->commit(*last, &error)) {
-      journal_->reset();
-    } else {
-      log::error("cannot persist the audit log position", {{log::field::kError, error}});
-    }
+  if (!ingest_) return;
+  std::string error;
+  ingest_->poll(&error);
+  if (!error.empty())
+    log::error("cannot persist the audit log position", {{log::field::kError, error}});
+}
+
+size_t AuditRole::adoptBaselineAccepts() {
+  const files::FileStamp stamp = files::stampOf(baselinePath_);
+  if (stamp == baselineStamp_) return 0;
+  baselineStamp_ = stamp;
+  audit::Baseline fromFile;
+  std::string error;
+  if (!fromFile.load(baselinePath_, &error)) {
+    log::warn("cannot read the baseline file for accepted values; it will be rewritten",
+              {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
+    return 0;
   }
+  const size_t adopted = baseline_.adoptAccepted(fromFile);
+  if (adopted > 0)
+    log::info("baseline: values accepted in the file adopted",
+              {{log::field::kPath, baselinePath_}, {"values", adopted}});
+  return adopted;
 }
 
 void AuditRole::saveState(bool force) {
   const auto now = std::chrono::steady_clock::now();
-  if (!force && (now - lastSave_ < millis(cfg_.audit.stateSaveIntervalSeconds) ||
-                 pipeline_->events() == eventsAtLastSave_))
-    return;
-  std::string error;
-  if (!baseline_.save(baselinePath_, &error))
-    log::error("cannot save the baseline", {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
+  if (!force && now - lastSave_ < millis(cfg_.audit.stateSaveIntervalSeconds)) return;
+  {
+    // `kube-customs baseline accept` changes the file under us: take its values in before the
+    // file is replaced, under the lock the command holds while it reads and rewrites the file.
+    files::ExclusiveLock lock(baselinePath_ + ".lock");
+    const bool adopted = adoptBaselineAccepts() > 0;
+    if (!force && !adopted && pipeline_->events() == eventsAtLastSave_) {
+      lastSave_ = now;
+      return;
+    }
+    std::string error;
+    if (!baseline_.save(baselinePath_, &error))
+      log::error("cannot save the baseline",
+                 {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
+    baselineStamp_ = files::stampOf(baselinePath_);
+  }
   memoryWriter_->submit(audit::objectMemoryText(detector_->objects()));
   eventsAtLastSave_ = pipeline_->events();
   lastSave_ = now;

@@ -13,6 +13,7 @@
 
 #include "common/background_writer.h"
 #include "common/config.h"
+#include "common/files.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "controller/alertmanager.h"
@@ -21,7 +22,7 @@
 #include "controller/batch_queue.h"
 #include "controller/dedupe.h"
 #include "controller/detections.h"
-#include "controller/file_source.h"
+#include "controller/log_ingest.h"
 #include "controller/pipeline.h"
 #include "controller/webhook_receiver.h"
 
@@ -33,6 +34,10 @@ audit::Alert alertFor(const audit::Finding& f, std::chrono::system_clock::time_p
 
 // Writes the `audit_finding` log line of a finding.
 void logFinding(const audit::Finding& f);
+
+// The detector's tuning from the configuration (audit.detections.*): trusted and privileged
+// identities, what else to report, memory bounds. Leaves policies and baseline unset.
+audit::DetectorOptions detectorOptionsFrom(const Config& cfg);
 
 class AuditRole {
  public:
@@ -53,8 +58,11 @@ class AuditRole {
   void run();
   void pollFile();
   // The baseline and the detector's memory, every audit.stateSaveIntervalSeconds while events
-  // arrive (force: now).
+  // arrive or the baseline file gained accepted values (force: now).
   void saveState(bool force);
+  // Takes in the values accepted in the baseline file since this process last read or wrote
+  // it (`kube-customs baseline accept` while the role runs). Returns how many.
+  size_t adoptBaselineAccepts();
 
   const Config cfg_;
   audit::AuditMetrics metrics_;
@@ -64,13 +72,13 @@ class AuditRole {
   std::unique_ptr<audit::AuditPipeline> pipeline_;
   audit::BatchQueue queue_;
   std::unique_ptr<audit::WebhookReceiver> receiver_;
-  std::unique_ptr<audit::FileSource> file_;
-  std::unique_ptr<audit::DedupeJournal> journal_;
+  std::unique_ptr<audit::LogIngest> ingest_;
   std::unique_ptr<audit::AlertmanagerClient> alerts_;
   std::string baselinePath_;
   std::string memoryPath_;
   // Writes the memory (tens of MB) off the worker thread.
   std::unique_ptr<files::BackgroundWriter> memoryWriter_;
+  files::FileStamp baselineStamp_;  // the baseline file as this process last read or wrote it
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;
   std::atomic<bool> stopping_{false};

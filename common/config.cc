@@ -12,7 +12,7 @@
 namespace kc {
 namespace {
 
-enum class Type { kString, kInt, kSize, kDouble, kStringList };
+enum class Type { kString, kInt, kSize, kDouble, kBool, kStringList, kStringListMap };
 
 const char* typeName(Type t) {
   switch (t) {
@@ -24,8 +24,12 @@ const char* typeName(Type t) {
       return "non-negative integer";
     case Type::kDouble:
       return "number";
+    case Type::kBool:
+      return "boolean";
     case Type::kStringList:
       return "list of strings";
+    case Type::kStringListMap:
+      return "map of lists of strings";
   }
   return "?";
 }
@@ -33,10 +37,33 @@ const char* typeName(Type t) {
 struct Field {
   Type type;
   std::function<void*(Config&)> target;
+  // kStringListMap: checks a key of the map; returns why it is refused, empty when accepted.
+  std::string (*checkMapKey)(const std::string&) = nullptr;
+  // kStringList, kStringListMap: refuse empty strings in the lists.
+  bool nonEmptyItems = false;
 };
 
 #define KC_FIELD(path, type, member) \
   { path, Field{type, [](Config& c) -> void* { return &c.member; }} }
+// A list (or map of lists) of identities: no empty string; map keys checked by `check`.
+#define KC_IDENTITIES(path, type, member, check) \
+  { path, Field{type, [](Config& c) -> void* { return &c.member; }, check, true} }
+
+std::string joinRuleIds() {
+  std::string out;
+  for (std::string_view id : detectionRuleIds()) {
+    if (!out.empty()) out += ", ";
+    out += id;
+  }
+  return out;
+}
+
+std::string checkRuleId(const std::string& id) {
+  if (id == "*") return {};
+  const auto& ids = detectionRuleIds();
+  if (std::find(ids.begin(), ids.end(), id) != ids.end()) return {};
+  return "unknown rule id \"" + id + "\" (expected \"*\" or one of " + joinRuleIds() + ")";
+}
 
 const std::map<std::string, Field>& fields() {
   static const std::map<std::string, Field> kFields = {
@@ -71,6 +98,18 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.bearerTokens", Type::kStringList, audit.bearerTokens),
       KC_FIELD("audit.allowedClientNames", Type::kStringList, audit.allowedClientNames),
       KC_FIELD("audit.pollIntervalSeconds", Type::kDouble, audit.pollIntervalSeconds),
+      KC_IDENTITIES("audit.detections.trustedIdentities", Type::kStringListMap,
+                    audit.detections.trustedIdentities, checkRuleId),
+      KC_IDENTITIES("audit.detections.privilegedIdentities", Type::kStringList,
+                    audit.detections.privilegedIdentities, nullptr),
+      KC_FIELD("audit.detections.reportControlPlaneMirrorPods", Type::kBool,
+               audit.detections.reportControlPlaneMirrorPods),
+      KC_FIELD("audit.detections.reportWarnViolations", Type::kBool,
+               audit.detections.reportWarnViolations),
+      KC_FIELD("audit.detections.maxTrackedObjects", Type::kSize,
+               audit.detections.maxTrackedObjects),
+      KC_FIELD("audit.detections.maxTrackedRequests", Type::kSize,
+               audit.detections.maxTrackedRequests),
       KC_FIELD("alertmanager.urls", Type::kStringList, alertmanager.urls),
       KC_FIELD("alertmanager.caFile", Type::kString, alertmanager.caFile),
       KC_FIELD("alertmanager.bearerTokenFile", Type::kString, alertmanager.bearerTokenFile),
@@ -80,17 +119,46 @@ const std::map<std::string, Field>& fields() {
   };
   return kFields;
 }
+#undef KC_IDENTITIES
 #undef KC_FIELD
 
 const std::set<std::string>& sections() {
-  static const std::set<std::string> kSections = {"server", "tls", "metrics", "policies",
-                                                  "audit", "alertmanager"};
+  static const std::set<std::string> kSections = {"server",   "tls",   "metrics",
+                                                  "policies", "audit", "audit.detections",
+                                                  "alertmanager"};
   return kSections;
 }
 
 int lineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
 
 bool scalarIsQuoted(const YAML::Node& n) { return n.Tag() == "!"; }
+
+// The line of `value`, or of its key when the value is empty (whose mark is the next token's).
+int lineOf(const YAML::Node& key, const YAML::Node& value) {
+  const int line = value.IsNull() ? 0 : lineOf(value);
+  return line > 0 ? line : lineOf(key);
+}
+
+// Reads a list of strings into `out`; false (with an error under `key`) when it is not one.
+bool readStringList(const std::string& key, const YAML::Node& v, int line, bool nonEmpty,
+                    std::vector<std::string>& out, std::vector<ConfigError>& errors) {
+  if (!v.IsSequence()) {
+    errors.push_back({key, line, std::string("expected ") + typeName(Type::kStringList)});
+    return false;
+  }
+  for (const auto& item : v) {
+    if (!item.IsScalar()) {
+      errors.push_back({key, lineOf(item), "expected a string in the list"});
+      return false;
+    }
+    if (nonEmpty && item.Scalar().empty()) {
+      errors.push_back({key, lineOf(item), "empty string in the list"});
+      return false;
+    }
+    out.push_back(item.Scalar());
+  }
+  return true;
+}
 
 void setField(const std::string& key, const Field& f, const YAML::Node& v, Config& cfg,
               std::vector<ConfigError>& errors) {
@@ -124,17 +192,39 @@ void setField(const std::string& key, const Field& f, const YAML::Node& v, Confi
       *static_cast<double*>(target) = out;
       return;
     }
+    case Type::kBool: {
+      if (!v.IsScalar() || scalarIsQuoted(v)) return wrongType();
+      bool out = false;
+      if (!YAML::convert<bool>::decode(v, out)) return wrongType();
+      *static_cast<bool*>(target) = out;
+      return;
+    }
     case Type::kStringList: {
-      if (!v.IsSequence()) return wrongType();
       std::vector<std::string> out;
-      for (const auto& item : v) {
-        if (!item.IsScalar()) {
-          errors.push_back({key, lineOf(item), "expected a string in the list"});
-          return;
-        }
-        out.push_back(item.Scalar());
-      }
+      if (!readStringList(key, v, lineOf(v), f.nonEmptyItems, out, errors)) return;
       *static_cast<std::vector<std::string>*>(target) = std::move(out);
+      return;
+    }
+    case Type::kStringListMap: {
+      if (!v.IsMap()) return wrongType();
+      std::map<std::string, std::vector<std::string>> out;
+      bool ok = true;
+      for (const auto& kv : v) {
+        const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+        const std::string itemKey = key + "." + name;
+        if (f.checkMapKey != nullptr) {
+          if (std::string why = f.checkMapKey(name); !why.empty()) {
+            errors.push_back({itemKey, lineOf(kv.first), why});
+            ok = false;
+            continue;
+          }
+        }
+        // A key given twice adds to the same list.
+        ok &= readStringList(itemKey, kv.second, lineOf(kv.first, kv.second), f.nonEmptyItems,
+                             out[name], errors);
+      }
+      using Map = std::map<std::string, std::vector<std::string>>;
+      if (ok) *static_cast<Map*>(target) = std::move(out);
       return;
     }
   }
@@ -244,9 +334,30 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"audit.pollIntervalSeconds", 0, "must be > 0"});
   if (cfg.audit.stateSaveIntervalSeconds <= 0)
     errors.push_back({"audit.stateSaveIntervalSeconds", 0, "must be > 0"});
+  // The object tracker indexes its records with 32 bits.
+  if (cfg.audit.detections.maxTrackedObjects == 0 ||
+      cfg.audit.detections.maxTrackedObjects > 4'294'967'294u)
+    errors.push_back({"audit.detections.maxTrackedObjects", 0, "must be between 1 and 4294967294"});
+  if (cfg.audit.detections.maxTrackedRequests == 0)
+    errors.push_back({"audit.detections.maxTrackedRequests", 0, "must be > 0"});
   if (cfg.alertmanager.resendIntervalSeconds <= 0 || cfg.alertmanager.alertLifetimeSeconds <= 0)
     errors.push_back({"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
   return errors;
+}
+
+const std::vector<std::string_view>& detectionRuleIds() {
+  // In the order of controller/detections.cc's catalog.
+  static const std::vector<std::string_view> kIds = {
+      "policy-violation",          "privileged-container",     "host-namespace",
+      "host-port",                 "sensitive-host-path",      "dangerous-capability",
+      "pod-exec",                  "pod-attach",               "pod-portforward",
+      "ephemeral-container",       "node-debug-pod",           "mirror-pod",
+      "system-namespace-workload", "system-component-name",    "daemonset-created",
+      "cronjob-created",           "webhook-config-changed",   "nodes-proxy-access",
+      "events-deleted",            "audit-id-reused",          "anonymous-request-allowed",
+      "privileged-impersonation",  "workload-image-changed",   "unexpected-creator",
+      "unexpected-image-source",   "unexpected-user-agent"};
+  return kIds;
 }
 
 std::vector<std::pair<std::string, std::string>> configKeys() {

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kc {
@@ -37,6 +39,21 @@ struct PoliciesConfig {
   double reloadIntervalSeconds = 2;
 };
 
+// Tuning of the audit detections (audit.detections.*), mapped onto audit::DetectorOptions by
+// cmd::detectorOptionsFrom. Defaults are DetectorOptions' own. docs/detections.md says which
+// rule each setting affects.
+struct DetectionsConfig {
+  // Rule id (or "*": every rule) -> identities (globs, '*' matches any run of characters)
+  // whose requests that rule ignores; for object rules the attributed identity is matched.
+  std::map<std::string, std::vector<std::string>> trustedIdentities;
+  // Extra impersonation targets treated as administrators (exact usernames).
+  std::vector<std::string> privilegedIdentities;
+  bool reportControlPlaneMirrorPods = false;
+  bool reportWarnViolations = false;
+  std::size_t maxTrackedObjects = 100'000;
+  std::size_t maxTrackedRequests = 16'384;
+};
+
 struct AuditConfig {
   std::string logPath;
   std::string checkpointFile;  // default STATE_DIR/audit-checkpoint.json
@@ -51,6 +68,7 @@ struct AuditConfig {
   std::vector<std::string> bearerTokens;
   std::vector<std::string> allowedClientNames;
   double pollIntervalSeconds = 0.5;
+  DetectionsConfig detections;
 };
 
 struct AlertmanagerConfig {
@@ -94,6 +112,11 @@ std::vector<ConfigError> applyConfigYaml(const std::string& text, Config& cfg);
 
 // Checks cross-field rules (valid roles, log level, positive sizes). Returns errors.
 std::vector<ConfigError> validateConfig(const Config& cfg);
+
+// The rule ids audit.detections.trustedIdentities accepts besides "*": those of
+// audit::detectionRules() (controller/detections.cc), which this layer cannot link; a test
+// (test/cmd/audit_role_test.cc) keeps the two lists equal.
+const std::vector<std::string_view>& detectionRuleIds();
 
 // Every key the file accepts, dotted, with its type name; used by docs tests.
 std::vector<std::pair<std::string, std::string>> configKeys();

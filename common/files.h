@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 namespace kc::files {
@@ -14,5 +15,31 @@ bool readFile(const std::string& path, std::string& out);
 // `mode`, rename over `path`. False and `error` on failure; `path` is then untouched.
 bool writeFileAtomic(const std::string& path, const std::string& data, mode_t mode,
                      std::string& error);
+
+// What identifies a version of a file: a rewrite (atomic rename) changes the inode, an
+// in-place write the size or modification time. All zero when the file does not exist.
+struct FileStamp {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtimeNs = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp stampOf(const std::string& path);
+
+// An exclusive advisory lock (flock) on `path` (created, mode 0600), held until destruction,
+// for processes that read, change and rewrite the same file. Blocks until it is free.
+// locked() is false when the lock file cannot be opened or locked (error in error()).
+class ExclusiveLock {
+ public:
+  explicit ExclusiveLock(const std::string& path);
+  ~ExclusiveLock();
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+  bool locked() const { return fd_ >= 0; }
+  const std::string& error() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  std::string error_;
+};
 
 }  // namespace kc::files

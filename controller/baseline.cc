@@ -196,6 +196,35 @@ bool Baseline::accept(std::string_view ns, std::string_view kind, BaselineDimens
   return true;
 }
 
+size_t Baseline::adoptAccepted(const Baseline& other) {
+  if (&other == this) return 0;
+  std::scoped_lock lock(mu_, other.mu_);
+  size_t adopted = 0;
+  for (const auto& [key, theirs] : other.entries_) {
+    for (int d = 0; d < 3; ++d) {
+      for (const auto& [value, meta] : theirs.values[d]) {
+        if (meta.state != State::kAccepted) continue;
+        auto it = entries_.find(key);
+        if (it == entries_.end()) {
+          if (entries_.size() >= options_.maxKeys) continue;
+          it = entries_.emplace(key, Entry{}).first;
+        }
+        auto& mine = it->second.values[d];
+        auto vit = mine.find(value);
+        if (vit == mine.end()) {
+          if (mine.size() >= options_.maxValuesPerDimension) continue;
+          mine[value] = meta;
+          ++adopted;
+        } else if (vit->second.state != State::kAccepted) {
+          vit->second.state = State::kAccepted;
+          ++adopted;
+        }
+      }
+    }
+  }
+  return adopted;
+}
+
 bool Baseline::acceptFinding(const nlohmann::json& f, std::string* error) {
   if (!f.is_object()) {
     setError(error, "a finding must be a JSON object");

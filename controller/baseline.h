@@ -83,6 +83,9 @@ class Baseline {
   // Replaces the contents with the file's. A missing file is not an error (returns true, empty).
   bool load(const std::string& path, std::string* error = nullptr);
   bool fromJson(const nlohmann::json& j, std::string* error = nullptr);
+  // Accepts every value `other` holds as accepted (e.g. the file, after `kube-customs baseline
+  // accept` changed it under a running process). Returns how many changed state here.
+  size_t adoptAccepted(const Baseline& other);
 
   size_t keyCount() const;
   uint64_t saturated() const;

@@ -284,11 +284,31 @@ size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& on
   return delivered;
 }
 
+namespace {
+
+// Whether `name` is how a rotation names the log `self` (stem, extension): the apiserver's
+// audit-<timestamp>.log, logrotate's audit.log.1 and audit.log-20240501. Other files that
+// share the stem (the consumer's own state next to the log: audit-checkpoint.json.journal,
+// audit-memory.jsonl) are not logs.
+bool isRotatedName(std::string_view name, std::string_view self, std::string_view stem,
+                   std::string_view ext) {
+  if (name.ends_with(".tmp") || name.ends_with(".gz") || name.ends_with(".journal")) return false;
+  if (name.size() > self.size() + 1 && name.starts_with(self) &&
+      (name[self.size()] == '.' || name[self.size()] == '-')) {
+    return true;
+  }
+  return !ext.empty() && name.size() > stem.size() + 1 + ext.size() && name.starts_with(stem) &&
+         name[stem.size()] == '-' && name.ends_with(ext);
+}
+
+}  // namespace
+
 std::string FileSource::nextFile() const {
   // Rotated siblings (audit-<timestamp>.log for audit.log) in write order: by modification
   // time, then by name (lumberjack's timestamped names sort chronologically).
   fs::path logPath(options_.path);
   std::string stem = logPath.stem().string();
+  std::string ext = logPath.extension().string();
   std::string self = logPath.filename().string();
   struct Candidate {
     int64_t mtimeNs;
@@ -301,8 +321,8 @@ std::string FileSource::nextFile() const {
   for (const auto& entry : fs::directory_iterator(dirOf(options_.path), ec)) {
     std::string name = entry.path().filename().string();
     std::string full = entry.path().string();
-    if (name == self || name.rfind(stem, 0) != 0 || full == options_.checkpointPath ||
-        name.ends_with(".tmp") || name.ends_with(".gz")) {
+    if (name == self || !isRotatedName(name, self, stem, ext) ||
+        full == options_.checkpointPath) {
       continue;
     }
     struct stat st;

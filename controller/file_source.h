@@ -1,19 +1,16 @@
 #pragma once
 // Follows the JSON-lines file the apiserver's log backend writes (`--audit-log-path`).
 // Survives rotation by rename (the renamed file is read to its end before switching to the
-// next one; rotated siblings named <stem>*, e.g. audit-<timestamp>.log, are read in order
-// when the reader lags several rotations) and copytruncate (a shrinking file, or a changed first
-// bytes, restarts at 0). The position is persisted as a Checkpoint (file identity, offset, hash of
-// the first bytes), written atomically (temp file, fsync, rename, fsync of the directory).
+// next one; rotated siblings, audit-<timestamp>.log as the apiserver names them or audit.log.1
+// and audit.log-<date> as logrotate does, are read in order when the reader lags several
+// rotations; other files sharing the stem, such as the consumer's state, are not) and
+// copytruncate (a shrinking file, or changed first bytes, restarts at 0). The position is
+// persisted as a Checkpoint (file identity, offset, hash of the first bytes), written
+// atomically (temp file, fsync, rename, fsync of the directory).
 //
 // Delivery is at-least-once: lines after the last commit() are read again after a restart.
-// With dedupe.h this gives "no loss, no repeat" across kill -9 (see the Kill9 test):
-//   at start:      load the DedupeJournal into a Deduper; start()
-//   per batch:     parse batch.text; keep events whose (auditID, stage) Deduper::firstSeen;
-//                  hand them off; DedupeJournal::append(their keys)
-//   now and then:  commit(last batch.end); then DedupeJournal::reset()
-// Re-read lines are then recognized from the journal. The one remaining window is a crash
-// between a hand-off and its journal append: those events are reported again (never lost).
+// LogIngest (log_ingest.h) adds the DedupeJournal that makes it "no loss, no repeat" across
+// kill -9.
 //
 // The API is poll-style and does no threading or sleeping of its own: call readAvailable()
 // when the file may have grown (timer or inotify). Thread-safety: not thread-safe; one thread

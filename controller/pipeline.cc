@@ -52,7 +52,8 @@ void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
 }
 
 void AuditPipeline::onEvent(const Event& e, std::string_view source,
-                            std::vector<DedupeKey>* seen, int64_t now) {
+                            std::vector<DedupeKey>* seen, const ReportedHook* reported,
+                            int64_t now) {
   const Detector::Plan plan = Detector::plan(e);
   const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
@@ -87,6 +88,7 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
     if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
     if (onFinding_) onFinding_(f);
   }
+  if (!scratch_.empty() && reported != nullptr && *reported) (*reported)(key);
 }
 
 void AuditPipeline::account(const ParseStats& s, std::string_view source) {
@@ -116,16 +118,16 @@ void AuditPipeline::processDocument(std::string_view doc, std::string_view sourc
                                     std::vector<DedupeKey>* seen) {
   const int64_t now = clock_();  // once per batch: the window is minutes long
   const ParseStats stats =
-      parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, now); });
+      parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, nullptr, now); });
   settleDeferred(now, seen);
   account(stats, source);
 }
 
 void AuditPipeline::processLines(std::string_view text, std::string_view source, bool padded,
-                                 std::vector<DedupeKey>* seen) {
+                                 std::vector<DedupeKey>* seen, const ReportedHook* reported) {
   const int64_t now = clock_();  // once per batch: the window is minutes long
-  const ParseStats stats =
-      parser_.parseLines(text, [&](const Event& e) { onEvent(e, source, seen, now); }, padded);
+  const ParseStats stats = parser_.parseLines(
+      text, [&](const Event& e) { onEvent(e, source, seen, reported, now); }, padded);
   settleDeferred(now, seen);
   account(stats, source);
 }

@@ -35,13 +35,19 @@ class AuditPipeline {
   AuditPipeline(PipelineOptions options, Detector& detector, AuditMetrics* metrics,
                 FindingCallback onFinding, Clock clock = nullptr);
 
+  // Called with an event's key right after its findings were handed to the FindingCallback,
+  // so that a DedupeJournal can record it before the next event is handled: a crash then
+  // repeats at most the findings of the event in hand (see LogIngest).
+  using ReportedHook = std::function<void(const DedupeKey&)>;
+
   // One JSON document: a webhook batch (EventList), one event, an array. `seen` (optional)
   // receives the keys of events handled for the first time, for a DedupeJournal.
   void processDocument(std::string_view doc, std::string_view source,
                        std::vector<DedupeKey>* seen = nullptr);
   // JSON lines (the log backend). `padded`: simdjson padding readable after the buffer.
+  // `reported` (optional): see ReportedHook.
   void processLines(std::string_view text, std::string_view source, bool padded,
-                    std::vector<DedupeKey>* seen = nullptr);
+                    std::vector<DedupeKey>* seen = nullptr, const ReportedHook* reported = nullptr);
 
   // Marks keys as already handled (from a DedupeJournal at start-up).
   void remember(const std::vector<DedupeKey>& keys);
@@ -53,7 +59,7 @@ class AuditPipeline {
 
  private:
   void onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
-               int64_t now);
+               const ReportedHook* reported, int64_t now);
   // Counts an event seen for the first time (and hands its key to `seen`).
   void countNew(int64_t eventMicros, const DedupeKey& key, std::vector<DedupeKey>* seen);
   // Looks up the deferred events (see onEvent) and counts them.

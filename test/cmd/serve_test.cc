@@ -236,6 +236,48 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
   CHECK(findings == 2);  // node-debug-pod and policy-violation, as in one uninterrupted run
 }
 
+TEST_CASE("BaselineAcceptWhileTheAuditRoleRunsIsKept", "[serve][audit]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("audit.log"), "");
+  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  stateSaveIntervalSeconds: 0.2\n");
+  Running r(&dir, {"--audit-log-path", dir.file("audit.log"), "--config", dir.file("c.yaml")});
+  auto listEvent = [](int i) {
+    return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"c000000)" +
+           std::to_string(i) +
+           R"(","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})" +
+           std::string("\n");
+  };
+  const std::string baseline = dir.path() + "/state/baseline.json";
+  std::ofstream(dir.file("audit.log"), std::ios::app) << listEvent(1);
+  REQUIRE(waitUntil([&] { return std::filesystem::exists(baseline); }));
+  std::string out;
+  REQUIRE(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " baseline accept --file " +
+                                      baseline +
+                                      " --namespace shop --kind Deployment --dimension creator "
+                                      "--value eve@example.com 2>&1",
+                                  out) == 0);
+  // More events: the role saves its baseline again, several times, then once more at the stop.
+  for (int i = 2; i < 6; ++i) {
+    std::ofstream(dir.file("audit.log"), std::ios::app) << listEvent(i);
+    std::this_thread::sleep_for(300ms);
+  }
+  r.proc->signal(SIGTERM);
+  REQUIRE(r.proc->wait(15s) == 0);
+  REQUIRE(kc::testing::runCommand(
+              kc::testing::kubeCustomsBinary() + " baseline show --file " + baseline, out) == 0);
+  const auto shown = nlohmann::json::parse(out);
+  bool accepted = false;
+  for (const auto& k : shown["keys"]) {
+    if (k["namespace"] != "shop" || k["kind"] != "Deployment") continue;
+    for (const auto& v : k["creator"]) {
+      accepted |= v["value"] == "eve@example.com" && v["state"] == "accepted";
+    }
+  }
+  INFO(out);
+  CHECK(accepted);
+  CHECK(countLines(dir.file("stdout"), "accepted in the file adopted") == 1);
+}
+
 TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]") {
   TempDir cfgDir;
   kc::testing::writeFile(cfgDir.file("c.yaml"), "audit:\n  bearerTokens: [t0ken]\n");
@@ -257,6 +299,43 @@ TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]"
   CHECK(countLines(r.dir.file("stdout"), "\"audit_finding\"") == 10);
   CHECK(metricValue(r.metricsPort,
                     "kube_customs_audit_findings_total{rule=\"webhook-config-changed\",severity=\"critical\"}") == 1);
+}
+
+TEST_CASE("AuditRoleAppliesTheDetectionTuningOfTheConfigFile", "[serve][audit]") {
+  TempDir cfgDir;
+  // The attacker's exec trusted: every other finding of the attack is still reported.
+  kc::testing::writeFile(cfgDir.file("c.yaml"),
+                         "audit:\n  bearerTokens: [t0ken]\n  detections:\n    trustedIdentities:\n"
+                         "      pod-exec: [\"mallory@*\"]\n");
+  Running r({"--config", cfgDir.file("c.yaml")});
+  std::string items;
+  std::istringstream lines(
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl"));
+  for (std::string line; std::getline(lines, line);) items += (items.empty() ? "" : ",") + line;
+  const std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + items + "]}";
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer t0ken"}};
+  REQUIRE(c.request("POST", "/audit/webhook", list, "application/json", auth).status == 200);
+  CHECK(waitUntil([&] { return countLines(r.dir.file("stdout"), "\"audit_finding\"") >= 9; }));
+  std::this_thread::sleep_for(500ms);
+  CHECK(countLines(r.dir.file("stdout"), "\"audit_finding\"") == 9);  // 10 untuned
+  CHECK(countLines(r.dir.file("stdout"), "\"rule\":\"pod-exec\"") == 0);
+  CHECK(countLines(r.dir.file("stdout"), "\"rule\":\"webhook-config-changed\"") == 1);
+}
+
+TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("c.yaml"),
+                         "audit:\n  detections:\n    trustedIdentities:\n      pod-exce: [bot]\n");
+  Process p({kc::testing::kubeCustomsBinary(), "serve", "--config", dir.file("c.yaml")},
+            dir.file("out"), dir.file("err"));
+  CHECK(p.wait(10s) == 2);
+  const std::string err = kc::testing::readFile(dir.file("err"));
+  INFO(err);
+  CHECK(err.find(dir.file("c.yaml") +
+                 ":4: audit.detections.trustedIdentities.pod-exce: unknown rule id \"pod-exce\"") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -82,6 +82,161 @@ TEST_CASE("EmptyFileKeepsDefaultsAndTopLevelMustBeAMapping", "[config]") {
   CHECK(kc::applyConfigYaml("- a\n- b\n", cfg).size() == 1);
 }
 
+TEST_CASE("DetectionsDefaultsReportEverything", "[config]") {
+  const kc::DetectionsConfig d = kc::Config{}.audit.detections;
+  CHECK(d.trustedIdentities.empty());
+  CHECK(d.privilegedIdentities.empty());
+  CHECK_FALSE(d.reportControlPlaneMirrorPods);
+  CHECK_FALSE(d.reportWarnViolations);
+  CHECK(d.maxTrackedObjects == 100000);
+  CHECK(d.maxTrackedRequests == 16384);
+}
+
+TEST_CASE("AppliesDetectionTuning", "[config]") {
+  kc::Config cfg;
+  const auto errors = kc::applyConfigYaml(R"(
+audit:
+  detections:
+    trustedIdentities:
+      webhook-config-changed:
+        - system:serviceaccount:cert-manager:cert-manager-cainjector
+      pod-exec: ["system:serviceaccount:ci:*", "bot@example.com"]
+      "*": [system:serviceaccount:gitops:argocd-application-controller]
+      host-port: []
+    privilegedIdentities: [breakglass@example.com]
+    reportControlPlaneMirrorPods: true
+    reportWarnViolations: yes
+    maxTrackedObjects: 250000
+    maxTrackedRequests: 32768
+)",
+                                          cfg);
+  REQUIRE(errors.empty());
+  const kc::DetectionsConfig& d = cfg.audit.detections;
+  CHECK(d.trustedIdentities ==
+        std::map<std::string, std::vector<std::string>>{
+            {"webhook-config-changed",
+             {"system:serviceaccount:cert-manager:cert-manager-cainjector"}},
+            {"pod-exec", {"system:serviceaccount:ci:*", "bot@example.com"}},
+            {"*", {"system:serviceaccount:gitops:argocd-application-controller"}},
+            {"host-port", {}}});
+  CHECK(d.privilegedIdentities == std::vector<std::string>{"breakglass@example.com"});
+  CHECK(d.reportControlPlaneMirrorPods);
+  CHECK(d.reportWarnViolations);
+  CHECK(d.maxTrackedObjects == 250000);
+  CHECK(d.maxTrackedRequests == 32768);
+  CHECK(kc::validateConfig(cfg).empty());
+  // Every rule id of the catalog is accepted.
+  std::string yaml = "audit:\n  detections:\n    trustedIdentities:\n";
+  for (std::string_view id : kc::detectionRuleIds()) yaml += "      " + std::string(id) + ": [x]\n";
+  kc::Config all;
+  CHECK(kc::applyConfigYaml(yaml, all).empty());
+  CHECK(all.audit.detections.trustedIdentities.size() == kc::detectionRuleIds().size());
+}
+
+TEST_CASE("EmptyDetectionsSectionKeepsDefaults", "[config]") {
+  kc::Config cfg;
+  CHECK(kc::applyConfigYaml("audit:\n  detections:\n", cfg).empty());
+  CHECK(cfg.audit.detections.trustedIdentities.empty());
+  CHECK(cfg.audit.detections.maxTrackedObjects == 100000);
+}
+
+TEST_CASE("RejectsUnknownRuleIdInTrustedIdentitiesNamingKeyAndLine", "[config]") {
+  kc::Config cfg;
+  const auto errors = kc::applyConfigYaml(
+      "audit:\n  detections:\n    trustedIdentities:\n      pod-exec: [a]\n"
+      "      pod-exce: [b]\n",
+      cfg);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "audit.detections.trustedIdentities.pod-exce");
+  CHECK(errors[0].line == 5);
+  CHECK(errors[0].toString("c.yaml").rfind(
+            "c.yaml:5: audit.detections.trustedIdentities.pod-exce: unknown rule id \"pod-exce\" "
+            "(expected \"*\" or one of policy-violation, privileged-container,",
+            0) == 0);
+  CHECK(errors[0].message.find("unexpected-user-agent)") != std::string::npos);
+}
+
+TEST_CASE("RejectsWrongTypesOfDetectionTuning", "[config]") {
+  kc::Config cfg;
+  const auto errors = kc::applyConfigYaml(R"(audit:
+  detections:
+    trustedIdentities: [pod-exec]
+    privilegedIdentities: admin
+    reportControlPlaneMirrorPods: "true"
+    reportWarnViolations: maybe
+    maxTrackedObjects: -5
+    reportEverything: true
+)",
+                                          cfg);
+  REQUIRE(errors.size() == 6);
+  CHECK(errors[0].key == "audit.detections.trustedIdentities");
+  CHECK(errors[0].line == 3);
+  CHECK(errors[0].message == "expected map of lists of strings");
+  CHECK(errors[1].key == "audit.detections.privilegedIdentities");
+  CHECK(errors[1].message == "expected list of strings");
+  CHECK(errors[2].key == "audit.detections.reportControlPlaneMirrorPods");
+  CHECK(errors[2].message == "expected boolean");
+  CHECK(errors[3].key == "audit.detections.reportWarnViolations");
+  CHECK(errors[3].line == 6);
+  CHECK(errors[4].key == "audit.detections.maxTrackedObjects");
+  CHECK(errors[5].key == "audit.detections.reportEverything");
+  CHECK(errors[5].message == "unknown key");
+
+  kc::Config other;
+  const auto more = kc::applyConfigYaml(R"(audit:
+  detections: [a]
+)",
+                                        other);
+  REQUIRE(more.size() == 1);
+  CHECK(more[0].key == "audit.detections");
+  CHECK(more[0].message == "expected a mapping");
+}
+
+TEST_CASE("RejectsMalformedTrustedIdentityLists", "[config]") {
+  kc::Config cfg;
+  const auto errors = kc::applyConfigYaml(R"(audit:
+  detections:
+    trustedIdentities:
+      pod-exec: alice
+      pod-attach:
+      host-port: [[a]]
+      "*": [""]
+    privilegedIdentities: [root, ""]
+)",
+                                          cfg);
+  REQUIRE(errors.size() == 5);
+  CHECK(errors[0].key == "audit.detections.trustedIdentities.pod-exec");
+  CHECK(errors[0].line == 4);
+  CHECK(errors[0].message == "expected list of strings");
+  CHECK(errors[1].key == "audit.detections.trustedIdentities.pod-attach");
+  CHECK(errors[1].line == 5);
+  CHECK(errors[1].message == "expected list of strings");
+  CHECK(errors[2].key == "audit.detections.trustedIdentities.host-port");
+  CHECK(errors[2].message == "expected a string in the list");
+  CHECK(errors[3].key == "audit.detections.trustedIdentities.*");
+  CHECK(errors[3].line == 7);
+  CHECK(errors[3].message == "empty string in the list");
+  CHECK(errors[4].key == "audit.detections.privilegedIdentities");
+  CHECK(errors[4].line == 8);
+  CHECK(errors[4].message == "empty string in the list");
+  CHECK(cfg.audit.detections.trustedIdentities.empty());  // nothing half-applied
+}
+
+TEST_CASE("ValidationRejectsZeroDetectorMemory", "[config]") {
+  kc::Config cfg;
+  cfg.audit.detections.maxTrackedObjects = 0;
+  cfg.audit.detections.maxTrackedRequests = 0;
+  auto errors = kc::validateConfig(cfg);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].key == "audit.detections.maxTrackedObjects");
+  CHECK(errors[1].key == "audit.detections.maxTrackedRequests");
+  cfg.audit.detections.maxTrackedObjects = 5'000'000'000ull;
+  cfg.audit.detections.maxTrackedRequests = 1;
+  errors = kc::validateConfig(cfg);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message == "must be between 1 and 4294967294");
+}
+
 TEST_CASE("ValidationRejectsImpossibleSettings", "[config]") {
   kc::Config cfg;
   cfg.roles = {"webhook", "mutate"};

@@ -117,6 +117,41 @@ TEST_CASE("AcceptMovesFlaggedValuesToAcceptedAndPreSeeds", "[baseline]") {
   CHECK_FALSE(b.accept("shop", "", BaselineDimension::kCreator, "x", &err));
 }
 
+TEST_CASE("AdoptsTheValuesAnotherCopyAccepted", "[baseline]") {
+  // A running process's baseline, and the file's copy in which an operator accepted values.
+  Baseline running(BaselineOptions{kDay, 16, 100});
+  running.observe(obs("shop", "Pod", "ci", kHelm, {"nginx:1"}, kT0));
+  CHECK(running.observe(obs("shop", "Pod", "bob", kKubectl, {"nginx:1"}, kT0 + 2 * kDay)).size() ==
+        2);  // bob and kubectl, flagged
+  Baseline file(BaselineOptions{kDay, 16, 100});
+  REQUIRE(file.fromJson(running.show()));
+  REQUIRE(file.accept("shop", "Pod", BaselineDimension::kCreator, "bob"));
+  REQUIRE(file.accept("web", "Deployment", BaselineDimension::kImageSource, "ghcr.io/acme/app"));
+  // Learned meanwhile by the running process only: kept.
+  running.observe(obs("shop", "Pod", "carol", kKubectl, {"nginx:1"}, kT0 + 3 * kDay));
+
+  CHECK(running.adoptAccepted(file) == 2);
+  CHECK(running.adoptAccepted(file) == 0);  // nothing new the second time
+  auto state = [&](const std::string& ns, const std::string& kind, const std::string& dim,
+                   const std::string& value) {
+    const nlohmann::json shown = running.show();
+    for (const auto& k : shown["keys"]) {
+      if (k["namespace"] != ns || k["kind"] != kind) continue;
+      for (const auto& v : k[dim]) {
+        if (v["value"] == value) return v["state"].get<std::string>();
+      }
+    }
+    return std::string("absent");
+  };
+  CHECK(state("shop", "Pod", "creator", "bob") == "accepted");
+  CHECK(state("shop", "Pod", "creator", "carol") == "flagged");
+  CHECK(state("shop", "Pod", "user-agent", "kubectl") == "flagged");  // not accepted in the file
+  CHECK(state("web", "Deployment", "image-source", "ghcr.io/acme/app") == "accepted");
+  CHECK(running.observe(obs("web", "Deployment", "ci", kHelm, {"ghcr.io/acme/app:2"},
+                            kT0 + 4 * kDay))
+            .size() == 2);  // a new key: ci and Helm are new there, the image source is not
+}
+
 TEST_CASE("PersistsAtomicallyAndReloads", "[baseline]") {
   kc::testing::TempDir dir;
   const std::string path = dir.file("baseline.json");

@@ -179,6 +179,32 @@ TEST_CASE("AReaderBehindSeveralRotationsReadsEveryRotatedFileInOrder") {
   CHECK(src.stats().rotations == 3);
 }
 
+TEST_CASE("StateFilesNextToTheLogAreNotTakenForRotatedLogs") {
+  // The consumer's state can live in the log's directory, under names sharing the log's stem.
+  TempDir dir("state-next-to-log");
+  std::string log = dir / "audit.log";
+  append(log, "a1\n");
+  FileSource src({.path = log, .checkpointPath = dir / "audit-checkpoint.json"});
+  REQUIRE(src.start());
+  CHECK(drain(src) == std::vector<std::string>{"a1"});
+  append(log, "a2\n");
+  fs::rename(log, dir / "audit-2024-05-01T10-00-00.000.log");
+  // Written after the rename, so newer than the rotated log: the first candidates by time.
+  append(dir / "audit-checkpoint.json.journal", "journal\n");
+  append(dir / "audit-memory.jsonl", "memory\n");
+  append(dir / "audit-checkpoint.json.tmp", "tmp\n");
+  append(dir / "audit.log.1.gz", "gz\n");
+  CHECK(drain(src) == std::vector<std::string>{"a2"});
+  append(log, "b1\n");
+  CHECK(drain(src) == std::vector<std::string>{"b1"});
+  // logrotate's names are rotated logs.
+  append(log, "b2\n");
+  fs::rename(log, dir / "audit.log.1");
+  append(dir / "audit.log.1", "b3\n");
+  append(log, "c1\n");
+  CHECK(drain(src) == std::vector<std::string>{"b2", "b3", "c1"});
+}
+
 TEST_CASE("WaitsWhenTheLogWasRenamedAndNotYetRecreated") {
   TempDir dir("rename-gap");
   std::string log = dir / "audit.log";
@@ -381,7 +407,8 @@ TEST_CASE("StartAtEndSkipsExistingContent") {
   CHECK(drain(src) == std::vector<std::string>{"partial", "new"});
 }
 
-// The ingest loop of the consumer, run in a child process: at-least-once reading from the
+// An ingest loop over FileSource and a journal alone (the consumer's own loop, LogIngest, is
+// tested in log_ingest_test.cc), run in a child process: at-least-once reading from the
 // checkpoint, dedupe seeded from the journal, keys journaled as each batch is handed off,
 // checkpoint committed every few batches. Exits when it has seen the END event.
 [[noreturn]] void runIngestChild(const std::string& log, const std::string& cp,

@@ -1,0 +1,69 @@
+#include "controller/log_ingest.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace kc::audit {
+
+LogIngest::LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMetrics* metrics)
+    : options_(std::move(options)),
+      pipeline_(pipeline),
+      metrics_(metrics),
+      source_(options_.file),
+      journal_(options_.file.checkpointPath + ".journal") {}
+
+LogIngestStart LogIngest::start() {
+  LogIngestStart r;
+  std::optional<DedupeSecret> secret;
+  const std::vector<DedupeKey> keys = journal_.load(&r.journalDamaged, &secret, &r.journalStale);
+  // Keys persisted by the previous process only match under its secret.
+  if (secret) setDedupeSecret(*secret);
+  pipeline_.remember(keys);
+  r.journalKeys = keys.size();
+  // Rewritten whole: a torn last record of the killed process goes, the secret stays first.
+  journal_.rewrite(keys, &r.journalError);
+  source_.start(&r.checkpointError);
+  return r;
+}
+
+bool LogIngest::commit(const Checkpoint& position, std::string* error) {
+  if (!source_.commit(position, error)) return false;
+  ++commits_;
+  // Everything before the position is never read again: its keys are no longer needed.
+  journal_.reset();
+  return true;
+}
+
+size_t LogIngest::poll(std::string* commitError) {
+  std::optional<Checkpoint> uncommitted;
+  size_t keysSinceCommit = 0, batchesSinceCommit = 0;
+  std::vector<DedupeKey> seen;
+  const AuditPipeline::ReportedHook reported = [this](const DedupeKey& key) {
+    journal_.append({key});
+  };
+  std::string error;
+  const size_t delivered = source_.readAvailable([&](const LineBatch& batch) {
+    seen.clear();
+    pipeline_.processLines(batch.text, "log", /*padded=*/true, &seen, &reported);
+    if (!seen.empty()) journal_.append(seen);
+    uncommitted = batch.end;
+    keysSinceCommit += seen.size();
+    if (keysSinceCommit >= options_.commitEveryKeys ||
+        ++batchesSinceCommit >= options_.commitEveryBatches) {
+      if (commit(*uncommitted, &error)) uncommitted.reset();
+      keysSinceCommit = batchesSinceCommit = 0;
+    }
+  });
+  if (uncommitted) commit(*uncommitted, &error);
+  if (!error.empty() && commitError != nullptr) *commitError = error;
+  const uint64_t tooLong = source_.stats().linesTooLong;
+  if (metrics_ != nullptr && tooLong > tooLongReported_) {
+    metrics_->dropped("log", rejectReasonName(RejectReason::kTooLarge),
+                      static_cast<double>(tooLong - tooLongReported_));
+  }
+  tooLongReported_ = tooLong;
+  return delivered;
+}
+
+}  // namespace kc::audit

@@ -1,0 +1,78 @@
+#pragma once
+// The log backend's ingest loop: a FileSource read through an AuditPipeline, with the
+// DedupeJournal that makes it "no event lost, no finding repeated" across kill -9.
+//
+//   start():  the journal's keys (events handled after the last committed position) go into
+//             the pipeline's deduper, under the secret they were hashed with; the source
+//             resumes from its checkpoint.
+//   poll():   every batch of lines goes through the pipeline. The keys of the events it
+//             handled are appended to the journal after the batch, and the key of an event
+//             with findings at once, right after its findings were handed off. The position
+//             is committed, and the journal emptied, every commitEveryKeys keys or
+//             commitEveryBatches batches and at the end of what is available: a long backlog
+//             (a first start on an existing log, a restart after downtime) never leaves more
+//             keys in the journal than the deduper can hold.
+//
+// After a kill, the lines after the committed position are read again and the journal's keys
+// mark the events among them that were already handled. The one window left is between a
+// finding's hand-off and the journal write that follows it: a kill there repeats the findings
+// of that one event (never loses them).
+// Thread-safety: not thread-safe; the pipeline's owner thread owns it.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "controller/audit_metrics.h"
+#include "controller/dedupe.h"
+#include "controller/file_source.h"
+#include "controller/pipeline.h"
+
+namespace kc::audit {
+
+struct LogIngestOptions {
+  FileSourceOptions file;  // the journal lives next to file.checkpointPath (".journal")
+  // Commit the position after this many journal keys (keep it well under the deduper's
+  // capacity, Deduper::Options::maxEntries) or this many batches, whichever comes first.
+  size_t commitEveryKeys = 65'536;
+  size_t commitEveryBatches = 16;
+};
+
+// What start() found, for the caller to log.
+struct LogIngestStart {
+  size_t journalKeys = 0;   // keys taken from the journal into the deduper
+  size_t journalDamaged = 0;
+  size_t journalStale = 0;  // keys of an older key function, left out
+  std::string journalError;     // the journal could not be rewritten
+  std::string checkpointError;  // the checkpoint could not be read: reading from the start
+};
+
+class LogIngest {
+ public:
+  // metrics (optional): lines over the size cap are counted as dropped{source="log",
+  // reason="too_large"}.
+  LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMetrics* metrics);
+
+  LogIngestStart start();
+  // Reads what the log holds now. Returns the lines delivered; *commitError (optional) gets
+  // the last failure to persist the position.
+  size_t poll(std::string* commitError = nullptr);
+
+  const FileSourceStats& fileStats() const { return source_.stats(); }
+  uint64_t commits() const { return commits_; }
+  const std::string& journalPath() const { return journal_.path(); }
+
+ private:
+  bool commit(const Checkpoint& position, std::string* error);
+
+  LogIngestOptions options_;
+  AuditPipeline& pipeline_;
+  AuditMetrics* metrics_;
+  FileSource source_;
+  DedupeJournal journal_;
+  uint64_t commits_ = 0;
+  uint64_t tooLongReported_ = 0;
+};
+
+}  // namespace kc::audit
