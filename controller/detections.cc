@@ -647,17 +647,19 @@ void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, p
 void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out) {
   // Long-running requests (exec, attach, portforward, watches, proxied upgrades) log
   // ResponseStarted then ResponseComplete; the others only ResponseComplete. Request-level
-  // rules decide once: on ResponseStarted, or on ResponseComplete when no ResponseStarted was
-  // seen. Only ResponseStarted ids of requests some request-level rule applies to are
-  // remembered (as 128-bit hashes); every other event skips the set.
+  // rules report a request once: on ResponseStarted, or on ResponseComplete when nothing was
+  // reported on its ResponseStarted. Only the ids of requests reported on ResponseStarted are
+  // remembered (as 128-bit hashes): the many long-running requests no rule reports (watches
+  // through an impersonating proxy, trusted identities) must not push those out of the set.
   if (p.requestLevel()) {
     const DedupeKey id = requestKey(e.request());
-    const bool decide = p.started ? decided_.insert(id, 0) : !decided_.contains(id);
-    if (decide) {
+    if (!decided_.contains(id)) {
+      const size_t before = out.size();
       if (p.session) handleSessionSubresource(e, out);
       if (p.nodeProxy) handleNodeProxy(e, out);
       if (p.anonymous) handleAnonymous(e, out);
       if (p.impersonation) handleImpersonation(e, out);
+      if (p.started && out.size() > before) decided_.insert(id, 0);
     }
   }
   switch (p.object) {

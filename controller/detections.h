@@ -176,7 +176,7 @@ class Detector {
 
   DetectorOptions options_;
   ObjectTracker objects_;
-  // Keys (requestKey) of requests decided on ResponseStarted; bounded FIFO.
+  // Keys (requestKey) of requests reported on ResponseStarted; bounded FIFO.
   KeyFifoSet decided_;
   // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
   ObjectTracker chainNovelties_;
