@@ -35,12 +35,14 @@ constexpr const char* kReplayUsage =
     "usage: kube-customs audit replay FILE|- [-o text|json] [--policies DIR | --no-policies]\n"
     "                                 [--baseline FILE [--update-baseline]]\n"
     "                                 [--learning-period-hours H] [--memory FILE]\n"
+    "                                 [--config FILE]\n"
     "Runs the audit detections over audit events (JSON lines as the log backend writes them,\n"
     "or EventList / array documents) and prints one finding per line. The admission policies\n"
     "are re-applied (built-in defaults unless --policies or --no-policies); the baseline rules\n"
     "run only with --baseline. --memory FILE carries the detector's memory of workloads (who\n"
     "is behind each, what was already reported for it) from one replay to the next: loaded\n"
-    "before, saved after.\n";
+    "before, saved after. --config FILE takes the detection tuning (audit.detections), the\n"
+    "learning period and the policy directory of a serve configuration file (the flags win).\n";
 
 constexpr const char* kBaselineUsage =
     "usage: kube-customs baseline show --file FILE\n"
@@ -174,7 +176,7 @@ bool replayStream(std::FILE* in, audit::AuditPipeline& pipeline, audit::AuditMet
 }
 
 int runReplay(const std::vector<std::string>& args) {
-  Flags flags({"o", "output", "policies", "baseline", "learning-period-hours", "memory"},
+  Flags flags({"o", "output", "policies", "baseline", "learning-period-hours", "memory", "config"},
               {"help", "no-policies", "update-baseline"});
   std::string error;
   const bool parsed = flags.parse(args, error);
@@ -192,9 +194,23 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << kReplayUsage;
     return 2;
   }
+  // The tuning of a serve configuration file, so that replay judges as the role does.
+  Config cfg;
+  if (auto file = flags.get("config")) {
+    std::string text;
+    if (!files::readFile(*file, text)) {
+      std::cerr << "kube-customs audit replay: cannot read config file " << *file << "\n";
+      return 2;
+    }
+    std::vector<ConfigError> errors = applyConfigYaml(text, cfg);
+    if (errors.empty()) errors = validateConfig(cfg);
+    for (const auto& e : errors)
+      std::cerr << "kube-customs audit replay: " << e.toString(*file) << "\n";
+    if (!errors.empty()) return 2;
+  }
   std::shared_ptr<const policy::PolicySet> policies = policy::PolicySet::empty();
   if (!flags.has("no-policies")) {
-    webhook::PolicyStore store(flags.get("policies").value_or(""), {});
+    webhook::PolicyStore store(flags.get("policies").value_or(cfg.policies.dir), {});
     log::setLevel(log::Level::kError);
     if (!store.reload()) {
       for (const auto& e : store.lastErrors())
@@ -204,7 +220,7 @@ int runReplay(const std::vector<std::string>& args) {
     policies = store.current();
   }
   log::setLevel(log::Level::kError);
-  double learningHours = 168;
+  double learningHours = cfg.audit.learningPeriodHours;
   if (auto h = flags.get("learning-period-hours")) {
     try {
       learningHours = std::stod(*h);
@@ -223,7 +239,7 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 2;
   }
-  audit::DetectorOptions dopts;
+  audit::DetectorOptions dopts = detectorOptionsFrom(cfg);
   dopts.policies = [policies] { return policies; };
   dopts.baseline = baselineFile ? &baseline : nullptr;
   audit::Detector detector(std::move(dopts));

@@ -1403,11 +1403,23 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   // Image or command changes of a known object by an identity that never changed it.
   std::vector<ContainerState> now = readContainers(obj, kind);
   if (!create && !controller && seenBefore && prev.hasContainers && now != prev.containers) {
-    std::vector<std::string> changed, oldImages, newImages;
+    std::vector<std::string> changed, changedNames, oldImages, newImages;
+    // The container's own name: ContainerState names init and ephemeral containers with a
+    // prefix ("init:migrate"), which the change text keeps.
+    auto plainName = [](std::string_view name) {
+      for (std::string_view prefix : {"init:", "ephemeral:"}) {
+        if (startsWith(name, prefix)) return std::string(name.substr(prefix.size()));
+      }
+      return std::string(name);
+    };
     for (const auto& c : now) {
       auto it = std::find_if(prev.containers.begin(), prev.containers.end(),
                              [&](const ContainerState& o) { return o.name == c.name; });
-      if (it == prev.containers.end()) {
+      const bool added = it == prev.containers.end();
+      if (added || it->image != c.image || it->command != c.command) {
+        if (changedNames.size() < kMaxListed) addUnique(changedNames, plainName(c.name));
+      }
+      if (added) {
         changed.push_back(c.name + " added (" + c.image + ")");
         newImages.push_back(c.image);
       } else if (it->image != c.image || it->command != c.command) {
@@ -1429,7 +1441,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       if (!oldImages.empty()) f.details["oldImages"] = joinList(oldImages);
       if (!newImages.empty()) f.details["newImages"] = joinList(newImages);
       f.details["previousChangers"] = joinList(prev.changers);
-      for (const auto& c : now) f.containers.push_back(c.name);
+      f.containers = std::move(changedNames);  // the changed ones, by their own names
       f.summary = requestUser + ", who never changed " + what() + " before, changed " +
                   joinList(changed, "; ");
       out.push_back(std::move(f));

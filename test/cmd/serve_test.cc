@@ -324,6 +324,33 @@ TEST_CASE("AuditRoleAppliesTheDetectionTuningOfTheConfigFile", "[serve][audit]")
   CHECK(countLines(r.dir.file("stdout"), "\"rule\":\"webhook-config-changed\"") == 1);
 }
 
+TEST_CASE("ReplayTakesTheDetectionTuningOfAConfigFile", "[audit][replay]") {
+  TempDir dir;
+  const std::string attack = std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl";
+  kc::testing::writeFile(dir.file("c.yaml"),
+                         "audit:\n  detections:\n    trustedIdentities:\n"
+                         "      pod-exec: [\"mallory@*\"]\n");
+  const std::string replay = kc::testing::kubeCustomsBinary() + " audit replay " + attack + " -o json";
+  std::string untuned, tuned;
+  REQUIRE(kc::testing::runCommand(replay + " 2>/dev/null", untuned) == 0);
+  REQUIRE(kc::testing::runCommand(replay + " --config " + dir.file("c.yaml") + " 2>/dev/null",
+                                  tuned) == 0);
+  auto count = [](const std::string& text, const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(untuned, "\"rule\":\"pod-exec\"") == 1);
+  CHECK(count(tuned, "\"rule\":\"pod-exec\"") == 0);
+  CHECK(count(tuned, "\"rule\":") == count(untuned, "\"rule\":") - 1);
+  // A bad file is refused as serve refuses it: file, line, key.
+  kc::testing::writeFile(dir.file("bad.yaml"), "audit:\n  detections:\n    reportWarnViolations: maybe\n");
+  std::string err;
+  CHECK(kc::testing::runCommand(replay + " --config " + dir.file("bad.yaml") + " 2>&1", err) == 2);
+  CHECK(err.find("bad.yaml:3") != std::string::npos);
+  CHECK(err.find("audit.detections.reportWarnViolations") != std::string::npos);
+}
+
 TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
   TempDir dir;
   kc::testing::writeFile(dir.file("c.yaml"),

