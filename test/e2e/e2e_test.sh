@@ -5,7 +5,8 @@
 # its default values), and a real Alertmanager that both Prometheus and kube-customs send to, all
 # on 127.0.0.1. It replays the emulated attack: admission requests to /validate (a tunneling
 # tool, to be denied, and a benign pod, to be allowed) and the audit events of
-# test/testdata/audit_attack.jsonl appended to the audit log kube-customs follows. Then it checks
+# test/testdata/audit_history.jsonl (ten days of ordinary creations, which the baseline learns)
+# then test/testdata/audit_attack.jsonl appended to the audit log kube-customs follows. Then it checks
 # that the webhook denied what policy forbids, the findings were logged and counted, Prometheus
 # fired the findings alerts and Alertmanager holds both Prometheus' alerts and kube-customs' own
 # KubeCustomsAuditFinding alerts.
@@ -30,6 +31,7 @@ BIN=${1:-$REPO/build/cmd/kube-customs}
 [[ $BIN == /* ]] || BIN=$PWD/$BIN
 RULES=$REPO/deploy/prometheus/kube-customs-rules.yaml
 ATTACK=$REPO/test/testdata/audit_attack.jsonl
+HISTORY=$REPO/test/testdata/audit_history.jsonl
 REVIEW=$REPO/test/testdata/pod_admission_review.json
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
 ALERTMANAGER=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
@@ -37,7 +39,8 @@ DEADLINE=$((SECONDS + ${E2E_TIMEOUT:-90}))
 
 # The audit findings every run must produce (rule names of docs/detections.md).
 REQUIRED_RULES=(policy-violation privileged-container sensitive-host-path pod-exec
-                workload-image-changed webhook-config-changed)
+                workload-image-changed webhook-config-changed unexpected-creator
+                unexpected-image-source)
 DENIED_IMAGE=ngrok/ngrok:latest
 
 pass=0
@@ -160,7 +163,7 @@ missing=()
 [[ -x $PROMETHEUS ]] || missing+=("$PROMETHEUS (apt-get install prometheus)")
 [[ -x $ALERTMANAGER ]] || missing+=("$ALERTMANAGER (apt-get install prometheus-alertmanager)")
 for cmd in curl node; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
-for f in "$RULES" "$ATTACK" "$REVIEW"; do [[ -r $f ]] || missing+=("$f"); done
+for f in "$RULES" "$ATTACK" "$HISTORY" "$REVIEW"; do [[ -r $f ]] || missing+=("$f"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
   for m in "${missing[@]}"; do echo "missing: $m"; done
   abort "prerequisites present"
@@ -308,9 +311,13 @@ check "webhook allows the benign pod fixture (allowed:true)" \
   js "d.response.uid === '$uid' && d.response.allowed === true" <<<"$resp"
 
 # ---- the attack, audit side: the API server writes the attacker's requests to its audit log
-# Expected findings: what the offline replay of the same pipeline reports.
-"$BIN" audit replay "$ATTACK" -o json >"$WORK/expected.jsonl" 2>"$WORK/replay.err" ||
-  abort "audit replay of $ATTACK" "$(cat "$WORK/replay.err")"
+# Before the attack, ten days of ordinary creations (the audit role learns a week): the
+# attacker's creations are then new to the baseline, the tunnel's namespace new altogether.
+# Expected findings: what the offline replay of the same pipeline, with a baseline, reports.
+cat "$HISTORY" "$ATTACK" |
+  "$BIN" audit replay - -o json --baseline "$WORK/replay-baseline.json" \
+    >"$WORK/expected.jsonl" 2>"$WORK/replay.err" ||
+  abort "audit replay of $HISTORY and $ATTACK" "$(cat "$WORK/replay.err")"
 expected_count=$(grep -c . "$WORK/expected.jsonl")
 declare -A SEVERITY=()
 while IFS=' ' read -r rule sev; do SEVERITY[$rule]=$sev; done < <(
@@ -321,7 +328,7 @@ while IFS=' ' read -r rule sev; do SEVERITY[$rule]=$sev; done < <(
 for rule in "${REQUIRED_RULES[@]}"; do
   [[ -n ${SEVERITY[$rule]:-} ]] || ko "offline replay reports rule $rule" "$ATTACK changed?"
 done
-cat "$ATTACK" >>"$WORK/audit.log"
+cat "$HISTORY" "$ATTACK" >>"$WORK/audit.log"
 
 # finding_rules: the rule of every audit_finding line kube-customs logged, one a line.
 finding_rules() {
@@ -348,6 +355,27 @@ fi
 for rule in "${REQUIRED_RULES[@]}"; do
   check "finding logged: $rule" grep -qx -- "$rule" "$WORK/found.txt"
 done
+# The tunnel deployed with kubectl into a namespace nobody uses: new to the baseline.
+tunnel_unexpected() {
+  cat "$WORK/kube-customs.out" "$WORK/kube-customs.err" | node -e '
+    let s = "";
+    process.stdin.on("data", c => (s += c)).on("end", () => {
+      const want = new Set(["unexpected-creator|mallory@example.com",
+                            "unexpected-image-source|docker.io/ngrok/ngrok",
+                            "unexpected-user-agent|kubectl"]);
+      for (const l of s.split("\n")) {
+        if (!l.startsWith("{")) continue;
+        let e;
+        try { e = JSON.parse(l); } catch { continue; }
+        if (e.event_type === "audit_finding" && e.namespace === "scratch" && e.name === "tunnel" &&
+            e.kind === "Deployment" && e.details && e.details.newKey === "true")
+          want.delete(e.rule + "|" + e.details.value);
+      }
+      process.exit(want.size === 0 ? 0 : 1);
+    });'
+}
+check "the tunnel in an unused namespace is new to the baseline: creator, image source, user agent" \
+  tunnel_unexpected
 
 # ---- metrics
 get "$METRICS" >"$WORK/metrics.txt" 2>&1 || ko "scrape $METRICS"
