@@ -570,35 +570,29 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
   };
   REQUIRE(rules(feed(d, exec("exec-1", "ResponseStarted"))) ==
           std::vector<std::string>{"pod-exec"});
+  auto watch = [](const std::string& id, const std::string& user) {
+    Ev w;
+    w.auditID = id;
+    w.stage = "ResponseStarted";
+    w.verb = "watch";
+    w.code = 200;
+    w.level = "Metadata";
+    w.uri = "/api/v1/namespaces/shop/pods?watch=true";
+    w.user = user;
+    w.resource = "pods";
+    w.ns = "shop";
+    return w;
+  };
   // Many long-running requests no rule applies to (watches) do not crowd it out.
   for (int i = 0; i < 50; ++i) {
-    Ev w;
-    w.auditID = "watch-" + std::to_string(i);
-    w.stage = "ResponseStarted";
-    w.verb = "watch";
-    w.code = 200;
-    w.level = "Metadata";
-    w.uri = "/api/v1/namespaces/shop/pods?watch=true";
-    w.user = "system:serviceaccount:shop:runner";
-    w.resource = "pods";
-    w.ns = "shop";
-    CHECK(feed(d, w.str()).empty());
+    CHECK(feed(d, watch("watch-" + std::to_string(i), "system:serviceaccount:shop:runner").str())
+              .empty());
   }
-  // Nor do the watches and execs of people behind an impersonating proxy (Rancher, kube-oidc-
-  // proxy), which the impersonation rule looks at and does not report, nor a trusted
-  // identity's exec.
+  // Nor do the watches of people behind an impersonating proxy (Rancher, kube-oidc-proxy),
+  // which the impersonation rule looks at and does not report.
   for (int i = 0; i < 50; ++i) {
-    Ev w;
-    w.auditID = "proxied-" + std::to_string(i);
-    w.stage = "ResponseStarted";
-    w.verb = "watch";
-    w.code = 200;
-    w.level = "Metadata";
-    w.uri = "/api/v1/namespaces/shop/pods?watch=true";
-    w.user = "system:serviceaccount:cattle-system:rancher";
+    Ev w = watch("proxied-" + std::to_string(i), "system:serviceaccount:cattle-system:rancher");
     w.impersonated = {{"username", "bob@example.com"}, {"groups", {"developers"}}};
-    w.resource = "pods";
-    w.ns = "shop";
     CHECK(feed(d, w.str()).empty());
   }
   CHECK(feed(d, exec("exec-1", "ResponseComplete")).empty());
