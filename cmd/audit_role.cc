@@ -11,12 +11,18 @@ audit::Alert alertFor(const audit::Finding& f, std::chrono::system_clock::time_p
   a.labels = {{"rule", f.rule},
               {"severity", std::string(audit::severityName(f.severity))},
               {"namespace", f.namespace_}};
-  a.annotations = {{"summary", f.summary},
-                   {"technique", f.technique + " " + f.techniqueName},
-                   {"user", f.user},
-                   {"auditID", f.auditID},
-                   {"kind", f.kind},
-                   {"name", f.name}};
+  // Only what the finding has: an empty annotation would read as a value.
+  auto put = [&](const char* key, const std::string& value) {
+    if (!value.empty()) a.annotations[key] = value;
+  };
+  put("summary", f.summary);
+  put("technique", f.techniqueName.empty() || f.technique.empty()
+                       ? f.technique
+                       : f.technique + " " + f.techniqueName);
+  put("user", f.user);
+  put("auditID", f.auditID);
+  put("kind", f.kind);
+  put("name", f.name);
   if (!f.images.empty()) {
     std::string images;
     for (const auto& i : f.images) images += (images.empty() ? "" : ",") + i;

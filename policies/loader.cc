@@ -384,7 +384,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       if (sn["enabled"])
         r.boolean(sn["enabled"], "spec.systemNamespaces.enabled", d.systemNamespaces.enabled);
       d.systemNamespaces.namespaces = {"kube-system", "kube-public", "kube-node-lease"};
-      d.systemNamespaces.allowedUsernames = {"system:*"};
+      d.systemNamespaces.allowedUsernames = kSystemUsernames;
       d.systemNamespaces.allowedGroups = {"system:masters", "system:nodes"};
       if (sn["namespaces"]) {
         d.systemNamespaces.namespaces.clear();

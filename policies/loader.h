@@ -15,6 +15,14 @@ namespace kc::policy {
 
 inline constexpr std::string_view kPolicyApiVersion = "policy.kube-customs.io/v1alpha1";
 
+// The default spec.systemNamespaces.allowedUsernames: the control plane's own identities (the
+// controllers' service accounts in kube-system, kubelets, the components that authenticate
+// as themselves). Not "system:*": that holds system:anonymous and every namespace's service
+// accounts.
+inline const std::vector<std::string> kSystemUsernames = {
+    "system:serviceaccount:kube-system:*", "system:node:*", "system:kube-controller-manager",
+    "system:kube-scheduler", "system:kube-proxy", "system:apiserver"};
+
 struct PolicyFile {
   std::string name;  // shown in messages, e.g. "policies/images.yaml"
   std::string text;

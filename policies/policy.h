@@ -72,7 +72,7 @@ struct ImageRules {
 struct SystemNamespaceRule {
   bool enabled = false;
   std::vector<std::string> namespaces;        // default kube-system, kube-public, kube-node-lease
-  std::vector<std::string> allowedUsernames;  // globs, default "system:*"
+  std::vector<std::string> allowedUsernames;  // globs, default kSystemUsernames (loader.h)
   std::vector<std::string> allowedGroups;     // exact, default system:masters, system:nodes
 };
 

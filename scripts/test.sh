@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
+export KC_REQUIRE_TOOLS=1  # installed just above: tests that need a tool fail without it
 start=$SECONDS
 failed=0
 

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+#include <string>
 
 #include "controller/audit_event.h"
 #include "test/test_util.h"
@@ -93,6 +96,194 @@ TEST_CASE("ATrustedIdentityOfTheFileSilencesThatRuleAndNoOther", "[audit_role]")
   const std::vector<std::string> rest = rulesFound(everything);
   CHECK(std::count(rest.begin(), rest.end(), "pod-exec") == 0);
   CHECK(std::count(rest.begin(), rest.end(), "webhook-config-changed") == 0);
+}
+
+using Annotations = std::map<std::string, std::string>;
+
+const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1764496800));
+
+TEST_CASE("AlertForAPodExecCarriesThePodTheCommandAndTheImages", "[audit_role][alert]") {
+  audit::Finding f;
+  f.rule = "pod-exec";
+  f.severity = audit::Severity::kHigh;
+  f.technique = "T1609";
+  f.techniqueName = "Container Administration Command";
+  f.summary = "mallory@example.com ran `cat /var/run/secrets/token` in pod shop/web-1";
+  f.auditID = "a0000003-0000-4000-8000-000000000003";
+  f.stage = "ResponseStarted";
+  f.verb = "create";
+  f.kind = "Pod";
+  f.resource = "pods";
+  f.subresource = "exec";
+  f.namespace_ = "shop";
+  f.name = "web-1";
+  f.user = "mallory@example.com";
+  f.images = {"nginx:1.25", "ghcr.io/acme/sidecar@sha256:abc"};
+  f.containers = {"app"};
+  f.command = "cat /var/run/secrets/token";
+  f.sourceIP = "203.0.113.7";  // not an annotation
+  const audit::Alert a = alertFor(f, kNow);
+
+  CHECK(a.alertname == "KubeCustomsAuditFinding");
+  // Bounded labels only: no user, pod, image or command.
+  CHECK(a.labels == std::map<std::string, std::string>{
+                        {"rule", "pod-exec"}, {"severity", "high"}, {"namespace", "shop"}});
+  CHECK(a.annotations == Annotations{{"summary", f.summary},
+                                     {"technique", "T1609 Container Administration Command"},
+                                     {"user", "mallory@example.com"},
+                                     {"auditID", "a0000003-0000-4000-8000-000000000003"},
+                                     {"kind", "Pod"},
+                                     {"name", "web-1"},
+                                     {"image", "nginx:1.25,ghcr.io/acme/sidecar@sha256:abc"},
+                                     {"pod", "web-1"},
+                                     {"command", "cat /var/run/secrets/token"},
+                                     {"runbook_url", "docs/runbook.md"}});
+  CHECK(a.startsAt == kNow);
+  CHECK(a.endsAt == std::chrono::system_clock::time_point{});  // the client's lifetime applies
+  CHECK(a.generatorURL.empty());
+}
+
+TEST_CASE("AlertForAPolicyViolationCarriesTheViolationsAndTheRequestUser", "[audit_role][alert]") {
+  audit::Finding f;
+  f.rule = "policy-violation";
+  f.severity = audit::Severity::kMedium;
+  f.technique = "T1610";
+  f.techniqueName = "Deploy Container";
+  f.summary = "replicaset shop/api-5d8f violates 2 policy rules";
+  f.auditID = "b0000001";
+  f.kind = "ReplicaSet";
+  f.resource = "replicasets";
+  f.namespace_ = "shop";
+  f.name = "api-5d8f";
+  f.user = "mallory@example.com";
+  f.requestUser = "system:serviceaccount:kube-system:deployment-controller";
+  f.images = {"busybox:1.36"};
+  f.violations = {"[baseline] pss.privileged (app): privileged containers are not allowed",
+                  "[baseline] pss.hostPath: hostPath volumes are not allowed"};
+  const audit::Alert a = alertFor(f, kNow);
+
+  CHECK(a.labels == std::map<std::string, std::string>{{"rule", "policy-violation"},
+                                                       {"severity", "medium"},
+                                                       {"namespace", "shop"}});
+  CHECK(a.annotations ==
+        Annotations{{"summary", f.summary},
+                    {"technique", "T1610 Deploy Container"},
+                    {"user", "mallory@example.com"},
+                    {"auditID", "b0000001"},
+                    {"kind", "ReplicaSet"},
+                    {"name", "api-5d8f"},
+                    {"image", "busybox:1.36"},
+                    {"request_user", "system:serviceaccount:kube-system:deployment-controller"},
+                    {"violations",
+                     "[baseline] pss.privileged (app): privileged containers are not allowed; "
+                     "[baseline] pss.hostPath: hostPath volumes are not allowed"},
+                    {"runbook_url", "docs/runbook.md"}});
+  // Not a pod: no `pod` annotation; no command: no `command` annotation.
+  CHECK(a.annotations.count("pod") == 0);
+  CHECK(a.annotations.count("command") == 0);
+}
+
+TEST_CASE("AlertForAFindingWithoutOptionalFieldsLeavesTheirAnnotationsOut", "[audit_role][alert]") {
+  // A cluster-scoped deletion: no namespace, images, command, request user or violations.
+  audit::Finding f;
+  f.rule = "webhook-config-changed";
+  f.severity = audit::Severity::kCritical;
+  f.technique = "T1562";
+  f.techniqueName = "Impair Defenses";
+  f.summary = "mallory@example.com deleted validatingwebhookconfiguration kube-customs";
+  f.auditID = "a0000007";
+  f.kind = "ValidatingWebhookConfiguration";
+  f.resource = "validatingwebhookconfigurations";
+  f.name = "kube-customs";
+  f.user = "mallory@example.com";
+  const audit::Alert a = alertFor(f, kNow);
+
+  CHECK(a.annotations == Annotations{{"summary", f.summary},
+                                     {"technique", "T1562 Impair Defenses"},
+                                     {"user", "mallory@example.com"},
+                                     {"auditID", "a0000007"},
+                                     {"kind", "ValidatingWebhookConfiguration"},
+                                     {"name", "kube-customs"},
+                                     {"runbook_url", "docs/runbook.md"}});
+  for (const char* absent : {"image", "pod", "command", "request_user", "violations"}) {
+    INFO(absent);
+    CHECK(a.annotations.count(absent) == 0);
+  }
+  CHECK(a.labels.at("rule") == "webhook-config-changed");
+  CHECK(a.labels.at("severity") == "critical");
+  // No namespace: the label is empty (or absent), which the Alertmanager client drops.
+  CHECK((a.labels.count("namespace") == 0 || a.labels.at("namespace").empty()));
+}
+
+TEST_CASE("AlertForNamesThePodByKindOrByResource", "[audit_role][alert]") {
+  audit::Finding byResource;  // the kind unknown, the resource pods
+  byResource.rule = "pod-attach";
+  byResource.resource = "pods";
+  byResource.name = "web-2";
+  CHECK(alertFor(byResource, kNow).annotations.at("pod") == "web-2");
+  audit::Finding byKind;
+  byKind.rule = "privileged-container";
+  byKind.kind = "Pod";
+  byKind.name = "debug";
+  CHECK(alertFor(byKind, kNow).annotations.at("pod") == "debug");
+  audit::Finding deployment;
+  deployment.rule = "privileged-container";
+  deployment.kind = "Deployment";
+  deployment.resource = "deployments";
+  deployment.name = "tunnel";
+  CHECK(alertFor(deployment, kNow).annotations.count("pod") == 0);
+}
+
+// A field the finding does not have is no annotation at all: a finding without a name (a list,
+// a non-resource URL) has no `name`, one without a technique no `technique`.
+TEST_CASE("AlertForSendsNoEmptyOrBlankAnnotations", "[audit_role][alert]") {
+  audit::Finding f;
+  f.rule = "anonymous-access";
+  f.severity = audit::Severity::kMedium;
+  f.summary = "system:anonymous listed secrets";
+  const audit::Alert a = alertFor(f, kNow);
+  for (const auto& [name, value] : a.annotations) {
+    INFO(name << " = \"" << value << "\"");
+    CHECK(value.find_first_not_of(' ') != std::string::npos);
+  }
+}
+
+TEST_CASE("AlertsOfRealFindingsCarryTheirDetails", "[audit_role][alert]") {
+  // The emulated attack through the detector: the token read by exec and the privileged pod.
+  audit::DetectorOptions options = detectorOptionsFrom(Config{});
+  audit::Detector detector(std::move(options));
+  audit::EventParser parser;
+  std::vector<audit::Finding> findings;
+  const std::string attack =
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl");
+  parser.parseLines(attack, [&](const audit::Event& e) { detector.onEvent(e, findings); });
+  int execs = 0, privileged = 0;
+  for (const auto& f : findings) {
+    const audit::Alert a = alertFor(f, kNow);
+    INFO(f.rule << " " << f.name);
+    CHECK(a.alertname == "KubeCustomsAuditFinding");
+    CHECK(a.labels.at("rule") == f.rule);
+    CHECK(a.labels.at("severity") == audit::severityName(f.severity));
+    CHECK(a.annotations.at("auditID") == f.auditID);
+    CHECK(a.annotations.at("user") == f.user);
+    CHECK(a.annotations.at("summary") == f.summary);
+    if (f.rule == "pod-exec") {
+      ++execs;
+      CHECK(a.labels.at("namespace") == "shop");
+      CHECK(a.annotations.at("pod") == "checkout-7d9f8c6b5-x2k4q");
+      CHECK(a.annotations.at("command") ==
+            "cat /var/run/secrets/kubernetes.io/serviceaccount/token");
+      CHECK(a.annotations.at("technique") == "T1609 Container Administration Command");
+    }
+    if (f.rule == "privileged-container" && f.name == "debug") {
+      ++privileged;
+      CHECK(a.annotations.at("pod") == "debug");
+      REQUIRE_FALSE(f.images.empty());
+      CHECK(a.annotations.at("image") == f.images[0]);
+    }
+  }
+  CHECK(execs == 1);
+  CHECK(privileged == 1);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // a file and from stdin alike.
 
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -252,6 +254,271 @@ TEST_CASE("ReplayHelpExitsZeroAndUsageErrorsExitTwo", "[replay]") {
   CHECK(kc::testing::runCommand(bin + " --no-such-flag x", out) == 2);
   CHECK(kc::testing::runCommand(bin + " -o yaml x", out) == 2);
   CHECK(kc::testing::runCommand(bin + " /nonexistent/audit.log", out) == 2);
+}
+
+// --- The learned baseline through the CLI: `audit replay --baseline` and `baseline show|accept`.
+
+// 2026-11-30T08:00:00Z, when the learning starts (the first event's time).
+constexpr int64_t kLearningStart = 1796025600LL * 1000000;
+
+// `user` creates Deployment shop/`name` running `image` with kubectl, `minutes` after 08:00.
+std::string createDeployment(int id, int minutes, const std::string& user, const std::string& name,
+                             const std::string& image) {
+  char at[64], done[64];
+  std::snprintf(at, sizeof at, "2026-11-30T%02d:%02d:00.000000Z", 8 + minutes / 60, minutes % 60);
+  std::snprintf(done, sizeof done, "2026-11-30T%02d:%02d:00.040000Z", 8 + minutes / 60,
+                minutes % 60);
+  nlohmann::json container = {{"name", "app"}, {"image", image}};
+  container["securityContext"] = {{"runAsNonRoot", true},
+                                  {"allowPrivilegeEscalation", false},
+                                  {"capabilities", {{"drop", {"ALL"}}}},
+                                  {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+  nlohmann::json object = {{"kind", "Deployment"}, {"apiVersion", "apps/v1"}};
+  object["metadata"] = {{"name", name},
+                        {"namespace", "shop"},
+                        {"uid", "d1000000-0000-4000-8000-00000000000" + std::to_string(id)}};
+  object["spec"]["replicas"] = 2;
+  object["spec"]["selector"]["matchLabels"]["app"] = name;
+  object["spec"]["template"]["metadata"]["labels"]["app"] = name;
+  object["spec"]["template"]["spec"]["containers"] = nlohmann::json::array({container});
+  const nlohmann::json event = {
+      {"kind", "Event"},
+      {"apiVersion", "audit.k8s.io/v1"},
+      {"level", "RequestResponse"},
+      {"auditID", "b1000000-0000-4000-8000-00000000000" + std::to_string(id)},
+      {"stage", "ResponseComplete"},
+      {"requestURI", "/apis/apps/v1/namespaces/shop/deployments?fieldManager=kubectl-create"},
+      {"verb", "create"},
+      {"user", {{"username", user}, {"groups", {"system:authenticated"}}}},
+      {"sourceIPs", {"10.0.4.17"}},
+      {"userAgent", "kubectl/v1.32.0 (linux/amd64) kubernetes/abc"},
+      {"objectRef",
+       {{"resource", "deployments"},
+        {"namespace", "shop"},
+        {"name", name},
+        {"apiGroup", "apps"},
+        {"apiVersion", "v1"}}},
+      {"responseStatus", {{"metadata", nlohmann::json::object()}, {"code", 201}}},
+      {"requestReceivedTimestamp", at},
+      {"stageTimestamp", done},
+      {"annotations", {{"authorization.k8s.io/decision", "allow"}}},
+      {"requestObject", object},
+      {"responseObject", object}};
+  return event.dump() + "\n";
+}
+
+std::string shellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The unexpected-* findings of a replay, parsed.
+std::vector<nlohmann::json> baselineFindings(const std::vector<std::string>& lines) {
+  std::vector<nlohmann::json> out;
+  for (const auto& l : lines) {
+    auto f = nlohmann::json::parse(l);
+    if (f["rule"].get<std::string>().rfind("unexpected-", 0) == 0) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// The state of `value` under shop/Deployment `dimension` in `baseline show` output ("" when
+// absent).
+std::string stateOf(const nlohmann::json& shown, const std::string& dimension,
+                    const std::string& value) {
+  for (const auto& k : shown["keys"]) {
+    if (k["namespace"] != "shop" || k["kind"] != "Deployment") continue;
+    for (const auto& v : k[dimension]) {
+      if (v["value"] == value) return v["state"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+nlohmann::json showBaseline(const std::string& file) {
+  std::string out;
+  REQUIRE(kc::testing::runCommand(
+              kc::testing::kubeCustomsBinary() + " baseline show --file " + file, out) == 0);
+  return nlohmann::json::parse(out);
+}
+
+TEST_CASE("ReplayLearnsABaselineThenReportsAndAcceptsANewCreator", "[replay][baseline]") {
+  TempDir dir;
+  const std::string image = "registry.example.com/shop/web:1.4.2";
+  // Learning (one hour of event time, from 08:00): alice and dave create; then bob, never seen
+  // creating Deployments in shop, at 10:00.
+  const std::string log = createDeployment(1, 0, "alice@example.com", "web", image) +
+                          createDeployment(2, 50, "dave@example.com", "worker", image) +
+                          createDeployment(3, 120, "bob@example.com", "cart", image);
+  kc::testing::writeFile(dir.file("audit.log"), log);
+  const std::string baseline = dir.file("baseline.json");
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  const std::string replay =
+      bin + " audit replay -o json --learning-period-hours 1 --baseline " + baseline + " ";
+
+  int rc = -1;
+  const auto first =
+      baselineFindings(findingLines(replay + "--update-baseline " + dir.file("audit.log"), &rc));
+  CHECK(rc == 0);
+  REQUIRE(first.size() == 1);
+  const nlohmann::json& novelty = first[0];
+  CHECK(novelty["rule"] == "unexpected-creator");
+  CHECK(novelty["severity"] == "medium");
+  CHECK(novelty["technique"] == "T1078");
+  CHECK(novelty["namespace"] == "shop");
+  CHECK(novelty["kind"] == "Deployment");
+  CHECK(novelty["name"] == "cart");
+  CHECK(novelty["user"] == "bob@example.com");
+  CHECK(novelty["details"]["dimension"] == "creator");
+  CHECK(novelty["details"]["value"] == "bob@example.com");
+
+  // A longer learning period (same events, fresh baseline) reports nothing: the period is
+  // counted in event time, from the first event.
+  CHECK(baselineFindings(findingLines(bin + " audit replay -o json --learning-period-hours 3 " +
+                                      "--baseline " + dir.file("other.json") + " " +
+                                      dir.file("audit.log")))
+            .empty());
+  CHECK_FALSE(std::filesystem::exists(dir.file("other.json")));  // no --update-baseline
+
+  // The file holds what was learned and the flagged novelty.
+  nlohmann::json shown = showBaseline(baseline);
+  INFO(shown.dump());
+  CHECK(shown["version"] == 1);
+  CHECK(shown["learningStartMicros"] == kLearningStart + 40000);  // 08:00:00.04
+  // The learning period replay ran with is in the file (`show` prints its own: see
+  // BaselineShowAndAcceptKeepTheLearningPeriodOfTheFile).
+  CHECK(nlohmann::json::parse(kc::testing::readFile(baseline))["learningMicros"] ==
+        int64_t{3600} * 1000000);
+  CHECK(stateOf(shown, "creator", "alice@example.com") == "learned");
+  CHECK(stateOf(shown, "creator", "dave@example.com") == "learned");
+  CHECK(stateOf(shown, "creator", "bob@example.com") == "flagged");
+  CHECK(stateOf(shown, "image-source", "registry.example.com/shop/web") == "learned");
+  CHECK(stateOf(shown, "user-agent", "kubectl") == "learned");
+
+  // Accepting the finding line as replay printed it.
+  std::string out;
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + baseline + " --finding " +
+                                    shellQuote(novelty.dump()),
+                                out) == 0);
+  CHECK(out.find("accepted into " + baseline) != std::string::npos);
+  shown = showBaseline(baseline);
+  CHECK(stateOf(shown, "creator", "bob@example.com") == "accepted");
+  CHECK(stateOf(shown, "creator", "alice@example.com") == "learned");
+
+  // Replayed again against it: nothing unexpected, and the file is left as it was.
+  const std::string before = kc::testing::readFile(baseline);
+  CHECK(baselineFindings(findingLines(replay + dir.file("audit.log"), &rc)).empty());
+  CHECK(rc == 0);
+  CHECK(kc::testing::readFile(baseline) == before);
+
+  // An accept names a value before it is ever seen: carol, at 12:00, is reported against the
+  // baseline as it is, and not against a copy where she was accepted by dimension and value.
+  kc::testing::writeFile(dir.file("later.log"),
+                         createDeployment(4, 240, "carol@example.com", "search", image));
+  std::filesystem::copy_file(baseline, dir.file("accepted.json"));
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + dir.file("accepted.json") +
+                                    " --namespace shop --kind Deployment --dimension creator"
+                                    " --value carol@example.com",
+                                out) == 0);
+  CHECK(stateOf(showBaseline(dir.file("accepted.json")), "creator", "carol@example.com") ==
+        "accepted");
+  const auto carol = baselineFindings(findingLines(replay + dir.file("later.log")));
+  REQUIRE(carol.size() == 1);
+  CHECK(carol[0]["details"]["value"] == "carol@example.com");
+  CHECK(baselineFindings(findingLines(bin + " audit replay -o json --learning-period-hours 1 " +
+                                      "--baseline " + dir.file("accepted.json") + " " +
+                                      dir.file("later.log")))
+            .empty());
+}
+
+TEST_CASE("BaselineCommandsRejectBadUsageAndNonBaselineFindings", "[replay][baseline]") {
+  TempDir dir;
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  const std::string file = dir.file("baseline.json");
+  std::string out;
+  CHECK(kc::testing::runCommand(bin + " baseline", out) == 2);
+  CHECK(out.find("usage: kube-customs baseline show --file FILE") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline frobnicate --file " + file, out) == 2);
+  CHECK(out.find("usage: kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline show", out) == 2);
+  CHECK(out.find("--file is required") != std::string::npos);
+  CHECK(out.find("usage: kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline show --file " + file + " --no-such-flag x", out) ==
+        2);
+  CHECK(out.find("usage: kube-customs baseline") != std::string::npos);
+  // accept needs a finding, or all of namespace, kind, a known dimension and value.
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + file +
+                                    " --namespace shop --kind Deployment --value x",
+                                out) == 2);
+  CHECK(out.find("usage: kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + file +
+                                    " --namespace shop --kind Deployment --dimension colour"
+                                    " --value x",
+                                out) == 2);
+  CHECK(out.find("usage: kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + file + " --finding '{oops'",
+                                out) == 2);
+  CHECK(out.find("--finding is not valid JSON") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(file));  // nothing was written by any of these
+
+  // A finding of another rule is refused, and the file is not created.
+  kc::testing::writeFile(dir.file("exec.log"), execEvent(1, 0) + "\n");
+  const std::vector<std::string> exec =
+      findingLines(bin + " audit replay -o json " + dir.file("exec.log"));
+  REQUIRE(exec.size() == 1);
+  REQUIRE(nlohmann::json::parse(exec[0])["rule"] == "pod-exec");
+  const int rc = kc::testing::runCommand(
+      bin + " baseline accept --file " + file + " --finding " + shellQuote(exec[0]), out);
+  CHECK(rc != 0);
+  CHECK(rc != 2);  // a refusal, not a usage error
+  CHECK(out.find("\"pod-exec\" is not a baseline rule") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(file));
+
+  // A baseline file that is not one is refused by show, accept and replay alike.
+  kc::testing::writeFile(file, "{\"kind\":\"ObjectMemory\"}\n");
+  CHECK(kc::testing::runCommand(bin + " baseline show --file " + file, out) == 2);
+  CHECK(out.find("not a kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::runCommand(bin + " baseline accept --file " + file +
+                                    " --namespace shop --kind Deployment --dimension creator"
+                                    " --value x",
+                                out) == 2);
+  CHECK(kc::testing::runCommand(
+            bin + " audit replay --baseline " + file + " " + dir.file("exec.log"), out) == 2);
+  CHECK(out.find("not a kube-customs baseline") != std::string::npos);
+  CHECK(kc::testing::readFile(file) == "{\"kind\":\"ObjectMemory\"}\n");
+
+  // The learning period must be a number >= 0.
+  for (const char* bad : {"-1", "soon"}) {
+    INFO(bad);
+    CHECK(kc::testing::runCommand(
+              bin + " audit replay --learning-period-hours " + bad + " " + dir.file("exec.log"),
+              out) == 2);
+    CHECK(out.find("--learning-period-hours needs a number >= 0") != std::string::npos);
+  }
+}
+
+// `baseline show` prints the file, and `accept` changes one value in it: both keep the
+// learning period the file was written with (not the 7 days of a default baseline).
+TEST_CASE("BaselineShowAndAcceptKeepTheLearningPeriodOfTheFile", "[replay][baseline]") {
+  TempDir dir;
+  kc::testing::writeFile(
+      dir.file("audit.log"),
+      createDeployment(1, 0, "alice@example.com", "web", "registry.example.com/shop/web:1.4.2"));
+  const std::string baseline = dir.file("baseline.json");
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  std::string out;
+  REQUIRE(kc::testing::runCommand(bin + " audit replay --learning-period-hours 1 --baseline " +
+                                      baseline + " --update-baseline " + dir.file("audit.log"),
+                                  out) == 0);
+  const int64_t hour = int64_t{3600} * 1000000;
+  REQUIRE(nlohmann::json::parse(kc::testing::readFile(baseline))["learningMicros"] == hour);
+  CHECK(showBaseline(baseline)["learningMicros"] == hour);
+  REQUIRE(kc::testing::runCommand(bin + " baseline accept --file " + baseline +
+                                      " --namespace shop --kind Deployment --dimension creator"
+                                      " --value bob@example.com",
+                                  out) == 0);
+  CHECK(nlohmann::json::parse(kc::testing::readFile(baseline))["learningMicros"] == hour);
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 // up on arrival, whatever the order, the distance between repeats and the cuts into buffers.
 #include "controller/pipeline.h"
 
+#include <prometheus/registry.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -32,7 +35,7 @@ std::string execEvent(int i) {
 
 struct Run {
   explicit Run(DetectorOptions options = {}) : detector(std::move(options)) {}
-  Detector detector;
+  Detector detector{DetectorOptions{}};
   std::vector<Finding> findings;
   AuditPipeline pipeline{PipelineOptions{}, detector, nullptr,
                          [this](const Finding& f) { findings.push_back(f); }};
@@ -187,6 +190,170 @@ TEST_CASE("StagesRetriesAndFreshIdsAreNotAuditIdReuse", "[pipeline][detections]"
   const auto trustedRules = rulesOf(trusted.findings);
   CHECK(std::count(trustedRules.begin(), trustedRules.end(), "audit-id-reused") == 0);
   CHECK(std::count(trustedRules.begin(), trustedRules.end(), "privileged-container") == 1);
+}
+
+// The value of the series of `family` with exactly `labels` in the registry's exposition, or
+// -1 when there is no such series.
+double seriesValue(prometheus::Registry& registry, const std::string& family,
+                   const std::map<std::string, std::string>& labels) {
+  for (const auto& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const auto& m : f.metric) {
+      std::map<std::string, std::string> got;
+      for (const auto& l : m.label) got[l.name] = l.value;
+      if (got != labels) continue;
+      return f.type == prometheus::MetricType::Gauge ? m.gauge.value : m.counter.value;
+    }
+  }
+  return -1;
+}
+
+// The sum over all series of a counter family.
+double familyTotal(prometheus::Registry& registry, const std::string& family) {
+  double total = 0;
+  for (const auto& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const auto& m : f.metric) total += m.counter.value;
+  }
+  return total;
+}
+
+std::string replaceOnce(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  s.replace(at, from.size(), to);
+  return s;
+}
+
+// A list event with its own auditID and times (no stageTimestamp when `stage` is empty).
+std::string listEventAt(const std::string& id, const std::string& received,
+                        const std::string& stage) {
+  std::string e = withAuditId(listEvent(0), id);
+  e = replaceOnce(e, "2024-05-01T10:00:00.000000Z", received);
+  if (stage.empty())
+    return replaceOnce(e, R"(,"stageTimestamp":"2024-05-01T10:00:00.000100Z")", "");
+  return replaceOnce(e, "2024-05-01T10:00:00.000100Z", stage);
+}
+
+constexpr double kMay1st2024 = 1714521600;  // 2024-05-01T00:00:00Z
+// Unix times are large: Approx's default relative epsilon would let hours through.
+
+TEST_CASE("ParseRejectsDuplicatesAndEventTimesBecomeMetricsBySource", "[pipeline][metrics]") {
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  PipelineOptions options;
+  options.limits.maxDepth = 16;
+  options.limits.maxEventBytes = 4096;
+  Detector detector{DetectorOptions{}};
+  std::vector<Finding> findings;
+  AuditPipeline pipeline(options, detector, &metrics,
+                         [&](const Finding& f) { findings.push_back(f); });
+
+  // The log backend: three valid events (the newest by stageTimestamp in the middle, not
+  // last), a truncated line, a line with invalid UTF-8, one nested deeper than the cap, one
+  // over the event size cap, and a repeat.
+  const std::string newest =
+      listEventAt("l-new", "2024-05-01T10:00:09.000000Z", "2024-05-01T10:00:09.500000Z");
+  std::string deep = "{\"a\":1}";
+  for (int i = 0; i < 20; ++i) deep = "{\"a\":" + deep + "}";
+  const std::vector<std::string> lines = {
+      listEvent(1),
+      execEvent(1),  // one pod-exec finding
+      newest,
+      listEvent(2).substr(0, 120),                               // truncated: invalid_json
+      replaceOnce(listEvent(3), "ci:runner", "ci:run\xff\xfe"),  // invalid_utf8
+      replaceOnce(listEvent(4), R"("responseStatus")",
+                  R"("requestObject":)" + deep + R"(,"responseStatus")"),  // too_deep
+      replaceOnce(listEvent(5), R"("responseStatus")",
+                  R"("annotations":{"pad":")" + std::string(5000, 'x') +
+                      R"("},"responseStatus")"),  // too_large
+      listEventAt("l-old", "2024-05-01T09:59:00.000000Z", "2024-05-01T09:59:00.500000Z"),
+      listEvent(1),  // a repeat
+  };
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  pipeline.processLines(text, "log", false);
+
+  const ParseStats& stats = pipeline.parseStats();
+  CHECK(stats.rejectedFor(RejectReason::kInvalidJson) == 1);
+  CHECK(stats.rejectedFor(RejectReason::kInvalidUtf8) == 1);
+  CHECK(stats.rejectedFor(RejectReason::kTooDeep) == 1);
+  CHECK(stats.rejectedFor(RejectReason::kTooLarge) == 1);
+  CHECK(stats.rejectedTotal() == 4);
+
+  CHECK(metrics.receivedCount("log") == 4);
+  CHECK(metrics.droppedCount("log", "too_deep") == 1);
+  CHECK(metrics.droppedCount("log", "too_large") == 1);
+  // Unreadable input is unparsable, never "dropped".
+  CHECK(metrics.unparsableCount("log") == 2);
+  CHECK(metrics.droppedCount("log", "invalid_json") == 0);
+  CHECK(metrics.droppedCount("log", "invalid_utf8") == 0);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_dropped_total",
+                    {{"source", "log"}, {"reason", "too_deep"}}) == 1);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_dropped_total",
+                    {{"source", "log"}, {"reason", "too_large"}}) == 1);
+  CHECK(familyTotal(registry, "kube_customs_audit_events_dropped_total") == 2);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_duplicate_total", {{"source", "log"}}) ==
+        1);
+  // The newest event's stageTimestamp, although an older one came after it.
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "log"}}) ==
+        Approx(kMay1st2024 + 10 * 3600 + 9.5).epsilon(0).margin(1e-3));
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "webhook"}}) <= 0);  // nothing from the webhook yet
+
+  // The webhook backend: an EventList with an exec, an event with only
+  // requestReceivedTimestamp (the newest), an older one with a stageTimestamp, an item that is
+  // no event, one over the size cap, and a repeat of an event the log already delivered.
+  const std::vector<std::string> items = {
+      execEvent(2),
+      listEventAt("w-new", "2024-05-01T10:05:00.250000Z", ""),
+      listEventAt("w-old", "2024-05-01T10:03:00.000000Z", "2024-05-01T10:04:00.000000Z"),
+      "42",
+      replaceOnce(listEvent(6), R"("responseStatus")",
+                  R"("annotations":{"pad":")" + std::string(5000, 'y') + R"("},"responseStatus")"),
+      listEvent(1),
+  };
+  std::string list = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
+  for (size_t i = 0; i < items.size(); ++i) list += (i ? "," : "") + items[i];
+  pipeline.processDocument(list + "]}", "webhook");
+
+  CHECK(metrics.receivedCount("webhook") == 3);
+  CHECK(metrics.unparsableCount("webhook") == 1);
+  CHECK(metrics.droppedCount("webhook", "too_large") == 1);
+  CHECK(metrics.droppedCount("webhook", "not_an_event") == 0);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_duplicate_total",
+                    {{"source", "webhook"}}) == 1);
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "webhook"}}) ==
+        Approx(kMay1st2024 + 10 * 3600 + 5 * 60 + 0.25).epsilon(0).margin(1e-3));
+  // The log's series are left as they were.
+  CHECK(metrics.receivedCount("log") == 4);
+  CHECK(metrics.unparsableCount("log") == 2);
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "log"}}) ==
+        Approx(kMay1st2024 + 10 * 3600 + 9.5).epsilon(0).margin(1e-3));
+
+  // An older batch does not move the gauge back.
+  pipeline.processLines(
+      listEventAt("l-older", "2024-05-01T08:00:00.000000Z", "2024-05-01T08:00:01.000000Z") + "\n",
+      "log", false);
+  CHECK(metrics.receivedCount("log") == 5);
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "log"}}) ==
+        Approx(kMay1st2024 + 10 * 3600 + 9.5).epsilon(0).margin(1e-3));
+
+  // One pod-exec finding per exec (`id`: low), counted by rule and severity.
+  REQUIRE(findings.size() == 2);
+  CHECK(findings[0].rule == "pod-exec");
+  CHECK(findings[0].severity == Severity::kLow);
+  CHECK(metrics.findingCount("pod-exec", "low") == 2);
+  CHECK(seriesValue(registry, "kube_customs_audit_findings_total",
+                    {{"rule", "pod-exec"}, {"severity", "low"}}) == 2);
+  CHECK(familyTotal(registry, "kube_customs_audit_findings_total") == 2);
+  CHECK(pipeline.findings() == 2);
+  CHECK(pipeline.events() == 8);
+  CHECK(pipeline.duplicates() == 2);
 }
 
 }  // namespace

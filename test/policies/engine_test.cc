@@ -91,6 +91,28 @@ TEST_CASE("Engine.DeniesTunnelingToolImageFromDefaultList", "[engine]") {
   CHECK(ps->evaluate(input(ok)).allowed);
 }
 
+TEST_CASE("Engine.DeniesDefaultListImagesThroughPort443AndDockerHubAliases", "[engine]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true, images: [ghcr.io/evil/**]}\n"));
+  // Registry-anchored patterns (`kalilinux/**`, `bcsecurity/empire`, `ghcr.io/evil/**`) used to
+  // be escaped by naming the registry with its default https port or another Hub host name.
+  for (const char* bad :
+       {"registry-1.docker.io:443/kalilinux/kali-last-release:2024.4",
+        "index.docker.io:443/bcsecurity/empire:v5", "REGISTRY-1.DOCKER.IO:443/bcsecurity/empire",
+        "registry-1.docker.io:00443/kalilinux/kali-last-release", "docker.io:443/bcsecurity/empire",
+        "registry.hub.docker.com/kalilinux/kali-last-release",
+        "Registry.Hub.Docker.com:443/bcsecurity/empire:v5", "ghcr.io:443/evil/x:1",
+        "GHCR.IO:0443/evil/x"}) {
+    Doc b(podWithImage(bad));
+    INFO(bad);
+    auto v = ps->evaluate(input(b));
+    CHECK_FALSE(v.allowed);
+    CHECK(hasRule(v, "image.denied"));
+  }
+  // Another port is another registry.
+  Doc other(podWithImage("ghcr.io:5000/evil/x:1"));
+  CHECK(ps->evaluate(input(other)).allowed);
+}
+
 TEST_CASE("Engine.DeniesImagesOutsideAllowedRegistriesOnSegmentBoundaries", "[engine]") {
   auto ps = policies(imagePolicy("  allowedImages: [openpolicyagent, ghcr.io/acme]\n"));
   Doc ok(podWithImage("openpolicyagent/opa:0.60.0"));
@@ -326,6 +348,21 @@ TEST_CASE("Engine.DeniesWorkloadsInSystemNamespacesFromNonSystemIdentities", "[e
   auto controller = input(d, "kube-system");
   controller.user.username = "system:serviceaccount:kube-system:daemon-set-controller";
   CHECK(ps->evaluate(controller).allowed);
+  auto node = input(d, "kube-system");
+  node.user.username = "system:node:worker-1";
+  CHECK(ps->evaluate(node).allowed);
+  // "system:" names that are not the control plane: another namespace's service account, and
+  // anonymous requests.
+  for (const char* user : {"system:serviceaccount:apps:web", "system:anonymous",
+                           "system:serviceaccount:kube-systemx:x"}) {
+    INFO(user);
+    auto other = input(d, "kube-system");
+    other.user.username = user;
+    other.user.groups = {"system:serviceaccounts", "system:authenticated"};
+    auto v = ps->evaluate(other);
+    CHECK_FALSE(v.allowed);
+    CHECK((!v.violations.empty() && v.violations[0].rule == "namespace.system"));
+  }
   auto admin = input(d, "kube-node-lease");
   admin.user.groups = {"system:masters"};
   CHECK(ps->evaluate(admin).allowed);
