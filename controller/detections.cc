@@ -1327,21 +1327,38 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       std::vector<std::pair<std::string, std::string>> hitRules;  // (policy, rule) per hit
       std::vector<std::string> policiesHit;
       bool enforced = false;
+      auto isEphemeral = [&](std::string_view c) {
+        return std::find(ephemeralNames.begin(), ephemeralNames.end(), c) !=
+               ephemeralNames.end();
+      };
       for (const auto& viol : v.violations) {
         if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
-        if (ephemeralSub && std::find(ephemeralNames.begin(), ephemeralNames.end(),
-                                      viol.container) == ephemeralNames.end()) {
-          continue;
-        }
         Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
                      : viol.mode == policy::Mode::kAudit ? Severity::kMedium
                                                          : Severity::kLow;
-        hits.push_back(
-            {"policy/" + viol.policy + "/" + viol.rule + "/" + viol.container, viol.container,
-             "[" + viol.policy + "] " + viol.rule +
-                 (viol.container.empty() ? "" : " (" + viol.container + ")") + ": " + viol.message,
-             s});
-        hitRules.emplace_back(viol.policy, viol.rule);
+        auto hit = [&](const std::string& container) {
+          hits.push_back(
+              {"policy/" + viol.policy + "/" + viol.rule + "/" + container, container,
+               "[" + viol.policy + "] " + viol.rule +
+                   (container.empty() ? "" : " (" + container + ")") + ": " + viol.message,
+               s});
+          hitRules.emplace_back(viol.policy, viol.rule);
+        };
+        if (!ephemeralSub) {
+          hit(viol.container);
+          continue;
+        }
+        // Through the subresource only ephemeral containers are judged: one hit for each the
+        // violation names (a Pod Security check failing for several containers names them
+        // all, one of them perhaps added earlier and reported then).
+        if (isEphemeral(viol.container)) {
+          hit(viol.container);
+          continue;
+        }
+        if (!viol.container.empty()) continue;
+        for (const auto& c : viol.containers) {
+          if (isEphemeral(c)) hit(c);
+        }
       }
       // emit() joins details into the summary; keep the summary short and list violations.
       std::vector<Hit> fresh;

@@ -176,6 +176,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
         v.policy = p.name;
         v.rule = std::move(rule);
         if (f.containers.size() == 1) v.container = std::string(f.containers[0]);
+        v.containers.assign(f.containers.begin(), f.containers.end());
         v.field = f.field;
         v.message = f.reason + (f.detail.empty() ? "" : " (" + f.detail + ")");
         found.push_back(std::move(v));

@@ -1989,5 +1989,55 @@ TEST_CASE("PrivilegedEphemeralContainerIsJudgedAlone", "[detections]") {
   }
 }
 
+// A Pod Security check that fails for several containers names them all in one violation: a
+// second debugging container with the same setting as an earlier one must still be reported.
+TEST_CASE("EphemeralContainersFailingOneCheckTogetherAreEachReported", "[detections]") {
+  const PodCarryingKind& k = kPodCarryingKinds[0];
+  REQUIRE(k.kind == "Pod");
+  DetectorOptions o;
+  o.policies = defaultPolicies;
+  Detector d(o);
+  const json spec = podTemplateSpec("registry.example.com/shop/web:1.4.2");
+  Ev c = createEvent(k, "shop", "web-1", "uid-dbg", spec,
+                     "system:serviceaccount:kube-system:replicaset-controller");
+  CHECK(feed(d, c.str()).empty());
+  json pod = podCarryingObject(k, "shop", "web-1", "uid-dbg", spec, true);
+  auto debug = [&](const std::string& id, const std::vector<std::string>& names) {
+    json containers = json::array();
+    for (const auto& n : names) {
+      containers.push_back(fullContainer(
+          n, "docker.io/nicolaka/netshoot:v0.13",
+          {{"targetContainerName", "app"},
+           {"securityContext", {{"seccompProfile", {{"type", "Unconfined"}}}}}}));
+    }
+    pod["spec"]["ephemeralContainers"] = containers;
+    Ev e;
+    e.auditID = id;
+    e.verb = "patch";
+    e.code = 200;
+    e.uri = "/api/v1/namespaces/shop/pods/web-1/ephemeralcontainers";
+    e.user = "bob@example.com";
+    e.resource = "pods";
+    e.subresource = "ephemeralcontainers";
+    e.ns = "shop";
+    e.name = "web-1";
+    e.requestObject = {{"spec", {{"ephemeralContainers", containers}}}};
+    e.responseObject = pod;
+    return feed(d, e.str());
+  };
+  auto violationOf = [](const std::vector<Finding>& fs) -> const Finding* {
+    return rule(fs, "policy-violation");
+  };
+  const auto first = debug("a-dbg1", {"dbg1"});
+  REQUIRE(violationOf(first) != nullptr);
+  CHECK(violationOf(first)->containers == std::vector<std::string>{"dbg1"});
+  const auto second = debug("a-dbg2", {"dbg1", "dbg2"});
+  CHECK(rule(second, "ephemeral-container") != nullptr);
+  REQUIRE(violationOf(second) != nullptr);
+  CHECK(violationOf(second)->containers == std::vector<std::string>{"dbg2"});
+  REQUIRE(!violationOf(second)->violations.empty());
+  CHECK(violationOf(second)->violations[0].find("(dbg2)") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace kc::audit
