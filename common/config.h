@@ -15,7 +15,11 @@ namespace kc {
 struct ServerConfig {
   std::string listen = ":8443";
   int threads = 0;  // 0: one per core
-  std::size_t maxBodyBytes = 3 * 1024 * 1024;
+  // An AdmissionReview holds the object as the API server's JSON encoder writes it (which
+  // escapes <, > and & in six bytes each), twice for an UPDATE: a pod of 1.5 MiB, etcd's limit,
+  // can make 18 MiB. A review over the cap gets 413, and the API server's failurePolicy
+  // decides (Ignore admits it): the cap must not be what a padded pod can pass.
+  std::size_t maxBodyBytes = 24 * 1024 * 1024;
   std::size_t maxHeaderBytes = 16 * 1024;
   double headerTimeoutSeconds = 10;
   double idleTimeoutSeconds = 90;

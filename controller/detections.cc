@@ -54,6 +54,8 @@ const std::vector<RuleInfo> kRules = {
     {"events-deleted", "T1070", "Indicator Removal", "Kubernetes events deleted"},
     {"audit-id-reused", "T1562", "Impair Defenses",
      "Request sent with the auditID of an earlier request"},
+    {"unjudged-object", "T1562", "Impair Defenses",
+     "Pod or workload written with no body in the audit log"},
     {"anonymous-request-allowed", "T1078.001", "Valid Accounts: Default Accounts",
      "Anonymous request allowed"},
     {"privileged-impersonation", "T1078", "Valid Accounts",
@@ -636,8 +638,11 @@ Detector::Plan Detector::plan(const Event& e) {
     }
   } else if (res == "pods" && sub == "ephemeralcontainers") {
     p.object = ObjectRule::kEphemeral;
-  } else if (sub.empty() && !e.truncated && !kindForResource(res).empty()) {
-    p.object = ObjectRule::kPodCarrying;  // if the judged object is of a pod-carrying kind
+  } else if (sub.empty() && !kindForResource(res).empty()) {
+    // If the judged object is of a pod-carrying kind; a write whose event lost its bodies
+    // (truncated) cannot be judged, which is a finding of its own.
+    p.object = e.truncated ? (write ? ObjectRule::kUnjudged : ObjectRule::kNone)
+                           : ObjectRule::kPodCarrying;
   }
   return p;
 }
@@ -673,6 +678,9 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return;
     case ObjectRule::kEphemeral:
       handleEphemeral(e, out);
+      return;
+    case ObjectRule::kUnjudged:
+      handleUnjudged(e, out);
       return;
     case ObjectRule::kPodCarrying:
       break;
@@ -1028,6 +1036,24 @@ void Detector::handleEventDeletion(const Event& e, std::vector<Finding>& out) {
   f.kind = "Event";
   f.summary = f.user + (all ? " deleted all events" : " deleted event " + f.name) +
               (f.namespace_.empty() ? "" : " in namespace " + f.namespace_);
+  out.push_back(std::move(f));
+}
+
+void Detector::handleUnjudged(const Event& e, std::vector<Finding>& out) {
+  if (trusted("unjudged-object", e.user.username)) return;
+  Finding f = base(e, "unjudged-object");
+  f.kind = std::string(kindForResource(e.objectRef.resource));
+  // The apiserver names the webhooks that failed open for the request: nothing judged it.
+  std::vector<std::string> failedOpen;
+  for (const auto& [k, val] : e.annotations) {
+    if (startsWith(k, "failed-open.")) addUnique(failedOpen, std::string(val.substr(0, 253)));
+  }
+  f.severity = failedOpen.empty() ? Severity::kMedium : Severity::kHigh;
+  if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+  f.summary = f.user + " " + (e.verb == "create" ? "created " : "changed ") + f.kind + " " +
+              objectPath(f.namespace_, f.name) +
+              " but its audit event was truncated: the object was not judged" +
+              (failedOpen.empty() ? "" : ", and the admission webhook failed open for it");
   out.push_back(std::move(f));
 }
 

@@ -117,7 +117,14 @@ class Detector {
   // onEvent neither reports nor remembers anything for (a read, a lease update, a failed
   // request, a write of a kind no rule follows): the pipeline may then count it without
   // looking it up among the events already seen.
-  enum class ObjectRule { kNone, kAdmissionConfig, kEventDeletion, kEphemeral, kPodCarrying };
+  enum class ObjectRule {
+    kNone,
+    kAdmissionConfig,
+    kEventDeletion,
+    kEphemeral,
+    kPodCarrying,
+    kUnjudged  // a pod-carrying write whose event has no bodies (truncated)
+  };
   struct Plan {
     bool started = false;  // stage ResponseStarted (else ResponseComplete)
     bool session = false, nodeProxy = false, anonymous = false, impersonation = false;
@@ -147,6 +154,7 @@ class Detector {
   void handleAdmissionConfig(const Event& e, std::vector<Finding>& out);
   void handleEventDeletion(const Event& e, std::vector<Finding>& out);
   void handleEphemeral(const Event& e, std::vector<Finding>& out);
+  void handleUnjudged(const Event& e, std::vector<Finding>& out);
   void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,
                          std::vector<Finding>& out);
   Finding base(const Event& e, std::string_view rule) const;

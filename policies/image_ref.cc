@@ -17,11 +17,22 @@ bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= '
 char lowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 bool isWordChar(char c) { return isAlnum(c) || c == '_'; }
 
-// Hosts that serve Docker Hub's repositories: the legacy index name, and the registry endpoint
-// itself (`registry-1.docker.io/kalilinux/kali-rolling` pulls the same image as
-// `docker.io/kalilinux/kali-rolling`). `lowerHost` is in lower case.
+// Hosts that serve Docker Hub's repositories: the legacy index name, the registry endpoint
+// itself and its older name (`registry-1.docker.io/kalilinux/kali-rolling` and
+// `registry.hub.docker.com/kalilinux/kali-rolling` pull the same image as
+// `docker.io/kalilinux/kali-rolling`). `lowerHost` is in lower case, without a port.
 bool isDockerHubAlias(std::string_view lowerHost) {
-  return lowerHost == "index.docker.io" || lowerHost == "registry-1.docker.io";
+  return lowerHost == "index.docker.io" || lowerHost == "registry-1.docker.io" ||
+         lowerHost == "registry.hub.docker.com";
+}
+
+// True for a port that is 443 as a number ("443", "0443", "00443"): the port an https registry
+// is reached at without one, so `ghcr.io:443` is `ghcr.io`.
+bool isDefaultHttpsPort(std::string_view digits) {
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return false;
+  const size_t nonZero = digits.find_first_not_of('0');
+  return nonZero != std::string_view::npos && digits.substr(nonZero) == "443";
 }
 
 bool fail(std::string* error, std::string message) {
@@ -121,10 +132,29 @@ bool validDigest(std::string_view d, std::string* error) {
   return true;
 }
 
-// Docker's rule for telling a registry from a first path component.
+bool hasUpper(std::string_view s) {
+  return s.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos;
+}
+
+bool equalsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (lowerAscii(s[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+// Docker's rule for telling a registry from a first path component of a reference.
 bool looksLikeDomain(std::string_view first) {
   return first.find_first_of(".:") != std::string_view::npos || first == "localhost" ||
-         first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos ||
+         hasUpper(first) || (!first.empty() && first.front() == '[');
+}
+
+// The same rule for the first segment of an image pattern, without "has an upper-case letter":
+// repository names are lower case, and a pattern such as `Acme/Miner` is a mistake to report, not
+// a host named `acme` (a registry host in a pattern has a `.`, a port, or is `localhost`).
+bool patternRegistry(std::string_view first) {
+  return first.find_first_of(".:") != std::string_view::npos || equalsLower(first, "localhost") ||
          (!first.empty() && first.front() == '[');
 }
 
@@ -132,6 +162,50 @@ std::string toLower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = lowerAscii(c);
   return out;
+}
+
+// Appends the form of `registry` that names and globs are compared in: lower case (host names
+// are case-insensitive), without a port that is 443 as a number (the runtimes reach `ghcr.io`
+// at https port 443, so `ghcr.io:443` and `ghcr.io:00443` are `ghcr.io`; any other port is
+// another registry), and with Docker Hub's other names as `docker.io`. `[v6]:443` is `[v6]`.
+void appendMatchRegistry(std::string_view registry, std::string& out) {
+  const size_t start = out.size();
+  for (char c : registry) out += lowerAscii(c);
+  std::string_view host(out.data() + start, out.size() - start);
+  size_t colon = std::string_view::npos;
+  if (!host.empty() && host.front() == '[') {
+    if (size_t close = host.find(']'); close != std::string_view::npos && close + 1 < host.size() &&
+                                       host[close + 1] == ':') {
+      colon = close + 1;
+    }
+  } else {
+    colon = host.rfind(':');
+  }
+  if (colon != std::string_view::npos && isDefaultHttpsPort(host.substr(colon + 1))) {
+    out.resize(start + colon);
+    host = std::string_view(out.data() + start, colon);
+  }
+  if (isDockerHubAlias(host)) {
+    out.resize(start);
+    out += "docker.io";
+  }
+}
+
+std::string matchRegistry(std::string_view registry) {
+  std::string out;
+  appendMatchRegistry(registry, out);
+  return out;
+}
+
+// The registry a reference is shown and kept under (ImageRef::registry): its comparison form when
+// that still reads as a registry in front of a path, so that canonical() parses back to the same
+// image. Otherwise (`Acme`, `acme:443`: lower-cased or without the port, a one-label host would
+// read as a Docker Hub namespace) the domain as written; globs still compare it in its
+// comparison form (imageNameSegments).
+std::string displayRegistry(std::string_view domain) {
+  std::string m = matchRegistry(domain);
+  if (looksLikeDomain(m)) return m;
+  return std::string(domain);
 }
 
 void splitInto(std::string_view s, std::vector<std::string_view>& out) {
@@ -256,14 +330,14 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error) {
     std::string_view domain = rest.substr(0, slash);
     if (!validDomain(domain))
       return fail(error, "invalid registry \"" + std::string(domain) + "\"");
-    out.registry.assign(domain);
+    // In lower case, without an explicit :443, and with Docker Hub's other names as docker.io:
+    // `REGISTRY-1.DOCKER.IO:443/kalilinux/x` pulls `docker.io/kalilinux/x` and must meet the same
+    // globs (and be shown, and learnt by the baseline, under the same name).
+    out.registry = displayRegistry(domain);
     remote = rest.substr(slash + 1);
   } else {
     out.registry.assign("docker.io");
   }
-  // Other names of Docker Hub pull the same images, and must meet the same globs as docker.io,
-  // in any letter case (host names are case-insensitive; the globs lower-case their registry).
-  if (isDockerHubAlias(toLower(out.registry))) out.registry = "docker.io";
   for (size_t start = 0;;) {
     const size_t slash = remote.find('/', start);
     const std::string_view comp = remote.substr(
@@ -292,8 +366,8 @@ bool globMatchSegments(std::string_view pattern, std::string_view name) {
 void imageNameSegments(const ImageRef& ref, std::string& storage,
                        std::vector<std::string_view>& name,
                        std::vector<std::string_view>& familiar) {
-  storage.assign(ref.registry);
-  for (auto& c : storage) c = lowerAscii(c);
+  storage.clear();
+  appendMatchRegistry(ref.registry, storage);
   storage += '/';
   storage += ref.repository;
   splitInto(storage, name);
@@ -306,51 +380,67 @@ void imageNameSegments(const ImageRef& ref, std::string& storage,
 
 bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* error) {
   if (pattern.empty()) return fail(error, "image pattern is empty");
-  if (pattern.find('@') != std::string_view::npos) {
-    return fail(error, "image pattern \"" + std::string(pattern) +
-                           "\" must name repositories, not digests");
-  }
-  size_t lastSlash = pattern.rfind('/');
-  size_t colon = pattern.rfind(':');
-  bool registryPort = lastSlash == std::string_view::npos && colon != std::string_view::npos &&
-                      colon + 1 < pattern.size() &&
-                      pattern.find_first_not_of("0123456789", colon + 1) == std::string_view::npos;
-  if (!registryPort && colon != std::string_view::npos &&
-      (lastSlash == std::string_view::npos || colon > lastSlash)) {
-    return fail(error, "image pattern \"" + std::string(pattern) +
-                           "\" must not contain a tag; use a separate tag rule");
-  }
+  const std::string quoted = "image pattern \"" + std::string(pattern) + "\"";
+  if (pattern.find('@') != std::string_view::npos)
+    return fail(error, quoted + " must name repositories, not digests");
   auto parts = split(pattern);
-  for (auto p : parts) {
-    if (p.empty())
-      return fail(error,
-                  "image pattern \"" + std::string(pattern) + "\" has an empty path segment");
-    if (p.find("**") != std::string_view::npos && p != "**") {
-      return fail(error, "image pattern \"" + std::string(pattern) +
-                             "\": '**' must be a whole path segment");
+  // The first segment is a registry when it has a '.' or a ':' (a port), is `localhost` or is a
+  // bracketed IPv6 address; `**` first spans registries and repositories; otherwise the pattern
+  // is on docker.io. Everything else is the repository path.
+  const bool hasRegistry = parts[0] != "**" && patternRegistry(parts[0]);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string_view p = parts[i];
+    const bool registrySegment = hasRegistry && i == 0;
+    if (registrySegment && p.front() == '[') {  // [v6] or [v6]:port, no wildcards
+      if (!validDomain(p)) return fail(error, quoted + " has an invalid IPv6 registry");
+      continue;
+    }
+    if (p.empty()) return fail(error, quoted + " has an empty path segment");
+    if (p.find("**") != std::string_view::npos && p != "**")
+      return fail(error, quoted + ": '**' must be a whole path segment");
+    if (registrySegment) {
+      // A port: digits, or wildcards over them in front of a path (`ghcr.io:*/acme`). Alone,
+      // `nginx:latest` or `nginx:*` is a tag, not a registry.
+      if (size_t colon = p.rfind(':'); colon != std::string_view::npos) {
+        const std::string_view port = p.substr(colon + 1);
+        const char* portChars = parts.size() == 1 ? "0123456789" : "0123456789*?";
+        if (port.empty() || port.find_first_not_of(portChars) != std::string_view::npos) {
+          if (parts.size() == 1)
+            return fail(error, quoted + " must not contain a tag; use a separate tag rule");
+          return fail(error, quoted + " has an invalid registry port \"" + std::string(port) + "\"");
+        }
+      }
     }
     for (char c : p) {
-      bool ok = isAlnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '*' || c == '?';
-      if (!ok) {
-        return fail(error, "image pattern \"" + std::string(pattern) +
-                               "\" has invalid character '" + std::string(1, c) + "'");
-      }
+      const bool ok = isAlnum(c) || c == '.' || c == '_' || c == '-' || c == '*' || c == '?' ||
+                      (c == ':' && registrySegment);
+      if (ok) continue;
+      if (c == ':' && i + 1 == parts.size())
+        return fail(error, quoted + " must not contain a tag; use a separate tag rule");
+      return fail(error, quoted + " has invalid character '" + std::string(1, c) + "'");
+    }
+  }
+  // Repository names are lower case (images with upper case in the path are invalid), so an
+  // upper-case letter after the registry would make a pattern that loads and never matches: a
+  // deny or exemption rule that silently does nothing. Registry hosts are case-insensitive.
+  for (size_t i = hasRegistry ? 1 : 0; i < parts.size(); ++i) {
+    if (hasUpper(parts[i])) {
+      return fail(error, quoted +
+                             " has upper-case letters in its repository path; repository names "
+                             "are always lower case, so it would never match (write \"" +
+                             toLower(pattern) + "\")");
     }
   }
   std::string normalized;
-  bool bareRegistry =
-      parts.size() == 1 &&
-      (parts[0].find_first_of(".:") != std::string_view::npos || parts[0] == "localhost");
   if (parts[0] == "**") {
     normalized = std::string(pattern);  // any registry
-  } else if ((parts.size() > 1 && looksLikeDomain(parts[0])) || bareRegistry) {
-    normalized = toLower(parts[0]) + std::string(pattern.substr(parts[0].size()));
+  } else if (hasRegistry) {
+    // Compared as references are: lower case, no :443, Docker Hub's other names as docker.io.
+    appendMatchRegistry(parts[0], normalized);
+    normalized += pattern.substr(parts[0].size());
   } else {
     normalized = "docker.io/" + std::string(pattern);
   }
-  if (const size_t slash = std::min(normalized.find('/'), normalized.size());
-      isDockerHubAlias(std::string_view(normalized).substr(0, slash)))
-    normalized = "docker.io" + normalized.substr(slash);
   out.original_ = std::string(pattern);
   out.normalized_ = std::move(normalized);
   out.segments_.clear();

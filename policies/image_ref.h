@@ -1,10 +1,11 @@
 #pragma once
 // Container image references, parsed per the Docker reference grammar with Docker's
-// normalisation (implicit `docker.io` and `library/`; `index.docker.io` and
-// `registry-1.docker.io` are `docker.io`; a first component with `.` or `:` or equal to
-// `localhost` is a registry, so `host:5000/img` has no tag), and image globs matched on
-// path-segment boundaries, so `openpolicyagent` or `docker.io/openpolicyagent/*` never admit
-// `openpolicyagentnotreally/x`.
+// normalisation (implicit `docker.io` and `library/`; `index.docker.io`, `registry-1.docker.io`
+// and `registry.hub.docker.com` are `docker.io`; a first component with `.` or `:` or equal to
+// `localhost` is a registry, so `host:5000/img` has no tag), plus: registry hosts in lower case
+// and an explicit port 443 dropped (`GHCR.IO:443/x` is `ghcr.io/x`, `ghcr.io:5000` stays another
+// registry); and image globs matched on path-segment boundaries, so `openpolicyagent` or
+// `docker.io/openpolicyagent/*` never admit `openpolicyagentnotreally/x`.
 // Only `sha256:` digests with 64 lowercase hex characters are accepted.
 // Thread-safe: value types and pure functions.
 
@@ -15,7 +16,10 @@
 namespace kc::policy {
 
 struct ImageRef {
-  std::string registry;    // "docker.io", "ghcr.io", "localhost:5000"
+  // "docker.io", "ghcr.io", "localhost:5000", "[::1]": lower case, without a port 443. Kept as
+  // written only where that would make canonical() name another image (`Acme`, `acme:443`: a
+  // one-label host would read as a Docker Hub namespace); globs compare those in that form too.
+  std::string registry;
   std::string repository;  // "library/nginx", "openpolicyagent/opa"
   std::string tag;         // "" when the reference has none
   std::string digest;      // "sha256:<64 hex>" or ""
@@ -35,8 +39,12 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error = nu
 // everything below it (`gcr.io/acme` matches `gcr.io/acme/api`, never `gcr.io/acmecorp/api`).
 class ImageGlob {
  public:
-  // Returns false with a reason for empty patterns, tags/digests in patterns, empty segments or
-  // characters that cannot appear in an image name.
+  // Returns false with a reason (naming the pattern) for empty patterns, tags/digests in
+  // patterns, empty segments, characters that cannot appear in an image name, and upper-case
+  // letters after the registry (repository names are lower case: `Acme/Miner` would never
+  // match). The registry is compared in lower case without a port 443 (`GHCR.IO:443/acme` is
+  // `ghcr.io/acme`); a first segment is a registry when it has `.` or `:`, is `localhost` or a
+  // bracketed IPv6 address.
   static bool parse(std::string_view pattern, ImageGlob& out, std::string* error = nullptr);
 
   bool matches(const ImageRef& ref) const;
@@ -51,7 +59,7 @@ class ImageGlob {
 
  private:
   std::string original_;
-  std::string normalized_;  // with registry, lowercase registry
+  std::string normalized_;  // with registry, in comparison form (lower case, no :443, docker.io)
   struct Segment {
     std::string text;
     bool doubleStar = false;  // "**"

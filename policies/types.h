@@ -67,10 +67,10 @@ struct Violation {
   std::string policy;     // policy document name, e.g. "pod-security"
   std::string rule;       // stable rule id, e.g. "pss.allowPrivilegeEscalation"
   std::string container;  // container name, empty when pod-level or several containers
-  std::vector<std::string> containers;  // every container the violation names (Pod Security)
   std::string field;      // JSON path of the offending field, e.g. "spec.containers[0].image"
   std::string message;    // human text, e.g. PSA's "allowPrivilegeEscalation != false (...)"
   Mode mode = Mode::kEnforce;
+  std::vector<std::string> containers;  // every container the violation names (Pod Security)
 };
 
 struct Verdict {

@@ -40,7 +40,8 @@ TEST_CASE("EveryMetricIsInMetricsDoc", "[docs]") {
   kc::policy::Policy p;
   p.name = "p";
   kc::policy::Verdict verdict;
-  verdict.violations.push_back({"p", "pss.privileged", "c", "f", "m", kc::policy::Mode::kEnforce});
+  verdict.violations.push_back(
+      {"p", "pss.privileged", "c", "f", "m", kc::policy::Mode::kEnforce, {}});
   policy.evaluated(kc::policy::PolicySet({p}), verdict, "Pod");
   const std::string text = doc("metrics.md");
   const auto families = registry.Collect();

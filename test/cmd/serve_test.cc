@@ -69,7 +69,8 @@ TEST_CASE("ServeCountsBadRequestsAndKeepsServing", "[serve]") {
   kc::testing::TlsClient c(r.ca(), r.httpsPort);
   CHECK(c.request("POST", "/validate", "not json").status == 400);
   CHECK(c.request("POST", "/validate", "{}", "text/plain").status == 415);
-  CHECK(c.request("POST", "/validate", std::string(4 * 1024 * 1024, ' ')).status == 413);
+  // Over the 24 MiB cap (a padded pod's review under it is judged: see the next test).
+  CHECK(c.request("POST", "/validate", std::string(25 * 1024 * 1024, ' ')).status == 413);
   CHECK(c.request("GET", "/healthz").status == 200);
   const auto m = kc::testing::httpGet(r.metricsPort, "/metrics");
   REQUIRE(m.status == 200);
@@ -78,6 +79,31 @@ TEST_CASE("ServeCountsBadRequestsAndKeepsServing", "[serve]") {
   CHECK(m.body.find("kube_customs_http_bad_requests_total{reason=\"unsupported_media_type\"} 1") !=
         std::string::npos);
   CHECK(m.body.find("kube_customs_http_bad_requests_total{reason=\"body_too_large\"} 1") !=
+        std::string::npos);
+}
+
+// A pod padded with an environment value of 1.5 MiB of '<', which the API server's JSON encoder
+// writes as \u003c: a 9 MiB review, judged (denied for its image), not refused as too large
+// (with failurePolicy Ignore a refusal admits it).
+TEST_CASE("ServeJudgesTheReviewOfAPaddedPod", "[serve]") {
+  Running r;
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  auto& container = review["request"]["object"]["spec"]["containers"][0];
+  container["image"] = "kalilinux/kali-rolling:latest";
+  container["env"] = nlohmann::json::array({{{"name", "PAD"}, {"value", "@PAD@"}}});
+  std::string body = review.dump();
+  std::string pad;
+  pad.reserve(9u << 20);
+  for (int i = 0; i < (3 << 19); ++i) pad += "\\u003c";
+  body.replace(body.find("@PAD@"), 5, pad);
+  REQUIRE(body.size() > (9u << 20));
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  const auto res = c.request("POST", "/validate", body);
+  REQUIRE(res.status == 200);
+  const auto j = nlohmann::json::parse(res.body);
+  CHECK(j["response"]["allowed"] == false);
+  CHECK(j["response"]["status"]["message"].get<std::string>().find("kalilinux/kali-rolling") !=
         std::string::npos);
 }
 

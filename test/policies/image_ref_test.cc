@@ -121,6 +121,135 @@ TEST_CASE("ImageGlob.DockerHubsRegistryEndpointIsDockerIo", "[image_ref]") {
   CHECK_FALSE(globMatches("docker.io/kalilinux/*", "registry-2.docker.io/kalilinux/kali-rolling"));
 }
 
+TEST_CASE("ImageRef.DropsAnExplicitPort443FromTheRegistry", "[image_ref]") {
+  // The runtimes reach a registry at https port 443 when it has no port: `ghcr.io:443` is
+  // `ghcr.io`, in the name that is shown, learnt and compared, and in canonical().
+  CHECK(parsed("ghcr.io:443/evil/x:1").registry == "ghcr.io");
+  CHECK(parsed("ghcr.io:443/evil/x:1").canonical() == "ghcr.io/evil/x:1");
+  CHECK(parsed("ghcr.io:00443/evil/x").name() == "ghcr.io/evil/x");
+  CHECK(parsed("GHCR.IO:443/evil/x").name() == "ghcr.io/evil/x");
+  CHECK(parsed("registry-1.docker.io:443/kalilinux/kali-last-release:2024.4").canonical() ==
+        "docker.io/kalilinux/kali-last-release:2024.4");
+  CHECK(parsed("index.docker.io:443/bcsecurity/empire:v5").name() ==
+        "docker.io/bcsecurity/empire");
+  CHECK(parsed("REGISTRY-1.DOCKER.IO:443/kalilinux/kali-rolling").name() ==
+        "docker.io/kalilinux/kali-rolling");
+  CHECK(parsed("registry-1.docker.io:00443/kalilinux/kali-rolling").name() ==
+        "docker.io/kalilinux/kali-rolling");
+  // docker.io itself, with a port or in upper case, is docker.io, official images included.
+  CHECK(parsed("docker.io:443/nginx:1").name() == "docker.io/library/nginx");
+  CHECK(parsed("DOCKER.IO/nginx").name() == "docker.io/library/nginx");
+  CHECK(parsed("localhost:443/app").registry == "localhost");
+  CHECK(parsed("[::1]:443/team/app:1").registry == "[::1]");
+  CHECK(parsed("[::1]:0443/team/app").canonical() == "[::1]/team/app");
+  CHECK(parsed("10.0.0.1:443/team/app").registry == "10.0.0.1");
+  // Any other port is another registry.
+  CHECK(parsed("ghcr.io:5000/evil/x").registry == "ghcr.io:5000");
+  CHECK(parsed("ghcr.io:4430/evil/x").registry == "ghcr.io:4430");
+  CHECK(parsed("ghcr.io:44/evil/x").registry == "ghcr.io:44");
+  CHECK(parsed("ghcr.io:0/evil/x").registry == "ghcr.io:0");
+  CHECK(parsed("[::1]:5000/team/app").registry == "[::1]:5000");
+  CHECK(parsed("docker.io:5000/nginx").name() == "docker.io:5000/nginx");
+  // A one-label host keeps its port (and its case): `acme/x` would be Docker Hub's acme/x.
+  CHECK(parsed("acme:443/x").canonical() == "acme:443/x");
+  CHECK(parsed(parsed("acme:443/x").canonical()).registry == "acme:443");
+  CHECK(parsed("Acme/x").registry == "Acme");
+}
+
+TEST_CASE("ImageRef.RegistryHubDockerComIsDockerIo", "[image_ref]") {
+  CHECK(parsed("registry.hub.docker.com/kalilinux/kali-rolling").name() ==
+        "docker.io/kalilinux/kali-rolling");
+  CHECK(parsed("Registry.Hub.Docker.COM:443/library/nginx:1").name() == "docker.io/library/nginx");
+  CHECK(parsed("registry.hub.docker.com/nginx").name() == "docker.io/library/nginx");
+  CHECK(parsed("registry.hub.docker.com.evil.com/x/y").registry == "registry.hub.docker.com.evil.com");
+  CHECK(parsed("registry.hub.docker.com:5000/x/y").registry == "registry.hub.docker.com:5000");
+}
+
+TEST_CASE("ImageGlob.Port443IsTheSameRegistry", "[image_ref]") {
+  // Confirmed bypasses of registry-anchored patterns.
+  CHECK(globMatches("kalilinux/**", "registry-1.docker.io:443/kalilinux/kali-last-release:2024.4"));
+  CHECK(globMatches("bcsecurity/empire", "index.docker.io:443/bcsecurity/empire:v5"));
+  CHECK(globMatches("kalilinux/**", "REGISTRY-1.DOCKER.IO:443/kalilinux/kali-last-release"));
+  CHECK(globMatches("kalilinux/**", "registry-1.docker.io:00443/kalilinux/kali-last-release"));
+  CHECK(globMatches("kalilinux/**", "docker.io:443/kalilinux/kali-last-release"));
+  CHECK(globMatches("ghcr.io/evil/**", "ghcr.io:443/evil/x:1"));
+  CHECK(globMatches("ghcr.io/evil/**", "GHCR.IO:443/evil/x"));
+  CHECK(globMatches("ghcr.io/evil", "ghcr.io:00443/evil/x"));
+  CHECK(globMatches("ghcr.io", "ghcr.io:443/evil/x"));
+  CHECK(globMatches("*.gcr.io", "eu.gcr.io:443/p/app"));
+  CHECK(globMatches("localhost", "localhost:443/app"));
+  CHECK(globMatches("[::1]/team", "[::1]:443/team/app:1"));
+  CHECK(globMatches("[::1]", "[::1]:443/team/app"));
+  // A pattern written with :443 names the port-less registry too.
+  CHECK(globMatches("ghcr.io:443/evil", "ghcr.io/evil/x"));
+  CHECK(globMatches("ghcr.io:0443/evil", "ghcr.io:443/evil/x"));
+  CHECK(globMatches("[::1]:443/team", "[::1]/team/app"));
+  CHECK(globMatches("registry-1.docker.io:443/kalilinux", "kalilinux/kali-rolling"));
+  // One-label hosts: `acme:443` and `Acme` are one host, and neither is Docker Hub's acme/.
+  CHECK(globMatches("acme:443/x", "Acme/x"));
+  CHECK(globMatches("acme:443/x", "ACME:0443/x"));
+  CHECK_FALSE(globMatches("acme/x", "acme:443/x"));
+  // Other ports are other registries.
+  CHECK_FALSE(globMatches("ghcr.io/evil/**", "ghcr.io:5000/evil/x"));
+  CHECK_FALSE(globMatches("ghcr.io/evil/**", "ghcr.io:4430/evil/x"));
+  CHECK_FALSE(globMatches("ghcr.io", "ghcr.io:8443/evil/x"));
+  CHECK_FALSE(globMatches("ghcr.io:5000", "ghcr.io:443/evil/x"));
+  CHECK_FALSE(globMatches("[::1]/team", "[::1]:5000/team/app"));
+  CHECK_FALSE(globMatches("kalilinux/**", "docker.io:5000/kalilinux/kali-rolling"));
+  CHECK(globMatches("ghcr.io:*/evil", "ghcr.io:5000/evil/x"));
+  CHECK_FALSE(globMatches("ghcr.io:*/evil", "ghcr.io:443/evil/x"));
+  // Normalised forms, as compared (and as the loader compares allowed with denied).
+  ImageGlob g;
+  REQUIRE(ImageGlob::parse("GHCR.IO:443/evil/**", g));
+  CHECK(g.normalized() == "ghcr.io/evil/**");
+  REQUIRE(ImageGlob::parse("Registry.Hub.Docker.com:00443/kalilinux", g));
+  CHECK(g.normalized() == "docker.io/kalilinux");
+  REQUIRE(ImageGlob::parse("[::1]:443", g));
+  CHECK(g.normalized() == "[::1]");
+  REQUIRE(ImageGlob::parse("[::1]:5000/team", g));
+  CHECK(g.normalized() == "[::1]:5000/team");
+}
+
+TEST_CASE("ImageGlob.RegistryHubDockerComIsDockerIo", "[image_ref]") {
+  CHECK(globMatches("kalilinux/**", "registry.hub.docker.com/kalilinux/kali-rolling"));
+  CHECK(globMatches("docker.io/kalilinux", "REGISTRY.HUB.DOCKER.COM/kalilinux/kali-rolling"));
+  CHECK(globMatches("registry.hub.docker.com/ngrok", "ngrok/ngrok:3"));
+  CHECK(globMatches("nginx", "registry.hub.docker.com/nginx:1.25"));
+  CHECK_FALSE(globMatches("kalilinux/**", "registry.hub.docker.com.evil.com/kalilinux/kali"));
+}
+
+TEST_CASE("ImageGlob.RejectsUpperCaseRepositoryPaths", "[image_ref]") {
+  // Repository names are lower case: these would load and never match anything.
+  for (const char* pattern : {"Acme/Miner", "**/Evil", "docker.io/Acme/tool", "Nginx",
+                              "acme/Tool", "Acme/miner", "ghcr.io/Evil/*", "GHCR.IO/Evil",
+                              "localhost:5000/App", "[::1]/Team", "**/X*"}) {
+    INFO(pattern);
+    ImageGlob g;
+    std::string err;
+    CHECK_FALSE(ImageGlob::parse(pattern, g, &err));
+    CHECK(err.find("\"" + std::string(pattern) + "\"") != std::string::npos);
+    CHECK(err.find("lower case") != std::string::npos);
+  }
+  ImageGlob g;
+  std::string err;
+  REQUIRE_FALSE(ImageGlob::parse("docker.io/Acme/tool", g, &err));
+  CHECK(err ==
+        "image pattern \"docker.io/Acme/tool\" has upper-case letters in its repository path; "
+        "repository names are always lower case, so it would never match (write "
+        "\"docker.io/acme/tool\")");
+  // Registry hosts are case-insensitive: upper case there is fine, and compared in lower case.
+  CHECK(globMatches("GHCR.IO/evil/**", "ghcr.io/evil/x:1"));
+  CHECK(globMatches("GHCR.IO/evil", "Ghcr.Io/evil/x"));
+  CHECK(globMatches("Docker.IO/acme/tool", "acme/tool:1"));
+  CHECK(globMatches("INDEX.DOCKER.IO/acme", "acme/tool:1"));
+  CHECK(globMatches("LOCALHOST:5000/app", "localhost:5000/app"));
+  CHECK(globMatches("LocalHost", "localhost/app"));
+  CHECK(globMatches("*.GCR.IO", "eu.gcr.io/p/app"));
+  CHECK(globMatches("[::ABCD]:443/team", "[::abcd]/team/app"));
+  REQUIRE(ImageGlob::parse("GHCR.IO/evil", g));
+  CHECK(g.normalized() == "ghcr.io/evil");
+}
+
 TEST_CASE("ImageGlob.NamesOfficialImagesWithOrWithoutLibrary", "[image_ref]") {
   CHECK(globMatches("nginx", "nginx:1.25"));
   CHECK(globMatches("library/nginx", "docker.io/nginx"));
@@ -207,6 +336,20 @@ TEST_CASE("ImageGlob.RejectsInvalidPatterns", "[image_ref]") {
   CHECK_FALSE(ImageGlob::parse("a b", g, &err));
   CHECK(ImageGlob::parse("host:5000/team/*", g, &err));
   CHECK(g.normalized() == "host:5000/team/*");
+  // ':' only as a registry port.
+  CHECK_FALSE(ImageGlob::parse("ghcr.io/a:1/b", g, &err));
+  CHECK_FALSE(ImageGlob::parse("ghcr.io:latest/a", g, &err));
+  CHECK(err.find("port") != std::string::npos);
+  CHECK_FALSE(ImageGlob::parse("nginx:1.25", g, &err));
+  CHECK(err.find("tag") != std::string::npos);
+  CHECK_FALSE(ImageGlob::parse("nginx:*", g, &err));
+  CHECK(err.find("tag") != std::string::npos);
+  // IPv6 registries: as in references, bracketed, without wildcards.
+  CHECK(ImageGlob::parse("[::1]", g, &err));
+  CHECK(ImageGlob::parse("[fe80::1]:5000/team", g, &err));
+  CHECK_FALSE(ImageGlob::parse("[::1", g, &err));
+  CHECK_FALSE(ImageGlob::parse("[::*]/x", g, &err));
+  CHECK_FALSE(ImageGlob::parse("ghcr.io/[x]", g, &err));
 }
 
 TEST_CASE("ImageRefFuzz.ReplaysSeedCorpusWithoutCrashing", "[image_ref][fuzz]") {

@@ -138,6 +138,60 @@ spec:
   CHECK(r.errors[1].line == 6);
 }
 
+TEST_CASE("Loader.RejectsUpperCaseRepositoryPatternsNamingThem", "[loader]") {
+  // Repository names are lower case: these patterns used to load and never match, so the
+  // images they were meant to deny (acme/miner:1, x/evil:1, acme/tool:1) were admitted.
+  auto r = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: ImagePolicy
+metadata: {name: images}
+spec:
+  deniedImages:
+    images: ["Acme/Miner", "**/Evil", "docker.io/Acme/tool", "GHCR.IO/evil"]
+  exemptions: {images: [Team/App]}
+)");
+  REQUIRE(r.errors.size() == 4);
+  CHECK_FALSE(r.ok());
+  const char* fields[] = {"spec.exemptions.images[0]", "spec.deniedImages.images[0]",
+                          "spec.deniedImages.images[1]", "spec.deniedImages.images[2]"};
+  const char* patterns[] = {"Team/App", "Acme/Miner", "**/Evil", "docker.io/Acme/tool"};
+  int matched = 0;
+  for (const auto& e : r.errors) {
+    INFO(e.toString());
+    CHECK(e.message.find("invalid image pattern: image pattern \"") == 0);
+    CHECK(e.message.find("lower case") != std::string::npos);
+    for (size_t i = 0; i < 4; ++i) {
+      if (e.field == fields[i] &&
+          e.message.find("\"" + std::string(patterns[i]) + "\"") != std::string::npos) {
+        ++matched;
+      }
+    }
+  }
+  CHECK(matched == 4);
+  CHECK(firstError(r).find("p.yaml:") == 0);
+  // An upper-case registry host is fine: host names are case-insensitive.
+  auto ok = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: ImagePolicy
+metadata: {name: images}
+spec:
+  deniedImages: {images: ["GHCR.IO/evil", "Docker.IO/acme/tool", "LOCALHOST:5000/x"]}
+)");
+  INFO((ok.errors.empty() ? std::string() : ok.errors[0].toString()));
+  CHECK(ok.ok());
+}
+
+TEST_CASE("Loader.ComparesAllowedAndDeniedRegistriesWithoutPort443", "[loader]") {
+  auto r = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: ImagePolicy
+metadata: {name: images}
+spec:
+  allowedImages: [ghcr.io/acme, registry.k8s.io]
+  deniedImages: {images: ["GHCR.IO:443/acme", "registry.k8s.io:5000"]}
+)");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].field == "spec.allowedImages[0]");
+  CHECK(r.errors[0].message == "pattern \"GHCR.IO:443/acme\" is both allowed and denied");
+}
+
 TEST_CASE("Loader.RequiresOwnerReasonAndValidExpiryOnExceptions", "[loader]") {
   auto r = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
 kind: DeploymentPolicy

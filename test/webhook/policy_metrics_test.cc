@@ -22,8 +22,8 @@ TEST_CASE("CountsEveryPolicyOfTheSetWithItsDecisionAndKind", "[policy-metrics]")
   kc::webhook::PolicyMetrics m(registry);
   const auto set = makeSet("a");
   kc::policy::Verdict denied;
-  denied.violations.push_back({"a", "image.denied", "c", "f", "msg", Mode::kEnforce});
-  denied.violations.push_back({"a", "image.latestTag", "c", "f", "msg", Mode::kWarn});
+  denied.violations.push_back({"a", "image.denied", "c", "f", "msg", Mode::kEnforce, {}});
+  denied.violations.push_back({"a", "image.latestTag", "c", "f", "msg", Mode::kWarn, {}});
   m.evaluated(set, denied, "Pod");
   m.evaluated(set, kc::policy::Verdict{}, "Pod");
   m.evaluated(set, kc::policy::Verdict{}, "SomethingElse");
