@@ -5,23 +5,12 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "test/controller/series_value.h"
+
 namespace kc::audit {
 namespace {
 
-// Value of the series of `family` whose labels are exactly `labels`; -1 when absent.
-double seriesValue(prometheus::Registry& registry, const std::string& family,
-                   const std::map<std::string, std::string>& labels) {
-  for (const auto& f : registry.Collect()) {
-    if (f.name != family) continue;
-    for (const auto& m : f.metric) {
-      std::map<std::string, std::string> got;
-      for (const auto& l : m.label) got[l.name] = l.value;
-      if (got != labels) continue;
-      return f.type == prometheus::MetricType::Gauge ? m.gauge.value : m.counter.value;
-    }
-  }
-  return -1;
-}
+using kc::testing::seriesValue;
 
 TEST_CASE("SourceHandlesUpdateTheSameSeriesAsTheNamedCalls") {
   prometheus::Registry registry;

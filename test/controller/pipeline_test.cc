@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "test/controller/series_value.h"
+
 namespace kc::audit {
 namespace {
 
@@ -192,21 +194,7 @@ TEST_CASE("StagesRetriesAndFreshIdsAreNotAuditIdReuse", "[pipeline][detections]"
   CHECK(std::count(trustedRules.begin(), trustedRules.end(), "privileged-container") == 1);
 }
 
-// The value of the series of `family` with exactly `labels` in the registry's exposition, or
-// -1 when there is no such series.
-double seriesValue(prometheus::Registry& registry, const std::string& family,
-                   const std::map<std::string, std::string>& labels) {
-  for (const auto& f : registry.Collect()) {
-    if (f.name != family) continue;
-    for (const auto& m : f.metric) {
-      std::map<std::string, std::string> got;
-      for (const auto& l : m.label) got[l.name] = l.value;
-      if (got != labels) continue;
-      return f.type == prometheus::MetricType::Gauge ? m.gauge.value : m.counter.value;
-    }
-  }
-  return -1;
-}
+using kc::testing::seriesValue;
 
 // The sum over all series of a counter family.
 double familyTotal(prometheus::Registry& registry, const std::string& family) {
