@@ -347,13 +347,7 @@ int runBaseline(const std::vector<std::string>& args) {
   }
   // The file's own learning period, kept as it is when the file is rewritten.
   audit::BaselineOptions options;
-  if (std::string text; files::readFile(file, text)) {
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_object() && j.contains("learningMicros") && j["learningMicros"].is_number_integer() &&
-        j["learningMicros"].get<int64_t>() >= 0) {
-      options.learningMicros = j["learningMicros"].get<int64_t>();
-    }
-  }
+  options.learningFromFile = true;
   audit::Baseline baseline(options);
   if (!baseline.load(file, &error)) {
     std::cerr << "kube-customs baseline: " << error << "\n";

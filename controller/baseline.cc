@@ -334,6 +334,10 @@ bool Baseline::fromJsonLocked(const nlohmann::json& j, std::string* error) {
       }
     }
   }
+  if (auto it = j.find("learningMicros"); options_.learningFromFile && it != j.end() &&
+                                            it->is_number_integer() && it->get<int64_t>() >= 0) {
+    options_.learningMicros = it->get<int64_t>();
+  }
   entries_ = std::move(entries);
   startMicros_ = start;
   return true;

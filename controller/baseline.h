@@ -27,6 +27,10 @@ struct BaselineOptions {
   int64_t learningMicros = 7LL * 24 * 3600 * 1'000'000;  // a week covers weekly release cycles
   size_t maxValuesPerDimension = 256;
   size_t maxKeys = 20'000;
+  // load() and fromJson() take the learning period stored with the baseline instead of
+  // learningMicros: for tools that show or edit the file (the audit role's own comes from its
+  // configuration).
+  bool learningFromFile = false;
 };
 
 // The dimensions a baseline learns, with their stable names ("creator", "image-source",

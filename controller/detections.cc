@@ -195,12 +195,24 @@ std::string joinStrings(element arr) {
   return out;
 }
 
+// The container lists of a pod spec, with the prefix ContainerState puts before the names of
+// their containers ("init:migrate").
+constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kLists = {
+    {{"initContainers", "init:"}, {"containers", ""}, {"ephemeralContainers", "ephemeral:"}}};
+
+// A container's own name, from the name ContainerState gives it.
+std::string plainContainerName(std::string_view stateName) {
+  for (const auto& [list, prefix] : kLists) {
+    if (!prefix.empty() && startsWith(stateName, prefix))
+      return std::string(stateName.substr(prefix.size()));
+  }
+  return std::string(stateName);
+}
+
 std::vector<ContainerState> readContainers(element obj, std::string_view kind) {
   std::vector<ContainerState> out;
   element spec = podSpec(obj, kind);
   if (!spec.is_object()) return out;
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kLists = {
-      {{"initContainers", "init:"}, {"containers", ""}, {"ephemeralContainers", "ephemeral:"}}};
   // The three lists are found in one pass over the spec, each container in one pass over its
   // fields (a lookup by key scans the object).
   // A key given twice counts the first time, as a lookup by key would.
@@ -310,6 +322,16 @@ size_t boundedLevenshtein(std::string_view a, std::string_view b, size_t t) {
     std::copy(cur + lo - 1, cur + std::min(m, hi + 1) + 1, prev + lo - 1);
   }
   return std::min(prev[m], over);
+}
+
+// The admission webhooks the apiserver says failed open for the request (annotations
+// failed-open.*, whose values name them).
+std::vector<std::string> failedOpenWebhooks(const Event& e) {
+  std::vector<std::string> names;
+  for (const auto& [k, val] : e.annotations) {
+    if (startsWith(k, "failed-open.")) addUnique(names, std::string(val.substr(0, 253)));
+  }
+  return names;
 }
 
 std::string upper(std::string_view s) {
@@ -1043,11 +1065,8 @@ void Detector::handleUnjudged(const Event& e, std::vector<Finding>& out) {
   if (trusted("unjudged-object", e.user.username)) return;
   Finding f = base(e, "unjudged-object");
   f.kind = std::string(kindForResource(e.objectRef.resource));
-  // The apiserver names the webhooks that failed open for the request: nothing judged it.
-  std::vector<std::string> failedOpen;
-  for (const auto& [k, val] : e.annotations) {
-    if (startsWith(k, "failed-open.")) addUnique(failedOpen, std::string(val.substr(0, 253)));
-  }
+  // A webhook that failed open for the request: nothing judged the object.
+  const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
   f.severity = failedOpen.empty() ? Severity::kMedium : Severity::kHigh;
   if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
   f.summary = f.user + " " + (e.verb == "create" ? "created " : "changed ") + f.kind + " " +
@@ -1419,11 +1438,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                               : " violates audited policies (") +
                     joinList(rules) + ")";
         if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
-        // The apiserver names webhooks that failed open in the event's annotations.
-        std::vector<std::string> failedOpen;
-        for (const auto& [k, val] : e.annotations) {
-          if (startsWith(k, "failed-open.")) addUnique(failedOpen, std::string(val.substr(0, 253)));
-        }
+        const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
         if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
         out.push_back(std::move(f));
       }
@@ -1446,32 +1461,24 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   // Image or command changes of a known object by an identity that never changed it.
   std::vector<ContainerState> now = readContainers(obj, kind);
   if (!create && !controller && seenBefore && prev.hasContainers && now != prev.containers) {
+    // The change text names containers as ContainerState does ("init:migrate"); the finding's
+    // container list by their own names.
     std::vector<std::string> changed, changedNames, oldImages, newImages;
-    // The container's own name: ContainerState names init and ephemeral containers with a
-    // prefix ("init:migrate"), which the change text keeps.
-    auto plainName = [](std::string_view name) {
-      for (std::string_view prefix : {"init:", "ephemeral:"}) {
-        if (startsWith(name, prefix)) return std::string(name.substr(prefix.size()));
-      }
-      return std::string(name);
-    };
     for (const auto& c : now) {
       auto it = std::find_if(prev.containers.begin(), prev.containers.end(),
                              [&](const ContainerState& o) { return o.name == c.name; });
       const bool added = it == prev.containers.end();
-      if (added || it->image != c.image || it->command != c.command) {
-        if (changedNames.size() < kMaxListed) addUnique(changedNames, plainName(c.name));
-      }
+      if (!added && it->image == c.image && it->command == c.command) continue;
+      if (changedNames.size() < kMaxListed) addUnique(changedNames, plainContainerName(c.name));
       if (added) {
         changed.push_back(c.name + " added (" + c.image + ")");
         newImages.push_back(c.image);
-      } else if (it->image != c.image || it->command != c.command) {
-        changed.push_back(c.name + (it->image != c.image ? ": " + it->image + " -> " + c.image
-                                                         : ": command changed"));
-        if (it->image != c.image) {
-          oldImages.push_back(it->image);
-          newImages.push_back(c.image);
-        }
+      } else if (it->image != c.image) {
+        changed.push_back(c.name + ": " + it->image + " -> " + c.image);
+        oldImages.push_back(it->image);
+        newImages.push_back(c.image);
+      } else {
+        changed.push_back(c.name + ": command changed");
       }
     }
     const bool newIdentity = !prev.changers.empty() && !prev.isChanger(requestUser);

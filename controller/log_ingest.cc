@@ -49,8 +49,9 @@ size_t LogIngest::poll(std::string* commitError) {
     if (!seen.empty()) journal_.append(seen);
     uncommitted = batch.end;
     keysSinceCommit += seen.size();
+    ++batchesSinceCommit;
     if (keysSinceCommit >= options_.commitEveryKeys ||
-        ++batchesSinceCommit >= options_.commitEveryBatches) {
+        batchesSinceCommit >= options_.commitEveryBatches) {
       if (commit(*uncommitted, &error)) uncommitted.reset();
       keysSinceCommit = batchesSinceCommit = 0;
     }
