@@ -173,9 +173,7 @@ std::vector<http::Route> AuditRole::routes() {
               "audit.bearerTokens to authenticate the API server");
     return {};
   }
-  return {{"POST", "/audit/webhook",
-           [this](const http::Request& req, http::Response& res) { receiver_->handle(req, res); },
-           cfg_.audit.webhookMaxBodyBytes, true}};
+  return {receiver_->route("/audit/webhook", cfg_.audit.webhookMaxBodyBytes)};
 }
 
 void AuditRole::pollFile() {

@@ -231,6 +231,7 @@ int runServe(const std::vector<std::string>& args) {
   opts.headerTimeout = millis(cfg.server.headerTimeoutSeconds);
   opts.idleTimeout = millis(cfg.server.idleTimeoutSeconds);
   opts.maxConnections = cfg.server.maxConnections;
+  opts.maxInFlightBodyBytes = cfg.server.maxInFlightBodyBytes;
   http::Server server(opts, tlsContext, std::move(routes),
                       {[&](std::string_view reason) { serverMetrics.badRequest(reason); }});
   if (!server.start(error)) {

@@ -77,6 +77,7 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("server.headerTimeoutSeconds", Type::kDouble, server.headerTimeoutSeconds),
       KC_FIELD("server.idleTimeoutSeconds", Type::kDouble, server.idleTimeoutSeconds),
       KC_FIELD("server.maxConnections", Type::kSize, server.maxConnections),
+      KC_FIELD("server.maxInFlightBodyBytes", Type::kSize, server.maxInFlightBodyBytes),
       KC_FIELD("server.shutdownGraceSeconds", Type::kDouble, server.shutdownGraceSeconds),
       KC_FIELD("tls.certFile", Type::kString, tls.certFile),
       KC_FIELD("tls.keyFile", Type::kString, tls.keyFile),
@@ -310,6 +311,10 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"server.idleTimeoutSeconds", 0, "must be > 0"});
   if (cfg.server.maxConnections == 0)
     errors.push_back({"server.maxConnections", 0, "must be > 0"});
+  if (cfg.server.maxInFlightBodyBytes < cfg.server.maxBodyBytes ||
+      cfg.server.maxInFlightBodyBytes < cfg.audit.webhookMaxBodyBytes)
+    errors.push_back({"server.maxInFlightBodyBytes", 0,
+                      "must be at least server.maxBodyBytes and audit.webhookMaxBodyBytes"});
   if (cfg.server.shutdownGraceSeconds < 0)
     errors.push_back({"server.shutdownGraceSeconds", 0, "must be >= 0"});
   if (cfg.server.threads < 0 || cfg.server.threads > 256)

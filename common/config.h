@@ -24,6 +24,10 @@ struct ServerConfig {
   double headerTimeoutSeconds = 10;
   double idleTimeoutSeconds = 90;
   std::size_t maxConnections = 4096;
+  // Request bodies held at once by all connections together: a body takes its declared length
+  // when its headers arrive, and a request over the budget gets 503 with Retry-After before its
+  // body is read. Without it, 4096 connections could each announce a 24 MiB body.
+  std::size_t maxInFlightBodyBytes = 64 * 1024 * 1024;
   double shutdownGraceSeconds = 25;
 };
 

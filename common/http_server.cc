@@ -105,6 +105,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::size_t> connections{0};
   std::uint16_t port = 0;
   std::size_t maxAnyBody = 0;  // the largest body cap of the server and its routes
+  std::atomic<std::size_t> bodyBytes{0};  // held by bodies being received or handled
+
+  // Takes `n` bytes of the body budget; false when that would exceed it.
+  bool reserveBody(std::size_t n) {
+    const std::size_t budget = options.maxInFlightBodyBytes;
+    std::size_t cur = bodyBytes.load();
+    do {
+      if (budget != 0 && (n > budget || cur > budget - n)) return false;
+    } while (!bodyBytes.compare_exchange_weak(cur, cur + n));
+    return true;
+  }
 
   std::mutex sessionsMutex;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
@@ -152,6 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
   ~Session() {
+    releaseBody();
     if (ssl_ != nullptr) SSL_free(ssl_);
     {
       std::lock_guard<std::mutex> lock(server_->sessionsMutex);
@@ -330,6 +342,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void startRequest() {
+    releaseBody();
     idle_ = false;
     headerDone_ = false;
     timerArmed_ = false;
@@ -405,16 +418,36 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const std::size_t limit =
         route_->maxBodyBytes != 0 ? route_->maxBodyBytes : server_->options.maxBodyBytes;
-    if (parser_->content_length() && *parser_->content_length() > limit) {
+    const auto declared = parser_->content_length();
+    if (declared && *declared > limit) {
       fail("body_too_large", 413,
            "request body exceeds the limit of " + std::to_string(limit) + " bytes");
       return false;
     }
+    if (route_->admitHeaders) {
+      Request r = requestView();
+      Response out;
+      if (!route_->admitHeaders(r, out)) {
+        write(out.status, out.contentType, out.body, out.headers, false);
+        return false;
+      }
+    }
+    // A chunked body may grow to the cap, so it holds the cap.
+    const std::size_t want = declared ? static_cast<std::size_t>(*declared) : limit;
+    if (!server_->reserveBody(want)) {
+      server_->badRequest("body_budget");
+      write(503, "application/json",
+            errorBody("request bodies in flight exceed the server's memory budget; retry"),
+            {{"Retry-After", "1"}}, false);
+      return false;
+    }
+    reserved_ = want;
     parser_->body_limit(limit);
     return true;
   }
 
-  void handle() {
+  // The request's fields; the body only once it is complete.
+  Request requestView() {
     auto& req = parser_->get();
     Request r;
     r.method = req.method_string();
@@ -422,9 +455,21 @@ class Session : public std::enable_shared_from_this<Session> {
     r.path = path_;
     r.contentType = req[bhttp::field::content_type];
     r.authorization = req[bhttp::field::authorization];
-    r.body = req.body();
     r.clientCertVerified = clientCertVerified_;
     r.clientCertSubject = clientCertSubject_;
+    return r;
+  }
+
+  void releaseBody() {
+    if (reserved_ == 0) return;
+    server_->bodyBytes.fetch_sub(reserved_);
+    reserved_ = 0;
+  }
+
+  void handle() {
+    auto& req = parser_->get();
+    Request r = requestView();
+    r.body = req.body();
     Response out;
     try {
       route_->handler(r, out);
@@ -472,6 +517,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (version != 10 && !keepAlive) w += "\r\nConnection: close";
     w += "\r\n\r\n";
     w += body;
+    // The request is answered: free its body now, not when the connection's next request
+    // comes (a kept-alive connection may idle for minutes).
+    parser_.reset();
+    releaseBody();
     clearDeadline();
     written_ = 0;
     writeAll([self = shared_from_this()](beast::error_code ec) {
@@ -511,6 +560,7 @@ class Session : public std::enable_shared_from_this<Session> {
     idle_ = false;
     if (closed_) return;
     closed_ = true;
+    releaseBody();
     clearDeadline();
     ++timerGen_;
     timer_.cancel();
@@ -529,6 +579,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timedOut_ = false;
   bool closed_ = false;
   std::size_t written_ = 0;  // bytes of out_ already handed to SSL_write
+  std::size_t reserved_ = 0;  // this request's share of the server's body budget
   std::shared_ptr<Server::Impl> server_;
   static constexpr std::size_t kReadSize = 16 * 1024;
   beast::flat_buffer buffer_;

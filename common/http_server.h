@@ -4,6 +4,9 @@
 // so they must be quick (policy evaluation is). Protocol-level bad input (headers too large or
 // never finished, bodies over the route's cap, wrong content type, unknown paths) is answered
 // with a 4xx, reported through hooks.onBadRequest, and never affects other connections.
+// Memory: every body being received or handled holds its declared length (the route's cap when
+// chunked) against one budget for the whole server; a request that would exceed it is answered
+// 503 with Retry-After before its body is read, and a body is freed as soon as it is answered.
 // Thread-safe: start() and shutdown() from one controlling thread; handlers from many.
 
 #include <chrono>
@@ -45,6 +48,10 @@ struct Route {
   Handler handler;
   std::size_t maxBodyBytes = 0;  // 0: the server's default
   bool requireJson = false;      // answer 415 unless Content-Type is application/json
+  // Called once the headers are in, before any of the body is read (Request::body is empty).
+  // False: the route answered in `res` (e.g. 401), and the connection closes unread. Lets a
+  // route refuse an unauthenticated caller without taking its body into memory.
+  std::function<bool(const Request&, Response&)> admitHeaders = nullptr;
 };
 
 struct ServerOptions {
@@ -55,6 +62,9 @@ struct ServerOptions {
   std::chrono::milliseconds headerTimeout{10000};  // to read headers, then the body
   std::chrono::milliseconds idleTimeout{90000};    // between requests on a kept-alive connection
   std::size_t maxConnections = 4096;
+  // Bytes of request bodies held at once, all connections together (0: no budget). Must be at
+  // least the largest body cap, or that body could never be taken.
+  std::size_t maxInFlightBodyBytes = 0;
 };
 
 struct ServerHooks {

@@ -14,10 +14,10 @@ const std::vector<std::string>& badRequestReasons() {
       // HTTP and TLS level (the server)
       "tls_handshake", "header_timeout", "header_too_large", "malformed_http", "not_found",
       "method_not_allowed", "unsupported_media_type", "body_too_large", "body_timeout",
-      "body_incomplete", "too_many_connections", "internal_error",
+      "body_incomplete", "too_many_connections", "body_budget", "internal_error",
       // Payload level (the handlers)
       "invalid_json", "too_deep", "not_admission_review", "missing_request", "missing_uid",
-      "invalid_field", "unauthenticated", "forbidden", "other"};
+      "invalid_field", "too_many_values", "unauthenticated", "forbidden", "other"};
   return kReasons;
 }
 

@@ -33,22 +33,27 @@ AuthResult authenticate(const http::Request& req, const ReceiverOptions& opts) {
   return ok ? AuthResult::kAllowed : AuthResult::kForbidden;
 }
 
-void WebhookReceiver::handle(const http::Request& req, http::Response& res) const {
+bool WebhookReceiver::admitHeaders(const http::Request& req, http::Response& res) const {
   switch (authenticate(req, opts_)) {
     case AuthResult::kUnauthenticated:
       if (hooks_.onBadRequest) hooks_.onBadRequest("unauthenticated");
       res.status = 401;
       res.headers.emplace_back("WWW-Authenticate", "Bearer");
       res.body = "{\"error\":\"client certificate or bearer token required\"}";
-      return;
+      return false;
     case AuthResult::kForbidden:
       if (hooks_.onBadRequest) hooks_.onBadRequest("forbidden");
       res.status = 403;
       res.body = "{\"error\":\"credentials not accepted\"}";
-      return;
+      return false;
     case AuthResult::kAllowed:
       break;
   }
+  return true;
+}
+
+void WebhookReceiver::handle(const http::Request& req, http::Response& res) const {
+  if (!admitHeaders(req, res)) return;
   const std::size_t size = req.body.size();
   if (!queue_.tryPush(Batch{std::string(req.body), "webhook"})) {
     if (hooks_.onQueueFull) hooks_.onQueueFull();
@@ -60,6 +65,19 @@ void WebhookReceiver::handle(const http::Request& req, http::Response& res) cons
   if (hooks_.onAccepted) hooks_.onAccepted(size);
   res.status = 200;
   res.body = "{}";
+}
+
+http::Route WebhookReceiver::route(std::string path, std::size_t maxBodyBytes) const {
+  http::Route r;
+  r.method = "POST";
+  r.path = std::move(path);
+  r.handler = [this](const http::Request& req, http::Response& res) { handle(req, res); };
+  r.maxBodyBytes = maxBodyBytes;
+  r.requireJson = true;
+  r.admitHeaders = [this](const http::Request& req, http::Response& res) {
+    return admitHeaders(req, res);
+  };
+  return r;
 }
 
 }  // namespace kc::audit

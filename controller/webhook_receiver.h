@@ -40,7 +40,13 @@ class WebhookReceiver {
   WebhookReceiver(ReceiverOptions opts, BatchQueue& queue, ReceiverHooks hooks)
       : opts_(std::move(opts)), queue_(queue), hooks_(std::move(hooks)) {}
 
+  // Authentication alone, from the headers (the route calls it before reading the body, so
+  // an unauthenticated caller never gets a batch into memory). False: `res` holds the 401/403.
+  bool admitHeaders(const http::Request& req, http::Response& res) const;
+  // Authenticates again (the headers are the same) and queues the batch.
   void handle(const http::Request& req, http::Response& res) const;
+  // POST `path`, bodies up to `maxBodyBytes`, authenticated before the body is read.
+  http::Route route(std::string path, std::size_t maxBodyBytes) const;
 
  private:
   ReceiverOptions opts_;

@@ -1,6 +1,8 @@
 #include "webhook/admission_handler.h"
 
 #include <chrono>
+#include <mutex>
+#include <optional>
 
 #include "common/json_writer.h"
 #include "common/log.h"
@@ -18,7 +20,19 @@ AdmissionHandler::AdmissionHandler(PolicySource policies, WebhookMetrics& metric
 
 void AdmissionHandler::handle(const http::Request& req, http::Response& res) const {
   const auto start = std::chrono::steady_clock::now();
-  thread_local AdmissionDecoder decoder;
+  // A parser keeps the memory of the largest document it parsed, and a DOM can take many
+  // times its text. Reviews up to kLargeBodyBytes use the thread's parser; larger ones are
+  // parsed one at a time, each in a parser freed when its answer is ready, so the process
+  // holds at most one large DOM whatever the traffic.
+  thread_local AdmissionDecoder threadDecoder;
+  static std::mutex largeReviews;
+  std::unique_lock<std::mutex> largeTurn;
+  std::optional<AdmissionDecoder> largeDecoder;
+  if (req.body.size() > AdmissionDecoder::kLargeBodyBytes) {
+    largeTurn = std::unique_lock<std::mutex>(largeReviews);
+    largeDecoder.emplace();
+  }
+  AdmissionDecoder& decoder = largeDecoder ? *largeDecoder : threadDecoder;
   AdmissionRequest ar;
   const DecodeResult decoded = decoder.decode(req.body, ar);
   if (!decoded.ok()) {
@@ -26,7 +40,7 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
     log::warn("bad admission review", {{log::field::kEventType, log::event::kBadRequest},
                                        {log::field::kReason, reasonOf(decoded.error)},
                                        {log::field::kError, decoded.message}});
-    res.status = 400;
+    res.status = decoded.error == DecodeError::kTooManyValues ? 413 : 400;
     res.body.clear();
     res.body += "{\"error\":";
     kc::json::appendJsonString(res.body, decoded.message);

@@ -1,5 +1,9 @@
 #include "webhook/admission_review.h"
 
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 #include "common/json_writer.h"
 
 namespace kc::webhook {
@@ -36,6 +40,8 @@ std::string_view reasonOf(DecodeError e) {
       return "missing_uid";
     case DecodeError::kInvalidField:
       return "invalid_field";
+    case DecodeError::kTooManyValues:
+      return "too_many_values";
   }
   return "other";
 }
@@ -46,8 +52,46 @@ AdmissionDecoder::AdmissionDecoder() {
   (void)err;
 }
 
+std::size_t countJsonSeparators(std::string_view body, std::size_t stopAfter) {
+  static constexpr auto kTable = [] {
+    std::array<std::uint8_t, 256> t{};
+    t[static_cast<unsigned char>(',')] = 1;
+    t[static_cast<unsigned char>(':')] = 1;
+    t[static_cast<unsigned char>('[')] = 1;
+    t[static_cast<unsigned char>('{')] = 1;
+    t[static_cast<unsigned char>('"')] = 2;
+    return t;
+  }();
+  std::size_t n = 0;
+  const char* p = body.data();
+  const char* const end = p + body.size();
+  while (p < end) {
+    const std::uint8_t kind = kTable[static_cast<unsigned char>(*p++)];
+    if (kind == 1) {
+      if (++n > stopAfter) return n;
+    } else if (kind == 2) {
+      // Step over the string: to the first quote not escaped by an odd run of backslashes.
+      for (;;) {
+        const void* q = std::memchr(p, '"', static_cast<std::size_t>(end - p));
+        if (q == nullptr) return n;
+        const char* quote = static_cast<const char*>(q);
+        const char* b = quote;
+        while (b > p && b[-1] == '\\') --b;
+        p = quote + 1;
+        if ((quote - b) % 2 == 0) break;
+      }
+    }
+  }
+  return n;
+}
+
 DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& out) {
   out = AdmissionRequest{};
+  if (body.size() > kLargeBodyBytes &&
+      countJsonSeparators(body, kMaxLargeBodySeparators) > kMaxLargeBodySeparators)
+    return fail(DecodeError::kTooManyValues,
+                "body has more than " + std::to_string(kMaxLargeBodySeparators) +
+                    " JSON values, more than any storable object makes");
   element root;
   const auto err = parser_.parse(body.data(), body.size()).get(root);
   if (err == simdjson::DEPTH_ERROR)

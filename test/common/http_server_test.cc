@@ -75,7 +75,9 @@ struct Fixture {
   std::unique_ptr<kc::http::Server> server;
   std::atomic<bool> slowEntered{false};
 
-  explicit Fixture(std::chrono::milliseconds idleTimeout = 5s) {
+  std::atomic<int> authHandled{0};
+
+  explicit Fixture(std::chrono::milliseconds idleTimeout = 5s, std::size_t bodyBudget = 0) {
     tls = std::make_shared<kc::tls::ReloadingContext>(
         kc::tls::TlsFiles{secret.cert(), secret.key(), ""},
         kc::tls::ReloadingContext::Hooks{[this] { metrics.tlsReloaded(); },
@@ -99,12 +101,26 @@ struct Fixture {
     routes.push_back({"GET", "/ping", [](const kc::http::Request&, kc::http::Response& res) {
                         res.body = "pong";
                       }});
+    // Refuses, from the headers alone, anyone without the token.
+    routes.push_back({"POST", "/auth",
+                      [this](const kc::http::Request& req, kc::http::Response& res) {
+                        ++authHandled;
+                        res.body = std::string(req.body);
+                      },
+                      1 << 20, true,
+                      [](const kc::http::Request& req, kc::http::Response& res) {
+                        if (req.authorization == "Bearer ok" && req.body.empty()) return true;
+                        res.status = 401;
+                        res.body = "{\"error\":\"token required\"}";
+                        return false;
+                      }});
     kc::http::ServerOptions opts;
     opts.listen = "127.0.0.1:0";
     opts.threads = 2;
     opts.headerTimeout = 1s;  // long enough for a handshake on a loaded machine
     opts.idleTimeout = idleTimeout;
     opts.maxHeaderBytes = 2048;
+    opts.maxInFlightBodyBytes = bodyBudget;
     server = std::make_unique<kc::http::Server>(
         opts, tls, std::move(routes),
         kc::http::ServerHooks{[this](std::string_view r) { metrics.badRequest(r); }});
@@ -206,6 +222,80 @@ TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
   CHECK(got.size() >= 12);
   CHECK(got.substr(got.size() - 12) == "{\"abc\":\"de\"}");
   CHECK(f.metrics.badRequestCount("body_timeout") == 0);
+}
+
+// Bodies being received hold their declared length against the server's budget: with 1,536
+// bytes and a connection holding 1,024 (headers sent, body unfinished), a request announcing
+// 600 more is refused with 503 before its body is read, one announcing 400 fits, and a
+// chunked body (which may grow to the route's cap of 1,024) does not. Once the holder is closed
+// (body timeout), its share returns.
+TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
+  Fixture f(5s, 1536);
+  std::thread holder([&] {
+    f.client().raw(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1024\r\n\r\n{\"a\":",
+        5s);
+  });
+  // The holder's headers are in once a request of 600 is refused (it fits on its own).
+  auto post = [&](std::size_t n) {
+    return f.client().request("POST", "/echo", "\"" + std::string(n - 2, 'x') + "\"");
+  };
+  REQUIRE(waitUntil([&] { return post(600).status == 503; }, 20ms));
+  auto refused = post(600);
+  CHECK(refused.status == 503);
+  CHECK(refused.headers["Retry-After"] == "1");
+  CHECK(refused.body.find("memory budget") != std::string::npos);
+  const auto small = post(400);
+  CHECK(small.status == 200);
+  CHECK(small.body.size() == 400);
+  const std::string chunked = f.client().raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      5s);
+  CHECK(chunked.rfind("HTTP/1.1 503 ", 0) == 0);
+  holder.join();  // closed by the body timeout (1 s)
+  REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("body_timeout") >= 1; }));
+  CHECK(post(1000).status == 200);
+  const std::string chunkedAfter = f.client().raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      5s);
+  CHECK(chunkedAfter.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(f.metrics.badRequestCount("body_budget") >= 2);
+}
+
+// A kept-alive connection gives its body's share back as soon as it is answered: two requests
+// of 1,000 bytes in turn on one connection fit a budget of 1,536, and so does a third from
+// another connection while the first stays open and idle.
+TEST_CASE("AnsweredBodiesLeaveTheBudgetAtOnce", "[http]") {
+  Fixture f(5s, 1536);
+  auto body = "\"" + std::string(998, 'y') + "\"";
+  TlsClient kept = f.client();
+  CHECK(kept.request("POST", "/echo", body).status == 200);
+  CHECK(kept.request("POST", "/echo", body).status == 200);
+  CHECK(f.client().request("POST", "/echo", body).status == 200);
+  CHECK(f.metrics.badRequestCount("body_budget") == 0);
+}
+
+// A route that refuses from the headers answers before the body arrives: the client announces
+// 500 KB and sends none of it, and still gets its 401 at once, not after the body timeout.
+TEST_CASE("ARouteRefusesFromTheHeadersWithoutReadingTheBody", "[http]") {
+  Fixture f;
+  const std::string got = f.client().raw(
+      "POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 500000\r\n\r\n",
+      5s);
+  // Waiting for the body would have ended in the body timeout (1 s): closed, unanswered.
+  CHECK(got.rfind("HTTP/1.1 401 ", 0) == 0);
+  CHECK(got.find("Connection: close") != std::string::npos);
+  CHECK(f.authHandled == 0);
+  CHECK(f.metrics.badRequestCount("body_timeout") == 0);
+  const auto ok = f.client().request("POST", "/auth", "{\"k\":1}", "application/json",
+                                     {{"Authorization", "Bearer ok"}});
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "{\"k\":1}");
+  CHECK(f.authHandled == 1);
 }
 
 TEST_CASE("AnswersHttp10WithoutKeepAliveAndCloses", "[http]") {

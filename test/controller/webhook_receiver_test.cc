@@ -62,11 +62,7 @@ struct Fixture {
     so.threads = 1;
     http = std::make_unique<kc::http::Server>(
         so, tls,
-        std::vector<kc::http::Route>{{"POST", "/audit/webhook",
-                                      [this](const kc::http::Request& q, kc::http::Response& s) {
-                                        receiver->handle(q, s);
-                                      },
-                                      0, true}},
+        std::vector<kc::http::Route>{receiver->route("/audit/webhook", 12u << 20)},
         kc::http::ServerHooks{[this](std::string_view r) { serverMetrics.badRequest(r); }});
     REQUIRE(http->start(error));
   }
@@ -112,6 +108,23 @@ TEST_CASE("RejectsMissingCredentialsWith401AndWrongOnesWith403", "[receiver]") {
   CHECK(f.queue.size() == 0);
   CHECK(f.serverMetrics.badRequestCount("unauthenticated") == 1);
   CHECK(f.serverMetrics.badRequestCount("forbidden") == 2);
+}
+
+// The caller is refused from its headers: a stranger announcing a 12 MiB batch gets its 401
+// at once, with none of the body read (waiting for it would end in the body timeout, closed
+// unanswered), and holds no memory meanwhile.
+TEST_CASE("RefusesAnUnauthenticatedCallerBeforeReadingItsBody", "[receiver]") {
+  Fixture f;
+  TlsClient anonymous(f.dir.file("ca.crt"), f.http->port());
+  const std::string got = anonymous.raw(
+      "POST /audit/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 12582912\r\n\r\n{\"kind\":\"EventList\",",
+      5s);
+  CHECK(got.rfind("HTTP/1.1 401 ", 0) == 0);
+  CHECK(got.find("Connection: close") != std::string::npos);
+  CHECK(f.serverMetrics.badRequestCount("unauthenticated") == 1);
+  CHECK(f.serverMetrics.badRequestCount("body_timeout") == 0);
+  CHECK(f.queue.size() == 0);
 }
 
 TEST_CASE("ClientCertificateFromAnotherCaFailsTheHandshake", "[receiver]") {

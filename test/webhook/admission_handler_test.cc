@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test/test_util.h"
+#include "webhook/admission_review.h"
 
 namespace {
 
@@ -47,6 +48,29 @@ TEST_CASE("BadReviewGets400AndIsCountedByReason", "[handler]") {
   CHECK(f.serverMetrics.badRequestCount("missing_request") == 1);
   CHECK(f.serverMetrics.badRequestCount("invalid_json") == 1);
   CHECK(f.metrics.count(kc::webhook::Outcome::kAllowed) == 0);
+}
+
+// A dense 9 MB body is refused with 413 before it is parsed, and the handler goes on judging
+// reviews, large (parsed in a parser of its own) and small.
+TEST_CASE("ADenseLargeBodyGets413AndTheNextReviewsAreJudged", "[handler]") {
+  Fixture f;
+  std::string dense = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":[0)";
+  for (std::size_t i = 0; i < kc::webhook::AdmissionDecoder::kMaxLargeBodySeparators; ++i)
+    dense += ",0";
+  dense += "]}";
+  auto res = f.call(dense);
+  CHECK(res.status == 413);
+  CHECK(f.serverMetrics.badRequestCount("too_many_values") == 1);
+  const std::string review = kc::testing::readFile(std::string(KC_SOURCE_DIR) +
+                                                   "/test/testdata/pod_admission_review.json");
+  auto j = nlohmann::json::parse(review);
+  j["request"]["object"]["metadata"]["annotations"]["pad"] = std::string(3u << 20, '[');
+  res = f.call(j.dump());
+  REQUIRE(res.status == 200);
+  CHECK(nlohmann::json::parse(res.body)["response"]["uid"] == j["request"]["uid"]);
+  res = f.call(review);
+  CHECK(res.status == 200);
+  CHECK(f.metrics.count(kc::webhook::Outcome::kAllowed) == 2);
 }
 
 }  // namespace

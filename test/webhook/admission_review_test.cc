@@ -161,6 +161,46 @@ TEST_CASE("RejectsNestingDeeperThanTheCap", "[admission]") {
   CHECK(d.decode(deep, r).error == DecodeError::kTooDeep);
 }
 
+TEST_CASE("CountsJsonSeparatorsOutsideStringsOnly", "[admission]") {
+  using kc::webhook::countJsonSeparators;
+  constexpr std::size_t kAll = ~std::size_t{0} - 1;
+  CHECK(countJsonSeparators(R"({"a":[1,2,{"b":"x,y:[{"}]})", kAll) == 7);
+  CHECK(countJsonSeparators(R"({"a\",[b":1})", kAll) == 2);     // escaped quote stays inside
+  CHECK(countJsonSeparators(R"({"a\\":[1,{}]})", kAll) == 5);   // an even run ends the string
+  CHECK(countJsonSeparators(R"({"a\\\":[":1})", kAll) == 2);    // an odd run does not
+  CHECK(countJsonSeparators(R"({"unterminated,[,)", kAll) == 1);
+  CHECK(countJsonSeparators("", kAll) == 0);
+  CHECK(countJsonSeparators("[1,1,1,1,1]", 2) == 3);  // stops once past the bound
+}
+
+// A large body whose structure would make a DOM many times its size (a dense array here) is
+// refused before it is parsed; a large body whose bulk is a string is parsed.
+TEST_CASE("RefusesALargeBodyWithMoreValuesThanAnyStorableObject", "[admission]") {
+  const std::string head =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":)";
+  std::string dense = head + "{\"x\":[0";
+  dense.reserve(head.size() + 2 * AdmissionDecoder::kMaxLargeBodySeparators + 16);
+  for (std::size_t i = 0; i < AdmissionDecoder::kMaxLargeBodySeparators; ++i) dense += ",0";
+  dense += "]}}}";
+  AdmissionDecoder d;
+  AdmissionRequest r;
+  const auto res = d.decode(dense, r);
+  CHECK(res.error == DecodeError::kTooManyValues);
+  CHECK(res.message.find("JSON values") != std::string::npos);
+  CHECK(kc::webhook::reasonOf(res.error) == "too_many_values");
+  // A few separators fewer (the review's own count too): parsed.
+  std::string fits = head + "{\"x\":[0";
+  for (std::size_t i = 0; i + 16 < AdmissionDecoder::kMaxLargeBodySeparators; ++i) fits += ",0";
+  fits += "]}}}";
+  CHECK(d.decode(fits, r).error == DecodeError::kNone);
+  // Commas inside a string do not count: 5 MiB of them in a label is a valid review.
+  auto j = nlohmann::json::parse(fixture());
+  j["request"]["object"]["metadata"]["labels"]["pad"] = std::string(5u << 20, ',');
+  const std::string padded = j.dump();
+  CHECK(d.decode(padded, r).ok());
+  CHECK(r.uid == "705ab4f5-6393-11e8-b7cc-42010a800002");
+}
+
 TEST_CASE("EncodesAllowedResponseEchoingUid", "[admission]") {
   kc::webhook::AdmissionResponse out;
   out.uid = "abc";
