@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "controller/mapped_lines.h"
 #include "controller/object_memory.h"
+#include "controller/reported_requests.h"
 #include "controller/pipeline.h"
 #include "webhook/policy_store.h"
 
@@ -40,7 +41,8 @@ constexpr const char* kReplayUsage =
     "or EventList / array documents) and prints one finding per line. The admission policies\n"
     "are re-applied (built-in defaults unless --policies or --no-policies); the baseline rules\n"
     "run only with --baseline. --memory FILE carries the detector's memory of workloads (who\n"
-    "is behind each, what was already reported for it) from one replay to the next: loaded\n"
+    "is behind each, what was already reported for it) and the sessions already reported\n"
+    "(beside it, FILE without .jsonl plus .requests.json) from one replay to the next: loaded\n"
     "before, saved after. --config FILE takes the detection tuning (audit.detections), the\n"
     "learning period and the policy directory of a serve configuration file (the flags win).\n";
 
@@ -253,6 +255,18 @@ int runReplay(const std::vector<std::string>& args) {
     if (m.damaged > 0)
       std::cerr << "kube-customs audit replay: " << *memoryFile << ": " << m.damaged
                 << " damaged line(s) skipped\n";
+    // The sessions reported by the previous replay, under the secret they were hashed with.
+    const std::string requestsFile = audit::reportedRequestsPathFor(*memoryFile);
+    const audit::ReportedRequestsLoad r =
+        audit::loadReportedRequests(requestsFile, cfg.audit.detections.maxTrackedRequests);
+    if (!r.ok) {
+      std::cerr << "kube-customs audit replay: " << requestsFile << ": " << r.error << "\n";
+      return 2;
+    }
+    if (r.found) {
+      audit::setDedupeSecret(r.secret);
+      detector.restoreReportedRequests(r.keys);
+    }
   }
   prometheus::Registry registry;
   audit::AuditMetrics metrics(registry);
@@ -317,6 +331,14 @@ int runReplay(const std::vector<std::string>& args) {
     return 1;
   }
   if (memoryFile && !audit::saveObjectMemory(detector.objects(), *memoryFile, &error)) {
+    std::cerr << "kube-customs audit replay: " << error << "\n";
+    return 1;
+  }
+  if (memoryFile &&
+      !files::writeFileAtomic(audit::reportedRequestsPathFor(*memoryFile),
+                              audit::reportedRequestsText(audit::dedupeSecret(),
+                                                          detector.reportedRequests()),
+                              0600, error)) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "controller/object_memory.h"
+#include "controller/reported_requests.h"
 
 namespace kc::cmd {
 
@@ -77,6 +78,12 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
         log::error("cannot save the audit memory",
                    {{log::field::kPath, path}, {log::field::kError, error}});
       });
+  requestsPath_ = audit::reportedRequestsPathFor(memoryPath_);
+  requestsWriter_ = std::make_unique<files::BackgroundWriter>(
+      requestsPath_, 0600, [path = requestsPath_](const std::string& error) {
+        log::error("cannot save the reported requests",
+                   {{log::field::kPath, path}, {log::field::kError, error}});
+      });
   audit::DetectorOptions opts = detectorOptionsFrom(cfg);
   opts.policies = std::move(policies);
   opts.baseline = &baseline_;
@@ -121,6 +128,17 @@ bool AuditRole::start(std::string& error) {
                                       {"objects", memory.loaded},
                                       {"damaged_lines", memory.damaged}});
   }
+  // Sessions reported before a restart: their keys mean something under the secret they were
+  // hashed with, which is adopted now, before any key is computed. The log's dedupe journal,
+  // read next, has the final word on the secret (its keys must match); if it holds another one,
+  // the saved sessions are left out.
+  const audit::ReportedRequestsLoad reported =
+      audit::loadReportedRequests(requestsPath_, cfg_.audit.detections.maxTrackedRequests);
+  if (!reported.ok)
+    log::warn("reported requests unreadable; starting without them",
+              {{log::field::kPath, requestsPath_}, {log::field::kError, reported.error}});
+  else if (reported.found)
+    audit::setDedupeSecret(reported.secret);
   if (!cfg_.audit.logPath.empty()) {
     audit::LogIngestOptions lo;
     lo.file.path = cfg_.audit.logPath;
@@ -141,6 +159,19 @@ bool AuditRole::start(std::string& error) {
       log::warn("audit checkpoint unreadable; reading the log from the start",
                 {{log::field::kError, started.checkpointError}});
     log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
+  }
+  if (reported.ok && reported.found) {
+    if (audit::dedupeSecret() == reported.secret) {
+      detector_->restoreReportedRequests(reported.keys);
+      if (!reported.keys.empty() || reported.damaged > 0)
+        log::info("reported requests loaded", {{log::field::kPath, requestsPath_},
+                                              {"requests", reported.keys.size()},
+                                              {"damaged", reported.damaged}});
+    } else {
+      log::warn("reported requests saved under another secret than the dedupe journal's; "
+                "left out (sessions open across the restart may be reported again)",
+                {{log::field::kPath, requestsPath_}});
+    }
   }
   if (!cfg_.alertmanager.urls.empty()) {
     audit::AlertmanagerOptions ao;
@@ -221,6 +252,8 @@ void AuditRole::saveState(bool force) {
     baselineStamp_ = files::stampOf(baselinePath_);
   }
   memoryWriter_->submit(audit::objectMemoryText(detector_->objects()));
+  requestsWriter_->submit(
+      audit::reportedRequestsText(audit::dedupeSecret(), detector_->reportedRequests()));
   eventsAtLastSave_ = pipeline_->events();
   lastSave_ = now;
 }
@@ -251,6 +284,7 @@ void AuditRole::stop(std::chrono::milliseconds deadline) {
   queue_.close();
   if (worker_.joinable()) worker_.join();
   memoryWriter_->flush();  // the worker's last save
+  requestsWriter_->flush();
   if (alerts_) alerts_->stop(deadline);
 }
 

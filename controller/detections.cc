@@ -671,6 +671,17 @@ Detector::Plan Detector::plan(const Event& e) {
 
 void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, plan(e), out); }
 
+std::vector<DedupeKey> Detector::reportedRequests() const {
+  std::vector<DedupeKey> keys;
+  keys.reserve(decided_.size());
+  decided_.forEachOldestFirst([&](const DedupeKey& k, int64_t) { keys.push_back(k); });
+  return keys;
+}
+
+void Detector::restoreReportedRequests(const std::vector<DedupeKey>& keys) {
+  for (const auto& k : keys) decided_.insert(k, 0);
+}
+
 void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out) {
   // Long-running requests (exec, attach, portforward, watches, proxied upgrades) log
   // ResponseStarted then ResponseComplete; the others only ResponseComplete. Request-level

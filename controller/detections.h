@@ -144,6 +144,11 @@ class Detector {
   void reportAuditIdReuse(const Event& event, std::vector<Finding>& out);
 
   ObjectTracker& objects() { return objects_; }
+  // Requests reported on their ResponseStarted (exec, attach, portforward sessions and other
+  // long-running requests), oldest first: their ResponseComplete is not reported again. Saved
+  // and restored across restarts with the process's dedupe secret (see reported_requests.h).
+  std::vector<DedupeKey> reportedRequests() const;
+  void restoreReportedRequests(const std::vector<DedupeKey>& keys);
 
  private:
   bool trusted(std::string_view rule, std::string_view user) const;

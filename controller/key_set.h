@@ -48,6 +48,14 @@ class KeyFifoSet {
   int64_t oldestStamp() const { return ring_[head_].stamp; }
   // Removes the oldest key; the set must not be empty.
   void popOldest();
+  // Calls f(key, stamp) for every key, oldest first.
+  template <typename F>
+  void forEachOldestFirst(F&& f) const {
+    for (size_t i = 0; i < count_; ++i) {
+      const Entry& e = ring_[(head_ + i) & (ring_.size() - 1)];
+      f(e.key, e.stamp);
+    }
+  }
 
   // For tests: slots in the hash table.
   size_t tableCapacity() const { return slots_.size(); }

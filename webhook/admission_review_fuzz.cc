@@ -1,5 +1,7 @@
 // libFuzzer target: any byte string through the AdmissionReview decoder and, when it decodes,
-// through the response encoder. Must never crash, hang or produce invalid JSON.
+// through the response encoder. Must never crash, hang or produce invalid JSON. And, for any
+// valid JSON, countJsonSeparators (the large-body check, a scan that only knows strings) must
+// agree with the separators the parsed document implies.
 
 #include <cstddef>
 #include <cstdint>
@@ -8,10 +10,44 @@
 
 #include "webhook/admission_review.h"
 
+namespace {
+
+// `{` or `[`, a `:` per member and a `,` between elements, for every value in the tree.
+std::size_t separatorsOf(simdjson::dom::element e) {
+  std::size_t n = 0;
+  simdjson::dom::object o;
+  simdjson::dom::array a;
+  if (e.get_object().get(o) == simdjson::SUCCESS) {
+    std::size_t members = 0;
+    for (auto field : o) {
+      ++members;
+      n += separatorsOf(field.value);
+    }
+    n += 1 + members + (members > 0 ? members - 1 : 0);
+  } else if (e.get_array().get(a) == simdjson::SUCCESS) {
+    std::size_t items = 0;
+    for (auto item : a) {
+      ++items;
+      n += separatorsOf(item);
+    }
+    n += 1 + (items > 0 ? items - 1 : 0);
+  }
+  return n;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static kc::webhook::AdmissionDecoder decoder;
   kc::webhook::AdmissionRequest req;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
+  {
+    static simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (parser.parse(body.data(), body.size()).get(root) == simdjson::SUCCESS &&
+        kc::webhook::countJsonSeparators(body, ~std::size_t{0} - 1) != separatorsOf(root))
+      std::abort();
+  }
   if (decoder.decode(body, req).ok()) {
     kc::webhook::AdmissionResponse res;
     res.uid = req.uid;

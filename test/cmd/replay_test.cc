@@ -124,14 +124,23 @@ std::string joinLines(const std::vector<std::string>& lines, size_t from, size_t
 
 TEST_CASE("ReplayWithMemoryFindsAcrossAnySplitWhatOneReplayFinds", "[replay][memory]") {
   // The emulated attack, then a pod the daemon-set controller creates for the attacker's
-  // privileged DaemonSet. In one replay the pod is attributed to the attacker and not reported
-  // again for what the DaemonSet was reported for. Cut in two replays that carry the memory,
-  // the findings must be the same, wherever the cut falls.
+  // privileged DaemonSet, then the end of the attack's exec session. In one replay the pod is
+  // attributed to the attacker and not reported again for what the DaemonSet was reported
+  // for, and the session, reported on its start, is not reported again on its end. Cut in two
+  // replays that carry the memory, the findings must be the same, wherever the cut falls.
   TempDir dir;
   const std::string data = std::string(KC_SOURCE_DIR) + "/test/testdata/";
   std::vector<std::string> events = readLines(data + "audit_attack.jsonl");
   for (const auto& l : readLines(data + "audit_daemonset_pod.jsonl")) events.push_back(l);
-  REQUIRE(events.size() == 8);
+  std::string execEnd;
+  for (const auto& l : events) {
+    if (l.find("\"stage\":\"ResponseStarted\"") == std::string::npos) continue;
+    execEnd = l;
+    execEnd.replace(execEnd.find("ResponseStarted"), 15, "ResponseComplete");
+  }
+  REQUIRE(!execEnd.empty());
+  events.push_back(execEnd);
+  REQUIRE(events.size() == 9);
   kc::testing::writeFile(dir.file("all.log"), joinLines(events, 0, events.size()));
   const std::string bin = kc::testing::kubeCustomsBinary() + " audit replay -o json ";
   const std::vector<std::string> whole = findingLines(bin + dir.file("all.log"));
@@ -140,6 +149,7 @@ TEST_CASE("ReplayWithMemoryFindsAcrossAnySplitWhatOneReplayFinds", "[replay][mem
   for (size_t cut = 1; cut < events.size(); ++cut) {
     INFO("cut before event " << cut);
     std::filesystem::remove(dir.file("memory.jsonl"));
+    std::filesystem::remove(dir.file("memory.requests.json"));  // saved with it
     kc::testing::writeFile(dir.file("a.log"), joinLines(events, 0, cut));
     kc::testing::writeFile(dir.file("b.log"), joinLines(events, cut, events.size()));
     int rcA = -1, rcB = -1;

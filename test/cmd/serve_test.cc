@@ -235,21 +235,37 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
       return std::filesystem::exists(memory) &&
              kc::testing::readFile(memory).find("node-agent") != std::string::npos;
     }));
+    REQUIRE(waitUntil([&] {
+      return std::filesystem::exists(dir.path() + "/state/audit-memory.requests.json");
+    }));
     std::this_thread::sleep_for(1500ms);
     first.proc->signal(SIGKILL);
     first.proc->wait(10s);
   }
   Running second(&dir, args, "run2.log");
-  // Two more events after the restart: a list, and a pod the daemon-set controller creates for
-  // the attacker's privileged DaemonSet of run 1. Both are read; nothing before them is
-  // reported again; the pod is charged to the attacker, from the memory run 1 saved, and is
-  // not reported again for what its DaemonSet was reported for (its privileged container).
+  // Three more events after the restart: a list, the end of the exec session run 1 reported on
+  // its start, and a pod the daemon-set controller creates for the attacker's privileged
+  // DaemonSet of run 1. All are read; nothing before them is reported again, nor the session
+  // (run 1 saved it as reported); the pod is charged to the attacker, from the memory run 1
+  // saved, and is not reported again for what its DaemonSet was reported for (its privileged
+  // container).
+  std::string execEnd;
+  {
+    std::istringstream lines(attack);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"stage\":\"ResponseStarted\"") == std::string::npos) continue;
+      execEnd = line;
+      execEnd.replace(execEnd.find("ResponseStarted"), 15, "ResponseComplete");
+    }
+  }
+  REQUIRE(!execEnd.empty());
+  std::ofstream(dir.file("audit.log"), std::ios::app) << execEnd << "\n";
   std::ofstream(dir.file("audit.log"), std::ios::app)
       << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
       << "\n"
       << kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_daemonset_pod.jsonl");
   CHECK(waitUntil([&] {
-    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 2;
+    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 3;
   }));
   CHECK(waitUntil([&] { return countLines(dir.file("run2.log"), "\"audit_finding\"") >= 2; }));
   std::this_thread::sleep_for(500ms);
