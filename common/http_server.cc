@@ -696,6 +696,8 @@ std::uint16_t Server::port() const { return impl_->port; }
 
 std::size_t Server::activeConnections() const { return impl_->connections.load(); }
 
+std::size_t Server::bodyBytesInFlight() const { return impl_->bodyBytes.load(); }
+
 bool Server::shutdown(std::chrono::milliseconds grace) {
   if (impl_->threads.empty()) return true;
   impl_->stopping.store(true);

@@ -94,6 +94,8 @@ class Server {
   bool shutdown(std::chrono::milliseconds grace);
 
   std::size_t activeConnections() const;
+  // Bytes of the body budget held now (declared lengths of bodies being read or handled).
+  std::size_t bodyBytesInFlight() const;
 
   struct Impl;
 

@@ -268,6 +268,35 @@ TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
 // A kept-alive connection gives its body's share back as soon as it is answered: two requests
 // of 1,000 bytes in turn on one connection fit a budget of 1,536, and so does a third from
 // another connection while the first stays open and idle.
+// Every way a request can end gives its share of the budget back: answered, refused for its
+// size while chunked, malformed, timed out, cut off by the client, refused from its headers.
+TEST_CASE("EveryEndOfARequestReturnsItsBodyBudget", "[http]") {
+  Fixture f(5s, 4096);
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  CHECK(f.client().request("POST", "/echo", "{\"a\":1}").status == 200);
+  // Chunked, over the route's cap of 1,024 as it arrives: 413.
+  std::string chunks = head + "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) chunks += "100\r\n" + std::string(256, ' ') + "\r\n";
+  CHECK(f.client().raw(chunks, 5s).rfind("HTTP/1.1 413 ", 0) == 0);
+  // A malformed chunk size.
+  CHECK(f.client().raw(head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 5s).rfind("HTTP/1.1 400 ", 0) == 0);
+  // The body never finishes (closed at the 1 s deadline).
+  CHECK(f.client().raw(head + "Content-Length: 900\r\n\r\n{\"a\":", 5s).empty());
+  // The client goes away mid-body.
+  {
+    TlsClient gone = f.client();
+    gone.rawPieces({head + "Content-Length: 900\r\n\r\n", "{\"a\":"}, 50ms, 100ms);
+  }
+  // Refused from the headers.
+  CHECK(f.client().raw("POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 900\r\n\r\n", 5s).rfind("HTTP/1.1 401 ", 0) == 0);
+  REQUIRE(waitUntil([&] { return f.server->activeConnections() == 0; }));
+  CHECK(f.server->bodyBytesInFlight() == 0);
+  // And the whole budget is there to take.
+  CHECK(f.client().request("POST", "/auth", std::string(4000, ' '), "application/json",
+                           {{"Authorization", "Bearer ok"}}).status == 200);
+}
+
 TEST_CASE("AnsweredBodiesLeaveTheBudgetAtOnce", "[http]") {
   Fixture f(5s, 1536);
   auto body = "\"" + std::string(998, 'y') + "\"";
