@@ -430,6 +430,7 @@ ParseStats EventParser::parse(std::string_view document, const Callback& onEvent
     return stats;
   }
   visitDocument(root, document, stats, onEvent);
+  if (document.size() > kKeptDocumentCapacity) outer_ = simdjson::dom::parser{};
   return stats;
 }
 

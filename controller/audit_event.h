@@ -136,6 +136,13 @@ class EventParser {
   ParseStats parseLines(std::string_view buffer, const Callback& onEvent, bool padded = false);
 
   const ParserLimits& limits() const { return limits_; }
+  // Bytes of document parse() can take without allocating (it keeps no more than
+  // kKeptDocumentCapacity after a document larger than that).
+  size_t documentCapacity() const { return outer_.capacity(); }
+  // A DOM can take many times its text, and a parser keeps what it grew to: parse() frees its
+  // parser after a document over this size (a webhook batch of the API server is a few MiB at
+  // most; its own cap is ParserLimits::maxDocumentBytes).
+  static constexpr size_t kKeptDocumentCapacity = 4u << 20;
 
   // parseLines: let simdjson find the structure of the next batch on a helper thread while
   // this one decodes the current batch. Off by default: it pays only with batches of several

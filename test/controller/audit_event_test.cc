@@ -141,6 +141,35 @@ TEST_CASE("AcceptsEventListArrayAndV1beta1") {
   CHECK(t == 1546300805000000);
 }
 
+// A batch of 7 MB is parsed whole and its parser's memory given back after; a batch of 1 MB
+// keeps it for the next.
+TEST_CASE("ALargeDocumentsParserMemoryIsFreedAfterIt") {
+  EventParser p;
+  auto padded = [](int i, size_t pad) {
+    std::string e(kPodGet);
+    e.replace(e.find("\"a1\""), 4, "\"big" + std::to_string(i) + "\"");
+    e.replace(e.find("\"app/1.0\""), 9, "\"" + std::string(pad, 'x') + "\"");
+    return e;
+  };
+  auto list = [&](int n, size_t pad) {
+    std::string l = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
+    for (int i = 0; i < n; ++i) l += (i ? "," : "") + padded(i, pad);
+    return l + "]}";
+  };
+  const std::string big = list(4, 1800u << 10);
+  REQUIRE(big.size() > EventParser::kKeptDocumentCapacity);
+  Collected c;
+  CHECK(collect(p, big, c).events == 4);
+  CHECK(c.ids == std::vector<std::string>{"big0", "big1", "big2", "big3"});
+  CHECK(p.documentCapacity() == 0);
+  const std::string small = list(4, 256u << 10);
+  Collected d;
+  CHECK(collect(p, small, d).events == 4);
+  CHECK(p.documentCapacity() >= small.size());
+  CHECK(collect(p, std::string(kPodGet), d).events == 1);
+  CHECK(p.documentCapacity() >= small.size());
+}
+
 TEST_CASE("EmptyEventListYieldsNoEventsAndNoRejects") {
   EventParser p;
   auto s =
