@@ -233,7 +233,8 @@ int runServe(const std::vector<std::string>& args) {
   opts.maxConnections = cfg.server.maxConnections;
   opts.maxInFlightBodyBytes = cfg.server.maxInFlightBodyBytes;
   http::Server server(opts, tlsContext, std::move(routes),
-                      {[&](std::string_view reason) { serverMetrics.badRequest(reason); }});
+                      {[&](std::string_view reason) { serverMetrics.badRequest(reason); },
+                       [&](std::size_t bytes) { serverMetrics.bodyBytesInFlight(bytes); }});
   if (!server.start(error)) {
     std::cerr << "kube-customs serve: " << error << "\n";
     return 1;

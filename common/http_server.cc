@@ -114,7 +114,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     do {
       if (budget != 0 && (n > budget || cur > budget - n)) return false;
     } while (!bodyBytes.compare_exchange_weak(cur, cur + n));
+    if (hooks.onBodyBytes) hooks.onBodyBytes(bodyBytes.load());
     return true;
+  }
+  void releaseBody(std::size_t n) {
+    bodyBytes.fetch_sub(n);
+    if (hooks.onBodyBytes) hooks.onBodyBytes(bodyBytes.load());
   }
 
   std::mutex sessionsMutex;
@@ -462,7 +467,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void releaseBody() {
     if (reserved_ == 0) return;
-    server_->bodyBytes.fetch_sub(reserved_);
+    server_->releaseBody(reserved_);
     reserved_ = 0;
   }
 

@@ -70,6 +70,8 @@ struct ServerOptions {
 struct ServerHooks {
   // Reason is one of a fixed set (see docs/metrics.md): safe as a metric label.
   std::function<void(std::string_view reason)> onBadRequest;
+  // The bytes of the body budget held, after each change (from the I/O threads).
+  std::function<void(std::size_t bytes)> onBodyBytes;
 };
 
 // Splits ":8443", "0.0.0.0:8443", "127.0.0.1:0", "[::1]:8443", "localhost:9090".

@@ -27,6 +27,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry) {
                   .Help("Requests refused as malformed or out of bounds, by reason.")
                   .Register(registry);
   for (const auto& r : badRequestReasons()) badRequests_[r] = &bad.Add({{"reason", r}});
+  bodyBytes_ = &prometheus::BuildGauge()
+                    .Name("kube_customs_http_body_bytes_in_flight")
+                    .Help("Bytes of request bodies being read or handled (declared lengths), "
+                          "against server.maxInFlightBodyBytes.")
+                    .Register(registry)
+                    .Add({});
   tlsReloads_ = &prometheus::BuildCounter()
                      .Name("kube_customs_tls_reloads_total")
                      .Help("Serving certificate reloads that took effect.")

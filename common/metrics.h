@@ -38,12 +38,16 @@ class ServerMetrics {
   void tlsNotAfter(std::time_t t) { tlsExpiry_->Set(static_cast<double>(t)); }
   double tlsReloadCount() const { return tlsReloads_->Value(); }
   double tlsReloadFailureCount() const { return tlsReloadFailures_->Value(); }
+  // Bytes of request bodies held now, against server.maxInFlightBodyBytes.
+  void bodyBytesInFlight(std::size_t bytes) { bodyBytes_->Set(static_cast<double>(bytes)); }
+  double bodyBytesInFlightValue() const { return bodyBytes_->Value(); }
 
  private:
   std::map<std::string, prometheus::Counter*, std::less<>> badRequests_;
   prometheus::Counter* tlsReloads_;
   prometheus::Counter* tlsReloadFailures_;
   prometheus::Gauge* tlsExpiry_;
+  prometheus::Gauge* bodyBytes_;
 };
 
 // Sets kube_customs_build_info{version} to 1.

@@ -128,7 +128,8 @@ TEST_CASE("LiveMetricsPassPromtoolCheck", "[serve][promtool]") {
   for (const char* name :
        {"kube_customs_build_info{version=", "kube_customs_admission_requests_total{outcome=\"allowed\"} 1",
         "kube_customs_admission_request_duration_seconds_bucket{le=\"0.0001\"}",
-        "kube_customs_tls_reloads_total", "kube_customs_tls_certificate_expiry_timestamp_seconds"}) {
+        "kube_customs_tls_reloads_total", "kube_customs_tls_certificate_expiry_timestamp_seconds",
+        "kube_customs_http_body_bytes_in_flight 0"}) {
     INFO(name);
     CHECK(m.body.find(name) != std::string::npos);
   }

@@ -123,7 +123,8 @@ struct Fixture {
     opts.maxInFlightBodyBytes = bodyBudget;
     server = std::make_unique<kc::http::Server>(
         opts, tls, std::move(routes),
-        kc::http::ServerHooks{[this](std::string_view r) { metrics.badRequest(r); }});
+        kc::http::ServerHooks{[this](std::string_view r) { metrics.badRequest(r); },
+                              [this](std::size_t bytes) { metrics.bodyBytesInFlight(bytes); }});
     REQUIRE(server->start(error));
   }
   ~Fixture() { server->shutdown(1s); }
@@ -242,6 +243,7 @@ TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
     return f.client().request("POST", "/echo", "\"" + std::string(n - 2, 'x') + "\"");
   };
   REQUIRE(waitUntil([&] { return post(600).status == 503; }, 20ms));
+  CHECK(f.metrics.bodyBytesInFlightValue() == 1024);  // the holder's share, on the gauge
   auto refused = post(600);
   CHECK(refused.status == 503);
   CHECK(refused.headers["Retry-After"] == "1");
@@ -257,6 +259,7 @@ TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
   holder.join();  // closed by the body timeout (1 s)
   REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("body_timeout") >= 1; }));
   CHECK(post(1000).status == 200);
+  CHECK(f.metrics.bodyBytesInFlightValue() == 0);
   const std::string chunkedAfter = f.client().raw(
       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
