@@ -1,5 +1,9 @@
 #include "cmd/audit_role.h"
 
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
 #include "common/log.h"
 #include "controller/object_memory.h"
 #include "controller/reported_requests.h"
@@ -78,12 +82,8 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
         log::error("cannot save the audit memory",
                    {{log::field::kPath, path}, {log::field::kError, error}});
       });
-  requestsPath_ = audit::reportedRequestsPathFor(memoryPath_);
-  requestsWriter_ = std::make_unique<files::BackgroundWriter>(
-      requestsPath_, 0600, [path = requestsPath_](const std::string& error) {
-        log::error("cannot save the reported requests",
-                   {{log::field::kPath, path}, {log::field::kError, error}});
-      });
+  requestsJournal_ =
+      std::make_unique<audit::DedupeJournal>(audit::reportedRequestsJournalPathFor(memoryPath_));
   audit::DetectorOptions opts = detectorOptionsFrom(cfg);
   opts.policies = std::move(policies);
   opts.baseline = &baseline_;
@@ -132,13 +132,11 @@ bool AuditRole::start(std::string& error) {
   // hashed with, which is adopted now, before any key is computed. The log's dedupe journal,
   // read next, has the final word on the secret (its keys must match); if it holds another one,
   // the saved sessions are left out.
-  const audit::ReportedRequestsLoad reported =
-      audit::loadReportedRequests(requestsPath_, cfg_.audit.detections.maxTrackedRequests);
-  if (!reported.ok)
-    log::warn("reported requests unreadable; starting without them",
-              {{log::field::kPath, requestsPath_}, {log::field::kError, reported.error}});
-  else if (reported.found)
-    audit::setDedupeSecret(reported.secret);
+  size_t requestsDamaged = 0, requestsStale = 0;
+  std::optional<audit::DedupeSecret> requestsSecret;
+  std::vector<audit::DedupeKey> reported =
+      requestsJournal_->load(&requestsDamaged, &requestsSecret, &requestsStale);
+  if (requestsSecret) audit::setDedupeSecret(*requestsSecret);
   if (!cfg_.audit.logPath.empty()) {
     audit::LogIngestOptions lo;
     lo.file.path = cfg_.audit.logPath;
@@ -160,19 +158,40 @@ bool AuditRole::start(std::string& error) {
                 {{log::field::kError, started.checkpointError}});
     log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
   }
-  if (reported.ok && reported.found) {
-    if (audit::dedupeSecret() == reported.secret) {
-      detector_->restoreReportedRequests(reported.keys);
-      if (!reported.keys.empty() || reported.damaged > 0)
-        log::info("reported requests loaded", {{log::field::kPath, requestsPath_},
-                                              {"requests", reported.keys.size()},
-                                              {"damaged", reported.damaged}});
-    } else {
-      log::warn("reported requests saved under another secret than the dedupe journal's; "
-                "left out (sessions open across the restart may be reported again)",
-                {{log::field::kPath, requestsPath_}});
-    }
+  if (requestsSecret && audit::dedupeSecret() == *requestsSecret) {
+    detector_->restoreReportedRequests(reported);
+    if (!reported.empty() || requestsDamaged > 0 || requestsStale > 0)
+      log::info("reported requests loaded", {{log::field::kPath, requestsJournal_->path()},
+                                            {"requests", reported.size()},
+                                            {"damaged", requestsDamaged},
+                                            {"stale", requestsStale}});
+  } else if (!reported.empty()) {
+    log::warn("reported requests saved under another secret than the dedupe journal's; "
+              "left out (sessions open across the restart may be reported again)",
+              {{log::field::kPath, requestsJournal_->path()}});
   }
+  // Rewritten whole under the process's secret, which also drops what the cap evicted; from
+  // now on each session is appended as it is reported, before its batch's position is
+  // committed, so no kill leaves a reported session unrecorded.
+  std::string journalError;
+  if (!requestsJournal_->rewrite(detector_->reportedRequests(), &journalError))
+    log::error("cannot write the reported requests",
+               {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, journalError}});
+  requestsJournalRecords_ = detector_->reportedRequests().size();
+  detector_->setDecidedHook([this](const audit::DedupeKey& key) {
+    std::string err;
+    if (++requestsJournalRecords_ > 2 * cfg_.audit.detections.maxTrackedRequests) {
+      const std::vector<audit::DedupeKey> keys = detector_->reportedRequests();
+      requestsJournalRecords_ = keys.size();
+      if (requestsJournal_->rewrite(keys, &err)) return;
+    } else if (requestsJournal_->append({key})) {
+      return;
+    } else {
+      err = std::strerror(errno);
+    }
+    log::error("cannot record a reported request",
+               {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, err}});
+  });
   if (!cfg_.alertmanager.urls.empty()) {
     audit::AlertmanagerOptions ao;
     ao.urls = cfg_.alertmanager.urls;
@@ -252,8 +271,6 @@ void AuditRole::saveState(bool force) {
     baselineStamp_ = files::stampOf(baselinePath_);
   }
   memoryWriter_->submit(audit::objectMemoryText(detector_->objects()));
-  requestsWriter_->submit(
-      audit::reportedRequestsText(audit::dedupeSecret(), detector_->reportedRequests()));
   eventsAtLastSave_ = pipeline_->events();
   lastSave_ = now;
 }
@@ -284,7 +301,6 @@ void AuditRole::stop(std::chrono::milliseconds deadline) {
   queue_.close();
   if (worker_.joinable()) worker_.join();
   memoryWriter_->flush();  // the worker's last save
-  requestsWriter_->flush();
   if (alerts_) alerts_->stop(deadline);
 }
 

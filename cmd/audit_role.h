@@ -76,10 +76,12 @@ class AuditRole {
   std::unique_ptr<audit::AlertmanagerClient> alerts_;
   std::string baselinePath_;
   std::string memoryPath_;
-  std::string requestsPath_;  // the reported long-running requests, beside the memory
-  // Write the memory (tens of MB) and the reported requests off the worker thread.
+  // Writes the memory (tens of MB) off the worker thread.
   std::unique_ptr<files::BackgroundWriter> memoryWriter_;
-  std::unique_ptr<files::BackgroundWriter> requestsWriter_;
+  // The reported long-running requests (Detector::reportedRequests), appended as each is
+  // reported and compacted at start and when it holds twice the detector's cap.
+  std::unique_ptr<audit::DedupeJournal> requestsJournal_;
+  size_t requestsJournalRecords_ = 0;
   files::FileStamp baselineStamp_;  // the baseline file as this process last read or wrote it
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;

@@ -697,7 +697,8 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       if (p.nodeProxy) handleNodeProxy(e, out);
       if (p.anonymous) handleAnonymous(e, out);
       if (p.impersonation) handleImpersonation(e, out);
-      if (p.started && out.size() > before) decided_.insert(id, 0);
+      if (p.started && out.size() > before && decided_.insert(id, 0) && decidedHook_)
+        decidedHook_(id);
     }
   }
   switch (p.object) {

@@ -149,6 +149,11 @@ class Detector {
   // and restored across restarts with the process's dedupe secret (see reported_requests.h).
   std::vector<DedupeKey> reportedRequests() const;
   void restoreReportedRequests(const std::vector<DedupeKey>& keys);
+  // Called with each request key as it joins reportedRequests(), before onEvent returns: the
+  // audit role appends it to a journal at once, so that a kill -9 between two saves of the set
+  // does not let the session's ResponseComplete be reported again after the restart.
+  using DecidedHook = std::function<void(const DedupeKey&)>;
+  void setDecidedHook(DecidedHook hook) { decidedHook_ = std::move(hook); }
 
  private:
   bool trusted(std::string_view rule, std::string_view user) const;
@@ -191,6 +196,7 @@ class Detector {
   ObjectTracker objects_;
   // Keys (requestKey) of requests reported on ResponseStarted; bounded FIFO.
   KeyFifoSet decided_;
+  DecidedHook decidedHook_;
   // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
   ObjectTracker chainNovelties_;
 };

@@ -41,12 +41,24 @@ bool parseHex128(const nlohmann::json& j, uint64_t& hi, uint64_t& lo) {
 
 }  // namespace
 
-std::string reportedRequestsPathFor(const std::string& memoryPath) {
+namespace {
+
+std::string memoryBase(const std::string& memoryPath) {
   constexpr std::string_view kJsonl = ".jsonl";
   std::string base = memoryPath;
   if (base.size() > kJsonl.size() && base.compare(base.size() - kJsonl.size(), kJsonl.size(), kJsonl) == 0)
     base.resize(base.size() - kJsonl.size());
-  return base + ".requests.json";
+  return base;
+}
+
+}  // namespace
+
+std::string reportedRequestsPathFor(const std::string& memoryPath) {
+  return memoryBase(memoryPath) + ".requests.json";
+}
+
+std::string reportedRequestsJournalPathFor(const std::string& memoryPath) {
+  return memoryBase(memoryPath) + ".requests.journal";
 }
 
 std::string reportedRequestsText(const DedupeSecret& secret, const std::vector<DedupeKey>& keys) {

@@ -1,12 +1,12 @@
 #pragma once
 // The detector's reported long-running requests (Detector::reportedRequests: exec, attach and
-// portforward sessions and the like, reported on their ResponseStarted) saved across restarts,
-// so that a session open while the audit role restarts is not reported a second time when its
-// ResponseComplete arrives. The keys are keyed hashes (requestKey) and only mean something
+// portforward sessions and the like, reported on their ResponseStarted) saved across
+// `audit replay --memory` runs (the audit role journals them, see below), so that a session
+// open across two replays is not reported a second time when its ResponseComplete arrives. The keys are keyed hashes (requestKey) and only mean something
 // under the secret they were computed with, so the file carries it:
 //   {"kind":"KubeCustomsReportedRequests","version":1,"secret":"<32 hex>","keys":["<32 hex>",..]}
 // keys oldest first. The file is input like any other: over 64 MiB, not valid JSON, a wrong
-// kind or version, or a malformed secret fails the load (the role starts without the keys);
+// kind or version, or a malformed secret fails the load (replay starts without the keys);
 // a malformed key is skipped and counted; beyond `maxKeys` the oldest are left out.
 
 #include <cstddef>
@@ -20,6 +20,9 @@ namespace kc::audit {
 // Where they are kept beside the detector's memory file: "DIR/audit-memory.jsonl" ->
 // "DIR/audit-memory.requests.json" (any other name gets ".requests.json" appended).
 std::string reportedRequestsPathFor(const std::string& memoryPath);
+// The audit role keeps them in a DedupeJournal instead, appended as each session is reported
+// (a kill -9 loses none): "DIR/audit-memory.jsonl" -> "DIR/audit-memory.requests.journal".
+std::string reportedRequestsJournalPathFor(const std::string& memoryPath);
 
 std::string reportedRequestsText(const DedupeSecret& secret, const std::vector<DedupeKey>& keys);
 

@@ -236,9 +236,6 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
       return std::filesystem::exists(memory) &&
              kc::testing::readFile(memory).find("node-agent") != std::string::npos;
     }));
-    REQUIRE(waitUntil([&] {
-      return std::filesystem::exists(dir.path() + "/state/audit-memory.requests.json");
-    }));
     std::this_thread::sleep_for(1500ms);
     first.proc->signal(SIGKILL);
     first.proc->wait(10s);
@@ -282,6 +279,52 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
     CHECK(j["rule"] != "privileged-container");
   }
   CHECK(findings == 2);  // node-debug-pod and policy-violation, as in one uninterrupted run
+}
+
+TEST_CASE("ASessionReportedJustBeforeAKill9IsNotReportedAgainWhenItEnds", "[serve][audit]") {
+  // No periodic save happens in this test (an hour apart): the session reported on its
+  // ResponseStarted is known after the restart only if it was recorded as it was reported.
+  TempDir dir;
+  kc::testing::writeFile(dir.file("audit.log"), "");
+  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  stateSaveIntervalSeconds: 3600\n");
+  const std::vector<std::string> args = {"--audit-log-path", dir.file("audit.log"), "--config",
+                                         dir.file("c.yaml")};
+  std::string execStart;
+  {
+    std::istringstream lines(
+        kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl"));
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("\"stage\":\"ResponseStarted\"") != std::string::npos) execStart = line;
+  }
+  REQUIRE(!execStart.empty());
+  std::string execEnd = execStart;
+  execEnd.replace(execEnd.find("ResponseStarted"), 15, "ResponseComplete");
+  {
+    Running first(&dir, args, "run1.log");
+    std::ofstream(dir.file("audit.log"), std::ios::app) << execStart << "\n";
+    REQUIRE(waitUntil([&] { return countLines(dir.file("run1.log"), "\"rule\":\"pod-exec\"") == 1; }));
+    // The position past the session's start is committed: after the restart only what follows
+    // is read.
+    const std::string size = "offset=" + std::to_string(execStart.size() + 1) + "\n";
+    REQUIRE(waitUntil([&] {
+      const std::string cp = dir.path() + "/state/audit-checkpoint.json";
+      return std::filesystem::exists(cp) && kc::testing::readFile(cp).find(size) != std::string::npos;
+    }));
+    first.proc->signal(SIGKILL);
+    first.proc->wait(10s);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/state/audit-memory.jsonl"));  // never saved
+  Running second(&dir, args, "run2.log");
+  std::ofstream(dir.file("audit.log"), std::ios::app)
+      << execEnd << "\n"
+      << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
+      << "\n";
+  CHECK(waitUntil([&] {
+    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 2;
+  }));
+  std::this_thread::sleep_for(500ms);
+  CHECK(countLines(dir.file("run2.log"), "\"audit_finding\"") == 0);
+  CHECK(countLines(dir.file("run2.log"), "\"reported requests loaded\"") == 1);
 }
 
 TEST_CASE("BaselineAcceptWhileTheAuditRoleRunsIsKept", "[serve][audit]") {

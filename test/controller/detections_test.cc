@@ -554,6 +554,8 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
   DetectorOptions o;
   o.maxTrackedRequests = 4;
   Detector d(o);
+  std::vector<kc::audit::DedupeKey> hooked;  // what the audit role journals
+  d.setDecidedHook([&](const kc::audit::DedupeKey& k) { hooked.push_back(k); });
   auto exec = [](const std::string& id, const std::string& stage) {
     Ev x;
     x.auditID = id;
@@ -606,6 +608,16 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
   // A request that only logs ResponseComplete decides there, every time (not remembered).
   CHECK(feed(d, exec("exec-6", "ResponseComplete")).size() == 1);
   CHECK(feed(d, exec("exec-6", "ResponseComplete")).size() == 1);
+  // Each session reported on its start was handed to the hook once, as it joined the set:
+  // exec-1 to exec-5, of which the set now holds the newest four.
+  REQUIRE(hooked.size() == 5);
+  CHECK(std::vector<kc::audit::DedupeKey>(hooked.begin() + 1, hooked.end()) == d.reportedRequests());
+  // Restored keys are not handed again.
+  Detector restored(o);
+  restored.setDecidedHook([&](const kc::audit::DedupeKey& k) { hooked.push_back(k); });
+  restored.restoreReportedRequests(d.reportedRequests());
+  CHECK(feed(restored, exec("exec-5", "ResponseComplete")).empty());
+  CHECK(hooked.size() == 5);
 }
 
 TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
