@@ -88,7 +88,11 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
     if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
     if (onFinding_) onFinding_(f);
   }
-  if (!scratch_.empty() && reported != nullptr && *reported) (*reported)(key);
+  if (!scratch_.empty() && reported != nullptr && *reported) {
+    (*reported)(key);
+    // Recorded: not handed to `seen` as well (countNew just put it last there).
+    if (seen != nullptr && !seen->empty() && seen->back() == key) seen->pop_back();
+  }
 }
 
 void AuditPipeline::account(const ParseStats& s, std::string_view source) {

@@ -45,7 +45,7 @@ class AuditPipeline {
   void processDocument(std::string_view doc, std::string_view source,
                        std::vector<DedupeKey>* seen = nullptr);
   // JSON lines (the log backend). `padded`: simdjson padding readable after the buffer.
-  // `reported` (optional): see ReportedHook.
+  // `reported` (optional): see ReportedHook; a key handed to it is not put in `seen` as well.
   void processLines(std::string_view text, std::string_view source, bool padded,
                     std::vector<DedupeKey>* seen = nullptr, const ReportedHook* reported = nullptr);
 
