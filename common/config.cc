@@ -359,8 +359,8 @@ const std::vector<std::string_view>& detectionRuleIds() {
       "ephemeral-container",       "node-debug-pod",           "mirror-pod",
       "system-namespace-workload", "system-component-name",    "daemonset-created",
       "cronjob-created",           "webhook-config-changed",   "nodes-proxy-access",
-      "events-deleted",            "audit-id-reused",          "unjudged-object",
-      "anonymous-request-allowed",
+      "events-deleted",            "service-exposed",          "service-external-ips",
+      "audit-id-reused",           "unjudged-object",          "anonymous-request-allowed",
       "privileged-impersonation",  "workload-image-changed",   "unexpected-creator",
       "unexpected-image-source",   "unexpected-user-agent"};
   return kIds;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <iterator>
 
 #include "common/json_writer.h"
 #include "policies/pod_spec.h"
@@ -52,6 +53,10 @@ const std::vector<RuleInfo> kRules = {
     {"nodes-proxy-access", "T1609", "Container Administration Command",
      "Kubelet API reached through nodes/proxy"},
     {"events-deleted", "T1070", "Indicator Removal", "Kubernetes events deleted"},
+    {"service-exposed", "T1133", "External Remote Services",
+     "Service exposed outside the cluster network (NodePort, LoadBalancer)"},
+    {"service-external-ips", "T1557", "Adversary-in-the-Middle",
+     "Service given externalIPs (captures in-cluster traffic to those addresses)"},
     {"audit-id-reused", "T1562", "Impair Defenses",
      "Request sent with the auditID of an earlier request"},
     {"unjudged-object", "T1562", "Impair Defenses",
@@ -660,6 +665,8 @@ Detector::Plan Detector::plan(const Event& e) {
     }
   } else if (res == "pods" && sub == "ephemeralcontainers") {
     p.object = ObjectRule::kEphemeral;
+  } else if (res == "services" && sub.empty() && e.objectRef.apiGroup.empty()) {
+    if (write && !e.truncated) p.object = ObjectRule::kService;
   } else if (sub.empty() && !kindForResource(res).empty()) {
     // If the judged object is of a pod-carrying kind; a write whose event lost its bodies
     // (truncated) cannot be judged, which is a finding of its own.
@@ -715,6 +722,9 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return;
     case ObjectRule::kUnjudged:
       handleUnjudged(e, out);
+      return;
+    case ObjectRule::kService:
+      handleService(e, out);
       return;
     case ObjectRule::kPodCarrying:
       break;
@@ -1086,6 +1096,118 @@ void Detector::handleUnjudged(const Event& e, std::vector<Finding>& out) {
               " but its audit event was truncated: the object was not judged" +
               (failedOpen.empty() ? "" : ", and the admission webhook failed open for it");
   out.push_back(std::move(f));
+}
+
+void Detector::handleService(const Event& e, std::vector<Finding>& out) {
+  const element obj = judgedObject(e);
+  if (!obj.is_object()) return;
+  element spec;
+  if (obj["spec"].get(spec) != simdjson::SUCCESS || !spec.is_object()) spec = policy::nullElement();
+  const std::string_view type = str(spec, "type");
+  ServiceExposure now;
+  now.outside = type == "NodePort" || type == "LoadBalancer";
+  simdjson::dom::array ips;
+  if (spec.is_object() && spec["externalIPs"].get_array().get(ips) == simdjson::SUCCESS) {
+    for (element v : ips) {
+      std::string_view ip;
+      if (v.get_string().get(ip) != simdjson::SUCCESS || ip.empty()) continue;
+      if (now.externalIPs.size() >= kMaxListed) break;
+      now.externalIPs.emplace_back(ip.substr(0, 64));
+    }
+    std::sort(now.externalIPs.begin(), now.externalIPs.end());
+    now.externalIPs.erase(std::unique(now.externalIPs.begin(), now.externalIPs.end()),
+                          now.externalIPs.end());
+  }
+
+  // Against the last state seen. A create starts from nothing. A change of a Service not seen
+  // before (created before this process, or forgotten) is judged on what the request touched:
+  // a patch that sets none of type, ports and externalIPs changes no exposure; a full update
+  // cannot tell and is judged as new.
+  const std::string key = std::string(e.objectRef.namespace_.substr(0, 253)) + "/" +
+                          std::string(e.objectRef.name.substr(0, 253));
+  ServiceExposure was;
+  auto it = services_.find(key);
+  if (e.verb != "create" && it != services_.end()) {
+    was = it->second;
+  } else if (e.verb == "patch") {
+    const element patch = e.hasRequestObject ? e.requestObject : policy::nullElement();
+    element ps;
+    if (!patch.is_object() || patch["spec"].get(ps) != simdjson::SUCCESS) ps = policy::nullElement();
+    const bool touched = ps.is_object() && (!ps["type"].error() || !ps["ports"].error() ||
+                                            !ps["externalIPs"].error());
+    // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
+    if (!touched && !patch.is_array()) was = now;
+  }
+  if (it == services_.end()) {
+    while (services_.size() >= kMaxServices) {
+      services_.erase(serviceOrder_.front());
+      serviceOrder_.pop_front();
+    }
+    serviceOrder_.push_back(key);
+    it = services_.emplace(key, ServiceExposure{}).first;
+  }
+  it->second = now;
+
+  std::vector<std::string> addedIPs;
+  std::set_difference(now.externalIPs.begin(), now.externalIPs.end(), was.externalIPs.begin(),
+                      was.externalIPs.end(), std::back_inserter(addedIPs));
+  const bool newlyOutside = now.outside && !was.outside;
+  if (!newlyOutside && addedIPs.empty()) return;
+
+  // What it exposes: ports ("8080:30080/TCP", service port then node port) and the selector.
+  std::vector<std::string> ports;
+  simdjson::dom::array pa;
+  if (spec.is_object() && spec["ports"].get_array().get(pa) == simdjson::SUCCESS) {
+    for (element p : pa) {
+      if (ports.size() >= kMaxListed) break;
+      int64_t port = 0, nodePort = 0;
+      if (p["port"].get_int64().get(port) != simdjson::SUCCESS) port = 0;
+      if (p["nodePort"].get_int64().get(nodePort) != simdjson::SUCCESS) nodePort = 0;
+      std::string_view proto = str(p, "protocol");
+      ports.push_back(std::to_string(port) + (nodePort > 0 ? ":" + std::to_string(nodePort) : "") +
+                      "/" + std::string(proto.empty() ? "TCP" : proto.substr(0, 8)));
+    }
+  }
+  std::vector<std::string> selector;
+  simdjson::dom::object sel;
+  if (spec.is_object() && spec["selector"].get_object().get(sel) == simdjson::SUCCESS) {
+    for (auto kv : sel) {
+      if (selector.size() >= kMaxListed) break;
+      std::string_view v;
+      if (kv.value.get_string().get(v) != simdjson::SUCCESS) continue;
+      selector.push_back(std::string(kv.key.substr(0, 253)) + "=" + std::string(v.substr(0, 63)));
+    }
+  }
+  const std::string where = "service " + objectPath(std::string(e.objectRef.namespace_),
+                                                    std::string(e.objectRef.name));
+  const std::string selects =
+      selector.empty() ? " (no selector: its endpoints are set by hand)"
+                       : ", selecting " + joinList(selector, ",");
+  auto fill = [&](Finding& f) {
+    f.kind = "Service";
+    if (!type.empty()) f.details["type"] = std::string(type.substr(0, 32));
+    if (!ports.empty()) f.details["ports"] = joinList(ports);
+    if (!selector.empty()) f.details["selector"] = joinList(selector, ",");
+  };
+  if (!addedIPs.empty() && !trusted("service-external-ips", e.user.username)) {
+    Finding f = base(e, "service-external-ips");
+    fill(f);
+    f.severity = Severity::kHigh;
+    f.details["externalIPs"] = joinList(addedIPs);
+    f.summary = f.user + " set externalIPs " + joinList(addedIPs) + " on " + where +
+                ": in-cluster traffic to those addresses now goes to its endpoints" +
+                (selector.empty() ? " (no selector: set by hand)"
+                                  : " (selector " + joinList(selector, ",") + ")");
+    out.push_back(std::move(f));
+  }
+  if (newlyOutside && !trusted("service-exposed", e.user.username)) {
+    Finding f = base(e, "service-exposed");
+    fill(f);
+    f.severity = Severity::kMedium;
+    f.summary = f.user + " exposed " + where + " as " + std::string(type) +
+                (ports.empty() ? "" : " (" + joinList(ports) + ")") + selects;
+    out.push_back(std::move(f));
+  }
 }
 
 void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -123,7 +124,8 @@ class Detector {
     kEventDeletion,
     kEphemeral,
     kPodCarrying,
-    kUnjudged  // a pod-carrying write whose event has no bodies (truncated)
+    kUnjudged,  // a pod-carrying write whose event has no bodies (truncated)
+    kService    // a write of a core Service (exposure: NodePort, LoadBalancer, externalIPs)
   };
   struct Plan {
     bool started = false;  // stage ResponseStarted (else ResponseComplete)
@@ -165,6 +167,7 @@ class Detector {
   void handleEventDeletion(const Event& e, std::vector<Finding>& out);
   void handleEphemeral(const Event& e, std::vector<Finding>& out);
   void handleUnjudged(const Event& e, std::vector<Finding>& out);
+  void handleService(const Event& e, std::vector<Finding>& out);
   void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,
                          std::vector<Finding>& out);
   Finding base(const Event& e, std::string_view rule) const;
@@ -191,6 +194,16 @@ class Detector {
   std::map<std::string, AdmissionState> admissionConfigs_;  // "resource/name"
   std::deque<std::string> admissionConfigOrder_;
   static constexpr size_t kMaxAdmissionConfigs = 1024;
+
+  // The last seen exposure of each Service ("namespace/name"), to report only what a change
+  // adds. Bounded: the oldest Service is forgotten first (kMaxServices).
+  struct ServiceExposure {
+    bool outside = false;                  // type NodePort or LoadBalancer
+    std::vector<std::string> externalIPs;  // sorted, bounded
+  };
+  std::unordered_map<std::string, ServiceExposure> services_;
+  std::deque<std::string> serviceOrder_;
+  static constexpr size_t kMaxServices = 16'384;
 
   DetectorOptions options_;
   ObjectTracker objects_;

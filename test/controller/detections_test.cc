@@ -620,6 +620,97 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
   CHECK(hooked.size() == 5);
 }
 
+// `kubectl expose deployment tunnel --type=NodePort`, then the changes that follow.
+TEST_CASE("ServiceExposureIsReportedForWhatAChangeAdds", "[detections]") {
+  DetectorOptions o;
+  o.trustedIdentities["service-exposed"] = {"system:serviceaccount:argocd:*"};
+  Detector d(o);
+  int n = 0;
+  auto service = [](const std::string& name, const std::string& type, json extraSpec = {}) {
+    json spec = {{"type", type},
+                 {"selector", {{"app", name}}},
+                 {"ports", {{{"port", 8080}, {"targetPort", 8080}, {"protocol", "TCP"}}}}};
+    if (type == "NodePort" || type == "LoadBalancer") spec["ports"][0]["nodePort"] = 30080;
+    for (auto& [k, v] : extraSpec.items()) spec[k] = v;
+    return json{{"kind", "Service"},
+                {"apiVersion", "v1"},
+                {"metadata", {{"name", name}, {"namespace", "sandbox"}, {"uid", "svc-" + name}}},
+                {"spec", spec}};
+  };
+  auto write = [&](const std::string& verb, const std::string& name, json request, json response,
+                   const std::string& user = "mallory@example.com", int code = 0) {
+    Ev e;
+    e.auditID = "svc-" + std::to_string(++n);
+    e.verb = verb;
+    e.code = code ? code : (verb == "create" ? 201 : 200);
+    e.uri = "/api/v1/namespaces/sandbox/services" + (verb == "create" ? "" : "/" + name);
+    e.user = user;
+    e.resource = "services";
+    e.ns = "sandbox";
+    e.name = name;
+    e.requestObject = std::move(request);
+    e.responseObject = std::move(response);
+    return feed(d, e.str());
+  };
+
+  // A ClusterIP Service exposes nothing outside the cluster.
+  CHECK(write("create", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP")).empty());
+  // Turned into a NodePort: reported, with what it exposes.
+  auto fs = write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}}, service("tunnel", "NodePort"));
+  REQUIRE(rules(fs) == std::vector<std::string>{"service-exposed"});
+  CHECK(fs[0].severity == Severity::kMedium);
+  CHECK(fs[0].technique == "T1133");
+  CHECK(fs[0].kind == "Service");
+  CHECK(fs[0].details.at("type") == "NodePort");
+  CHECK(fs[0].details.at("ports") == "8080:30080/TCP");
+  CHECK(fs[0].details.at("selector") == "app=tunnel");
+  CHECK(fs[0].summary ==
+        "mallory@example.com exposed service sandbox/tunnel as NodePort (8080:30080/TCP), "
+        "selecting app=tunnel");
+  // Changes that add no exposure: a label patch, a full update of the same NodePort, a move to
+  // LoadBalancer (already outside).
+  CHECK(write("patch", "tunnel", {{"metadata", {{"labels", {{"x", "y"}}}}}}, service("tunnel", "NodePort")).empty());
+  CHECK(write("update", "tunnel", service("tunnel", "NodePort"), service("tunnel", "NodePort")).empty());
+  CHECK(write("update", "tunnel", service("tunnel", "LoadBalancer"), service("tunnel", "LoadBalancer")).empty());
+  // externalIPs: traffic inside the cluster to that address now reaches the Service's pods.
+  fs = write("patch", "tunnel", {{"spec", {{"externalIPs", {"203.0.113.9"}}}}},
+             service("tunnel", "LoadBalancer", {{"externalIPs", {"203.0.113.9"}}}));
+  REQUIRE(rules(fs) == std::vector<std::string>{"service-external-ips"});
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].technique == "T1557");
+  CHECK(fs[0].details.at("externalIPs") == "203.0.113.9");
+  // One more address is reported for that address alone; the same list again is not.
+  fs = write("patch", "tunnel", {{"spec", {{"externalIPs", {"203.0.113.9", "198.51.100.7"}}}}},
+             service("tunnel", "LoadBalancer", {{"externalIPs", {"203.0.113.9", "198.51.100.7"}}}));
+  REQUIRE(rules(fs) == std::vector<std::string>{"service-external-ips"});
+  CHECK(fs[0].details.at("externalIPs") == "198.51.100.7");
+  CHECK(write("update", "tunnel", service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}}),
+              service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}})).empty());
+  // Back to ClusterIP, then NodePort again: exposed anew.
+  CHECK(write("update", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP")).empty());
+  CHECK(rules(write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}}, service("tunnel", "NodePort"))) ==
+        std::vector<std::string>{"service-exposed"});
+
+  // Services never seen before (created before this process): a patch that does not touch
+  // type, ports or externalIPs says nothing; one that does, or a full update, is judged as new.
+  CHECK(write("patch", "old-lb", {{"metadata", {{"annotations", {{"a", "b"}}}}}}, service("old-lb", "LoadBalancer")).empty());
+  CHECK(write("patch", "old-np", {{"spec", {{"ports", json::array()}}}}, service("old-np", "NodePort")).size() == 1);
+  CHECK(write("update", "old-np2", service("old-np2", "NodePort"), service("old-np2", "NodePort")).size() == 1);
+  // A create always starts from nothing, even under a name seen before.
+  CHECK(write("create", "old-lb", service("old-lb", "LoadBalancer"), service("old-lb", "LoadBalancer")).size() == 1);
+  // Trusted identities, denied requests and Services of no exposure are not reported.
+  CHECK(write("create", "web", service("web", "LoadBalancer"), service("web", "LoadBalancer"),
+              "system:serviceaccount:argocd:argocd-application-controller").empty());
+  CHECK(write("create", "denied", service("denied", "NodePort"), json(), "mallory@example.com", 403).empty());
+  CHECK(write("create", "name", service("name", "ExternalName"), service("name", "ExternalName")).empty());
+  // Without a selector the endpoints are set by hand: said in the summary.
+  json manual = service("manual", "NodePort");
+  manual["spec"].erase("selector");
+  fs = write("create", "manual", manual, manual);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].summary.find("no selector") != std::string::npos);
+}
+
 TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
   Detector d(DetectorOptions{});
   Ev e;
@@ -1363,6 +1454,8 @@ TEST_CASE("DetectionsCorpusSeedsGiveTheExpectedFindings", "[detections]") {
       // A DaemonSet with no namespace anywhere: the object tracker hashed an empty view with
       // no data pointer (memcpy from null, found by the fuzzer under UBSan).
       {"daemonset_without_namespace.jsonl", {"daemonset-created"}},
+      // kubectl expose, then patched to a NodePort, relabelled, given an external IP.
+      {"service_exposure.jsonl", {"service-exposed", "service-external-ips"}},
   };
   const std::filesystem::path dir =
       std::filesystem::path(KC_SOURCE_DIR) / "test/controller/detections_corpus";
@@ -1449,6 +1542,24 @@ TEST_CASE("DetectorSurvivesWrongTypesAnywhereInRealisticEvents", "[detections]")
            {"clientConfig", {{"caBundle", "Q0E="}, {"url", "https://x"}}},
            {"rules", {{{"operations", {"CREATE"}}}}}}}}};
     seeds.push_back(json::parse(vwc.str()));
+    Ev svc;
+    svc.auditID = "s-svc";
+    svc.verb = "patch";
+    svc.code = 200;
+    svc.user = "mallory@example.com";
+    svc.resource = "services";
+    svc.ns = "shop";
+    svc.name = "tunnel";
+    svc.requestObject = {{"spec", {{"type", "NodePort"}, {"externalIPs", {"8.8.8.8"}}}}};
+    svc.responseObject = {
+        {"kind", "Service"},
+        {"metadata", {{"name", "tunnel"}, {"namespace", "shop"}}},
+        {"spec",
+         {{"type", "NodePort"},
+          {"externalIPs", {"8.8.8.8", "1.1.1.1"}},
+          {"selector", {{"app", "tunnel"}}},
+          {"ports", {{{"port", 8080}, {"nodePort", 31337}, {"protocol", "TCP"}}}}}}};
+    seeds.push_back(json::parse(svc.str()));
     Ev exec;
     exec.auditID = "s-exec";
     exec.stage = "ResponseStarted";
