@@ -112,6 +112,7 @@ for v in 3 4; do
   refuse "helm$v refuses: audit ClusterIP that is not an address (schema)" "clusterIP" "$H" --set audit.service.clusterIP=audit.local
   refuse "helm$v refuses: malformed image digest (schema)" "digest" "$H" --set image.digest=sha256:abc
   refuse "helm$v refuses: latency ratio at the timeout (schema)" "latencyTimeoutRatio" "$H" --set prometheusRule.webhook.latencyTimeoutRatio=1
+  refuse "helm$v refuses: a quote in the pods' cgroup regex (schema)" "podsCgroups" "$H" --set-string 'prometheusRule.containers.outsidePods.podsCgroups=/kubepods"}'
 
   # --- deploy/ is what the chart renders ---
   run "helm$v: deploy/ rules and manifests match the chart (render.sh --check)" env HELM="$H" "$HERE/render.sh" --check
