@@ -119,6 +119,19 @@ bool globMatch(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
+// Adds `key` (absent) to `map` with a default value, first forgetting the oldest keys while the
+// map holds `cap`; `order` lists the map's keys oldest first.
+template <typename Map>
+typename Map::iterator insertForgettingOldest(Map& map, std::deque<std::string>& order, size_t cap,
+                                              const std::string& key) {
+  while (!order.empty() && map.size() >= cap) {
+    map.erase(order.front());
+    order.pop_front();
+  }
+  order.push_back(key);
+  return map.emplace(key, typename Map::mapped_type{}).first;
+}
+
 std::string_view str(element e, std::string_view key) {
   std::string_view v;
   if (e.is_object() && e[key].get_string().get(v) == simdjson::SUCCESS) return v;
@@ -1021,14 +1034,8 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
       }
       it->second = std::move(now);
     } else {
-      if (it == admissionConfigs_.end()) {
-        while (admissionConfigs_.size() >= kMaxAdmissionConfigs) {
-          admissionConfigs_.erase(admissionConfigOrder_.front());
-          admissionConfigOrder_.pop_front();
-        }
-        admissionConfigOrder_.push_back(key);
-        it = admissionConfigs_.emplace(key, AdmissionState{}).first;
-      }
+      if (it == admissionConfigs_.end())
+        it = insertForgettingOldest(admissionConfigs_, admissionConfigOrder_, kMaxAdmissionConfigs, key);
       it->second = std::move(now);
     }
   }
@@ -1138,14 +1145,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
     // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
     if (!touched && !patch.is_array()) was = now;
   }
-  if (it == services_.end()) {
-    while (services_.size() >= kMaxServices) {
-      services_.erase(serviceOrder_.front());
-      serviceOrder_.pop_front();
-    }
-    serviceOrder_.push_back(key);
-    it = services_.emplace(key, ServiceExposure{}).first;
-  }
+  if (it == services_.end()) it = insertForgettingOldest(services_, serviceOrder_, kMaxServices, key);
   it->second = now;
 
   std::vector<std::string> addedIPs;
