@@ -201,7 +201,8 @@ int runReplay(const std::vector<std::string>& args) {
   if (auto file = flags.get("config")) {
     std::string text;
     if (!files::readFile(*file, text)) {
-      std::cerr << "kube-customs audit replay: cannot read config file " << *file << "\n";
+      std::cerr << "kube-customs audit replay: cannot read config file " << files::readError(*file)
+                << "\n";
       return 2;
     }
     std::vector<ConfigError> errors = applyConfigYaml(text, cfg);

@@ -51,7 +51,7 @@ bool collect(const std::string& path, std::vector<Resource>& out, std::string& e
     if (f == "-") {
       text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     } else if (!files::readFile(f, text)) {
-      error = "cannot read " + f;
+      error = "cannot read " + files::readError(f);
       return false;
     }
     const std::string name = f == "-" ? "<stdin>" : f;

@@ -55,7 +55,7 @@ int loadConfig(const Flags& flags, Config& cfg) {
   if (auto file = flags.get("config")) {
     std::string text;
     if (!files::readFile(*file, text)) {
-      std::cerr << "kube-customs serve: cannot read config file " << *file << "\n";
+      std::cerr << "kube-customs serve: cannot read config file " << files::readError(*file) << "\n";
       return 2;
     }
     auto errors = applyConfigYaml(text, cfg);

@@ -7,23 +7,38 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 namespace kc::files {
 
-bool readFile(const std::string& path, std::string& out) {
+bool readFile(const std::string& path, std::string& out, size_t maxBytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   std::string data;
   struct stat st {};
   // One read for a regular file, into storage of its size; anything else (a file growing
   // meanwhile, a pipe, /proc) is read in steps until the end.
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (static_cast<uint64_t>(st.st_size) > maxBytes) {
+      ::close(fd);
+      errno = EFBIG;
+      return false;
+    }
     data.reserve(static_cast<size_t>(st.st_size) + 1);
+  }
   for (;;) {
     const size_t old = data.size();
-    const size_t room = std::max<size_t>(data.capacity() - old, 64u << 10);
+    if (old > maxBytes) {
+      ::close(fd);
+      errno = EFBIG;
+      return false;
+    }
+    // Never more than one byte past the cap: enough to tell that the file is over it.
+    size_t left = maxBytes - old;
+    if (left < SIZE_MAX) ++left;
+    const size_t room = std::min(std::max<size_t>(data.capacity() - old, 64u << 10), left);
     data.resize(old + room);
     const ssize_t n = ::read(fd, data.data() + old, room);
     if (n < 0 && errno == EINTR) {
@@ -38,9 +53,15 @@ bool readFile(const std::string& path, std::string& out) {
     if (n == 0) break;
   }
   ::close(fd);
+  if (data.size() > maxBytes) {
+    errno = EFBIG;
+    return false;
+  }
   out = std::move(data);
   return true;
 }
+
+std::string readError(const std::string& path) { return path + ": " + std::strerror(errno); }
 
 bool writeFileAtomic(const std::string& path, const std::string& data, mode_t mode,
                      std::string& error) {

@@ -3,13 +3,22 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace kc::files {
 
-// Reads a whole file (following symlinks). False when it cannot be opened or read.
-bool readFile(const std::string& path, std::string& out);
+// What readFile reads at most unless told otherwise: policies, configuration, certificates and
+// state files are far smaller; a larger file is a mistake or an attack, not something to load.
+constexpr std::size_t kMaxReadBytes = 64u << 20;
+
+// Reads a whole file (following symlinks), of at most `maxBytes`: a larger file (also one that
+// grows past it while read) is refused with errno EFBIG, before its size is allocated. False
+// when it cannot be opened or read, errno set; `out` is then untouched.
+bool readFile(const std::string& path, std::string& out, std::size_t maxBytes = kMaxReadBytes);
+// "PATH: <the reason of errno>", for the error message after a failed readFile.
+std::string readError(const std::string& path);
 
 // Writes `data` to `path` atomically: a temporary file in the same directory, fsync, chmod to
 // `mode`, rename over `path`. False and `error` on failure; `path` is then untouched.

@@ -40,11 +40,11 @@ std::shared_ptr<boost::asio::ssl::context> makeServerContext(const TlsFiles& fil
   ERR_clear_error();
   std::string certPem, keyPem;
   if (!files::readFile(files.certFile, certPem)) {
-    error = "cannot read certificate file " + files.certFile;
+    error = "cannot read certificate file " + files::readError(files.certFile);
     return nullptr;
   }
   if (!files::readFile(files.keyFile, keyPem)) {
-    error = "cannot read key file " + files.keyFile;
+    error = "cannot read key file " + files::readError(files.keyFile);
     return nullptr;
   }
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);

@@ -200,8 +200,10 @@ ObjectMemoryLoad loadObjectMemory(const std::string& path, ObjectTracker& tracke
     return r;
   }
   std::string text;
-  if (!files::readFile(path, text)) {
-    r.error = path + ": cannot be read";
+  // Bounded by the tracker's cap times the line cap in principle; a file past 1 GiB is not one
+  // this process wrote for any sane cap.
+  if (!files::readFile(path, text, size_t{1} << 30)) {
+    r.error = files::readError(path);
     return r;
   }
   return loadObjectMemoryText(text, path, tracker);

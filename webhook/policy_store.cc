@@ -27,7 +27,7 @@ bool readPolicyDir(const std::string& dir, std::vector<policy::PolicyFile>& out,
     policy::PolicyFile file;
     file.name = entry.path().string();
     if (!files::readFile(file.name, file.text)) {
-      error = "cannot read policy file " + file.name;
+      error = "cannot read policy file " + files::readError(file.name);
       return false;
     }
     out.push_back(std::move(file));

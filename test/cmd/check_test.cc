@@ -116,6 +116,9 @@ TEST_CASE("CheckExitsTwoOnInputAndUsageErrors", "[check]") {
   CHECK(check("", out) == 2);
   CHECK(check("-f x --profile baseline --policies y", out) == 2);
   CHECK(check("--profile superstrict -f " + dir.file("bad.yaml"), out) == 2);
+  // An endless input is refused at the read cap, with the reason (not read until memory runs out).
+  CHECK(check("-f /dev/zero", out) == 2);
+  CHECK(out.find("/dev/zero: File too large") != std::string::npos);
 }
 
 TEST_CASE("CheckReportsPolicyErrorsWithFileAndLine", "[check]") {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "controller/audit_event.h"
@@ -163,6 +164,22 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
   CHECK(keys[1] == dedupeKey("c", "s"));
 }
 
+
+TEST_CASE("AJournalFarLargerThanAnyThisProcessWritesIsLeftOutWhole") {
+  std::string path = tempPath("journal-huge");
+  {
+    DedupeJournal j(path);
+    REQUIRE(j.append({dedupeKey("a", "s")}));
+  }
+  // Grown to 80 MiB (holes): past the read cap, so not loaded, and counted as damaged.
+  REQUIRE(::truncate(path.c_str(), off_t{80} << 20) == 0);
+  size_t damaged = 0;
+  std::optional<DedupeSecret> secret;
+  CHECK(DedupeJournal(path).load(&damaged, &secret).empty());
+  CHECK(damaged == 1);
+  CHECK_FALSE(secret.has_value());
+  std::filesystem::remove(path);
+}
 
 TEST_CASE("JournalKeepsTheSecretItsKeysWereMadeWith") {
   const DedupeSecret saved = dedupeSecret();
