@@ -48,10 +48,9 @@ bool collect(const std::string& path, std::vector<Resource>& out, std::string& e
   }
   for (const auto& f : files) {
     std::string text;
-    if (f == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else if (!files::readFile(f, text)) {
-      error = "cannot read " + files::readError(f);
+    // Standard input too, under the same cap as a file.
+    if (!files::readFile(f == "-" ? "/dev/stdin" : f, text)) {
+      error = "cannot read " + files::readError(f == "-" ? "<stdin>" : f);
       return false;
     }
     const std::string name = f == "-" ? "<stdin>" : f;

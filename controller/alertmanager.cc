@@ -10,13 +10,13 @@
 #include <cstdio>
 #include <condition_variable>
 #include <ctime>
-#include <fstream>
 #include <list>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include "common/files.h"
 
 namespace kc::audit {
 namespace {
@@ -104,14 +104,11 @@ std::string fingerprint(const std::map<std::string, std::string>& labels) {
 }
 
 std::string readToken(const std::string& path, std::string* error) {
-  std::ifstream in(path);
-  if (!in) {
-    *error = "cannot read bearer token file " + path;
+  std::string token;
+  if (!files::readFile(path, token, 1u << 20)) {
+    *error = "cannot read bearer token file " + files::readError(path);
     return "";
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }

@@ -4,6 +4,7 @@ kc_library(kc_alertmanager
   SRCS
     alertmanager.cc
   DEPS
+    kc_common
     cpprestsdk::cpprest
     nlohmann_json::nlohmann_json
     Boost::headers

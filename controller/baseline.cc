@@ -5,9 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "common/files.h"
 #include "policies/image_ref.h"
 
 namespace kc::audit {
@@ -395,20 +394,19 @@ bool Baseline::save(const std::string& path, std::string* error) const {
 }
 
 bool Baseline::load(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // Bounded by its caps (keys, values per dimension) to far less than 1 GiB.
+  std::string text;
+  if (!files::readFile(path, text, size_t{1} << 30)) {
     if (errno == ENOENT) {
       std::lock_guard<std::mutex> lock(mu_);
       entries_.clear();
       startMicros_ = 0;
       return true;
     }
-    setError(error, path + ": " + std::strerror(errno));
+    setError(error, files::readError(path));
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     setError(error, path + ": invalid JSON");
     return false;

@@ -119,6 +119,8 @@ TEST_CASE("CheckExitsTwoOnInputAndUsageErrors", "[check]") {
   // An endless input is refused at the read cap, with the reason (not read until memory runs out).
   CHECK(check("-f /dev/zero", out) == 2);
   CHECK(out.find("/dev/zero: File too large") != std::string::npos);
+  CHECK(check("-f - < /dev/zero", out) == 2);
+  CHECK(out.find("<stdin>: File too large") != std::string::npos);
 }
 
 TEST_CASE("CheckReportsPolicyErrorsWithFileAndLine", "[check]") {
