@@ -276,6 +276,30 @@ wait_for 20 rules_loaded || abort "Prometheus loaded the shipped rules" "$RULES"
 wait_for 20 target_up || abort "Prometheus scrapes kube-customs" "up{job=\"kube-customs\"} not 1"
 ok "Prometheus ready on 127.0.0.1:$PROM_PORT, rules loaded, kube-customs target up"
 
+# ---- every query of the Grafana dashboard is valid PromQL for this Prometheus (its template
+# variables filled in as Grafana would)
+dashboard_queries() {
+  node -e '
+    const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    for (const p of d.panels)
+      for (const t of p.targets || [])
+        console.log(t.expr.replaceAll("$__rate_interval", "5m").replaceAll("$namespace", ".*"));
+  ' "$REPO/deploy/grafana/kube-customs.json"
+}
+dash_total=0
+dash_rejected=0
+while IFS= read -r q; do
+  dash_total=$((dash_total + 1))
+  status=$(get -G "$PROM/api/v1/query" --data-urlencode "query=$q" 2>/dev/null | js 'd.status') ||
+    status=error
+  if [[ $status != success ]]; then
+    dash_rejected=$((dash_rejected + 1))
+    echo "  rejected: $q"
+  fi
+done < <(dashboard_queries)
+check "Prometheus accepts all $dash_total queries of the Grafana dashboard" \
+  test "$dash_total" -gt 20 -a "$dash_rejected" -eq 0
+
 # ---- the attack, admission side: a tunneling tool is denied, the benign pod is allowed
 review() { # review FILE: POSTs an AdmissionReview, prints the response body
   curl -sS --max-time 10 --cacert "$CA" -H 'Content-Type: application/json' \
