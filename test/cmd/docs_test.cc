@@ -1,4 +1,4 @@
-// Every configuration key and every metric the product exposes is documented.
+// Every configuration key, metric and audit detection rule the product has is documented.
 
 #include <catch2/catch.hpp>
 #include <prometheus/registry.h>
@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/metrics.h"
 #include "controller/audit_metrics.h"
+#include "controller/detections.h"
 #include "test/test_util.h"
 #include "policies/policy.h"
 #include "webhook/policy_metrics.h"
@@ -22,6 +23,32 @@ TEST_CASE("EveryConfigKeyIsInConfigurationDoc", "[docs]") {
   for (const auto& [key, type] : kc::configKeys()) {
     INFO(key);
     CHECK(text.find("| `" + key + "` | " + type + " |") != std::string::npos);
+  }
+}
+
+TEST_CASE("EveryDetectionRuleHasASectionWithItsTechniqueInDetectionsDoc", "[docs]") {
+  // A "### " heading naming the rule (rules documented together share one), whose section has
+  // the Sees, Why, ATT&CK (with the catalog's technique), False positives and Tune items.
+  const std::string text = doc("detections.md");
+  for (const auto& r : kc::audit::detectionRules()) {
+    INFO(r.id);
+    size_t at = std::string::npos;
+    for (size_t h = text.find("\n### "); h != std::string::npos; h = text.find("\n### ", h + 1)) {
+      const std::string heading = text.substr(h + 5, text.find('\n', h + 1) - h - 5);
+      for (size_t i = heading.find(r.id); i != std::string::npos; i = heading.find(r.id, i + 1)) {
+        const size_t end = i + r.id.size();
+        if ((end == heading.size() || heading[end] == ',') && (i == 0 || heading[i - 1] == ' '))
+          at = h;
+      }
+    }
+    REQUIRE(at != std::string::npos);
+    const std::string section = text.substr(at, text.find("\n#", at + 1) - at);
+    for (const char* item : {"- **Sees**:", "- **Why**:", "- **ATT&CK**:", "- **False positives**:",
+                             "- **Tune**:"}) {
+      INFO(item);
+      CHECK(section.find(item) != std::string::npos);
+    }
+    CHECK(section.find(std::string(r.technique) + " ") != std::string::npos);
   }
 }
 
