@@ -173,11 +173,12 @@ bool AuditRole::start(std::string& error) {
   // Rewritten whole under the process's secret, which also drops what the cap evicted; from
   // now on each session is appended as it is reported, before its batch's position is
   // committed, so no kill leaves a reported session unrecorded.
+  const std::vector<audit::DedupeKey> kept = detector_->reportedRequests();
   std::string journalError;
-  if (!requestsJournal_->rewrite(detector_->reportedRequests(), &journalError))
+  if (!requestsJournal_->rewrite(kept, &journalError))
     log::error("cannot write the reported requests",
                {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, journalError}});
-  requestsJournalRecords_ = detector_->reportedRequests().size();
+  requestsJournalRecords_ = kept.size();
   detector_->setDecidedHook([this](const audit::DedupeKey& key) {
     std::string err;
     if (++requestsJournalRecords_ > 2 * cfg_.audit.detections.maxTrackedRequests) {

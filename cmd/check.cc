@@ -48,12 +48,12 @@ bool collect(const std::string& path, std::vector<Resource>& out, std::string& e
   }
   for (const auto& f : files) {
     std::string text;
+    const std::string name = f == "-" ? "<stdin>" : f;
     // Standard input too, under the same cap as a file.
     if (!files::readFile(f == "-" ? "/dev/stdin" : f, text)) {
-      error = "cannot read " + files::readError(f == "-" ? "<stdin>" : f);
+      error = "cannot read " + files::readError(name);
       return false;
     }
-    const std::string name = f == "-" ? "<stdin>" : f;
     auto parsed = policy::parseYaml(text);
     if (!parsed.ok()) {
       error = name + ": " + parsed.errors.front().toString();

@@ -1178,8 +1178,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
       selector.push_back(std::string(kv.key.substr(0, 253)) + "=" + std::string(v.substr(0, 63)));
     }
   }
-  const std::string where = "service " + objectPath(std::string(e.objectRef.namespace_),
-                                                    std::string(e.objectRef.name));
+  const std::string where = "service " + objectPath(e.objectRef.namespace_, e.objectRef.name);
   const std::string selects =
       selector.empty() ? " (no selector: its endpoints are set by hand)"
                        : ", selecting " + joinList(selector, ",");

@@ -2,11 +2,11 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "common/files.h"
 
 namespace kc::audit {
 namespace {
@@ -38,10 +38,6 @@ bool parseHex128(const nlohmann::json& j, uint64_t& hi, uint64_t& lo) {
   const auto& s = j.get_ref<const std::string&>();
   return s.size() == 32 && parseHex64(s, 0, hi) && parseHex64(s, 16, lo);
 }
-
-}  // namespace
-
-namespace {
 
 std::string memoryBase(const std::string& memoryPath) {
   constexpr std::string_view kJsonl = ".jsonl";
@@ -111,28 +107,15 @@ ReportedRequestsLoad parseReportedRequests(const std::string& text, size_t maxKe
 }
 
 ReportedRequestsLoad loadReportedRequests(const std::string& path, size_t maxKeys) {
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text;
+  if (!files::readFile(path, text, kMaxFileBytes)) {
     ReportedRequestsLoad r;
     if (errno == ENOENT) {
       r.ok = true;  // no file yet: nothing was reported before
     } else {
       r.found = true;
-      r.error = "cannot open " + path;
+      r.error = errno == EFBIG ? "file over 64 MiB" : "cannot read " + files::readError(path);
     }
-    return r;
-  }
-  std::string text;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxFileBytes) break;
-  }
-  if (in.bad()) {
-    ReportedRequestsLoad r;
-    r.found = true;
-    r.error = "cannot read " + path;
     return r;
   }
   return parseReportedRequests(text, maxKeys);

@@ -2,8 +2,9 @@
 // The detector's reported long-running requests (Detector::reportedRequests: exec, attach and
 // portforward sessions and the like, reported on their ResponseStarted) saved across
 // `audit replay --memory` runs (the audit role journals them, see below), so that a session
-// open across two replays is not reported a second time when its ResponseComplete arrives. The keys are keyed hashes (requestKey) and only mean something
-// under the secret they were computed with, so the file carries it:
+// open across two replays is not reported a second time when its ResponseComplete arrives.
+// The keys are keyed hashes (requestKey) and only mean something under the secret they were
+// computed with, so the file carries it:
 //   {"kind":"KubeCustomsReportedRequests","version":1,"secret":"<32 hex>","keys":["<32 hex>",..]}
 // keys oldest first. The file is input like any other: over 64 MiB, not valid JSON, a wrong
 // kind or version, or a malformed secret fails the load (replay starts without the keys);

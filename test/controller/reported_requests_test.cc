@@ -43,7 +43,7 @@ TEST_CASE("AMissingReportedRequestsFileIsAnEmptyStart", "[reported_requests]") {
 TEST_CASE("ADamagedReportedRequestsFileGivesNoKeys", "[reported_requests]") {
   const std::string good = reportedRequestsText({1, 2}, {{3, 4}});
   CHECK(parseReportedRequests(good, 10).ok);
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("not json"), good.substr(0, good.size() / 2), std::string("[]"),
         std::string(R"({"kind":"KubeCustomsObjectMemory","version":1,"secret":"00000000000000010000000000000002","keys":[]})"),
         std::string(R"({"kind":"KubeCustomsReportedRequests","version":2,"secret":"00000000000000010000000000000002","keys":[]})"),
