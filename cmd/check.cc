@@ -188,7 +188,9 @@ int runCheck(const std::vector<std::string>& args) {
   int denied = 0, checked = 0, skipped = 0;
   for (const auto& r : resources) {
     const std::string kind = r.object.value("kind", "");
-    if (!policy::isPodCarryingKind(kind)) {
+    // A core Service is judged as it is (DeploymentPolicy spec.services).
+    const bool service = kind == "Service" && r.object.value("apiVersion", "") == "v1";
+    if (!policy::isPodCarryingKind(kind) && !service) {
       ++skipped;
       continue;
     }
@@ -200,7 +202,8 @@ int runCheck(const std::vector<std::string>& args) {
     const std::string ns = meta.contains("namespace") && meta["namespace"].is_string()
                                ? meta["namespace"].get<std::string>()
                                : defaultNs;
-    const nlohmann::ordered_json judged = workloads == "pods" ? asPod(r.object, ns) : r.object;
+    const nlohmann::ordered_json judged =
+        workloads == "pods" && !service ? asPod(r.object, ns) : r.object;
     const std::string json = judged.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     simdjson::dom::element el;
     if (parser.parse(json).get(el) != simdjson::SUCCESS) {
@@ -253,7 +256,7 @@ int runCheck(const std::vector<std::string>& args) {
   }
   if (output == "text") {
     std::cout << checked << " checked, " << denied << " denied";
-    if (skipped > 0) std::cout << ", " << skipped << " skipped (no pod spec)";
+    if (skipped > 0) std::cout << ", " << skipped << " skipped (neither a pod spec nor a Service)";
     std::cout << "\n";
   }
   return denied > 0 ? 1 : 0;

@@ -34,13 +34,20 @@ bool excepted(const Policy& p, std::string_view rule, std::string_view container
                      [&](const PolicyException& e) { return covers(e, rule, container, t); });
 }
 
-bool exempt(const Policy& p, const EvalInput& in, const PodModel& pod, std::string_view ns) {
+// The exemptions that concern the request, whatever the object.
+bool exemptRequest(const Policy& p, const EvalInput& in, std::string_view ns) {
   const Exemptions& e = p.exemptions;
   if (contains(e.namespaces, ns)) return true;
   if (!in.user.username.empty() && contains(e.usernames, in.user.username)) return true;
   for (auto g : in.user.groups) {
     if (contains(e.groups, g)) return true;
   }
+  return false;
+}
+
+bool exempt(const Policy& p, const EvalInput& in, const PodModel& pod, std::string_view ns) {
+  const Exemptions& e = p.exemptions;
+  if (exemptRequest(p, in, ns)) return true;
   if (pod.runtimeClassName.set && contains(e.runtimeClasses, pod.runtimeClassName.value))
     return true;
   if (!e.serviceAccounts.empty()) {
@@ -81,6 +88,93 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
     out += v[i];
   }
   return out;
+}
+
+// What the policies found, gathered into the verdict's deny message, warnings, violations and
+// audit annotation.
+struct Composer {
+  Verdict& verdict;
+  std::vector<std::string> denyParts, auditParts;
+
+  // One policy's violations (PSS ones already filtered by their exceptions, and summed up in
+  // pssText); the others are filtered here.
+  void add(const Policy& p, Mode mode, std::vector<Violation>& found, const std::string& pssText,
+           const Target& target) {
+    std::vector<std::string> messages;
+    if (!pssText.empty()) messages.push_back(pssText);
+    std::vector<Violation> kept;
+    for (auto& v : found) {
+      bool isPss = v.rule.rfind("pss.", 0) == 0;
+      if (!isPss && excepted(p, v.rule, v.container, target)) continue;
+      v.mode = mode;
+      if (!isPss) messages.push_back(v.message);
+      auditParts.push_back("[" + p.name + "] " + v.rule + ": " + v.message);
+      kept.push_back(std::move(v));
+    }
+    if (kept.empty()) return;
+    std::string text = "[" + p.name + "] " + join(messages, "; ");
+    if (mode == Mode::kEnforce) {
+      denyParts.push_back(std::move(text));
+    } else if (mode == Mode::kWarn) {
+      verdict.warnings.push_back(std::move(text));
+    }
+    for (auto& v : kept) verdict.violations.push_back(std::move(v));
+  }
+
+  void finish() {
+    if (!denyParts.empty()) {
+      verdict.allowed = false;
+      verdict.message = join(denyParts, "; ");
+    }
+    if (!auditParts.empty()) {
+      std::string a = join(auditParts, "; ");
+      if (a.size() > kMaxAuditAnnotationBytes)
+        a = a.substr(0, kMaxAuditAnnotationBytes - 3) + "...";
+      verdict.auditAnnotations[std::string(kAuditAnnotationViolations)] = std::move(a);
+    }
+  }
+};
+
+std::string_view stringAt(simdjson::dom::element obj, const char* a, const char* b = nullptr) {
+  simdjson::dom::element v;
+  if (obj[a].get(v) != simdjson::SUCCESS) return {};
+  if (b != nullptr && v[b].get(v) != simdjson::SUCCESS) return {};
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) return {};
+  return s;
+}
+
+bool isService(const EvalInput& in) {
+  if (!in.group.empty()) return false;
+  return (!in.kind.empty() ? in.kind : stringAt(in.object, "kind")) == "Service";
+}
+
+// Services: only DeploymentPolicies with spec.services look at them. Like a Pod's running set,
+// an update is judged only when it changes what the Service exposes (its type or externalIPs),
+// so a label change on a Service admitted before the policy is not refused.
+Verdict evaluateService(const std::vector<Policy>& policies, const EvalInput& in) {
+  Verdict verdict;
+  const ServiceExposureModel svc = readServiceExposure(in.object);
+  if (in.operation == "UPDATE" && in.oldObject.is_object()) {
+    const ServiceExposureModel old = readServiceExposure(in.oldObject);
+    if (!svc.invalid && !old.invalid && old.type == svc.type && old.externalIPs == svc.externalIPs)
+      return verdict;
+  }
+  const Target target{
+      !in.namespace_.empty() ? in.namespace_ : stringAt(in.object, "metadata", "namespace"),
+      !in.name.empty() ? in.name : stringAt(in.object, "metadata", "name"), in.now};
+  Composer composer{verdict, {}, {}};
+  for (const Policy& p : policies) {
+    if (p.kind != PolicyKind::kDeployment || !p.deployment.services.any()) continue;
+    if (exemptRequest(p, in, target.ns)) continue;
+    const Mode mode = p.modeFor(target.ns);
+    if (mode == Mode::kWarn && in.skipWarnMode) continue;
+    std::vector<Violation> found;
+    checkServiceRules(p, svc, found);
+    composer.add(p, mode, found, "", target);
+  }
+  composer.finish();
+  return verdict;
 }
 
 }  // namespace
@@ -124,6 +218,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   Verdict verdict;
   if (policies_.empty() || !in.object.is_object()) return verdict;
   if (!in.subResource.empty() && in.subResource != "ephemeralcontainers") return verdict;
+  if (isService(in)) return in.subResource.empty() ? evaluateService(policies_, in) : verdict;
 
   PodModel extracted;
   if (in.pod == nullptr &&
@@ -142,7 +237,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   const Target target{!in.namespace_.empty() ? in.namespace_ : pod.namespace_,
                       !in.name.empty() ? in.name : pod.name, in.now};
 
-  std::vector<std::string> denyParts, auditParts;
+  Composer composer{verdict, {}, {}};
   // Parsed on first use and shared by the image policies; the per-thread vector keeps its
   // strings' storage from one evaluation to the next (evaluate is not re-entered).
   thread_local std::vector<ParsedImage> images;
@@ -190,35 +285,9 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
       checkDeploymentRules(p, pod, in, found);
     }
 
-    std::vector<std::string> messages;
-    if (!pssText.empty()) messages.push_back(pssText);
-    std::vector<Violation> kept;
-    for (auto& v : found) {
-      bool isPss = v.rule.rfind("pss.", 0) == 0;
-      if (!isPss && excepted(p, v.rule, v.container, target)) continue;
-      v.mode = mode;
-      if (!isPss) messages.push_back(v.message);
-      auditParts.push_back("[" + p.name + "] " + v.rule + ": " + v.message);
-      kept.push_back(std::move(v));
-    }
-    if (kept.empty()) continue;
-    std::string text = "[" + p.name + "] " + join(messages, "; ");
-    if (mode == Mode::kEnforce) {
-      denyParts.push_back(std::move(text));
-    } else if (mode == Mode::kWarn) {
-      verdict.warnings.push_back(std::move(text));
-    }
-    for (auto& v : kept) verdict.violations.push_back(std::move(v));
+    composer.add(p, mode, found, pssText, target);
   }
-  if (!denyParts.empty()) {
-    verdict.allowed = false;
-    verdict.message = join(denyParts, "; ");
-  }
-  if (!auditParts.empty()) {
-    std::string a = join(auditParts, "; ");
-    if (a.size() > kMaxAuditAnnotationBytes) a = a.substr(0, kMaxAuditAnnotationBytes - 3) + "...";
-    verdict.auditAnnotations[std::string(kAuditAnnotationViolations)] = std::move(a);
-  }
+  composer.finish();
   return verdict;
 }
 

@@ -23,7 +23,8 @@ const std::vector<std::string>& knownRuleIds() {
                                     "image.denied",           "image.latestTag",
                                     "image.untagged",         "image.digestRequired",
                                     "namespace.system",       "serviceAccount.notAllowed",
-                                    "hostPath.notAllowed"};
+                                    "hostPath.notAllowed",    "service.typeNotAllowed",
+                                    "service.externalIPNotAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -351,7 +352,7 @@ void readImagePolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
 void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   if (!r.map(spec, "spec",
              {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
-              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths"})) {
+              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services"})) {
     return;
   }
   readCommon(r, spec, p);
@@ -447,8 +448,48 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
     }
   }
+  if (const auto& sv = spec["services"]) {
+    if (r.map(sv, "spec.services", {"allowedTypes", "allowedExternalIPs"})) {
+      if (sv["allowedTypes"]) {
+        std::vector<std::string> types;
+        r.strings(sv["allowedTypes"], "spec.services.allowedTypes", types);
+        for (size_t i = 0; i < types.size(); ++i) {
+          if (std::find(std::begin(kServiceTypes), std::end(kServiceTypes), types[i]) ==
+              std::end(kServiceTypes)) {
+            r.error(sv["allowedTypes"][i], "spec.services.allowedTypes[" + std::to_string(i) + "]",
+                    "\"" + types[i] +
+                        "\" is not a Service type: use ClusterIP, NodePort, LoadBalancer or "
+                        "ExternalName");
+          }
+        }
+        d.services.allowedTypes = std::move(types);
+      }
+      if (sv["allowedExternalIPs"]) {
+        std::vector<std::string> texts;
+        r.strings(sv["allowedExternalIPs"], "spec.services.allowedExternalIPs", texts);
+        std::vector<IpBlock> blocks;
+        for (size_t i = 0; i < texts.size(); ++i) {
+          IpBlock b;
+          if (!parseIpBlock(texts[i], b)) {
+            r.error(sv["allowedExternalIPs"][i],
+                    "spec.services.allowedExternalIPs[" + std::to_string(i) + "]",
+                    "\"" + texts[i] +
+                        "\" is not an IP address or CIDR block such as \"192.0.2.10\" or "
+                        "\"10.0.0.0/8\"");
+            continue;
+          }
+          blocks.push_back(std::move(b));
+        }
+        d.services.allowedExternalIPs = std::move(blocks);
+      }
+      if (!d.services.any()) {
+        r.warning(sv, "spec.services",
+                  "checks nothing: set allowedTypes, allowedExternalIPs or both");
+      }
+    }
+  }
   if (!d.podSecurity && !d.systemNamespaces.enabled && d.allowedServiceAccounts.empty() &&
-      !d.allowedHostPaths) {
+      !d.allowedHostPaths && !d.services.any()) {
     r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
   }
 }

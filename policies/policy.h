@@ -76,11 +76,27 @@ struct SystemNamespaceRule {
   std::vector<std::string> allowedGroups;     // exact, default system:masters, system:nodes
 };
 
+// An IP address or a CIDR block ("203.0.113.7", "10.0.0.0/8", "2001:db8::/32").
+struct IpBlock {
+  int family = 0;  // 4 or 6
+  unsigned char bytes[16] = {};
+  int prefixBits = 0;
+  std::string text;  // as written, for messages
+};
+
+// What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
+struct ServiceRules {
+  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
+  std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
+  bool any() const { return allowedTypes.has_value() || allowedExternalIPs.has_value(); }
+};
+
 struct DeploymentRules {
   std::optional<PssLevelVersion> podSecurity;
   SystemNamespaceRule systemNamespaces;
   std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
+  ServiceRules services;
 };
 
 enum class PolicyKind { kImage, kDeployment };

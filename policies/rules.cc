@@ -1,6 +1,9 @@
 #include "policies/rules.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace kc::policy {
 namespace {
@@ -311,6 +314,129 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
                          "volume " + quote(v.name) + " mounts host path " + quote(v.hostPath) +
                              (list.empty() ? std::string("; no host paths are allowed")
                                            : "; allowed host path prefixes: " + list)));
+    }
+  }
+}
+
+namespace {
+
+// The address part of `s` in network byte order; 4 or 6, 0 when it is not an address.
+int parseAddress(std::string_view s, unsigned char* bytes) {
+  if (s.empty() || s.size() > 45) return 0;
+  char buf[46];
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  if (s.find(':') == std::string_view::npos) return inet_pton(AF_INET, buf, bytes) == 1 ? 4 : 0;
+  return inet_pton(AF_INET6, buf, bytes) == 1 ? 6 : 0;
+}
+
+}  // namespace
+
+bool parseIpBlock(std::string_view s, IpBlock& out) {
+  IpBlock b;
+  const size_t slash = s.find('/');
+  b.family = parseAddress(s.substr(0, slash), b.bytes);
+  if (b.family == 0) return false;
+  const int maxBits = b.family == 4 ? 32 : 128;
+  b.prefixBits = maxBits;
+  if (slash != std::string_view::npos) {
+    const std::string_view bits = s.substr(slash + 1);
+    if (bits.empty() || bits.size() > 3 || (bits.size() > 1 && bits[0] == '0')) return false;
+    int n = 0;
+    for (char c : bits) {
+      if (c < '0' || c > '9') return false;
+      n = n * 10 + (c - '0');
+    }
+    if (n > maxBits) return false;
+    b.prefixBits = n;
+  }
+  b.text = std::string(s);
+  out = std::move(b);
+  return true;
+}
+
+bool ipInBlock(std::string_view ip, const IpBlock& block) {
+  unsigned char bytes[16] = {};
+  if (parseAddress(ip, bytes) != block.family) return false;
+  const int full = block.prefixBits / 8, rest = block.prefixBits % 8;
+  if (std::memcmp(bytes, block.bytes, static_cast<size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  const unsigned char mask = static_cast<unsigned char>(0xff00 >> rest);
+  return (bytes[full] & mask) == (block.bytes[full] & mask);
+}
+
+ServiceExposureModel readServiceExposure(simdjson::dom::element service) {
+  ServiceExposureModel m;
+  simdjson::dom::element spec;
+  if (service["spec"].get(spec) != simdjson::SUCCESS) return m;  // no spec: a ClusterIP
+  if (!spec.is_object()) {
+    m.invalid = !spec.is_null();
+    return m;
+  }
+  simdjson::dom::element type;
+  if (spec["type"].get(type) == simdjson::SUCCESS && !type.is_null()) {
+    std::string_view t;
+    if (type.get_string().get(t) != simdjson::SUCCESS) {
+      m.invalid = true;
+      m.type = "";
+    } else if (!t.empty()) {
+      m.type = t;
+    }
+  }
+  simdjson::dom::element ips;
+  if (spec["externalIPs"].get(ips) == simdjson::SUCCESS && !ips.is_null()) {
+    simdjson::dom::array a;
+    if (ips.get_array().get(a) != simdjson::SUCCESS) {
+      m.invalid = true;
+      return m;
+    }
+    for (simdjson::dom::element v : a) {
+      std::string_view ip;
+      if (v.get_string().get(ip) != simdjson::SUCCESS) {
+        m.invalid = true;
+        continue;
+      }
+      m.externalIPs.push_back(ip);
+    }
+  }
+  return m;
+}
+
+void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
+                       std::vector<Violation>& out) {
+  const ServiceRules& r = p.deployment.services;
+  if (r.allowedTypes &&
+      std::find(r.allowedTypes->begin(), r.allowedTypes->end(), svc.type) == r.allowedTypes->end()) {
+    std::string list;
+    for (size_t i = 0; i < r.allowedTypes->size(); ++i)
+      list += (i ? ", " : "") + quote((*r.allowedTypes)[i]);
+    out.push_back(make(p, "service.typeNotAllowed", "", "spec.type",
+                       (svc.type.empty() ? std::string("a Service type that is not a string")
+                                         : "Service type " + quote(svc.type)) +
+                           " is not allowed here" +
+                           (list.empty() ? std::string("; no Service type is allowed")
+                                         : "; allowed types: " + list)));
+  }
+  if (r.allowedExternalIPs) {
+    std::string list;
+    for (size_t i = 0; i < r.allowedExternalIPs->size(); ++i)
+      list += (i ? ", " : "") + quote((*r.allowedExternalIPs)[i].text);
+    for (size_t i = 0; i < svc.externalIPs.size(); ++i) {
+      const std::string_view ip = svc.externalIPs[i];
+      if (std::any_of(r.allowedExternalIPs->begin(), r.allowedExternalIPs->end(),
+                      [&](const IpBlock& b) { return ipInBlock(ip, b); }))
+        continue;
+      out.push_back(make(
+          p, "service.externalIPNotAllowed", "", "spec.externalIPs[" + std::to_string(i) + "]",
+          "external IP " + quote(ip.substr(0, 64)) +
+              " is not allowed: a Service's externalIPs redirect the cluster's traffic for that "
+              "address to the Service's pods (CVE-2020-8554)" +
+              (list.empty() ? std::string("; remove spec.externalIPs")
+                            : "; allowed addresses: " + list)));
+    }
+    if (svc.invalid && svc.externalIPs.empty()) {
+      out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
+                         "spec.externalIPs is not a list of addresses"));
     }
   }
 }

@@ -14,6 +14,8 @@
 //   namespace.system        workload in a system namespace from a non-system identity
 //   serviceAccount.notAllowed
 //   hostPath.notAllowed
+//   service.typeNotAllowed       Service type outside spec.services.allowedTypes
+//   service.externalIPNotAllowed external IP outside spec.services.allowedExternalIPs
 
 #include <string>
 #include <string_view>
@@ -58,6 +60,28 @@ PssResult checkPodSecurity(const Policy& policy, const PodModel& pod);
 // Non-PSS deployment rules (system namespaces, service accounts, hostPath allow-list).
 void checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalInput& in,
                           std::vector<Violation>& out);
+
+// The Service types Kubernetes knows.
+inline constexpr std::string_view kServiceTypes[] = {"ClusterIP", "NodePort", "LoadBalancer",
+                                                     "ExternalName"};
+
+// A Service's type (ClusterIP when unset) and its externalIPs as written. `invalid` is set when
+// spec, type or externalIPs has the wrong JSON type: the rules then judge it as not allowed.
+struct ServiceExposureModel {
+  std::string_view type = "ClusterIP";
+  std::vector<std::string_view> externalIPs;
+  bool invalid = false;
+};
+ServiceExposureModel readServiceExposure(simdjson::dom::element service);
+
+// The spec.services rules of a DeploymentPolicy against one Service.
+void checkServiceRules(const Policy& policy, const ServiceExposureModel& service,
+                       std::vector<Violation>& out);
+
+// "192.0.2.7", "10.0.0.0/8", "2001:db8::/32" (no zone, no leading zeros in the prefix length).
+bool parseIpBlock(std::string_view s, IpBlock& out);
+// True when `ip` is an address inside `block` (same family).
+bool ipInBlock(std::string_view ip, const IpBlock& block);
 
 // `*` (any run of characters) and `?` over the whole string; for user names, service accounts
 // and object names.

@@ -9,7 +9,8 @@ namespace {
 // The values of the `kind` label; the last one, "other", stands for every other kind.
 constexpr std::string_view kKindLabels[] = {
     "Pod",     "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
-    "Job",     "CronJob",    "ReplicationController",     "PodTemplate", "other"};
+    "Job",     "CronJob",    "ReplicationController",     "PodTemplate", "Service",
+    "other"};
 
 int kindIndex(std::string_view kind) {
   constexpr int kOther = static_cast<int>(std::size(kKindLabels)) - 1;
@@ -24,6 +25,7 @@ int kindIndex(std::string_view kind) {
 std::string_view boundedKind(std::string_view kind) { return kKindLabels[kindIndex(kind)]; }
 
 PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
+  static_assert(std::size(kKindLabels) == kKinds);
   evaluations_ = &prometheus::BuildCounter()
                       .Name("kube_customs_policy_evaluations_total")
                       .Help("Policy evaluations, by policy, effective mode, decision (pass, "

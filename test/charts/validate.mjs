@@ -233,9 +233,9 @@ async function validate(caseName, file) {
         for (const g of r.apiGroups) for (const res of r.resources) covered.add(`${g}/${res}`);
       }
       const needed = ["/pods", "/pods/ephemeralcontainers", "/replicationcontrollers", "/podtemplates", "apps/deployments",
-        "apps/replicasets", "apps/statefulsets", "apps/daemonsets", "batch/jobs", "batch/cronjobs"];
+        "apps/replicasets", "apps/statefulsets", "apps/daemonsets", "batch/jobs", "batch/cronjobs", "/services"];
       const gaps = needed.filter((n) => !covered.has(n));
-      check(`${id} covers pods, ephemeral containers and every workload kind on CREATE and UPDATE`, gaps.length === 0, gaps.join(", "));
+      check(`${id} covers pods, ephemeral containers, every workload kind and Services on CREATE and UPDATE`, gaps.length === 0, gaps.join(", "));
 
       // The CA bundle: set inline (and matching the serving certificate), or injected by cert-manager.
       const inject = vwc.metadata.annotations?.["cert-manager.io/inject-ca-from"];

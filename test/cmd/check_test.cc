@@ -26,7 +26,7 @@ spec:
         image: ngrok/ngrok:latest
 ---
 apiVersion: v1
-kind: Service
+kind: ConfigMap
 metadata: {name: s}
 ---
 apiVersion: v1
@@ -73,6 +73,55 @@ TEST_CASE("CheckJsonGivesOneObjectPerResourceWithRules", "[check]") {
   CHECK(objects[0]["warnings"].is_array());
   CHECK(objects[1]["allowed"] == true);
   CHECK(objects[1]["violations"].empty());
+}
+
+TEST_CASE("CheckJudgesServicesByTheBuiltInExternalIPsPolicy", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("s.yaml"), R"(apiVersion: v1
+kind: Service
+metadata: {name: capture, namespace: shop}
+spec:
+  selector: {app: mitm}
+  ports: [{port: 443}]
+  externalIPs: [8.8.8.8]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 30080}]
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: fn}
+)");
+  std::string out;
+  CHECK(check("-f " + dir.file("s.yaml"), out) == 1);
+  CHECK(out.find("DENIED  Service shop/capture") != std::string::npos);
+  CHECK(out.find("[service-external-ips] external IP \"8.8.8.8\" is not allowed") !=
+        std::string::npos);
+  CHECK(out.find("ALLOWED Service shop/web") != std::string::npos);  // NodePort: not by default
+  CHECK(out.find("2 checked, 1 denied, 1 skipped") != std::string::npos);  // Knative is not core
+
+  // A policy directory of one's own, which limits types.
+  std::filesystem::create_directories(dir.file("p"));
+  kc::testing::writeFile(dir.file("p/services.yaml"), R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: cluster-ip-only}
+spec:
+  services: {allowedTypes: [ClusterIP]}
+)");
+  CHECK(check("-o json --policies " + dir.file("p") + " -f " + dir.file("s.yaml"), out) == 1);
+  std::istringstream lines(out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(lines, line);) objects.push_back(nlohmann::json::parse(line));
+  REQUIRE(objects.size() == 2);
+  CHECK(objects[0]["allowed"] == true);  // this set has no external IP rule
+  CHECK(objects[1]["allowed"] == false);
+  REQUIRE(objects[1]["violations"].size() == 1);
+  CHECK(objects[1]["violations"][0]["rule"] == "service.typeNotAllowed");
+  CHECK(objects[1]["violations"][0]["field"] == "spec.type");
 }
 
 TEST_CASE("CheckProfileFollowsThePodSecurityVersion", "[check]") {

@@ -334,6 +334,26 @@ resp=$(review "$REVIEW")
 check "webhook allows the benign pod fixture (allowed:true)" \
   js "d.response.uid === '$uid' && d.response.allowed === true" <<<"$resp"
 
+# A Service that takes over traffic for an outside address (CVE-2020-8554) is new exposure:
+# the built-in externalIPs policy denies it at the door.
+cat >"$WORK/service_review.json" <<'JSON'
+{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+ "uid":"e2e00000-0000-4000-8000-000000000002",
+ "kind":{"group":"","version":"v1","kind":"Service"},
+ "resource":{"group":"","version":"v1","resource":"services"},
+ "name":"dns","namespace":"scratch","operation":"CREATE",
+ "userInfo":{"username":"mallory@example.com","groups":["system:authenticated"]},
+ "object":{"apiVersion":"v1","kind":"Service","metadata":{"name":"dns","namespace":"scratch"},
+  "spec":{"selector":{"app":"tunnel"},"ports":[{"port":53,"protocol":"UDP"}],
+          "externalIPs":["8.8.8.8"]}},
+ "options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"},"dryRun":false}}
+JSON
+resp=$(review "$WORK/service_review.json")
+check "webhook denies a Service with an external IP, saying why (CVE-2020-8554)" \
+  js 'd.response.allowed === false && d.response.uid === "e2e00000-0000-4000-8000-000000000002" &&
+      d.response.status.message.includes("external IP \"8.8.8.8\" is not allowed") &&
+      d.response.status.message.includes("CVE-2020-8554")' <<<"$resp"
+
 # ---- the attack, audit side: the API server writes the attacker's requests to its audit log
 # Before the attack, ten days of ordinary creations (the audit role learns a week): the
 # attacker's creations are then new to the baseline, the tunnel's namespace new altogether.
@@ -413,8 +433,8 @@ total=$(awk '/^kube_customs_audit_findings_total\{/ { s += $2 } END { print s + 
   "$WORK/metrics.txt")
 check "kube_customs_audit_findings_total sums to $expected_count (got $total)" \
   test "$total" -eq "$expected_count"
-check 'kube_customs_admission_requests_total{outcome="denied"} is 1' \
-  grep -qE '^kube_customs_admission_requests_total\{outcome="denied"\} 1$' "$WORK/metrics.txt"
+check 'kube_customs_admission_requests_total{outcome="denied"} is 2 (the tunnel pod, the Service)' \
+  grep -qE '^kube_customs_admission_requests_total\{outcome="denied"\} 2$' "$WORK/metrics.txt"
 
 # ---- Prometheus fired the findings alerts of the shipped rules
 # One alert per required rule, named after the finding's severity, and the denial alert.

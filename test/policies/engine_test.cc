@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "policies/loader.h"
+#include "policies/rules.h"
 #include "test/policies/test_util.h"
 
 namespace kc::policy {
@@ -510,6 +511,216 @@ spec:
       "kind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers: "
       "[{name: a, image: \"busybox:1.36\"}]\n");
   CHECK_FALSE(ps.evaluate(input(ds, "kube-system")).allowed);
+}
+
+// --- Services (spec.services) ---
+
+std::string service(const std::string& spec, const std::string& ns = "apps") {
+  return "kind: Service\nmetadata: {name: web, namespace: " + ns + "}\nspec:\n" + spec;
+}
+
+EvalInput serviceInput(const Doc& d, std::string_view ns = "apps") {
+  EvalInput in = input(d, ns);
+  in.kind = "Service";
+  in.version = "v1";
+  return in;
+}
+
+TEST_CASE("Engine.ServiceTypesOutsideTheAllowListAreDenied", "[engine][services]") {
+  auto ps = policies(deploymentPolicy("  services: {allowedTypes: [ClusterIP, LoadBalancer]}\n"));
+  Doc nodePort(service("  type: NodePort\n  ports: [{port: 80, nodePort: 30080}]\n"));
+  auto v = ps->evaluate(serviceInput(nodePort));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "service.typeNotAllowed");
+  CHECK(v.violations[0].field == "spec.type");
+  CHECK(v.message ==
+        "[deploy] Service type \"NodePort\" is not allowed here; allowed types: \"ClusterIP\", "
+        "\"LoadBalancer\"");
+  CHECK(v.auditAnnotations.count(std::string(kAuditAnnotationViolations)) == 1);
+
+  Doc lb(service("  type: LoadBalancer\n  ports: [{port: 443}]\n"));
+  CHECK(ps->evaluate(serviceInput(lb)).allowed);
+  // No type is a ClusterIP.
+  Doc plain(service("  ports: [{port: 80}]\n"));
+  CHECK(ps->evaluate(serviceInput(plain)).allowed);
+  // The kind is read from the object when the request does not name it.
+  auto unnamed = serviceInput(nodePort);
+  unnamed.kind = "";
+  CHECK_FALSE(ps->evaluate(unnamed).allowed);
+  // A kind of another group is not a core Service.
+  auto other = serviceInput(nodePort);
+  other.group = "serving.knative.dev";
+  CHECK(ps->evaluate(other).allowed);
+  // The status subresource changes no exposure.
+  auto status = serviceInput(nodePort);
+  status.subResource = "status";
+  CHECK(ps->evaluate(status).allowed);
+}
+
+TEST_CASE("Engine.ExternalIPsOutsideTheAllowedBlocksAreDenied", "[engine][services]") {
+  auto ps = policies(deploymentPolicy(
+      "  services: {allowedExternalIPs: [\"10.0.0.0/8\", \"2001:db8::/32\", 192.0.2.7]}\n"));
+  Doc d(service(
+      "  externalIPs: [10.1.2.3, 203.0.113.9, \"2001:db8::1\", 192.0.2.7, 192.0.2.8, "
+      "\"2001:db9::1\"]\n"));
+  auto v = ps->evaluate(serviceInput(d));
+  CHECK_FALSE(v.allowed);
+  std::vector<std::string> fields;
+  for (const auto& x : v.violations) {
+    CHECK(x.rule == "service.externalIPNotAllowed");
+    fields.push_back(x.field);
+  }
+  CHECK(fields == std::vector<std::string>{"spec.externalIPs[1]", "spec.externalIPs[4]",
+                                           "spec.externalIPs[5]"});
+  CHECK(v.message.find("external IP \"203.0.113.9\" is not allowed") != std::string::npos);
+  CHECK(v.message.find("CVE-2020-8554") != std::string::npos);
+  CHECK(v.message.find("allowed addresses: \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"") !=
+        std::string::npos);
+
+  // An empty list allows none; a Service without externalIPs passes.
+  auto none = policies(deploymentPolicy("  services: {allowedExternalIPs: []}\n"));
+  Doc one(service("  externalIPs: [10.1.2.3]\n"));
+  auto refused = none->evaluate(serviceInput(one));
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.message.find("remove spec.externalIPs") != std::string::npos);
+  Doc without(service("  type: NodePort\n"));
+  CHECK(none->evaluate(serviceInput(without)).allowed);
+  // externalIPs of the wrong JSON type are not a way around the rule.
+  Doc wrong(service("  externalIPs: \"10.1.2.3\"\n"));
+  auto w = none->evaluate(serviceInput(wrong));
+  CHECK_FALSE(w.allowed);
+  REQUIRE(w.violations.size() == 1);
+  CHECK(w.violations[0].field == "spec.externalIPs");
+}
+
+TEST_CASE("Engine.AServiceUpdateIsJudgedOnlyWhenItsExposureChanges", "[engine][services]") {
+  auto ps = policies(deploymentPolicy(
+      "  services: {allowedTypes: [ClusterIP], allowedExternalIPs: []}\n"));
+  Doc oldNodePort(service("  type: NodePort\n"));
+  Doc relabelled("kind: Service\nmetadata: {name: web, namespace: apps, labels: {a: b}}\n"
+                 "spec:\n  type: NodePort\n");
+  auto in = serviceInput(relabelled);
+  in.operation = "UPDATE";
+  in.oldObject = oldNodePort.root();
+  CHECK(ps->evaluate(in).allowed);  // admitted before the policy: a label change passes
+
+  Doc oldClusterIP(service("  type: ClusterIP\n"));
+  in.oldObject = oldClusterIP.root();
+  auto v = ps->evaluate(in);
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "service.typeNotAllowed");
+
+  // An added external IP is a change; judged whole, the old exposure is named too.
+  Doc withIP(service("  type: NodePort\n  externalIPs: [198.51.100.4]\n"));
+  auto added = serviceInput(withIP);
+  added.operation = "UPDATE";
+  added.oldObject = oldNodePort.root();
+  auto a = ps->evaluate(added);
+  CHECK_FALSE(a.allowed);
+  CHECK(a.violations.size() == 2);
+  // Without an old object (as a CREATE), it is judged whole.
+  auto noOld = serviceInput(relabelled);
+  noOld.operation = "UPDATE";
+  CHECK_FALSE(ps->evaluate(noOld).allowed);
+}
+
+TEST_CASE("Engine.ServiceRulesHonourModesExemptionsAndExceptions", "[engine][services]") {
+  auto ps = policies(deploymentPolicy(R"(  mode: enforce
+  namespaceModes: {staging: warn, lab: audit}
+  services: {allowedExternalIPs: []}
+  exemptions:
+    namespaces: [kube-system]
+    groups: [platform-admins]
+  exceptions:
+  - rule: service.externalIPNotAllowed
+    namespace: edge
+    name: ingress-*
+    owner: net@example.com
+    reason: bare-metal ingress VIP
+    expires: 2026-07-01
+)"));
+  const std::string spec = "  externalIPs: [203.0.113.10]\n";
+  Doc prod(service(spec, "prod"));
+  CHECK_FALSE(ps->evaluate(serviceInput(prod, "prod")).allowed);
+
+  Doc staging(service(spec, "staging"));
+  auto warned = ps->evaluate(serviceInput(staging, "staging"));
+  CHECK(warned.allowed);
+  REQUIRE(warned.warnings.size() == 1);
+  CHECK(warned.warnings[0].find("[deploy] external IP \"203.0.113.10\"") == 0);
+  auto skipped = serviceInput(staging, "staging");
+  skipped.skipWarnMode = true;
+  CHECK(ps->evaluate(skipped).violations.empty());
+
+  Doc lab(service(spec, "lab"));
+  auto audited = ps->evaluate(serviceInput(lab, "lab"));
+  CHECK(audited.allowed);
+  CHECK(audited.warnings.empty());
+  REQUIRE(audited.violations.size() == 1);
+  CHECK(audited.violations[0].mode == Mode::kAudit);
+
+  Doc sys(service(spec, "kube-system"));
+  CHECK(ps->evaluate(serviceInput(sys, "kube-system")).violations.empty());
+  auto admin = serviceInput(prod, "prod");
+  admin.user.groups = {"system:authenticated", "platform-admins"};
+  CHECK(ps->evaluate(admin).allowed);
+
+  Doc ingress("kind: Service\nmetadata: {name: ingress-vip, namespace: edge}\nspec:\n" + spec);
+  auto in = serviceInput(ingress, "edge");
+  in.name = "";  // from the object
+  CHECK(ps->evaluate(in).allowed);
+  in.now = sys_days{year{2026} / 7 / 1};
+  CHECK_FALSE(ps->evaluate(in).allowed);  // expired
+  Doc web(service(spec, "edge"));
+  CHECK_FALSE(ps->evaluate(serviceInput(web, "edge")).allowed);  // name not covered
+}
+
+TEST_CASE("Engine.ServiceRulesAndPodRulesStayApart", "[engine][services]") {
+  // A policy with only Service rules admits any pod; one without them admits any Service.
+  auto svcOnly = policies(deploymentPolicy("  services: {allowedTypes: [ClusterIP]}\n"));
+  Doc privileged(R"(
+kind: Pod
+spec:
+  hostNetwork: true
+  containers: [{name: a, image: "busybox:1.36", securityContext: {privileged: true}}]
+)");
+  CHECK(svcOnly->evaluate(input(privileged)).violations.empty());
+  auto podOnly = policies(deploymentPolicy("  podSecurity: {level: restricted}\n") + "---\n" +
+                          imagePolicy("  deniedImages: {defaults: true}\n"));
+  Doc nodePort(service("  type: NodePort\n  externalIPs: [203.0.113.10]\n"));
+  CHECK(podOnly->evaluate(serviceInput(nodePort)).violations.empty());
+}
+
+TEST_CASE("Engine.IpBlocks", "[engine][services]") {
+  IpBlock b;
+  REQUIRE(parseIpBlock("10.0.0.0/8", b));
+  CHECK(b.family == 4);
+  CHECK(b.prefixBits == 8);
+  CHECK(ipInBlock("10.255.1.2", b));
+  CHECK_FALSE(ipInBlock("11.0.0.1", b));
+  CHECK_FALSE(ipInBlock("::ffff:10.0.0.1", b));  // another family
+  CHECK_FALSE(ipInBlock("10.0.0", b));
+  REQUIRE(parseIpBlock("192.168.4.0/23", b));
+  CHECK(ipInBlock("192.168.5.255", b));
+  CHECK_FALSE(ipInBlock("192.168.6.0", b));
+  REQUIRE(parseIpBlock("0.0.0.0/0", b));
+  CHECK(ipInBlock("203.0.113.1", b));
+  REQUIRE(parseIpBlock("2001:db8::/33", b));
+  CHECK(b.family == 6);
+  CHECK(ipInBlock("2001:db8:7fff::1", b));
+  CHECK_FALSE(ipInBlock("2001:db8:8000::1", b));
+  REQUIRE(parseIpBlock("192.0.2.7", b));
+  CHECK(b.prefixBits == 32);
+  CHECK(ipInBlock("192.0.2.7", b));
+  CHECK_FALSE(ipInBlock("192.0.2.70", b));
+  for (const char* bad : {"", "10.0.0.0/33", "10.0.0.256", "10.0.0.0/", "10.0.0.0/08",
+                          "10.0.0.0/8/8", "2001:db8::/129", "fe80::1%eth0", "example.com",
+                          "10.0.0.0/-1", " 10.0.0.1"}) {
+    INFO(bad);
+    CHECK_FALSE(parseIpBlock(bad, b));
+  }
 }
 
 }  // namespace

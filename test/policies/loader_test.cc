@@ -304,6 +304,8 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.tags.disallowLatest",
                             "spec.tags.requireTag",
                             "spec.tags.requireDigest",
+                            "spec.services.allowedTypes",
+                            "spec.services.allowedExternalIPs",
                             "spec.podSecurity.level",
                             "spec.podSecurity.version",
                             "spec.systemNamespaces.enabled",
@@ -330,6 +332,68 @@ TEST_CASE("Loader.RejectsRecursiveAliasesWithLine", "[loader]") {
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].line == 5);
   CHECK(r.errors[0].message.find("recursive alias") != std::string::npos);
+}
+
+TEST_CASE("Loader.ReadsServiceRules", "[loader][services]") {
+  auto r = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: exposure}
+spec:
+  services:
+    allowedTypes: [ClusterIP, LoadBalancer]
+    allowedExternalIPs: ["10.0.0.0/8", "2001:db8::/32", 192.0.2.7]
+)");
+  INFO((r.errors.empty() ? std::string() : r.errors[0].toString()));
+  REQUIRE(r.ok());
+  CHECK(r.warnings.empty());  // Service rules alone are something to check
+  const auto& s = r.policies->policies()[0].deployment.services;
+  REQUIRE(s.allowedTypes.has_value());
+  CHECK(*s.allowedTypes == std::vector<std::string>{"ClusterIP", "LoadBalancer"});
+  REQUIRE(s.allowedExternalIPs.has_value());
+  REQUIRE(s.allowedExternalIPs->size() == 3);
+  CHECK((*s.allowedExternalIPs)[1].family == 6);
+  CHECK((*s.allowedExternalIPs)[2].prefixBits == 32);
+  CHECK((*s.allowedExternalIPs)[2].text == "192.0.2.7");
+}
+
+TEST_CASE("Loader.RefusesUnknownServiceTypesAndBadAddresses", "[loader][services]") {
+  auto r = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: exposure}
+spec:
+  services:
+    allowedTypes: [ClusterIP, Nodeport]
+    allowedExternalIPs: ["10.0.0.0/33", 10.0.0.1, "not-an-ip"]
+)");
+  CHECK_FALSE(r.ok());
+  REQUIRE(r.errors.size() == 3);
+  CHECK(r.errors[0].field == "spec.services.allowedTypes[1]");
+  CHECK(r.errors[0].line == 6);
+  CHECK(r.errors[0].message.find("\"Nodeport\" is not a Service type") == 0);
+  CHECK(r.errors[1].field == "spec.services.allowedExternalIPs[0]");
+  CHECK(r.errors[2].field == "spec.services.allowedExternalIPs[2]");
+  CHECK(r.errors[2].message.find("is not an IP address or CIDR block") != std::string::npos);
+
+  auto unknown = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: exposure}
+spec:
+  services: {allowedPorts: [80]}
+)");
+  CHECK_FALSE(unknown.ok());
+  REQUIRE_FALSE(unknown.errors.empty());
+  CHECK(unknown.errors[0].message.find("allowedPorts") != std::string::npos);
+
+  auto empty = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: exposure}
+spec:
+  services: {}
+)");
+  REQUIRE(empty.ok());
+  REQUIRE(empty.warnings.size() == 2);
+  CHECK(empty.warnings[0].field == "spec.services");
+  CHECK(empty.warnings[1].message.find("checks nothing") != std::string::npos);
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "test/test_util.h"
+#include "policies/loader.h"
 #include "webhook/admission_review.h"
+#include "webhook/policy_store.h"
 
 namespace {
 
@@ -71,6 +73,80 @@ TEST_CASE("ADenseLargeBodyGets413AndTheNextReviewsAreJudged", "[handler]") {
   res = f.call(review);
   CHECK(res.status == 200);
   CHECK(f.metrics.count(kc::webhook::Outcome::kAllowed) == 2);
+}
+
+// A Service review as the API server sends it (kubectl expose ... --external-ip), judged by the
+// built-in policies: the externalIPs policy denies it with a message that says what to do.
+TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]") {
+  const kc::policy::LoadResult loaded =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics serverMetrics{*registry};
+  kc::webhook::WebhookMetrics metrics{*registry};
+  kc::webhook::AdmissionHandler handler{[&] { return loaded.policies; }, metrics, serverMetrics};
+  auto call = [&](const nlohmann::json& review) {
+    kc::http::Request req;
+    req.method = "POST";
+    req.path = "/validate";
+    const std::string body = review.dump();
+    req.body = body;
+    kc::http::Response res;
+    handler.handle(req, res);
+    REQUIRE(res.status == 200);
+    return nlohmann::json::parse(res.body)["response"];
+  };
+  nlohmann::json service = nlohmann::json::parse(R"({
+    "apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "capture", "namespace": "shop", "labels": {"app": "mitm"}},
+    "spec": {"ports": [{"port": 443, "protocol": "TCP", "targetPort": 8443}],
+             "selector": {"app": "mitm"}, "type": "ClusterIP",
+             "externalIPs": ["8.8.8.8"]}})");
+  nlohmann::json review = nlohmann::json::parse(R"({
+    "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+    "request": {"uid": "0f3c1a8e-6b1d-4c55-9e7a-2d2f1c9b7e11",
+      "kind": {"group": "", "version": "v1", "kind": "Service"},
+      "resource": {"group": "", "version": "v1", "resource": "services"},
+      "requestKind": {"group": "", "version": "v1", "kind": "Service"},
+      "requestResource": {"group": "", "version": "v1", "resource": "services"},
+      "name": "capture", "namespace": "shop", "operation": "CREATE",
+      "userInfo": {"username": "dev@example.com", "groups": ["devs", "system:authenticated"]},
+      "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+      "dryRun": false}})");
+  review["request"]["object"] = service;
+  auto r = call(review);
+  CHECK(r["uid"] == "0f3c1a8e-6b1d-4c55-9e7a-2d2f1c9b7e11");
+  CHECK(r["allowed"] == false);
+  CHECK(r["status"]["code"] == 403);
+  CHECK(r["status"]["message"].get<std::string>().find(
+            "[service-external-ips] external IP \"8.8.8.8\" is not allowed") == 0);
+  CHECK(metrics.count(kc::webhook::Outcome::kDenied) == 1);
+
+  // Without externalIPs it passes, NodePort included (not refused by default).
+  service["spec"].erase("externalIPs");
+  service["spec"]["type"] = "NodePort";
+  review["request"]["object"] = service;
+  CHECK(call(review)["allowed"] == true);
+
+  // An update that adds them is refused; a relabelling of a Service that had them is not.
+  nlohmann::json old = service;
+  review["request"]["operation"] = "UPDATE";
+  review["request"]["oldObject"] = old;
+  service["spec"]["externalIPs"] = {"203.0.113.10"};
+  review["request"]["object"] = service;
+  CHECK(call(review)["allowed"] == false);
+  review["request"]["oldObject"] = service;
+  service["metadata"]["labels"]["tier"] = "edge";
+  review["request"]["object"] = service;
+  CHECK(call(review)["allowed"] == true);
+
+  // kube-system is exempt.
+  review["request"]["operation"] = "CREATE";
+  review["request"].erase("oldObject");
+  review["request"]["namespace"] = "kube-system";
+  service["metadata"]["namespace"] = "kube-system";
+  review["request"]["object"] = service;
+  CHECK(call(review)["allowed"] == true);
 }
 
 }  // namespace

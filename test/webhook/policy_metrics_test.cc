@@ -27,12 +27,14 @@ TEST_CASE("CountsEveryPolicyOfTheSetWithItsDecisionAndKind", "[policy-metrics]")
   m.evaluated(set, denied, "Pod");
   m.evaluated(set, kc::policy::Verdict{}, "Pod");
   m.evaluated(set, kc::policy::Verdict{}, "SomethingElse");
+  m.evaluated(set, denied, "Service");
+  CHECK(m.evaluationCount("a", "enforce", "deny", "Service") == 1);
   CHECK(m.evaluationCount("a", "enforce", "deny", "Pod") == 1);
   CHECK(m.evaluationCount("a", "enforce", "pass", "Pod") == 1);
   CHECK(m.evaluationCount("a", "enforce", "pass", "other") == 1);
   CHECK(m.evaluationCount("b", "warn", "pass", "Pod") == 2);
-  CHECK(m.violationCount("image.denied") == 1);
-  CHECK(m.violationCount("image.latestTag") == 1);
+  CHECK(m.violationCount("image.denied") == 2);
+  CHECK(m.violationCount("image.latestTag") == 2);
 }
 
 TEST_CASE("ANewPolicySetIsCountedUnderItsOwnNames", "[policy-metrics]") {
