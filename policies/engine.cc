@@ -243,6 +243,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   thread_local std::vector<ParsedImage> images;
   bool imagesParsed = false;
   for (const Policy& p : policies_) {
+    if (p.kind == PolicyKind::kDeployment && !p.deployment.judgesPods()) continue;
     if (exempt(p, in, pod, target.ns)) continue;
     Mode mode = p.modeFor(target.ns);
     if (isTemplate && mode == Mode::kEnforce && !p.enforceTemplates) mode = Mode::kWarn;

@@ -488,8 +488,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
     }
   }
-  if (!d.podSecurity && !d.systemNamespaces.enabled && d.allowedServiceAccounts.empty() &&
-      !d.allowedHostPaths && !d.services.any()) {
+  if (!d.judgesPods() && !d.services.any()) {
     r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
   }
 }

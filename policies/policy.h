@@ -97,6 +97,12 @@ struct DeploymentRules {
   std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
   ServiceRules services;
+
+  // Whether any rule looks at pods (a policy may hold Service rules only).
+  bool judgesPods() const {
+    return podSecurity.has_value() || systemNamespaces.enabled || !allowedServiceAccounts.empty() ||
+           allowedHostPaths.has_value();
+  }
 };
 
 enum class PolicyKind { kImage, kDeployment };
