@@ -1,5 +1,6 @@
 // libFuzzer target: any byte string through the AdmissionReview decoder and, when it decodes,
-// through the response encoder. Must never crash, hang or produce invalid JSON. And, for any
+// through the policy engine (the built-in policies and Service rules of every kind) and the
+// response encoder. Must never crash, hang or produce invalid JSON. And, for any
 // valid JSON, countJsonSeparators (the large-body check, a scan that only knows strings) must
 // agree with the separators the parsed document implies.
 
@@ -8,7 +9,10 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "policies/engine.h"
+#include "policies/loader.h"
 #include "webhook/admission_review.h"
+#include "webhook/policy_store.h"
 
 namespace {
 
@@ -35,6 +39,26 @@ std::size_t separatorsOf(simdjson::dom::element e) {
   return n;
 }
 
+// The built-in policies, and one with Service type and address rules (the built-in set only
+// has an empty address list).
+const kc::policy::PolicySet& policies() {
+  static const std::shared_ptr<const kc::policy::PolicySet> set = [] {
+    std::vector<kc::policy::PolicyFile> files = kc::webhook::embeddedDefaultPolicies();
+    files.push_back({"services.yaml", R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: services}
+spec:
+  services:
+    allowedTypes: [ClusterIP, LoadBalancer]
+    allowedExternalIPs: ["10.0.0.0/8", "2001:db8::/32", 192.0.2.7]
+)"});
+    const kc::policy::LoadResult r = kc::policy::loadPolicies(files);
+    if (!r.ok()) std::abort();
+    return r.policies;
+  }();
+  return *set;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -49,6 +73,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::abort();
   }
   if (decoder.decode(body, req).ok()) {
+    kc::policy::EvalInput in;
+    in.operation = req.operation;
+    in.group = req.kind.group;
+    in.version = req.kind.version;
+    in.kind = req.kind.kind;
+    in.subResource = req.subResource;
+    in.namespace_ = req.namespace_;
+    in.name = req.name;
+    in.user.username = req.userInfo.username;
+    in.user.groups = req.userInfo.groups;
+    in.object = req.object;
+    in.oldObject = req.oldObject;
+    const kc::policy::Verdict v = policies().evaluate(in);
+    if (v.allowed != v.message.empty()) std::abort();
     kc::webhook::AdmissionResponse res;
     res.uid = req.uid;
     res.allowed = false;
