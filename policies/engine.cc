@@ -157,8 +157,7 @@ Verdict evaluateService(const std::vector<Policy>& policies, const EvalInput& in
   const ServiceExposureModel svc = readServiceExposure(in.object);
   if (in.operation == "UPDATE" && in.oldObject.is_object()) {
     const ServiceExposureModel old = readServiceExposure(in.oldObject);
-    if (!svc.invalid && !old.invalid && old.type == svc.type && old.externalIPs == svc.externalIPs)
-      return verdict;
+    if (old == svc && !svc.invalidExternalIPs) return verdict;
   }
   const Target target{
       !in.namespace_.empty() ? in.namespace_ : stringAt(in.object, "metadata", "namespace"),

@@ -368,35 +368,29 @@ bool ipInBlock(std::string_view ip, const IpBlock& block) {
 ServiceExposureModel readServiceExposure(simdjson::dom::element service) {
   ServiceExposureModel m;
   simdjson::dom::element spec;
-  if (service["spec"].get(spec) != simdjson::SUCCESS) return m;  // no spec: a ClusterIP
-  if (!spec.is_object()) {
-    m.invalid = !spec.is_null();
-    return m;
-  }
+  // No spec (or a null one) is a ClusterIP without external IPs.
+  if (service["spec"].get(spec) != simdjson::SUCCESS || !spec.is_object()) return m;
   simdjson::dom::element type;
   if (spec["type"].get(type) == simdjson::SUCCESS && !type.is_null()) {
     std::string_view t;
-    if (type.get_string().get(t) != simdjson::SUCCESS) {
-      m.invalid = true;
+    if (type.get_string().get(t) != simdjson::SUCCESS)
       m.type = "";
-    } else if (!t.empty()) {
+    else if (!t.empty())
       m.type = t;
-    }
   }
   simdjson::dom::element ips;
   if (spec["externalIPs"].get(ips) == simdjson::SUCCESS && !ips.is_null()) {
     simdjson::dom::array a;
     if (ips.get_array().get(a) != simdjson::SUCCESS) {
-      m.invalid = true;
+      m.invalidExternalIPs = true;
       return m;
     }
     for (simdjson::dom::element v : a) {
       std::string_view ip;
-      if (v.get_string().get(ip) != simdjson::SUCCESS) {
-        m.invalid = true;
-        continue;
-      }
-      m.externalIPs.push_back(ip);
+      if (v.get_string().get(ip) != simdjson::SUCCESS)
+        m.invalidExternalIPs = true;
+      else
+        m.externalIPs.push_back(ip);
     }
   }
   return m;
@@ -412,32 +406,42 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
       list += (i ? ", " : "") + quote((*r.allowedTypes)[i]);
     out.push_back(make(p, "service.typeNotAllowed", "", "spec.type",
                        (svc.type.empty() ? std::string("a Service type that is not a string")
-                                         : "Service type " + quote(svc.type)) +
-                           " is not allowed here" +
+                                         : "Service type " + quote(svc.type.substr(0, 64))) +
+                           " is not allowed" +
                            (list.empty() ? std::string("; no Service type is allowed")
                                          : "; allowed types: " + list)));
   }
-  if (r.allowedExternalIPs) {
-    std::string list;
-    for (size_t i = 0; i < r.allowedExternalIPs->size(); ++i)
-      list += (i ? ", " : "") + quote((*r.allowedExternalIPs)[i].text);
-    for (size_t i = 0; i < svc.externalIPs.size(); ++i) {
-      const std::string_view ip = svc.externalIPs[i];
-      if (std::any_of(r.allowedExternalIPs->begin(), r.allowedExternalIPs->end(),
-                      [&](const IpBlock& b) { return ipInBlock(ip, b); }))
-        continue;
-      out.push_back(make(
-          p, "service.externalIPNotAllowed", "", "spec.externalIPs[" + std::to_string(i) + "]",
-          "external IP " + quote(ip.substr(0, 64)) +
-              " is not allowed: a Service's externalIPs redirect the cluster's traffic for that "
-              "address to the Service's pods (CVE-2020-8554)" +
-              (list.empty() ? std::string("; remove spec.externalIPs")
-                            : "; allowed addresses: " + list)));
-    }
-    if (svc.invalid && svc.externalIPs.empty()) {
-      out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
-                         "spec.externalIPs is not a list of addresses"));
-    }
+  if (!r.allowedExternalIPs) return;
+  std::string list;
+  for (size_t i = 0; i < r.allowedExternalIPs->size(); ++i)
+    list += (i ? ", " : "") + quote((*r.allowedExternalIPs)[i].text);
+  const std::string advice =
+      list.empty() ? std::string("; remove spec.externalIPs") : "; allowed addresses: " + list;
+  // One violation per address, up to a few; a Service listing more gets one for the rest, so a
+  // hostile object cannot blow the answer up.
+  constexpr size_t kMaxListed = 8;
+  size_t refused = 0;
+  for (size_t i = 0; i < svc.externalIPs.size(); ++i) {
+    const std::string_view ip = svc.externalIPs[i];
+    if (std::any_of(r.allowedExternalIPs->begin(), r.allowedExternalIPs->end(),
+                    [&](const IpBlock& b) { return ipInBlock(ip, b); }))
+      continue;
+    if (++refused > kMaxListed) continue;
+    out.push_back(make(p, "service.externalIPNotAllowed", "",
+                       "spec.externalIPs[" + std::to_string(i) + "]",
+                       "external IP " + quote(ip.substr(0, 64)) +
+                           " is not allowed: a Service's externalIPs redirect the cluster's "
+                           "traffic for that address to the Service's pods (CVE-2020-8554)" +
+                           advice));
+  }
+  if (refused > kMaxListed) {
+    out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
+                       std::to_string(refused - kMaxListed) +
+                           " more external IPs are not allowed" + advice));
+  }
+  if (svc.invalidExternalIPs) {
+    out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
+                       "spec.externalIPs is not a list of addresses" + advice));
   }
 }
 

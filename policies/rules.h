@@ -65,12 +65,14 @@ void checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalI
 inline constexpr std::string_view kServiceTypes[] = {"ClusterIP", "NodePort", "LoadBalancer",
                                                      "ExternalName"};
 
-// A Service's type (ClusterIP when unset) and its externalIPs as written. `invalid` is set when
-// spec, type or externalIPs has the wrong JSON type: the rules then judge it as not allowed.
+// A Service's type (ClusterIP when unset) and its externalIPs as written. A type that is not a
+// string reads as ""; externalIPs that are not a list of strings set invalidExternalIPs. The
+// rules judge both as not allowed.
 struct ServiceExposureModel {
   std::string_view type = "ClusterIP";
   std::vector<std::string_view> externalIPs;
-  bool invalid = false;
+  bool invalidExternalIPs = false;
+  bool operator==(const ServiceExposureModel&) const = default;
 };
 ServiceExposureModel readServiceExposure(simdjson::dom::element service);
 

@@ -170,6 +170,47 @@ route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning cate
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=perf
 route blackhole alertname=KubeCustomsAuditFinding severity=low rule=nodes-proxy-access
 route default alertname=SomethingElse severity=critical
+# The sweep of docs/install.md: its go-template (read from the doc) turns the policies ConfigMap
+# of deploy/ into a YAML stream, which `kube-customs check --policies` loads and judges a
+# cluster listing with. Needs the built binary (scripts/test.sh builds it first).
+KC_BIN=${KC_BIN:-$REPO/build/cmd/kube-customs}
+if [[ -x $KC_BIN && -x $KC_DEPS/helm3/kubectl ]]; then
+  mkdir -p "$WORK/sweep/policies"
+  node -e '
+    const fs = require("fs");
+    const docs = fs.readFileSync(process.argv[1], "utf8").split(/^---$/m);
+    const cm = docs.find((d) => /^kind: ConfigMap$/m.test(d) && /^  name: kube-customs-policies$/m.test(d));
+    if (!cm) process.exit(1);
+    fs.writeFileSync(process.argv[2], cm);' "$REPO/deploy/manifests/kube-customs.yaml" "$WORK/sweep/cm.yaml"
+  tmpl=$(sed -n "s|.*-o go-template='\(.*\)' > policies/in-force.yaml|\1|p" "$REPO/docs/install.md")
+  cat >"$WORK/sweep/list.json" <<'JSON'
+{"apiVersion":"v1","kind":"List","items":[
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"tunnel-1","namespace":"scratch"},
+  "spec":{"containers":[{"name":"ngrok","image":"ngrok/ngrok:3"}]}},
+ {"apiVersion":"v1","kind":"Service","metadata":{"name":"dns","namespace":"scratch"},
+  "spec":{"externalIPs":["8.8.8.8"],"ports":[{"port":53}]}},
+ {"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"shop"},
+  "spec":{"containers":[{"name":"web","image":"registry.example.com/web:1.2"}]}}]}
+JSON
+  sweep() {
+    [[ -n $tmpl ]] || { echo "no go-template in docs/install.md"; return 1; }
+    "$KC_DEPS/helm3/kubectl" label -f "$WORK/sweep/cm.yaml" --local sweep=1 -o go-template="$tmpl" \
+      >"$WORK/sweep/policies/in-force.yaml" || return 1
+    grep -q 'name: service-external-ips' "$WORK/sweep/policies/in-force.yaml" || return 1
+    local out rc
+    out=$("$KC_BIN" check -f - --policies "$WORK/sweep/policies" <"$WORK/sweep/list.json")
+    rc=$?
+    echo "$out"
+    [[ $rc -eq 1 ]] && grep -q '^DENIED  Pod scratch/tunnel-1' <<<"$out" &&
+      grep -q '^DENIED  Service scratch/dns' <<<"$out" && grep -q '^ALLOWED Pod shop/web-1' <<<"$out" &&
+      grep -q '^3 checked, 2 denied$' <<<"$out"
+  }
+  run "docs/install.md sweep: the policies ConfigMap through its go-template judges a cluster listing" sweep
+elif [[ ${KC_REQUIRE_TOOLS:-} == 1 ]]; then
+  ko "docs/install.md sweep: needs $KC_BIN (build first) and kubectl"
+else
+  echo "SKIP docs/install.md sweep: no $KC_BIN or kubectl"
+fi
 node "$HERE/check_deploy.mjs" >"$WORK/deploy.log" 2>&1
 count_lines "$WORK/deploy.log" "deploy/ and docs checks"
 

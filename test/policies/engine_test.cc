@@ -535,7 +535,7 @@ TEST_CASE("Engine.ServiceTypesOutsideTheAllowListAreDenied", "[engine][services]
   CHECK(v.violations[0].rule == "service.typeNotAllowed");
   CHECK(v.violations[0].field == "spec.type");
   CHECK(v.message ==
-        "[deploy] Service type \"NodePort\" is not allowed here; allowed types: \"ClusterIP\", "
+        "[deploy] Service type \"NodePort\" is not allowed; allowed types: \"ClusterIP\", "
         "\"LoadBalancer\"");
   CHECK(v.auditAnnotations.count(std::string(kAuditAnnotationViolations)) == 1);
 
@@ -592,6 +592,27 @@ TEST_CASE("Engine.ExternalIPsOutsideTheAllowedBlocksAreDenied", "[engine][servic
   CHECK_FALSE(w.allowed);
   REQUIRE(w.violations.size() == 1);
   CHECK(w.violations[0].field == "spec.externalIPs");
+}
+
+TEST_CASE("Engine.AServiceListingManyAddressesGetsABoundedAnswer", "[engine][services]") {
+  auto ps = policies(deploymentPolicy(
+      "  services: {allowedTypes: [ClusterIP], allowedExternalIPs: [\"10.0.0.0/8\"]}\n"));
+  std::string ips;
+  for (int i = 0; i < 20; ++i) ips += (i ? ", " : "") + std::string("203.0.113.") + std::to_string(i);
+  Doc many(service("  externalIPs: [10.0.0.1, " + ips + "]\n"));
+  auto v = ps->evaluate(serviceInput(many));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 9);
+  CHECK(v.violations[0].field == "spec.externalIPs[1]");
+  CHECK(v.violations[7].field == "spec.externalIPs[8]");
+  CHECK(v.violations[8].field == "spec.externalIPs");
+  CHECK(v.violations[8].message == "12 more external IPs are not allowed; allowed addresses: \"10.0.0.0/8\"");
+  // A type of the wrong JSON type is refused as a type, not as addresses.
+  Doc odd(service("  type: 7\n"));
+  auto o = ps->evaluate(serviceInput(odd));
+  REQUIRE(o.violations.size() == 1);
+  CHECK(o.violations[0].rule == "service.typeNotAllowed");
+  CHECK(o.violations[0].message.find("a Service type that is not a string") == 0);
 }
 
 TEST_CASE("Engine.AServiceUpdateIsJudgedOnlyWhenItsExposureChanges", "[engine][services]") {
