@@ -1112,6 +1112,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   if (obj["spec"].get(spec) != simdjson::SUCCESS || !spec.is_object()) spec = policy::nullElement();
   const std::string_view type = str(spec, "type");
   ServiceExposure now;
+  now.type = std::string(type.empty() ? std::string_view("ClusterIP") : type.substr(0, 32));
   now.outside = type == "NodePort" || type == "LoadBalancer";
   simdjson::dom::array ips;
   if (spec.is_object() && spec["externalIPs"].get_array().get(ips) == simdjson::SUCCESS) {
@@ -1152,6 +1153,10 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   std::set_difference(now.externalIPs.begin(), now.externalIPs.end(), was.externalIPs.begin(),
                       was.externalIPs.end(), std::back_inserter(addedIPs));
   const bool newlyOutside = now.outside && !was.outside;
+  // The admission policies, re-applied as the webhook applies them: to a Service whose type or
+  // externalIPs changed (or that is new here), whole.
+  if (now.type != was.type || now.externalIPs != was.externalIPs)
+    reapplyServicePolicies(e, obj, out);
   if (!newlyOutside && addedIPs.empty()) return;
 
   // What it exposes: ports ("8080:30080/TCP", service port then node port) and the selector.
@@ -1207,6 +1212,53 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
                 (ports.empty() ? "" : " (" + joinList(ports) + ")") + selects;
     out.push_back(std::move(f));
   }
+}
+
+void Detector::reapplyServicePolicies(const Event& e, element obj, std::vector<Finding>& out) {
+  if (!options_.policies) return;
+  const std::shared_ptr<const policy::PolicySet> set = options_.policies();
+  if (!set || set->isEmpty()) return;
+  policy::EvalInput in;
+  in.operation = e.verb == "create" ? "CREATE" : "UPDATE";
+  in.version = "v1";
+  in.kind = "Service";
+  in.namespace_ = e.objectRef.namespace_;
+  in.name = e.objectRef.name;
+  in.user.username = e.user.username;
+  in.user.groups = e.user.groups;
+  in.object = obj;
+  in.skipWarnMode = !options_.reportWarnViolations;
+  in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
+  const policy::Verdict v = set->evaluate(in);
+  if (v.violations.empty() || trusted("policy-violation", e.user.username)) return;
+  Finding f = base(e, "policy-violation");
+  f.kind = "Service";
+  f.severity = Severity::kLow;
+  std::vector<std::string> rules, policies;
+  bool enforced = false;
+  for (const auto& viol : v.violations) {
+    if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
+    const Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
+                       : viol.mode == policy::Mode::kAudit ? Severity::kMedium
+                                                           : Severity::kLow;
+    f.severity = maxSeverity(f.severity, s);
+    enforced |= s == Severity::kHigh;
+    if (f.violations.size() < 2 * kMaxListed)
+      f.violations.push_back("[" + viol.policy + "] " + viol.rule + ": " + viol.message);
+    addUnique(rules, viol.rule);
+    addUnique(policies, viol.policy);
+  }
+  if (rules.empty()) return;
+  f.details["rules"] = joinList(rules);
+  f.details["policies"] = joinList(policies);
+  f.summary = "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name) +
+              (enforced ? " was admitted despite enforced policy violations ("
+                        : " violates audited policies (") +
+              joinList(rules) + ")";
+  if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
+  const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
+  if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+  out.push_back(std::move(f));
 }
 
 void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {

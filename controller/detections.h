@@ -168,6 +168,9 @@ class Detector {
   void handleEphemeral(const Event& e, std::vector<Finding>& out);
   void handleUnjudged(const Event& e, std::vector<Finding>& out);
   void handleService(const Event& e, std::vector<Finding>& out);
+  // The admission policies' Service rules, re-applied to a Service (a policy-violation finding).
+  void reapplyServicePolicies(const Event& e, simdjson::dom::element obj,
+                              std::vector<Finding>& out);
   void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,
                          std::vector<Finding>& out);
   Finding base(const Event& e, std::string_view rule) const;
@@ -198,6 +201,7 @@ class Detector {
   // The last seen exposure of each Service ("namespace/name"), to report only what a change
   // adds. Bounded: the oldest Service is forgotten first (kMaxServices).
   struct ServiceExposure {
+    std::string type;                      // "" until seen; ClusterIP when unset; bounded
     bool outside = false;                  // type NodePort or LoadBalancer
     std::vector<std::string> externalIPs;  // sorted, bounded
   };

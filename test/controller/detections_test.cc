@@ -711,6 +711,94 @@ TEST_CASE("ServiceExposureIsReportedForWhatAChangeAdds", "[detections]") {
   CHECK(fs[0].summary.find("no selector") != std::string::npos);
 }
 
+// The admission policies' Service rules re-applied to what got in, as the webhook applies them:
+// a Service whose type or externalIPs changed, judged whole.
+TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
+  auto withPolicies = [](std::shared_ptr<const policy::PolicySet> set) {
+    DetectorOptions o;
+    o.policies = [set] { return set; };
+    return o;
+  };
+  Detector d(withPolicies(defaultPolicies()));
+  int n = 0;
+  auto service = [](const std::string& name, const std::string& ns, json spec) {
+    spec["selector"] = {{"app", name}};
+    spec["ports"] = {{{"port", 53}, {"protocol", "UDP"}}};
+    return json{{"kind", "Service"},
+                {"apiVersion", "v1"},
+                {"metadata", {{"name", name}, {"namespace", ns}, {"uid", "svc-" + name}}},
+                {"spec", spec}};
+  };
+  auto write = [&](Detector& det, const std::string& verb, const std::string& ns,
+                   const json& object, json request = json()) {
+    Ev e;
+    e.auditID = "svcp-" + std::to_string(++n);
+    e.verb = verb;
+    e.code = verb == "create" ? 201 : 200;
+    const std::string name = object["metadata"]["name"];
+    e.uri = "/api/v1/namespaces/" + ns + "/services" + (verb == "create" ? "" : "/" + name);
+    e.user = "mallory@example.com";
+    e.resource = "services";
+    e.ns = ns;
+    e.name = name;
+    e.requestObject = request.is_null() ? object : request;
+    e.responseObject = object;
+    return feed(det, e.str());
+  };
+
+  // The built-in policy denies externalIPs: this one got past the webhook.
+  const json capture = service("dns", "sandbox", {{"externalIPs", {"8.8.8.8"}}});
+  auto fs = write(d, "create", "sandbox", capture);
+  REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation", "service-external-ips"});
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].kind == "Service");
+  CHECK(fs[0].details.at("rules") == "service.externalIPNotAllowed");
+  CHECK(fs[0].details.at("policies") == "service-external-ips");
+  CHECK(fs[0].summary ==
+        "Service sandbox/dns was admitted despite enforced policy violations "
+        "(service.externalIPNotAllowed): the admission webhook failed open, was bypassed or was "
+        "down");
+  REQUIRE(fs[0].violations.size() == 1);
+  CHECK(fs[0].violations[0].find("[service-external-ips] service.externalIPNotAllowed: external "
+                                 "IP \"8.8.8.8\" is not allowed") == 0);
+  // A change that leaves the exposure as it was is not judged again.
+  json relabelled = capture;
+  relabelled["metadata"]["labels"] = {{"tier", "edge"}};
+  CHECK(write(d, "update", "sandbox", relabelled).empty());
+  CHECK(write(d, "patch", "sandbox", relabelled, {{"metadata", {{"labels", {{"a", "b"}}}}}}).empty());
+  // The built-in set allows NodePort; kube-system is exempt from the externalIPs policy.
+  CHECK(rules(write(d, "create", "sandbox", service("np", "sandbox", {{"type", "NodePort"}}))) ==
+        std::vector<std::string>{"service-exposed"});
+  CHECK(rules(write(d, "create", "kube-system",
+                    service("dns", "kube-system", {{"externalIPs", {"8.8.8.8"}}}))) ==
+        std::vector<std::string>{"service-external-ips"});
+
+  // A policy of one's own in audit mode: a finding of medium severity; in warn mode, none unless
+  // warnings are reported.
+  auto load = [](const std::string& mode) {
+    auto r = policy::loadPolicies({{"s.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                              "kind: DeploymentPolicy\nmetadata: {name: types}\n"
+                                              "spec:\n  mode: " + mode + "\n"
+                                              "  services: {allowedTypes: [ClusterIP]}\n"}});
+    REQUIRE(r.ok());
+    return r.policies;
+  };
+  Detector audited(withPolicies(load("audit")));
+  fs = write(audited, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}));
+  REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation", "service-exposed"});
+  CHECK(fs[0].severity == Severity::kMedium);
+  CHECK(fs[0].summary == "Service shop/web violates audited policies (service.typeNotAllowed)");
+  Detector warned(withPolicies(load("warn")));
+  CHECK(rules(write(warned, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}))) ==
+        std::vector<std::string>{"service-exposed"});
+  DetectorOptions reporting = withPolicies(load("warn"));
+  reporting.reportWarnViolations = true;
+  Detector warnedReported(reporting);
+  fs = write(warnedReported, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}));
+  REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation", "service-exposed"});
+  CHECK(fs[0].severity == Severity::kLow);
+}
+
 TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
   Detector d(DetectorOptions{});
   Ev e;
@@ -1454,8 +1542,9 @@ TEST_CASE("DetectionsCorpusSeedsGiveTheExpectedFindings", "[detections]") {
       // A DaemonSet with no namespace anywhere: the object tracker hashed an empty view with
       // no data pointer (memcpy from null, found by the fuzzer under UBSan).
       {"daemonset_without_namespace.jsonl", {"daemonset-created"}},
-      // kubectl expose, then patched to a NodePort, relabelled, given an external IP.
-      {"service_exposure.jsonl", {"service-exposed", "service-external-ips"}},
+      // kubectl expose, then patched to a NodePort, relabelled, given an external IP (which the
+      // built-in service-external-ips policy would have denied at admission).
+      {"service_exposure.jsonl", {"service-exposed", "policy-violation", "service-external-ips"}},
   };
   const std::filesystem::path dir =
       std::filesystem::path(KC_SOURCE_DIR) / "test/controller/detections_corpus";
