@@ -352,6 +352,21 @@ std::vector<std::string> failedOpenWebhooks(const Event& e) {
   return names;
 }
 
+// The details and summary of a policy-violation finding on `what` ("Pod ns/name").
+void completePolicyFinding(Finding& f, const Event& e, const std::string& what,
+                           const std::vector<std::string>& rules,
+                           const std::vector<std::string>& policies, bool enforced) {
+  f.details["rules"] = joinList(rules);
+  f.details["policies"] = joinList(policies);
+  f.summary = what +
+              (enforced ? " was admitted despite enforced policy violations ("
+                        : " violates audited policies (") +
+              joinList(rules) + ")";
+  if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
+  const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
+  if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+}
+
 std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -1249,15 +1264,8 @@ void Detector::reapplyServicePolicies(const Event& e, element obj, std::vector<F
     addUnique(policies, viol.policy);
   }
   if (rules.empty()) return;
-  f.details["rules"] = joinList(rules);
-  f.details["policies"] = joinList(policies);
-  f.summary = "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name) +
-              (enforced ? " was admitted despite enforced policy violations ("
-                        : " violates audited policies (") +
-              joinList(rules) + ")";
-  if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
-  const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
-  if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+  completePolicyFinding(f, e, "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name),
+                        rules, policies, enforced);
   out.push_back(std::move(f));
 }
 
@@ -1616,15 +1624,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
           addUnique(policiesHit, freshRules[i].first);
           addUnique(rules, freshRules[i].second);
         }
-        f.details["rules"] = joinList(rules);
-        f.details["policies"] = joinList(policiesHit);
-        f.summary = what() +
-                    (enforced ? " was admitted despite enforced policy violations ("
-                              : " violates audited policies (") +
-                    joinList(rules) + ")";
-        if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
-        const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
-        if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
+        completePolicyFinding(f, e, what(), rules, policiesHit, enforced);
         out.push_back(std::move(f));
       }
     }

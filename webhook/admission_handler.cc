@@ -48,19 +48,7 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
     return;
   }
 
-  policy::EvalInput in;
-  in.operation = ar.operation;
-  in.group = ar.kind.group;
-  in.version = ar.kind.version;
-  in.kind = ar.kind.kind;
-  in.subResource = ar.subResource;
-  in.namespace_ = ar.namespace_;
-  in.name = ar.name;
-  in.user.username = ar.userInfo.username;
-  in.user.groups = ar.userInfo.groups;
-  in.object = ar.object;
-  in.oldObject = ar.oldObject;
-  in.dryRun = ar.dryRun;
+  policy::EvalInput in = evalInputOf(ar);
   in.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 
   const std::shared_ptr<const policy::PolicySet> policies = policies_();

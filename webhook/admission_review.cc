@@ -260,4 +260,21 @@ std::string encodeResponse(const AdmissionResponse& r) {
   return out;
 }
 
+policy::EvalInput evalInputOf(const AdmissionRequest& r) {
+  policy::EvalInput in;
+  in.operation = r.operation;
+  in.group = r.kind.group;
+  in.version = r.kind.version;
+  in.kind = r.kind.kind;
+  in.subResource = r.subResource;
+  in.namespace_ = r.namespace_;
+  in.name = r.name;
+  in.user.username = r.userInfo.username;
+  in.user.groups = r.userInfo.groups;
+  in.object = r.object;
+  in.oldObject = r.oldObject;
+  in.dryRun = r.dryRun;
+  return in;
+}
+
 }  // namespace kc::webhook

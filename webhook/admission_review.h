@@ -104,5 +104,8 @@ struct AdmissionResponse {
 // {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{...}}
 std::string encodeResponse(const AdmissionResponse& r);
 
+// The policy engine's input for a decoded request (views into it; `now` left unset).
+policy::EvalInput evalInputOf(const AdmissionRequest& r);
+
 
 }  // namespace kc::webhook

@@ -73,19 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::abort();
   }
   if (decoder.decode(body, req).ok()) {
-    kc::policy::EvalInput in;
-    in.operation = req.operation;
-    in.group = req.kind.group;
-    in.version = req.kind.version;
-    in.kind = req.kind.kind;
-    in.subResource = req.subResource;
-    in.namespace_ = req.namespace_;
-    in.name = req.name;
-    in.user.username = req.userInfo.username;
-    in.user.groups = req.userInfo.groups;
-    in.object = req.object;
-    in.oldObject = req.oldObject;
-    const kc::policy::Verdict v = policies().evaluate(in);
+    const kc::policy::Verdict v = policies().evaluate(kc::webhook::evalInputOf(req));
     if (v.allowed != v.message.empty()) std::abort();
     kc::webhook::AdmissionResponse res;
     res.uid = req.uid;
