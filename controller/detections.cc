@@ -353,16 +353,20 @@ std::vector<std::string> failedOpenWebhooks(const Event& e) {
 }
 
 // The details and summary of a policy-violation finding on `what` ("Pod ns/name").
+constexpr std::string_view kWebhookDidNotStopIt =
+    "the admission webhook failed open, was bypassed or was down";
+
 void completePolicyFinding(Finding& f, const Event& e, const std::string& what,
                            const std::vector<std::string>& rules,
-                           const std::vector<std::string>& policies, bool enforced) {
+                           const std::vector<std::string>& policies, bool enforced,
+                           std::string_view why = kWebhookDidNotStopIt) {
   f.details["rules"] = joinList(rules);
   f.details["policies"] = joinList(policies);
   f.summary = what +
               (enforced ? " was admitted despite enforced policy violations ("
                         : " violates audited policies (") +
               joinList(rules) + ")";
-  if (enforced) f.summary += ": the admission webhook failed open, was bypassed or was down";
+  if (enforced) f.summary += ": " + std::string(why);
   const std::vector<std::string> failedOpen = failedOpenWebhooks(e);
   if (!failedOpen.empty()) f.details["failedOpenWebhooks"] = joinList(failedOpen);
 }
@@ -769,10 +773,14 @@ void Detector::handleSessionSubresource(const Event& e, std::vector<Finding>& ou
   if (!sessionOk(e.responseCode)) return;
   const std::string_view sub = e.objectRef.subresource;
   const std::string rule = "pod-" + std::string(sub);
+  auto req = parseExecRequestUri(e.requestURI);
+  std::string_view ns = e.objectRef.namespace_, pod = e.objectRef.name;
+  if (req && ns.empty()) ns = req->namespace_;
+  if (req && pod.empty()) pod = req->pod;
+  reapplySessionPolicies(e, ns, pod, out);
   if (trusted(rule, e.user.username)) return;
   Finding f = base(e, rule);
   f.kind = "Pod";
-  auto req = parseExecRequestUri(e.requestURI);
   if (req) {
     if (f.namespace_.empty()) f.namespace_ = req->namespace_;
     if (f.name.empty()) f.name = req->pod;
@@ -801,6 +809,53 @@ void Detector::handleSessionSubresource(const Event& e, std::vector<Finding>& ou
     f.summary =
         f.user + " forwarded port(s) " + (req ? joinList(req->ports) : "?") + " into " + where;
   }
+  out.push_back(std::move(f));
+}
+
+void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::string_view pod,
+                                      std::vector<Finding>& out) {
+  if (!options_.policies) return;
+  const std::shared_ptr<const policy::PolicySet> set = options_.policies();
+  if (!set || set->isEmpty()) return;
+  const std::string_view sub = e.objectRef.subresource;
+  policy::EvalInput in;
+  in.operation = "CONNECT";
+  in.version = "v1";
+  in.kind = sub == "exec" ? "PodExecOptions" : sub == "attach" ? "PodAttachOptions"
+                                                                : "PodPortForwardOptions";
+  in.subResource = sub;
+  in.namespace_ = ns;
+  in.name = pod;
+  in.user.username = e.user.username;
+  in.user.groups = e.user.groups;
+  in.skipWarnMode = !options_.reportWarnViolations;
+  in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
+  const policy::Verdict v = set->evaluate(in);
+  if (v.violations.empty() || trusted("policy-violation", e.user.username)) return;
+  Finding f = base(e, "policy-violation");
+  f.kind = "Pod";
+  f.severity = Severity::kLow;
+  std::vector<std::string> rules, policies;
+  bool enforced = false;
+  for (const auto& viol : v.violations) {
+    const Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
+                       : viol.mode == policy::Mode::kAudit ? Severity::kMedium
+                                                           : Severity::kLow;
+    f.severity = maxSeverity(f.severity, s);
+    enforced |= s == Severity::kHigh;
+    if (f.violations.size() < 2 * kMaxListed)
+      f.violations.push_back("[" + viol.policy + "] " + viol.rule + ": " + viol.message);
+    addUnique(rules, viol.rule);
+    addUnique(policies, viol.policy);
+  }
+  const std::string what = std::string(sub == "exec" ? "exec into pod " : sub == "attach"
+                                                                            ? "attach to pod "
+                                                                            : "port-forward to pod ") +
+                           objectPath(ns, pod) + " by " + f.user;
+  // The webhook only judges sessions when the chart sends it CONNECT requests.
+  completePolicyFinding(f, e, what, rules, policies, enforced,
+                        "the admission webhook did not judge it (webhook.judgePodConnect off, or "
+                        "it failed open, was bypassed or was down)");
   out.push_back(std::move(f));
 }
 

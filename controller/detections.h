@@ -169,6 +169,9 @@ class Detector {
   void handleUnjudged(const Event& e, std::vector<Finding>& out);
   void handleService(const Event& e, std::vector<Finding>& out);
   // The admission policies' Service rules, re-applied to a Service (a policy-violation finding).
+  // The admission policies' podConnect rules, re-applied to an exec, attach or port-forward.
+  void reapplySessionPolicies(const Event& e, std::string_view ns, std::string_view pod,
+                              std::vector<Finding>& out);
   void reapplyServicePolicies(const Event& e, simdjson::dom::element obj,
                               std::vector<Finding>& out);
   void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,

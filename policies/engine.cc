@@ -152,6 +152,31 @@ bool isService(const EvalInput& in) {
 // Services: only DeploymentPolicies with spec.services look at them. Like a Pod's running set,
 // an update is judged only when it changes what the Service exposes (its type or externalIPs),
 // so a label change on a Service admitted before the policy is not refused.
+// exec, attach and port-forward (CONNECT on pods/exec, pods/attach, pods/portforward): only
+// DeploymentPolicies with spec.podConnect look at them.
+bool isPodSession(const EvalInput& in) {
+  return in.operation == "CONNECT" && in.group.empty() &&
+         (in.subResource == "exec" || in.subResource == "attach" ||
+          in.subResource == "portforward");
+}
+
+Verdict evaluatePodConnect(const std::vector<Policy>& policies, const EvalInput& in) {
+  Verdict verdict;
+  const Target target{in.namespace_, in.name, in.now};
+  Composer composer{verdict, {}, {}};
+  for (const Policy& p : policies) {
+    if (p.kind != PolicyKind::kDeployment || !p.deployment.podConnect.enabled) continue;
+    if (exemptRequest(p, in, target.ns)) continue;
+    const Mode mode = p.modeFor(target.ns);
+    if (mode == Mode::kWarn && in.skipWarnMode) continue;
+    std::vector<Violation> found;
+    checkPodConnectRules(p, in, found);
+    composer.add(p, mode, found, "", target);
+  }
+  composer.finish();
+  return verdict;
+}
+
 Verdict evaluateService(const std::vector<Policy>& policies, const EvalInput& in) {
   Verdict verdict;
   const ServiceExposureModel svc = readServiceExposure(in.object);
@@ -215,7 +240,9 @@ int PolicySet::exceptionsExpiringWithin(Seconds now, std::chrono::seconds window
 
 Verdict PolicySet::evaluate(const EvalInput& in) const {
   Verdict verdict;
-  if (policies_.empty() || !in.object.is_object()) return verdict;
+  if (policies_.empty()) return verdict;
+  if (in.operation == "CONNECT") return isPodSession(in) ? evaluatePodConnect(policies_, in) : verdict;
+  if (!in.object.is_object()) return verdict;
   if (!in.subResource.empty() && in.subResource != "ephemeralcontainers") return verdict;
   if (isService(in)) return in.subResource.empty() ? evaluateService(policies_, in) : verdict;
 

@@ -24,7 +24,7 @@ const std::vector<std::string>& knownRuleIds() {
                                     "image.untagged",         "image.digestRequired",
                                     "namespace.system",       "serviceAccount.notAllowed",
                                     "hostPath.notAllowed",    "service.typeNotAllowed",
-                                    "service.externalIPNotAllowed"};
+                                    "service.externalIPNotAllowed", "podConnect.notAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -352,7 +352,8 @@ void readImagePolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
 void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   if (!r.map(spec, "spec",
              {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
-              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services"})) {
+              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services",
+              "podConnect"})) {
     return;
   }
   readCommon(r, spec, p);
@@ -488,7 +489,17 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
     }
   }
-  if (!d.judgesPods() && !d.services.any()) {
+  if (const auto& pc = spec["podConnect"]) {
+    if (r.map(pc, "spec.podConnect", {"allowedUsernames", "allowedGroups"})) {
+      d.podConnect.enabled = true;
+      if (pc["allowedUsernames"])
+        r.strings(pc["allowedUsernames"], "spec.podConnect.allowedUsernames",
+                  d.podConnect.allowedUsernames);
+      if (pc["allowedGroups"])
+        r.strings(pc["allowedGroups"], "spec.podConnect.allowedGroups", d.podConnect.allowedGroups);
+    }
+  }
+  if (!d.judgesPods() && !d.services.any() && !d.podConnect.enabled) {
     r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
   }
 }

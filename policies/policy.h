@@ -91,12 +91,21 @@ struct ServiceRules {
   bool any() const { return allowedTypes.has_value() || allowedExternalIPs.has_value(); }
 };
 
+// Who may exec into, attach to or port-forward to pods (spec.podConnect of a DeploymentPolicy):
+// the API server's CONNECT requests on pods/exec, pods/attach and pods/portforward.
+struct PodConnectRules {
+  bool enabled = false;
+  std::vector<std::string> allowedUsernames;  // '*' globs
+  std::vector<std::string> allowedGroups;     // exact
+};
+
 struct DeploymentRules {
   std::optional<PssLevelVersion> podSecurity;
   SystemNamespaceRule systemNamespaces;
   std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
   ServiceRules services;
+  PodConnectRules podConnect;
 
   // Whether any rule looks at pods (a policy may hold Service rules only).
   bool judgesPods() const {

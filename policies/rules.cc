@@ -445,4 +445,54 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
   }
 }
 
+void checkPodConnectRules(const Policy& p, const EvalInput& in, std::vector<Violation>& out) {
+  const PodConnectRules& r = p.deployment.podConnect;
+  if (!r.enabled) return;
+  const bool user =
+      !in.user.username.empty() &&
+      std::any_of(r.allowedUsernames.begin(), r.allowedUsernames.end(),
+                  [&](const std::string& g) { return wildcardMatch(g, in.user.username); });
+  const bool group = std::any_of(in.user.groups.begin(), in.user.groups.end(), [&](auto g) {
+    return std::find(r.allowedGroups.begin(), r.allowedGroups.end(), g) != r.allowedGroups.end();
+  });
+  if (user || group) return;
+
+  std::string what = in.subResource == "exec"      ? "exec into pod "
+                     : in.subResource == "attach"  ? "attach to pod "
+                                                   : "port-forward to pod ";
+  what += quote(std::string(in.namespace_.substr(0, 253)) + "/" +
+                std::string(in.name.substr(0, 253)));
+  // What was asked, from the options object: the container and, for exec, the command.
+  std::vector<std::string> asked;
+  std::string_view container;
+  if (in.object["container"].get_string().get(container) == simdjson::SUCCESS &&
+      !container.empty())
+    asked.push_back("container " + quote(container.substr(0, 63)));
+  simdjson::dom::array command;
+  if (in.object["command"].get_array().get(command) == simdjson::SUCCESS) {
+    std::string cmd;
+    for (simdjson::dom::element part : command) {
+      std::string_view a;
+      if (part.get_string().get(a) != simdjson::SUCCESS) continue;
+      if (!cmd.empty()) cmd += ' ';
+      cmd += a.substr(0, 256);
+      if (cmd.size() > 256) {
+        cmd.resize(256);
+        cmd += "...";
+        break;
+      }
+    }
+    if (!cmd.empty()) asked.push_back("command " + quote(cmd));
+  }
+  for (size_t i = 0; i < asked.size(); ++i) what += (i == 0 ? " (" : ", ") + asked[i];
+  if (!asked.empty()) what += ")";
+  std::string allowed;
+  for (const auto& u : r.allowedUsernames) allowed += (allowed.empty() ? "user " : ", user ") + quote(u);
+  for (const auto& g : r.allowedGroups) allowed += (allowed.empty() ? "group " : ", group ") + quote(g);
+  out.push_back(make(p, "podConnect.notAllowed", std::string(container), "",
+                     what + " by " + quote(in.user.username.substr(0, 253)) + " is not allowed" +
+                         (allowed.empty() ? std::string("; no identity is allowed outside the policy's exemptions")
+                                          : "; allowed: " + allowed)));
+}
+
 }  // namespace kc::policy

@@ -16,6 +16,7 @@
 //   hostPath.notAllowed
 //   service.typeNotAllowed       Service type outside spec.services.allowedTypes
 //   service.externalIPNotAllowed external IP outside spec.services.allowedExternalIPs
+//   podConnect.notAllowed        exec, attach or port-forward by an identity not allowed
 
 #include <string>
 #include <string_view>
@@ -79,6 +80,11 @@ ServiceExposureModel readServiceExposure(simdjson::dom::element service);
 // The spec.services rules of a DeploymentPolicy against one Service.
 void checkServiceRules(const Policy& policy, const ServiceExposureModel& service,
                        std::vector<Violation>& out);
+
+// spec.podConnect of a DeploymentPolicy against an exec, attach or port-forward request
+// (in.subResource) into pod in.name; `options` is the request's PodExecOptions,
+// PodAttachOptions or PodPortForwardOptions (for the message).
+void checkPodConnectRules(const Policy& policy, const EvalInput& in, std::vector<Violation>& out);
 
 // "192.0.2.7", "10.0.0.0/8", "2001:db8::/32" (no zone, no leading zeros in the prefix length).
 bool parseIpBlock(std::string_view s, IpBlock& out);

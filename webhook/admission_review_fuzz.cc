@@ -1,5 +1,5 @@
 // libFuzzer target: any byte string through the AdmissionReview decoder and, when it decodes,
-// through the policy engine (the built-in policies and Service rules of every kind) and the
+// through the policy engine (the built-in policies, Service rules and session rules) and the
 // response encoder. Must never crash, hang or produce invalid JSON. And, for any
 // valid JSON, countJsonSeparators (the large-body check, a scan that only knows strings) must
 // agree with the separators the parsed document implies.
@@ -51,6 +51,7 @@ spec:
   services:
     allowedTypes: [ClusterIP, LoadBalancer]
     allowedExternalIPs: ["10.0.0.0/8", "2001:db8::/32", 192.0.2.7]
+  podConnect: {allowedUsernames: ["oncall-*"], allowedGroups: [sre]}
 )"});
     const kc::policy::LoadResult r = kc::policy::loadPolicies(files);
     if (!r.ok()) std::abort();

@@ -10,7 +10,7 @@ namespace {
 constexpr std::string_view kKindLabels[] = {
     "Pod",     "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
     "Job",     "CronJob",    "ReplicationController",     "PodTemplate", "Service",
-    "other"};
+    "PodExecOptions", "PodAttachOptions", "PodPortForwardOptions", "other"};
 
 int kindIndex(std::string_view kind) {
   constexpr int kOther = static_cast<int>(std::size(kKindLabels)) - 1;

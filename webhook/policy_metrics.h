@@ -37,7 +37,7 @@ class PolicyMetrics {
  private:
   // Counter handles of the evaluations family for the policy set last seen, by policy index,
   // kind, decision and mode: resolved once per set, so a request costs no string building.
-  static constexpr int kKinds = 11, kDecisions = 4, kModes = 3;  // kinds: kKindLabels in the .cc
+  static constexpr int kKinds = 14, kDecisions = 4, kModes = 3;  // kinds: kKindLabels in the .cc
   struct Slots {
     prometheus::Counter* c[kKinds][kDecisions][kModes] = {};
   };

@@ -105,6 +105,7 @@ for v in 3 4; do
   refuse "helm$v refuses: policies from values and a ConfigMap" "not both" "$H" --set policies.existingConfigMap=mine --set policies.defaults=false --set-string 'policies.files.a\.yaml=x'
   refuse "helm$v refuses: nodePort without NodePort" "not NodePort" "$H" --set audit.service.nodePort=30443
   refuse "helm$v refuses: persistence without audit" "needs audit.enabled" "$H" --set audit.enabled=false --set audit.persistence.enabled=true
+  refuse "helm$v refuses: judgePodConnect that is not a boolean" "judgePodConnect" "$H" --set-string webhook.judgePodConnect=yes
   refuse "helm$v refuses: hard anti-affinity with custom affinity" "leave webhook.podAntiAffinity" "$H" --set webhook.podAntiAffinity=hard --set webhook.affinity.nodeAffinity.x=y
   refuse "helm$v refuses: unknown value (schema)" "additional propert|not allowed" "$H" --set webhook.replica=3
   refuse "helm$v refuses: timeout above 30s (schema)" "timeoutSeconds" "$H" --set webhook.timeoutSeconds=31

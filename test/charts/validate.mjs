@@ -45,7 +45,7 @@ const CASES = {
   "user-provided": { tls: "userProvided", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, secretName: "kube-customs-serving", client: false },
   "audit-disabled": { tls: "generate", webhook: true, audit: false, failurePolicy: "Ignore", webhookReplicas: 2, client: false },
   "webhook-disabled": { tls: "generate", webhook: false, audit: true, client: true },
-  full: { extraPolicy: "allowed-registries", tls: "generate", webhook: true, audit: true, failurePolicy: "Fail", webhookReplicas: 3, monitoring: true, pvc: true, client: true, extraExempt: ["kube-node-lease"], auditIP: "10.96.200.10" },
+  full: { extraPolicy: "allowed-registries", podConnect: true, tls: "generate", webhook: true, audit: true, failurePolicy: "Fail", webhookReplicas: 3, monitoring: true, pvc: true, client: true, extraExempt: ["kube-node-lease"], auditIP: "10.96.200.10" },
   manifests: { tls: "certManager", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, selfIssuer: true, client: true },
 };
 const YAML = await importDep("yaml");
@@ -236,6 +236,15 @@ async function validate(caseName, file) {
         "apps/replicasets", "apps/statefulsets", "apps/daemonsets", "batch/jobs", "batch/cronjobs", "/services"];
       const gaps = needed.filter((n) => !covered.has(n));
       check(`${id} covers pods, ephemeral containers, every workload kind and Services on CREATE and UPDATE`, gaps.length === 0, gaps.join(", "));
+      const connect = new Set();
+      for (const r of w.rules) {
+        if (!r.operations.includes("CONNECT")) continue;
+        for (const g of r.apiGroups) for (const res of r.resources) connect.add(`${g}/${res}`);
+      }
+      const sessions = ["/pods/exec", "/pods/attach", "/pods/portforward"];
+      check(`${id} sends exec, attach and port-forward (CONNECT) only when judgePodConnect is on`,
+        want.podConnect ? sessions.every((n) => connect.has(n)) && connect.size === 3 : connect.size === 0,
+        [...connect].join(", "));
 
       // The CA bundle: set inline (and matching the serving certificate), or injected by cert-manager.
       const inject = vwc.metadata.annotations?.["cert-manager.io/inject-ca-from"];

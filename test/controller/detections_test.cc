@@ -799,6 +799,51 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   CHECK(fs[0].severity == Severity::kLow);
 }
 
+// The podConnect rules re-applied to the sessions the audit log shows: an exec by an identity the
+// policy does not allow got past the webhook (or the webhook was not asked).
+TEST_CASE("SessionPoliciesAreReappliedToExecsThatGotThrough", "[detections][podConnect]") {
+  auto r = policy::loadPolicies({{"s.yaml", R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: sessions}
+spec:
+  podConnect: {allowedGroups: [oncall]}
+  exemptions: {namespaces: [sandbox]}
+)"}});
+  REQUIRE(r.ok());
+  DetectorOptions o;
+  o.policies = [set = r.policies] { return set; };
+  Detector d(o);
+  auto exec = [](const std::string& id, const std::string& stage, const std::string& ns,
+                 const std::string& groups) {
+    return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":")" +
+           id + R"(","stage":")" + stage +
+           R"(","requestURI":"/api/v1/namespaces/)" + ns +
+           R"(/pods/web-1/exec?command=sh&container=app&stdin=true&stdout=true&tty=true",
+      "verb":"create","user":{"username":"mallory@example.com","groups":)" + groups + R"(},
+      "objectRef":{"resource":"pods","namespace":")" + ns +
+           R"(","name":"web-1","apiVersion":"v1","subresource":"exec"},
+      "responseStatus":{"metadata":{},"code":101},
+      "requestReceivedTimestamp":"2026-01-10T10:00:00.100000Z",
+      "stageTimestamp":"2026-01-10T10:00:00.180000Z"})";
+  };
+  auto fs = feed(d, exec("s-1", "ResponseStarted", "shop", R"(["system:authenticated"])"));
+  REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation", "pod-exec"});
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].kind == "Pod");
+  CHECK(fs[0].details.at("rules") == "podConnect.notAllowed");
+  CHECK(fs[0].summary ==
+        "exec into pod shop/web-1 by mallory@example.com was admitted despite enforced policy "
+        "violations (podConnect.notAllowed): the admission webhook did not judge it "
+        "(webhook.judgePodConnect off, or it failed open, was bypassed or was down)");
+  // The same session's end is not reported again; an on-call member and an exempt namespace
+  // give only the session itself.
+  CHECK(feed(d, exec("s-1", "ResponseComplete", "shop", R"(["system:authenticated"])")).empty());
+  CHECK(rules(feed(d, exec("s-2", "ResponseStarted", "shop", R"(["oncall"])"))) ==
+        std::vector<std::string>{"pod-exec"});
+  CHECK(rules(feed(d, exec("s-3", "ResponseStarted", "sandbox", R"(["devs"])"))) ==
+        std::vector<std::string>{"pod-exec"});
+}
+
 TEST_CASE("ScoresAttachAndPortForward", "[detections]") {
   Detector d(DetectorOptions{});
   Ev e;

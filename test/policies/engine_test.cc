@@ -744,5 +744,95 @@ TEST_CASE("Engine.IpBlocks", "[engine][services]") {
   }
 }
 
+// --- exec, attach and port-forward (spec.podConnect) ---
+
+EvalInput connectInput(const Doc& options, std::string_view sub, std::string_view user,
+                       std::vector<std::string_view> groups = {}, std::string_view ns = "shop") {
+  EvalInput in;
+  in.operation = "CONNECT";
+  in.version = "v1";
+  in.kind = sub == "exec" ? "PodExecOptions" : sub == "attach" ? "PodAttachOptions"
+                                                                : "PodPortForwardOptions";
+  in.subResource = sub;
+  in.namespace_ = ns;
+  in.name = "web-1";
+  in.user.username = user;
+  in.user.groups = std::move(groups);
+  in.object = options.root();
+  in.now = sys_days{year{2026} / 6 / 1};
+  return in;
+}
+
+TEST_CASE("Engine.PodSessionsOnlyForAllowedIdentities", "[engine][podConnect]") {
+  auto ps = policies(deploymentPolicy(R"(  podConnect:
+    allowedUsernames: ["oncall-*@example.com"]
+    allowedGroups: [sre]
+)"));
+  Doc exec("kind: PodExecOptions\napiVersion: v1\nstdin: true\ntty: true\ncontainer: app\n"
+           "command: [sh, -c, \"cat /var/run/secrets/kubernetes.io/serviceaccount/token\"]\n");
+  auto v = ps->evaluate(connectInput(exec, "exec", "mallory@example.com", {"system:authenticated"}));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "podConnect.notAllowed");
+  CHECK(v.violations[0].container == "app");
+  CHECK(v.message ==
+        "[deploy] exec into pod \"shop/web-1\" (container \"app\", command \"sh -c cat "
+        "/var/run/secrets/kubernetes.io/serviceaccount/token\") by \"mallory@example.com\" is not "
+        "allowed; allowed: user \"oncall-*@example.com\", group \"sre\"");
+  CHECK(ps->evaluate(connectInput(exec, "exec", "oncall-ana@example.com")).allowed);
+  CHECK(ps->evaluate(connectInput(exec, "exec", "bob@example.com", {"devs", "sre"})).allowed);
+
+  Doc attach("kind: PodAttachOptions\napiVersion: v1\nstdin: true\ncontainer: app\n");
+  auto a = ps->evaluate(connectInput(attach, "attach", "mallory@example.com"));
+  CHECK(a.message.find("attach to pod \"shop/web-1\" (container \"app\") by") != std::string::npos);
+  Doc forward("kind: PodPortForwardOptions\napiVersion: v1\nports: [5432]\n");
+  auto f = ps->evaluate(connectInput(forward, "portforward", "mallory@example.com"));
+  CHECK(f.message.find("port-forward to pod \"shop/web-1\" by \"mallory@example.com\"") !=
+        std::string::npos);
+  // Other CONNECT requests (a node's or a Service's proxy) and writes are not sessions.
+  auto proxy = connectInput(forward, "proxy", "mallory@example.com");
+  CHECK(ps->evaluate(proxy).violations.empty());
+  auto nodes = connectInput(forward, "portforward", "mallory@example.com");
+  nodes.group = "metrics.k8s.io";
+  CHECK(ps->evaluate(nodes).violations.empty());
+  Doc pod(podWithImage("registry.example.com/web:1"));
+  CHECK(ps->evaluate(input(pod)).violations.empty());
+  // An options object that is not one (or absent) still gets a verdict.
+  auto bare = connectInput(forward, "exec", "mallory@example.com");
+  bare.object = nullElement();
+  CHECK_FALSE(ps->evaluate(bare).allowed);
+}
+
+TEST_CASE("Engine.PodSessionRulesHonourModesExemptionsAndExceptions", "[engine][podConnect]") {
+  auto ps = policies(deploymentPolicy(R"(  mode: enforce
+  namespaceModes: {dev: warn}
+  podConnect: {}
+  exemptions:
+    namespaces: [sandbox]
+    usernames: [break-glass@example.com]
+  exceptions:
+  - rule: podConnect.notAllowed
+    namespace: shop
+    name: "web-*"
+    owner: sre@example.com
+    reason: incident 4711
+    expires: 2026-06-02
+)"));
+  Doc exec("kind: PodExecOptions\napiVersion: v1\ncommand: [sh]\n");
+  auto none = ps->evaluate(connectInput(exec, "exec", "alice@example.com", {}, "prod"));
+  CHECK_FALSE(none.allowed);
+  CHECK(none.message.find("no identity is allowed outside the policy's exemptions") !=
+        std::string::npos);
+  auto dev = ps->evaluate(connectInput(exec, "exec", "alice@example.com", {}, "dev"));
+  CHECK(dev.allowed);
+  CHECK(dev.warnings.size() == 1);
+  CHECK(ps->evaluate(connectInput(exec, "exec", "alice@example.com", {}, "sandbox")).allowed);
+  CHECK(ps->evaluate(connectInput(exec, "exec", "break-glass@example.com", {}, "prod")).allowed);
+  auto in = connectInput(exec, "exec", "alice@example.com", {}, "shop");
+  CHECK(ps->evaluate(in).allowed);  // the exception covers web-*
+  in.now = sys_days{year{2026} / 6 / 2};
+  CHECK_FALSE(ps->evaluate(in).allowed);
+}
+
 }  // namespace
 }  // namespace kc::policy

@@ -304,6 +304,8 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.tags.disallowLatest",
                             "spec.tags.requireTag",
                             "spec.tags.requireDigest",
+                            "spec.podConnect.allowedUsernames",
+                            "spec.podConnect.allowedGroups",
                             "spec.services.allowedTypes",
                             "spec.services.allowedExternalIPs",
                             "spec.podSecurity.level",

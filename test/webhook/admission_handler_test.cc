@@ -149,4 +149,58 @@ TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]"
   CHECK(call(review)["allowed"] == true);
 }
 
+// kubectl exec as the API server asks about it (CONNECT on pods/exec), judged by a policy that
+// lets only the on-call group open sessions.
+TEST_CASE("AnExecByAnIdentityNotAllowedIsRefused", "[handler][podConnect]") {
+  const kc::policy::LoadResult loaded = kc::policy::loadPolicies({{"exec.yaml", R"(
+apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: sessions}
+spec:
+  podConnect: {allowedGroups: [oncall]}
+)"}});
+  REQUIRE(loaded.ok());
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics serverMetrics{*registry};
+  kc::webhook::WebhookMetrics metrics{*registry};
+  kc::webhook::AdmissionHandler handler{[&] { return loaded.policies; }, metrics, serverMetrics};
+  auto call = [&](const nlohmann::json& review) {
+    kc::http::Request req;
+    req.method = "POST";
+    req.path = "/validate";
+    const std::string body = review.dump();
+    req.body = body;
+    kc::http::Response res;
+    handler.handle(req, res);
+    REQUIRE(res.status == 200);
+    return nlohmann::json::parse(res.body)["response"];
+  };
+  nlohmann::json review = nlohmann::json::parse(R"({
+    "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+    "request": {"uid": "8c2f7a1e-3b4d-4e5f-9a6b-7c8d9e0f1a2b",
+      "kind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+      "resource": {"group": "", "version": "v1", "resource": "pods"},
+      "subResource": "exec",
+      "requestKind": {"group": "", "version": "v1", "kind": "PodExecOptions"},
+      "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+      "requestSubResource": "exec",
+      "name": "checkout-7d9f8c6b5-x2k4q", "namespace": "shop", "operation": "CONNECT",
+      "userInfo": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
+      "object": {"kind": "PodExecOptions", "apiVersion": "v1", "stdin": true, "stdout": true,
+                 "tty": true, "container": "app",
+                 "command": ["cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]},
+      "oldObject": null, "dryRun": false, "options": null}})");
+  auto r = call(review);
+  CHECK(r["allowed"] == false);
+  CHECK(r["status"]["code"] == 403);
+  CHECK(r["status"]["message"] ==
+        "[sessions] exec into pod \"shop/checkout-7d9f8c6b5-x2k4q\" (container \"app\", command "
+        "\"cat /var/run/secrets/kubernetes.io/serviceaccount/token\") by \"mallory@example.com\" "
+        "is not allowed; allowed: group \"oncall\"");
+  review["request"]["userInfo"]["groups"] = {"oncall", "system:authenticated"};
+  CHECK(call(review)["allowed"] == true);
+  CHECK(metrics.count(kc::webhook::Outcome::kDenied) == 1);
+  CHECK(metrics.count(kc::webhook::Outcome::kAllowed) == 1);
+}
+
 }  // namespace
