@@ -398,5 +398,29 @@ spec:
   CHECK(empty.warnings[1].message.find("checks nothing") != std::string::npos);
 }
 
+// Every policy document shown in docs/policies.md loads without errors or warnings.
+TEST_CASE("Loader.DocsPolicyExamplesLoad", "[loader][docs]") {
+  std::ifstream in(std::filesystem::path(KC_SOURCE_DIR) / "docs" / "policies.md");
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  size_t examples = 0;
+  for (size_t at = doc.find("```yaml\n"); at != std::string::npos;
+       at = doc.find("```yaml\n", at + 1)) {
+    const size_t start = at + 8;
+    const size_t end = doc.find("```", start);
+    REQUIRE(end != std::string::npos);
+    const std::string block = doc.substr(start, end - start);
+    if (block.rfind("apiVersion: policy.kube-customs.io/v1alpha1\n", 0) != 0) continue;
+    INFO(block);
+    auto r = loadPolicies({{"policies.md", block}});
+    CHECK(r.errors.empty());
+    CHECK(r.warnings.empty());
+    ++examples;
+  }
+  CHECK(examples >= 1);
+}
+
 }  // namespace
 }  // namespace kc::policy
