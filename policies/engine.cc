@@ -149,9 +149,43 @@ bool isService(const EvalInput& in) {
   return (!in.kind.empty() ? in.kind : stringAt(in.object, "kind")) == "Service";
 }
 
+// Judges `in` by the DeploymentPolicies `applies` selects, each through `check(policy, found)`:
+// the loop of the Service and session paths.
+template <typename Applies, typename Check>
+Verdict evaluateDeploymentRules(const std::vector<Policy>& policies, const EvalInput& in,
+                                const Target& target, Applies applies, Check check) {
+  Verdict verdict;
+  Composer composer{verdict, {}, {}};
+  for (const Policy& p : policies) {
+    if (p.kind != PolicyKind::kDeployment || !applies(p.deployment)) continue;
+    if (exemptRequest(p, in, target.ns)) continue;
+    const Mode mode = p.modeFor(target.ns);
+    if (mode == Mode::kWarn && in.skipWarnMode) continue;
+    std::vector<Violation> found;
+    check(p, found);
+    composer.add(p, mode, found, "", target);
+  }
+  composer.finish();
+  return verdict;
+}
+
 // Services: only DeploymentPolicies with spec.services look at them. Like a Pod's running set,
 // an update is judged only when it changes what the Service exposes (its type or externalIPs),
 // so a label change on a Service admitted before the policy is not refused.
+Verdict evaluateService(const std::vector<Policy>& policies, const EvalInput& in) {
+  const ServiceExposureModel svc = readServiceExposure(in.object);
+  if (in.operation == "UPDATE" && in.oldObject.is_object()) {
+    const ServiceExposureModel old = readServiceExposure(in.oldObject);
+    if (old == svc && !svc.invalidExternalIPs) return Verdict{};
+  }
+  const Target target{
+      !in.namespace_.empty() ? in.namespace_ : stringAt(in.object, "metadata", "namespace"),
+      !in.name.empty() ? in.name : stringAt(in.object, "metadata", "name"), in.now};
+  return evaluateDeploymentRules(
+      policies, in, target, [](const DeploymentRules& d) { return d.services.any(); },
+      [&](const Policy& p, std::vector<Violation>& found) { checkServiceRules(p, svc, found); });
+}
+
 // exec, attach and port-forward (CONNECT on pods/exec, pods/attach, pods/portforward): only
 // DeploymentPolicies with spec.podConnect look at them.
 bool isPodSession(const EvalInput& in) {
@@ -161,44 +195,10 @@ bool isPodSession(const EvalInput& in) {
 }
 
 Verdict evaluatePodConnect(const std::vector<Policy>& policies, const EvalInput& in) {
-  Verdict verdict;
-  const Target target{in.namespace_, in.name, in.now};
-  Composer composer{verdict, {}, {}};
-  for (const Policy& p : policies) {
-    if (p.kind != PolicyKind::kDeployment || !p.deployment.podConnect.enabled) continue;
-    if (exemptRequest(p, in, target.ns)) continue;
-    const Mode mode = p.modeFor(target.ns);
-    if (mode == Mode::kWarn && in.skipWarnMode) continue;
-    std::vector<Violation> found;
-    checkPodConnectRules(p, in, found);
-    composer.add(p, mode, found, "", target);
-  }
-  composer.finish();
-  return verdict;
-}
-
-Verdict evaluateService(const std::vector<Policy>& policies, const EvalInput& in) {
-  Verdict verdict;
-  const ServiceExposureModel svc = readServiceExposure(in.object);
-  if (in.operation == "UPDATE" && in.oldObject.is_object()) {
-    const ServiceExposureModel old = readServiceExposure(in.oldObject);
-    if (old == svc && !svc.invalidExternalIPs) return verdict;
-  }
-  const Target target{
-      !in.namespace_.empty() ? in.namespace_ : stringAt(in.object, "metadata", "namespace"),
-      !in.name.empty() ? in.name : stringAt(in.object, "metadata", "name"), in.now};
-  Composer composer{verdict, {}, {}};
-  for (const Policy& p : policies) {
-    if (p.kind != PolicyKind::kDeployment || !p.deployment.services.any()) continue;
-    if (exemptRequest(p, in, target.ns)) continue;
-    const Mode mode = p.modeFor(target.ns);
-    if (mode == Mode::kWarn && in.skipWarnMode) continue;
-    std::vector<Violation> found;
-    checkServiceRules(p, svc, found);
-    composer.add(p, mode, found, "", target);
-  }
-  composer.finish();
-  return verdict;
+  return evaluateDeploymentRules(
+      policies, in, Target{in.namespace_, in.name, in.now},
+      [](const DeploymentRules& d) { return d.podConnect.enabled; },
+      [&](const Policy& p, std::vector<Violation>& found) { checkPodConnectRules(p, in, found); });
 }
 
 }  // namespace
