@@ -814,18 +814,31 @@ void Detector::handleSessionSubresource(const Event& e, std::vector<Finding>& ou
 
 void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::string_view pod,
                                       std::vector<Finding>& out) {
-  if (!options_.policies) return;
-  const std::shared_ptr<const policy::PolicySet> set = options_.policies();
-  if (!set || set->isEmpty()) return;
   const std::string_view sub = e.objectRef.subresource;
   policy::EvalInput in;
   in.operation = "CONNECT";
   in.version = "v1";
-  in.kind = sub == "exec" ? "PodExecOptions" : sub == "attach" ? "PodAttachOptions"
-                                                                : "PodPortForwardOptions";
+  in.kind = policy::podSessionOptionsKind(sub);
   in.subResource = sub;
   in.namespace_ = ns;
   in.name = pod;
+  const std::string what = std::string(sub == "exec"     ? "exec into pod "
+                                        : sub == "attach" ? "attach to pod "
+                                                          : "port-forward to pod ") +
+                           objectPath(ns, pod) + " by " + std::string(e.user.username);
+  // The webhook only judges sessions when the chart sends it CONNECT requests.
+  reapplyPolicies(e, in, "Pod", what,
+                  "the admission webhook did not judge it (webhook.judgePodConnect off, or it "
+                  "failed open, was bypassed or was down)",
+                  out);
+}
+
+void Detector::reapplyPolicies(const Event& e, policy::EvalInput in, std::string_view kind,
+                               const std::string& what, std::string_view why,
+                               std::vector<Finding>& out) {
+  if (!options_.policies) return;
+  const std::shared_ptr<const policy::PolicySet> set = options_.policies();
+  if (!set || set->isEmpty()) return;
   in.user.username = e.user.username;
   in.user.groups = e.user.groups;
   in.skipWarnMode = !options_.reportWarnViolations;
@@ -833,11 +846,12 @@ void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::
   const policy::Verdict v = set->evaluate(in);
   if (v.violations.empty() || trusted("policy-violation", e.user.username)) return;
   Finding f = base(e, "policy-violation");
-  f.kind = "Pod";
+  f.kind = std::string(kind);
   f.severity = Severity::kLow;
   std::vector<std::string> rules, policies;
   bool enforced = false;
   for (const auto& viol : v.violations) {
+    if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
     const Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
                        : viol.mode == policy::Mode::kAudit ? Severity::kMedium
                                                            : Severity::kLow;
@@ -848,14 +862,8 @@ void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::
     addUnique(rules, viol.rule);
     addUnique(policies, viol.policy);
   }
-  const std::string what = std::string(sub == "exec" ? "exec into pod " : sub == "attach"
-                                                                            ? "attach to pod "
-                                                                            : "port-forward to pod ") +
-                           objectPath(ns, pod) + " by " + f.user;
-  // The webhook only judges sessions when the chart sends it CONNECT requests.
-  completePolicyFinding(f, e, what, rules, policies, enforced,
-                        "the admission webhook did not judge it (webhook.judgePodConnect off, or "
-                        "it failed open, was bypassed or was down)");
+  if (rules.empty()) return;
+  completePolicyFinding(f, e, what, rules, policies, enforced, why);
   out.push_back(std::move(f));
 }
 
@@ -1285,43 +1293,16 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
 }
 
 void Detector::reapplyServicePolicies(const Event& e, element obj, std::vector<Finding>& out) {
-  if (!options_.policies) return;
-  const std::shared_ptr<const policy::PolicySet> set = options_.policies();
-  if (!set || set->isEmpty()) return;
   policy::EvalInput in;
   in.operation = e.verb == "create" ? "CREATE" : "UPDATE";
   in.version = "v1";
   in.kind = "Service";
   in.namespace_ = e.objectRef.namespace_;
   in.name = e.objectRef.name;
-  in.user.username = e.user.username;
-  in.user.groups = e.user.groups;
   in.object = obj;
-  in.skipWarnMode = !options_.reportWarnViolations;
-  in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
-  const policy::Verdict v = set->evaluate(in);
-  if (v.violations.empty() || trusted("policy-violation", e.user.username)) return;
-  Finding f = base(e, "policy-violation");
-  f.kind = "Service";
-  f.severity = Severity::kLow;
-  std::vector<std::string> rules, policies;
-  bool enforced = false;
-  for (const auto& viol : v.violations) {
-    if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
-    const Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
-                       : viol.mode == policy::Mode::kAudit ? Severity::kMedium
-                                                           : Severity::kLow;
-    f.severity = maxSeverity(f.severity, s);
-    enforced |= s == Severity::kHigh;
-    if (f.violations.size() < 2 * kMaxListed)
-      f.violations.push_back("[" + viol.policy + "] " + viol.rule + ": " + viol.message);
-    addUnique(rules, viol.rule);
-    addUnique(policies, viol.policy);
-  }
-  if (rules.empty()) return;
-  completePolicyFinding(f, e, "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name),
-                        rules, policies, enforced);
-  out.push_back(std::move(f));
+  reapplyPolicies(e, in, "Service",
+                  "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name),
+                  kWebhookDidNotStopIt, out);
 }
 
 void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {

@@ -27,6 +27,14 @@ inline simdjson::dom::element nullElement() {
   return kNull;
 }
 
+// The kind of the options object the API server sends with a CONNECT on a pod subresource
+// ("exec" -> PodExecOptions, "attach" -> PodAttachOptions, else PodPortForwardOptions).
+inline std::string_view podSessionOptionsKind(std::string_view subresource) {
+  return subresource == "exec"     ? "PodExecOptions"
+         : subresource == "attach" ? "PodAttachOptions"
+                                   : "PodPortForwardOptions";
+}
+
 // How a policy acts on a violation.
 enum class Mode { kEnforce, kWarn, kAudit };
 std::string_view modeName(Mode m);

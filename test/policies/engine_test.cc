@@ -751,8 +751,7 @@ EvalInput connectInput(const Doc& options, std::string_view sub, std::string_vie
   EvalInput in;
   in.operation = "CONNECT";
   in.version = "v1";
-  in.kind = sub == "exec" ? "PodExecOptions" : sub == "attach" ? "PodAttachOptions"
-                                                                : "PodPortForwardOptions";
+  in.kind = podSessionOptionsKind(sub);
   in.subResource = sub;
   in.namespace_ = ns;
   in.name = "web-1";

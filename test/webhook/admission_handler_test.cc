@@ -75,17 +75,17 @@ TEST_CASE("ADenseLargeBodyGets413AndTheNextReviewsAreJudged", "[handler]") {
   CHECK(f.metrics.count(kc::webhook::Outcome::kAllowed) == 2);
 }
 
-// A Service review as the API server sends it (kubectl expose ... --external-ip), judged by the
-// built-in policies: the externalIPs policy denies it with a message that says what to do.
-TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]") {
-  const kc::policy::LoadResult loaded =
-      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  REQUIRE(loaded.ok());
+// A handler with a policy set; call() posts a review and gives its response.
+struct PolicyFixture {
+  explicit PolicyFixture(std::shared_ptr<const kc::policy::PolicySet> set)
+      : policies(std::move(set)) {}
+  std::shared_ptr<const kc::policy::PolicySet> policies;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   kc::metrics::ServerMetrics serverMetrics{*registry};
   kc::webhook::WebhookMetrics metrics{*registry};
-  kc::webhook::AdmissionHandler handler{[&] { return loaded.policies; }, metrics, serverMetrics};
-  auto call = [&](const nlohmann::json& review) {
+  kc::webhook::AdmissionHandler handler{[this] { return policies; }, metrics, serverMetrics};
+
+  nlohmann::json call(const nlohmann::json& review) {
     kc::http::Request req;
     req.method = "POST";
     req.path = "/validate";
@@ -95,7 +95,18 @@ TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]"
     handler.handle(req, res);
     REQUIRE(res.status == 200);
     return nlohmann::json::parse(res.body)["response"];
-  };
+  }
+};
+
+// A Service review as the API server sends it (kubectl expose ... --external-ip), judged by the
+// built-in policies: the externalIPs policy denies it with a message that says what to do.
+TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]") {
+  const kc::policy::LoadResult loaded =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  PolicyFixture f(loaded.policies);
+  auto call = [&](const nlohmann::json& review) { return f.call(review); };
+  auto& metrics = f.metrics;
   nlohmann::json service = nlohmann::json::parse(R"({
     "apiVersion": "v1", "kind": "Service",
     "metadata": {"name": "capture", "namespace": "shop", "labels": {"app": "mitm"}},
@@ -160,21 +171,9 @@ spec:
   podConnect: {allowedGroups: [oncall]}
 )"}});
   REQUIRE(loaded.ok());
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  kc::metrics::ServerMetrics serverMetrics{*registry};
-  kc::webhook::WebhookMetrics metrics{*registry};
-  kc::webhook::AdmissionHandler handler{[&] { return loaded.policies; }, metrics, serverMetrics};
-  auto call = [&](const nlohmann::json& review) {
-    kc::http::Request req;
-    req.method = "POST";
-    req.path = "/validate";
-    const std::string body = review.dump();
-    req.body = body;
-    kc::http::Response res;
-    handler.handle(req, res);
-    REQUIRE(res.status == 200);
-    return nlohmann::json::parse(res.body)["response"];
-  };
+  PolicyFixture f(loaded.policies);
+  auto call = [&](const nlohmann::json& review) { return f.call(review); };
+  auto& metrics = f.metrics;
   nlohmann::json review = nlohmann::json::parse(R"({
     "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
     "request": {"uid": "8c2f7a1e-3b4d-4e5f-9a6b-7c8d9e0f1a2b",
