@@ -352,10 +352,17 @@ std::vector<std::string> failedOpenWebhooks(const Event& e) {
   return names;
 }
 
-// The details and summary of a policy-violation finding on `what` ("Pod ns/name").
+// A policy violation's severity as a finding: enforced high, audited medium, warned low.
+Severity severityOf(policy::Mode mode) {
+  return mode == policy::Mode::kEnforce ? Severity::kHigh
+         : mode == policy::Mode::kAudit ? Severity::kMedium
+                                        : Severity::kLow;
+}
+
 constexpr std::string_view kWebhookDidNotStopIt =
     "the admission webhook failed open, was bypassed or was down";
 
+// The details and summary of a policy-violation finding on `what` ("Pod ns/name").
 void completePolicyFinding(Finding& f, const Event& e, const std::string& what,
                            const std::vector<std::string>& rules,
                            const std::vector<std::string>& policies, bool enforced,
@@ -822,10 +829,10 @@ void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::
   in.subResource = sub;
   in.namespace_ = ns;
   in.name = pod;
-  const std::string what = std::string(sub == "exec"     ? "exec into pod "
-                                        : sub == "attach" ? "attach to pod "
-                                                          : "port-forward to pod ") +
-                           objectPath(ns, pod) + " by " + std::string(e.user.username);
+  auto what = [&] {
+    return std::string(policy::podSessionPhrase(sub)) + " " + objectPath(ns, pod) + " by " +
+           std::string(e.user.username);
+  };
   // The webhook only judges sessions when the chart sends it CONNECT requests.
   reapplyPolicies(e, in, "Pod", what,
                   "the admission webhook did not judge it (webhook.judgePodConnect off, or it "
@@ -833,9 +840,9 @@ void Detector::reapplySessionPolicies(const Event& e, std::string_view ns, std::
                   out);
 }
 
+template <typename What>
 void Detector::reapplyPolicies(const Event& e, policy::EvalInput in, std::string_view kind,
-                               const std::string& what, std::string_view why,
-                               std::vector<Finding>& out) {
+                               What&& what, std::string_view why, std::vector<Finding>& out) {
   if (!options_.policies) return;
   const std::shared_ptr<const policy::PolicySet> set = options_.policies();
   if (!set || set->isEmpty()) return;
@@ -852,9 +859,7 @@ void Detector::reapplyPolicies(const Event& e, policy::EvalInput in, std::string
   bool enforced = false;
   for (const auto& viol : v.violations) {
     if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
-    const Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
-                       : viol.mode == policy::Mode::kAudit ? Severity::kMedium
-                                                           : Severity::kLow;
+    const Severity s = severityOf(viol.mode);
     f.severity = maxSeverity(f.severity, s);
     enforced |= s == Severity::kHigh;
     if (f.violations.size() < 2 * kMaxListed)
@@ -863,7 +868,7 @@ void Detector::reapplyPolicies(const Event& e, policy::EvalInput in, std::string
     addUnique(policies, viol.policy);
   }
   if (rules.empty()) return;
-  completePolicyFinding(f, e, what, rules, policies, enforced, why);
+  completePolicyFinding(f, e, what(), rules, policies, enforced, why);
   out.push_back(std::move(f));
 }
 
@@ -1300,9 +1305,10 @@ void Detector::reapplyServicePolicies(const Event& e, element obj, std::vector<F
   in.namespace_ = e.objectRef.namespace_;
   in.name = e.objectRef.name;
   in.object = obj;
-  reapplyPolicies(e, in, "Service",
-                  "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name),
-                  kWebhookDidNotStopIt, out);
+  reapplyPolicies(
+      e, in, "Service",
+      [&] { return "Service " + objectPath(e.objectRef.namespace_, e.objectRef.name); },
+      kWebhookDidNotStopIt, out);
 }
 
 void Detector::handleEphemeral(const Event& e, std::vector<Finding>& out) {
@@ -1607,9 +1613,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       };
       for (const auto& viol : v.violations) {
         if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
-        Severity s = viol.mode == policy::Mode::kEnforce ? Severity::kHigh
-                     : viol.mode == policy::Mode::kAudit ? Severity::kMedium
-                                                         : Severity::kLow;
+        const Severity s = severityOf(viol.mode);
         auto hit = [&](const std::string& container) {
           hits.push_back(
               {"policy/" + viol.policy + "/" + viol.rule + "/" + container, container,

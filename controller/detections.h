@@ -170,10 +170,12 @@ class Detector {
   void handleService(const Event& e, std::vector<Finding>& out);
   // The admission policies' Service rules, re-applied to a Service (a policy-violation finding).
   // The admission policies re-applied to `in` (a Service or a session, judged whole; the
-  // requester and the time come from `e`): a policy-violation finding on `what`, of `kind`,
-  // whose summary gives `why` the webhook let it through when a policy enforces.
-  void reapplyPolicies(const Event& e, policy::EvalInput in, std::string_view kind,
-                       const std::string& what, std::string_view why, std::vector<Finding>& out);
+  // requester and the time come from `e`): a policy-violation finding on `what()` (built only
+  // for a finding), of `kind`, whose summary gives `why` the webhook let it through when a
+  // policy enforces. Defined and used in detections.cc only.
+  template <typename What>
+  void reapplyPolicies(const Event& e, policy::EvalInput in, std::string_view kind, What&& what,
+                       std::string_view why, std::vector<Finding>& out);
   // The admission policies' podConnect rules, re-applied to an exec, attach or port-forward.
   void reapplySessionPolicies(const Event& e, std::string_view ns, std::string_view pod,
                               std::vector<Finding>& out);

@@ -10,6 +10,28 @@ namespace {
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// `"a", "b", "c"`: each item's text (through `text`) quoted, for messages.
+template <typename T, typename Text>
+std::string quotedList(const std::vector<T>& items, Text text) {
+  std::string list;
+  for (size_t i = 0; i < items.size(); ++i) list += (i ? ", " : "") + quote(text(items[i]));
+  return list;
+}
+std::string quotedList(const std::vector<std::string>& items) {
+  return quotedList(items, [](const std::string& s) -> std::string_view { return s; });
+}
+
+// True when the requester is one of `usernames` (globs) or in one of `groups` (exact).
+bool identityListed(const UserRef& user, const std::vector<std::string>& usernames,
+                    const std::vector<std::string>& groups) {
+  return (!user.username.empty() &&
+          std::any_of(usernames.begin(), usernames.end(),
+                      [&](const std::string& g) { return wildcardMatch(g, user.username); })) ||
+         std::any_of(user.groups.begin(), user.groups.end(), [&](std::string_view g) {
+           return std::find(groups.begin(), groups.end(), g) != groups.end();
+         });
+}
+
 }  // namespace
 
 bool wildcardMatch(std::string_view pattern, std::string_view s) {
@@ -260,13 +282,7 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
   if (d.systemNamespaces.enabled && !in.user.username.empty()) {
     const auto& s = d.systemNamespaces;
     bool systemNs = std::find(s.namespaces.begin(), s.namespaces.end(), ns) != s.namespaces.end();
-    bool systemUser =
-        std::any_of(s.allowedUsernames.begin(), s.allowedUsernames.end(),
-                    [&](const std::string& g) { return wildcardMatch(g, in.user.username); }) ||
-        std::any_of(in.user.groups.begin(), in.user.groups.end(), [&](std::string_view g) {
-          return std::find(s.allowedGroups.begin(), s.allowedGroups.end(), g) !=
-                 s.allowedGroups.end();
-        });
+    bool systemUser = identityListed(in.user, s.allowedUsernames, s.allowedGroups);
     if (systemNs && !systemUser) {
       out.push_back(make(p, "namespace.system", "", "metadata.namespace",
                          std::string(pod.kind) + " in system namespace " + quote(ns) + " by " +
@@ -288,10 +304,7 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
                                                                     : wildcardMatch(g, qualified);
                           });
     if (!ok) {
-      std::string list;
-      for (size_t i = 0; i < d.allowedServiceAccounts.size(); ++i) {
-        list += (i ? ", " : "") + quote(d.allowedServiceAccounts[i]);
-      }
+      const std::string list = quotedList(d.allowedServiceAccounts);
       out.push_back(
           make(p, "serviceAccount.notAllowed", "", pod.specPath + ".serviceAccountName",
                "service account " + quote(qualified) + " is not allowed; use one of " + list));
@@ -306,9 +319,7 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
                 std::any_of(d.allowedHostPaths->begin(), d.allowedHostPaths->end(),
                             [&](const std::string& pre) { return hostPathUnder(v.hostPath, pre); });
       if (ok) continue;
-      std::string list;
-      for (size_t k = 0; k < d.allowedHostPaths->size(); ++k)
-        list += (k ? ", " : "") + quote((*d.allowedHostPaths)[k]);
+      const std::string list = quotedList(*d.allowedHostPaths);
       out.push_back(make(p, "hostPath.notAllowed", "",
                          pod.specPath + ".volumes[" + std::to_string(i) + "].hostPath.path",
                          "volume " + quote(v.name) + " mounts host path " + quote(v.hostPath) +
@@ -401,9 +412,7 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
   const ServiceRules& r = p.deployment.services;
   if (r.allowedTypes &&
       std::find(r.allowedTypes->begin(), r.allowedTypes->end(), svc.type) == r.allowedTypes->end()) {
-    std::string list;
-    for (size_t i = 0; i < r.allowedTypes->size(); ++i)
-      list += (i ? ", " : "") + quote((*r.allowedTypes)[i]);
+    const std::string list = quotedList(*r.allowedTypes);
     out.push_back(make(p, "service.typeNotAllowed", "", "spec.type",
                        (svc.type.empty() ? std::string("a Service type that is not a string")
                                          : "Service type " + quote(svc.type.substr(0, 64))) +
@@ -412,9 +421,8 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
                                          : "; allowed types: " + list)));
   }
   if (!r.allowedExternalIPs) return;
-  std::string list;
-  for (size_t i = 0; i < r.allowedExternalIPs->size(); ++i)
-    list += (i ? ", " : "") + quote((*r.allowedExternalIPs)[i].text);
+  const std::string list =
+      quotedList(*r.allowedExternalIPs, [](const IpBlock& b) -> std::string_view { return b.text; });
   const std::string advice =
       list.empty() ? std::string("; remove spec.externalIPs") : "; allowed addresses: " + list;
   // One violation per address, up to a few; a Service listing more gets one for the rest, so a
@@ -448,18 +456,9 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
 void checkPodConnectRules(const Policy& p, const EvalInput& in, std::vector<Violation>& out) {
   const PodConnectRules& r = p.deployment.podConnect;
   if (!r.enabled) return;
-  const bool user =
-      !in.user.username.empty() &&
-      std::any_of(r.allowedUsernames.begin(), r.allowedUsernames.end(),
-                  [&](const std::string& g) { return wildcardMatch(g, in.user.username); });
-  const bool group = std::any_of(in.user.groups.begin(), in.user.groups.end(), [&](auto g) {
-    return std::find(r.allowedGroups.begin(), r.allowedGroups.end(), g) != r.allowedGroups.end();
-  });
-  if (user || group) return;
+  if (identityListed(in.user, r.allowedUsernames, r.allowedGroups)) return;
 
-  std::string what = in.subResource == "exec"      ? "exec into pod "
-                     : in.subResource == "attach"  ? "attach to pod "
-                                                   : "port-forward to pod ";
+  std::string what = std::string(podSessionPhrase(in.subResource)) + " ";
   what += quote(std::string(in.namespace_.substr(0, 253)) + "/" +
                 std::string(in.name.substr(0, 253)));
   // What was asked, from the options object: the container and, for exec, the command.

@@ -82,8 +82,8 @@ void checkServiceRules(const Policy& policy, const ServiceExposureModel& service
                        std::vector<Violation>& out);
 
 // spec.podConnect of a DeploymentPolicy against an exec, attach or port-forward request
-// (in.subResource) into pod in.name; `options` is the request's PodExecOptions,
-// PodAttachOptions or PodPortForwardOptions (for the message).
+// (in.subResource) into pod in.name; in.object is the request's PodExecOptions,
+// PodAttachOptions or PodPortForwardOptions, read only for the message (null is fine).
 void checkPodConnectRules(const Policy& policy, const EvalInput& in, std::vector<Violation>& out);
 
 // "192.0.2.7", "10.0.0.0/8", "2001:db8::/32" (no zone, no leading zeros in the prefix length).

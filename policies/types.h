@@ -35,6 +35,14 @@ inline std::string_view podSessionOptionsKind(std::string_view subresource) {
                                    : "PodPortForwardOptions";
 }
 
+// What a session on a pod subresource is, for messages: "exec into pod", "attach to pod",
+// "port-forward to pod".
+inline std::string_view podSessionPhrase(std::string_view subresource) {
+  return subresource == "exec"     ? "exec into pod"
+         : subresource == "attach" ? "attach to pod"
+                                   : "port-forward to pod";
+}
+
 // How a policy acts on a violation.
 enum class Mode { kEnforce, kWarn, kAudit };
 std::string_view modeName(Mode m);
