@@ -171,6 +171,15 @@ int runCheck(const std::vector<std::string>& args) {
     for (const auto& e : loaded.errors) std::cerr << "kube-customs check: " << e.toString() << "\n";
     return 2;
   }
+  // Judging against nothing would call everything allowed: a sweep with a wrong path or an
+  // emptied directory must not pass.
+  if (loaded.policies->policies().empty()) {
+    std::cerr << "kube-customs check: no policies in "
+              << flags.get("policies").value_or("the given policies")
+              << " (*.yaml or *.yml files with kube-customs policy documents): nothing to judge "
+                 "against\n";
+    return 2;
+  }
 
   std::vector<Resource> resources;
   for (const auto& in : inputs) {

@@ -115,6 +115,21 @@ int ensureLocalCerts(Config& cfg) {
   return -1;
 }
 
+// Step: open files. Raises the soft limit to the hard one, and lowers the connection cap when
+// the limit would not leave room for the process's own files (a server out of descriptors
+// fails reviews, TLS and policy reloads and state saves alike).
+std::size_t connectionCap(std::size_t wanted) {
+  const std::size_t limit = http::raiseOpenFileLimit();
+  const std::size_t cap = http::connectionsWithin(wanted, limit);
+  if (cap < wanted)
+    log::warn("server.maxConnections lowered to fit the open-file limit",
+              {{log::field::kEventType, log::event::kConfig},
+               {"max_connections", cap},
+               {"configured", wanted},
+               {"open_file_limit", limit}});
+  return cap;
+}
+
 }  // namespace
 
 int runServe(const std::vector<std::string>& args) {
@@ -140,6 +155,7 @@ int runServe(const std::vector<std::string>& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -167,19 +183,21 @@ int runServe(const std::vector<std::string>& args) {
   // Policies: a snapshot swapped atomically; requests keep the snapshot they started with.
   webhook::PolicyMetrics policyMetrics(*registry);
   webhook::PolicyStore policyStore(
-      cfg.policies.dir, {[&](bool ok, std::size_t) {
-        policyMetrics.loaded(ok, static_cast<double>(std::time(nullptr)));
-      }});
+      cfg.policies.dir,
+      {[&](bool ok, std::size_t inForce) {
+        policyMetrics.loaded(ok, inForce, static_cast<double>(std::time(nullptr)));
+      }},
+      {cfg.policies.allowEmpty, millis(cfg.policies.settleSeconds)});
   auto policySource = [&policyStore] { return policyStore.current(); };
-  auto refreshPolicies = [&] {
-    policyStore.reload();
-    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    policyMetrics.exceptionsExpiring(policyStore.current()->exceptionsExpiringWithin(now));
+  auto refreshPolicies = [&](bool now) {
+    policyStore.reload(now);
+    const auto at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    policyMetrics.exceptionsExpiring(policyStore.current()->exceptionsExpiringWithin(at));
   };
   if (cfg.policies.dir.empty())
     log::info("no --policies directory: using the built-in default policies",
               {{log::field::kEventType, log::event::kPolicyLoad}});
-  refreshPolicies();
+  refreshPolicies(true);
   if (!policyStore.everLoaded()) {
     log::warn("no policy set could be loaded: not ready until the policies are fixed",
               {{log::field::kEventType, log::event::kPolicyLoadFailed}});
@@ -224,13 +242,13 @@ int runServe(const std::vector<std::string>& args) {
   }
 
   http::ServerOptions opts;
+  opts.maxConnections = connectionCap(cfg.server.maxConnections);
   opts.listen = cfg.server.listen;
   opts.threads = cfg.server.threads;
   opts.maxBodyBytes = cfg.server.maxBodyBytes;
   opts.maxHeaderBytes = cfg.server.maxHeaderBytes;
   opts.headerTimeout = millis(cfg.server.headerTimeoutSeconds);
   opts.idleTimeout = millis(cfg.server.idleTimeoutSeconds);
-  opts.maxConnections = cfg.server.maxConnections;
   opts.maxInFlightBodyBytes = cfg.server.maxInFlightBodyBytes;
   http::Server server(opts, tlsContext, std::move(routes),
                       {[&](std::string_view reason) { serverMetrics.badRequest(reason); },
@@ -239,17 +257,18 @@ int runServe(const std::vector<std::string>& args) {
     std::cerr << "kube-customs serve: " << error << "\n";
     return 1;
   }
-  auto exposer = metrics::serveMetrics(cfg.metrics.listen, registry, error);
+  auto exposer = metrics::serveMetrics(
+      cfg.metrics.listen, registry,
+      [&](std::string_view reason) { serverMetrics.badRequest(reason); }, error);
   if (!exposer) {
     std::cerr << "kube-customs serve: " << error << "\n";
     server.shutdown(std::chrono::milliseconds(0));
     if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
     return 1;
   }
-  const auto metricsPorts = exposer->GetListeningPorts();
   log::info("listening", {{log::field::kEventType, log::event::kListening},
                           {"https_port", server.port()},
-                          {"metrics_port", metricsPorts.empty() ? 0 : metricsPorts.front()},
+                          {"metrics_port", exposer->port()},
                           {log::field::kRoles, roles}});
 
   // Main loop: wait for a signal; between signals, poll certificate and policy files.
@@ -262,13 +281,19 @@ int runServe(const std::vector<std::string>& args) {
   for (;;) {
     sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGTERM || sig == SIGINT) break;
+    // SIGHUP (a closed terminal, or an operator after editing files): reload certificates and
+    // policies now, the latter without waiting for them to settle.
+    if (sig == SIGHUP)
+      log::info("SIGHUP: reloading certificates and policies",
+                {{log::field::kEventType, log::event::kConfig}});
     tlsContext->maybeReload();
-    refreshPolicies();
+    refreshPolicies(sig == SIGHUP);
   }
   log::info("shutting down", {{log::field::kEventType, log::event::kShutdown},
                               {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   const bool clean = server.shutdown(millis(cfg.server.shutdownGraceSeconds));
   if (auditRole) auditRole->stop(std::chrono::seconds(5));
+  exposer->shutdown(std::chrono::seconds(1));
   exposer.reset();
   log::info("stopped", {{log::field::kEventType, log::event::kShutdown}, {"clean", clean}});
   return 0;

@@ -86,6 +86,8 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("metrics.listen", Type::kString, metrics.listen),
       KC_FIELD("policies.dir", Type::kString, policies.dir),
       KC_FIELD("policies.reloadIntervalSeconds", Type::kDouble, policies.reloadIntervalSeconds),
+      KC_FIELD("policies.settleSeconds", Type::kDouble, policies.settleSeconds),
+      KC_FIELD("policies.allowEmpty", Type::kBool, policies.allowEmpty),
       KC_FIELD("audit.logPath", Type::kString, audit.logPath),
       KC_FIELD("audit.checkpointFile", Type::kString, audit.checkpointFile),
       KC_FIELD("audit.baselineFile", Type::kString, audit.baselineFile),
@@ -325,6 +327,8 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"tls.reloadIntervalSeconds", 0, "must be > 0"});
   if (cfg.policies.reloadIntervalSeconds <= 0)
     errors.push_back({"policies.reloadIntervalSeconds", 0, "must be > 0"});
+  if (cfg.policies.settleSeconds < 0)
+    errors.push_back({"policies.settleSeconds", 0, "must be >= 0"});
   if (cfg.audit.webhookMaxBodyBytes == 0)
     errors.push_back({"audit.webhookMaxBodyBytes", 0, "must be > 0"});
   if (cfg.audit.maxEventBytes == 0 || cfg.audit.maxEventBytes > cfg.audit.webhookMaxBodyBytes)

@@ -45,6 +45,10 @@ struct MetricsConfig {
 struct PoliciesConfig {
   std::string dir;
   double reloadIntervalSeconds = 2;
+  // A change is loaded once the files have read the same for this long.
+  double settleSeconds = 1;
+  // Let a reload replace a set with policies by an empty one.
+  bool allowEmpty = false;
 };
 
 // Tuning of the audit detections (audit.detections.*), mapped onto audit::DetectorOptions by

@@ -3,8 +3,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <limits>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -49,6 +51,29 @@ bool parseListen(std::string_view listen, std::string& host, std::uint16_t& port
   if (value > 65535) return false;
   port = static_cast<std::uint16_t>(value);
   return true;
+}
+
+std::size_t raiseOpenFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    // An unlimited hard limit is not a valid soft one for open files: take the kernel's cap.
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && lim.rlim_max == RLIM_INFINITY) {
+      raised.rlim_cur = 1u << 20;
+      setrlimit(RLIMIT_NOFILE, &raised);
+    }
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? std::numeric_limits<std::size_t>::max()
+                                       : static_cast<std::size_t>(lim.rlim_cur);
+}
+
+std::size_t connectionsWithin(std::size_t wanted, std::size_t fileLimit) {
+  const std::size_t room =
+      fileLimit > kReservedFileDescriptors ? fileLimit - kReservedFileDescriptors : 1;
+  return std::max<std::size_t>(1, std::min(wanted, room));
 }
 
 namespace {
@@ -122,6 +147,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (hooks.onBodyBytes) hooks.onBodyBytes(bodyBytes.load());
   }
 
+  std::chrono::steady_clock::time_point lastAcceptLog{};  // acceptor thread only
   std::mutex sessionsMutex;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
 
@@ -156,9 +182,13 @@ class Session : public std::enable_shared_from_this<Session> {
         timer_(sock_.get_executor()),
         server_(std::move(server)) {
     server_->connections.fetch_add(1);
-    ssl_ = SSL_new(ctx_->native_handle());
     beast::error_code ec;
     sock_.non_blocking(true, ec);
+    if (ctx_ == nullptr) {  // plain HTTP
+      plainReady_ = !ec;
+      return;
+    }
+    ssl_ = SSL_new(ctx_->native_handle());
     if (ssl_ != nullptr && !ec && SSL_set_fd(ssl_, sock_.native_handle()) == 1) {
       SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
       SSL_set_accept_state(ssl_);
@@ -252,6 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void doHandshake() {
+    if (ctx_ == nullptr) return plainReady_ ? doFirstPlainRead() : doClose();
     if (ssl_ == nullptr) return doClose();
     setDeadline(server_->options.headerTimeout);
     continueHandshake();
@@ -274,8 +305,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void onHandshake(beast::error_code ec) {
     if (ec) {
-      if (ec != beast::error::timeout && ec != net::error::eof &&
-          ec != net::error::operation_aborted)
+      // A silent connection or a ClientHello that never finishes holds a connection slot
+      // until headerTimeout: counted, so a slow-loris at the TLS layer shows.
+      if (ec == beast::error::timeout) server_->badRequest("handshake_timeout");
+      else if (ec != net::error::eof && ec != net::error::operation_aborted)
         server_->badRequest("tls_handshake");
       return doClose();
     }
@@ -294,6 +327,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reads what is available into buffer_, waiting when there is nothing yet, then calls done(ec).
   template <typename Done>
   void readSome(Done done) {
+    if (ssl_ == nullptr) return readSomePlain(std::move(done));
     ERR_clear_error();
     auto space = buffer_.prepare(kReadSize);
     std::size_t n = 0;
@@ -312,6 +346,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Writes all of out_, waiting for room when the socket is full, then calls done(ec).
   template <typename Done>
   void writeAll(Done done) {
+    if (ssl_ == nullptr) return writeAllPlain(std::move(done));
     while (written_ < out_.size()) {
       ERR_clear_error();
       std::size_t n = 0;
@@ -332,6 +367,52 @@ class Session : public std::enable_shared_from_this<Session> {
     done(beast::error_code{});
   }
 
+  // --- plain HTTP over the socket (the metrics listener) ------------------------------------------
+
+  // A new plain connection must start its request within headerTimeout (not the idle timeout
+  // of a kept-alive one), as a TLS client must finish its handshake.
+  void doFirstPlainRead() {
+    idle_ = true;
+    setDeadline(server_->options.headerTimeout);
+    readSome([self = shared_from_this()](beast::error_code ec) {
+      if (ec == beast::error::timeout) self->server_->badRequest("header_timeout");
+      if (ec) return self->doClose();
+      self->startRequest();
+    });
+  }
+
+  template <typename Done>
+  void readSomePlain(Done done) {
+    auto space = buffer_.prepare(kReadSize);
+    beast::error_code ec;
+    const std::size_t n = sock_.read_some(space, ec);
+    if (!ec) {
+      buffer_.commit(n);
+      return done(beast::error_code{});
+    }
+    if (ec == net::error::would_block || ec == net::error::try_again)
+      return waitFor(SSL_ERROR_WANT_READ, [this, done]() mutable { readSomePlain(std::move(done)); },
+                     [done](beast::error_code e) mutable { done(e); });
+    done(ec);
+  }
+
+  template <typename Done>
+  void writeAllPlain(Done done) {
+    while (written_ < out_.size()) {
+      beast::error_code ec;
+      written_ += sock_.write_some(net::buffer(out_.data() + written_, out_.size() - written_), ec);
+      if (!ec) continue;
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        setDeadline(server_->options.headerTimeout);
+        return waitFor(SSL_ERROR_WANT_WRITE,
+                       [this, done]() mutable { writeAllPlain(std::move(done)); },
+                       [done](beast::error_code e) mutable { done(e); });
+      }
+      return done(ec);
+    }
+    done(beast::error_code{});
+  }
+
   // The request loop drives Beast's parser by hand over the connection's buffer: a request
   // that arrived whole (the usual case: one TLS record) is parsed and answered without another
   // read, timer or composed operation. Reads happen only when the parser needs more bytes.
@@ -339,6 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
     idle_ = true;
     if (server_->stopping.load()) return doShutdownTls();
     if (buffer_.size() > 0) return startRequest();
+    if (buffer_.capacity() > kKeptBufferBytes) buffer_.shrink_to_fit();
     setDeadline(server_->options.idleTimeout);
     readSome([self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->doClose();  // idle timeout, peer closed, or shutdown
@@ -525,14 +607,46 @@ class Session : public std::enable_shared_from_this<Session> {
     // The request is answered: free its body now, not when the connection's next request
     // comes (a kept-alive connection may idle for minutes).
     parser_.reset();
-    releaseBody();
+    chargeAnswer(body.size());
     clearDeadline();
     written_ = 0;
     writeAll([self = shared_from_this()](beast::error_code ec) {
+      // The answer is sent (or will never be): its share of the budget and its buffer go.
+      self->releaseBody();
+      if (self->out_.capacity() > kKeptBufferBytes) std::string().swap(self->out_);
       if (ec) return self->doClose();
       if (!self->keepAlive_) return self->doShutdownTls();
       self->doWaitRequest();
     });
+  }
+
+  // An answer waiting for a client to read it holds memory as a body does, so it holds the size
+  // of its body (its headers are a few hundred bytes) of the same budget until it is written:
+  // the request's share becomes the answer's.
+  // A client that never reads cannot make the server hold more than the budget. When the
+  // budget has no room, the answer is replaced by a short 503 (not charged) and the
+  // connection closes after it.
+  void chargeAnswer(std::size_t need) {
+    // Short answers (errors, small reviews' answers) of a request that held nothing are not
+    // charged: at most maxConnections of them, and refusing them would only say the same.
+    if (reserved_ == 0 && need <= kUnchargedAnswerBytes) return;
+    if (need <= reserved_) {
+      server_->releaseBody(reserved_ - need);
+      reserved_ = need;
+      return;
+    }
+    if (server_->reserveBody(need - reserved_)) {
+      reserved_ = need;
+      return;
+    }
+    releaseBody();
+    server_->badRequest("response_budget");
+    const std::string body =
+        errorBody("answers waiting to be read exceed the server's memory budget; retry");
+    out_ = "HTTP/1.1 503 Service Unavailable\r\nServer: kube-customs\r\n"
+           "Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    keepAlive_ = false;
   }
 
   // Header names and values are the server's own; CR, LF and NUL are dropped all the same.
@@ -545,6 +659,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sends close_notify (waiting at most a second for room to send it), then closes. The
   // client's close_notify is not awaited: nothing more is read from a connection being closed.
   void doShutdownTls() {
+    if (ssl_ == nullptr) return doClose();
     setDeadline(std::chrono::seconds(1));
     continueShutdown();
   }
@@ -587,6 +702,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t reserved_ = 0;  // this request's share of the server's body budget
   std::shared_ptr<Server::Impl> server_;
   static constexpr std::size_t kReadSize = 16 * 1024;
+  // Buffers grown past this by one large request are freed once it is done with.
+  static constexpr std::size_t kKeptBufferBytes = 64 * 1024;
+  static constexpr std::size_t kUnchargedAnswerBytes = 1024;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string out_;  // the serialized response being written
@@ -598,6 +716,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keepAlive_ = true;
   bool clientCertVerified_ = false;
   std::string clientCertSubject_;
+  bool plainReady_ = false;  // plain HTTP: the socket is set up
 };
 
 void Server::Impl::doAccept() {
@@ -613,8 +732,14 @@ void Server::Impl::doAccept() {
 void Server::Impl::onAccept(beast::error_code ec, tcp::socket socket) {
   if (stopping.load() || ec == net::error::operation_aborted) return;
   if (ec) {
-    // Usually out of file descriptors: back off briefly instead of spinning.
-    log::warn("accept failed", {{log::field::kError, ec.message()}});
+    // Usually out of file descriptors: counted as a connection refused for lack of room, logged
+    // at most every 10 s, and retried after a short back-off instead of spinning.
+    badRequest("too_many_connections");
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastAcceptLog >= std::chrono::seconds(10)) {
+      lastAcceptLog = now;
+      log::warn("accept failed", {{log::field::kError, ec.message()}});
+    }
     acceptRetry.expires_after(std::chrono::milliseconds(50));
     acceptRetry.async_wait([self = shared_from_this()](beast::error_code e) {
       if (!e) self->doAccept();
@@ -627,7 +752,7 @@ void Server::Impl::onAccept(beast::error_code ec, tcp::socket socket) {
     socket.close(ignored);
   } else {
     socket.set_option(tcp::no_delay(true), ec);
-    auto ctx = tls->current();
+    auto ctx = tls ? tls->current() : nullptr;
     std::make_shared<Session>(std::move(socket), std::move(ctx), shared_from_this())->start();
   }
   doAccept();
@@ -656,7 +781,7 @@ bool Server::start(std::string& error) {
     error = "invalid listen address \"" + impl_->options.listen + "\"";
     return false;
   }
-  if (!impl_->tls || !impl_->tls->current()) {
+  if (impl_->tls && !impl_->tls->current()) {
     error = "no TLS certificate loaded";
     return false;
   }

@@ -1,5 +1,6 @@
 #pragma once
-// An HTTPS/1.1 server (Boost.Beast over OpenSSL) for the admission and audit webhooks.
+// An HTTPS/1.1 server (Boost.Beast over OpenSSL) for the admission and audit webhooks, and the
+// same server in plain HTTP (no TLS context) for the metrics listener.
 // Routes are exact paths; handlers run synchronously on the I/O thread that read the request,
 // so they must be quick (policy evaluation is). Protocol-level bad input (headers too large or
 // never finished, bodies over the route's cap, wrong content type, unknown paths) is answered
@@ -7,6 +8,8 @@
 // Memory: every body being received or handled holds its declared length (the route's cap when
 // chunked) against one budget for the whole server; a request that would exceed it is answered
 // 503 with Retry-After before its body is read, and a body is freed as soon as it is answered.
+// An answer holds its size of the same budget until it is written (a client that does not read
+// keeps it waiting); one that finds no room is replaced by a short 503.
 // Thread-safe: start() and shutdown() from one controlling thread; handlers from many.
 
 #include <chrono>
@@ -74,12 +77,26 @@ struct ServerHooks {
   std::function<void(std::size_t bytes)> onBodyBytes;
 };
 
+// File descriptors the process keeps for itself besides client connections (the metrics
+// listener's connections, followed and state files, certificates and policies being read,
+// Alertmanager connections).
+inline constexpr std::size_t kReservedFileDescriptors = 384;
+
+// Raises the soft limit on open files to the hard one (the default soft limit, 1024, is below
+// a server's connection cap) and returns the soft limit now in force.
+std::size_t raiseOpenFileLimit();
+
+// The connection cap that leaves kReservedFileDescriptors of `fileLimit` for everything else:
+// `wanted` when it fits, else what does (at least 1).
+std::size_t connectionsWithin(std::size_t wanted, std::size_t fileLimit);
+
 // Splits ":8443", "0.0.0.0:8443", "127.0.0.1:0", "[::1]:8443", "localhost:9090".
 // An empty host means all IPv4 interfaces. False on a malformed address.
 bool parseListen(std::string_view listen, std::string& host, std::uint16_t& port);
 
 class Server {
  public:
+  // `tls` null: plain HTTP.
   Server(ServerOptions options, std::shared_ptr<tls::ReloadingContext> tls,
          std::vector<Route> routes, ServerHooks hooks);
   ~Server();
@@ -96,7 +113,8 @@ class Server {
   bool shutdown(std::chrono::milliseconds grace);
 
   std::size_t activeConnections() const;
-  // Bytes of the body budget held now (declared lengths of bodies being read or handled).
+  // Bytes of the body budget held now (declared lengths of bodies being read or handled, and
+  // answers waiting to be written).
   std::size_t bodyBytesInFlight() const;
 
   struct Impl;

@@ -33,6 +33,7 @@ inline constexpr const char* kRoles = "roles";
 inline constexpr const char* kRule = "rule";
 inline constexpr const char* kSeverity = "severity";
 inline constexpr const char* kViolations = "violations";
+inline constexpr const char* kViolationsOmitted = "violations_omitted";
 inline constexpr const char* kWarnings = "warnings";
 inline constexpr const char* kDryRun = "dry_run";
 inline constexpr const char* kNotAfter = "not_after";

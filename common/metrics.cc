@@ -1,5 +1,7 @@
 #include "common/metrics.h"
 
+#include <prometheus/text_serializer.h>
+
 #include "common/http_server.h"
 
 namespace kc::metrics {
@@ -14,7 +16,8 @@ const std::vector<std::string>& badRequestReasons() {
       // HTTP and TLS level (the server)
       "tls_handshake", "header_timeout", "header_too_large", "malformed_http", "not_found",
       "method_not_allowed", "unsupported_media_type", "body_too_large", "body_timeout",
-      "body_incomplete", "too_many_connections", "body_budget", "internal_error",
+      "body_incomplete", "too_many_connections", "body_budget", "response_budget",
+      "handshake_timeout", "internal_error",
       // Payload level (the handlers)
       "invalid_json", "too_deep", "not_admission_review", "missing_request", "missing_uid",
       "invalid_field", "too_many_values", "unauthenticated", "forbidden", "other"};
@@ -29,8 +32,9 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry) {
   for (const auto& r : badRequestReasons()) badRequests_[r] = &bad.Add({{"reason", r}});
   bodyBytes_ = &prometheus::BuildGauge()
                     .Name("kube_customs_http_body_bytes_in_flight")
-                    .Help("Bytes of request bodies being read or handled (declared lengths), "
-                          "against server.maxInFlightBodyBytes.")
+                    .Help("Bytes of request bodies being read or handled (declared lengths) "
+                          "and of answers not yet read by their clients, against "
+                          "server.maxInFlightBodyBytes.")
                     .Register(registry)
                     .Add({});
   tlsReloads_ = &prometheus::BuildCounter()
@@ -71,28 +75,29 @@ void registerBuildInfo(prometheus::Registry& registry) {
       .Set(1);
 }
 
-std::unique_ptr<prometheus::Exposer> serveMetrics(const std::string& listen,
-                                                  const std::shared_ptr<prometheus::Registry>& reg,
-                                                  std::string& error) {
-  std::string host;
-  std::uint16_t port = 0;
-  if (!http::parseListen(listen, host, port)) {
-    error = "invalid metrics listen address \"" + listen + "\"";
+std::unique_ptr<http::Server> serveMetrics(const std::string& listen,
+                                           const std::shared_ptr<prometheus::Registry>& reg,
+                                           std::function<void(std::string_view)> onBadRequest,
+                                           std::string& error) {
+  http::ServerOptions opts;
+  opts.listen = listen;
+  opts.threads = 1;
+  opts.maxBodyBytes = 0;  // GET only
+  opts.maxHeaderBytes = 8 * 1024;
+  opts.maxConnections = 256;
+  std::vector<http::Route> routes;
+  routes.push_back({"GET", "/metrics", [reg](const http::Request&, http::Response& res) {
+                      res.contentType = "text/plain; version=0.0.4; charset=utf-8";
+                      res.body = prometheus::TextSerializer().Serialize(reg->Collect());
+                    }});
+  auto server = std::make_unique<http::Server>(opts, nullptr, std::move(routes),
+                                               http::ServerHooks{std::move(onBadRequest), {}});
+  std::string why;
+  if (!server->start(why)) {
+    error = "cannot serve metrics on " + listen + ": " + why;
     return nullptr;
   }
-  if (host.empty()) host = "0.0.0.0";
-  if (host == "localhost") host = "127.0.0.1";
-  const std::string bind =
-      host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
-                                          : host + ":" + std::to_string(port);
-  try {
-    auto exposer = std::make_unique<prometheus::Exposer>(bind, 2);
-    exposer->RegisterCollectable(reg);
-    return exposer;
-  } catch (const std::exception& e) {
-    error = "cannot serve metrics on " + listen + ": " + e.what();
-    return nullptr;
-  }
+  return server;
 }
 
 }  // namespace kc::metrics

@@ -5,17 +5,21 @@
 // Label values are always from fixed sets. Thread-safe.
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace kc::http {
+class Server;
+}
 
 namespace kc::metrics {
 
@@ -53,9 +57,12 @@ class ServerMetrics {
 // Sets kube_customs_build_info{version} to 1.
 void registerBuildInfo(prometheus::Registry& registry);
 
-// Serves /metrics over plain HTTP on `listen` (":9090", "127.0.0.1:0"). Null and `error` on failure.
-std::unique_ptr<prometheus::Exposer> serveMetrics(const std::string& listen,
-                                                  const std::shared_ptr<prometheus::Registry>& reg,
-                                                  std::string& error);
+// Serves GET /metrics over plain HTTP on `listen` (":9090", "127.0.0.1:0") from its own
+// thread, with the HTTP server's limits (a slow or silent client holds one connection, never a
+// scrape). Bad requests go to `onBadRequest` when set. Null and `error` on failure.
+std::unique_ptr<http::Server> serveMetrics(const std::string& listen,
+                                           const std::shared_ptr<prometheus::Registry>& reg,
+                                           std::function<void(std::string_view)> onBadRequest,
+                                           std::string& error);
 
 }  // namespace kc::metrics

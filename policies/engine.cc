@@ -4,13 +4,22 @@
 
 #include <algorithm>
 
+#include "common/utf8.h"
 #include "policies/pod_spec.h"
 #include "policies/rules.h"
 
 namespace kc::policy {
 namespace {
 
+// Caps on the verdict's text. It goes back to the API server, into logs and into findings: a
+// pod with thousands of containers, or container names of 50 kB, must not make an answer of
+// megabytes (answers are held in memory until the client reads them). With these caps an
+// answer stays under 128 KiB whatever the object; what is left out is counted ("and N more").
 constexpr size_t kMaxAuditAnnotationBytes = 8192;
+constexpr size_t kMaxDenyMessageBytes = 32 * 1024;
+constexpr size_t kMaxPolicyDenyBytes = 8 * 1024;  // one policy's part of the deny message
+constexpr size_t kMaxWarningBytes = 4 * 1024;
+constexpr size_t kMaxWarnings = 16;
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -81,57 +90,69 @@ bool isContainerField(const std::string& field) {
   return field.find("ontainers[") != std::string::npos;
 }
 
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += sep;
-    out += v[i];
-  }
-  return out;
-}
-
 // What the policies found, gathered into the verdict's deny message, warnings, violations and
-// audit annotation.
+// audit annotation, each within its cap.
 struct Composer {
   Verdict& verdict;
-  std::vector<std::string> denyParts, auditParts;
+  utf8::CappedText deny{kMaxDenyMessageBytes}, audit{kMaxAuditAnnotationBytes};
+  bool denied = false;
+  std::size_t warningsLeftOut = 0;
 
   // One policy's violations (PSS ones already filtered by their exceptions, and summed up in
   // pssText); the others are filtered here.
   void add(const Policy& p, Mode mode, std::vector<Violation>& found, const std::string& pssText,
            const Target& target) {
-    std::vector<std::string> messages;
+    std::vector<std::string_view> messages;
     if (!pssText.empty()) messages.push_back(pssText);
-    std::vector<Violation> kept;
+    const std::size_t first = verdict.violations.size();
     for (auto& v : found) {
       bool isPss = v.rule.rfind("pss.", 0) == 0;
       if (!isPss && excepted(p, v.rule, v.container, target)) continue;
       v.mode = mode;
-      if (!isPss) messages.push_back(v.message);
-      auditParts.push_back("[" + p.name + "] " + v.rule + ": " + v.message);
-      kept.push_back(std::move(v));
+      verdict.violations.push_back(std::move(v));
     }
-    if (kept.empty()) return;
-    std::string text = "[" + p.name + "] " + join(messages, "; ");
+    if (verdict.violations.size() == first) return;
+    for (std::size_t i = first; i < verdict.violations.size(); ++i) {
+      const Violation& v = verdict.violations[i];
+      if (v.rule.rfind("pss.", 0) != 0) messages.push_back(v.message);
+      audit.add("; ", "[" + p.name + "] " + v.rule + ": " + v.message);
+    }
     if (mode == Mode::kEnforce) {
-      denyParts.push_back(std::move(text));
+      denied = true;
+      // Each policy has its share, so one with thousands of violations does not crowd out why
+      // the others deny.
+      deny.add("; ", policyText(p, messages, kMaxPolicyDenyBytes));
     } else if (mode == Mode::kWarn) {
-      verdict.warnings.push_back(std::move(text));
+      if (verdict.warnings.size() == kMaxWarnings) {
+        ++warningsLeftOut;
+        return;
+      }
+      verdict.warnings.push_back(policyText(p, messages, kMaxWarningBytes));
     }
-    for (auto& v : kept) verdict.violations.push_back(std::move(v));
+  }
+
+  // "[policy] message; message; ..." within `cap`.
+  static std::string policyText(const Policy& p, const std::vector<std::string_view>& messages,
+                                std::size_t cap) {
+    utf8::CappedText text(cap);
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (i == 0) text.add("; ", "[" + p.name + "] " + std::string(messages[0]));
+      else text.add("; ", messages[i]);
+    }
+    return std::move(text).finish("violations");
   }
 
   void finish() {
-    if (!denyParts.empty()) {
+    if (denied) {
       verdict.allowed = false;
-      verdict.message = join(denyParts, "; ");
+      verdict.message = std::move(deny).finish("violations");
     }
-    if (!auditParts.empty()) {
-      std::string a = join(auditParts, "; ");
-      if (a.size() > kMaxAuditAnnotationBytes)
-        a = a.substr(0, kMaxAuditAnnotationBytes - 3) + "...";
-      verdict.auditAnnotations[std::string(kAuditAnnotationViolations)] = std::move(a);
-    }
+    if (warningsLeftOut > 0)
+      verdict.warnings.back() +=
+          " (and " + std::to_string(warningsLeftOut) + " more policies with warnings)";
+    if (!audit.empty())
+      verdict.auditAnnotations[std::string(kAuditAnnotationViolations)] =
+          std::move(audit).finish("violations");
   }
 };
 
@@ -155,7 +176,7 @@ template <typename Applies, typename Check>
 Verdict evaluateDeploymentRules(const std::vector<Policy>& policies, const EvalInput& in,
                                 const Target& target, Applies applies, Check check) {
   Verdict verdict;
-  Composer composer{verdict, {}, {}};
+  Composer composer{verdict};
   for (const Policy& p : policies) {
     if (p.kind != PolicyKind::kDeployment || !applies(p.deployment)) continue;
     if (exemptRequest(p, in, target.ns)) continue;
@@ -263,7 +284,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   const Target target{!in.namespace_.empty() ? in.namespace_ : pod.namespace_,
                       !in.name.empty() ? in.name : pod.name, in.now};
 
-  Composer composer{verdict, {}, {}};
+  Composer composer{verdict};
   // Parsed on first use and shared by the image policies; the per-thread vector keeps its
   // strings' storage from one evaluation to the next (evaluate is not re-entered).
   thread_local std::vector<ParsedImage> images;

@@ -63,11 +63,17 @@ struct TlsClient::Impl {
   std::uint16_t port;
   beast::flat_buffer buffer;
 
-  std::string connect() {
+  std::string connect(int receiveBuffer = 0) {
     stream.emplace(ioc, ctx);
     SSL_set_tlsext_host_name(stream->native_handle(), host.c_str());
     stream->set_verify_callback(ssl::host_name_verification(host));
     beast::error_code ec;
+    if (receiveBuffer > 0) {  // before connect, so the window offered stays small
+      auto& sock = beast::get_lowest_layer(*stream).socket();
+      sock.open(tcp::v4(), ec);
+      if (!ec) sock.set_option(net::socket_base::receive_buffer_size(receiveBuffer), ec);
+      if (ec) return "socket: " + ec.message();
+    }
     beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(10));
     beast::get_lowest_layer(*stream).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
                                              ec);
@@ -184,6 +190,15 @@ std::string TlsClient::rawPieces(const std::vector<std::string>& pieces,
   return received;
 }
 
+bool TlsClient::sendWithoutReading(const std::string& bytes) {
+  close();
+  if (!impl_->connect(4096).empty()) return false;
+  beast::error_code ec;
+  beast::get_lowest_layer(*impl_->stream).expires_after(std::chrono::seconds(10));
+  net::write(*impl_->stream, net::buffer(bytes), ec);
+  return !ec;
+}
+
 HttpResult httpGet(std::uint16_t port, const std::string& target) {
   HttpResult out;
   net::io_context ioc;
@@ -207,6 +222,7 @@ HttpResult httpGet(std::uint16_t port, const std::string& target) {
   }
   out.status = static_cast<int>(res.result_int());
   out.body = res.body();
+  for (const auto& h : res) out.headers[std::string(h.name_string())] = std::string(h.value());
   return out;
 }
 

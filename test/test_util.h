@@ -49,6 +49,10 @@ class TlsClient {
   // Like raw(), but sends the pieces as separate TLS writes with `pause` between them.
   std::string rawPieces(const std::vector<std::string>& pieces, std::chrono::milliseconds pause,
                         std::chrono::milliseconds wait);
+  // Connects with a small receive buffer, sends `bytes` and returns without reading: the
+  // connection stays open, and the server's answer waits until close(). A client that never
+  // reads.
+  bool sendWithoutReading(const std::string& bytes);
   bool connected() const;
   void close();
 

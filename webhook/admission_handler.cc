@@ -6,9 +6,17 @@
 
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "webhook/admission_review.h"
 
 namespace kc::webhook {
+namespace {
+
+// Caps of an admission log line (see handle()).
+constexpr std::size_t kMaxLoggedViolations = 64;
+constexpr std::size_t kMaxLoggedField = 512;
+
+}  // namespace
 
 AdmissionHandler::AdmissionHandler(PolicySource policies, WebhookMetrics& metrics,
                                    metrics::ServerMetrics& serverMetrics,
@@ -88,8 +96,12 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
   metrics_.request(outcome, seconds);
 
   if (outcome != Outcome::kAllowed || log::enabled(log::Level::kDebug)) {
+    // The line stays under 64 KiB whatever the review: the deny message has its own cap, the
+    // rule ids are listed up to kMaxLoggedViolations and the rest counted, and the fields that
+    // come from the request are cut on a character boundary.
     nlohmann::json rules = nlohmann::json::array();
-    for (const auto& v : verdict.violations) rules.push_back(v.rule);
+    for (std::size_t i = 0; i < verdict.violations.size() && i < kMaxLoggedViolations; ++i)
+      rules.push_back(verdict.violations[i].rule);
     const char* event = outcome == Outcome::kDenied   ? log::event::kAdmissionDenied
                         : outcome == Outcome::kWarned ? log::event::kAdmissionWarned
                                                       : log::event::kAdmissionAllowed;
@@ -98,14 +110,16 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
                                            : std::string_view("admission review answered"),
                {{log::field::kEventType, event},
                 {log::field::kUid, ar.uid},
-                {log::field::kKind, ar.kind.kind},
-                {log::field::kNamespace, ar.namespace_},
-                {log::field::kName, ar.name},
-                {log::field::kOperation, ar.operation},
-                {log::field::kUser, ar.userInfo.username},
+                {log::field::kKind, utf8::prefix(ar.kind.kind, kMaxLoggedField)},
+                {log::field::kNamespace, utf8::prefix(ar.namespace_, kMaxLoggedField)},
+                {log::field::kName, utf8::prefix(ar.name, kMaxLoggedField)},
+                {log::field::kOperation, utf8::prefix(ar.operation, kMaxLoggedField)},
+                {log::field::kUser, utf8::prefix(ar.userInfo.username, kMaxLoggedField)},
                 {log::field::kAllowed, verdict.allowed},
                 {log::field::kDryRun, ar.dryRun},
                 {log::field::kViolations, rules},
+                {log::field::kViolationsOmitted,
+                 verdict.violations.size() - rules.size()},
                 {log::field::kDurationSeconds, seconds}});
   }
 }

@@ -118,6 +118,10 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
   if (!optString(req, "uid", out.uid))
     return fail(DecodeError::kInvalidField, "request.uid must be a string");
   if (out.uid.empty()) return fail(DecodeError::kMissingUid, "request.uid is missing");
+  // The API server's uids are UUIDs; the answer echoes it, so a long one is refused here.
+  if (out.uid.size() > kMaxUidBytes)
+    return fail(DecodeError::kInvalidField,
+                "request.uid is longer than " + std::to_string(kMaxUidBytes) + " bytes");
 
   // One pass over the request's fields (a lookup per field would rescan the object each time).
   // With a repeated key the first one counts, as at_key would have it.

@@ -76,6 +76,7 @@ std::size_t countJsonSeparators(std::string_view body, std::size_t stopAfter);
 class AdmissionDecoder {
  public:
   static constexpr std::size_t kMaxDepth = 256;
+  static constexpr std::size_t kMaxUidBytes = 256;
   // Bodies over this are checked with countJsonSeparators before they are parsed, and the
   // handler parses them one at a time, in a decoder it frees afterwards.
   static constexpr std::size_t kLargeBodyBytes = 1u << 20;

@@ -41,6 +41,11 @@ PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
                             "previous set stays in force).")
                       .Register(registry)
                       .Add({});
+  policiesLoaded_ = &prometheus::BuildGauge()
+                        .Name("kube_customs_policies_loaded")
+                        .Help("Policies in the set in force (0: every object is admitted).")
+                        .Register(registry)
+                        .Add({});
   loadTimestamp_ = &prometheus::BuildGauge()
                         .Name("kube_customs_policy_load_timestamp_seconds")
                         .Help("When the policy set in force was loaded, Unix seconds.")
@@ -53,8 +58,9 @@ PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
                    .Add({});
 }
 
-void PolicyMetrics::loaded(bool ok, double unixSeconds) {
+void PolicyMetrics::loaded(bool ok, std::size_t inForce, double unixSeconds) {
   loadSuccess_->Set(ok ? 1 : 0);
+  policiesLoaded_->Set(static_cast<double>(inForce));
   if (ok) loadTimestamp_->Set(unixSeconds);
 }
 

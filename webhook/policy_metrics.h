@@ -23,7 +23,8 @@ class PolicyMetrics {
  public:
   explicit PolicyMetrics(prometheus::Registry& registry);
 
-  void loaded(bool ok, double unixSeconds);
+  // After a load attempt: its success and the number of policies in force now.
+  void loaded(bool ok, std::size_t inForce, double unixSeconds);
   void exceptionsExpiring(double n) { expiring_->Set(n); }
   // Counts one evaluation of every policy of `set` against an object of `kind`.
   void evaluated(const policy::PolicySet& set, const policy::Verdict& verdict,
@@ -33,6 +34,7 @@ class PolicyMetrics {
                          std::string_view decision, std::string_view kind) const;
   double violationCount(std::string_view rule) const;
   double loadSuccess() const { return loadSuccess_->Value(); }
+  double policiesLoaded() const { return policiesLoaded_->Value(); }
 
  private:
   // Counter handles of the evaluations family for the policy set last seen, by policy index,
@@ -50,6 +52,7 @@ class PolicyMetrics {
   prometheus::Family<prometheus::Counter>* violations_;
   prometheus::Gauge* loadSuccess_;
   prometheus::Gauge* loadTimestamp_;
+  prometheus::Gauge* policiesLoaded_;
   prometheus::Gauge* expiring_;
 };
 

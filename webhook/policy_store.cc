@@ -38,7 +38,24 @@ bool readPolicyDir(const std::string& dir, std::vector<policy::PolicyFile>& out,
 }
 
 PolicyStore::PolicyStore(std::string dir, Hooks hooks)
-    : dir_(std::move(dir)), hooks_(std::move(hooks)), current_(policy::PolicySet::empty()) {}
+    : PolicyStore(std::move(dir), std::move(hooks), Options{}) {}
+
+PolicyStore::PolicyStore(std::string dir, Hooks hooks, Options options)
+    : dir_(std::move(dir)),
+      hooks_(std::move(hooks)),
+      options_(options),
+      current_(policy::PolicySet::empty()) {}
+
+bool PolicyStore::settled(const std::string& fp, bool now, Clock::time_point at) {
+  // The first load, a forced one, or no settling asked for: at once.
+  if (!attempted_ || now || options_.settle.count() == 0) return true;
+  if (fp != pendingFingerprint_) {
+    pendingFingerprint_ = fp;
+    pendingSince_ = at;
+    return false;
+  }
+  return at - pendingSince_ >= options_.settle;
+}
 
 std::shared_ptr<const policy::PolicySet> PolicyStore::current() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -50,7 +67,7 @@ std::vector<policy::LoadMessage> PolicyStore::lastErrors() const {
   return lastErrors_;
 }
 
-bool PolicyStore::reload() {
+bool PolicyStore::reload(bool now, Clock::time_point at) {
   std::vector<policy::PolicyFile> files;
   std::string error;
   if (dir_.empty()) {
@@ -79,11 +96,40 @@ bool PolicyStore::reload() {
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (attempted_ && fp == lastFingerprint_) return false;
+    if (attempted_ && fp == lastFingerprint_) {
+      pendingFingerprint_.clear();  // changed and changed back: nothing pending
+      return false;
+    }
+    if (!settled(fp, now, at)) return false;
     attempted_ = true;
     lastFingerprint_ = fp;
+    pendingFingerprint_.clear();
   }
   policy::LoadResult result = policy::loadPolicies(files);
+  if (result.ok() && result.policies->policies().empty() && !options_.allowEmpty) {
+    // Files moved away or renamed to another extension must not open the door: an empty set
+    // never replaces one with policies unless the operator said so.
+    std::size_t count;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      count = current_->policies().size();
+    }
+    if (count > 0) {
+      const std::string error =
+          "the policy directory holds no policies now; keeping the " + std::to_string(count) +
+          " in force (set policies.allowEmpty: true to run with none)";
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        lastErrors_ = {policy::LoadMessage{dir_, 0, 0, "", error}};
+      }
+      log::error("policy load refused; keeping the previous policies",
+                 {{log::field::kEventType, log::event::kPolicyLoadFailed},
+                  {log::field::kPath, dir_},
+                  {log::field::kError, error}});
+      if (hooks_.onLoad) hooks_.onLoad(false, count);
+      return false;
+    }
+  }
   for (const auto& w : result.warnings)
     log::warn("policy warning", {{log::field::kEventType, log::event::kPolicyLoad},
                                  {log::field::kError, w.toString()}});
@@ -112,9 +158,11 @@ bool PolicyStore::reload() {
   everLoaded_.store(true);
   nlohmann::json names = nlohmann::json::array();
   for (const auto& p : current()->policies()) names.push_back(p.name);
-  log::info("policies loaded", {{log::field::kEventType, log::event::kPolicyLoad},
-                                {log::field::kPath, dir_.empty() ? "<built-in>" : dir_},
-                                {"policies", names}});
+  log::write(count == 0 ? log::Level::kWarn : log::Level::kInfo,
+             count == 0 ? "no policies loaded: every object is admitted" : "policies loaded",
+             {{log::field::kEventType, log::event::kPolicyLoad},
+              {log::field::kPath, dir_.empty() ? "<built-in>" : dir_},
+              {"policies", names}});
   if (hooks_.onLoad) hooks_.onLoad(true, count);
   return true;
 }

@@ -41,6 +41,7 @@ const CONTRACT = new Set([
   "kube_customs_tls_certificate_expiry_timestamp_seconds",
   "kube_customs_policy_load_success",
   "kube_customs_policy_load_timestamp_seconds",
+  "kube_customs_policies_loaded",
   "kube_customs_policy_evaluations_total",
   "kube_customs_policy_violations_total",
   "kube_customs_policy_exceptions_expiring",

@@ -55,6 +55,18 @@ TEST_CASE("CheckDeniesTunnelDeploymentAndExitsOne", "[check]") {
   CHECK(out.find("2 checked, 1 denied, 1 skipped") != std::string::npos);
 }
 
+// A sweep against a wrong or emptied policy directory would call everything allowed.
+TEST_CASE("CheckRefusesAPolicyDirectoryWithoutPolicies", "[check]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("m.yaml"), kManifests);
+  std::filesystem::create_directory(dir.file("policies"));
+  kc::testing::writeFile(dir.file("policies/tools.yaml.bak"), "not a policy file");
+  std::string out;
+  CHECK(check("-f " + dir.file("m.yaml") + " --policies " + dir.file("policies"), out) == 2);
+  CHECK(out.find("no policies in " + dir.file("policies")) != std::string::npos);
+  CHECK(out.find("ALLOWED") == std::string::npos);
+}
+
 TEST_CASE("CheckJsonGivesOneObjectPerResourceWithRules", "[check]") {
   TempDir dir;
   kc::testing::writeFile(dir.file("m.yaml"), kManifests);

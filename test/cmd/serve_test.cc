@@ -1,6 +1,10 @@
 // End-to-end tests of the kube-customs executable: real process, real TLS, real metrics scrape.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -29,13 +33,17 @@ struct Running {
 
   explicit Running(std::vector<std::string> extra = {}) : Running(nullptr, std::move(extra)) {}
   // Runs in `shared` (to restart on the same state) or in a fresh directory.
-  Running(const TempDir* shared, std::vector<std::string> extra, const std::string& logName = "stdout")
+  // `wrapper`: a command the server runs under (e.g. prlimit with its options).
+  Running(const TempDir* shared, std::vector<std::string> extra, const std::string& logName = "stdout",
+          std::vector<std::string> wrapper = {})
       : dir(shared ? *shared : ownDir) {
-    std::vector<std::string> argv = {kc::testing::kubeCustomsBinary(), "serve",
-                                     "--state-dir", dir.path() + "/state",
-                                     "--listen", "127.0.0.1:0",
-                                     "--metrics-listen", "127.0.0.1:0",
-                                     "--threads", "2"};
+    std::vector<std::string> argv = wrapper;
+    for (const std::string& a : {kc::testing::kubeCustomsBinary(), std::string("serve"),
+                                 std::string("--state-dir"), dir.path() + "/state",
+                                 std::string("--listen"), std::string("127.0.0.1:0"),
+                                 std::string("--metrics-listen"), std::string("127.0.0.1:0"),
+                                 std::string("--threads"), std::string("2")})
+      argv.push_back(a);
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<Process>(argv, dir.file(logName), dir.file("stderr"));
     const std::string line = Process::waitForLine(dir.file(logName), "\"listening\"", 20s);
@@ -202,9 +210,9 @@ bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 
 double metricValue(std::uint16_t port, const std::string& series) {
   const auto m = kc::testing::httpGet(port, "/metrics");
-  const auto at = m.body.find(series + " ");
+  const auto at = m.body.find("\n" + series + " ");  // a sample line, not its # HELP
   if (at == std::string::npos) return -1;
-  return std::stod(m.body.substr(at + series.size() + 1));
+  return std::stod(m.body.substr(at + series.size() + 2));
 }
 
 TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve][audit]") {
@@ -457,3 +465,126 @@ TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr const char* kDenyImagesPolicy = R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: ImagePolicy
+metadata: {name: tools}
+spec:
+  mode: enforce
+  deniedImages:
+    images: ["**/@IMAGE@"]
+)";
+
+std::string denyImage(const std::string& image) {
+  std::string text = kDenyImagesPolicy;
+  return text.replace(text.find("@IMAGE@"), 7, image);
+}
+
+// The testdata pod review with its first container's image replaced.
+std::string reviewWithImage(const std::string& image) {
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  review["request"]["object"]["spec"]["containers"][0]["image"] = image;
+  return review.dump();
+}
+
+bool allowed(kc::testing::TlsClient& c, const std::string& image) {
+  const auto res = c.request("POST", "/validate", reviewWithImage(image));
+  REQUIRE(res.status == 200);
+  return nlohmann::json::parse(res.body)["response"]["allowed"].get<bool>();
+}
+
+}  // namespace
+
+// SIGHUP (a closed terminal, an operator after an edit) reloads the policies at once, without
+// waiting for the next poll, and the server keeps running; it used to kill it unsaved.
+TEST_CASE("SighupReloadsThePoliciesAndKeepsServing", "[serve]") {
+  TempDir cfg;
+  std::filesystem::create_directory(cfg.file("policies"));
+  kc::testing::writeFile(cfg.file("policies/tools.yaml"), denyImage("ngrok"));
+  kc::testing::writeFile(cfg.file("c.yaml"), "policies:\n  reloadIntervalSeconds: 3600\n");
+  Running r({"--config", cfg.file("c.yaml"), "--policies", cfg.file("policies")});
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  CHECK_FALSE(allowed(c, "ngrok/ngrok:3"));
+  CHECK(allowed(c, "jpillora/chisel:1.9"));
+  kc::testing::writeFile(cfg.file("policies/tools.yaml"), denyImage("chisel"));
+  r.proc->signal(SIGHUP);
+  REQUIRE_FALSE(Process::waitForLine(r.dir.file("stdout"), "SIGHUP: reloading", 10s).empty());
+  REQUIRE(waitUntil([&] { return !allowed(c, "jpillora/chisel:1.9"); }, 10s));
+  CHECK(allowed(c, "ngrok/ngrok:3"));
+  r.proc->signal(SIGTERM);
+  CHECK(r.proc->wait(15s) == 0);
+}
+
+// Policy files moved away or renamed leave an empty directory: the server keeps the set in
+// force (the miner stays denied), says so in the log and the metrics, and stays ready.
+TEST_CASE("ServeKeepsItsPoliciesWhenTheDirectoryIsEmptied", "[serve]") {
+  TempDir cfg;
+  std::filesystem::create_directory(cfg.file("policies"));
+  kc::testing::writeFile(cfg.file("policies/tools.yaml"), denyImage("xmrig"));
+  kc::testing::writeFile(cfg.file("c.yaml"),
+                         "policies:\n  reloadIntervalSeconds: 0.1\n  settleSeconds: 0.1\n");
+  Running r({"--config", cfg.file("c.yaml"), "--policies", cfg.file("policies")});
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  CHECK_FALSE(allowed(c, "xmrig/xmrig:6"));
+  CHECK(metricValue(r.metricsPort, "kube_customs_policies_loaded") == 1);
+  std::filesystem::rename(cfg.file("policies/tools.yaml"), cfg.file("policies/tools.yaml.off"));
+  REQUIRE_FALSE(
+      Process::waitForLine(r.dir.file("stdout"), "policy load refused", 10s).empty());
+  CHECK_FALSE(allowed(c, "xmrig/xmrig:6"));
+  CHECK(metricValue(r.metricsPort, "kube_customs_policy_load_success") == 0);
+  CHECK(metricValue(r.metricsPort, "kube_customs_policies_loaded") == 1);
+  CHECK(c.request("GET", "/readyz").status == 200);
+}
+
+// A soft limit of 256 open files under a hard one of 1024: the server raises the soft limit,
+// lowers its connection cap to leave room for its own files, and a flood of connections is
+// refused and counted past the cap while metrics are still served. It used to run out of
+// descriptors at 256, fail accepts every 50 ms and count nothing.
+TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") {
+  std::string out;
+  if (kc::testing::runCommand("command -v prlimit", out) != 0) {
+    const char* required = std::getenv("KC_REQUIRE_TOOLS");
+    if (required != nullptr && std::string(required) == "1")
+      FAIL("prlimit not installed (Debian package util-linux) (KC_REQUIRE_TOOLS=1)");
+    WARN("prlimit not installed: skipping");
+    return;
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  Running r(nullptr, {}, "stdout", {out, "--nofile=256:1024", "--"});
+  std::istringstream limits(
+      kc::testing::readFile("/proc/" + std::to_string(r.proc->pid()) + "/limits"));
+  std::string soft, hard;
+  for (std::string line; std::getline(limits, line);) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream(line.substr(14)) >> soft >> hard;
+  }
+  CHECK(soft == "1024");
+  CHECK(hard == "1024");
+  const std::string lowered =
+      Process::waitForLine(r.dir.file("stdout"), "server.maxConnections lowered", 5s);
+  REQUIRE_FALSE(lowered.empty());
+  CHECK(nlohmann::json::parse(lowered)["max_connections"] == 1024 - 384);
+  kc::testing::TlsClient before(r.ca(), r.httpsPort);
+  REQUIRE(before.request("GET", "/healthz").status == 200);
+  std::vector<int> flood;
+  for (int i = 0; i < 700; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(r.httpsPort);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    flood.push_back(fd);
+  }
+  REQUIRE(waitUntil([&] {
+    return metricValue(r.metricsPort,
+                       "kube_customs_http_bad_requests_total{reason=\"too_many_connections\"}") >= 50;
+  }, 10s));
+  CHECK(before.request("GET", "/healthz").status == 200);
+  for (int fd : flood) ::close(fd);
+  REQUIRE(waitUntil([&] { return kc::testing::TlsClient(r.ca(), r.httpsPort).request("GET", "/healthz").status == 200; }, 15s));
+}

@@ -1,5 +1,8 @@
 #include "common/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -100,6 +103,11 @@ struct Fixture {
                       0, false});
     routes.push_back({"GET", "/ping", [](const kc::http::Request&, kc::http::Response& res) {
                         res.body = "pong";
+                      }});
+    // An answer of 8 MiB, far more than the kernel's socket buffers take from a client that
+    // does not read.
+    routes.push_back({"GET", "/big", [](const kc::http::Request&, kc::http::Response& res) {
+                        res.body.assign(8u << 20, 'b');
                       }});
     // Refuses, from the headers alone, anyone without the token.
     routes.push_back({"POST", "/auth",
@@ -230,6 +238,21 @@ TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
 // 600 more is refused with 503 before its body is read, one announcing 400 fits, and a
 // chunked body (which may grow to the route's cap of 1,024) does not. Once the holder is closed
 // (body timeout), its share returns.
+// A plain TCP connection to 127.0.0.1:port; -1 on failure.
+int rawConnect(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
   Fixture f(5s, 1536);
   std::thread holder([&] {
@@ -508,6 +531,90 @@ TEST_CASE("ShutdownClosesIdleKeepAliveConnections", "[http][shutdown]") {
   CHECK(f.server->shutdown(5s));
   CHECK(std::chrono::steady_clock::now() - start < 4s);
   CHECK(f.server->activeConnections() == 0);
+}
+
+// A silent TCP connection (or a ClientHello that never finishes) is closed at headerTimeout and
+// counted, as a slow-loris at the HTTP layer is.
+TEST_CASE("CountsAConnectionThatNeverStartsItsHandshake", "[http]") {
+  Fixture f;
+  const int fd = rawConnect(f.server->port());
+  REQUIRE(fd >= 0);
+  REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("handshake_timeout") >= 1; }, 10ms));
+  CHECK(f.metrics.badRequestCount("handshake_timeout") == 1);
+  CHECK(f.metrics.badRequestCount("tls_handshake") == 0);
+  char byte;
+  CHECK(::read(fd, &byte, 1) == 0);  // closed by the server
+  ::close(fd);
+  CHECK(f.client().request("GET", "/ping").status == 200);
+}
+
+// Answers waiting for clients that do not read hold the same budget as bodies: two answers of
+// 8 MiB fit a budget of 20 MiB; the third gets a short 503 instead, and so does a reading client
+// until the first two go away. Without this, 50 such clients held 412 MB.
+TEST_CASE("AnswersWaitingForClientsThatDoNotReadHoldTheBudget", "[http]") {
+  Fixture f(5s, 20u << 20);
+  const std::string get = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  TlsClient a = f.client(), b = f.client(), c = f.client();
+  REQUIRE(a.sendWithoutReading(get));
+  REQUIRE(waitUntil([&] { return f.server->bodyBytesInFlight() == (8u << 20); }));
+  REQUIRE(b.sendWithoutReading(get));
+  REQUIRE(waitUntil([&] { return f.server->bodyBytesInFlight() == (16u << 20); }));
+  CHECK(f.metrics.bodyBytesInFlightValue() == (16u << 20));
+  REQUIRE(c.sendWithoutReading(get));
+  REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("response_budget") == 1; }));
+  auto refused = f.client().request("GET", "/big");
+  CHECK(refused.status == 503);
+  CHECK(refused.headers["Retry-After"] == "1");
+  CHECK(refused.body.find("memory budget") != std::string::npos);
+  CHECK(f.server->bodyBytesInFlight() == (16u << 20));
+  a.close();
+  b.close();
+  c.close();
+  REQUIRE(waitUntil([&] { return f.server->bodyBytesInFlight() == 0; }));
+  const auto served = f.client().request("GET", "/big");
+  CHECK(served.status == 200);
+  CHECK(served.body.size() == (8u << 20));
+  CHECK(f.server->bodyBytesInFlight() == 0);
+}
+
+// The metrics listener is the same server in plain HTTP, with its limits: clients that connect
+// and send nothing, or half a request, never keep a scrape waiting (with two worker threads and
+// no timeouts, two such clients blocked every scrape).
+TEST_CASE("SlowClientsDoNotStarveTheMetricsListener", "[http][metrics]") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics metrics(*registry);
+  std::string error;
+  auto server = kc::metrics::serveMetrics(
+      "127.0.0.1:0", registry, [&](std::string_view r) { metrics.badRequest(r); }, error);
+  REQUIRE(server != nullptr);
+  std::vector<int> slow;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = rawConnect(server->port());
+    REQUIRE(fd >= 0);
+    if (i % 2 == 1) {
+      const std::string half = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+      REQUIRE(::write(fd, half.data(), half.size()) == static_cast<ssize_t>(half.size()));
+    }
+    slow.push_back(fd);
+  }
+  for (int i = 0; i < 9; ++i) {
+    auto scrape = kc::testing::httpGet(server->port(), "/metrics");
+    REQUIRE(scrape.status == 200);
+    CHECK(scrape.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(scrape.body.find("# TYPE kube_customs_http_bad_requests_total counter") !=
+          std::string::npos);
+  }
+  CHECK(kc::testing::httpGet(server->port(), "/other").status == 404);
+  for (int fd : slow) ::close(fd);
+  server->shutdown(1s);
+}
+
+TEST_CASE("ConnectionsLeaveRoomForTheProcesssOwnFiles", "[http]") {
+  using kc::http::connectionsWithin;
+  CHECK(connectionsWithin(4096, 1'048'576) == 4096);
+  CHECK(connectionsWithin(4096, 1024) == 1024 - kc::http::kReservedFileDescriptors);
+  CHECK(connectionsWithin(100, 1024) == 100);
+  CHECK(connectionsWithin(4096, 10) == 1);
 }
 
 TEST_CASE("ParsesListenAddresses", "[http]") {

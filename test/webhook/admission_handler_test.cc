@@ -1,8 +1,10 @@
 #include "webhook/admission_handler.h"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "test/test_util.h"
 #include "policies/loader.h"
 #include "webhook/admission_review.h"
@@ -203,3 +205,110 @@ spec:
 }
 
 }  // namespace
+
+namespace {
+
+// A pod review with `n` privileged containers named `name` + index, running a denied image.
+nlohmann::json hostileReview(int n, const std::string& name) {
+  nlohmann::json review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  nlohmann::json containers = nlohmann::json::array();
+  for (int i = 0; i < n; ++i)
+    containers.push_back({{"name", name + std::to_string(i)},
+                          {"image", "docker.io/xmrig/xmrig:6.21.0"},
+                          {"securityContext", {{"privileged", true}}}});
+  review["request"]["object"]["spec"]["containers"] = containers;
+  return review;
+}
+
+// Every line logged while `fn` runs.
+template <typename Fn>
+std::vector<std::string> loggedLines(Fn fn) {
+  std::FILE* sink = std::tmpfile();
+  REQUIRE(sink != nullptr);
+  kc::log::setSink(sink);
+  fn();
+  kc::log::setSink(nullptr);
+  std::rewind(sink);
+  std::vector<std::string> lines;
+  std::string line;
+  for (int c = std::fgetc(sink); c != EOF; c = std::fgetc(sink)) {
+    if (c == '\n') {
+      lines.push_back(std::move(line));
+      line.clear();
+    } else {
+      line.push_back(static_cast<char>(c));
+    }
+  }
+  std::fclose(sink);
+  return lines;
+}
+
+}  // namespace
+
+// Answers are held in memory until the API server (or anyone) reads them, and with
+// failurePolicy Ignore an out-of-memory webhook admits pods unjudged: whatever the review, the
+// answer stays under 128 KiB and its log line under 64 KiB, still says why, and counts what it
+// leaves out. Ten containers with 50 kB names (a 0.5 MB review) made a 6 MB answer; 30,000
+// containers a 12 MB answer and a 6 MB log line.
+TEST_CASE("AHostileReviewGetsABoundedAnswerAndLogLine", "[handler][bounds]") {
+  const kc::policy::LoadResult loaded =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  PolicyFixture f(loaded.policies);
+  // "é" at the cut: a name of 50 kB of two-byte characters, so a cut by bytes would split one.
+  std::string longName;
+  for (int i = 0; i < 25'000; ++i) longName += "\xC3\xA9";
+  for (const auto& [count, name] : std::vector<std::pair<int, std::string>>{
+           {10, longName}, {30'000, "c"}}) {
+    INFO(count << " containers");
+    const std::string body = hostileReview(count, name).dump();
+    kc::http::Response res;
+    const auto lines = loggedLines([&] {
+      kc::http::Request req;
+      req.method = "POST";
+      req.path = "/validate";
+      req.body = body;
+      f.handler.handle(req, res);
+    });
+    REQUIRE(res.status == 200);
+    CHECK(res.body.size() <= 128 * 1024);
+    // Valid JSON and valid UTF-8 (parse throws on a split character).
+    const auto answer = nlohmann::json::parse(res.body)["response"];
+    CHECK(answer["allowed"] == false);
+    const std::string message = answer["status"]["message"];
+    // Why each policy denies is there: the one with a violation per container does not crowd
+    // out the next.
+    CHECK(message.find("[denied-images] ") == 0);
+    CHECK(message.find(" more violations)") != std::string::npos);
+    const auto pss = message.find("; [pod-security-baseline] violates PodSecurity");
+    REQUIRE(pss != std::string::npos);
+    CHECK(message.find("privileged", pss) != std::string::npos);
+    const std::string annotation =
+        answer["auditAnnotations"]["kube-customs.io/violations"].get<std::string>();
+    CHECK(annotation.size() <= 8192);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].size() <= 64 * 1024);
+    const auto logged = nlohmann::json::parse(lines[0]);
+    CHECK(logged["event_type"] == "admission_denied");
+    CHECK(logged["violations"].size() <= 64);
+    // An image violation for each container at least: the 30,000 are counted, not listed.
+    CHECK(logged["violations"].size() + logged["violations_omitted"].get<std::size_t>() >=
+          static_cast<std::size_t>(count));
+    if (count > 64) CHECK(logged["violations"].size() == 64);
+  }
+}
+
+// The answer echoes the uid, so an overlong one is refused as an invalid field.
+TEST_CASE("AReviewWithAnOverlongUidIsRefused", "[handler][bounds]") {
+  Fixture f;
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  review["request"]["uid"] = std::string(257, 'u');
+  const auto res = f.call(review.dump());
+  CHECK(res.status == 400);
+  CHECK(res.body.find("request.uid is longer than 256 bytes") != std::string::npos);
+  CHECK(f.serverMetrics.badRequestCount("invalid_field") == 1);
+  review["request"]["uid"] = std::string(256, 'u');
+  CHECK(f.call(review.dump()).status == 200);
+}

@@ -112,4 +112,71 @@ TEST_CASE("NotReadyWhileNothingEverLoaded", "[policy-store]") {
   CHECK(missing.lastErrors().size() == 1);
 }
 
+// Files moved away, or renamed to another extension, leave a directory with no policies: the
+// door must stay shut with the last set, not open on an empty one.
+TEST_CASE("AnEmptiedDirectoryKeepsThePoliciesInForceUnlessEmptyIsAllowed", "[policy-store]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
+  bool lastOk = true;
+  std::size_t inForce = 0;
+  kc::webhook::PolicyStore store(dir.path(), {[&](bool ok, std::size_t n) {
+                                   lastOk = ok;
+                                   inForce = n;
+                                 }});
+  REQUIRE(store.reload());
+  const auto good = store.current();
+  std::filesystem::rename(dir.file("tools.yaml"), dir.file("tools.yaml.bak"));
+  CHECK_FALSE(store.reload());
+  CHECK(store.current() == good);
+  CHECK_FALSE(lastOk);
+  CHECK(inForce == 1);
+  REQUIRE(store.lastErrors().size() == 1);
+  CHECK(store.lastErrors()[0].toString().find("no policies") != std::string::npos);
+  CHECK_FALSE(store.reload());  // not retried, not loaded, until the files change
+  CHECK(store.current() == good);
+  // Back in place: loaded again.
+  std::filesystem::rename(dir.file("tools.yaml.bak"), dir.file("tools.yml"));
+  CHECK(store.reload());
+  CHECK(lastOk);
+  CHECK(policyNames(*store.current()) == std::vector<std::string>{"tools"});
+
+  // The operator may say an empty directory means no policies.
+  TempDir other;
+  kc::testing::writeFile(other.file("tools.yaml"), kDenyNgrok);
+  kc::webhook::PolicyStore allowing(other.path(), {}, {true, std::chrono::milliseconds(0)});
+  REQUIRE(allowing.reload());
+  std::filesystem::remove(other.file("tools.yaml"));
+  CHECK(allowing.reload());
+  CHECK(allowing.current()->isEmpty());
+}
+
+// A file rewritten in place is read while half written. With a settle time, a change is loaded
+// only once two reads that far apart agree: the half-written file (valid YAML, but missing the
+// image that the whole file denies) is never the set in force.
+TEST_CASE("AFileRewrittenInPlaceIsLoadedOnlyOnceItSettles", "[policy-store]") {
+  using Clock = kc::webhook::PolicyStore::Clock;
+  TempDir dir;
+  kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
+  kc::webhook::PolicyStore store(dir.path(), {}, {false, std::chrono::milliseconds(1000)});
+  const auto t0 = Clock::now();
+  REQUIRE(store.reload(false, t0));  // the first load is at once
+  const auto good = store.current();
+  const std::string whole = std::string(kDenyChisel).replace(
+      std::string(kDenyChisel).find("[\"**/chisel\"]"), 13, "[\"**/chisel\", \"**/ngrok\"]");
+  const std::string half = std::string(kDenyChisel);  // the first image only: ngrok admitted
+  kc::testing::writeFile(dir.file("tools.yaml"), half);
+  CHECK_FALSE(store.reload(false, t0 + std::chrono::milliseconds(2000)));
+  CHECK(store.current() == good);
+  kc::testing::writeFile(dir.file("tools.yaml"), whole);
+  CHECK_FALSE(store.reload(false, t0 + std::chrono::milliseconds(4000)));  // changed again
+  CHECK(store.current() == good);
+  CHECK_FALSE(store.reload(false, t0 + std::chrono::milliseconds(4500)));  // not settled yet
+  CHECK(store.reload(false, t0 + std::chrono::milliseconds(5000)));
+  REQUIRE(store.current()->policies()[0].images.denied.size() == 2);
+  // A forced reload (SIGHUP) does not wait.
+  kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
+  CHECK(store.reload(true, t0 + std::chrono::milliseconds(5001)));
+  CHECK(store.current()->policies()[0].images.denied.size() == 1);
+}
+
 }  // namespace
