@@ -268,6 +268,7 @@ int runServe(const std::vector<std::string>& args) {
   }
   log::info("listening", {{log::field::kEventType, log::event::kListening},
                           {"https_port", server.port()},
+                          {"threads", server.threads()},
                           {"metrics_port", exposer->port()},
                           {log::field::kRoles, roles}});
 

@@ -14,7 +14,7 @@ namespace kc {
 
 struct ServerConfig {
   std::string listen = ":8443";
-  int threads = 0;  // 0: one per core
+  int threads = 0;  // 0: one per CPU the process may use (common/cpus.h)
   // An AdmissionReview holds the object as the API server's JSON encoder writes it (which
   // escapes <, > and & in six bytes each), twice for an UPDATE: a pod of 1.5 MiB, etcd's limit,
   // can make 18 MiB. A review over the cap gets 413, and the API server's failurePolicy

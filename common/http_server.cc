@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/cpus.h"
 #include "common/log.h"
 
 namespace kc::http {
@@ -809,7 +810,7 @@ bool Server::start(std::string& error) {
   }
   impl_->port = impl_->acceptor.local_endpoint().port();
   int n = impl_->options.threads;
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = static_cast<int>(std::min<std::size_t>(cpus::usable(), 256));
   impl_->work.push_back(net::make_work_guard(impl_->ioc));
   for (int i = 1; i < n; ++i) {
     impl_->workers.push_back(std::make_unique<net::io_context>(1));
@@ -823,6 +824,8 @@ bool Server::start(std::string& error) {
 }
 
 std::uint16_t Server::port() const { return impl_->port; }
+
+std::size_t Server::threads() const { return impl_->threads.size(); }
 
 std::size_t Server::activeConnections() const { return impl_->connections.load(); }
 

@@ -59,7 +59,7 @@ struct Route {
 
 struct ServerOptions {
   std::string listen = ":8443";
-  int threads = 0;  // 0: one per core
+  int threads = 0;  // 0: one per CPU the process may use (affinity mask, cgroup quota)
   std::size_t maxBodyBytes = 3 * 1024 * 1024;
   std::size_t maxHeaderBytes = 16 * 1024;
   std::chrono::milliseconds headerTimeout{10000};  // to read headers, then the body
@@ -106,6 +106,8 @@ class Server {
   // Binds, listens and starts the worker threads. False and `error` when it cannot bind.
   bool start(std::string& error);
   std::uint16_t port() const;
+  // I/O threads running (server.threads, or the CPUs the process may use).
+  std::size_t threads() const;
 
   // Graceful stop: stop accepting, close idle connections, let in-flight requests finish and
   // answer with `Connection: close`, wait at most `grace`, then stop. True when every

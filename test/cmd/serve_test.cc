@@ -588,3 +588,25 @@ TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") 
   for (int fd : flood) ::close(fd);
   REQUIRE(waitUntil([&] { return kc::testing::TlsClient(r.ca(), r.httpsPort).request("GET", "/healthz").status == 200; }, 15s));
 }
+
+// Confined to one CPU (taskset here; a cpuset or a CPU limit in a cluster), the server runs one
+// I/O thread, not one per CPU of the machine: two threads on one CPU queue behind each other.
+TEST_CASE("ServeSizesItsThreadsByTheCpusItMayUse", "[serve]") {
+  std::string taskset;
+  if (kc::testing::runCommand("command -v taskset", taskset) != 0) {
+    const char* required = std::getenv("KC_REQUIRE_TOOLS");
+    if (required != nullptr && std::string(required) == "1")
+      FAIL("taskset not installed (Debian package util-linux) (KC_REQUIRE_TOOLS=1)");
+    WARN("taskset not installed: skipping");
+    return;
+  }
+  while (!taskset.empty() && (taskset.back() == '\n' || taskset.back() == ' ')) taskset.pop_back();
+  TempDir dir;
+  Process p({taskset, "-c", "0", kc::testing::kubeCustomsBinary(), "serve", "--state-dir",
+             dir.path() + "/state", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
+            dir.file("out"), dir.file("err"));
+  const std::string line = Process::waitForLine(dir.file("out"), "\"listening\"", 20s);
+  INFO(kc::testing::readFile(dir.file("err")));
+  REQUIRE_FALSE(line.empty());
+  CHECK(nlohmann::json::parse(line)["threads"] == 1);
+}
