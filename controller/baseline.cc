@@ -1,3 +1,4 @@
+#include "common/utf8.h"
 #include "controller/baseline.h"
 
 #include <fcntl.h>
@@ -40,7 +41,8 @@ bool parseState(std::string_view s, Baseline::State& out) {
   return true;
 }
 
-std::string bounded(std::string_view s) { return std::string(s.substr(0, kMaxValueBytes)); }
+// Cut on a character boundary: a cut inside one would make the saved baseline invalid UTF-8.
+std::string bounded(std::string_view s) { return std::string(utf8::prefix(s, kMaxValueBytes)); }
 
 std::string entryKey(std::string_view ns, std::string_view kind) {
   std::string k(ns);
@@ -110,7 +112,7 @@ std::string normalizeUserAgent(std::string_view ua) {
 
 std::string imageSource(std::string_view image) {
   policy::ImageRef ref;
-  if (!policy::parseImageRef(image, ref)) return "invalid:" + bounded(image.substr(0, 128));
+  if (!policy::parseImageRef(image, ref)) return "invalid:" + std::string(utf8::prefix(image, 128));
   return ref.name();
 }
 
@@ -351,7 +353,9 @@ bool Baseline::save(const std::string& path, std::string* error) const {
   std::string text;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    text = showLocked().dump(1);
+    // Values are cut on character boundaries; replace stands guard for any invalid byte left,
+    // which would otherwise make dump() throw and the save fail.
+    text = showLocked().dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   text.push_back('\n');
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "test/test_util.h"
 
@@ -185,6 +186,28 @@ TEST_CASE("PersistsAtomicallyAndReloads", "[baseline]") {
   CHECK(b.keyCount() == 1);
   kc::testing::writeFile(dir.file("junk.json"), "{not json");
   CHECK_FALSE(b.load(dir.file("junk.json"), &err));
+}
+
+// A Deployment whose image is 127 ASCII characters and then "é" (or a user name or user agent
+// long enough to be cut inside a character) stopped serve and replay --update-baseline: the
+// value was cut at a byte count inside the character and saving threw on the invalid UTF-8.
+TEST_CASE("ValuesCutToTheirCapsStayValidUtf8AndSave", "[baseline]") {
+  kc::testing::TempDir dir;
+  Baseline a(BaselineOptions{kDay, 16, 100});
+  const std::string image = std::string(127, 'a') + "\xC3\xA9";
+  std::string user = std::string(255, 'u') + "\xC3\xA9";
+  a.observe(obs("shop", "Deployment", user, kKubectl, {image}, kT0));
+  a.observe(obs("shop", "Deployment", "ci", std::string(63, 'x') + "\xC3\xA9/1.0", {"nginx:1"},
+                kT0 + 2 * kDay));
+  std::string err;
+  REQUIRE(a.save(dir.file("baseline.json"), &err));
+  const auto saved = nlohmann::json::parse(kc::testing::readFile(dir.file("baseline.json")));
+  const std::string text = saved.dump();
+  CHECK(text.find("invalid:" + std::string(127, 'a') + "\"") != std::string::npos);
+  CHECK(text.find(std::string(255, 'u') + "\"") != std::string::npos);
+  Baseline b(BaselineOptions{kDay, 16, 100});
+  REQUIRE(b.load(dir.file("baseline.json"), &err));
+  CHECK(b.show() == a.show());
 }
 
 TEST_CASE("StaysBoundedAndFailsLoudWhenFull", "[baseline]") {
