@@ -1478,6 +1478,11 @@ TEST_CASE("HostPathAndCapabilityClassification", "[detections]") {
   CHECK(hostPathSeverity("/var/lib/kubelet/pods") == Severity::kCritical);
   CHECK(hostPathSeverity("/var") == Severity::kCritical);  // contains the kubelet's state
   CHECK(hostPathSeverity("/etc/ssl/certs") == Severity::kHigh);
+  // The parents of critical locations are critical, as docs/detections.md says.
+  CHECK(hostPathSeverity("/etc") == Severity::kCritical);      // holds /etc/kubernetes
+  CHECK(hostPathSeverity("/run") == Severity::kCritical);      // holds /run/containerd
+  CHECK(hostPathSeverity("/var/run") == Severity::kCritical);  // holds docker.sock
+  CHECK(hostPathSeverity("/run/user/1000") == Severity::kHigh);
   CHECK(hostPathSeverity("/var/log") == Severity::kMedium);
   CHECK(hostPathSeverity("/data/shop") == Severity::kInfo);
   CHECK(hostPathSeverity("/etcetera") == Severity::kInfo);
