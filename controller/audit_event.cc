@@ -3,6 +3,7 @@
 #include "controller/dedupe.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -291,6 +292,62 @@ int httpFromGrpc(int64_t code) {
 
 // The shape of one item, discovered by a single pass over its fields.
 enum class Shape { kEvent, kAks, kGke, kNotEvent };
+
+// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+void appendQueryValue(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+}
+
+// GKE entries carry no requestURI: the request line is rebuilt from resourceName
+// ("core/v1/namespaces/shop/pods/web/exec" is /api/v1/namespaces/shop/pods/web/exec,
+// "apps/v1/..." is /apis/apps/v1/..., a non-resource path such as "readyz" is /readyz), and
+// for a session the command and container are taken from the logged request options when the
+// entry has them, as the query string the API server's own audit would show.
+std::string gkeRequestUri(std::string_view resourceName, bool isResource, dom::element request) {
+  std::string uri;
+  std::string_view rest = resourceName;
+  while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  if (!isResource) return "/" + std::string(rest.substr(0, 4096));
+  const size_t slash = rest.find('/');
+  const std::string_view group = rest.substr(0, slash);
+  uri = group == "core" ? "/api" : "/apis/" + std::string(group);
+  uri += "/";
+  uri += rest.substr(slash + 1, 4096);
+  dom::object options;
+  if (request.get_object().get(options) != simdjson::SUCCESS) return uri;
+  char sep = '?';
+  auto param = [&](std::string_view name, std::string_view value) {
+    uri.push_back(sep);
+    sep = '&';
+    uri += name;
+    uri.push_back('=');
+    appendQueryValue(uri, value.substr(0, 4096));
+  };
+  for (dom::key_value_pair kv : options) {
+    std::string_view one;
+    dom::array many;
+    if (kv.key == "container" && kv.value.get_string().get(one) == simdjson::SUCCESS) {
+      param("container", one);
+    } else if (kv.key == "command" && kv.value.get_string().get(one) == simdjson::SUCCESS) {
+      param("command", one);
+    } else if (kv.key == "command" && kv.value.get_array().get(many) == simdjson::SUCCESS) {
+      size_t n = 0;
+      for (dom::element arg : many) {
+        if (arg.get_string().get(one) == simdjson::SUCCESS && n++ < 256) param("command", one);
+      }
+    }
+  }
+  return uri;
+}
 
 }  // namespace
 
@@ -872,7 +929,11 @@ void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& s
     parts.push_back(rest.substr(0, slash));
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   }
-  if (parts.size() >= 3) {
+  // A resource request's method is io.k8s.<group>.<version>.<resource>[.<subresource>].<verb>;
+  // a non-resource one (a health probe, discovery) is io.k8s.<verb> with the path as its name.
+  const bool resourceMethod =
+      std::count(methodName.begin(), methodName.end(), '.') >= 5 && resourceName.rfind('/', 0) != 0;
+  if (parts.size() >= 3 && resourceMethod) {
     ev.hasObjectRef = true;
     ev.objectRef.apiGroup = parts[0] == "core" ? std::string_view{} : parts[0];
     ev.objectRef.apiVersion = parts[1];
@@ -889,6 +950,9 @@ void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& s
     reject(stats, RejectReason::kMissingField);
     return;
   }
+  // Valid while onEvent runs, as the views into the document are.
+  const std::string requestURI = gkeRequestUri(resourceName, ev.hasObjectRef, ev.requestObject);
+  ev.requestURI = requestURI;
   ev.timeMicros = firstTime({timestamp});
   ev.stageTimestamp = timestamp;
   ++stats.events;

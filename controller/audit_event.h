@@ -62,7 +62,8 @@ struct ObjectRef {
 };
 
 // Compact view of one audit event. All string_views point into the parser's buffers (or to
-// static literals for values derived from GKE entries).
+// static literals for values derived from GKE entries, or, for the requestURI a GKE entry lacks
+// and the parser rebuilds, to a string that lives while the callback runs).
 struct Event {
   EventFormat format = EventFormat::kKubernetes;
   std::string_view apiVersion;  // may be empty: events without apiVersion are accepted

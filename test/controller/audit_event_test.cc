@@ -287,6 +287,25 @@ TEST_CASE("MapsGkeProtoPayloadEntries") {
   CHECK(m == 1);
 }
 
+// GKE entries have no requestURI: it is rebuilt from resourceName, so the paths of anonymous
+// health probes are known and the commands of sessions, when the entry logs them, are read.
+TEST_CASE("RebuildsTheRequestUriOfGkeEntries") {
+  EventParser p;
+  auto uriOf = [&](std::string_view entry) {
+    std::string uri = "<none>";
+    p.parse(entry, [&](const Event& e) { uri = std::string(e.requestURI); });
+    return uri;
+  };
+  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"readyz","authenticationInfo":{"principalEmail":"system:anonymous"},"status":{}},"insertId":"i1","timestamp":"2024-05-01T10:00:05Z"})") ==
+        "/readyz");
+  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"/livez/ping","status":{}},"insertId":"i2","timestamp":"2024-05-01T10:00:05Z"})") ==
+        "/livez/ping");
+  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.apps.v1.deployments.create","resourceName":"apps/v1/namespaces/tools/deployments/tunnel","status":{}},"insertId":"i3","timestamp":"2024-05-01T10:00:05Z"})") ==
+        "/apis/apps/v1/namespaces/tools/deployments/tunnel");
+  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/shop/pods/web/exec","request":{"@type":"core.k8s.io/v1.PodExecOptions","container":"app","command":["sh","-c","cat /var/run/secrets/kubernetes.io/serviceaccount/token"]},"status":{}},"insertId":"i4","timestamp":"2024-05-01T10:00:05Z"})") ==
+        "/api/v1/namespaces/shop/pods/web/exec?container=app&command=sh&command=-c&command=cat%20%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken");
+}
+
 TEST_CASE("BadEventsInABatchAreCountedByReasonAndTheRestGoOn") {
   std::string batch = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
   batch += std::string(kPodGet) + ",";

@@ -2371,5 +2371,27 @@ TEST_CASE("PodCarryingWritesWithoutBodiesAreReportedAsUnjudged", "[detections]")
   CHECK(feed(trusting, t.str()).empty());
 }
 
+// GKE entries carry no requestURI: an anonymous readiness probe must not be reported as an
+// anonymous request allowed, and a session's command, when the entry logs it, is scored.
+TEST_CASE("GkeEntriesAreJudgedByTheirRebuiltRequestLine", "[detections][gke]") {
+  DetectorOptions o;
+  Detector d(o);
+  const std::string probe =
+      R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"readyz","authenticationInfo":{"principalEmail":"system:anonymous"},"requestMetadata":{"callerIp":"35.191.0.9"},"status":{}},"insertId":"g-probe","timestamp":"2024-05-01T10:00:05Z","labels":{"authorization.k8s.io/decision":"allow"}})";
+  CHECK(feed(d, probe).empty());
+  const std::string secrets =
+      R"({"protoPayload":{"methodName":"io.k8s.core.v1.secrets.list","resourceName":"core/v1/secrets","authenticationInfo":{"principalEmail":"system:anonymous"},"status":{}},"insertId":"g-secrets","timestamp":"2024-05-01T10:00:06Z","labels":{"authorization.k8s.io/decision":"allow"}})";
+  auto fs = feed(d, secrets);
+  REQUIRE(rule(fs, "anonymous-request-allowed") != nullptr);
+  CHECK(rule(fs, "anonymous-request-allowed")->summary.find("/api/v1/secrets") != std::string::npos);
+  const std::string exec =
+      R"({"protoPayload":{"methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/shop/pods/web/exec","authenticationInfo":{"principalEmail":"mallory@example.com"},"request":{"@type":"core.k8s.io/v1.PodExecOptions","container":"app","command":["cat","/var/run/secrets/kubernetes.io/serviceaccount/token"]},"status":{}},"insertId":"g-exec","timestamp":"2024-05-01T10:00:07Z","operation":{"id":"op-9","first":true},"labels":{"authorization.k8s.io/decision":"allow"}})";
+  fs = feed(d, exec);
+  const Finding* f = rule(fs, "pod-exec");
+  REQUIRE(f != nullptr);
+  CHECK(f->severity == Severity::kHigh);
+  CHECK(f->containers == std::vector<std::string>{"app"});
+}
+
 }  // namespace
 }  // namespace kc::audit
