@@ -1,6 +1,7 @@
 #include "common/background_writer.h"
 
 #include "common/files.h"
+#include "common/internal_errors.h"
 
 namespace kc::files {
 
@@ -45,9 +46,13 @@ void BackgroundWriter::run() {
     pending_.reset();
     writing_ = true;
     lk.unlock();
+    // The failure boundary of the writer thread: whatever one write throws costs that write.
     std::string error;
-    const bool ok = writeFileAtomic(path_, content, mode_, error);
-    if (!ok && onError_) onError_(error);
+    bool ok = false;
+    internal::guarded(internal::Component::kBackgroundWriter, path_,
+                      [&] { ok = writeFileAtomic(path_, content, mode_, error); });
+    if (!ok && onError_)
+      internal::guarded(internal::Component::kBackgroundWriter, path_, [&] { onError_(error); });
     lk.lock();
     writing_ = false;
     ++writes_;

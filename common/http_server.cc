@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/cpus.h"
+#include "common/internal_errors.h"
 #include "common/log.h"
 
 namespace kc::http {
@@ -817,9 +818,16 @@ bool Server::start(std::string& error) {
     impl_->work.push_back(net::make_work_guard(*impl_->workers.back()));
   }
   impl_->doAccept();
-  impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  // The failure boundary of an I/O thread: an exception that escapes a completion handler
+  // costs that connection (its handler and session are gone), is logged and counted, and the
+  // thread goes on running its context.
+  auto run = [](net::io_context& ctx) {
+    while (!internal::guarded(internal::Component::kHttp, "I/O thread", [&] { ctx.run(); })) {
+    }
+  };
+  impl_->threads.emplace_back([impl = impl_, run] { run(impl->ioc); });
   for (auto& w : impl_->workers)
-    impl_->threads.emplace_back([impl = impl_, ctx = w.get()] { ctx->run(); });
+    impl_->threads.emplace_back([impl = impl_, ctx = w.get(), run] { run(*ctx); });
   return true;
 }
 

@@ -3,6 +3,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "common/http_server.h"
+#include "common/internal_errors.h"
 
 namespace kc::metrics {
 
@@ -88,7 +89,9 @@ std::unique_ptr<http::Server> serveMetrics(const std::string& listen,
   std::vector<http::Route> routes;
   routes.push_back({"GET", "/metrics", [reg](const http::Request&, http::Response& res) {
                       res.contentType = "text/plain; version=0.0.4; charset=utf-8";
-                      res.body = prometheus::TextSerializer().Serialize(reg->Collect());
+                      auto families = reg->Collect();
+                      families.push_back(internal::metricFamily());
+                      res.body = prometheus::TextSerializer().Serialize(families);
                     }});
   auto server = std::make_unique<http::Server>(opts, nullptr, std::move(routes),
                                                http::ServerHooks{std::move(onBadRequest), {}});

@@ -4,6 +4,7 @@
 #include <prometheus/registry.h>
 
 #include "common/config.h"
+#include "common/internal_errors.h"
 #include "common/metrics.h"
 #include "controller/audit_metrics.h"
 #include "controller/detections.h"
@@ -77,6 +78,8 @@ TEST_CASE("EveryMetricIsInMetricsDoc", "[docs]") {
     INFO(family.name);
     CHECK(text.find("| `" + family.name + "` |") != std::string::npos);
   }
+  // Added to every scrape by the metrics listener, beside the registry's families.
+  CHECK(text.find("| `" + kc::internal::metricFamily().name + "` |") != std::string::npos);
   for (const auto& reason : kc::metrics::badRequestReasons()) {
     INFO(reason);
     CHECK(text.find("`" + reason + "`") != std::string::npos);

@@ -3,6 +3,10 @@
 
 #include "common/background_writer.h"
 
+#include <stdexcept>
+
+#include "common/internal_errors.h"
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
@@ -56,6 +60,29 @@ TEST_CASE("BackgroundWriterReportsAFailedWrite") {
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("no-such-dir") != std::string::npos);
   CHECK(w.writes() == 1);
+}
+
+}  // namespace
+
+namespace {
+
+// The writer thread's failure boundary: an error handler that throws costs that report, is
+// counted as an internal error, and the thread goes on writing (it used to end the process).
+TEST_CASE("BackgroundWriterSurvivesAnErrorHandlerThatThrows") {
+  TempDir dir;
+  int calls = 0;
+  const auto before = kc::internal::errorCount(kc::internal::Component::kBackgroundWriter);
+  kc::files::BackgroundWriter bad(dir.file("missing/state.jsonl"), 0600, [&](const std::string&) {
+    ++calls;
+    throw std::runtime_error("handler failed");
+  });
+  bad.submit("one");
+  bad.flush();
+  bad.submit("two");
+  bad.flush();
+  CHECK(calls == 2);
+  CHECK(bad.writes() == 2);
+  CHECK(kc::internal::errorCount(kc::internal::Component::kBackgroundWriter) == before + 2);
 }
 
 }  // namespace

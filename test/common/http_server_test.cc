@@ -8,9 +8,11 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <stdexcept>
 #include <thread>
 
 #include "common/certgen.h"
+#include "common/internal_errors.h"
 #include "common/metrics.h"
 #include "common/tls.h"
 #include "test/test_util.h"
@@ -121,6 +123,13 @@ struct Fixture {
                         res.status = 401;
                         res.body = "{\"error\":\"token required\"}";
                         return false;
+                      }});
+    // Throws before its body is read, outside any handler's own catch: the I/O thread's
+    // failure boundary catches it.
+    routes.push_back({"POST", "/throws",
+                      [](const kc::http::Request&, kc::http::Response&) {}, 1024, false,
+                      [](const kc::http::Request&, kc::http::Response&) -> bool {
+                        throw std::runtime_error("admitHeaders failed");
                       }});
     kc::http::ServerOptions opts;
     opts.listen = "127.0.0.1:0";
@@ -616,6 +625,20 @@ TEST_CASE("ConnectionsLeaveRoomForTheProcesssOwnFiles", "[http]") {
   CHECK(connectionsWithin(100, 1024) == 100);
   CHECK(connectionsWithin(4096, 10) == 1);
 }
+
+// An exception that escapes a completion handler costs that connection, is counted, and the I/O
+// thread goes on serving (it used to end the process).
+TEST_CASE("AnIoThreadSurvivesAnExceptionOutsideTheHandlers", "[http]") {
+  Fixture f;
+  const auto before = kc::internal::errorCount(kc::internal::Component::kHttp);
+  for (int i = 0; i < 4; ++i) {
+    const auto r = f.client().request("POST", "/throws", "{}");
+    CHECK(r.status == 0);  // the connection closed, no answer
+  }
+  CHECK(kc::internal::errorCount(kc::internal::Component::kHttp) == before + 4);
+  for (int i = 0; i < 4; ++i) CHECK(f.client().request("GET", "/ping").status == 200);
+}
+
 
 TEST_CASE("ParsesListenAddresses", "[http]") {
   std::string host;
