@@ -96,6 +96,55 @@ TEST_CASE("ReplayDropsAnOverLongLastLineAndHandlesEmptyInput", "[replay]") {
   CHECK(empty.summary == "replayed 0 events: 0 findings, 0 duplicates, 0 rejected");
 }
 
+// Findings that never reached their reader: exit 1 with the reason, and the memory is not
+// saved (it would record them as reported, and the next replay would not report them).
+TEST_CASE("ReplayExitsOneAndSavesNoStateWhenItsOutputCannotBeWritten", "[replay][output]") {
+  TempDir dir;
+  std::string log;
+  for (int i = 0; i < 50; ++i) log += execEvent(i, 100) + "\n";
+  kc::testing::writeFile(dir.file("a.log"), log);
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  const std::string memory = dir.file("memory.jsonl");
+  for (const char* format : {"text", "json"}) {
+    INFO(format);
+    const std::string cmd = bin + " audit replay -o " + format + " --memory " + memory + " " +
+                            dir.file("a.log");
+    std::string out;
+    // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
+    CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: No space left on "
+                   "device\nkube-customs audit replay: the state files were left unchanged\n") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+    CHECK(kc::testing::runCommand("(" + cmd + " >&-)", out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: Bad file descriptor") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+    CHECK(kc::testing::runIntoClosedPipe({bin, "audit", "replay", "-o", format, "--memory",
+                                          memory, dir.file("a.log")},
+                                         out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: Broken pipe") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+  }
+  // With a working output the same replay reports all 50 and saves the memory.
+  const Replayed ok = replay(bin + " audit replay -o json --memory " + memory + " " + dir.file("a.log"));
+  CHECK(ok.rc == 0);
+  CHECK(ok.auditIDs == ids(0, 50));
+  CHECK(std::filesystem::exists(memory));
+}
+
+// `baseline show` prints the baseline: one that cannot be written is no success either.
+TEST_CASE("BaselineShowExitsOneWhenItsOutputCannotBeWritten", "[replay][baseline][output]") {
+  TempDir dir;
+  std::string out;
+  const std::string cmd =
+      kc::testing::kubeCustomsBinary() + " baseline show --file " + dir.file("missing.json");
+  REQUIRE(kc::testing::runCommand(cmd, out) == 0);
+  CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+  CHECK(out == "kube-customs baseline: cannot write the output: No space left on device\n");
+}
+
 // The finding lines of a replay (-o json), in output order; the summary line left out.
 std::vector<std::string> findingLines(const std::string& command, int* rc = nullptr) {
   std::string out;

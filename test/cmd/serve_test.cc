@@ -456,4 +456,19 @@ TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
         std::string::npos);
 }
 
+// The caBundle that never reached its reader is no success, though the files were written.
+TEST_CASE("CertGenerateExitsOneWhenTheBundleCannotBeWritten", "[cert][output]") {
+  TempDir dir;
+  std::string out;
+  const std::string cmd = kc::testing::kubeCustomsBinary() +
+                          " cert generate --service kc --namespace sec --out-dir " + dir.path();
+  // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
+  CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+  CHECK(out.find("kube-customs cert: cannot write the output: No space left on device") !=
+        std::string::npos);
+  CHECK(kc::testing::runCommand("(" + cmd + " >&-)", out) == 1);
+  CHECK(out.find("kube-customs cert: cannot write the output: Bad file descriptor") !=
+        std::string::npos);
+}
+
 }  // namespace
