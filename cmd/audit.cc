@@ -329,6 +329,17 @@ int runReplay(const std::vector<std::string>& args) {
   std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()
             << " findings, " << pipeline.duplicates() << " duplicates, " << s.rejectedTotal() + tooLong
             << " rejected\n";
+  // What is over a size cap is skipped whole: every event of an EventList over the document
+  // cap went unjudged, which must not pass for a clean replay.
+  const uint64_t tooLarge = s.rejectedFor(audit::RejectReason::kTooLarge) + tooLong;
+  if (tooLarge > 0)
+    std::cerr << "kube-customs audit replay: " << tooLarge
+              << " document(s) or event(s) over the size caps ("
+              << (audit::ParserLimits{}.maxDocumentBytes >> 20) << " MiB a document, "
+              << (audit::ParserLimits{}.maxEventBytes >> 20)
+              << " MiB an event) skipped, their events not judged; an EventList over the "
+                 "document cap can be replayed as JSON lines of its items: jq -c '.items[]' "
+                 "FILE | kube-customs audit replay -\n";
   // Findings that were not printed must not be recorded as reported (the memory) or as
   // flagged (the baseline): the state files stay as they were, so that a replay with a
   // working output reports them.
@@ -353,7 +364,7 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }
-  return ok ? 0 : 1;
+  return ok && tooLarge == 0 ? 0 : 1;
 }
 
 int runBaseline(const std::vector<std::string>& args) {
