@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace kc::files {
 
@@ -121,6 +122,22 @@ ExclusiveLock::ExclusiveLock(const std::string& path) {
 
 ExclusiveLock::~ExclusiveLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+std::string moveAside(const std::string& path, std::string& error) {
+  // The time in the name keeps an earlier damaged copy: each one may hold what an operator
+  // accepted and wants back.
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string aside = path + ".damaged-" + stamp;
+  if (std::rename(path.c_str(), aside.c_str()) != 0) {
+    error = "cannot rename " + path + " to " + aside + ": " + std::strerror(errno);
+    return "";
+  }
+  return aside;
 }
 
 }  // namespace kc::files

@@ -34,6 +34,11 @@ struct FileStamp {
 };
 FileStamp stampOf(const std::string& path);
 
+// Renames a damaged file out of the way, to PATH.damaged-<UTC time> in the same directory, so
+// that its contents stay for an operator while the process goes on without them. Returns the
+// new path, or "" with `error` set when the rename failed.
+std::string moveAside(const std::string& path, std::string& error);
+
 // An exclusive advisory lock (flock) on `path` (created, mode 0600), held until destruction,
 // for processes that read, change and rewrite the same file. Blocks until it is free.
 // locked() is false when the lock file cannot be opened or locked (error in error()).

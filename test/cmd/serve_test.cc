@@ -456,6 +456,38 @@ TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
         std::string::npos);
 }
 
+// A baseline file that is not one (empty, cut short, another version) is moved aside, warned
+// about and counted: the role starts learning anew instead of exiting at every restart.
+TEST_CASE("ServeMovesADamagedBaselineAsideAndStarts", "[serve][audit][baseline]") {
+  const std::string damaged = GENERATE(as<std::string>{}, "", "{\"version\":1,\"keys\":[{\"na",
+                                       "{\"version\":7,\"keys\":[]}");
+  INFO("baseline file: " << damaged);
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/state");
+  const std::string baseline = dir.path() + "/state/baseline.json";
+  kc::testing::writeFile(baseline, damaged);
+  Running r(&dir, {});
+  CHECK(countLines(dir.file("stdout"), "baseline damaged: moved aside") == 1);
+  CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"baseline\"}") ==
+        1);
+  CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"memory\"}") ==
+        0);
+  std::vector<std::string> aside;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/state")) {
+    if (e.path().filename().string().rfind("baseline.json.damaged-", 0) == 0)
+      aside.push_back(e.path().string());
+  }
+  REQUIRE(aside.size() == 1);
+  CHECK(kc::testing::readFile(aside[0]) == damaged);
+  // The stop saves a baseline of its own in its place.
+  r.proc->signal(SIGTERM);
+  REQUIRE(r.proc->wait(15s) == 0);
+  std::string out;
+  CHECK(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " baseline show --file " +
+                                    baseline + " 2>&1",
+                                out) == 0);
+}
+
 // The caBundle that never reached its reader is no success, though the files were written.
 TEST_CASE("CertGenerateExitsOneWhenTheBundleCannotBeWritten", "[cert][output]") {
   TempDir dir;

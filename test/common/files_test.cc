@@ -1,5 +1,6 @@
 // files::readFile: whole files up to a cap, refused past it before anything of their size is
-// allocated, whatever kind of file (regular, sparse, endless device).
+// allocated, whatever kind of file (regular, sparse, endless device). files::moveAside: a
+// damaged file kept aside.
 #include "common/files.h"
 
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <filesystem>
 #include <string>
 
 #include "test/test_util.h"
@@ -57,6 +59,19 @@ TEST_CASE("ReadFileStopsAnEndlessStreamAtTheCap", "[files]") {
   CHECK_FALSE(kc::files::readFile("/dev/zero", out, 1u << 20));
   CHECK(errno == EFBIG);
   CHECK(out.empty());
+}
+
+TEST_CASE("MoveAsideKeepsTheContentsUnderANewNameBesideIt", "[files]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("baseline.json"), "{\"trunc");
+  std::string error;
+  const std::string aside = kc::files::moveAside(dir.file("baseline.json"), error);
+  REQUIRE_FALSE(aside.empty());
+  CHECK(aside.rfind(dir.file("baseline.json.damaged-"), 0) == 0);
+  CHECK(kc::testing::readFile(aside) == "{\"trunc");
+  CHECK_FALSE(std::filesystem::exists(dir.file("baseline.json")));
+  CHECK(kc::files::moveAside(dir.file("baseline.json"), error).empty());
+  CHECK(error.find("No such file") != std::string::npos);
 }
 
 }  // namespace
