@@ -488,6 +488,31 @@ TEST_CASE("ServeMovesADamagedBaselineAsideAndStarts", "[serve][audit][baseline]"
                                 out) == 0);
 }
 
+// Two audit roles on one state directory would both report every finding: the second one
+// refuses to start and names the lock and its holder.
+TEST_CASE("ASecondServeOnTheSameStateDirectoryRefusesToStartNamingTheHolder", "[serve][audit]") {
+  TempDir dir;
+  Running first(&dir, {});
+  Process second({kc::testing::kubeCustomsBinary(), "serve", "--state-dir", dir.path() + "/state",
+                  "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
+                 dir.file("second.out"), dir.file("second.err"));
+  CHECK(second.wait(15s) == 1);
+  const std::string err = kc::testing::readFile(dir.file("second.err"));
+  INFO(err);
+  CHECK(err.find(dir.path() + "/state/kube-customs.lock is held by pid " +
+                 std::to_string(first.proc->pid())) != std::string::npos);
+  CHECK(countLines(dir.file("second.out"), "\"listening\"") == 0);
+  // The webhook role alone keeps no state: it runs beside the audit role.
+  Running webhookOnly(&dir, {"--roles", "webhook"}, "webhook.out");
+  CHECK(webhookOnly.httpsPort > 0);
+  // Once the holder is gone (even killed), the directory is free again.
+  first.proc->signal(SIGKILL);
+  first.proc->wait(15s);
+  Running next(&dir, {}, "next.out");
+  CHECK(kc::testing::readFile(dir.path() + "/state/kube-customs.lock") ==
+        std::to_string(next.proc->pid()) + "\n");
+}
+
 // The caBundle that never reached its reader is no success, though the files were written.
 TEST_CASE("CertGenerateExitsOneWhenTheBundleCannotBeWritten", "[cert][output]") {
   TempDir dir;
