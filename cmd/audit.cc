@@ -21,6 +21,7 @@
 #include "cmd/audit_role.h"
 #include "cmd/commands.h"
 #include "cmd/flags.h"
+#include "cmd/output.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "controller/mapped_lines.h"
@@ -277,6 +278,7 @@ int runReplay(const std::vector<std::string>& args) {
   std::string jsonOut;
   auto flushJson = [&jsonOut] {
     std::cout.write(jsonOut.data(), static_cast<std::streamsize>(jsonOut.size()));
+    noteStdoutWrite();
     jsonOut.clear();
   };
   audit::PipelineOptions popts;
@@ -294,6 +296,7 @@ int runReplay(const std::vector<std::string>& args) {
     } else {
       std::cout << audit::severityName(f.severity) << "\t" << f.rule << "\t" << f.namespace_
                 << "/" << f.name << "\t" << f.user << "\t" << f.summary << "\n";
+      noteStdoutWrite();
     }
   });
   const std::string path = flags.positional()[0];
@@ -322,11 +325,29 @@ int runReplay(const std::vector<std::string>& args) {
   }
   if (in != stdin) std::fclose(in);
   flushJson();
-  std::cout.flush();
   const auto& s = pipeline.parseStats();
   std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()
             << " findings, " << pipeline.duplicates() << " duplicates, " << s.rejectedTotal() + tooLong
             << " rejected\n";
+  // What is over a size cap is skipped whole: every event of an EventList over the document
+  // cap went unjudged, which must not pass for a clean replay.
+  const uint64_t tooLarge = s.rejectedFor(audit::RejectReason::kTooLarge) + tooLong;
+  if (tooLarge > 0)
+    std::cerr << "kube-customs audit replay: " << tooLarge
+              << " document(s) or event(s) over the size caps ("
+              << (audit::ParserLimits{}.maxDocumentBytes >> 20) << " MiB a document, "
+              << (audit::ParserLimits{}.maxEventBytes >> 20)
+              << " MiB an event) skipped, their events not judged; an EventList over the "
+                 "document cap can be replayed as JSON lines of its items: jq -c '.items[]' "
+                 "FILE | kube-customs audit replay -\n";
+  // Findings that were not printed must not be recorded as reported (the memory) or as
+  // flagged (the baseline): the state files stay as they were, so that a replay with a
+  // working output reports them.
+  if (!stdoutWritten("audit replay")) {
+    if (memoryFile || (baselineFile && flags.has("update-baseline")))
+      std::cerr << "kube-customs audit replay: the state files were left unchanged\n";
+    return 1;
+  }
   if (baselineFile && flags.has("update-baseline") && !baseline.save(*baselineFile, &error)) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
@@ -343,7 +364,7 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }
-  return ok ? 0 : 1;
+  return ok && tooLarge == 0 ? 0 : 1;
 }
 
 int runBaseline(const std::vector<std::string>& args) {
@@ -378,7 +399,7 @@ int runBaseline(const std::vector<std::string>& args) {
   }
   if (args[0] == "show") {
     std::cout << baseline.show().dump(2) << "\n";
-    return 0;
+    return stdoutWritten("baseline") ? 0 : 1;
   }
   bool ok;
   if (auto finding = flags.get("finding")) {

@@ -111,16 +111,40 @@ AuditRole::~AuditRole() {
   if (worker_.joinable()) stop(std::chrono::milliseconds(0));
 }
 
-bool AuditRole::start(std::string& error) {
-  if (!baseline_.load(baselinePath_, &error)) {
-    error = "cannot load the baseline " + baselinePath_ + ": " + error;
+bool AuditRole::loadBaseline(std::string& error) {
+  std::string loadError;
+  if (baseline_.load(baselinePath_, &loadError)) return true;
+  // A file that cannot be read (permissions, I/O) is the operator's to fix: refusing to start
+  // says so. One that reads but is not a baseline (empty, truncated, another version) would
+  // refuse every restart: it is moved aside for the operator and learning starts over.
+  std::string text;
+  if (!files::readFile(baselinePath_, text, size_t{1} << 30) && errno != EFBIG) {
+    error = "cannot load the baseline " + baselinePath_ + ": " + loadError;
     return false;
   }
+  metrics_.stateFileError("baseline");
+  std::string moveError;
+  const std::string aside = files::moveAside(baselinePath_, moveError);
+  if (aside.empty()) {
+    error = "cannot load the baseline " + baselinePath_ + ": " + loadError + "; " + moveError;
+    return false;
+  }
+  baseline_.load(baselinePath_);  // no file now: empty, learning from the next event
+  log::warn("baseline damaged: moved aside, learning starts over (values accepted in it can be "
+            "accepted again from the copy)",
+            {{log::field::kPath, baselinePath_}, {"moved_to", aside},
+             {log::field::kError, loadError}});
+  return true;
+}
+
+bool AuditRole::start(std::string& error) {
+  if (!loadBaseline(error)) return false;
   baselineStamp_ = files::stampOf(baselinePath_);
   // The memory only sharpens attribution and the suppression of repeats: without it the
   // detector starts empty, as on a first run.
   const audit::ObjectMemoryLoad memory = audit::loadObjectMemory(memoryPath_, detector_->objects());
   if (!memory.ok) {
+    metrics_.stateFileError("memory");
     log::warn("audit memory unreadable; starting without it",
               {{log::field::kPath, memoryPath_}, {log::field::kError, memory.error}});
   } else if (memory.loaded > 0 || memory.damaged > 0) {
@@ -153,9 +177,11 @@ bool AuditRole::start(std::string& error) {
       log::warn("dedupe journal: records skipped", {{log::field::kPath, ingest_->journalPath()},
                                                      {"damaged", started.journalDamaged},
                                                      {"stale", started.journalStale}});
-    if (!started.checkpointError.empty())
+    if (!started.checkpointError.empty()) {
+      metrics_.stateFileError("checkpoint");
       log::warn("audit checkpoint unreadable; reading the log from the start",
                 {{log::field::kError, started.checkpointError}});
+    }
     log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
   }
   if (requestsSecret && audit::dedupeSecret() == *requestsSecret) {

@@ -56,6 +56,9 @@ class AuditRole {
 
  private:
   void run();
+  // Loads the baseline file; one that is damaged is moved aside, warned about and counted, and
+  // the role starts with an empty baseline. False only when the file cannot be read or moved.
+  bool loadBaseline(std::string& error);
   void pollFile();
   // The baseline and the detector's memory, every audit.stateSaveIntervalSeconds while events
   // arrive or the baseline file gained accepted values (force: now).

@@ -4,6 +4,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/flags.h"
+#include "cmd/output.h"
 #include "common/certgen.h"
 
 namespace kc::cmd {
@@ -69,7 +70,8 @@ int runCert(const std::vector<std::string>& args) {
   std::cerr << "wrote " << dir << "/ca.crt, " << dir << "/tls.crt, " << dir << "/tls.key for "
             << req.service << "." << req.namespace_ << ".svc\ncaBundle:\n";
   std::cout << tls::base64(certs.caCertPem) << "\n";
-  return 0;
+  // The files are written, but the caBundle the caller pipes into its configuration is not.
+  return stdoutWritten("cert") ? 0 : 1;
 }
 
 }  // namespace kc::cmd

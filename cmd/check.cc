@@ -1,12 +1,13 @@
 // `kube-customs check`: evaluates manifests offline against policies, as the admission webhook
 // would, for CI pipelines. Exit 0 when every resource is allowed, 1 when any is denied, 2 on
-// usage or input errors.
+// usage, input or output errors.
 
 #include <filesystem>
 #include <iostream>
 
 #include "cmd/commands.h"
 #include "cmd/flags.h"
+#include "cmd/output.h"
 #include "common/files.h"
 #include "policies/loader.h"
 #include "policies/pod_spec.h"
@@ -25,7 +26,7 @@ constexpr const char* kUsage =
     "(baseline|restricted, version v1.0..v1.37 or latest), or the built-in default policies.\n"
     "--workloads pods (default) judges a workload by the pods it would create; admission\n"
     "answers exactly what the webhook answers for the workload object itself.\n"
-    "Exit code: 0 all allowed, 1 any denied, 2 usage or input error.\n";
+    "Exit code: 0 all allowed, 1 any denied, 2 usage, input or output error.\n";
 
 struct Resource {
   std::string source;  // file:line
@@ -264,12 +265,15 @@ int runCheck(const std::vector<std::string>& args) {
       if (!v.allowed) std::cout << "  deny: " << v.message << "\n";
       for (const auto& w : v.warnings) std::cout << "  warning: " << w << "\n";
     }
+    noteStdoutWrite();
   }
   if (output == "text") {
     std::cout << checked << " checked, " << denied << " denied";
     if (skipped > 0) std::cout << ", " << skipped << " skipped (neither a pod spec nor a Service)";
     std::cout << "\n";
   }
+  // Verdicts that never reached the reader are no verdicts: not "all allowed", not "denied".
+  if (!stdoutWritten("check")) return 2;
   return denied > 0 ? 1 : 0;
 }
 

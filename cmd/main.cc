@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/output.h"
 
 namespace {
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   if (command == "baseline") return kc::cmd::runBaselineCommand(rest);
   if (command == "version" || command == "--version") {
     std::cout << "kube-customs " << KC_VERSION << "\n";
-    return 0;
+    return kc::cmd::stdoutWritten("version") ? 0 : 1;
   }
   std::cerr << "kube-customs: unknown command \"" << command << "\"\n" << kUsage;
   return 2;

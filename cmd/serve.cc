@@ -130,6 +130,32 @@ std::size_t connectionCap(std::size_t wanted) {
   return cap;
 }
 
+// Step: the audit role owns the state directory (checkpoint, dedupe journal, baseline,
+// memory): a second instance on it would report every finding again and overwrite the first's
+// files. The lock is held until the process exits; the webhook role alone writes no state.
+int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
+  if (!cfg.hasRole("audit")) return -1;
+  // A state directory that does not exist is made, for this process alone (0700); one that
+  // cannot be made stops the start: running on would save nothing and, after a restart, report
+  // every finding again.
+  std::error_code ec;
+  if (!std::filesystem::exists(cfg.stateDir, ec)) {
+    if (!std::filesystem::create_directories(cfg.stateDir, ec) && ec) {
+      std::cerr << "kube-customs serve: cannot create the state directory " << cfg.stateDir
+                << ": " << ec.message() << "\n";
+      return 1;
+    }
+    std::filesystem::permissions(cfg.stateDir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
+  std::string error;
+  lock = files::PidLock::tryLock(cfg.stateDir + "/kube-customs.lock", error);
+  if (lock) return -1;
+  std::cerr << "kube-customs serve: the state directory is in use: " << error
+            << " (one audit role per state directory)\n";
+  return 1;
+}
+
 }  // namespace
 
 int runServe(const std::vector<std::string>& args) {
@@ -148,6 +174,8 @@ int runServe(const std::vector<std::string>& args) {
   }
   Config cfg;
   if (int rc = loadConfig(flags, cfg); rc >= 0) return rc;
+  std::unique_ptr<files::PidLock> stateLock;
+  if (int rc = lockStateDir(cfg, stateLock); rc >= 0) return rc;
   if (int rc = ensureLocalCerts(cfg); rc >= 0) return rc;
 
   // Signals are taken synchronously by the main thread; block them before any thread starts.

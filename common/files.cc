@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace kc::files {
 
@@ -122,5 +123,60 @@ ExclusiveLock::ExclusiveLock(const std::string& path) {
 ExclusiveLock::~ExclusiveLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
+
+std::string moveAside(const std::string& path, std::string& error) {
+  // The time in the name keeps an earlier damaged copy: each one may hold what an operator
+  // accepted and wants back.
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string aside = path + ".damaged-" + stamp;
+  if (std::rename(path.c_str(), aside.c_str()) != 0) {
+    error = "cannot rename " + path + " to " + aside + ": " + std::strerror(errno);
+    return "";
+  }
+  return aside;
+}
+
+std::unique_ptr<PidLock> PidLock::tryLock(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = "cannot open the lock file " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK) {
+      error = "cannot lock " + path + ": " + std::strerror(err);
+      ::close(fd);
+      return nullptr;
+    }
+    // The holder wrote its pid right after locking; a few digits, read as they are.
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    const bool digits = !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos;
+    error = path + " is held by " + (digits ? "pid " + pid : "another process");
+    return nullptr;
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) !=
+                                     static_cast<ssize_t>(pid.size())) {
+    error = "cannot write the pid to the lock file " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<PidLock>(new PidLock(fd));
+}
+
+PidLock::~PidLock() { ::close(fd_); }  // releases the lock
 
 }  // namespace kc::files

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace kc::files {
@@ -34,6 +35,11 @@ struct FileStamp {
 };
 FileStamp stampOf(const std::string& path);
 
+// Renames a damaged file out of the way, to PATH.damaged-<UTC time> in the same directory, so
+// that its contents stay for an operator while the process goes on without them. Returns the
+// new path, or "" with `error` set when the rename failed.
+std::string moveAside(const std::string& path, std::string& error);
+
 // An exclusive advisory lock (flock) on `path` (created, mode 0600), held until destruction,
 // for processes that read, change and rewrite the same file. Blocks until it is free.
 // locked() is false when the lock file cannot be opened or locked (error in error()).
@@ -49,6 +55,24 @@ class ExclusiveLock {
  private:
   int fd_ = -1;
   std::string error_;
+};
+
+// An exclusive advisory lock (flock) on `path` (created, mode 0600) taken without waiting, for
+// one process that owns a directory: the file holds the holder's pid, so that a second process
+// can say who holds it. Held until destruction (or the holder's death: the kernel releases
+// it, and the next holder rewrites the pid).
+class PidLock {
+ public:
+  // The lock, or null with `error` naming the file and, when another process holds it, its
+  // pid ("... is held by pid 1234").
+  static std::unique_ptr<PidLock> tryLock(const std::string& path, std::string& error);
+  ~PidLock();
+  PidLock(const PidLock&) = delete;
+  PidLock& operator=(const PidLock&) = delete;
+
+ private:
+  explicit PidLock(int fd) : fd_(fd) {}
+  int fd_;
 };
 
 }  // namespace kc::files

@@ -83,6 +83,12 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                          .Name("kube_customs_audit_findings_total")
                          .Help("Audit findings, by detection rule and severity.")
                          .Register(registry);
+  stateFileErrorsFamily_ =
+      &prometheus::BuildCounter()
+           .Name("kube_customs_audit_state_file_errors_total")
+           .Help("Audit state files (baseline, memory, checkpoint) that could not be used at "
+                 "start: damaged or unreadable; the role went on without them.")
+           .Register(registry);
   queueFull_ = &prometheus::BuildCounter()
                     .Name("kube_customs_audit_webhook_rejected_batches_total")
                     .Help("Audit webhook batches answered 429 because the queue was full.")
@@ -112,6 +118,9 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
     received(s, 0);
     unparsable(s, 0);
   }
+  // Present at zero from the start, so that an alert on increase() sees the first error.
+  for (const char* f : {"baseline", "memory", "checkpoint"})
+    child(*stateFileErrorsFamily_, counters_, Key('s', f).view(), "file", f);
 }
 
 template <typename T>
@@ -168,6 +177,11 @@ void AuditMetrics::finding(std::string_view r, std::string_view sev) {
       .Increment();
 }
 
+void AuditMetrics::stateFileError(std::string_view file) {
+  const std::string_view f = bounded(file, {"baseline", "memory", "checkpoint"});
+  child(*stateFileErrorsFamily_, counters_, Key('s', f).view(), "file", f).Increment();
+}
+
 SourceMetrics AuditMetrics::forSource(std::string_view s) {
   SourceMetrics m;
   m.metrics_ = this;
@@ -216,6 +230,11 @@ double AuditMetrics::unparsableCount(std::string_view s) const {
 double AuditMetrics::findingCount(std::string_view r, std::string_view sev) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return valueOf(counters_, Key('f', rule(r), severity(sev), true).view());
+}
+
+double AuditMetrics::stateFileErrorCount(std::string_view file) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return valueOf(counters_, Key('s', bounded(file, {"baseline", "memory", "checkpoint"})).view());
 }
 
 }  // namespace kc::audit

@@ -58,12 +58,15 @@ class AuditMetrics {
   void alertSent(double n = 1) { alertsSent_->Increment(n); }
   void alertSendFailed() { alertFailures_->Increment(); }
   void alertDropped(double n = 1) { alertsDropped_->Increment(n); }
+  // A state file (`baseline`, `memory`, `checkpoint`) that could not be used at start.
+  void stateFileError(std::string_view file);
 
   double receivedCount(std::string_view source) const;
   double droppedCount(std::string_view source, std::string_view reason) const;
   double unparsableCount(std::string_view source) const;
   double findingCount(std::string_view rule, std::string_view severity) const;
   double queueFullCount() const { return queueFull_->Value(); }
+  double stateFileErrorCount(std::string_view file) const;
 
  private:
   friend class SourceMetrics;
@@ -84,6 +87,7 @@ class AuditMetrics {
   prometheus::Family<prometheus::Counter>* duplicateFamily_;
   prometheus::Family<prometheus::Gauge>* lastEventFamily_;
   prometheus::Family<prometheus::Counter>* findingsFamily_;
+  prometheus::Family<prometheus::Counter>* stateFileErrorsFamily_;
   std::map<std::string, prometheus::Counter*, std::less<>> counters_;
   std::map<std::string, prometheus::Gauge*, std::less<>> gauges_;
   prometheus::Counter* queueFull_;

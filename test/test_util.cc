@@ -296,4 +296,36 @@ int runCommand(const std::string& command, std::string& output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int runIntoClosedPipe(const std::vector<std::string>& argv, std::string& errors) {
+  errors.clear();
+  int out[2], err[2];
+  if (::pipe(out) != 0) return -1;
+  if (::pipe(err) != 0) return -1;
+  ::close(out[0]);  // no reader: every write to out[1] fails with EPIPE (or raises SIGPIPE)
+  const pid_t pid = fork();
+  if (pid == 0) {
+    ::signal(SIGPIPE, SIG_IGN);  // kept across exec
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    ::close(out[1]);
+    ::close(err[0]);
+    ::close(err[1]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(err[0], buf, sizeof buf)) > 0) errors.append(buf, static_cast<size_t>(n));
+  ::close(err[0]);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
 }  // namespace kc::testing

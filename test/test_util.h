@@ -90,4 +90,9 @@ std::string kubeCustomsBinary();
 // Runs a shell command, returns its exit status and captures stdout+stderr.
 int runCommand(const std::string& command, std::string& output);
 
+// Runs argv with stdout a pipe whose reader is already gone and SIGPIPE ignored (as a process
+// started by a supervisor that ignores it inherits), stderr captured in `errors`. Returns the
+// exit code, 128+signal.
+int runIntoClosedPipe(const std::vector<std::string>& argv, std::string& errors);
+
 }  // namespace kc::testing

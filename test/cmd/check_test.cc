@@ -208,6 +208,37 @@ TEST_CASE("CheckExitsTwoOnInputAndUsageErrors", "[check]") {
   CHECK(out.find("<stdin>: File too large") != std::string::npos);
 }
 
+// Verdicts that never reached their reader must not read as "all allowed" (exit 0): a full
+// disk, a closed descriptor, a pipe whose reader is gone (SIGPIPE ignored).
+TEST_CASE("CheckExitsTwoWhenItsOutputCannotBeWritten", "[check][output]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("pod.yaml"), R"(apiVersion: v1
+kind: Pod
+metadata: {name: ok}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: registry.example.com/app:1.2.3
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+)");
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  std::string out;
+  REQUIRE(check("-f " + dir.file("pod.yaml"), out) == 0);  // allowed when it can be told
+  for (const char* format : {"text", "json"}) {
+    INFO(format);
+    const std::string cmd = bin + " check -o " + format + " -f " + dir.file("pod.yaml");
+    // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
+    CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 2);
+    CHECK(out == "kube-customs check: cannot write the output: No space left on device\n");
+    CHECK(kc::testing::runCommand("(" + cmd + " >&-)", out) == 2);
+    CHECK(out == "kube-customs check: cannot write the output: Bad file descriptor\n");
+    CHECK(kc::testing::runIntoClosedPipe({bin, "check", "-o", format, "-f", dir.file("pod.yaml")},
+                                         out) == 2);
+    CHECK(out == "kube-customs check: cannot write the output: Broken pipe\n");
+  }
+}
+
 TEST_CASE("CheckReportsPolicyErrorsWithFileAndLine", "[check]") {
   TempDir dir;
   std::filesystem::create_directories(dir.file("pol"));

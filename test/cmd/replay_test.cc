@@ -30,7 +30,8 @@ std::string execEvent(int i, size_t pad = 2800) {
 struct Replayed {
   int rc = -1;
   std::vector<std::string> auditIDs;  // of the findings, in output order
-  std::string summary;                // the last line, on stderr
+  std::string summary;                // the "replayed ..." line, on stderr
+  std::string messages;               // the "kube-customs audit replay: ..." lines, on stderr
 };
 
 Replayed replay(const std::string& command) {
@@ -42,6 +43,10 @@ Replayed replay(const std::string& command) {
   while (std::getline(lines, line)) {
     if (line.rfind("replayed ", 0) == 0) {
       r.summary = line;
+      continue;
+    }
+    if (line.rfind("kube-customs audit replay: ", 0) == 0) {
+      r.messages += line + "\n";
       continue;
     }
     r.auditIDs.push_back(nlohmann::json::parse(line).at("auditID").get<std::string>());
@@ -68,15 +73,18 @@ TEST_CASE("ReplayReadsAcrossChunksSkipsAnOverLongLineAndKeepsTheUnterminatedTail
   std::vector<std::string> want = ids(0, 4001);
   const std::string bin = kc::testing::kubeCustomsBinary();
   const Replayed fromFile = replay(bin + " audit replay " + dir.file("audit.log") + " -o json");
-  CHECK(fromFile.rc == 0);
+  CHECK(fromFile.rc == 1);  // something went unjudged (the over-long line): said, not exit 0
   CHECK(fromFile.auditIDs == want);
   CHECK(fromFile.summary == "replayed 4001 events: 4001 findings, 1 duplicates, 1 rejected");
+  CHECK(fromFile.messages.find("1 document(s) or event(s) over the size caps") !=
+        std::string::npos);
 
   const Replayed fromStdin =
       replay(bin + " audit replay - -o json < " + dir.file("audit.log"));
-  CHECK(fromStdin.rc == 0);
+  CHECK(fromStdin.rc == 1);
   CHECK(fromStdin.auditIDs == want);
   CHECK(fromStdin.summary == fromFile.summary);
+  CHECK(fromStdin.messages == fromFile.messages);
 }
 
 TEST_CASE("ReplayDropsAnOverLongLastLineAndHandlesEmptyInput", "[replay]") {
@@ -85,7 +93,8 @@ TEST_CASE("ReplayDropsAnOverLongLastLineAndHandlesEmptyInput", "[replay]") {
                          execEvent(1) + "\n" + R"({"pad":")" + std::string(13u << 20, 'z'));
   const std::string bin = kc::testing::kubeCustomsBinary();
   const Replayed tail = replay(bin + " audit replay " + dir.file("tail.log") + " -o json");
-  CHECK(tail.rc == 0);
+  CHECK(tail.rc == 1);
+  CHECK(tail.messages.find("1 document(s) or event(s) over the size caps") != std::string::npos);
   CHECK(tail.auditIDs == ids(1, 2));
   CHECK(tail.summary == "replayed 1 events: 1 findings, 0 duplicates, 1 rejected");
 
@@ -94,6 +103,91 @@ TEST_CASE("ReplayDropsAnOverLongLastLineAndHandlesEmptyInput", "[replay]") {
   CHECK(empty.rc == 0);
   CHECK(empty.auditIDs.empty());
   CHECK(empty.summary == "replayed 0 events: 0 findings, 0 duplicates, 0 rejected");
+  CHECK(empty.messages.empty());
+}
+
+// An EventList over the 12 MiB document cap (e.g. a saved webhook batch) cannot be judged
+// whole: replay says so and how to replay its items, and exits 1 after judging everything
+// else; its items as JSON lines are all judged.
+TEST_CASE("ReplayOfAnEventListOverTheDocumentCapSaysSoAndExitsOne", "[replay]") {
+  TempDir dir;
+  std::string items;
+  for (int i = 1; i < 4601; ++i) items += (i > 1 ? "," : "") + execEvent(i);  // ~13 MiB
+  REQUIRE(items.size() > (12u << 20));
+  kc::testing::writeFile(dir.file("list.json"),
+                         execEvent(0) + "\n" +
+                             R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" +
+                             items + "]}\n");
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  for (const std::string input : {dir.file("list.json"), "- < " + dir.file("list.json")}) {
+    INFO(input);
+    const Replayed r = replay(bin + " audit replay -o json " + input);
+    CHECK(r.rc == 1);
+    CHECK(r.auditIDs == ids(0, 1));  // the event before it is judged
+    CHECK(r.summary == "replayed 1 events: 1 findings, 0 duplicates, 1 rejected");
+    CHECK(r.messages ==
+          "kube-customs audit replay: 1 document(s) or event(s) over the size caps (12 MiB a "
+          "document, 3 MiB an event) skipped, their events not judged; an EventList over the "
+          "document cap can be replayed as JSON lines of its items: jq -c '.items[]' FILE | "
+          "kube-customs audit replay -\n");
+  }
+  // Its items as JSON lines, as the message says (what jq -c '.items[]' gives): all judged.
+  std::string lines;
+  for (int i = 1; i < 4601; ++i) lines += execEvent(i) + "\n";
+  kc::testing::writeFile(dir.file("items.log"), lines);
+  const Replayed split = replay(bin + " audit replay -o json - < " + dir.file("items.log"));
+  CHECK(split.rc == 0);
+  CHECK(split.auditIDs == ids(1, 4601));
+  CHECK(split.messages.empty());
+}
+
+// Findings that never reached their reader: exit 1 with the reason, and the memory is not
+// saved (it would record them as reported, and the next replay would not report them).
+TEST_CASE("ReplayExitsOneAndSavesNoStateWhenItsOutputCannotBeWritten", "[replay][output]") {
+  TempDir dir;
+  std::string log;
+  for (int i = 0; i < 50; ++i) log += execEvent(i, 100) + "\n";
+  kc::testing::writeFile(dir.file("a.log"), log);
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  const std::string memory = dir.file("memory.jsonl");
+  for (const char* format : {"text", "json"}) {
+    INFO(format);
+    const std::string cmd = bin + " audit replay -o " + format + " --memory " + memory + " " +
+                            dir.file("a.log");
+    std::string out;
+    // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
+    CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: No space left on "
+                   "device\nkube-customs audit replay: the state files were left unchanged\n") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+    CHECK(kc::testing::runCommand("(" + cmd + " >&-)", out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: Bad file descriptor") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+    CHECK(kc::testing::runIntoClosedPipe({bin, "audit", "replay", "-o", format, "--memory",
+                                          memory, dir.file("a.log")},
+                                         out) == 1);
+    CHECK(out.find("kube-customs audit replay: cannot write the output: Broken pipe") !=
+          std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(memory));
+  }
+  // With a working output the same replay reports all 50 and saves the memory.
+  const Replayed ok = replay(bin + " audit replay -o json --memory " + memory + " " + dir.file("a.log"));
+  CHECK(ok.rc == 0);
+  CHECK(ok.auditIDs == ids(0, 50));
+  CHECK(std::filesystem::exists(memory));
+}
+
+// `baseline show` prints the baseline: one that cannot be written is no success either.
+TEST_CASE("BaselineShowExitsOneWhenItsOutputCannotBeWritten", "[replay][baseline][output]") {
+  TempDir dir;
+  std::string out;
+  const std::string cmd =
+      kc::testing::kubeCustomsBinary() + " baseline show --file " + dir.file("missing.json");
+  REQUIRE(kc::testing::runCommand(cmd, out) == 0);
+  CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+  CHECK(out == "kube-customs baseline: cannot write the output: No space left on device\n");
 }
 
 // The finding lines of a replay (-o json), in output order; the summary line left out.

@@ -464,6 +464,78 @@ TEST_CASE("ServeRejectsAnUnknownRuleIdInTrustedIdentities", "[serve][audit]") {
         std::string::npos);
 }
 
+// A baseline file that is not one (empty, cut short, another version) is moved aside, warned
+// about and counted: the role starts learning anew instead of exiting at every restart.
+TEST_CASE("ServeMovesADamagedBaselineAsideAndStarts", "[serve][audit][baseline]") {
+  const std::string damaged = GENERATE(as<std::string>{}, "", "{\"version\":1,\"keys\":[{\"na",
+                                       "{\"version\":7,\"keys\":[]}");
+  INFO("baseline file: " << damaged);
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/state");
+  const std::string baseline = dir.path() + "/state/baseline.json";
+  kc::testing::writeFile(baseline, damaged);
+  Running r(&dir, {});
+  CHECK(countLines(dir.file("stdout"), "baseline damaged: moved aside") == 1);
+  CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"baseline\"}") ==
+        1);
+  CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"memory\"}") ==
+        0);
+  std::vector<std::string> aside;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/state")) {
+    if (e.path().filename().string().rfind("baseline.json.damaged-", 0) == 0)
+      aside.push_back(e.path().string());
+  }
+  REQUIRE(aside.size() == 1);
+  CHECK(kc::testing::readFile(aside[0]) == damaged);
+  // The stop saves a baseline of its own in its place.
+  r.proc->signal(SIGTERM);
+  REQUIRE(r.proc->wait(15s) == 0);
+  std::string out;
+  CHECK(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " baseline show --file " +
+                                    baseline + " 2>&1",
+                                out) == 0);
+}
+
+// Two audit roles on one state directory would both report every finding: the second one
+// refuses to start and names the lock and its holder.
+TEST_CASE("ASecondServeOnTheSameStateDirectoryRefusesToStartNamingTheHolder", "[serve][audit]") {
+  TempDir dir;
+  Running first(&dir, {});
+  Process second({kc::testing::kubeCustomsBinary(), "serve", "--state-dir", dir.path() + "/state",
+                  "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
+                 dir.file("second.out"), dir.file("second.err"));
+  CHECK(second.wait(15s) == 1);
+  const std::string err = kc::testing::readFile(dir.file("second.err"));
+  INFO(err);
+  CHECK(err.find(dir.path() + "/state/kube-customs.lock is held by pid " +
+                 std::to_string(first.proc->pid())) != std::string::npos);
+  CHECK(countLines(dir.file("second.out"), "\"listening\"") == 0);
+  // The webhook role alone keeps no state: it runs beside the audit role.
+  Running webhookOnly(&dir, {"--roles", "webhook"}, "webhook.out");
+  CHECK(webhookOnly.httpsPort > 0);
+  // Once the holder is gone (even killed), the directory is free again.
+  first.proc->signal(SIGKILL);
+  first.proc->wait(15s);
+  Running next(&dir, {}, "next.out");
+  CHECK(kc::testing::readFile(dir.path() + "/state/kube-customs.lock") ==
+        std::to_string(next.proc->pid()) + "\n");
+}
+
+// The caBundle that never reached its reader is no success, though the files were written.
+TEST_CASE("CertGenerateExitsOneWhenTheBundleCannotBeWritten", "[cert][output]") {
+  TempDir dir;
+  std::string out;
+  const std::string cmd = kc::testing::kubeCustomsBinary() +
+                          " cert generate --service kc --namespace sec --out-dir " + dir.path();
+  // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
+  CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
+  CHECK(out.find("kube-customs cert: cannot write the output: No space left on device") !=
+        std::string::npos);
+  CHECK(kc::testing::runCommand("(" + cmd + " >&-)", out) == 1);
+  CHECK(out.find("kube-customs cert: cannot write the output: Bad file descriptor") !=
+        std::string::npos);
+}
+
 }  // namespace
 
 namespace {
