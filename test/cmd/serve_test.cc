@@ -682,3 +682,26 @@ TEST_CASE("ServeSizesItsThreadsByTheCpusItMayUse", "[serve]") {
   REQUIRE_FALSE(line.empty());
   CHECK(nlohmann::json::parse(line)["threads"] == 1);
 }
+
+// A state directory that does not exist is made, for the process alone; one that cannot be
+// made stops the start with its name (it used to run on saving nothing, and report every
+// finding again after a restart).
+TEST_CASE("ServeMakesItsStateDirectoryOrRefusesToStart", "[serve][audit]") {
+  TempDir dir;
+  const std::string state = dir.path() + "/deep/state";
+  Running r(nullptr, {"--state-dir", state});
+  CHECK((std::filesystem::status(state).permissions() & std::filesystem::perms::all) ==
+        std::filesystem::perms::owner_all);
+  r.proc->signal(SIGTERM);
+  CHECK(r.proc->wait(15s) == 0);
+  CHECK(std::filesystem::exists(state + "/baseline.json"));
+
+  kc::testing::writeFile(dir.file("file"), "not a directory");
+  Process p({kc::testing::kubeCustomsBinary(), "serve", "--state-dir", dir.file("file") + "/state",
+             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
+            dir.file("out2"), dir.file("err2"));
+  CHECK(p.wait(10s) == 1);
+  CHECK(kc::testing::readFile(dir.file("err2")).find("cannot create the state directory " +
+                                                     dir.file("file") + "/state") !=
+        std::string::npos);
+}
