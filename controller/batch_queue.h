@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -16,7 +17,8 @@ namespace kc::audit {
 
 struct Batch {
   std::string body;
-  std::string source;  // "webhook", "log", ...
+  std::string source;        // "webhook", "log", ...
+  std::uint64_t spoolSeq = 0;  // its record in the webhook spool (0: not spooled)
 };
 
 class BatchQueue {
@@ -27,6 +29,23 @@ class BatchQueue {
   bool tryPush(Batch&& batch) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_ || bytes_ + batch.body.size() > maxBytes_) return false;
+    bytes_ += batch.body.size();
+    items_.push_back(std::move(batch));
+    cv_.notify_one();
+    return true;
+  }
+
+  // Whether a batch of `bytes` would fit now (a later tryPush may still find it full).
+  bool wouldFit(std::size_t bytes) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !closed_ && bytes_ + bytes <= maxBytes_;
+  }
+
+  // Queues a batch whatever the bound (batches recovered from the spool at start, which were
+  // acknowledged and must be judged). False when closed.
+  bool pushRecovered(Batch&& batch) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return false;
     bytes_ += batch.body.size();
     items_.push_back(std::move(batch));
     cv_.notify_one();

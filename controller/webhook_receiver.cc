@@ -55,12 +55,30 @@ bool WebhookReceiver::admitHeaders(const http::Request& req, http::Response& res
 void WebhookReceiver::handle(const http::Request& req, http::Response& res) const {
   if (!admitHeaders(req, res)) return;
   const std::size_t size = req.body.size();
-  if (!queue_.tryPush(Batch{std::string(req.body), "webhook"})) {
+  auto queueFull = [&] {
     if (hooks_.onQueueFull) hooks_.onQueueFull();
     res.status = 429;
     res.headers.emplace_back("Retry-After", std::to_string(opts_.retryAfterSeconds));
     res.body = "{\"error\":\"audit queue full, retry later\"}";
-    return;
+  };
+  if (!queue_.wouldFit(size)) return queueFull();
+  std::uint64_t seq = 0;
+  if (spool_ != nullptr) {
+    std::string error;
+    seq = spool_->append(req.body, error);
+    if (seq == 0) {
+      // Not durable, so not acknowledged: the API server retries.
+      if (hooks_.onSpoolError) hooks_.onSpoolError(error);
+      res.status = 503;
+      res.headers.emplace_back("Retry-After", std::to_string(opts_.retryAfterSeconds));
+      res.body = "{\"error\":\"audit batch could not be stored, retry later\"}";
+      return;
+    }
+  }
+  if (!queue_.tryPush(Batch{std::string(req.body), "webhook", seq})) {
+    std::string ignored;
+    if (seq != 0) spool_->done(seq, ignored);  // refused, so the API server sends it again
+    return queueFull();
   }
   if (hooks_.onAccepted) hooks_.onAccepted(size);
   res.status = 200;

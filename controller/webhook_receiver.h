@@ -2,10 +2,11 @@
 // The audit webhook backend's endpoint: the API server POSTs EventList batches
 // (--audit-webhook-config-file). The caller is authenticated by a verified client certificate
 // (optionally restricted to given common names) or a bearer token; others get 401 (nothing
-// presented) or 403 (wrong credentials). A batch is answered 200 as soon as it is queued,
-// before detection runs. When the queue is full the answer is 429 with Retry-After: the API
-// server retries non-2xx answers a few times and then drops the batch, so refusing is counted
-// and alerted on, never silent.
+// presented) or 403 (wrong credentials). A batch is answered 200 once it is durable (written
+// and synced to the spool, when there is one) and queued, before detection runs: the API server
+// never resends a batch it got 200 for. When the queue is full the answer is 429 with
+// Retry-After, and when the spool cannot take it 503: the API server retries non-2xx answers a
+// few times and then drops the batch, so refusing is counted and alerted on, never silent.
 // Thread-safe: handle() runs on many I/O threads.
 
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "common/http_server.h"
 #include "controller/batch_queue.h"
+#include "controller/spool.h"
 
 namespace kc::audit {
 
@@ -28,6 +30,7 @@ struct ReceiverHooks {
   std::function<void(std::string_view reason)> onBadRequest;  // unauthenticated, forbidden
   std::function<void()> onQueueFull;
   std::function<void(std::size_t bytes)> onAccepted;
+  std::function<void(const std::string& error)> onSpoolError;
 };
 
 enum class AuthResult { kAllowed, kUnauthenticated, kForbidden };
@@ -37,8 +40,11 @@ AuthResult authenticate(const http::Request& req, const ReceiverOptions& opts);
 
 class WebhookReceiver {
  public:
-  WebhookReceiver(ReceiverOptions opts, BatchQueue& queue, ReceiverHooks hooks)
-      : opts_(std::move(opts)), queue_(queue), hooks_(std::move(hooks)) {}
+  // `spool` null: batches are acknowledged once queued (lost if the process dies before
+  // detection; tests and replay).
+  WebhookReceiver(ReceiverOptions opts, BatchQueue& queue, ReceiverHooks hooks,
+                  Spool* spool = nullptr)
+      : opts_(std::move(opts)), queue_(queue), hooks_(std::move(hooks)), spool_(spool) {}
 
   // Authentication alone, from the headers (the route calls it before reading the body, so
   // an unauthenticated caller never gets a batch into memory). False: `res` holds the 401/403.
@@ -52,6 +58,7 @@ class WebhookReceiver {
   ReceiverOptions opts_;
   BatchQueue& queue_;
   ReceiverHooks hooks_;
+  Spool* spool_;
 };
 
 }  // namespace kc::audit

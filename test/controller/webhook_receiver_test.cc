@@ -25,8 +25,9 @@ struct Fixture {
   kc::audit::BatchQueue queue{1000};
   std::unique_ptr<kc::audit::WebhookReceiver> receiver;
   std::unique_ptr<kc::http::Server> http;
+  int spoolErrors = 0;
 
-  Fixture() {
+  explicit Fixture(kc::audit::Spool* spool = nullptr) {
     std::string error;
     kc::tls::CertRequest req;
     req.extraDnsNames = {"localhost"};
@@ -56,7 +57,9 @@ struct Fixture {
     receiver = std::make_unique<kc::audit::WebhookReceiver>(
         opts, queue,
         kc::audit::ReceiverHooks{[this](std::string_view r) { serverMetrics.badRequest(r); },
-                                 [this] { auditMetrics.queueFull(); }, nullptr});
+                                 [this] { auditMetrics.queueFull(); }, nullptr,
+                                 [this](const std::string&) { ++spoolErrors; }},
+        spool);
     kc::http::ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.threads = 1;
@@ -149,6 +152,51 @@ TEST_CASE("FullQueueAnswers429WithRetryAfterAndCounts", "[receiver]") {
   // Once the worker drains the queue, batches are accepted again.
   REQUIRE(f.queue.pop(10ms));
   CHECK(c.request("POST", "/audit/webhook", big + kBatch, "application/json", auth).status == 200);
+}
+
+// An acknowledged batch is on disk before the 200 leaves: a new process finds it in the spool
+// (the API server never resends a batch it got 200 for). A batch the spool cannot store is not
+// acknowledged (503, retried by the API server), and one the queue refuses is not left pending.
+TEST_CASE("AnAcknowledgedBatchIsInTheSpoolBeforeItsAnswer", "[receiver][spool]") {
+  TempDir state;
+  std::string error;
+  kc::audit::Spool spool(state.file("audit-webhook.spool"));
+  kc::audit::Spool::Recovery none;
+  REQUIRE(spool.open(none, error));
+  Fixture f(&spool);
+  TlsClient c(f.dir.file("ca.crt"), f.http->port());
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer s3cret-token"}};
+  const std::string batch = std::string(100, ' ') + kBatch;
+  REQUIRE(c.request("POST", "/audit/webhook", batch, "application/json", auth).status == 200);
+  {
+    kc::audit::Spool reader(state.file("audit-webhook.spool"));
+    kc::audit::Spool::Recovery r;
+    REQUIRE(reader.open(r, error));
+    REQUIRE(r.pending.size() == 1);
+    CHECK(r.pending[0].body == batch);
+  }
+  auto queued = f.queue.pop(10ms);
+  REQUIRE(queued);
+  CHECK(queued->spoolSeq == 1);
+  // The queue refuses the next one (over its 1000 bytes): nothing of it stays pending.
+  CHECK(c.request("POST", "/audit/webhook", std::string(990, ' ') + kBatch, "application/json",
+                  auth).status == 429);
+  REQUIRE(c.request("POST", "/audit/webhook", batch, "application/json", auth).status == 200);
+  CHECK(spool.pendingCount() == 2);  // the first (not processed yet) and the third
+  REQUIRE(spool.done(queued->spoolSeq, error));
+  CHECK(spool.pendingCount() == 1);
+
+  // A spool that cannot be written: 503 with Retry-After, nothing queued.
+  kc::audit::Spool broken(state.file("gone/spool"));
+  kc::audit::Spool::Recovery r;
+  CHECK_FALSE(broken.open(r, error));
+  Fixture g(&broken);
+  TlsClient d(g.dir.file("ca.crt"), g.http->port());
+  auto refused = d.request("POST", "/audit/webhook", batch, "application/json", auth);
+  CHECK(refused.status == 503);
+  CHECK(refused.headers["Retry-After"] == "7");
+  CHECK(g.spoolErrors == 1);
+  CHECK(g.queue.size() == 0);
 }
 
 TEST_CASE("BatchQueueIsBoundedByBytesAndDrainsAfterClose", "[receiver]") {
