@@ -9,6 +9,7 @@
 
 #include "common/json_writer.h"
 #include "policies/pod_spec.h"
+#include "policies/rules.h"
 
 namespace kc::audit {
 namespace {
@@ -98,26 +99,6 @@ bool isSystemIdentity(std::string_view user) {
 
 bool success(int code) { return code == 0 || (code >= 200 && code < 300); }
 bool sessionOk(int code) { return success(code) || code == 101; }
-
-bool globMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 // Adds `key` (absent) to `map` with a default value, first forgetting the oldest keys while the
 // map holds `cap`; `order` lists the map's keys oldest first.
@@ -643,7 +624,7 @@ bool Detector::trusted(std::string_view rule, std::string_view user) const {
     auto it = options_.trustedIdentities.find(std::string(key));
     if (it == options_.trustedIdentities.end()) continue;
     for (const auto& g : it->second) {
-      if (globMatch(g, user)) return true;
+      if (policy::wildcardMatch(g, user)) return true;  // the policies' identity globs
     }
   }
   return false;

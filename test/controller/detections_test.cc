@@ -2393,5 +2393,30 @@ TEST_CASE("GkeEntriesAreJudgedByTheirRebuiltRequestLine", "[detections][gke]") {
   CHECK(f->containers == std::vector<std::string>{"app"});
 }
 
+// trustedIdentities take the policies' identity globs: `*` any run of characters, `?` one.
+TEST_CASE("TrustedIdentitiesUseThePoliciesGlobs", "[detections]") {
+  DetectorOptions o;
+  o.trustedIdentities["pod-exec"] = {"bot-?@example.com", "system:serviceaccount:ci:*"};
+  Detector d(o);
+  auto exec = [&](const std::string& id, const std::string& user) {
+    Ev e;
+    e.auditID = id;
+    e.stage = "ResponseStarted";
+    e.code = 101;
+    e.uri = "/api/v1/namespaces/shop/pods/web/exec?command=ls&container=app";
+    e.user = user;
+    e.resource = "pods";
+    e.subresource = "exec";
+    e.ns = "shop";
+    e.name = "web";
+    e.level = "Metadata";
+    return rule(feed(d, e.str()), "pod-exec") != nullptr;
+  };
+  CHECK_FALSE(exec("t1", "bot-7@example.com"));
+  CHECK(exec("t2", "bot-77@example.com"));
+  CHECK_FALSE(exec("t3", "system:serviceaccount:ci:deployer"));
+  CHECK(exec("t4", "mallory@example.com"));
+}
+
 }  // namespace
 }  // namespace kc::audit
