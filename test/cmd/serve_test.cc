@@ -56,6 +56,21 @@ struct Running {
   std::string ca() const { return dir.path() + "/state/tls/ca.crt"; }
 };
 
+// The path of `tool`, or "" when it is not installed: a warning (the test skips), or a failure
+// under KC_REQUIRE_TOOLS=1 (the full test command installs it).
+std::string toolPath(const std::string& tool, const std::string& package) {
+  std::string out;
+  if (kc::testing::runCommand("command -v " + tool, out) != 0) {
+    const char* required = std::getenv("KC_REQUIRE_TOOLS");
+    if (required != nullptr && std::string(required) == "1")
+      FAIL(tool << " not installed (Debian package " << package << ") (KC_REQUIRE_TOOLS=1)");
+    WARN(tool << " not installed (Debian package " << package << "): skipping");
+    return "";
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 TEST_CASE("ServeAnswersARealPodAdmissionReviewWithTheSameUid", "[serve]") {
   Running r;
   kc::testing::TlsClient c(r.ca(), r.httpsPort);
@@ -116,15 +131,8 @@ TEST_CASE("ServeJudgesTheReviewOfAPaddedPod", "[serve]") {
 }
 
 TEST_CASE("LiveMetricsPassPromtoolCheck", "[serve][promtool]") {
+  if (toolPath("promtool", "prometheus").empty()) return;
   std::string out;
-  if (kc::testing::runCommand("command -v promtool", out) != 0) {
-    // The full test command installs it and says so (scripts/test.sh).
-    const char* required = std::getenv("KC_REQUIRE_TOOLS");
-    if (required != nullptr && std::string(required) == "1")
-      FAIL("promtool not installed (Debian package prometheus) (KC_REQUIRE_TOOLS=1)");
-    WARN("promtool not installed (Debian package prometheus): skipping the lint");
-    return;
-  }
   Running r;
   kc::testing::TlsClient c(r.ca(), r.httpsPort);
   REQUIRE(c.request("POST", "/validate",
@@ -616,16 +624,9 @@ TEST_CASE("ServeKeepsItsPoliciesWhenTheDirectoryIsEmptied", "[serve]") {
 // refused and counted past the cap while metrics are still served. It used to run out of
 // descriptors at 256, fail accepts every 50 ms and count nothing.
 TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") {
-  std::string out;
-  if (kc::testing::runCommand("command -v prlimit", out) != 0) {
-    const char* required = std::getenv("KC_REQUIRE_TOOLS");
-    if (required != nullptr && std::string(required) == "1")
-      FAIL("prlimit not installed (Debian package util-linux) (KC_REQUIRE_TOOLS=1)");
-    WARN("prlimit not installed: skipping");
-    return;
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  Running r(nullptr, {}, "stdout", {out, "--nofile=256:1024", "--"});
+  const std::string prlimit = toolPath("prlimit", "util-linux");
+  if (prlimit.empty()) return;
+  Running r(nullptr, {}, "stdout", {prlimit, "--nofile=256:1024", "--"});
   std::istringstream limits(
       kc::testing::readFile("/proc/" + std::to_string(r.proc->pid()) + "/limits"));
   std::string soft, hard;
@@ -664,15 +665,8 @@ TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") 
 // Confined to one CPU (taskset here; a cpuset or a CPU limit in a cluster), the server runs one
 // I/O thread, not one per CPU of the machine: two threads on one CPU queue behind each other.
 TEST_CASE("ServeSizesItsThreadsByTheCpusItMayUse", "[serve]") {
-  std::string taskset;
-  if (kc::testing::runCommand("command -v taskset", taskset) != 0) {
-    const char* required = std::getenv("KC_REQUIRE_TOOLS");
-    if (required != nullptr && std::string(required) == "1")
-      FAIL("taskset not installed (Debian package util-linux) (KC_REQUIRE_TOOLS=1)");
-    WARN("taskset not installed: skipping");
-    return;
-  }
-  while (!taskset.empty() && (taskset.back() == '\n' || taskset.back() == ' ')) taskset.pop_back();
+  const std::string taskset = toolPath("taskset", "util-linux");
+  if (taskset.empty()) return;
   TempDir dir;
   Process p({taskset, "-c", "0", kc::testing::kubeCustomsBinary(), "serve", "--state-dir",
              dir.path() + "/state", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
