@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <condition_variable>
 #include <ctime>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -164,19 +165,52 @@ std::string encodeAlerts(const std::vector<Alert>& alerts) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// What the client holds, and when it must act on it, kept so that no step is proportional to
+// the number of alerts held: a finding (fire) costs a hash lookup and a heap push, a sender's
+// wake-up the alerts it sends or forgets. The times are min-heaps with lazy deletion: an item
+// whose entry is gone, or whose entry was rescheduled since (its sequence number no longer the
+// entry's), is skipped when it comes to the top, and a heap that holds more stale items than
+// live ones is rebuilt from the entries.
 struct AlertmanagerClient::Impl {
   struct Entry {
     Alert alert;  // labels include alertname
+    std::uint64_t id = 0;  // names the entry in the heaps' items
     std::uint64_t version = 1;
-    std::vector<std::uint64_t> sentVersion;      // per URL: last version accepted, 0 = none
-    std::vector<SteadyClock::time_point> due;    // per URL: when to send next
+    std::vector<std::uint64_t> sentVersion;    // per URL: last version accepted, 0 = none
+    std::vector<SteadyClock::time_point> due;  // per URL: when to send next
+    // Per URL: the sequence number of the entry's item in that URL's due heap; 0 while the
+    // entry is staged in the URL's `ready` queue or in a post (not in the heap).
+    std::vector<std::uint64_t> dueSeq;
+    std::uint64_t expirySeq = 0;  // of its item in the expiry heap
     bool explicitResolve = false;
     std::list<std::string>::iterator order;
   };
 
+  // An item of a min-heap: when, which entry, and the sequence number that says whether it is
+  // still the entry's current one.
+  template <class TimePoint>
+  struct Timed {
+    TimePoint at;
+    std::uint64_t seq;
+    std::uint64_t id;
+    // std::push_heap keeps the greatest on top: "greater" is "later" here.
+    bool operator<(const Timed& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  using DueItem = Timed<SteadyClock::time_point>;
+  using ExpiryItem = Timed<SystemClock::time_point>;
+
   struct Endpoint {
     std::string url;
     std::unique_ptr<web::http::client::http_client> http;
+    std::vector<DueItem> dueHeap;    // entries by the time they are next due at this URL
+    std::deque<std::uint64_t> ready;  // ids taken off the heap as due, in due order, not sent
+    // The sender's wake-up, so that fire() wakes it only when it must: while it is idle, when
+    // something falls due before it would wake; while it holds a partial batch back
+    // (batchWait), only when the batch would be full and may go at once.
+    SteadyClock::time_point wakeAt = SteadyClock::time_point::max();
+    bool holding = false;
+    bool fullBatchMayGo = false;  // holding, not in backoff: a full batch is posted at once
+    std::size_t newlyDue = 0;     // fired since the sender last looked
   };
 
   AlertmanagerOptions options;
@@ -188,7 +222,11 @@ struct AlertmanagerClient::Impl {
   std::condition_variable cv;       // work for senders, or stop
   std::condition_variable doneCv;   // a sender exited
   std::unordered_map<std::string, Entry> entries;
+  std::unordered_map<std::uint64_t, Entry*> byId;  // element pointers stay valid on rehash
   std::list<std::string> order;  // fingerprints, least recently fired first
+  std::vector<ExpiryItem> expiryHeap;  // entries by endsAt (or the end of a resolution's grace)
+  std::uint64_t nextId = 1;
+  std::uint64_t nextSeq = 1;
   bool stopping = false;
   bool stopped = false;
   bool stopResult = false;
@@ -202,9 +240,85 @@ struct AlertmanagerClient::Impl {
   std::atomic<std::uint64_t> alertsDropped{0};
   std::atomic<std::uint64_t> alertsRejected{0};
 
+  // A heap holding this many items per live one and more is rebuilt (amortized O(1) a push).
+  static constexpr std::size_t kStaleFactor = 2;
+  static constexpr std::size_t kStaleSlack = 1024;
+
+  Entry* lookup(std::uint64_t id) const {
+    auto it = byId.find(id);
+    return it == byId.end() ? nullptr : it->second;
+  }
+
+  Entry& insert(const std::string& fp, Alert alert, SteadyClock::time_point now) {
+    Entry& e = entries[fp];
+    e.alert = std::move(alert);
+    e.id = nextId++;
+    e.sentVersion.assign(endpoints.size(), 0);
+    e.due.assign(endpoints.size(), now);
+    e.dueSeq.assign(endpoints.size(), 0);
+    e.order = order.insert(order.end(), fp);
+    byId.emplace(e.id, &e);
+    for (std::size_t i = 0; i < endpoints.size(); ++i) schedule(e, i, now);
+    scheduleExpiry(e, e.alert.endsAt);
+    return e;
+  }
+
   void erase(std::unordered_map<std::string, Entry>::iterator it) {
+    byId.erase(it->second.id);  // its heap items and ready ids become stale
     order.erase(it->second.order);
     entries.erase(it);
+  }
+  void erase(Entry& e) { erase(entries.find(*e.order)); }
+
+  // (Re)schedules `e` at URL `i` for `at`, unless it is staged or in a post there (it is sent
+  // as it then is, or rescheduled after the post).
+  void schedule(Entry& e, std::size_t i, SteadyClock::time_point at) {
+    Endpoint& ep = endpoints[i];
+    e.due[i] = at;
+    e.dueSeq[i] = nextSeq++;
+    ep.dueHeap.push_back({at, e.dueSeq[i], e.id});
+    std::push_heap(ep.dueHeap.begin(), ep.dueHeap.end());
+    if (ep.dueHeap.size() > kStaleFactor * entries.size() + kStaleSlack) rebuildDue(i);
+  }
+
+  // An update: due at every URL now. Wakes a sender only when it would not act on it anyway
+  // before the batch is due (see Endpoint); true when some sender needs a notify.
+  bool makeDue(Entry& e, SteadyClock::time_point now) {
+    bool wake = false;
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      Endpoint& ep = endpoints[i];
+      if (e.dueSeq[i] != 0 && e.due[i] > now) schedule(e, i, now);
+      ++ep.newlyDue;
+      if (!ep.holding && now < ep.wakeAt) {
+        ep.wakeAt = now;  // one notify is enough until the sender looks again
+        wake = true;
+      } else if (ep.holding && ep.fullBatchMayGo &&
+                 ep.ready.size() + ep.newlyDue >= options.maxBatch) {
+        ep.fullBatchMayGo = false;
+        wake = true;
+      }
+    }
+    return wake;
+  }
+
+  void rebuildDue(std::size_t i) {
+    Endpoint& ep = endpoints[i];
+    ep.dueHeap.clear();
+    for (const auto& [fp, e] : entries) {
+      if (e.dueSeq[i] != 0) ep.dueHeap.push_back({e.due[i], e.dueSeq[i], e.id});
+    }
+    std::make_heap(ep.dueHeap.begin(), ep.dueHeap.end());
+  }
+
+  void scheduleExpiry(Entry& e, SystemClock::time_point at) {
+    e.expirySeq = nextSeq++;
+    expiryHeap.push_back({at, e.expirySeq, e.id});
+    std::push_heap(expiryHeap.begin(), expiryHeap.end());
+    if (expiryHeap.size() > kStaleFactor * entries.size() + kStaleSlack) {
+      expiryHeap.clear();
+      for (const auto& [fp, x] : entries) expiryHeap.push_back({x.alert.endsAt, x.expirySeq, x.id});
+      std::make_heap(expiryHeap.begin(), expiryHeap.end());
+    }
   }
 
   bool deliveredEverywhere(const Entry& e) const {
@@ -212,22 +326,59 @@ struct AlertmanagerClient::Impl {
                        [&](std::uint64_t v) { return v == e.version; });
   }
 
-  // Forgets alerts whose endsAt passed. An explicit resolution is kept until every URL has it
-  // (or five resend periods went by) so that Alertmanager resolves it now rather than never.
+  // An explicit resolution is kept until every URL has it (or five resend periods went by) so
+  // that Alertmanager resolves it now rather than never.
+  bool keepEnded(const Entry& e, SystemClock::time_point now) const {
+    return e.explicitResolve && !deliveredEverywhere(e) &&
+           now < e.alert.endsAt + 5 * options.resendInterval;
+  }
+
+  // Forgets alerts whose endsAt passed: only those whose time came, off the top of the heap.
   void sweep(SystemClock::time_point now) {
-    for (auto it = entries.begin(); it != entries.end();) {
-      const Entry& e = it->second;
-      const bool ended = e.alert.endsAt <= now;
-      const bool keep = ended && e.explicitResolve && !deliveredEverywhere(e) &&
-                        now < e.alert.endsAt + 5 * options.resendInterval;
-      if (ended && !keep) {
-        auto next = std::next(it);
-        erase(it);
-        it = next;
+    while (!expiryHeap.empty() && expiryHeap.front().at <= now) {
+      std::pop_heap(expiryHeap.begin(), expiryHeap.end());
+      const ExpiryItem item = expiryHeap.back();
+      expiryHeap.pop_back();
+      Entry* e = lookup(item.id);
+      if (e == nullptr || e->expirySeq != item.seq) continue;  // stale
+      if (e->alert.endsAt > now) {
+        scheduleExpiry(*e, e->alert.endsAt);  // extended by a later fire()
+      } else if (keepEnded(*e, now)) {
+        scheduleExpiry(*e, e->alert.endsAt + 5 * options.resendInterval);
       } else {
-        ++it;
+        erase(*e);
       }
     }
+  }
+
+  // Moves what is due at URL `i` from its heap to its ready queue.
+  void stageDue(std::size_t i, SteadyClock::time_point now) {
+    Endpoint& ep = endpoints[i];
+    ep.newlyDue = 0;
+    while (!ep.dueHeap.empty() && ep.dueHeap.front().at <= now) {
+      std::pop_heap(ep.dueHeap.begin(), ep.dueHeap.end());
+      const DueItem item = ep.dueHeap.back();
+      ep.dueHeap.pop_back();
+      Entry* e = lookup(item.id);
+      if (e == nullptr || e->dueSeq[i] != item.seq) continue;  // stale
+      e->dueSeq[i] = 0;
+      ep.ready.push_back(item.id);
+    }
+  }
+
+  // When the sender of URL `i` must look again with nothing ready: the next due time or the
+  // next expiry, at the latest one resend period from now.
+  SteadyClock::time_point nextWake(std::size_t i, SteadyClock::time_point now,
+                                   SystemClock::time_point sysNow) const {
+    SteadyClock::time_point at = now + options.resendInterval;
+    const Endpoint& ep = endpoints[i];
+    if (!ep.dueHeap.empty()) at = std::min(at, ep.dueHeap.front().at);
+    if (!expiryHeap.empty()) {
+      const auto in = std::chrono::duration_cast<SteadyClock::duration>(
+          expiryHeap.front().at - sysNow);
+      at = std::min(at, now + std::max(in, SteadyClock::duration::zero()));
+    }
+    return at;
   }
 
   PostResult post(std::size_t i, const std::string& body) {
@@ -272,7 +423,8 @@ struct AlertmanagerClient::Impl {
   }
 
   void sender(std::size_t i) {
-    const std::string& url = endpoints[i].url;
+    Endpoint& ep = endpoints[i];
+    const std::string& url = ep.url;
     std::chrono::milliseconds backoff{0};
     SteadyClock::time_point retryAt{};
     SteadyClock::time_point lastPost{};
@@ -281,41 +433,54 @@ struct AlertmanagerClient::Impl {
       const auto now = SteadyClock::now();
       const auto sysNow = SystemClock::now();
       sweep(sysNow);
+      ep.holding = false;
+      ep.wakeAt = SteadyClock::time_point::max();  // awake: fire() need not notify
 
-      // Pick the batch: in normal running, what is due; while stopping, what this URL has
-      // never been told.
-      std::vector<std::pair<std::string, std::uint64_t>> picked;
+      // Pick the batch: in normal running, what is due, in due order; while stopping, what
+      // this URL has never been told (scans of the alerts held, but only in the final drain).
+      const bool draining = stopping;
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> picked;  // id, version
       std::vector<Alert> batch;
-      SteadyClock::time_point nextDue = now + options.resendInterval;
-      for (const auto& fp : order) {
-        const Entry& e = entries.at(fp);
-        const bool want = stopping ? e.sentVersion[i] != e.version : e.due[i] <= now;
-        if (want) {
-          if (batch.size() < options.maxBatch) {
-            picked.emplace_back(fp, e.version);
-            batch.push_back(e.alert);
-          }
-        } else if (!stopping) {
-          nextDue = std::min(nextDue, e.due[i]);
+      if (draining) {
+        for (const auto& fp : order) {
+          const Entry& e = entries.at(fp);
+          if (e.sentVersion[i] == e.version) continue;
+          picked.emplace_back(e.id, e.version);
+          batch.push_back(e.alert);
+          if (batch.size() >= options.maxBatch) break;
         }
-      }
-
-      if (stopping) {
         if (batch.empty() || now >= stopDeadline) break;
         if (now < retryAt) {
           cv.wait_until(lk, std::min(retryAt, stopDeadline));
           continue;
         }
       } else {
-        if (batch.empty()) {
-          cv.wait_until(lk, nextDue);
+        stageDue(i, now);
+        while (!ep.ready.empty() && lookup(ep.ready.front()) == nullptr) ep.ready.pop_front();
+        if (ep.ready.empty()) {
+          ep.wakeAt = nextWake(i, now, sysNow);
+          cv.wait_until(lk, ep.wakeAt);
           continue;
         }
         const auto notBefore = std::max(retryAt, lastPost + options.batchWait);
-        if (now < notBefore && (now < retryAt || batch.size() < options.maxBatch)) {
-          cv.wait_until(lk, notBefore);
+        if (now < notBefore && (now < retryAt || ep.ready.size() < options.maxBatch)) {
+          // Held back until the gap after the last post passes (more alerts join the batch)
+          // or the batch is full; fire() wakes this thread only for the latter.
+          ep.holding = true;
+          ep.fullBatchMayGo = now >= retryAt;
+          ep.wakeAt = notBefore;
+          cv.wait_until(lk, std::min(notBefore, nextWake(i, now, sysNow)));
           continue;
         }
+        while (!ep.ready.empty() && batch.size() < options.maxBatch) {
+          const std::uint64_t id = ep.ready.front();
+          ep.ready.pop_front();
+          const Entry* e = lookup(id);
+          if (e == nullptr) continue;  // forgotten since it was staged
+          picked.emplace_back(id, e->version);
+          batch.push_back(e->alert);
+        }
+        if (batch.empty()) continue;
       }
 
       const std::string body = encodeAlerts(batch);
@@ -335,17 +500,27 @@ struct AlertmanagerClient::Impl {
         // A rejected body is not retried as is; the next resend or update tries again.
         backoff = std::chrono::milliseconds{0};
         retryAt = {};
-        for (const auto& [fp, version] : picked) {
-          auto it = entries.find(fp);
-          if (it == entries.end()) continue;
-          Entry& e = it->second;
-          e.sentVersion[i] = std::max(e.sentVersion[i], version);
-          if (e.version == version) e.due[i] = lastPost + options.resendInterval;
+        const auto sysDone = SystemClock::now();
+        for (const auto& [id, version] : picked) {
+          Entry* e = lookup(id);
+          if (e == nullptr) continue;
+          e->sentVersion[i] = std::max(e->sentVersion[i], version);
+          if (draining) continue;  // not in the heap; the senders end with the drain
+          if (e->explicitResolve && e->alert.endsAt <= sysDone && deliveredEverywhere(*e)) {
+            erase(*e);  // the resolution reached every URL: nothing more to say
+            continue;
+          }
+          // Updated while it was posted: due again now; else at the next resend.
+          schedule(*e, i, e->version == version ? lastPost + options.resendInterval : lastPost);
         }
       } else {
         backoff = backoff.count() == 0 ? options.retryInitial
                                        : std::min(backoff * 2, options.retryMax);
         retryAt = lastPost + backoff;
+        // Retried first, as they are (an update since is sent with them).
+        if (!draining) {
+          for (auto it = picked.rbegin(); it != picked.rend(); ++it) ep.ready.push_front(it->first);
+        }
       }
     }
     ++sendersDone;
@@ -480,6 +655,7 @@ bool AlertmanagerClient::fire(Alert alert) {
 
     std::size_t dropped = 0;
     bool accepted = false;
+    bool wake = false;
     {
       std::lock_guard lk(s.mu);
       if (s.stopping) {
@@ -492,12 +668,14 @@ bool AlertmanagerClient::fire(Alert alert) {
         if (it != s.entries.end() && it->second.alert.endsAt > now) {
           Impl::Entry& e = it->second;
           e.alert.startsAt = std::min(e.alert.startsAt, alert.startsAt);
+          // A later endsAt needs no new expiry item: the current one is put back when its
+          // time comes and the alert still runs.
           e.alert.endsAt = std::max(e.alert.endsAt, alert.endsAt);
           e.alert.annotations = std::move(alert.annotations);
           e.alert.generatorURL = std::move(alert.generatorURL);
           e.explicitResolve = false;
           ++e.version;
-          std::fill(e.due.begin(), e.due.end(), steadyNow);
+          wake = s.makeDue(e, steadyNow);
           s.order.splice(s.order.end(), s.order, e.order);
         } else {
           if (it != s.entries.end()) s.erase(it);  // ended, not swept yet: a new alert
@@ -506,16 +684,11 @@ bool AlertmanagerClient::fire(Alert alert) {
             s.erase(s.entries.find(s.order.front()));
             ++dropped;
           }
-          Impl::Entry e;
-          e.alert = std::move(alert);
-          e.sentVersion.assign(s.endpoints.size(), 0);
-          e.due.assign(s.endpoints.size(), steadyNow);
-          e.order = s.order.insert(s.order.end(), fp);
-          s.entries.emplace(fp, std::move(e));
+          wake = s.makeDue(s.insert(fp, std::move(alert), steadyNow), steadyNow);
         }
       }
     }
-    s.cv.notify_all();
+    if (wake) s.cv.notify_all();
     if (dropped > 0) {
       s.alertsDropped += dropped;
       callHook(s.hooks.dropped, dropped);
@@ -536,6 +709,7 @@ bool AlertmanagerClient::resolve(const std::string& alertname,
       if (!value.empty()) key[name] = sanitizeUtf8(value, s.options.maxAnnotationBytes);
     }
     if (!alertname.empty()) key["alertname"] = sanitizeUtf8(alertname, 256);
+    bool wake = false;
     {
       std::lock_guard lk(s.mu);
       if (s.stopping) return false;
@@ -546,9 +720,10 @@ bool AlertmanagerClient::resolve(const std::string& alertname,
       e.alert.endsAt = std::max(now, e.alert.startsAt + std::chrono::milliseconds{1});
       e.explicitResolve = true;
       ++e.version;
-      std::fill(e.due.begin(), e.due.end(), SteadyClock::now());
+      s.scheduleExpiry(e, e.alert.endsAt);  // earlier than its current item
+      wake = s.makeDue(e, SteadyClock::now());
     }
-    s.cv.notify_all();
+    if (wake) s.cv.notify_all();
     return true;
   } catch (const std::exception&) {
     return false;
