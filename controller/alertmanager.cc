@@ -1,3 +1,4 @@
+#include "common/internal_errors.h"
 #include "controller/alertmanager.h"
 
 #include <cpprest/http_client.h>
@@ -120,10 +121,8 @@ std::string readToken(const std::string& path, std::string* error) {
 template <class Hook, class... Args>
 void callHook(const Hook& hook, Args&&... args) {
   if (!hook) return;
-  try {
-    hook(std::forward<Args>(args)...);
-  } catch (...) {
-  }
+  internal::guarded(internal::Component::kAlertmanager, "alertmanager hook",
+                    [&] { hook(std::forward<Args>(args)...); });
 }
 
 struct PostResult {
@@ -611,7 +610,14 @@ AlertmanagerClient::CreateResult AlertmanagerClient::create(AlertmanagerOptions 
 
     Impl* raw = impl.get();
     for (std::size_t i = 0; i < raw->endpoints.size(); ++i) {
-      raw->senders.emplace_back([raw, i] { raw->sender(i); });
+      // The sender's failure boundary: what escapes one round costs the alerts of that round,
+      // is logged and counted, and the sender starts again (after a second, so that a fault
+      // that repeats cannot spin).
+      raw->senders.emplace_back([raw, i] {
+        while (!internal::guarded(internal::Component::kAlertmanager, raw->endpoints[i].url,
+                                  [&] { raw->sender(i); }))
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+      });
     }
     result.client.reset(new AlertmanagerClient(std::move(impl)));
   } catch (const std::exception& e) {

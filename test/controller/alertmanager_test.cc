@@ -1,3 +1,4 @@
+#include "common/internal_errors.h"
 #include "controller/alertmanager.h"
 
 #include <netinet/in.h>
@@ -310,6 +311,25 @@ TEST_CASE("DropsOldestAlertWhenFullAndCountsIt") {
   CHECK(client->stop(0ms) == false);  // nothing listens: not delivered
   CHECK_FALSE(client->fire(finding("AfterStop")));
   CHECK(client->stats().alertsDropped == 3);
+}
+
+// A hook that throws is the sender's failure boundary at work: counted as an internal error,
+// and the sender goes on (retrying here, as nothing listens). It used to be swallowed unseen.
+TEST_CASE("AHookThatThrowsIsCountedAndTheSenderGoesOn") {
+  auto o = fastOptions({"http://127.0.0.1:" + std::to_string(freePort())});
+  AlertmanagerHooks hooks;
+  std::atomic<int> calls{0};
+  hooks.failed = [&](const std::string&, const std::string&) {
+    ++calls;
+    throw std::runtime_error("hook failed");
+  };
+  const auto before = kc::internal::errorCount(kc::internal::Component::kAlertmanager);
+  auto client = makeClient(o, hooks);
+  REQUIRE(client->fire(finding("Finding")));
+  REQUIRE(eventually([&] { return calls.load() >= 3; }, 10s));
+  CHECK(kc::internal::errorCount(kc::internal::Component::kAlertmanager) >= before + 3);
+  CHECK(client->stats().sendFailures >= 3);
+  client->stop(0ms);
 }
 
 TEST_CASE("DeliversLabelsAndAnnotationsToARealAlertmanager") {
