@@ -1,3 +1,4 @@
+#include "common/internal_errors.h"
 #include "controller/pipeline.h"
 
 #include <algorithm>
@@ -81,12 +82,16 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
   const bool reused = auditIds_.reused(id);
   auditIds_.remember(id);
   scratch_.clear();
-  if (reused) detector_.reportAuditIdReuse(e, scratch_);
-  detector_.onEvent(e, plan, scratch_);
+  // The event's failure boundary: an exception while judging it, or while reporting one of its
+  // findings, costs that event or finding (logged with its auditID, counted), not the stream.
+  internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] {
+    if (reused) detector_.reportAuditIdReuse(e, scratch_);
+    detector_.onEvent(e, plan, scratch_);
+  });
   for (const auto& f : scratch_) {
     ++findings_;
     if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
-    if (onFinding_) onFinding_(f);
+    if (onFinding_) internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] { onFinding_(f); });
   }
   if (!scratch_.empty() && reported != nullptr && *reported) {
     (*reported)(key);

@@ -1,12 +1,14 @@
 // AuditPipeline: events no rule acts on have their repeat lookups deferred and batched, so the
 // counts (events, duplicates, journal keys) must come out exactly as if every event were looked
 // up on arrival, whatever the order, the distance between repeats and the cuts into buffers.
+#include "common/internal_errors.h"
 #include "controller/pipeline.h"
 
 #include <prometheus/registry.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <stdexcept>
 #include <map>
 #include <random>
 #include <set>
@@ -147,6 +149,22 @@ std::vector<std::string> rulesOf(const std::vector<Finding>& fs) {
   std::vector<std::string> r;
   for (const auto& f : fs) r.push_back(f.rule);
   return r;
+}
+
+// The event's failure boundary: a finding whose reporting throws costs that finding, is
+// counted with its auditID, and the stream goes on with the next events.
+TEST_CASE("AFindingThatCannotBeReportedCostsOnlyItself", "[pipeline]") {
+  Detector detector{DetectorOptions{}};
+  std::vector<std::string> reported;
+  AuditPipeline pipeline{PipelineOptions{}, detector, nullptr, [&](const Finding& f) {
+                           if (f.auditID == "x-2") throw std::runtime_error("cannot report");
+                           reported.push_back(f.auditID);
+                         }};
+  const auto before = kc::internal::errorCount(kc::internal::Component::kAuditWorker);
+  pipeline.processLines(execEvent(1) + "\n" + execEvent(2) + "\n" + execEvent(3) + "\n", "log",
+                        false);
+  CHECK(reported == std::vector<std::string>{"x-1", "x-3"});
+  CHECK(kc::internal::errorCount(kc::internal::Component::kAuditWorker) == before + 1);
 }
 
 TEST_CASE("ARequestSentWithTheAuditIdOfAnEarlierOneIsReported", "[pipeline][detections]") {
