@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -54,6 +55,15 @@ class Key {
   size_t n_ = 0;
 };
 
+// An event's own time, but never later than now. The gauge only rises, so one event dated in the
+// future (a skewed clock, or a forged year 9999 in the log) would hold it above every real
+// event's time and blind the audit-silence alert; clamped, it counts as received now.
+double notAfterNow(double unixSeconds) {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::min(unixSeconds, now);
+}
+
 }  // namespace
 
 AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
@@ -77,7 +87,8 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   lastEventFamily_ = &prometheus::BuildGauge()
                           .Name("kube_customs_audit_last_event_timestamp_seconds")
                           .Help("Time of the newest audit event received, by source, Unix "
-                                "seconds (the event's own timestamp).")
+                                "seconds (the event's own timestamp, never later than the time "
+                                "it was received).")
                           .Register(registry);
   findingsFamily_ = &prometheus::BuildCounter()
                          .Name("kube_customs_audit_findings_total")
@@ -159,7 +170,8 @@ void AuditMetrics::duplicate(std::string_view s, double n) {
 
 void AuditMetrics::lastEvent(std::string_view s, double unixSeconds) {
   auto& g = lastEventChild(source(s));
-  if (unixSeconds > g.Value()) g.Set(unixSeconds);
+  const double t = notAfterNow(unixSeconds);
+  if (t > g.Value()) g.Set(t);
 }
 
 void AuditMetrics::finding(std::string_view r, std::string_view sev) {
@@ -190,7 +202,8 @@ void SourceMetrics::duplicate(double n) {
 void SourceMetrics::lastEvent(double unixSeconds) {
   if (metrics_ == nullptr) return;
   if (lastEvent_ == nullptr) lastEvent_ = &metrics_->lastEventChild(source_);
-  if (unixSeconds > lastEvent_->Value()) lastEvent_->Set(unixSeconds);
+  const double t = notAfterNow(unixSeconds);
+  if (t > lastEvent_->Value()) lastEvent_->Set(t);
 }
 
 namespace {

@@ -29,6 +29,7 @@ class SourceMetrics {
   SourceMetrics() = default;
   void received(double n = 1);
   void duplicate(double n = 1);
+  // The newest event's own time; a time later than now is taken as now (see AuditMetrics).
   void lastEvent(double unixSeconds);
 
  private:
@@ -51,6 +52,8 @@ class AuditMetrics {
   void dropped(std::string_view source, std::string_view reason, double n = 1);
   void unparsable(std::string_view source, double n = 1);
   void duplicate(std::string_view source, double n = 1);
+  // Raises the source's last-event gauge to the event's time, clamped to now: an event dated
+  // in the future must not hold the gauge up and hide a silence that follows it.
   void lastEvent(std::string_view source, double unixSeconds);
   void finding(std::string_view rule, std::string_view severity);
   void queueFull() { queueFull_->Increment(); }

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "test/controller/series_value.h"
+
 namespace kc::audit {
 namespace {
 
@@ -184,6 +186,37 @@ TEST_CASE("LinesOverTheCapAreCountedAsDroppedByTheLogSource", "[ingest]") {
   CHECK(pipeline.events() == 3);
   CHECK(metrics.droppedCount("log", "too_large") == 1);
   CHECK(ingest.commits() >= 2);
+}
+
+// One line of the log dated in the year 9999 (a forged or badly skewed event) must not hold the
+// last-event gauge above the real events' times: the audit-silence alert watches it.
+TEST_CASE("AnEventDatedInTheFutureDoesNotPinTheLastEventTime", "[ingest]") {
+  TempDir dir;
+  std::string future = listEvent(1);
+  for (const char* field : {"requestReceivedTimestamp", "stageTimestamp"}) {
+    const size_t at = future.find(std::string(field) + "\":\"");
+    REQUIRE(at != std::string::npos);
+    future.replace(at + std::string(field).size() + 3, 4, "9999");
+  }
+  REQUIRE(future.find("9999-11-30T10:00:00.000100Z") != std::string::npos);
+  { std::ofstream(dir / "audit.log") << future << "\n"; }
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, &metrics, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = dir / "audit.log";
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  LogIngest ingest(lo, pipeline, &metrics);
+  ingest.start();
+  ingest.poll();
+  REQUIRE(pipeline.events() == 1);
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double last = kc::testing::seriesValue(
+      registry, "kube_customs_audit_last_event_timestamp_seconds", {{"source", "log"}});
+  CHECK(last > 0);
+  CHECK(last <= now);
 }
 
 }  // namespace
