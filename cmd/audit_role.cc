@@ -233,6 +233,22 @@ void AuditRole::pollFile() {
   ingest_->poll(&error);
   if (!error.empty())
     log::error("cannot persist the audit log position", {{log::field::kError, error}});
+  logReadErrors();
+}
+
+void AuditRole::logReadErrors() {
+  const uint64_t errors = ingest_->fileStats().readErrors;
+  if (errors == readErrorsLogged_) return;
+  const std::string& error = ingest_->lastReadError();
+  const auto now = std::chrono::steady_clock::now();
+  if (error == readErrorLogged_ && now - readErrorLoggedAt_ < std::chrono::minutes(1)) return;
+  log::error("cannot read the audit log; it is opened again at the next poll",
+             {{log::field::kPath, cfg_.audit.logPath},
+              {log::field::kError, error},
+              {"errors", errors - readErrorsLogged_}});
+  readErrorsLogged_ = errors;
+  readErrorLogged_ = error;
+  readErrorLoggedAt_ = now;
 }
 
 size_t AuditRole::adoptBaselineAccepts() {

@@ -57,6 +57,9 @@ class AuditRole {
  private:
   void run();
   void pollFile();
+  // Logs the follower's read errors when they first appear or change, and at most once a
+  // minute while they last (the path is tried again every poll).
+  void logReadErrors();
   // The baseline and the detector's memory, every audit.stateSaveIntervalSeconds while events
   // arrive or the baseline file gained accepted values (force: now).
   void saveState(bool force);
@@ -85,6 +88,9 @@ class AuditRole {
   files::FileStamp baselineStamp_;  // the baseline file as this process last read or wrote it
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;
+  uint64_t readErrorsLogged_ = 0;  // FileSourceStats::readErrors when last logged
+  std::string readErrorLogged_;
+  std::chrono::steady_clock::time_point readErrorLoggedAt_;
   std::atomic<bool> stopping_{false};
   std::thread worker_;
 };

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace kc::audit {
 namespace {
@@ -119,9 +120,42 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                         .Help("Alerts dropped because the send queue was full.")
                         .Register(registry)
                         .Add({});
+  auto logCounter = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+  };
+  logReadErrors_ = logCounter(
+      "kube_customs_audit_log_read_errors_total",
+      "Failures to open or read the followed audit log, and paths that are not a regular file "
+      "(FIFO, device, directory); the path is opened again at the next poll.");
+  logBytesRead_ = logCounter("kube_customs_audit_log_bytes_read_total",
+                             "Bytes read from the followed audit log and its rotated files.");
+  logRotations_ = logCounter("kube_customs_audit_log_rotations_total",
+                             "Switches of the audit log follower to a new file after a rename.");
+  logTruncations_ = logCounter(
+      "kube_customs_audit_log_truncations_total",
+      "Audit log truncations (copytruncate, changed first bytes): read again from the start.");
+  logCheckpointResets_ = logCounter(
+      "kube_customs_audit_log_checkpoint_resets_total",
+      "Audit log checkpoints unreadable or whose file was not found: read from the start.");
+  logUnterminatedLines_ = logCounter(
+      "kube_customs_audit_log_unterminated_lines_total",
+      "Rotated audit log files that ended without a newline (their last line delivered).");
   for (const char* s : {"log", "webhook"}) {
     received(s, 0);
     unparsable(s, 0);
+  }
+}
+
+void AuditMetrics::logFile(const FileSourceStats& added) {
+  const std::pair<prometheus::Counter*, uint64_t> counts[] = {
+      {logReadErrors_, added.readErrors},
+      {logBytesRead_, added.bytesRead},
+      {logRotations_, added.rotations},
+      {logTruncations_, added.truncations},
+      {logCheckpointResets_, added.checkpointResets},
+      {logUnterminatedLines_, added.unterminatedLines}};
+  for (const auto& [counter, n] : counts) {
+    if (n > 0) counter->Increment(static_cast<double>(n));
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Metrics of the audit consumer: events received, dropped and unparsable by source, the time
 // of the last event per source (for the audit-silence alert), findings by rule and severity,
-// the webhook queue. Sources are a fixed set ("log", "webhook", "replay"); reasons, rules and
-// severities too. Thread-safe.
+// the webhook queue, the log file follower. Sources are a fixed set ("log", "webhook",
+// "replay"); reasons, rules and severities too. Thread-safe.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include "controller/file_source.h"
 
 namespace kc::audit {
 
@@ -61,6 +63,10 @@ class AuditMetrics {
   void alertSent(double n = 1) { alertsSent_->Increment(n); }
   void alertSendFailed() { alertFailures_->Increment(); }
   void alertDropped(double n = 1) { alertsDropped_->Increment(n); }
+  // Adds the log file follower's counters grown since the last call (`added` holds the
+  // differences): read errors, bytes, rotations, truncations, checkpoint resets, unterminated
+  // lines. Lines over the cap are counted by dropped().
+  void logFile(const FileSourceStats& added);
 
   double receivedCount(std::string_view source) const;
   double droppedCount(std::string_view source, std::string_view reason) const;
@@ -94,6 +100,12 @@ class AuditMetrics {
   prometheus::Counter* alertsSent_;
   prometheus::Counter* alertFailures_;
   prometheus::Counter* alertsDropped_;
+  prometheus::Counter* logReadErrors_;
+  prometheus::Counter* logBytesRead_;
+  prometheus::Counter* logRotations_;
+  prometheus::Counter* logTruncations_;
+  prometheus::Counter* logCheckpointResets_;
+  prometheus::Counter* logUnterminatedLines_;
 };
 
 }  // namespace kc::audit

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <tuple>
+#include <utility>
 
 namespace kc::audit {
 
@@ -117,21 +118,61 @@ void FileSource::closeCurrent() {
   head_.clear();
 }
 
+void FileSource::failed(std::string error) {
+  ++stats_.readErrors;
+  lastError_ = std::move(error);
+}
+
 bool FileSource::openCurrent(const std::string& path, uint64_t offset) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  // Non-blocking: opening a FIFO for reading would wait for a writer, for ever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno != ENOENT) failed(errnoText("open", path));  // missing: created later
+    return false;
+  }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+  const bool opened = ::fstat(fd, &st) == 0;
+  if (opened && !S_ISREG(st.st_mode)) {
+    // A FIFO, a device (a link to /dev/zero never ends), a directory: not a log file.
     ::close(fd);
-    ++stats_.readErrors;
+    failed("open " + path + ": not a regular file");
+    return false;
+  }
+  if (!opened || ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    failed(errnoText("open", path));
+    ::close(fd);
     return false;
   }
   closeCurrent();
   fd_ = fd;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
+  currentPath_ = path;
   readOffset_ = bufferOffset_ = lineBoundary_ = offset;
   refreshHead();
+  return true;
+}
+
+void FileSource::seekTo(uint64_t offset) {
+  ::lseek(fd_, static_cast<off_t>(offset), SEEK_SET);
+  readOffset_ = bufferOffset_ = lineBoundary_ = offset;
+  bufLen_ = 0;
+  skipping_ = false;
+}
+
+bool FileSource::reopen() {
+  if (!openCurrent(options_.path, 0)) return false;
+  // After a failure: go on where it stopped if the path is the same file, unchanged before the
+  // position; a file that replaced it is read from its start, like a new file after rotation.
+  if (const std::optional<Checkpoint> at = std::exchange(resumeAt_, std::nullopt)) {
+    struct stat st;
+    if (at->dev == dev_ && at->ino == ino_ && ::fstat(fd_, &st) == 0 &&
+        static_cast<uint64_t>(st.st_size) >= at->offset &&
+        headMatches(fd_, at->headLength, at->headHash)) {
+      seekTo(at->offset);
+    }
+  }
+  recordStartPosition();
   return true;
 }
 
@@ -213,7 +254,7 @@ bool FileSource::start(std::string* error) {
         static_cast<uint64_t>(st.st_ino) != cp->ino) {
       return 0;  // not this file
     }
-    int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return 0;
     bool same = static_cast<uint64_t>(st.st_size) >= cp->offset &&
                 headMatches(fd, cp->headLength, cp->headHash);
@@ -254,10 +295,7 @@ bool FileSource::start(std::string* error) {
 
 size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& onBatch) {
   size_t delivered = 0;
-  if (fd_ < 0) {
-    if (!openCurrent(options_.path, 0)) return 0;
-    recordStartPosition();
-  }
+  if (fd_ < 0 && !reopen()) return 0;
   for (int round = 0; round < 16; ++round) {
     // Copytruncate: the file shrank below what we read, or its first bytes changed.
     struct stat st;
@@ -353,7 +391,10 @@ bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
     ssize_t n = ::read(fd_, buffer_.data() + bufLen_, room);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ++stats_.readErrors;
+      // The path may be something else by now (briefly a directory, say): start over from it.
+      failed(errnoText("read", currentPath_));
+      resumeAt_ = position(lineBoundary_);
+      closeCurrent();
       return false;
     }
     if (n == 0) return true;

@@ -12,6 +12,12 @@
 // LogIngest (log_ingest.h) adds the DedupeJournal that makes it "no loss, no repeat" across
 // kill -9.
 //
+// Only a regular file is read: the path is opened non-blocking and refused when it is a FIFO (an
+// open() that would block until a writer came, and a SIGTERM with it), a device (a link to
+// /dev/zero never ends) or a directory. A refused path and a read error are counted in
+// readErrors, kept in lastError(), and the path is opened again at the next call: at the
+// position reached when it is the same file, from its start when it was replaced.
+//
 // The API is poll-style and does no threading or sleeping of its own: call readAvailable()
 // when the file may have grown (timer or inotify). Thread-safety: not thread-safe; one thread
 // owns a FileSource.
@@ -60,7 +66,7 @@ struct FileSourceStats {
   uint64_t rotations = 0;          // switches to a new file after a rename
   uint64_t truncations = 0;        // copytruncate detected (size shrank or head changed)
   uint64_t checkpointResets = 0;   // checkpoint's file not found or changed: read from 0
-  uint64_t readErrors = 0;
+  uint64_t readErrors = 0;         // failed opens and reads, paths that are not regular files
 };
 
 // Readable bytes guaranteed after LineBatch::text (simdjson's padding), so that it can be
@@ -98,11 +104,21 @@ class FileSource {
   bool commit(const Checkpoint& position, std::string* error = nullptr);
 
   const FileSourceStats& stats() const { return stats_; }
+  // The last open or read failure counted in readErrors (empty before the first).
+  const std::string& lastError() const { return lastError_; }
   // Inode of the file being read (0 before one is open).
   uint64_t currentInode() const { return ino_; }
 
  private:
+  // Opens a regular file at `offset`; false when it is missing (not an error: it is created
+  // later) or cannot be opened or is not a regular file (counted, see failed()).
   bool openCurrent(const std::string& path, uint64_t offset);
+  // Opens the log path when no file is open: after a failure, at the position reached when
+  // the path is still the same file; else from its start.
+  bool reopen();
+  void seekTo(uint64_t offset);
+  // Counts a failure and keeps its text for lastError().
+  void failed(std::string error);
   void closeCurrent();
   void resetToStart();
   bool headMatches(int fd, uint32_t length, uint64_t hash) const;
@@ -117,11 +133,15 @@ class FileSource {
   std::string nextFile() const;
   // Persists the first position of a run that had no checkpoint (see start()).
   void recordStartPosition();
-  // Reads fd_ to EOF; returns false on a read error.
+  // Reads fd_ to EOF; returns false on a read error, after which the file is closed, to be
+  // opened again by the next call (reopen()).
   bool readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered);
 
   FileSourceOptions options_;
   FileSourceStats stats_;
+  std::string lastError_;
+  std::string currentPath_;              // the file fd_ reads (the log path, or a rotated one)
+  std::optional<Checkpoint> resumeAt_;   // where to go on after a failure, if the same file
   int fd_ = -1;
   uint64_t dev_ = 0;
   uint64_t ino_ = 0;

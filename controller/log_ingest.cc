@@ -24,6 +24,7 @@ LogIngestStart LogIngest::start() {
   // Rewritten whole: a torn last record of the killed process goes, the secret stays first.
   journal_.rewrite(keys, &r.journalError);
   source_.start(&r.checkpointError);
+  reportFileStats();  // a checkpoint reset or a truncation found at start
   return r;
 }
 
@@ -58,13 +59,27 @@ size_t LogIngest::poll(std::string* commitError) {
   });
   if (uncommitted) commit(*uncommitted, &error);
   if (!error.empty() && commitError != nullptr) *commitError = error;
-  const uint64_t tooLong = source_.stats().linesTooLong;
-  if (metrics_ != nullptr && tooLong > tooLongReported_) {
-    metrics_->dropped("log", rejectReasonName(RejectReason::kTooLarge),
-                      static_cast<double>(tooLong - tooLongReported_));
-  }
-  tooLongReported_ = tooLong;
+  reportFileStats();
   return delivered;
+}
+
+void LogIngest::reportFileStats() {
+  const FileSourceStats& now = source_.stats();
+  if (metrics_ != nullptr) {
+    if (now.linesTooLong > reported_.linesTooLong) {
+      metrics_->dropped("log", rejectReasonName(RejectReason::kTooLarge),
+                        static_cast<double>(now.linesTooLong - reported_.linesTooLong));
+    }
+    FileSourceStats added;
+    added.bytesRead = now.bytesRead - reported_.bytesRead;
+    added.readErrors = now.readErrors - reported_.readErrors;
+    added.rotations = now.rotations - reported_.rotations;
+    added.truncations = now.truncations - reported_.truncations;
+    added.checkpointResets = now.checkpointResets - reported_.checkpointResets;
+    added.unterminatedLines = now.unterminatedLines - reported_.unterminatedLines;
+    metrics_->logFile(added);
+  }
+  reported_ = now;
 }
 
 }  // namespace kc::audit

@@ -51,7 +51,7 @@ struct LogIngestStart {
 class LogIngest {
  public:
   // metrics (optional): lines over the size cap are counted as dropped{source="log",
-  // reason="too_large"}.
+  // reason="too_large"}; the file follower's counters as kube_customs_audit_log_*.
   LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMetrics* metrics);
 
   LogIngestStart start();
@@ -60,11 +60,15 @@ class LogIngest {
   size_t poll(std::string* commitError = nullptr);
 
   const FileSourceStats& fileStats() const { return source_.stats(); }
+  // The last failure to open or read the log (FileSourceStats::readErrors counts them).
+  const std::string& lastReadError() const { return source_.lastError(); }
   uint64_t commits() const { return commits_; }
   const std::string& journalPath() const { return journal_.path(); }
 
  private:
   bool commit(const Checkpoint& position, std::string* error);
+  // Adds what the file follower counted since the last report to the metrics.
+  void reportFileStats();
 
   LogIngestOptions options_;
   AuditPipeline& pipeline_;
@@ -72,7 +76,7 @@ class LogIngest {
   FileSource source_;
   DedupeJournal journal_;
   uint64_t commits_ = 0;
-  uint64_t tooLongReported_ = 0;
+  FileSourceStats reported_;  // the follower's counters as last added to the metrics
 };
 
 }  // namespace kc::audit

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -548,6 +550,130 @@ TEST_CASE("Kill9DuringIngestNeitherLosesNorRepeatsEvents") {
   CHECK(missing == 0);
   CHECK(repeated == 0);
   CHECK(seen.size() == static_cast<size_t>(kAppends * kPerAppend + 1));
+}
+
+// Runs `body` in a child process and returns what it wrote to its pipe; empty when it did not
+// finish within `timeout` (it is then killed): a follower that blocks or spins cannot hang the
+// test run.
+std::string inChild(const std::function<std::string()>& body,
+                    std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string out = body();
+    const bool written = ::write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    _exit(written ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ::close(fds[0]);
+      return {};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  return out;
+}
+
+// What a follower in a child saw: lines, read errors, whether the last error names the path
+// and says what is wrong with it.
+std::string outcome(const std::vector<std::string>& lines, const FileSource& src) {
+  std::string out = "lines:";
+  for (const auto& l : lines) out += " " + l;
+  out += src.stats().readErrors > 0 ? "; read errors" : "; no read error";
+  out += "; " + src.lastError();
+  return out;
+}
+
+TEST_CASE("AFifoAtTheLogPathIsRefusedWithoutBlockingAndTheFileThatReplacesItIsRead") {
+  TempDir dir("fifo");
+  const std::string log = dir / "audit.log";
+  REQUIRE(::mkfifo(log.c_str(), 0600) == 0);
+  const std::string out = inChild([&] {
+    // Opening a FIFO for reading waits for a writer: without O_NONBLOCK, for ever.
+    FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+    src.start();
+    std::vector<std::string> lines = drain(src);
+    std::string first = outcome(lines, src);
+    fs::remove(log);
+    append(log, "a1\n");
+    lines = drain(src);
+    return first + " | " + outcome(lines, src);
+  });
+  if (out.empty()) {
+    // Let a child blocked in open() go (it was killed already; this is for a survivor).
+    const int w = ::open(log.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+    FAIL("the follower blocked on the FIFO");
+  }
+  CHECK(out == "lines:; read errors; open " + log + ": not a regular file | lines: a1; read "
+               "errors; open " + log + ": not a regular file");
+}
+
+TEST_CASE("ALinkToDevZeroIsRefusedInsteadOfReadForEver") {
+  TempDir dir("dev-zero");
+  const std::string log = dir / "audit.log";
+  fs::create_symlink("/dev/zero", log);
+  const std::string out = inChild([&] {
+    FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+    src.start();
+    std::vector<std::string> lines = drain(src);
+    lines = drain(src);
+    return outcome(lines, src);
+  });
+  REQUIRE_FALSE(out.empty());  // else it spun on /dev/zero until killed
+  CHECK(out == "lines:; read errors; open " + log + ": not a regular file");
+}
+
+// The path is briefly a directory after a rotation: the follower must not stay on it.
+TEST_CASE("ADirectoryAtTheLogPathDoesNotStopIngestion") {
+  TempDir dir("directory");
+  const std::string log = dir / "audit.log";
+  append(log, "a1\n");
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+  REQUIRE(src.start());
+  CHECK(drain(src) == std::vector<std::string>{"a1"});
+  append(log, "a2\n");
+  fs::rename(log, dir / "audit-2024-05-01T10-00-00.000.log");
+  fs::create_directory(log);
+  CHECK(drain(src) == std::vector<std::string>{"a2"});
+  CHECK(drain(src).empty());
+  CHECK(src.stats().readErrors > 0);
+  fs::remove(log);
+  append(log, "b1\n");
+  CHECK(drain(src) == std::vector<std::string>{"b1"});
+  append(log, "b2\n");
+  CHECK(drain(src) == std::vector<std::string>{"b2"});
+}
+
+// A read error (here EIO: /proc/self/mem is a regular file whose first page is not mapped)
+// closes the file; the path is opened again at each poll, and read once it is a log again.
+TEST_CASE("AReadErrorIsCountedAndThePathOpenedAgain") {
+  TempDir dir("read-error");
+  const std::string log = dir / "audit.log";
+  fs::create_symlink("/proc/self/mem", log);
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+  src.start();
+  CHECK(drain(src).empty());
+  const uint64_t errors = src.stats().readErrors;
+  CHECK(errors >= 1);
+  CHECK(src.lastError().find("read " + log + ": ") == 0);
+  CHECK(drain(src).empty());
+  CHECK(src.stats().readErrors > errors);  // tried again, not given up or stuck
+  fs::remove(log);
+  append(log, "a1\n");
+  CHECK(drain(src) == std::vector<std::string>{"a1"});
 }
 
 }  // namespace

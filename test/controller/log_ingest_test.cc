@@ -219,5 +219,43 @@ TEST_CASE("AnEventDatedInTheFutureDoesNotPinTheLastEventTime", "[ingest]") {
   CHECK(last <= now);
 }
 
+// The follower's own counters (read errors above all: a log that cannot be read is silence
+// the alerts must see) are exported.
+TEST_CASE("TheFollowersCountersAreExported", "[ingest]") {
+  TempDir dir;
+  const std::string log = dir / "audit.log";
+  fs::create_directory(log);  // the path briefly a directory (a FIFO is refused the same way)
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, &metrics, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = log;
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  LogIngest ingest(lo, pipeline, &metrics);
+  ingest.start();
+  ingest.poll();
+  auto counter = [&](const std::string& name) {
+    return kc::testing::seriesValue(registry, "kube_customs_audit_log_" + name + "_total", {});
+  };
+  CHECK(counter("read_errors") == static_cast<double>(ingest.fileStats().readErrors));
+  CHECK(counter("read_errors") >= 1);
+  CHECK(ingest.lastReadError() == "open " + log + ": not a regular file");
+  fs::remove(log);
+  { std::ofstream(log) << listEvent(1) << "\n" << listEvent(2) << "\n"; }
+  ingest.poll();
+  CHECK(pipeline.events() == 2);
+  CHECK(counter("bytes_read") == static_cast<double>(fs::file_size(log)));
+  fs::rename(log, dir / "audit-2026-11-30T10-00-00.000.log");
+  { std::ofstream(log) << listEvent(3) << "\n"; }
+  ingest.poll();
+  CHECK(pipeline.events() == 3);
+  CHECK(counter("rotations") == 1);
+  CHECK(counter("truncations") == 0);
+  CHECK(counter("checkpoint_resets") == 0);
+  CHECK(counter("unterminated_lines") == 0);
+  CHECK(counter("read_errors") == static_cast<double>(ingest.fileStats().readErrors));
+}
+
 }  // namespace
 }  // namespace kc::audit
