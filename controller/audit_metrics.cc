@@ -140,6 +140,8 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   logUnterminatedLines_ = logCounter(
       "kube_customs_audit_log_unterminated_lines_total",
       "Rotated audit log files that ended without a newline (their last line delivered).");
+  logNulBytes_ = logCounter("kube_customs_audit_log_nul_bytes_total",
+                            "NUL bytes in the audit log (a crash's leftovers), read as line ends.");
   for (const char* s : {"log", "webhook"}) {
     received(s, 0);
     unparsable(s, 0);
@@ -153,7 +155,8 @@ void AuditMetrics::logFile(const FileSourceStats& added) {
       {logRotations_, added.rotations},
       {logTruncations_, added.truncations},
       {logCheckpointResets_, added.checkpointResets},
-      {logUnterminatedLines_, added.unterminatedLines}};
+      {logUnterminatedLines_, added.unterminatedLines},
+      {logNulBytes_, added.nulBytes}};
   for (const auto& [counter, n] : counts) {
     if (n > 0) counter->Increment(static_cast<double>(n));
   }

@@ -65,7 +65,7 @@ class AuditMetrics {
   void alertDropped(double n = 1) { alertsDropped_->Increment(n); }
   // Adds the log file follower's counters grown since the last call (`added` holds the
   // differences): read errors, bytes, rotations, truncations, checkpoint resets, unterminated
-  // lines. Lines over the cap are counted by dropped().
+  // lines, NUL bytes. Lines over the cap are counted by dropped().
   void logFile(const FileSourceStats& added);
 
   double receivedCount(std::string_view source) const;
@@ -106,6 +106,7 @@ class AuditMetrics {
   prometheus::Counter* logTruncations_;
   prometheus::Counter* logCheckpointResets_;
   prometheus::Counter* logUnterminatedLines_;
+  prometheus::Counter* logNulBytes_;
 };
 
 }  // namespace kc::audit

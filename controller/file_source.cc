@@ -398,11 +398,20 @@ bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
       return false;
     }
     if (n == 0) return true;
+    nulsToLineEnds(buffer_.data() + bufLen_, static_cast<size_t>(n));
     bufLen_ += static_cast<size_t>(n);
     readOffset_ += static_cast<uint64_t>(n);
     stats_.bytesRead += static_cast<uint64_t>(n);
     if (head_.size() < kHeadBytes) refreshHead();
     drainBuffer(false, onBatch, delivered);
+  }
+}
+
+void FileSource::nulsToLineEnds(char* data, size_t n) {
+  char* end = data + n;
+  for (char* p = data; (p = static_cast<char*>(std::memchr(p, '\0', end - p))) != nullptr;) {
+    *p++ = '\n';
+    ++stats_.nulBytes;
   }
 }
 

@@ -18,6 +18,9 @@
 // readErrors, kept in lastError(), and the path is opened again at the next call: at the
 // position reached when it is the same file, from its start when it was replaced.
 //
+// NUL bytes (what a crash leaves where the writer's last blocks were allocated but not written)
+// are read as line ends, so that the event written after them is not lost in their line.
+//
 // The API is poll-style and does no threading or sleeping of its own: call readAvailable()
 // when the file may have grown (timer or inotify). Thread-safety: not thread-safe; one thread
 // owns a FileSource.
@@ -67,6 +70,7 @@ struct FileSourceStats {
   uint64_t truncations = 0;        // copytruncate detected (size shrank or head changed)
   uint64_t checkpointResets = 0;   // checkpoint's file not found or changed: read from 0
   uint64_t readErrors = 0;         // failed opens and reads, paths that are not regular files
+  uint64_t nulBytes = 0;           // NUL bytes read as line ends
 };
 
 // Readable bytes guaranteed after LineBatch::text (simdjson's padding), so that it can be
@@ -136,6 +140,8 @@ class FileSource {
   // Reads fd_ to EOF; returns false on a read error, after which the file is closed, to be
   // opened again by the next call (reopen()).
   bool readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered);
+  // Turns the NUL bytes of freshly read bytes into line ends (see the header comment).
+  void nulsToLineEnds(char* data, size_t n);
 
   FileSourceOptions options_;
   FileSourceStats stats_;

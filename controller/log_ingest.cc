@@ -77,6 +77,7 @@ void LogIngest::reportFileStats() {
     added.truncations = now.truncations - reported_.truncations;
     added.checkpointResets = now.checkpointResets - reported_.checkpointResets;
     added.unterminatedLines = now.unterminatedLines - reported_.unterminatedLines;
+    added.nulBytes = now.nulBytes - reported_.nulBytes;
     metrics_->logFile(added);
   }
   reported_ = now;

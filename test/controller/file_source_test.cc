@@ -676,5 +676,34 @@ TEST_CASE("AReadErrorIsCountedAndThePathOpenedAgain") {
   CHECK(drain(src) == std::vector<std::string>{"a1"});
 }
 
+// A crash of the writer leaves NUL bytes where its last blocks were allocated but not written:
+// a torn event, then zeros, then the next events. The zeros end lines: the event after them is
+// read (the torn one fails to parse, as before).
+TEST_CASE("TheEventAfterARunOfNulBytesIsRead") {
+  TempDir dir("nul");
+  const std::string log = dir / "audit.log";
+  const std::string torn = eventLine("torn").substr(0, 80);
+  {
+    std::ofstream out(log, std::ios::binary);
+    out << eventLine("before") << torn << std::string(3000, '\0') << eventLine("after1")
+        << std::string(10, '\0') << eventLine("after2");
+  }
+  FileSource src({.path = log, .maxLineBytes = 1024, .readChunkBytes = 700});
+  REQUIRE(src.start());
+  EventParser parser;
+  std::vector<std::string> ids;
+  uint64_t rejected = 0;
+  src.readAvailable([&](const LineBatch& b) {
+    rejected += parser
+                    .parseLines(
+                        b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true)
+                    .rejectedTotal();
+  });
+  CHECK(ids == std::vector<std::string>{"before", "after1", "after2"});
+  CHECK(rejected == 1);  // the torn event
+  CHECK(src.stats().nulBytes == 3010);
+  CHECK(src.stats().linesTooLong == 0);
+}
+
 }  // namespace
 }  // namespace kc::audit

@@ -242,10 +242,11 @@ TEST_CASE("TheFollowersCountersAreExported", "[ingest]") {
   CHECK(counter("read_errors") >= 1);
   CHECK(ingest.lastReadError() == "open " + log + ": not a regular file");
   fs::remove(log);
-  { std::ofstream(log) << listEvent(1) << "\n" << listEvent(2) << "\n"; }
+  { std::ofstream(log) << listEvent(1) << "\n" << std::string(3, '\0') << listEvent(2) << "\n"; }
   ingest.poll();
   CHECK(pipeline.events() == 2);
   CHECK(counter("bytes_read") == static_cast<double>(fs::file_size(log)));
+  CHECK(counter("nul_bytes") == 3);
   fs::rename(log, dir / "audit-2026-11-30T10-00-00.000.log");
   { std::ofstream(log) << listEvent(3) << "\n"; }
   ingest.poll();
