@@ -144,6 +144,7 @@ bool AuditRole::start(std::string& error) {
                                  ? cfg_.stateDir + "/audit-checkpoint.json"
                                  : cfg_.audit.checkpointFile;
     lo.file.maxLineBytes = cfg_.audit.maxEventBytes;
+    lo.file.maxBytesPerPoll = cfg_.audit.logMaxBytesPerPoll;
     ingest_ = std::make_unique<audit::LogIngest>(lo, *pipeline_, &metrics_);
     const audit::LogIngestStart started = ingest_->start();
     if (!started.journalError.empty())
@@ -230,7 +231,7 @@ std::vector<http::Route> AuditRole::routes() {
 void AuditRole::pollFile() {
   if (!ingest_) return;
   std::string error;
-  ingest_->poll(&error);
+  ingest_->poll(&error, [this] { return stopping_.load(); });
   if (!error.empty())
     log::error("cannot persist the audit log position", {{log::field::kError, error}});
   logReadErrors();
@@ -297,19 +298,21 @@ void AuditRole::run() {
   auto nextPoll = std::chrono::steady_clock::now();
   for (;;) {
     const bool stopping = stopping_.load();
-    if (auto batch = queue_.pop(stopping ? std::chrono::milliseconds(0) : poll / 2)) {
+    // A backlog of the log is read poll after poll, only looking at the queue in between.
+    const bool backlog = ingest_ && ingest_->backlog();
+    if (auto batch = queue_.pop(stopping || backlog ? std::chrono::milliseconds(0) : poll / 2)) {
       pipeline_->processDocument(batch->body, batch->source);
       metrics_.queueBytes(static_cast<double>(queue_.bytes()));
     } else if (stopping) {
       break;  // queue closed and drained
     }
-    if (std::chrono::steady_clock::now() >= nextPoll || stopping) {
+    // Not when stopping: the log keeps what is not read yet, and the position is committed.
+    if (!stopping && (backlog || std::chrono::steady_clock::now() >= nextPoll)) {
       pollFile();
       nextPoll = std::chrono::steady_clock::now() + poll;
     }
     saveState(false);
   }
-  pollFile();
   saveState(true);
 }
 

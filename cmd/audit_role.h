@@ -50,11 +50,14 @@ class AuditRole {
   bool start(std::string& error);
   // The webhook backend route, when an authentication method is configured.
   std::vector<http::Route> routes();
-  // Stops accepting, drains what is queued, commits the position, saves the baseline and the
-  // detector's memory, flushes alerts until the deadline.
+  // Stops accepting, drains what is queued, saves the baseline and the detector's memory,
+  // flushes alerts until the deadline. A poll of the log under way stops after its current
+  // read and commits its position; the rest of a backlog is read after the restart.
   void stop(std::chrono::milliseconds deadline);
 
  private:
+  // Polls the log every audit.pollIntervalSeconds, at once again while a backlog is read (one
+  // poll is bounded by audit.logMaxBytesPerPoll and time), saving the state in between.
   void run();
   void pollFile();
   // Logs the follower's read errors when they first appear or change, and at most once a

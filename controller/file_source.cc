@@ -106,6 +106,7 @@ bool saveCheckpoint(const std::string& path, const Checkpoint& cp, std::string* 
 
 FileSource::FileSource(FileSourceOptions options) : options_(std::move(options)) {
   if (options_.readChunkBytes == 0) options_.readChunkBytes = 1u << 20;
+  if (options_.maxBytesPerPoll == 0) options_.maxBytesPerPoll = 64u << 20;
 }
 
 FileSource::~FileSource() { closeCurrent(); }
@@ -293,9 +294,23 @@ bool FileSource::start(std::string* error) {
   return ok;
 }
 
-size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& onBatch) {
+bool FileSource::Budget::spent() const {
+  return bytes == 0 || std::chrono::steady_clock::now() >= deadline ||
+         (stopRequested != nullptr && *stopRequested && (*stopRequested)());
+}
+
+size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& onBatch,
+                                 const std::function<bool()>& stopRequested) {
   size_t delivered = 0;
+  backlog_ = false;
+  Budget budget{options_.maxBytesPerPoll, std::chrono::steady_clock::now() + options_.maxPollTime,
+                &stopRequested};
   if (fd_ < 0 && !reopen()) return 0;
+  // Whether to go on after a read: the budget spent leaves a backlog for the next call.
+  auto goOn = [&](ReadResult r) {
+    if (r == ReadResult::kBudgetSpent) backlog_ = true;
+    return r == ReadResult::kEof;
+  };
   for (int round = 0; round < 16; ++round) {
     // Copytruncate: the file shrank below what we read, or its first bytes changed.
     struct stat st;
@@ -305,13 +320,13 @@ size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& on
       ++stats_.truncations;
       resetToStart();
     }
-    if (!readToEof(onBatch, delivered)) return delivered;
+    if (!goOn(readToEof(onBatch, delivered, budget))) return delivered;
     if (::stat(options_.path.c_str(), &st) != 0) return delivered;  // renamed, no new file yet
     if (static_cast<uint64_t>(st.st_dev) == dev_ && static_cast<uint64_t>(st.st_ino) == ino_) {
       return delivered;
     }
     // Rotated by rename: the writer has moved on, so finish the old file, then switch.
-    if (!readToEof(onBatch, delivered)) return delivered;
+    if (!goOn(readToEof(onBatch, delivered, budget))) return delivered;
     drainBuffer(true, onBatch, delivered);
     ++stats_.rotations;
     if (!openCurrent(nextFile(), 0)) {
@@ -319,6 +334,7 @@ size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& on
       return delivered;
     }
   }
+  backlog_ = true;  // more rotated files may wait
   return delivered;
 }
 
@@ -379,8 +395,8 @@ std::string FileSource::nextFile() const {
   return options_.path;
 }
 
-bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
-                           size_t& delivered) {
+FileSource::ReadResult FileSource::readToEof(
+    const std::function<void(const LineBatch&)>& onBatch, size_t& delivered, Budget& budget) {
   size_t chunk = options_.readChunkBytes;
   if (buffer_.size() < chunk + options_.maxLineBytes + 1 + kReadPadding) {
     buffer_.resize(chunk + options_.maxLineBytes + 1 + kReadPadding);
@@ -388,6 +404,7 @@ bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
   while (true) {
     size_t room = buffer_.size() - kReadPadding - bufLen_;
     if (room > chunk) room = chunk;
+    if (room > budget.bytes) room = static_cast<size_t>(budget.bytes);
     ssize_t n = ::read(fd_, buffer_.data() + bufLen_, room);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -395,15 +412,18 @@ bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
       failed(errnoText("read", currentPath_));
       resumeAt_ = position(lineBoundary_);
       closeCurrent();
-      return false;
+      return ReadResult::kError;
     }
-    if (n == 0) return true;
+    if (n == 0) return ReadResult::kEof;
     nulsToLineEnds(buffer_.data() + bufLen_, static_cast<size_t>(n));
     bufLen_ += static_cast<size_t>(n);
     readOffset_ += static_cast<uint64_t>(n);
     stats_.bytesRead += static_cast<uint64_t>(n);
+    budget.bytes -= static_cast<uint64_t>(n);
     if (head_.size() < kHeadBytes) refreshHead();
     drainBuffer(false, onBatch, delivered);
+    // Asked after a read, not before: every call makes progress.
+    if (budget.spent()) return ReadResult::kBudgetSpent;
   }
 }
 

@@ -22,11 +22,14 @@
 // are read as line ends, so that the event written after them is not lost in their line.
 //
 // The API is poll-style and does no threading or sleeping of its own: call readAvailable()
-// when the file may have grown (timer or inotify). Thread-safety: not thread-safe; one thread
-// owns a FileSource.
+// when the file may have grown (timer or inotify). One call reads at most maxBytesPerPoll
+// bytes for at most maxPollTime, and stops early when asked to: a backlog is read over several
+// calls (backlog() says there is more), so that the caller can save its state and stop in
+// between. Thread-safety: not thread-safe; one thread owns a FileSource.
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -59,6 +62,9 @@ struct FileSourceOptions {
   size_t maxLineBytes = 3u << 20;    // longer lines are skipped to the next newline, counted
   size_t readChunkBytes = 1u << 20;  // one read(2); also bounds a batch
   bool startAtEnd = false;           // without a checkpoint: skip the existing content
+  // Bounds of one readAvailable(): what is left is read by the next call.
+  uint64_t maxBytesPerPoll = 64u << 20;
+  std::chrono::milliseconds maxPollTime{500};
 };
 
 struct FileSourceStats {
@@ -99,10 +105,14 @@ class FileSource {
   // source is then positioned as without a checkpoint and checkpointResets is counted.
   bool start(std::string* error = nullptr);
 
-  // Reads everything available now, calling onBatch for each batch of complete lines (and for
-  // position-only batches after skipped lines). A partial last line waits for its newline.
-  // Returns the number of lines delivered.
-  size_t readAvailable(const std::function<void(const LineBatch&)>& onBatch);
+  // Reads what is available now, within the bounds of one call (maxBytesPerPoll, maxPollTime)
+  // and until stopRequested (optional, asked after each read) says to stop, calling onBatch
+  // for each batch of complete lines (and for position-only batches after skipped lines). A
+  // partial last line waits for its newline. Returns the number of lines delivered.
+  size_t readAvailable(const std::function<void(const LineBatch&)>& onBatch,
+                       const std::function<bool()>& stopRequested = {});
+  // Whether the last readAvailable() stopped at its bounds, or was stopped, with more to read.
+  bool backlog() const { return backlog_; }
 
   // Persists a position previously delivered in a LineBatch. No-op without checkpointPath.
   bool commit(const Checkpoint& position, std::string* error = nullptr);
@@ -114,6 +124,15 @@ class FileSource {
   uint64_t currentInode() const { return ino_; }
 
  private:
+  // What is left of one readAvailable() call.
+  struct Budget {
+    uint64_t bytes;
+    std::chrono::steady_clock::time_point deadline;
+    const std::function<bool()>* stopRequested;
+    bool spent() const;
+  };
+  enum class ReadResult { kEof, kBudgetSpent, kError };
+
   // Opens a regular file at `offset`; false when it is missing (not an error: it is created
   // later) or cannot be opened or is not a regular file (counted, see failed()).
   bool openCurrent(const std::string& path, uint64_t offset);
@@ -137,9 +156,10 @@ class FileSource {
   std::string nextFile() const;
   // Persists the first position of a run that had no checkpoint (see start()).
   void recordStartPosition();
-  // Reads fd_ to EOF; returns false on a read error, after which the file is closed, to be
+  // Reads fd_ to EOF or until the budget is spent. On a read error, the file is closed, to be
   // opened again by the next call (reopen()).
-  bool readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered);
+  ReadResult readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered,
+                       Budget& budget);
   // Turns the NUL bytes of freshly read bytes into line ends (see the header comment).
   void nulsToLineEnds(char* data, size_t n);
 
@@ -148,6 +168,7 @@ class FileSource {
   std::string lastError_;
   std::string currentPath_;              // the file fd_ reads (the log path, or a rotated one)
   std::optional<Checkpoint> resumeAt_;   // where to go on after a failure, if the same file
+  bool backlog_ = false;
   int fd_ = -1;
   uint64_t dev_ = 0;
   uint64_t ino_ = 0;

@@ -36,7 +36,7 @@ bool LogIngest::commit(const Checkpoint& position, std::string* error) {
   return true;
 }
 
-size_t LogIngest::poll(std::string* commitError) {
+size_t LogIngest::poll(std::string* commitError, const std::function<bool()>& stopRequested) {
   std::optional<Checkpoint> uncommitted;
   size_t keysSinceCommit = 0, batchesSinceCommit = 0;
   std::vector<DedupeKey> seen;
@@ -56,7 +56,7 @@ size_t LogIngest::poll(std::string* commitError) {
       if (commit(*uncommitted, &error)) uncommitted.reset();
       keysSinceCommit = batchesSinceCommit = 0;
     }
-  });
+  }, stopRequested);
   if (uncommitted) commit(*uncommitted, &error);
   if (!error.empty() && commitError != nullptr) *commitError = error;
   reportFileStats();

@@ -129,12 +129,14 @@ TEST_CASE("A100MegabyteLineInTheLogIsSkippedWithBoundedMemory") {
   EventParser parser;
   std::vector<std::string> ids;
   size_t maxText = 0;
-  src.readAvailable([&](const LineBatch& b) {
-    maxText = std::max(maxText, b.text.size());
-    parser.parseLines(
-        b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true);
-    REQUIRE(src.commit(b.end));
-  });
+  do {  // over several calls: one reads at most maxBytesPerPoll
+    src.readAvailable([&](const LineBatch& b) {
+      maxText = std::max(maxText, b.text.size());
+      parser.parseLines(
+          b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true);
+      REQUIRE(src.commit(b.end));
+    });
+  } while (src.backlog());
   CHECK(ids == std::vector<std::string>{"before", "after"});
   CHECK(src.stats().linesTooLong == 1);
   CHECK(maxText < (4u << 20));
@@ -703,6 +705,58 @@ TEST_CASE("TheEventAfterARunOfNulBytesIsRead") {
   CHECK(rejected == 1);  // the torn event
   CHECK(src.stats().nulBytes == 3010);
   CHECK(src.stats().linesTooLong == 0);
+}
+
+// A backlog is read over several calls, each within its bounds, in order and without loss.
+TEST_CASE("OneCallReadsAtMostItsBytesAndTheRestComesNext") {
+  TempDir dir("budget");
+  const std::string log = dir / "audit.log";
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += eventLine("e" + std::to_string(i));
+  append(log, text);
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint", .readChunkBytes = 1024,
+                  .maxBytesPerPoll = 8192});
+  REQUIRE(src.start());
+  std::vector<std::string> lines = drain(src);
+  CHECK(src.stats().bytesRead == 8192);
+  CHECK(src.backlog());
+  CHECK_FALSE(lines.empty());
+  CHECK(lines.size() < 200);
+  int calls = 1;
+  while (src.backlog() && calls < 1000) {
+    for (auto& l : drain(src)) lines.push_back(std::move(l));
+    ++calls;
+  }
+  CHECK(calls >= static_cast<int>(text.size() / 8192));
+  REQUIRE(lines.size() == 200);
+  for (int i = 0; i < 200; ++i) CHECK(lines[i] + "\n" == eventLine("e" + std::to_string(i)));
+  CHECK(drain(src).empty());
+  CHECK_FALSE(src.backlog());
+}
+
+TEST_CASE("OneCallStopsAfterItsTimeOrWhenAskedTo") {
+  TempDir dir("budget-time");
+  const std::string log = dir / "audit.log";
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += eventLine("e" + std::to_string(i));
+  append(log, text);
+  SECTION("no time left: one read per call") {
+    FileSource src({.path = log, .readChunkBytes = 1024, .maxPollTime = std::chrono::milliseconds(0)});
+    REQUIRE(src.start());
+    drain(src);
+    CHECK(src.stats().bytesRead == 1024);
+    CHECK(src.backlog());
+  }
+  SECTION("asked to stop: one read") {
+    FileSource src({.path = log, .readChunkBytes = 1024});
+    REQUIRE(src.start());
+    src.readAvailable([](const LineBatch&) {}, [] { return true; });
+    CHECK(src.stats().bytesRead == 1024);
+    CHECK(src.backlog());
+    src.readAvailable([](const LineBatch&) {});
+    CHECK(src.stats().bytesRead == text.size());
+    CHECK_FALSE(src.backlog());
+  }
 }
 
 }  // namespace

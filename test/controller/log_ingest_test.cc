@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -217,6 +218,45 @@ TEST_CASE("AnEventDatedInTheFutureDoesNotPinTheLastEventTime", "[ingest]") {
       registry, "kube_customs_audit_last_event_timestamp_seconds", {{"source", "log"}});
   CHECK(last > 0);
   CHECK(last <= now);
+}
+
+uint64_t committedOffset(const std::string& checkpoint) {
+  const std::optional<Checkpoint> cp = loadCheckpoint(checkpoint);
+  return cp ? cp->offset : 0;
+}
+
+// A stop (SIGTERM) in the middle of a backlog: the poll ends after its current read, commits
+// where it stopped and says that more is waiting; the next polls read the rest, nothing twice.
+TEST_CASE("APollStopsWhenAskedAndCommitsWhereItStopped", "[ingest]") {
+  TempDir dir;
+  {
+    std::ofstream log(dir / "audit.log");
+    for (int i = 0; i < 3000; ++i) log << listEvent(i) << "\n";
+  }
+  const uint64_t size = fs::file_size(dir / "audit.log");
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, nullptr, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = dir / "audit.log";
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  lo.file.readChunkBytes = 16 * 1024;
+  LogIngest ingest(lo, pipeline, nullptr);
+  ingest.start();
+  std::string error;
+  ingest.poll(&error, [] { return true; });
+  CHECK(error.empty());
+  CHECK(ingest.backlog());
+  CHECK(pipeline.events() > 0);
+  CHECK(pipeline.events() < 40);  // one read of 16 KiB
+  const uint64_t stoppedAt = committedOffset(dir / "checkpoint.json");
+  CHECK(stoppedAt > 0);
+  CHECK(stoppedAt <= 16 * 1024);
+  int polls = 0;
+  while (ingest.backlog() && ++polls < 100) ingest.poll();
+  CHECK_FALSE(ingest.backlog());
+  CHECK(pipeline.events() == 3000);
+  CHECK(pipeline.duplicates() == 0);
+  CHECK(committedOffset(dir / "checkpoint.json") == size);
 }
 
 // The follower's own counters (read errors above all: a log that cannot be read is silence
