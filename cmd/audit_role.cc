@@ -168,6 +168,7 @@ bool AuditRole::start(std::string& error) {
                                  ? cfg_.stateDir + "/audit-checkpoint.json"
                                  : cfg_.audit.checkpointFile;
     lo.file.maxLineBytes = cfg_.audit.maxEventBytes;
+    lo.file.maxBytesPerPoll = cfg_.audit.logMaxBytesPerPoll;
     ingest_ = std::make_unique<audit::LogIngest>(lo, *pipeline_, &metrics_);
     const audit::LogIngestStart started = ingest_->start();
     if (!started.journalError.empty())
@@ -256,9 +257,25 @@ std::vector<http::Route> AuditRole::routes() {
 void AuditRole::pollFile() {
   if (!ingest_) return;
   std::string error;
-  ingest_->poll(&error);
+  ingest_->poll(&error, [this] { return stopping_.load(); });
   if (!error.empty())
     log::error("cannot persist the audit log position", {{log::field::kError, error}});
+  logReadErrors();
+}
+
+void AuditRole::logReadErrors() {
+  const uint64_t errors = ingest_->fileStats().readErrors;
+  if (errors == readErrorsLogged_) return;
+  const std::string& error = ingest_->lastReadError();
+  const auto now = std::chrono::steady_clock::now();
+  if (error == readErrorLogged_ && now - readErrorLoggedAt_ < std::chrono::minutes(1)) return;
+  log::error("cannot read the audit log; it is opened again at the next poll",
+             {{log::field::kPath, cfg_.audit.logPath},
+              {log::field::kError, error},
+              {"errors", errors - readErrorsLogged_}});
+  readErrorsLogged_ = errors;
+  readErrorLogged_ = error;
+  readErrorLoggedAt_ = now;
 }
 
 size_t AuditRole::adoptBaselineAccepts() {
@@ -307,19 +324,21 @@ void AuditRole::run() {
   auto nextPoll = std::chrono::steady_clock::now();
   for (;;) {
     const bool stopping = stopping_.load();
-    if (auto batch = queue_.pop(stopping ? std::chrono::milliseconds(0) : poll / 2)) {
+    // A backlog of the log is read poll after poll, only looking at the queue in between.
+    const bool backlog = ingest_ && ingest_->backlog();
+    if (auto batch = queue_.pop(stopping || backlog ? std::chrono::milliseconds(0) : poll / 2)) {
       pipeline_->processDocument(batch->body, batch->source);
       metrics_.queueBytes(static_cast<double>(queue_.bytes()));
     } else if (stopping) {
       break;  // queue closed and drained
     }
-    if (std::chrono::steady_clock::now() >= nextPoll || stopping) {
+    // Not when stopping: the log keeps what is not read yet, and the position is committed.
+    if (!stopping && (backlog || std::chrono::steady_clock::now() >= nextPoll)) {
       pollFile();
       nextPoll = std::chrono::steady_clock::now() + poll;
     }
     saveState(false);
   }
-  pollFile();
   saveState(true);
 }
 

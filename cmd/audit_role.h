@@ -50,16 +50,22 @@ class AuditRole {
   bool start(std::string& error);
   // The webhook backend route, when an authentication method is configured.
   std::vector<http::Route> routes();
-  // Stops accepting, drains what is queued, commits the position, saves the baseline and the
-  // detector's memory, flushes alerts until the deadline.
+  // Stops accepting, drains what is queued, saves the baseline and the detector's memory,
+  // flushes alerts until the deadline. A poll of the log under way stops after its current
+  // read and commits its position; the rest of a backlog is read after the restart.
   void stop(std::chrono::milliseconds deadline);
 
  private:
+  // Polls the log every audit.pollIntervalSeconds, at once again while a backlog is read (one
+  // poll is bounded by audit.logMaxBytesPerPoll and time), saving the state in between.
   void run();
   // Loads the baseline file; one that is damaged is moved aside, warned about and counted, and
   // the role starts with an empty baseline. False only when the file cannot be read or moved.
   bool loadBaseline(std::string& error);
   void pollFile();
+  // Logs the follower's read errors when they first appear or change, and at most once a
+  // minute while they last (the path is tried again every poll).
+  void logReadErrors();
   // The baseline and the detector's memory, every audit.stateSaveIntervalSeconds while events
   // arrive or the baseline file gained accepted values (force: now).
   void saveState(bool force);
@@ -88,6 +94,9 @@ class AuditRole {
   files::FileStamp baselineStamp_;  // the baseline file as this process last read or wrote it
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;
+  uint64_t readErrorsLogged_ = 0;  // FileSourceStats::readErrors when last logged
+  std::string readErrorLogged_;
+  std::chrono::steady_clock::time_point readErrorLoggedAt_;
   std::atomic<bool> stopping_{false};
   std::thread worker_;
 };

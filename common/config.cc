@@ -101,6 +101,7 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.bearerTokens", Type::kStringList, audit.bearerTokens),
       KC_FIELD("audit.allowedClientNames", Type::kStringList, audit.allowedClientNames),
       KC_FIELD("audit.pollIntervalSeconds", Type::kDouble, audit.pollIntervalSeconds),
+      KC_FIELD("audit.logMaxBytesPerPoll", Type::kSize, audit.logMaxBytesPerPoll),
       KC_IDENTITIES("audit.detections.trustedIdentities", Type::kStringListMap,
                     audit.detections.trustedIdentities, checkRuleId),
       KC_IDENTITIES("audit.detections.privilegedIdentities", Type::kStringList,
@@ -343,6 +344,8 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"audit.pollIntervalSeconds", 0, "must be > 0"});
   if (cfg.audit.stateSaveIntervalSeconds <= 0)
     errors.push_back({"audit.stateSaveIntervalSeconds", 0, "must be > 0"});
+  if (cfg.audit.logMaxBytesPerPoll == 0)
+    errors.push_back({"audit.logMaxBytesPerPoll", 0, "must be > 0"});
   // The object tracker indexes its records with 32 bits.
   if (cfg.audit.detections.maxTrackedObjects == 0 ||
       cfg.audit.detections.maxTrackedObjects > 4'294'967'294u)

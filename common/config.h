@@ -81,6 +81,7 @@ struct AuditConfig {
   std::vector<std::string> allowedClientNames;
   double pollIntervalSeconds = 0.5;
   DetectionsConfig detections;
+  std::size_t logMaxBytesPerPoll = 64 * 1024 * 1024;  // a backlog is read over several polls
 };
 
 struct AlertmanagerConfig {

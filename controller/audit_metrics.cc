@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace kc::audit {
 namespace {
@@ -54,6 +56,15 @@ class Key {
   size_t n_ = 0;
 };
 
+// An event's own time, but never later than now. The gauge only rises, so one event dated in the
+// future (a skewed clock, or a forged year 9999 in the log) would hold it above every real
+// event's time and blind the audit-silence alert; clamped, it counts as received now.
+double notAfterNow(double unixSeconds) {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::min(unixSeconds, now);
+}
+
 }  // namespace
 
 AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
@@ -77,7 +88,8 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   lastEventFamily_ = &prometheus::BuildGauge()
                           .Name("kube_customs_audit_last_event_timestamp_seconds")
                           .Help("Time of the newest audit event received, by source, Unix "
-                                "seconds (the event's own timestamp).")
+                                "seconds (the event's own timestamp, never later than the time "
+                                "it was received).")
                           .Register(registry);
   findingsFamily_ = &prometheus::BuildCounter()
                          .Name("kube_customs_audit_findings_total")
@@ -114,6 +126,28 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                         .Help("Alerts dropped because the send queue was full.")
                         .Register(registry)
                         .Add({});
+  auto logCounter = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+  };
+  logReadErrors_ = logCounter(
+      "kube_customs_audit_log_read_errors_total",
+      "Failures to open or read the followed audit log, and paths that are not a regular file "
+      "(FIFO, device, directory); the path is opened again at the next poll.");
+  logBytesRead_ = logCounter("kube_customs_audit_log_bytes_read_total",
+                             "Bytes read from the followed audit log and its rotated files.");
+  logRotations_ = logCounter("kube_customs_audit_log_rotations_total",
+                             "Switches of the audit log follower to a new file after a rename.");
+  logTruncations_ = logCounter(
+      "kube_customs_audit_log_truncations_total",
+      "Audit log truncations (copytruncate, changed first bytes): read again from the start.");
+  logCheckpointResets_ = logCounter(
+      "kube_customs_audit_log_checkpoint_resets_total",
+      "Audit log checkpoints unreadable or whose file was not found: read from the start.");
+  logUnterminatedLines_ = logCounter(
+      "kube_customs_audit_log_unterminated_lines_total",
+      "Rotated audit log files that ended without a newline (their last line delivered).");
+  logNulBytes_ = logCounter("kube_customs_audit_log_nul_bytes_total",
+                            "NUL bytes in the audit log (a crash's leftovers), read as line ends.");
   for (const char* s : {"log", "webhook"}) {
     received(s, 0);
     unparsable(s, 0);
@@ -121,6 +155,20 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   // Present at zero from the start, so that an alert on increase() sees the first error.
   for (const char* f : {"baseline", "memory", "checkpoint"})
     child(*stateFileErrorsFamily_, counters_, Key('s', f).view(), "file", f);
+}
+
+void AuditMetrics::logFile(const FileSourceStats& added) {
+  const std::pair<prometheus::Counter*, uint64_t> counts[] = {
+      {logReadErrors_, added.readErrors},
+      {logBytesRead_, added.bytesRead},
+      {logRotations_, added.rotations},
+      {logTruncations_, added.truncations},
+      {logCheckpointResets_, added.checkpointResets},
+      {logUnterminatedLines_, added.unterminatedLines},
+      {logNulBytes_, added.nulBytes}};
+  for (const auto& [counter, n] : counts) {
+    if (n > 0) counter->Increment(static_cast<double>(n));
+  }
 }
 
 template <typename T>
@@ -168,7 +216,8 @@ void AuditMetrics::duplicate(std::string_view s, double n) {
 
 void AuditMetrics::lastEvent(std::string_view s, double unixSeconds) {
   auto& g = lastEventChild(source(s));
-  if (unixSeconds > g.Value()) g.Set(unixSeconds);
+  const double t = notAfterNow(unixSeconds);
+  if (t > g.Value()) g.Set(t);
 }
 
 void AuditMetrics::finding(std::string_view r, std::string_view sev) {
@@ -204,7 +253,8 @@ void SourceMetrics::duplicate(double n) {
 void SourceMetrics::lastEvent(double unixSeconds) {
   if (metrics_ == nullptr) return;
   if (lastEvent_ == nullptr) lastEvent_ = &metrics_->lastEventChild(source_);
-  if (unixSeconds > lastEvent_->Value()) lastEvent_->Set(unixSeconds);
+  const double t = notAfterNow(unixSeconds);
+  if (t > lastEvent_->Value()) lastEvent_->Set(t);
 }
 
 namespace {

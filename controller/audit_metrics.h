@@ -1,8 +1,8 @@
 #pragma once
 // Metrics of the audit consumer: events received, dropped and unparsable by source, the time
 // of the last event per source (for the audit-silence alert), findings by rule and severity,
-// the webhook queue. Sources are a fixed set ("log", "webhook", "replay"); reasons, rules and
-// severities too. Thread-safe.
+// the webhook queue, the log file follower. Sources are a fixed set ("log", "webhook",
+// "replay"); reasons, rules and severities too. Thread-safe.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include "controller/file_source.h"
 
 namespace kc::audit {
 
@@ -29,6 +31,7 @@ class SourceMetrics {
   SourceMetrics() = default;
   void received(double n = 1);
   void duplicate(double n = 1);
+  // The newest event's own time; a time later than now is taken as now (see AuditMetrics).
   void lastEvent(double unixSeconds);
 
  private:
@@ -51,6 +54,8 @@ class AuditMetrics {
   void dropped(std::string_view source, std::string_view reason, double n = 1);
   void unparsable(std::string_view source, double n = 1);
   void duplicate(std::string_view source, double n = 1);
+  // Raises the source's last-event gauge to the event's time, clamped to now: an event dated
+  // in the future must not hold the gauge up and hide a silence that follows it.
   void lastEvent(std::string_view source, double unixSeconds);
   void finding(std::string_view rule, std::string_view severity);
   void queueFull() { queueFull_->Increment(); }
@@ -60,6 +65,10 @@ class AuditMetrics {
   void alertDropped(double n = 1) { alertsDropped_->Increment(n); }
   // A state file (`baseline`, `memory`, `checkpoint`) that could not be used at start.
   void stateFileError(std::string_view file);
+  // Adds the log file follower's counters grown since the last call (`added` holds the
+  // differences): read errors, bytes, rotations, truncations, checkpoint resets, unterminated
+  // lines, NUL bytes. Lines over the cap are counted by dropped().
+  void logFile(const FileSourceStats& added);
 
   double receivedCount(std::string_view source) const;
   double droppedCount(std::string_view source, std::string_view reason) const;
@@ -95,6 +104,13 @@ class AuditMetrics {
   prometheus::Counter* alertsSent_;
   prometheus::Counter* alertFailures_;
   prometheus::Counter* alertsDropped_;
+  prometheus::Counter* logReadErrors_;
+  prometheus::Counter* logBytesRead_;
+  prometheus::Counter* logRotations_;
+  prometheus::Counter* logTruncations_;
+  prometheus::Counter* logCheckpointResets_;
+  prometheus::Counter* logUnterminatedLines_;
+  prometheus::Counter* logNulBytes_;
 };
 
 }  // namespace kc::audit

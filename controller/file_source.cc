@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <tuple>
+#include <utility>
 
 namespace kc::audit {
 
@@ -105,6 +106,7 @@ bool saveCheckpoint(const std::string& path, const Checkpoint& cp, std::string* 
 
 FileSource::FileSource(FileSourceOptions options) : options_(std::move(options)) {
   if (options_.readChunkBytes == 0) options_.readChunkBytes = 1u << 20;
+  if (options_.maxBytesPerPoll == 0) options_.maxBytesPerPoll = 64u << 20;
 }
 
 FileSource::~FileSource() { closeCurrent(); }
@@ -117,21 +119,61 @@ void FileSource::closeCurrent() {
   head_.clear();
 }
 
+void FileSource::failed(std::string error) {
+  ++stats_.readErrors;
+  lastError_ = std::move(error);
+}
+
 bool FileSource::openCurrent(const std::string& path, uint64_t offset) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  // Non-blocking: opening a FIFO for reading would wait for a writer, for ever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno != ENOENT) failed(errnoText("open", path));  // missing: created later
+    return false;
+  }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+  const bool opened = ::fstat(fd, &st) == 0;
+  if (opened && !S_ISREG(st.st_mode)) {
+    // A FIFO, a device (a link to /dev/zero never ends), a directory: not a log file.
     ::close(fd);
-    ++stats_.readErrors;
+    failed("open " + path + ": not a regular file");
+    return false;
+  }
+  if (!opened || ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    failed(errnoText("open", path));
+    ::close(fd);
     return false;
   }
   closeCurrent();
   fd_ = fd;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
+  currentPath_ = path;
   readOffset_ = bufferOffset_ = lineBoundary_ = offset;
   refreshHead();
+  return true;
+}
+
+void FileSource::seekTo(uint64_t offset) {
+  ::lseek(fd_, static_cast<off_t>(offset), SEEK_SET);
+  readOffset_ = bufferOffset_ = lineBoundary_ = offset;
+  bufLen_ = 0;
+  skipping_ = false;
+}
+
+bool FileSource::reopen() {
+  if (!openCurrent(options_.path, 0)) return false;
+  // After a failure: go on where it stopped if the path is the same file, unchanged before the
+  // position; a file that replaced it is read from its start, like a new file after rotation.
+  if (const std::optional<Checkpoint> at = std::exchange(resumeAt_, std::nullopt)) {
+    struct stat st;
+    if (at->dev == dev_ && at->ino == ino_ && ::fstat(fd_, &st) == 0 &&
+        static_cast<uint64_t>(st.st_size) >= at->offset &&
+        headMatches(fd_, at->headLength, at->headHash)) {
+      seekTo(at->offset);
+    }
+  }
+  recordStartPosition();
   return true;
 }
 
@@ -213,7 +255,7 @@ bool FileSource::start(std::string* error) {
         static_cast<uint64_t>(st.st_ino) != cp->ino) {
       return 0;  // not this file
     }
-    int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return 0;
     bool same = static_cast<uint64_t>(st.st_size) >= cp->offset &&
                 headMatches(fd, cp->headLength, cp->headHash);
@@ -252,12 +294,23 @@ bool FileSource::start(std::string* error) {
   return ok;
 }
 
-size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& onBatch) {
+bool FileSource::Budget::spent() const {
+  return bytes == 0 || std::chrono::steady_clock::now() >= deadline ||
+         (stopRequested != nullptr && *stopRequested && (*stopRequested)());
+}
+
+size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& onBatch,
+                                 const std::function<bool()>& stopRequested) {
   size_t delivered = 0;
-  if (fd_ < 0) {
-    if (!openCurrent(options_.path, 0)) return 0;
-    recordStartPosition();
-  }
+  backlog_ = false;
+  Budget budget{options_.maxBytesPerPoll, std::chrono::steady_clock::now() + options_.maxPollTime,
+                &stopRequested};
+  if (fd_ < 0 && !reopen()) return 0;
+  // Whether to go on after a read: the budget spent leaves a backlog for the next call.
+  auto goOn = [&](ReadResult r) {
+    if (r == ReadResult::kBudgetSpent) backlog_ = true;
+    return r == ReadResult::kEof;
+  };
   for (int round = 0; round < 16; ++round) {
     // Copytruncate: the file shrank below what we read, or its first bytes changed.
     struct stat st;
@@ -267,13 +320,13 @@ size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& on
       ++stats_.truncations;
       resetToStart();
     }
-    if (!readToEof(onBatch, delivered)) return delivered;
+    if (!goOn(readToEof(onBatch, delivered, budget))) return delivered;
     if (::stat(options_.path.c_str(), &st) != 0) return delivered;  // renamed, no new file yet
     if (static_cast<uint64_t>(st.st_dev) == dev_ && static_cast<uint64_t>(st.st_ino) == ino_) {
       return delivered;
     }
     // Rotated by rename: the writer has moved on, so finish the old file, then switch.
-    if (!readToEof(onBatch, delivered)) return delivered;
+    if (!goOn(readToEof(onBatch, delivered, budget))) return delivered;
     drainBuffer(true, onBatch, delivered);
     ++stats_.rotations;
     if (!openCurrent(nextFile(), 0)) {
@@ -281,6 +334,7 @@ size_t FileSource::readAvailable(const std::function<void(const LineBatch&)>& on
       return delivered;
     }
   }
+  backlog_ = true;  // more rotated files may wait
   return delivered;
 }
 
@@ -341,8 +395,8 @@ std::string FileSource::nextFile() const {
   return options_.path;
 }
 
-bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
-                           size_t& delivered) {
+FileSource::ReadResult FileSource::readToEof(
+    const std::function<void(const LineBatch&)>& onBatch, size_t& delivered, Budget& budget) {
   size_t chunk = options_.readChunkBytes;
   if (buffer_.size() < chunk + options_.maxLineBytes + 1 + kReadPadding) {
     buffer_.resize(chunk + options_.maxLineBytes + 1 + kReadPadding);
@@ -350,18 +404,34 @@ bool FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
   while (true) {
     size_t room = buffer_.size() - kReadPadding - bufLen_;
     if (room > chunk) room = chunk;
+    if (room > budget.bytes) room = static_cast<size_t>(budget.bytes);
     ssize_t n = ::read(fd_, buffer_.data() + bufLen_, room);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ++stats_.readErrors;
-      return false;
+      // The path may be something else by now (briefly a directory, say): start over from it.
+      failed(errnoText("read", currentPath_));
+      resumeAt_ = position(lineBoundary_);
+      closeCurrent();
+      return ReadResult::kError;
     }
-    if (n == 0) return true;
+    if (n == 0) return ReadResult::kEof;
+    nulsToLineEnds(buffer_.data() + bufLen_, static_cast<size_t>(n));
     bufLen_ += static_cast<size_t>(n);
     readOffset_ += static_cast<uint64_t>(n);
     stats_.bytesRead += static_cast<uint64_t>(n);
+    budget.bytes -= static_cast<uint64_t>(n);
     if (head_.size() < kHeadBytes) refreshHead();
     drainBuffer(false, onBatch, delivered);
+    // Asked after a read, not before: every call makes progress.
+    if (budget.spent()) return ReadResult::kBudgetSpent;
+  }
+}
+
+void FileSource::nulsToLineEnds(char* data, size_t n) {
+  char* end = data + n;
+  for (char* p = data; (p = static_cast<char*>(std::memchr(p, '\0', end - p))) != nullptr;) {
+    *p++ = '\n';
+    ++stats_.nulBytes;
   }
 }
 

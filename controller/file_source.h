@@ -12,12 +12,24 @@
 // LogIngest (log_ingest.h) adds the DedupeJournal that makes it "no loss, no repeat" across
 // kill -9.
 //
+// Only a regular file is read: the path is opened non-blocking and refused when it is a FIFO (an
+// open() that would block until a writer came, and a SIGTERM with it), a device (a link to
+// /dev/zero never ends) or a directory. A refused path and a read error are counted in
+// readErrors, kept in lastError(), and the path is opened again at the next call: at the
+// position reached when it is the same file, from its start when it was replaced.
+//
+// NUL bytes (what a crash leaves where the writer's last blocks were allocated but not written)
+// are read as line ends, so that the event written after them is not lost in their line.
+//
 // The API is poll-style and does no threading or sleeping of its own: call readAvailable()
-// when the file may have grown (timer or inotify). Thread-safety: not thread-safe; one thread
-// owns a FileSource.
+// when the file may have grown (timer or inotify). One call reads at most maxBytesPerPoll
+// bytes for at most maxPollTime, and stops early when asked to: a backlog is read over several
+// calls (backlog() says there is more), so that the caller can save its state and stop in
+// between. Thread-safety: not thread-safe; one thread owns a FileSource.
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -50,6 +62,9 @@ struct FileSourceOptions {
   size_t maxLineBytes = 3u << 20;    // longer lines are skipped to the next newline, counted
   size_t readChunkBytes = 1u << 20;  // one read(2); also bounds a batch
   bool startAtEnd = false;           // without a checkpoint: skip the existing content
+  // Bounds of one readAvailable(): what is left is read by the next call.
+  uint64_t maxBytesPerPoll = 64u << 20;
+  std::chrono::milliseconds maxPollTime{500};
 };
 
 struct FileSourceStats {
@@ -60,7 +75,8 @@ struct FileSourceStats {
   uint64_t rotations = 0;          // switches to a new file after a rename
   uint64_t truncations = 0;        // copytruncate detected (size shrank or head changed)
   uint64_t checkpointResets = 0;   // checkpoint's file not found or changed: read from 0
-  uint64_t readErrors = 0;
+  uint64_t readErrors = 0;         // failed opens and reads, paths that are not regular files
+  uint64_t nulBytes = 0;           // NUL bytes read as line ends
 };
 
 // Readable bytes guaranteed after LineBatch::text (simdjson's padding), so that it can be
@@ -89,20 +105,43 @@ class FileSource {
   // source is then positioned as without a checkpoint and checkpointResets is counted.
   bool start(std::string* error = nullptr);
 
-  // Reads everything available now, calling onBatch for each batch of complete lines (and for
-  // position-only batches after skipped lines). A partial last line waits for its newline.
-  // Returns the number of lines delivered.
-  size_t readAvailable(const std::function<void(const LineBatch&)>& onBatch);
+  // Reads what is available now, within the bounds of one call (maxBytesPerPoll, maxPollTime)
+  // and until stopRequested (optional, asked after each read) says to stop, calling onBatch
+  // for each batch of complete lines (and for position-only batches after skipped lines). A
+  // partial last line waits for its newline. Returns the number of lines delivered.
+  size_t readAvailable(const std::function<void(const LineBatch&)>& onBatch,
+                       const std::function<bool()>& stopRequested = {});
+  // Whether the last readAvailable() stopped at its bounds, or was stopped, with more to read.
+  bool backlog() const { return backlog_; }
 
   // Persists a position previously delivered in a LineBatch. No-op without checkpointPath.
   bool commit(const Checkpoint& position, std::string* error = nullptr);
 
   const FileSourceStats& stats() const { return stats_; }
+  // The last open or read failure counted in readErrors (empty before the first).
+  const std::string& lastError() const { return lastError_; }
   // Inode of the file being read (0 before one is open).
   uint64_t currentInode() const { return ino_; }
 
  private:
+  // What is left of one readAvailable() call.
+  struct Budget {
+    uint64_t bytes;
+    std::chrono::steady_clock::time_point deadline;
+    const std::function<bool()>* stopRequested;
+    bool spent() const;
+  };
+  enum class ReadResult { kEof, kBudgetSpent, kError };
+
+  // Opens a regular file at `offset`; false when it is missing (not an error: it is created
+  // later) or cannot be opened or is not a regular file (counted, see failed()).
   bool openCurrent(const std::string& path, uint64_t offset);
+  // Opens the log path when no file is open: after a failure, at the position reached when
+  // the path is still the same file; else from its start.
+  bool reopen();
+  void seekTo(uint64_t offset);
+  // Counts a failure and keeps its text for lastError().
+  void failed(std::string error);
   void closeCurrent();
   void resetToStart();
   bool headMatches(int fd, uint32_t length, uint64_t hash) const;
@@ -117,11 +156,19 @@ class FileSource {
   std::string nextFile() const;
   // Persists the first position of a run that had no checkpoint (see start()).
   void recordStartPosition();
-  // Reads fd_ to EOF; returns false on a read error.
-  bool readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered);
+  // Reads fd_ to EOF or until the budget is spent. On a read error, the file is closed, to be
+  // opened again by the next call (reopen()).
+  ReadResult readToEof(const std::function<void(const LineBatch&)>& onBatch, size_t& delivered,
+                       Budget& budget);
+  // Turns the NUL bytes of freshly read bytes into line ends (see the header comment).
+  void nulsToLineEnds(char* data, size_t n);
 
   FileSourceOptions options_;
   FileSourceStats stats_;
+  std::string lastError_;
+  std::string currentPath_;              // the file fd_ reads (the log path, or a rotated one)
+  std::optional<Checkpoint> resumeAt_;   // where to go on after a failure, if the same file
+  bool backlog_ = false;
   int fd_ = -1;
   uint64_t dev_ = 0;
   uint64_t ino_ = 0;

@@ -24,6 +24,7 @@ LogIngestStart LogIngest::start() {
   // Rewritten whole: a torn last record of the killed process goes, the secret stays first.
   journal_.rewrite(keys, &r.journalError);
   source_.start(&r.checkpointError);
+  reportFileStats();  // a checkpoint reset or a truncation found at start
   return r;
 }
 
@@ -35,7 +36,7 @@ bool LogIngest::commit(const Checkpoint& position, std::string* error) {
   return true;
 }
 
-size_t LogIngest::poll(std::string* commitError) {
+size_t LogIngest::poll(std::string* commitError, const std::function<bool()>& stopRequested) {
   std::optional<Checkpoint> uncommitted;
   size_t keysSinceCommit = 0, batchesSinceCommit = 0;
   std::vector<DedupeKey> seen;
@@ -55,16 +56,31 @@ size_t LogIngest::poll(std::string* commitError) {
       if (commit(*uncommitted, &error)) uncommitted.reset();
       keysSinceCommit = batchesSinceCommit = 0;
     }
-  });
+  }, stopRequested);
   if (uncommitted) commit(*uncommitted, &error);
   if (!error.empty() && commitError != nullptr) *commitError = error;
-  const uint64_t tooLong = source_.stats().linesTooLong;
-  if (metrics_ != nullptr && tooLong > tooLongReported_) {
-    metrics_->dropped("log", rejectReasonName(RejectReason::kTooLarge),
-                      static_cast<double>(tooLong - tooLongReported_));
-  }
-  tooLongReported_ = tooLong;
+  reportFileStats();
   return delivered;
+}
+
+void LogIngest::reportFileStats() {
+  const FileSourceStats& now = source_.stats();
+  if (metrics_ != nullptr) {
+    if (now.linesTooLong > reported_.linesTooLong) {
+      metrics_->dropped("log", rejectReasonName(RejectReason::kTooLarge),
+                        static_cast<double>(now.linesTooLong - reported_.linesTooLong));
+    }
+    FileSourceStats added;
+    added.bytesRead = now.bytesRead - reported_.bytesRead;
+    added.readErrors = now.readErrors - reported_.readErrors;
+    added.rotations = now.rotations - reported_.rotations;
+    added.truncations = now.truncations - reported_.truncations;
+    added.checkpointResets = now.checkpointResets - reported_.checkpointResets;
+    added.unterminatedLines = now.unterminatedLines - reported_.unterminatedLines;
+    added.nulBytes = now.nulBytes - reported_.nulBytes;
+    metrics_->logFile(added);
+  }
+  reported_ = now;
 }
 
 }  // namespace kc::audit

@@ -9,9 +9,10 @@
 //             handled are appended to the journal after the batch, and the key of an event
 //             with findings at once, right after its findings were handed off. The position
 //             is committed, and the journal emptied, every commitEveryKeys keys or
-//             commitEveryBatches batches and at the end of what is available: a long backlog
-//             (a first start on an existing log, a restart after downtime) never leaves more
-//             keys in the journal than the deduper can hold.
+//             commitEveryBatches batches and at the end of the poll: a long backlog (a first
+//             start on an existing log, a restart after downtime) never leaves more keys in the
+//             journal than the deduper can hold. One poll reads within the FileSource's bounds
+//             (bytes, time, a stop request); backlog() says when more is waiting.
 //
 // After a kill, the lines after the committed position are read again and the journal's keys
 // mark the events among them that were already handled. The one window left is between a
@@ -21,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,20 +53,28 @@ struct LogIngestStart {
 class LogIngest {
  public:
   // metrics (optional): lines over the size cap are counted as dropped{source="log",
-  // reason="too_large"}.
+  // reason="too_large"}; the file follower's counters as kube_customs_audit_log_*.
   LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMetrics* metrics);
 
   LogIngestStart start();
-  // Reads what the log holds now. Returns the lines delivered; *commitError (optional) gets
-  // the last failure to persist the position.
-  size_t poll(std::string* commitError = nullptr);
+  // Reads what the log holds now, within the bounds of one poll and until stopRequested
+  // (optional) says to stop. Returns the lines delivered; *commitError (optional) gets the
+  // last failure to persist the position.
+  size_t poll(std::string* commitError = nullptr,
+              const std::function<bool()>& stopRequested = {});
+  // Whether the last poll left lines to read: poll again without waiting.
+  bool backlog() const { return source_.backlog(); }
 
   const FileSourceStats& fileStats() const { return source_.stats(); }
+  // The last failure to open or read the log (FileSourceStats::readErrors counts them).
+  const std::string& lastReadError() const { return source_.lastError(); }
   uint64_t commits() const { return commits_; }
   const std::string& journalPath() const { return journal_.path(); }
 
  private:
   bool commit(const Checkpoint& position, std::string* error);
+  // Adds what the file follower counted since the last report to the metrics.
+  void reportFileStats();
 
   LogIngestOptions options_;
   AuditPipeline& pipeline_;
@@ -72,7 +82,7 @@ class LogIngest {
   FileSource source_;
   DedupeJournal journal_;
   uint64_t commits_ = 0;
-  uint64_t tooLongReported_ = 0;
+  FileSourceStats reported_;  // the follower's counters as last added to the metrics
 };
 
 }  // namespace kc::audit

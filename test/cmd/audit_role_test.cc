@@ -2,13 +2,21 @@
 
 #include "cmd/audit_role.h"
 
+#include <prometheus/registry.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <string>
+#include <thread>
 
+#include "common/metrics.h"
 #include "controller/audit_event.h"
+#include "controller/file_source.h"
 #include "test/test_util.h"
 
 namespace kc::cmd {
@@ -284,6 +292,85 @@ TEST_CASE("AlertsOfRealFindingsCarryTheirDetails", "[audit_role][alert]") {
   }
   CHECK(execs == 1);
   CHECK(privileged == 1);
+}
+
+// The audit role following a log that already holds a backlog (a first start on a large log, a
+// restart after downtime).
+struct Backlog {
+  kc::testing::TempDir dir;
+  std::string log = dir.file("audit.log");
+  std::string checkpoint = dir.file("state/audit-checkpoint.json");
+  std::string baseline = dir.file("state/baseline.json");
+  uint64_t size = 0;
+
+  explicit Backlog(int events) {
+    std::filesystem::create_directories(dir.file("state"));
+    std::ofstream out(log);
+    for (int i = 0; i < events; ++i) {
+      out << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"l-)"
+          << i
+          << R"(","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ci/configmaps","verb":"list","user":{"username":"system:serviceaccount:ci:runner"},"objectRef":{"resource":"configmaps","namespace":"ci","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T10:00:00.000000Z","stageTimestamp":"2026-11-30T10:00:00.000100Z"})"
+          << "\n";
+    }
+    out.close();
+    size = std::filesystem::file_size(log);
+  }
+  Config config() const {
+    Config cfg;
+    cfg.stateDir = dir.file("state");
+    cfg.audit.logPath = log;
+    return cfg;
+  }
+  uint64_t committed() const {
+    const std::optional<audit::Checkpoint> cp = audit::loadCheckpoint(checkpoint);
+    return cp ? cp->offset : 0;
+  }
+};
+
+// SIGTERM must not wait for the backlog: what is not read stays in the log, after the
+// committed position, and is read after the restart. The state is saved.
+TEST_CASE("StopDoesNotWaitForTheBacklogOfTheLog", "[audit_role]") {
+  const Backlog backlog(10'000);
+  Config cfg = backlog.config();
+  cfg.audit.pollIntervalSeconds = 60;  // the stop comes before the first poll
+  prometheus::Registry registry;
+  metrics::ServerMetrics serverMetrics(registry);
+  AuditRole role(cfg, registry, nullptr, serverMetrics);
+  std::string error;
+  REQUIRE(role.start(error));
+  role.stop(std::chrono::milliseconds(0));
+  CHECK(backlog.committed() < backlog.size);
+  CHECK(std::filesystem::exists(backlog.baseline));
+}
+
+// A backlog is read poll after poll, at once (not one step per poll interval), and the
+// baseline is saved while it is read, not only once it is all read.
+TEST_CASE("ABacklogIsReadPollAfterPollWithTheStateSavedInBetween", "[audit_role]") {
+  const Backlog backlog(5'000);
+  Config cfg = backlog.config();
+  cfg.audit.pollIntervalSeconds = 2;
+  cfg.audit.stateSaveIntervalSeconds = 0.05;
+  cfg.audit.logMaxBytesPerPoll = 4096;
+  prometheus::Registry registry;
+  metrics::ServerMetrics serverMetrics(registry);
+  AuditRole role(cfg, registry, nullptr, serverMetrics);
+  std::string error;
+  REQUIRE(role.start(error));
+  bool savedDuringBacklog = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  uint64_t committed = 0;
+  for (;;) {
+    // The baseline first: saved before a position short of the end was read, it was saved
+    // during the backlog.
+    const bool saved = std::filesystem::exists(backlog.baseline);
+    committed = backlog.committed();
+    if (committed >= backlog.size || std::chrono::steady_clock::now() > deadline) break;
+    savedDuringBacklog |= saved;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  role.stop(std::chrono::milliseconds(0));
+  CHECK(committed == backlog.size);
+  CHECK(savedDuringBacklog);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -383,6 +384,28 @@ TEST_CASE("BaselineAcceptWhileTheAuditRoleRunsIsKept", "[serve][audit]") {
   INFO(out);
   CHECK(accepted);
   CHECK(countLines(dir.file("stdout"), "accepted in the file adopted") == 1);
+}
+
+// A FIFO at the audit log path: opening it for reading used to wait for a writer, for ever, in
+// the audit role's start, so the server never listened and SIGTERM went unanswered. The path is
+// refused, counted and logged (once, not at every poll); the server serves and stops.
+TEST_CASE("AFifoAtTheAuditLogPathIsRefusedAndTheServerStillStartsAndStops", "[serve][audit]") {
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("audit.log").c_str(), 0600) == 0);
+  Running r(&dir, {"--audit-log-path", dir.file("audit.log")});
+  // A series without labels: its line, not the HELP line that also starts with its name.
+  auto readErrors = [&] {
+    const std::string body = kc::testing::httpGet(r.metricsPort, "/metrics").body;
+    const std::string series = "\nkube_customs_audit_log_read_errors_total ";
+    const auto at = body.find(series);
+    return at == std::string::npos ? -1 : std::stod(body.substr(at + series.size()));
+  };
+  // Counted at start and at each poll; at 3, the first poll's log line is written.
+  CHECK(waitUntil([&] { return readErrors() >= 3; }));
+  CHECK(countLines(dir.file("stdout"), "cannot read the audit log") == 1);
+  CHECK(countLines(dir.file("stdout"), "not a regular file") == 1);
+  r.proc->signal(SIGTERM);
+  CHECK(r.proc->wait(15s) == 0);
 }
 
 TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]") {

@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
 
 #include "test/controller/series_value.h"
@@ -77,6 +78,36 @@ TEST_CASE("FindingsAndDropsKeepTheirLabels") {
   metrics.finding(longest + "a", "low");
   CHECK(metrics.findingCount(longest, "low") == 1);
   CHECK(metrics.findingCount("other", "low") == 1);
+}
+
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The gauge only rises: an event dated in the future must not hold it up (the audit-silence
+// alert would never fire again), so its time is taken as the time it was received.
+TEST_CASE("AnEventDatedInTheFutureCountsAsReceivedNow") {
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  SourceMetrics h = metrics.forSource("log");
+  constexpr double kYear9999 = 253402300799;  // 9999-12-31T23:59:59Z
+  const double before = nowSeconds();
+  h.lastEvent(kYear9999);
+  metrics.lastEvent("webhook", kYear9999);
+  const double after = nowSeconds();
+  for (const char* source : {"log", "webhook"}) {
+    INFO(source);
+    const double v =
+        seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds", {{"source", source}});
+    CHECK(v >= before);
+    CHECK(v <= after);
+  }
+  // A past event's own time is kept.
+  SourceMetrics replay = metrics.forSource("replay");
+  replay.lastEvent(1714557600);
+  CHECK(seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                    {{"source", "replay"}}) == 1714557600);
 }
 
 }  // namespace

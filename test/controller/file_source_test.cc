@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -127,12 +129,14 @@ TEST_CASE("A100MegabyteLineInTheLogIsSkippedWithBoundedMemory") {
   EventParser parser;
   std::vector<std::string> ids;
   size_t maxText = 0;
-  src.readAvailable([&](const LineBatch& b) {
-    maxText = std::max(maxText, b.text.size());
-    parser.parseLines(
-        b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true);
-    REQUIRE(src.commit(b.end));
-  });
+  do {  // over several calls: one reads at most maxBytesPerPoll
+    src.readAvailable([&](const LineBatch& b) {
+      maxText = std::max(maxText, b.text.size());
+      parser.parseLines(
+          b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true);
+      REQUIRE(src.commit(b.end));
+    });
+  } while (src.backlog());
   CHECK(ids == std::vector<std::string>{"before", "after"});
   CHECK(src.stats().linesTooLong == 1);
   CHECK(maxText < (4u << 20));
@@ -548,6 +552,211 @@ TEST_CASE("Kill9DuringIngestNeitherLosesNorRepeatsEvents") {
   CHECK(missing == 0);
   CHECK(repeated == 0);
   CHECK(seen.size() == static_cast<size_t>(kAppends * kPerAppend + 1));
+}
+
+// Runs `body` in a child process and returns what it wrote to its pipe; empty when it did not
+// finish within `timeout` (it is then killed): a follower that blocks or spins cannot hang the
+// test run.
+std::string inChild(const std::function<std::string()>& body,
+                    std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string out = body();
+    const bool written = ::write(fds[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    _exit(written ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ::close(fds[0]);
+      return {};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  return out;
+}
+
+// What a follower in a child saw: lines, read errors, whether the last error names the path
+// and says what is wrong with it.
+std::string outcome(const std::vector<std::string>& lines, const FileSource& src) {
+  std::string out = "lines:";
+  for (const auto& l : lines) out += " " + l;
+  out += src.stats().readErrors > 0 ? "; read errors" : "; no read error";
+  out += "; " + src.lastError();
+  return out;
+}
+
+TEST_CASE("AFifoAtTheLogPathIsRefusedWithoutBlockingAndTheFileThatReplacesItIsRead") {
+  TempDir dir("fifo");
+  const std::string log = dir / "audit.log";
+  REQUIRE(::mkfifo(log.c_str(), 0600) == 0);
+  const std::string out = inChild([&] {
+    // Opening a FIFO for reading waits for a writer: without O_NONBLOCK, for ever.
+    FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+    src.start();
+    std::vector<std::string> lines = drain(src);
+    std::string first = outcome(lines, src);
+    fs::remove(log);
+    append(log, "a1\n");
+    lines = drain(src);
+    return first + " | " + outcome(lines, src);
+  });
+  if (out.empty()) {
+    // Let a child blocked in open() go (it was killed already; this is for a survivor).
+    const int w = ::open(log.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+    FAIL("the follower blocked on the FIFO");
+  }
+  CHECK(out == "lines:; read errors; open " + log + ": not a regular file | lines: a1; read "
+               "errors; open " + log + ": not a regular file");
+}
+
+TEST_CASE("ALinkToDevZeroIsRefusedInsteadOfReadForEver") {
+  TempDir dir("dev-zero");
+  const std::string log = dir / "audit.log";
+  fs::create_symlink("/dev/zero", log);
+  const std::string out = inChild([&] {
+    FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+    src.start();
+    std::vector<std::string> lines = drain(src);
+    lines = drain(src);
+    return outcome(lines, src);
+  });
+  REQUIRE_FALSE(out.empty());  // else it spun on /dev/zero until killed
+  CHECK(out == "lines:; read errors; open " + log + ": not a regular file");
+}
+
+// The path is briefly a directory after a rotation: the follower must not stay on it.
+TEST_CASE("ADirectoryAtTheLogPathDoesNotStopIngestion") {
+  TempDir dir("directory");
+  const std::string log = dir / "audit.log";
+  append(log, "a1\n");
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+  REQUIRE(src.start());
+  CHECK(drain(src) == std::vector<std::string>{"a1"});
+  append(log, "a2\n");
+  fs::rename(log, dir / "audit-2024-05-01T10-00-00.000.log");
+  fs::create_directory(log);
+  CHECK(drain(src) == std::vector<std::string>{"a2"});
+  CHECK(drain(src).empty());
+  CHECK(src.stats().readErrors > 0);
+  fs::remove(log);
+  append(log, "b1\n");
+  CHECK(drain(src) == std::vector<std::string>{"b1"});
+  append(log, "b2\n");
+  CHECK(drain(src) == std::vector<std::string>{"b2"});
+}
+
+// A read error (here EIO: /proc/self/mem is a regular file whose first page is not mapped)
+// closes the file; the path is opened again at each poll, and read once it is a log again.
+TEST_CASE("AReadErrorIsCountedAndThePathOpenedAgain") {
+  TempDir dir("read-error");
+  const std::string log = dir / "audit.log";
+  fs::create_symlink("/proc/self/mem", log);
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint"});
+  src.start();
+  CHECK(drain(src).empty());
+  const uint64_t errors = src.stats().readErrors;
+  CHECK(errors >= 1);
+  CHECK(src.lastError().find("read " + log + ": ") == 0);
+  CHECK(drain(src).empty());
+  CHECK(src.stats().readErrors > errors);  // tried again, not given up or stuck
+  fs::remove(log);
+  append(log, "a1\n");
+  CHECK(drain(src) == std::vector<std::string>{"a1"});
+}
+
+// A crash of the writer leaves NUL bytes where its last blocks were allocated but not written:
+// a torn event, then zeros, then the next events. The zeros end lines: the event after them is
+// read (the torn one fails to parse, as before).
+TEST_CASE("TheEventAfterARunOfNulBytesIsRead") {
+  TempDir dir("nul");
+  const std::string log = dir / "audit.log";
+  const std::string torn = eventLine("torn").substr(0, 80);
+  {
+    std::ofstream out(log, std::ios::binary);
+    out << eventLine("before") << torn << std::string(3000, '\0') << eventLine("after1")
+        << std::string(10, '\0') << eventLine("after2");
+  }
+  FileSource src({.path = log, .maxLineBytes = 1024, .readChunkBytes = 700});
+  REQUIRE(src.start());
+  EventParser parser;
+  std::vector<std::string> ids;
+  uint64_t rejected = 0;
+  src.readAvailable([&](const LineBatch& b) {
+    rejected += parser
+                    .parseLines(
+                        b.text, [&](const Event& e) { ids.emplace_back(e.auditID); }, true)
+                    .rejectedTotal();
+  });
+  CHECK(ids == std::vector<std::string>{"before", "after1", "after2"});
+  CHECK(rejected == 1);  // the torn event
+  CHECK(src.stats().nulBytes == 3010);
+  CHECK(src.stats().linesTooLong == 0);
+}
+
+// A backlog is read over several calls, each within its bounds, in order and without loss.
+TEST_CASE("OneCallReadsAtMostItsBytesAndTheRestComesNext") {
+  TempDir dir("budget");
+  const std::string log = dir / "audit.log";
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += eventLine("e" + std::to_string(i));
+  append(log, text);
+  FileSource src({.path = log, .checkpointPath = dir / "checkpoint", .readChunkBytes = 1024,
+                  .maxBytesPerPoll = 8192});
+  REQUIRE(src.start());
+  std::vector<std::string> lines = drain(src);
+  CHECK(src.stats().bytesRead == 8192);
+  CHECK(src.backlog());
+  CHECK_FALSE(lines.empty());
+  CHECK(lines.size() < 200);
+  int calls = 1;
+  while (src.backlog() && calls < 1000) {
+    for (auto& l : drain(src)) lines.push_back(std::move(l));
+    ++calls;
+  }
+  CHECK(calls >= static_cast<int>(text.size() / 8192));
+  REQUIRE(lines.size() == 200);
+  for (int i = 0; i < 200; ++i) CHECK(lines[i] + "\n" == eventLine("e" + std::to_string(i)));
+  CHECK(drain(src).empty());
+  CHECK_FALSE(src.backlog());
+}
+
+TEST_CASE("OneCallStopsAfterItsTimeOrWhenAskedTo") {
+  TempDir dir("budget-time");
+  const std::string log = dir / "audit.log";
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += eventLine("e" + std::to_string(i));
+  append(log, text);
+  SECTION("no time left: one read per call") {
+    FileSource src({.path = log, .readChunkBytes = 1024, .maxPollTime = std::chrono::milliseconds(0)});
+    REQUIRE(src.start());
+    drain(src);
+    CHECK(src.stats().bytesRead == 1024);
+    CHECK(src.backlog());
+  }
+  SECTION("asked to stop: one read") {
+    FileSource src({.path = log, .readChunkBytes = 1024});
+    REQUIRE(src.start());
+    src.readAvailable([](const LineBatch&) {}, [] { return true; });
+    CHECK(src.stats().bytesRead == 1024);
+    CHECK(src.backlog());
+    src.readAvailable([](const LineBatch&) {});
+    CHECK(src.stats().bytesRead == text.size());
+    CHECK_FALSE(src.backlog());
+  }
 }
 
 }  // namespace

@@ -14,9 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test/controller/series_value.h"
 
 namespace kc::audit {
 namespace {
@@ -184,6 +187,115 @@ TEST_CASE("LinesOverTheCapAreCountedAsDroppedByTheLogSource", "[ingest]") {
   CHECK(pipeline.events() == 3);
   CHECK(metrics.droppedCount("log", "too_large") == 1);
   CHECK(ingest.commits() >= 2);
+}
+
+// One line of the log dated in the year 9999 (a forged or badly skewed event) must not hold the
+// last-event gauge above the real events' times: the audit-silence alert watches it.
+TEST_CASE("AnEventDatedInTheFutureDoesNotPinTheLastEventTime", "[ingest]") {
+  TempDir dir;
+  std::string future = listEvent(1);
+  for (const char* field : {"requestReceivedTimestamp", "stageTimestamp"}) {
+    const size_t at = future.find(std::string(field) + "\":\"");
+    REQUIRE(at != std::string::npos);
+    future.replace(at + std::string(field).size() + 3, 4, "9999");
+  }
+  REQUIRE(future.find("9999-11-30T10:00:00.000100Z") != std::string::npos);
+  { std::ofstream(dir / "audit.log") << future << "\n"; }
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, &metrics, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = dir / "audit.log";
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  LogIngest ingest(lo, pipeline, &metrics);
+  ingest.start();
+  ingest.poll();
+  REQUIRE(pipeline.events() == 1);
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double last = kc::testing::seriesValue(
+      registry, "kube_customs_audit_last_event_timestamp_seconds", {{"source", "log"}});
+  CHECK(last > 0);
+  CHECK(last <= now);
+}
+
+uint64_t committedOffset(const std::string& checkpoint) {
+  const std::optional<Checkpoint> cp = loadCheckpoint(checkpoint);
+  return cp ? cp->offset : 0;
+}
+
+// A stop (SIGTERM) in the middle of a backlog: the poll ends after its current read, commits
+// where it stopped and says that more is waiting; the next polls read the rest, nothing twice.
+TEST_CASE("APollStopsWhenAskedAndCommitsWhereItStopped", "[ingest]") {
+  TempDir dir;
+  {
+    std::ofstream log(dir / "audit.log");
+    for (int i = 0; i < 3000; ++i) log << listEvent(i) << "\n";
+  }
+  const uint64_t size = fs::file_size(dir / "audit.log");
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, nullptr, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = dir / "audit.log";
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  lo.file.readChunkBytes = 16 * 1024;
+  LogIngest ingest(lo, pipeline, nullptr);
+  ingest.start();
+  std::string error;
+  ingest.poll(&error, [] { return true; });
+  CHECK(error.empty());
+  CHECK(ingest.backlog());
+  CHECK(pipeline.events() > 0);
+  CHECK(pipeline.events() < 40);  // one read of 16 KiB
+  const uint64_t stoppedAt = committedOffset(dir / "checkpoint.json");
+  CHECK(stoppedAt > 0);
+  CHECK(stoppedAt <= 16 * 1024);
+  int polls = 0;
+  while (ingest.backlog() && ++polls < 100) ingest.poll();
+  CHECK_FALSE(ingest.backlog());
+  CHECK(pipeline.events() == 3000);
+  CHECK(pipeline.duplicates() == 0);
+  CHECK(committedOffset(dir / "checkpoint.json") == size);
+}
+
+// The follower's own counters (read errors above all: a log that cannot be read is silence
+// the alerts must see) are exported.
+TEST_CASE("TheFollowersCountersAreExported", "[ingest]") {
+  TempDir dir;
+  const std::string log = dir / "audit.log";
+  fs::create_directory(log);  // the path briefly a directory (a FIFO is refused the same way)
+  prometheus::Registry registry;
+  AuditMetrics metrics(registry);
+  Detector detector(DetectorOptions{});
+  AuditPipeline pipeline(PipelineOptions{}, detector, &metrics, nullptr);
+  LogIngestOptions lo;
+  lo.file.path = log;
+  lo.file.checkpointPath = dir / "checkpoint.json";
+  LogIngest ingest(lo, pipeline, &metrics);
+  ingest.start();
+  ingest.poll();
+  auto counter = [&](const std::string& name) {
+    return kc::testing::seriesValue(registry, "kube_customs_audit_log_" + name + "_total", {});
+  };
+  CHECK(counter("read_errors") == static_cast<double>(ingest.fileStats().readErrors));
+  CHECK(counter("read_errors") >= 1);
+  CHECK(ingest.lastReadError() == "open " + log + ": not a regular file");
+  fs::remove(log);
+  { std::ofstream(log) << listEvent(1) << "\n" << std::string(3, '\0') << listEvent(2) << "\n"; }
+  ingest.poll();
+  CHECK(pipeline.events() == 2);
+  CHECK(counter("bytes_read") == static_cast<double>(fs::file_size(log)));
+  CHECK(counter("nul_bytes") == 3);
+  fs::rename(log, dir / "audit-2026-11-30T10-00-00.000.log");
+  { std::ofstream(log) << listEvent(3) << "\n"; }
+  ingest.poll();
+  CHECK(pipeline.events() == 3);
+  CHECK(counter("rotations") == 1);
+  CHECK(counter("truncations") == 0);
+  CHECK(counter("checkpoint_resets") == 0);
+  CHECK(counter("unterminated_lines") == 0);
+  CHECK(counter("read_errors") == static_cast<double>(ingest.fileStats().readErrors));
 }
 
 }  // namespace
