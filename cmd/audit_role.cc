@@ -64,6 +64,15 @@ audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {
   return opts;
 }
 
+namespace {
+
+// The webhook backend runs when the API server can authenticate to it.
+bool webhookEnabled(const Config& cfg) {
+  return !cfg.tls.clientCAFile.empty() || !cfg.audit.bearerTokens.empty();
+}
+
+}  // namespace
+
 AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
                      audit::DetectorOptions::PolicySource policies,
                      metrics::ServerMetrics& serverMetrics)
@@ -100,11 +109,22 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
   ropts.bearerTokens = cfg.audit.bearerTokens;
   ropts.allowedClientNames = cfg.audit.allowedClientNames;
   ropts.retryAfterSeconds = cfg.audit.retryAfterSeconds;
+  if (webhookEnabled(cfg))
+    spool_ = std::make_unique<audit::Spool>(cfg.audit.webhookSpoolFile.empty()
+                                                ? cfg.stateDir + "/audit-webhook.spool"
+                                                : cfg.audit.webhookSpoolFile);
   receiver_ = std::make_unique<audit::WebhookReceiver>(
       ropts, queue_,
       audit::ReceiverHooks{[this](std::string_view r) { serverMetrics_.badRequest(r); },
                            [this] { metrics_.queueFull(); },
-                           [this](std::size_t) { metrics_.queueBytes(static_cast<double>(queue_.bytes())); }});
+                           [this](std::size_t) { metrics_.queueBytes(static_cast<double>(queue_.bytes())); },
+                           [this](const std::string& e) {
+                             metrics_.spoolError();
+                             log::error("audit batch not acknowledged: the spool cannot store it",
+                                        {{log::field::kPath, spool_->path()},
+                                         {log::field::kError, e}});
+                           }},
+      spool_.get());
 }
 
 AuditRole::~AuditRole() {
@@ -137,8 +157,32 @@ bool AuditRole::loadBaseline(std::string& error) {
   return true;
 }
 
+bool AuditRole::recoverSpool(std::string& error) {
+  if (!spool_) return true;
+  audit::Spool::Recovery recovered;
+  if (!spool_->open(recovered, error)) {
+    error = "cannot open the audit webhook spool: " + error;
+    return false;
+  }
+  if (recovered.damaged > 0)
+    log::warn("audit webhook spool: a record cut short was dropped (never acknowledged)",
+              {{log::field::kPath, spool_->path()}});
+  std::size_t bytes = 0;
+  for (auto& p : recovered.pending) {
+    bytes += p.body.size();
+    queue_.pushRecovered(audit::Batch{std::move(p.body), "webhook", p.seq});
+  }
+  if (!recovered.pending.empty())
+    log::info("audit webhook batches acknowledged before the stop and not judged: queued again",
+              {{log::field::kPath, spool_->path()},
+               {"batches", recovered.pending.size()},
+               {"bytes", bytes}});
+  return true;
+}
+
 bool AuditRole::start(std::string& error) {
   if (!loadBaseline(error)) return false;
+  if (!recoverSpool(error)) return false;
   baselineStamp_ = files::stampOf(baselinePath_);
   // The memory only sharpens attribution and the suppression of repeats: without it the
   // detector starts empty, as on a first run.
@@ -246,7 +290,7 @@ bool AuditRole::start(std::string& error) {
 }
 
 std::vector<http::Route> AuditRole::routes() {
-  if (cfg_.tls.clientCAFile.empty() && cfg_.audit.bearerTokens.empty()) {
+  if (!webhookEnabled(cfg_)) {
     log::warn("audit webhook backend disabled: set tls.clientCAFile (--audit-client-ca) or "
               "audit.bearerTokens to authenticate the API server");
     return {};
@@ -329,6 +373,13 @@ void AuditRole::run() {
     if (auto batch = queue_.pop(stopping || backlog ? std::chrono::milliseconds(0) : poll / 2)) {
       pipeline_->processDocument(batch->body, batch->source);
       metrics_.queueBytes(static_cast<double>(queue_.bytes()));
+      std::string spoolError;
+      if (batch->spoolSeq != 0 && !spool_->done(batch->spoolSeq, spoolError)) {
+        // The batch may be judged again after a restart (its events then count as repeats).
+        metrics_.spoolError();
+        log::error("cannot mark an audit batch done in the spool",
+                   {{log::field::kPath, spool_->path()}, {log::field::kError, spoolError}});
+      }
     } else if (stopping) {
       break;  // queue closed and drained
     }

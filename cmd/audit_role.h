@@ -24,6 +24,7 @@
 #include "controller/detections.h"
 #include "controller/log_ingest.h"
 #include "controller/pipeline.h"
+#include "controller/spool.h"
 #include "controller/webhook_receiver.h"
 
 namespace kc::cmd {
@@ -59,6 +60,8 @@ class AuditRole {
   // Polls the log every audit.pollIntervalSeconds, at once again while a backlog is read (one
   // poll is bounded by audit.logMaxBytesPerPoll and time), saving the state in between.
   void run();
+  // Opens the spool and queues the batches acknowledged before a stop but not judged.
+  bool recoverSpool(std::string& error);
   // Loads the baseline file; one that is damaged is moved aside, warned about and counted, and
   // the role starts with an empty baseline. False only when the file cannot be read or moved.
   bool loadBaseline(std::string& error);
@@ -80,6 +83,9 @@ class AuditRole {
   std::unique_ptr<audit::Detector> detector_;
   std::unique_ptr<audit::AuditPipeline> pipeline_;
   audit::BatchQueue queue_;
+  // Webhook batches are written here before they are acknowledged (null without the webhook
+  // backend); the worker marks each done once judged.
+  std::unique_ptr<audit::Spool> spool_;
   std::unique_ptr<audit::WebhookReceiver> receiver_;
   std::unique_ptr<audit::LogIngest> ingest_;
   std::unique_ptr<audit::AlertmanagerClient> alerts_;

@@ -92,6 +92,7 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.checkpointFile", Type::kString, audit.checkpointFile),
       KC_FIELD("audit.baselineFile", Type::kString, audit.baselineFile),
       KC_FIELD("audit.memoryFile", Type::kString, audit.memoryFile),
+      KC_FIELD("audit.webhookSpoolFile", Type::kString, audit.webhookSpoolFile),
       KC_FIELD("audit.stateSaveIntervalSeconds", Type::kDouble, audit.stateSaveIntervalSeconds),
       KC_FIELD("audit.learningPeriodHours", Type::kDouble, audit.learningPeriodHours),
       KC_FIELD("audit.webhookMaxBodyBytes", Type::kSize, audit.webhookMaxBodyBytes),

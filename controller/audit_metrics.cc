@@ -106,6 +106,13 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                     .Help("Audit webhook batches answered 429 because the queue was full.")
                     .Register(registry)
                     .Add({});
+  spoolErrors_ = &prometheus::BuildCounter()
+                     .Name("kube_customs_audit_webhook_spool_errors_total")
+                     .Help("Audit webhook batches answered 503 because they could not be "
+                           "written to the spool (so not acknowledged), and spool marks that "
+                           "failed.")
+                     .Register(registry)
+                     .Add({});
   queueBytes_ = &prometheus::BuildGauge()
                      .Name("kube_customs_audit_queue_bytes")
                      .Help("Bytes of audit batches waiting for detection.")

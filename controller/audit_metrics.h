@@ -59,6 +59,7 @@ class AuditMetrics {
   void lastEvent(std::string_view source, double unixSeconds);
   void finding(std::string_view rule, std::string_view severity);
   void queueFull() { queueFull_->Increment(); }
+  void spoolError() { spoolErrors_->Increment(); }
   void queueBytes(double b) { queueBytes_->Set(b); }
   void alertSent(double n = 1) { alertsSent_->Increment(n); }
   void alertSendFailed() { alertFailures_->Increment(); }
@@ -75,6 +76,7 @@ class AuditMetrics {
   double unparsableCount(std::string_view source) const;
   double findingCount(std::string_view rule, std::string_view severity) const;
   double queueFullCount() const { return queueFull_->Value(); }
+  double spoolErrorCount() const { return spoolErrors_->Value(); }
   double stateFileErrorCount(std::string_view file) const;
 
  private:
@@ -100,6 +102,7 @@ class AuditMetrics {
   std::map<std::string, prometheus::Counter*, std::less<>> counters_;
   std::map<std::string, prometheus::Gauge*, std::less<>> gauges_;
   prometheus::Counter* queueFull_;
+  prometheus::Counter* spoolErrors_;
   prometheus::Gauge* queueBytes_;
   prometheus::Counter* alertsSent_;
   prometheus::Counter* alertFailures_;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -721,4 +722,53 @@ TEST_CASE("ServeMakesItsStateDirectoryOrRefusesToStart", "[serve][audit]") {
   CHECK(kc::testing::readFile(dir.file("err2")).find("cannot create the state directory " +
                                                      dir.file("file") + "/state") !=
         std::string::npos);
+}
+
+// The API server never resends a batch it got 200 for. 40 EventLists of 400 exec sessions sent
+// back to back, kill -9 right after the last 200, a restart on the same state: every session is
+// reported, once. Without the spool the batches still queued at the kill were lost (2,684 of
+// 24,000 attacks reported in the campaign that found it).
+TEST_CASE("AcknowledgedWebhookBatchesSurviveKill9", "[serve][audit][spool]") {
+  TempDir shared;
+  kc::testing::writeFile(shared.file("c.yaml"), "audit:\n  bearerTokens: [t0ken]\n");
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer t0ken"}};
+  auto session = [](int n) {
+    const std::string id = std::to_string(n);
+    return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"spool-)" +
+           id + R"(","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-)" + id +
+           R"(/exec?command=sh&container=app","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"shop","name":"web-)" +
+           id + R"(","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})";
+  };
+  constexpr int kLists = 40, kPerList = 400;
+  {
+    Running r(&shared, {"--config", shared.file("c.yaml")}, "run1.log");
+    kc::testing::TlsClient c(r.ca(), r.httpsPort);
+    for (int l = 0; l < kLists; ++l) {
+      std::string list = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
+      for (int i = 0; i < kPerList; ++i) list += (i ? "," : "") + session(l * kPerList + i);
+      list += "]}";
+      REQUIRE(c.request("POST", "/audit/webhook", list, "application/json", auth).status == 200);
+    }
+    r.proc->signal(SIGKILL);
+    r.proc->wait(10s);
+  }
+  const int before = countLines(shared.file("run1.log"), "\"rule\":\"pod-exec\"");
+  INFO("reported before the kill: " << before);
+  Running again(&shared, {"--config", shared.file("c.yaml")}, "run2.log");
+  REQUIRE(waitUntil([&] {
+    return before + countLines(shared.file("run2.log"), "\"rule\":\"pod-exec\"") >= kLists * kPerList;
+  }, 60s));
+  std::this_thread::sleep_for(500ms);
+  std::set<std::string> ids;
+  int total = 0;
+  for (const char* log : {"run1.log", "run2.log"}) {
+    std::ifstream in(shared.file(log));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"rule\":\"pod-exec\"") == std::string::npos) continue;
+      ++total;
+      ids.insert(nlohmann::json::parse(line)["auditID"].get<std::string>());
+    }
+  }
+  CHECK(ids.size() == static_cast<std::size_t>(kLists * kPerList));
+  CHECK(total == kLists * kPerList);  // none twice
 }
