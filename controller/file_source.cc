@@ -395,8 +395,8 @@ std::string FileSource::nextFile() const {
   return options_.path;
 }
 
-FileSource::ReadResult FileSource::readToEof(
-    const std::function<void(const LineBatch&)>& onBatch, size_t& delivered, Budget& budget) {
+FileSource::ReadResult FileSource::readToEof(const std::function<void(const LineBatch&)>& onBatch,
+                                             size_t& delivered, Budget& budget) {
   size_t chunk = options_.readChunkBytes;
   if (buffer_.size() < chunk + options_.maxLineBytes + 1 + kReadPadding) {
     buffer_.resize(chunk + options_.maxLineBytes + 1 + kReadPadding);

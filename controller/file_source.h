@@ -166,8 +166,8 @@ class FileSource {
   FileSourceOptions options_;
   FileSourceStats stats_;
   std::string lastError_;
-  std::string currentPath_;              // the file fd_ reads (the log path, or a rotated one)
-  std::optional<Checkpoint> resumeAt_;   // where to go on after a failure, if the same file
+  std::string currentPath_;             // the file fd_ reads (the log path, or a rotated one)
+  std::optional<Checkpoint> resumeAt_;  // where to go on after a failure, if the same file
   bool backlog_ = false;
   int fd_ = -1;
   uint64_t dev_ = 0;

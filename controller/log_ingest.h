@@ -60,8 +60,7 @@ class LogIngest {
   // Reads what the log holds now, within the bounds of one poll and until stopRequested
   // (optional) says to stop. Returns the lines delivered; *commitError (optional) gets the
   // last failure to persist the position.
-  size_t poll(std::string* commitError = nullptr,
-              const std::function<bool()>& stopRequested = {});
+  size_t poll(std::string* commitError = nullptr, const std::function<bool()>& stopRequested = {});
   // Whether the last poll left lines to read: poll again without waiting.
   bool backlog() const { return source_.backlog(); }
 

@@ -101,6 +101,22 @@ MappedReadResult readMappedLines(int fd, uint64_t size,
   SigbusGuard guard;
   gShrank.store(false);
   std::vector<char> tail;  // the last line(s), when too close to the end to parse in place
+  std::vector<char> mended;  // a chunk with NUL bytes, copied with line ends in their place
+  // Hands `chunk` (followed by kPadding readable bytes) over, mended when it holds NUL bytes.
+  auto handOver = [&](std::string_view chunk) {
+    if (std::memchr(chunk.data(), '\0', chunk.size()) == nullptr) {
+      onChunk(chunk);
+      return;
+    }
+    mended.assign(chunk.begin(), chunk.end());
+    for (char& c : mended) {
+      if (c != '\0') continue;
+      c = '\n';
+      ++r.nulBytes;
+    }
+    mended.resize(chunk.size() + kPadding, ' ');
+    onChunk(std::string_view(mended.data(), chunk.size()));
+  };
   uint64_t pos = 0;        // start of the first line not handed over yet
   bool skipping = false;   // inside a line longer than a window
   while (pos < size) {
@@ -135,13 +151,13 @@ MappedReadResult readMappedLines(int fd, uint64_t size,
     const void* nl = safe > 0 ? ::memrchr(text, '\n', safe) : nullptr;
     if (nl != nullptr) {
       const size_t take = static_cast<size_t>(static_cast<const char*>(nl) - text) + 1;
-      onChunk(std::string_view(text, take));
+      handOver(std::string_view(text, take));
       pos += take;
     } else if (last) {
       // The end of the input: copy what is left, padded.
       tail.assign(text, text + avail);
       tail.resize(avail + kPadding, ' ');
-      onChunk(std::string_view(tail.data(), avail));
+      handOver(std::string_view(tail.data(), avail));
       pos = size;
     } else {
       // No newline in a whole window: skip the line.

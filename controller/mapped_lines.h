@@ -12,6 +12,11 @@
 // rejects them by size). The unterminated last line of the file is handed over (copied to a
 // padded buffer).
 //
+// NUL bytes, what a crash of the writer leaves in a log, end lines as in the log follower
+// (file_source.h), so that the event written after a run of them is read: the mapping is
+// read-only, so a chunk that holds some is handed over from a padded copy with line ends in
+// their place (chunks without any, nearly all, are not copied).
+//
 // A file that shrinks while it is mapped (copytruncate rotation, a concurrent writer) would
 // raise SIGBUS on the pages past its new end. While readMappedLines runs, a SIGBUS handler
 // replaces such a page with zeros and marks the read truncated: the lines read so far are
@@ -32,6 +37,7 @@ struct MappedReadResult {
   bool truncated = false;    // the file shrank while mapped
   uint64_t bytes = 0;        // bytes of the file consumed
   uint64_t tooLong = 0;      // lines longer than a window, skipped
+  uint64_t nulBytes = 0;     // NUL bytes read as line ends
   std::string_view error;    // static text when !ok
 };
 

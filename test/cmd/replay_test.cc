@@ -190,6 +190,19 @@ TEST_CASE("BaselineShowExitsOneWhenItsOutputCannotBeWritten", "[replay][baseline
   CHECK(out == "kube-customs baseline: cannot write the output: No space left on device\n");
 }
 
+// A log a crash of the writer left a torn event and NUL bytes in: the event after the NULs is
+// read (the torn one is rejected), from a file as the log follower reads it.
+TEST_CASE("ReplayReadsTheEventAfterARunOfNulBytes", "[replay]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("audit.log"), execEvent(1) + "\n" + execEvent(2).substr(0, 200) +
+                                                    std::string(4096, '\0') + execEvent(3) + "\n");
+  const Replayed r = replay(kc::testing::kubeCustomsBinary() + " audit replay " +
+                            dir.file("audit.log") + " -o json");
+  CHECK(r.rc == 0);
+  CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-3"});
+  CHECK(r.summary == "replayed 2 events: 2 findings, 0 duplicates, 1 rejected");
+}
+
 // The finding lines of a replay (-o json), in output order; the summary line left out.
 std::vector<std::string> findingLines(const std::string& command, int* rc = nullptr) {
   std::string out;

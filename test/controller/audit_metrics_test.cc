@@ -98,8 +98,8 @@ TEST_CASE("AnEventDatedInTheFutureCountsAsReceivedNow") {
   const double after = nowSeconds();
   for (const char* source : {"log", "webhook"}) {
     INFO(source);
-    const double v =
-        seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds", {{"source", source}});
+    const double v = seriesValue(registry, "kube_customs_audit_last_event_timestamp_seconds",
+                                 {{"source", source}});
     CHECK(v >= before);
     CHECK(v <= after);
   }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -98,6 +99,24 @@ TEST_CASE("MappedLinesSkipsALineLongerThanAWindow", "[mapped]") {
     CHECK(r.result.tooLong == 1);
     CHECK(r.text == before);
   }
+}
+
+// A crash of the writer leaves a torn event and NUL bytes: they end lines, so the event after
+// them is a line of its own (and is parsed) instead of the end of a line of zeros.
+TEST_CASE("MappedLinesReadNulBytesAsLineEnds", "[mapped]") {
+  kc::testing::TempDir dir;
+  const std::string path = dir.file("audit.log");
+  const std::string torn = line(1, 300).substr(0, 100);
+  const std::string content = line(0, 300) + torn + std::string(5000, '\0') + line(2, 300) +
+                              std::string(3, '\0') + line(3, 300).substr(0, 299);
+  kc::testing::writeFile(path, content);
+  Read r = readAll(path);
+  CHECK(r.result.ok);
+  CHECK(r.result.nulBytes == 5003);
+  std::string expected = content;
+  std::replace(expected.begin(), expected.end(), '\0', '\n');
+  CHECK(r.text == expected);
+  CHECK(r.text.find(std::string("\n") + line(2, 300)) != std::string::npos);
 }
 
 TEST_CASE("MappedLinesEmptyFile", "[mapped]") {
