@@ -227,7 +227,18 @@ bool AuditRole::start(std::string& error) {
       log::warn("audit checkpoint unreadable; reading the log from the start",
                 {{log::field::kError, started.checkpointError}});
     }
-    log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath}});
+    watch_ = std::make_unique<audit::FileWatch>(cfg_.audit.logPath, [this] {
+      logChanged_.store(true);
+      queue_.wake();
+    });
+    std::string watchError;
+    if (!watch_->start(watchError)) {
+      watch_.reset();
+      log::warn("audit log changes are not watched; polling only",
+                {{log::field::kPath, cfg_.audit.logPath}, {log::field::kError, watchError}});
+    }
+    log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath},
+                                           {"watched", watch_ != nullptr}});
   }
   if (requestsSecret && audit::dedupeSecret() == *requestsSecret) {
     detector_->restoreReportedRequests(reported);
@@ -384,7 +395,9 @@ void AuditRole::run() {
       break;  // queue closed and drained
     }
     // Not when stopping: the log keeps what is not read yet, and the position is committed.
-    if (!stopping && (backlog || std::chrono::steady_clock::now() >= nextPoll)) {
+    // A change seen by the watch is read at once; the poll interval is the fallback.
+    const bool changed = logChanged_.exchange(false);
+    if (!stopping && (backlog || changed || std::chrono::steady_clock::now() >= nextPoll)) {
       pollFile();
       nextPoll = std::chrono::steady_clock::now() + poll;
     }
@@ -395,6 +408,7 @@ void AuditRole::run() {
 
 void AuditRole::stop(std::chrono::milliseconds deadline) {
   stopping_.store(true);
+  if (watch_) watch_->stop();
   queue_.close();
   if (worker_.joinable()) worker_.join();
   memoryWriter_->flush();  // the worker's last save

@@ -21,6 +21,7 @@
 #include "controller/baseline.h"
 #include "controller/batch_queue.h"
 #include "controller/dedupe.h"
+#include "controller/file_watch.h"
 #include "controller/detections.h"
 #include "controller/log_ingest.h"
 #include "controller/pipeline.h"
@@ -88,6 +89,9 @@ class AuditRole {
   std::unique_ptr<audit::Spool> spool_;
   std::unique_ptr<audit::WebhookReceiver> receiver_;
   std::unique_ptr<audit::LogIngest> ingest_;
+  // Wakes the worker when the log changes (inotify); without it the log is only polled.
+  std::unique_ptr<audit::FileWatch> watch_;
+  std::atomic<bool> logChanged_{false};
   std::unique_ptr<audit::AlertmanagerClient> alerts_;
   std::string baselinePath_;
   std::string memoryPath_;

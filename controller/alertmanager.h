@@ -50,7 +50,9 @@ struct AlertmanagerOptions {
   std::chrono::milliseconds timeout{10'000};          // per request, connect included
   std::chrono::milliseconds resendInterval{60'000};   // re-send period of an active alert
   std::chrono::milliseconds alertLifetime{15 * 60'000};  // endsAt when the caller sets none
-  std::chrono::milliseconds batchWait{100};          // least gap between two posts to one URL
+  // Least gap between two posts to one URL. 0: none, an alert goes out as soon as no post is
+  // in flight, and what arrives during a post goes in the next one (the batch forms by itself).
+  std::chrono::milliseconds batchWait{0};
   std::chrono::milliseconds retryInitial{500};       // first backoff after a failed post
   std::chrono::milliseconds retryMax{30'000};        // backoff cap
   std::size_t maxAlerts = 10'000;          // alerts held (pending and active); oldest dropped

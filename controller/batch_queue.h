@@ -52,15 +52,24 @@ class BatchQueue {
     return true;
   }
 
-  // Waits up to `timeout` for a batch; nullopt on timeout, or when closed and drained.
+  // Waits up to `timeout` for a batch; nullopt on timeout, after wake(), or when closed and
+  // drained.
   std::optional<Batch> pop(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait_for(lock, timeout, [this] { return !items_.empty() || closed_; });
+    cv_.wait_for(lock, timeout, [this] { return !items_.empty() || closed_ || woken_; });
+    woken_ = false;
     if (items_.empty()) return std::nullopt;
     Batch b = std::move(items_.front());
     items_.pop_front();
     bytes_ -= b.body.size();
     return b;
+  }
+
+  // Ends a consumer's wait in pop() now (something else, a changed log file, wants it).
+  void wake() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_ = true;
+    cv_.notify_all();
   }
 
   // Stops accepting; consumers drain what is queued.
@@ -86,6 +95,7 @@ class BatchQueue {
   std::deque<Batch> items_;
   std::size_t bytes_ = 0;
   bool closed_ = false;
+  bool woken_ = false;
 };
 
 }  // namespace kc::audit

@@ -772,3 +772,26 @@ TEST_CASE("AcknowledgedWebhookBatchesSurviveKill9", "[serve][audit][spool]") {
   CHECK(ids.size() == static_cast<std::size_t>(kLists * kPerList));
   CHECK(total == kLists * kPerList);  // none twice
 }
+
+// A line appended to the followed log is read when it is written (inotify), not at the next
+// poll: with the poll 30 s apart, the attack is reported within seconds, and a rotation is seen
+// the same way.
+TEST_CASE("AppendedLogLinesAreReadWithoutWaitingForThePoll", "[serve][audit]") {
+  TempDir dir;
+  const std::string attack =
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl");
+  kc::testing::writeFile(dir.file("audit.log"), "");
+  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  pollIntervalSeconds: 30\n");
+  Running r(&dir, {"--audit-log-path", dir.file("audit.log"), "--config", dir.file("c.yaml")});
+  REQUIRE_FALSE(Process::waitForLine(dir.file("stdout"), "\"watched\":true", 5s).empty());
+  // After the first poll at start, the next is 30 s away.
+  std::this_thread::sleep_for(300ms);
+  std::ofstream(dir.file("audit.log"), std::ios::app) << attack;
+  CHECK(waitUntil([&] { return countLines(dir.file("stdout"), "\"audit_finding\"") >= 10; }, 5s));
+  // Rotated (renamed, a new file under the name): the new file's lines come as quickly.
+  std::filesystem::rename(dir.file("audit.log"), dir.file("audit.log.1"));
+  std::ofstream(dir.file("audit.log")) << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"rotated-1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-9/exec?command=sh&container=app","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"shop","name":"web-9","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})"
+                                      << "\n";
+  CHECK(waitUntil([&] { return countLines(dir.file("stdout"), "\"auditID\":\"rotated-1\"") == 1; },
+                  5s));
+}
