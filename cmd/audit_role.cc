@@ -1,3 +1,4 @@
+#include "common/internal_errors.h"
 #include "cmd/audit_role.h"
 
 #include <cerrno>
@@ -296,7 +297,12 @@ bool AuditRole::start(std::string& error) {
     alerts_ = std::move(created.client);
   }
   lastSave_ = std::chrono::steady_clock::now();
-  worker_ = std::thread([this] { run(); });
+  // The worker's failure boundary: what escapes the loop (each event already has its own) is
+  // logged and counted, and the loop starts again after a second.
+  worker_ = std::thread([this] {
+    while (!internal::guarded(internal::Component::kAuditWorker, "audit worker", [&] { run(); }))
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+  });
   return true;
 }
 
@@ -313,6 +319,7 @@ void AuditRole::pollFile() {
   if (!ingest_) return;
   std::string error;
   ingest_->poll(&error, [this] { return stopping_.load(); });
+  positionSaved_.store(error.empty());
   if (!error.empty())
     log::error("cannot persist the audit log position", {{log::field::kError, error}});
   logReadErrors();
@@ -364,7 +371,9 @@ void AuditRole::saveState(bool force) {
       return;
     }
     std::string error;
-    if (!baseline_.save(baselinePath_, &error))
+    const bool saved = baseline_.save(baselinePath_, &error);
+    baselineSaved_.store(saved);
+    if (!saved)
       log::error("cannot save the baseline",
                  {{log::field::kPath, baselinePath_}, {log::field::kError, error}});
     baselineStamp_ = files::stampOf(baselinePath_);

@@ -50,6 +50,10 @@ class AuditRole {
   // Loads the baseline and the detector's memory, starts the file follower, the Alertmanager
   // client and the worker.
   bool start(std::string& error);
+  // False while the role's state cannot be saved (the last save of the baseline or of the log
+  // position failed): after a restart it would report again what it reported since, so the
+  // pod is not ready until a save succeeds.
+  bool stateSaved() const { return baselineSaved_.load() && positionSaved_.load(); }
   // The webhook backend route, when an authentication method is configured.
   std::vector<http::Route> routes();
   // Stops accepting, drains what is queued, saves the baseline and the detector's memory,
@@ -108,6 +112,8 @@ class AuditRole {
   std::string readErrorLogged_;
   std::chrono::steady_clock::time_point readErrorLoggedAt_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> baselineSaved_{true};
+  std::atomic<bool> positionSaved_{true};
   std::thread worker_;
 };
 

@@ -231,6 +231,7 @@ int runServe(const std::vector<std::string>& args) {
               {{log::field::kEventType, log::event::kPolicyLoadFailed}});
   }
 
+  std::unique_ptr<AuditRole> auditRole;  // before the routes: /readyz asks it
   std::vector<http::Route> routes;
   routes.push_back({"GET", "/healthz",
                     [](const http::Request&, http::Response& res) {
@@ -239,11 +240,14 @@ int runServe(const std::vector<std::string>& args) {
                     }});
   routes.push_back({"GET", "/readyz", [&](const http::Request&, http::Response& res) {
                       res.contentType = "text/plain";
-                      if (policyStore.everLoaded()) {
-                        res.body = "ok";
-                      } else {
+                      if (!policyStore.everLoaded()) {
                         res.status = 503;
                         res.body = "policies not loaded";
+                      } else if (auditRole && !auditRole->stateSaved()) {
+                        res.status = 503;
+                        res.body = "audit state cannot be saved";
+                      } else {
+                        res.body = "ok";
                       }
                     }});
   std::unique_ptr<webhook::WebhookMetrics> webhookMetrics;
@@ -259,7 +263,6 @@ int runServe(const std::vector<std::string>& args) {
                       cfg.server.maxBodyBytes, true});
   }
 
-  std::unique_ptr<AuditRole> auditRole;
   if (cfg.hasRole("audit")) {
     auditRole = std::make_unique<AuditRole>(cfg, *registry, policySource, serverMetrics);
     if (!auditRole->start(error)) {

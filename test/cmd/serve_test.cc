@@ -795,3 +795,30 @@ TEST_CASE("AppendedLogLinesAreReadWithoutWaitingForThePoll", "[serve][audit]") {
   CHECK(waitUntil([&] { return countLines(dir.file("stdout"), "\"auditID\":\"rotated-1\"") == 1; },
                   5s));
 }
+
+// While the audit role cannot save its state it is not ready (after a restart it would report
+// again what it reported since), and it is ready again once a save succeeds.
+TEST_CASE("ServeIsNotReadyWhileItsStateCannotBeSaved", "[serve][audit]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("audit.log"), "");
+  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  stateSaveIntervalSeconds: 0.1\n  baselineFile: " +
+                                                 dir.file("baseline.json") + "\n");
+  Running r(&dir, {"--audit-log-path", dir.file("audit.log"), "--config", dir.file("c.yaml")});
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  CHECK(c.request("GET", "/readyz").status == 200);
+  const std::string attack =
+      kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl");
+  std::istringstream lines(attack);
+  std::vector<std::string> events;
+  for (std::string line; std::getline(lines, line);) events.push_back(line);
+  REQUIRE(events.size() >= 2);
+  // A directory where the baseline goes: the save fails.
+  std::filesystem::remove(dir.file("baseline.json"));
+  std::filesystem::create_directory(dir.file("baseline.json"));
+  std::ofstream(dir.file("audit.log"), std::ios::app) << events[0] << "\n";
+  REQUIRE(waitUntil([&] { return c.request("GET", "/readyz").status == 503; }, 10s));
+  CHECK(c.request("GET", "/readyz").body == "audit state cannot be saved");
+  std::filesystem::remove(dir.file("baseline.json"));
+  std::ofstream(dir.file("audit.log"), std::ios::app) << events[1] << "\n";
+  CHECK(waitUntil([&] { return c.request("GET", "/readyz").status == 200; }, 10s));
+}
