@@ -1,3 +1,4 @@
+#include "common/utf8.h"
 #include "controller/audit_event.h"
 
 #include "controller/dedupe.h"
@@ -316,7 +317,7 @@ std::string gkeRequestUri(std::string_view resourceName, bool isResource, dom::e
   std::string uri;
   std::string_view rest = resourceName;
   while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-  if (!isResource) return "/" + std::string(rest.substr(0, 4096));
+  if (!isResource) return "/" + std::string(utf8::prefix(rest, 4096));
   const size_t slash = rest.find('/');
   const std::string_view group = rest.substr(0, slash);
   uri = group == "core" ? "/api" : "/apis/" + std::string(group);
@@ -330,7 +331,7 @@ std::string gkeRequestUri(std::string_view resourceName, bool isResource, dom::e
     sep = '&';
     uri += name;
     uri.push_back('=');
-    appendQueryValue(uri, value.substr(0, 4096));
+    appendQueryValue(uri, utf8::prefix(value, 4096));
   };
   for (dom::key_value_pair kv : options) {
     std::string_view one;

@@ -1,3 +1,4 @@
+#include "common/utf8.h"
 #include "controller/detections.h"
 
 #include <algorithm>
@@ -188,7 +189,7 @@ std::string joinStrings(element arr) {
     std::string_view s;
     if (v.get_string().get(s) != simdjson::SUCCESS) continue;
     if (!out.empty()) out.push_back(' ');
-    out.append(s.substr(0, 512));
+    out.append(utf8::prefix(s, 512));
     if (out.size() > 2048) break;
   }
   return out;
@@ -251,8 +252,8 @@ std::vector<ContainerState> readContainers(element obj, std::string_view kind) {
       }
       ContainerState s;
       s.name.reserve(kLists[i].second.size() + std::min<size_t>(name.size(), 253));
-      s.name.append(kLists[i].second).append(name.substr(0, 253));
-      s.image.assign(image.substr(0, 512));
+      s.name.append(kLists[i].second).append(utf8::prefix(name, 253));
+      s.image.assign(utf8::prefix(image, 512));
       if (hasCommand) s.command = joinStrings(command);
       if (hasArgs) {
         std::string joined = joinStrings(args);
@@ -328,7 +329,7 @@ size_t boundedLevenshtein(std::string_view a, std::string_view b, size_t t) {
 std::vector<std::string> failedOpenWebhooks(const Event& e) {
   std::vector<std::string> names;
   for (const auto& [k, val] : e.annotations) {
-    if (startsWith(k, "failed-open.")) addUnique(names, std::string(val.substr(0, 253)));
+    if (startsWith(k, "failed-open.")) addUnique(names, std::string(utf8::prefix(val, 253)));
   }
   return names;
 }
@@ -650,7 +651,7 @@ Finding Detector::base(const Event& e, std::string_view rule) const {
   }
   f.user = std::string(e.user.username);
   if (e.hasImpersonatedUser) f.impersonatedUser = std::string(e.impersonatedUser.username);
-  f.userAgent = std::string(e.userAgent.substr(0, 256));
+  f.userAgent = std::string(utf8::prefix(e.userAgent, 256));
   if (!e.sourceIPs.empty()) f.sourceIP = std::string(e.sourceIPs[0]);
   f.responseCode = e.responseCode;
   f.timeMicros = e.timeMicros;
@@ -857,7 +858,7 @@ void Detector::reportAuditIdReuse(const Event& e, std::vector<Finding>& out) {
   if (trusted("audit-id-reused", e.user.username)) return;
   Finding f = base(e, "audit-id-reused");
   f.severity = Severity::kHigh;
-  std::string uri(e.requestURI.substr(0, 512));
+  std::string uri(utf8::prefix(e.requestURI, 512));
   f.summary = std::string(e.verb) + " " + uri + " by " + f.user + " was sent with auditID " +
               f.auditID +
               ", already the ID of an earlier request: the client chose it (Audit-ID header), "
@@ -891,9 +892,9 @@ void Detector::handleNodeProxy(const Event& e, std::vector<Finding>& out) {
   } else {
     f.severity = Severity::kMedium;
   }
-  f.details["kubeletPath"] = std::string(path.substr(0, 256));
+  f.details["kubeletPath"] = std::string(utf8::prefix(path, 256));
   f.summary = f.user + " reached the kubelet API of node " + f.name + " at " +
-              std::string(path.substr(0, 128)) + " through nodes/proxy (" + f.verb + ")";
+              std::string(utf8::prefix(path, 128)) + " through nodes/proxy (" + f.verb + ")";
   out.push_back(std::move(f));
 }
 
@@ -911,7 +912,7 @@ void Detector::handleAnonymous(const Event& e, std::vector<Finding>& out) {
   Finding f = base(e, "anonymous-request-allowed");
   f.severity = Severity::kHigh;
   f.summary = "anonymous request allowed: " + std::string(e.verb) + " " +
-              std::string(path.substr(0, 200)) + (f.sourceIP.empty() ? "" : " from " + f.sourceIP);
+              std::string(utf8::prefix(path, 200)) + (f.sourceIP.empty() ? "" : " from " + f.sourceIP);
   out.push_back(std::move(f));
 }
 
@@ -943,7 +944,7 @@ void Detector::handleImpersonation(const Event& e, std::vector<Finding>& out) {
   f.severity = allowed ? Severity::kHigh : Severity::kMedium;
   f.summary = std::string(e.user.username) +
               (allowed ? " impersonated " : " tried to impersonate ") + why + ": " +
-              std::string(e.verb) + " " + std::string(e.requestURI.substr(0, 160));
+              std::string(e.verb) + " " + std::string(utf8::prefix(e.requestURI, 160));
   if (!allowed) f.details["outcome"] = "denied";
   out.push_back(std::move(f));
 }
@@ -979,8 +980,8 @@ Detector::AdmissionState Detector::readAdmissionState(element obj) {
     for (element h : hooks) {
       if (!h.is_object() || st.hooks.size() >= 64) continue;
       AdmissionHook hook;
-      hook.name = std::string(str(h, "name").substr(0, 253));
-      hook.failurePolicy = std::string(str(h, "failurePolicy").substr(0, 32));
+      hook.name = std::string(utf8::prefix(str(h, "name"), 253));
+      hook.failurePolicy = std::string(utf8::prefix(str(h, "failurePolicy"), 32));
       hook.rules = fieldHash(h, "rules");
       hook.namespaceSelector = fieldHash(h, "namespaceSelector");
       hook.objectSelector = fieldHash(h, "objectSelector");
@@ -1015,14 +1016,14 @@ Detector::AdmissionState Detector::readAdmissionState(element obj) {
   element spec;
   if (obj["spec"].get(spec) == simdjson::SUCCESS && spec.is_object()) {
     st.spec = jsonHash(spec);
-    st.failurePolicy = std::string(str(spec, "failurePolicy").substr(0, 32));
+    st.failurePolicy = std::string(utf8::prefix(str(spec, "failurePolicy"), 32));
     simdjson::dom::array actions;
     if (spec["validationActions"].get_array().get(actions) == simdjson::SUCCESS) {
       std::vector<std::string> names;
       for (element a : actions) {
         std::string_view n;
         if (a.get_string().get(n) == simdjson::SUCCESS && names.size() < 8)
-          names.emplace_back(n.substr(0, 32));
+          names.emplace_back(utf8::prefix(n, 32));
       }
       st.validationActions = joinList(names, "+");
     }
@@ -1038,7 +1039,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
   const std::string_view res = e.objectRef.resource;
   if (std::find(kResources.begin(), kResources.end(), res) == kResources.end()) return;
   const bool del = e.verb == "delete" || e.verb == "deletecollection";
-  const std::string key = std::string(res) + "/" + std::string(e.objectRef.name.substr(0, 253));
+  const std::string key = std::string(res) + "/" + std::string(utf8::prefix(e.objectRef.name, 253));
   const element obj = judgedObject(e);
 
   // What the change changed, against the last state seen (kept even for trusted identities,
@@ -1119,7 +1120,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
     if (obj["webhooks"].get_array().get(hooks) == simdjson::SUCCESS) {
       for (element h : hooks) {
         if (str(h, "failurePolicy") == "Ignore")
-          failOpen.emplace_back(str(h, "name").substr(0, 253));
+          failOpen.emplace_back(utf8::prefix(str(h, "name"), 253));
         if (failOpen.size() >= 16) break;
       }
     }
@@ -1176,7 +1177,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   if (obj["spec"].get(spec) != simdjson::SUCCESS || !spec.is_object()) spec = policy::nullElement();
   const std::string_view type = str(spec, "type");
   ServiceExposure now;
-  now.type = std::string(type.empty() ? std::string_view("ClusterIP") : type.substr(0, 32));
+  now.type = std::string(type.empty() ? std::string_view("ClusterIP") : utf8::prefix(type, 32));
   now.outside = type == "NodePort" || type == "LoadBalancer";
   simdjson::dom::array ips;
   if (spec.is_object() && spec["externalIPs"].get_array().get(ips) == simdjson::SUCCESS) {
@@ -1184,7 +1185,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
       std::string_view ip;
       if (v.get_string().get(ip) != simdjson::SUCCESS || ip.empty()) continue;
       if (now.externalIPs.size() >= kMaxListed) break;
-      now.externalIPs.emplace_back(ip.substr(0, 64));
+      now.externalIPs.emplace_back(utf8::prefix(ip, 64));
     }
     std::sort(now.externalIPs.begin(), now.externalIPs.end());
     now.externalIPs.erase(std::unique(now.externalIPs.begin(), now.externalIPs.end()),
@@ -1195,8 +1196,8 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   // before (created before this process, or forgotten) is judged on what the request touched:
   // a patch that sets none of type, ports and externalIPs changes no exposure; a full update
   // cannot tell and is judged as new.
-  const std::string key = std::string(e.objectRef.namespace_.substr(0, 253)) + "/" +
-                          std::string(e.objectRef.name.substr(0, 253));
+  const std::string key = std::string(utf8::prefix(e.objectRef.namespace_, 253)) + "/" +
+                          std::string(utf8::prefix(e.objectRef.name, 253));
   ServiceExposure was;
   auto it = services_.find(key);
   if (e.verb != "create" && it != services_.end()) {
@@ -1234,7 +1235,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
       if (p["nodePort"].get_int64().get(nodePort) != simdjson::SUCCESS) nodePort = 0;
       std::string_view proto = str(p, "protocol");
       ports.push_back(std::to_string(port) + (nodePort > 0 ? ":" + std::to_string(nodePort) : "") +
-                      "/" + std::string(proto.empty() ? "TCP" : proto.substr(0, 8)));
+                      "/" + std::string(proto.empty() ? "TCP" : utf8::prefix(proto, 8)));
     }
   }
   std::vector<std::string> selector;
@@ -1244,7 +1245,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
       if (selector.size() >= kMaxListed) break;
       std::string_view v;
       if (kv.value.get_string().get(v) != simdjson::SUCCESS) continue;
-      selector.push_back(std::string(kv.key.substr(0, 253)) + "=" + std::string(v.substr(0, 63)));
+      selector.push_back(std::string(utf8::prefix(kv.key, 253)) + "=" + std::string(utf8::prefix(v, 63)));
     }
   }
   const std::string where = "service " + objectPath(e.objectRef.namespace_, e.objectRef.name);
@@ -1253,7 +1254,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
                        : ", selecting " + joinList(selector, ",");
   auto fill = [&](Finding& f) {
     f.kind = "Service";
-    if (!type.empty()) f.details["type"] = std::string(type.substr(0, 32));
+    if (!type.empty()) f.details["type"] = std::string(utf8::prefix(type, 32));
     if (!ports.empty()) f.details["ports"] = joinList(ports);
     if (!selector.empty()) f.details["selector"] = joinList(selector, ",");
   };
@@ -1360,7 +1361,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
     actorUA = prev.actorUserAgent;
   } else {
     actor = requestUser;
-    actorUA = std::string(e.userAgent.substr(0, 256));
+    actorUA = std::string(utf8::prefix(e.userAgent, 256));
   }
   if (create) {
     rec.findingKeys.clear();
@@ -1379,7 +1380,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
   std::vector<std::string> ephemeralNames;
   for (const auto& c : pod.containers) {
     if (c.image.set && !c.image.value.empty() && images.size() < kMaxListed) {
-      addUnique(images, std::string(c.image.value.substr(0, 512)));
+      addUnique(images, std::string(utf8::prefix(c.image.value, 512)));
     }
     if (c.kind == policy::ContainerKind::kEphemeral) ephemeralNames.emplace_back(c.name);
   }

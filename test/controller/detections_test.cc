@@ -2418,5 +2418,26 @@ TEST_CASE("TrustedIdentitiesUseThePoliciesGlobs", "[detections]") {
   CHECK(exec("t4", "mallory@example.com"));
 }
 
+// Text from events is cut to its caps on character boundaries, not inside a character.
+TEST_CASE("FindingTextIsCutOnCharacterBoundaries", "[detections]") {
+  Detector d(DetectorOptions{});
+  Ev e;
+  e.auditID = "utf8-1";
+  e.stage = "ResponseStarted";
+  e.code = 101;
+  e.uri = "/api/v1/namespaces/shop/pods/web/exec?command=ls&container=app";
+  e.user = "mallory@example.com";
+  e.userAgent = std::string(255, 'a') + "\xC3\xA9";
+  e.resource = "pods";
+  e.subresource = "exec";
+  e.ns = "shop";
+  e.name = "web";
+  e.level = "Metadata";
+  const auto fs = feed(d, e.str());
+  const Finding* f = rule(fs, "pod-exec");
+  REQUIRE(f != nullptr);
+  CHECK(f->userAgent == std::string(255, 'a'));
+}
+
 }  // namespace
 }  // namespace kc::audit
