@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "common/json_writer.h"
+#include "policies/loader.h"
 #include "policies/pod_spec.h"
 #include "policies/rules.h"
 
@@ -77,12 +78,9 @@ const std::vector<RuleInfo> kRules = {
      "Client never seen creating this kind in this namespace"},
 };
 
-constexpr std::array<std::string_view, 3> kSystemNamespaces = {"kube-system", "kube-public",
-                                                               "kube-node-lease"};
-
 bool isSystemNamespace(std::string_view ns) {
-  return std::find(kSystemNamespaces.begin(), kSystemNamespaces.end(), ns) !=
-         kSystemNamespaces.end();
+  return std::find(policy::kSystemNamespaces.begin(), policy::kSystemNamespaces.end(), ns) !=
+         policy::kSystemNamespaces.end();
 }
 
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }

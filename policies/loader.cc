@@ -385,7 +385,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       d.systemNamespaces.enabled = true;
       if (sn["enabled"])
         r.boolean(sn["enabled"], "spec.systemNamespaces.enabled", d.systemNamespaces.enabled);
-      d.systemNamespaces.namespaces = {"kube-system", "kube-public", "kube-node-lease"};
+      d.systemNamespaces.namespaces = kSystemNamespaces;
       d.systemNamespaces.allowedUsernames = kSystemUsernames;
       d.systemNamespaces.allowedGroups = {"system:masters", "system:nodes"};
       if (sn["namespaces"]) {

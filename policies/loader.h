@@ -22,6 +22,10 @@ inline constexpr std::string_view kPolicyApiVersion = "policy.kube-customs.io/v1
 inline const std::vector<std::string> kSystemUsernames = {
     "system:serviceaccount:kube-system:*", "system:node:*", "system:kube-controller-manager",
     "system:kube-scheduler", "system:kube-proxy", "system:apiserver"};
+// The namespaces of the cluster's own components: the default of spec.systemNamespaces and
+// what the audit detections call system namespaces (one list for both doors).
+inline const std::vector<std::string> kSystemNamespaces = {"kube-system", "kube-public",
+                                                           "kube-node-lease"};
 
 struct PolicyFile {
   std::string name;  // shown in messages, e.g. "policies/images.yaml"
