@@ -2393,24 +2393,29 @@ TEST_CASE("GkeEntriesAreJudgedByTheirRebuiltRequestLine", "[detections][gke]") {
   CHECK(f->containers == std::vector<std::string>{"app"});
 }
 
+// An exec session into shop/web, started (ResponseStarted, 101).
+Ev shopExec(const std::string& id, const std::string& user) {
+  Ev e;
+  e.auditID = id;
+  e.stage = "ResponseStarted";
+  e.code = 101;
+  e.uri = "/api/v1/namespaces/shop/pods/web/exec?command=ls&container=app";
+  e.user = user;
+  e.resource = "pods";
+  e.subresource = "exec";
+  e.ns = "shop";
+  e.name = "web";
+  e.level = "Metadata";
+  return e;
+}
+
 // trustedIdentities take the policies' identity globs: `*` any run of characters, `?` one.
 TEST_CASE("TrustedIdentitiesUseThePoliciesGlobs", "[detections]") {
   DetectorOptions o;
   o.trustedIdentities["pod-exec"] = {"bot-?@example.com", "system:serviceaccount:ci:*"};
   Detector d(o);
   auto exec = [&](const std::string& id, const std::string& user) {
-    Ev e;
-    e.auditID = id;
-    e.stage = "ResponseStarted";
-    e.code = 101;
-    e.uri = "/api/v1/namespaces/shop/pods/web/exec?command=ls&container=app";
-    e.user = user;
-    e.resource = "pods";
-    e.subresource = "exec";
-    e.ns = "shop";
-    e.name = "web";
-    e.level = "Metadata";
-    return rule(feed(d, e.str()), "pod-exec") != nullptr;
+    return rule(feed(d, shopExec(id, user).str()), "pod-exec") != nullptr;
   };
   CHECK_FALSE(exec("t1", "bot-7@example.com"));
   CHECK(exec("t2", "bot-77@example.com"));
@@ -2421,18 +2426,8 @@ TEST_CASE("TrustedIdentitiesUseThePoliciesGlobs", "[detections]") {
 // Text from events is cut to its caps on character boundaries, not inside a character.
 TEST_CASE("FindingTextIsCutOnCharacterBoundaries", "[detections]") {
   Detector d(DetectorOptions{});
-  Ev e;
-  e.auditID = "utf8-1";
-  e.stage = "ResponseStarted";
-  e.code = 101;
-  e.uri = "/api/v1/namespaces/shop/pods/web/exec?command=ls&container=app";
-  e.user = "mallory@example.com";
+  Ev e = shopExec("utf8-1", "mallory@example.com");
   e.userAgent = std::string(255, 'a') + "\xC3\xA9";
-  e.resource = "pods";
-  e.subresource = "exec";
-  e.ns = "shop";
-  e.name = "web";
-  e.level = "Metadata";
   const auto fs = feed(d, e.str());
   const Finding* f = rule(fs, "pod-exec");
   REQUIRE(f != nullptr);
