@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <set>
@@ -24,7 +25,11 @@ const std::vector<std::string>& knownRuleIds() {
                                     "image.untagged",         "image.digestRequired",
                                     "namespace.system",       "serviceAccount.notAllowed",
                                     "hostPath.notAllowed",    "service.typeNotAllowed",
-                                    "service.externalIPNotAllowed", "podConnect.notAllowed"};
+                                    "service.externalIPNotAllowed", "podConnect.notAllowed",
+                                    "readOnlyRootFilesystem.required", "imagePullPolicy.notAlways",
+                                    "ephemeralContainers.notAllowed", "capabilities.dropRequired",
+                                    "capabilities.addNotAllowed", "hostPort.notAllowed",
+                                    "sysctl.notAllowed", "sysctl.invalidValue"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -349,11 +354,148 @@ void readImagePolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   }
 }
 
+// A capability as written in a policy ("NET_RAW", "CAP_NET_RAW", "net_raw" or "ALL"), into the
+// form the rules compare (upper case, no "CAP_"); false when it cannot be a capability name.
+bool capabilityName(std::string_view s, std::string& out) {
+  out.clear();
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (out.rfind("CAP_", 0) == 0) out.erase(0, 4);
+  return !out.empty();
+}
+
+void readCapabilityList(DocReader& r, const YAML::Node& n, const std::string& path,
+                        std::optional<std::vector<std::string>>& out) {
+  std::vector<std::string> names;
+  r.strings(n, path, names);
+  out.emplace();
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string key;
+    if (!capabilityName(names[i], key)) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + names[i] + "\" is not a capability name such as \"NET_RAW\" or \"ALL\"");
+      continue;
+    }
+    out->push_back(std::move(key));
+  }
+}
+
+// "8080", 8080 or "9000-9100", within 1-65535.
+bool parsePortRange(const std::string& s, PortRange& out) {
+  const size_t dash = s.find('-');
+  int lo = 0, hi = 0;
+  if (!parseInt(s.substr(0, dash), lo)) return false;
+  hi = lo;
+  if (dash != std::string::npos && !parseInt(s.substr(dash + 1), hi)) return false;
+  if (lo < 1 || hi > 65535 || lo > hi) return false;
+  out = PortRange{lo, hi, s};
+  return true;
+}
+
+// A sysctl name in dotted form, or a prefix of one ending in "*".
+bool validSysctlPattern(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '*' && i + 1 == s.size()) continue;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+void readSysctlList(DocReader& r, const YAML::Node& n, const std::string& path,
+                    std::vector<std::string>& out) {
+  std::vector<std::string> names;
+  r.strings(n, path, names);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!validSysctlPattern(names[i])) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + names[i] +
+                  "\" is not a sysctl name such as \"net.ipv4.ip_local_port_range\" or a prefix "
+                  "ending in \"*\" such as \"net.ipv4.*\"");
+      continue;
+    }
+    out.push_back(std::move(names[i]));
+  }
+}
+
+// readOnlyRootFilesystem, imagePullPolicy, ephemeralContainers, capabilities, hostPorts,
+// sysctls: the opt-in container rules.
+void readContainerRules(DocReader& r, const YAML::Node& spec, DeploymentRules& d) {
+  if (const auto& ro = spec["readOnlyRootFilesystem"]) {
+    if (r.map(ro, "spec.readOnlyRootFilesystem", {"required"}) && ro["required"])
+      r.boolean(ro["required"], "spec.readOnlyRootFilesystem.required",
+                d.requireReadOnlyRootFilesystem);
+  }
+  if (const auto& ip = spec["imagePullPolicy"]) {
+    if (r.map(ip, "spec.imagePullPolicy", {"requireAlways"}) && ip["requireAlways"])
+      r.boolean(ip["requireAlways"], "spec.imagePullPolicy.requireAlways",
+                d.requireImagePullPolicyAlways);
+  }
+  if (const auto& ec = spec["ephemeralContainers"]) {
+    if (r.map(ec, "spec.ephemeralContainers", {"allowed"})) {
+      bool allowed = true;
+      if (!ec["allowed"])
+        r.error(ec, "spec.ephemeralContainers.allowed", "is required (true or false)");
+      else if (r.boolean(ec["allowed"], "spec.ephemeralContainers.allowed", allowed))
+        d.forbidEphemeralContainers = !allowed;
+    }
+  }
+  if (const auto& caps = spec["capabilities"]) {
+    if (r.map(caps, "spec.capabilities", {"requiredDrop", "allowedAdd"})) {
+      if (caps["requiredDrop"])
+        readCapabilityList(r, caps["requiredDrop"], "spec.capabilities.requiredDrop",
+                           d.capabilities.requiredDrop);
+      if (caps["allowedAdd"])
+        readCapabilityList(r, caps["allowedAdd"], "spec.capabilities.allowedAdd",
+                           d.capabilities.allowedAdd);
+      if (!d.capabilities.any())
+        r.warning(caps, "spec.capabilities", "checks nothing: set requiredDrop, allowedAdd or both");
+    }
+  }
+  if (const auto& hp = spec["hostPorts"]) {
+    if (r.map(hp, "spec.hostPorts", {"allowed"})) {
+      std::vector<std::string> texts;
+      if (!hp["allowed"])
+        r.error(hp, "spec.hostPorts.allowed", "is required (an empty list allows no hostPort)");
+      else
+        r.strings(hp["allowed"], "spec.hostPorts.allowed", texts);
+      std::vector<PortRange> ranges;
+      for (size_t i = 0; i < texts.size(); ++i) {
+        PortRange range;
+        if (!parsePortRange(texts[i], range)) {
+          r.error(hp["allowed"][i], "spec.hostPorts.allowed[" + std::to_string(i) + "]",
+                  "\"" + texts[i] +
+                      "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
+          continue;
+        }
+        ranges.push_back(std::move(range));
+      }
+      d.allowedHostPorts = std::move(ranges);
+    }
+  }
+  if (const auto& sc = spec["sysctls"]) {
+    if (r.map(sc, "spec.sysctls", {"allowed", "forbidden"})) {
+      d.sysctls.enabled = true;
+      if (sc["allowed"]) {
+        d.sysctls.allowed.emplace();
+        readSysctlList(r, sc["allowed"], "spec.sysctls.allowed", *d.sysctls.allowed);
+      }
+      if (sc["forbidden"])
+        readSysctlList(r, sc["forbidden"], "spec.sysctls.forbidden", d.sysctls.forbidden);
+    }
+  }
+}
+
 void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   if (!r.map(spec, "spec",
              {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
               "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services",
-              "podConnect"})) {
+              "podConnect", "readOnlyRootFilesystem", "imagePullPolicy", "ephemeralContainers",
+              "capabilities", "hostPorts", "sysctls"})) {
     return;
   }
   readCommon(r, spec, p);
@@ -499,6 +641,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
         r.strings(pc["allowedGroups"], "spec.podConnect.allowedGroups", d.podConnect.allowedGroups);
     }
   }
+  readContainerRules(r, spec, d);
   if (!d.judgesPods() && !d.services.any() && !d.podConnect.enabled) {
     r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
   }

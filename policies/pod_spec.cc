@@ -45,6 +45,28 @@ class Reader {
     return Tri::kInvalid;
   }
 
+  // A boolean only the opt-in rules read: a wrong type is kInvalid, judged by those rules, and
+  // not listed as unreadable (which would fail every Pod Security Standards check).
+  static Tri readOptInBool(element v) {
+    if (v.is_null()) return Tri::kUnset;
+    bool b;
+    if (v.get_bool().get(b) == simdjson::SUCCESS) return b ? Tri::kTrue : Tri::kFalse;
+    return Tri::kInvalid;
+  }
+
+  static OptString readOptInString(element v) {
+    OptString s;
+    if (v.is_null()) return s;
+    std::string_view sv;
+    if (v.get_string().get(sv) == simdjson::SUCCESS) {
+      s.set = true;
+      s.value = sv;
+    } else {
+      s.invalid = true;
+    }
+    return s;
+  }
+
   OptString readString(element v, const Path& base, std::string_view key) {
     OptString s;
     if (v.is_null()) return s;
@@ -169,6 +191,8 @@ class Reader {
         sc.runAsNonRoot = readBool(f.value, path, k);
       } else if (k == "runAsUser") {
         sc.runAsUser = readInt(f.value, path, k);
+      } else if (k == "readOnlyRootFilesystem") {
+        sc.readOnlyRootFilesystem = readOptInBool(f.value);
       } else if (k == "procMount") {
         sc.procMount = readString(f.value, path, k);
       } else if (k == "seccompProfile") {
@@ -227,6 +251,10 @@ class Reader {
             }
           } else {
             sc.sysctlNames.items.push_back(name);
+            SysctlModel entry{name, {}};
+            element value;
+            if (so["value"].get(value) == simdjson::SUCCESS) entry.value = readOptInString(value);
+            sc.sysctls.push_back(entry);
           }
           ++i;
         }
@@ -277,6 +305,8 @@ class Reader {
         c.name = readString(f.value, path, k).value;
       } else if (k == "image") {
         c.image = readString(f.value, path, k);
+      } else if (k == "imagePullPolicy") {
+        c.imagePullPolicy = readOptInString(f.value);
       } else if (k == "securityContext") {
         readSecurityContext(f.value, child(path, "securityContext"), c.sc);
       } else if (k == "ports") {

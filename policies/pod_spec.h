@@ -42,6 +42,12 @@ struct StringList {
   std::vector<std::string_view> items;
 };
 
+// One entry of the pod's securityContext.sysctls.
+struct SysctlModel {
+  std::string_view name;
+  OptString value;
+};
+
 // Fields shared by PodSecurityContext and SecurityContext; container-only ones are unused at pod
 // level and vice versa.
 struct SecurityContextModel {
@@ -61,6 +67,10 @@ struct SecurityContextModel {
   SeLinuxModel seLinux;
   Tri windowsHostProcess = Tri::kUnset;
   StringList sysctlNames;  // pod level only
+  std::vector<SysctlModel> sysctls;  // pod level only; those with a readable name, in order
+  // Read for the opt-in DeploymentPolicy rules only: a wrong type there is judged by those rules
+  // and does not make the pod unreadable for the Pod Security Standards.
+  Tri readOnlyRootFilesystem = Tri::kUnset;
 };
 
 enum class ContainerKind : uint8_t { kInit, kRegular, kEphemeral };
@@ -70,6 +80,7 @@ struct ContainerModel {
   int index = 0;  // position within its own list
   std::string_view name;
   OptString image;
+  OptString imagePullPolicy;  // not listed in PodModel::unreadable when of the wrong type
   SecurityContextModel sc;
   std::vector<int64_t> hostPorts;  // non-zero hostPort values, in order; -1 when unreadable
   std::vector<std::string_view> probeHosts;  // non-empty probe/lifecycle httpGet/tcpSocket hosts

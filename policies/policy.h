@@ -4,6 +4,7 @@
 // Thread-safe: plain data, immutable once loaded.
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -99,6 +100,29 @@ struct PodConnectRules {
   std::vector<std::string> allowedGroups;     // exact
 };
 
+// A closed range of ports, as written ("8080" or "9000-9100") for messages.
+struct PortRange {
+  int64_t min = 0, max = 0;
+  std::string text;
+  bool contains(int64_t v) const { return v >= min && v <= max; }
+};
+
+// spec.capabilities of a DeploymentPolicy, independent of the PSS levels. Names are kept as the
+// runtime reads them: upper case, without the "CAP_" prefix; "ALL" stands for every one.
+struct CapabilityRules {
+  std::optional<std::vector<std::string>> requiredDrop;  // each must be dropped ("ALL" covers all)
+  std::optional<std::vector<std::string>> allowedAdd;    // empty: nothing may be added
+  bool any() const { return requiredDrop.has_value() || allowedAdd.has_value(); }
+};
+
+// spec.sysctls of a DeploymentPolicy: names in the kernel's dotted form; an entry ending in "*"
+// is a prefix.
+struct SysctlRules {
+  bool enabled = false;  // the block is present: values are checked too
+  std::optional<std::vector<std::string>> allowed;  // absent: any name not forbidden
+  std::vector<std::string> forbidden;
+};
+
 struct DeploymentRules {
   std::optional<PssLevelVersion> podSecurity;
   SystemNamespaceRule systemNamespaces;
@@ -106,11 +130,19 @@ struct DeploymentRules {
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
   ServiceRules services;
   PodConnectRules podConnect;
+  bool requireReadOnlyRootFilesystem = false;
+  bool requireImagePullPolicyAlways = false;  // for images without a digest
+  bool forbidEphemeralContainers = false;
+  CapabilityRules capabilities;
+  std::optional<std::vector<PortRange>> allowedHostPorts;  // empty: no hostPort at all
+  SysctlRules sysctls;
 
   // Whether any rule looks at pods (a policy may hold Service rules only).
   bool judgesPods() const {
     return podSecurity.has_value() || systemNamespaces.enabled || !allowedServiceAccounts.empty() ||
-           allowedHostPaths.has_value();
+           allowedHostPaths.has_value() || requireReadOnlyRootFilesystem ||
+           requireImagePullPolicyAlways || forbidEphemeralContainers || capabilities.any() ||
+           allowedHostPorts.has_value() || sysctls.enabled;
   }
 };
 

@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+
+#include "common/utf8.h"
 
 namespace kc::policy {
 namespace {
@@ -327,6 +330,250 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
                                            : "; allowed host path prefixes: " + list)));
     }
   }
+  checkContainerRules(p, pod, out);
+}
+
+namespace {
+
+// The opt-in container rules below judge every container, init and ephemeral ones included:
+// each kind runs with the node's kernel and the pod's credentials.
+
+// spec.readOnlyRootFilesystem: a writable root file system is where a compromised process
+// drops its tools and persists; Windows containers cannot set the field, so Windows pods are
+// not judged.
+void checkReadOnlyRootFilesystem(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  if (!p.deployment.requireReadOnlyRootFilesystem || pod.isWindows()) return;
+  for (const ContainerModel& c : pod.containers) {
+    const Tri ro = c.sc.invalid ? Tri::kInvalid : c.sc.readOnlyRootFilesystem;
+    if (ro == Tri::kTrue) continue;
+    out.push_back(make(p, "readOnlyRootFilesystem.required", std::string(c.name),
+                       pod.containerPath(c) + ".securityContext.readOnlyRootFilesystem",
+                       "readOnlyRootFilesystem != true (" + containerLabel(c) +
+                           (ro == Tri::kInvalid ? " has a securityContext that cannot be read; it"
+                                                : "") +
+                           " must set securityContext.readOnlyRootFilesystem=true)"));
+  }
+}
+
+// The pull policy the kubelet applies: the one written, else Always for an image without a
+// tag or with "latest" (and no digest), else IfNotPresent (the API server's defaulting).
+std::string_view effectivePullPolicy(const ContainerModel& c, const ImageRef* ref) {
+  if (c.imagePullPolicy.set) return c.imagePullPolicy.value;
+  if (c.imagePullPolicy.invalid) return "";
+  if (ref != nullptr && !ref->hasDigest() && (!ref->hasTag() || ref->tag == "latest"))
+    return "Always";
+  return "IfNotPresent";
+}
+
+// spec.imagePullPolicy.requireAlways: with IfNotPresent or Never a pod may run a private image
+// some other pod already pulled onto the node, without the pull secret that guards it, and a
+// moved tag is not followed. An image pinned by digest is the same image either way.
+void checkImagePullPolicy(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  if (!p.deployment.requireImagePullPolicyAlways) return;
+  for (const ContainerModel& c : pod.containers) {
+    ImageRef ref;
+    const bool parsed = c.image.set && parseImageRef(c.image.value, ref);
+    if (parsed && ref.hasDigest()) continue;
+    const std::string_view policy = effectivePullPolicy(c, parsed ? &ref : nullptr);
+    if (policy == "Always") continue;
+    std::string has;
+    if (c.imagePullPolicy.invalid)
+      has = " has an imagePullPolicy that is not a string";
+    else if (c.imagePullPolicy.set)
+      has = " has imagePullPolicy " + quote(utf8::prefix(policy, 64));
+    else
+      has = " has no imagePullPolicy, which defaults to IfNotPresent for a tagged image";
+    out.push_back(make(p, "imagePullPolicy.notAlways", std::string(c.name),
+                       pod.containerPath(c) + ".imagePullPolicy",
+                       "imagePullPolicy != Always (" + containerLabel(c) + has +
+                           "; set imagePullPolicy: Always, or pin the image by digest)"));
+  }
+}
+
+// spec.ephemeralContainers.allowed: false. Ephemeral containers (kubectl debug) are added to a
+// running pod, often with another image and more privileges than the pod was admitted with.
+void checkEphemeralContainers(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  if (!p.deployment.forbidEphemeralContainers) return;
+  for (const ContainerModel& c : pod.containers) {
+    if (c.kind != ContainerKind::kEphemeral) continue;
+    out.push_back(make(p, "ephemeralContainers.notAllowed", std::string(c.name),
+                       pod.containerPath(c),
+                       "ephemeral containers are not allowed (" + containerLabel(c) +
+                           " must not be added; debug a copy of the pod instead: kubectl debug "
+                           "--copy-to)"));
+  }
+}
+
+// A capability name as the container runtime reads it: upper case, without "CAP_".
+std::string capabilityKey(std::string_view name) {
+  std::string s(name);
+  for (char& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (s.rfind("CAP_", 0) == 0) s.erase(0, 4);
+  return s;
+}
+
+bool listsCapability(const StringList& l, std::string_view key) {
+  return std::any_of(l.items.begin(), l.items.end(),
+                     [&](std::string_view c) { return capabilityKey(c) == key; });
+}
+
+// spec.capabilities: what every container drops and may add, whatever the PSS level. Windows
+// containers have no Linux capabilities.
+void checkCapabilities(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const CapabilityRules& r = p.deployment.capabilities;
+  if (!r.any() || pod.isWindows()) return;
+  for (const ContainerModel& c : pod.containers) {
+    const std::string path = pod.containerPath(c) + ".securityContext.capabilities";
+    if (r.requiredDrop) {
+      const StringList& drop = c.sc.capDrop;
+      std::vector<std::string> missing;
+      if (c.sc.invalid || drop.invalid) {
+        missing = *r.requiredDrop;
+      } else if (!listsCapability(drop, "ALL")) {
+        for (const auto& need : *r.requiredDrop)
+          if (!listsCapability(drop, need)) missing.push_back(need);
+      }
+      if (!missing.empty()) {
+        const bool all = std::find(missing.begin(), missing.end(), "ALL") != missing.end();
+        out.push_back(make(
+            p, "capabilities.dropRequired", std::string(c.name), path + ".drop",
+            "capabilities not dropped (" + containerLabel(c) +
+                (drop.invalid || c.sc.invalid ? " has capabilities that cannot be read; it" : "") +
+                (all ? " must set securityContext.capabilities.drop=[\"ALL\"])"
+                     : " must include " + quotedList(missing) +
+                           " in securityContext.capabilities.drop, or drop \"ALL\")")));
+      }
+    }
+    if (r.allowedAdd) {
+      const StringList& add = c.sc.capAdd;
+      std::vector<std::string> refused;
+      if (c.sc.invalid || add.invalid) refused.push_back("<unreadable>");
+      for (auto cap : add.items) {
+        if (std::find(r.allowedAdd->begin(), r.allowedAdd->end(), capabilityKey(cap)) ==
+            r.allowedAdd->end())
+          refused.emplace_back(utf8::prefix(cap, 64));
+        if (refused.size() > 8) break;  // a hostile list does not blow the message up
+      }
+      if (!refused.empty()) {
+        out.push_back(make(p, "capabilities.addNotAllowed", std::string(c.name), path + ".add",
+                           "non-allowed capabilities (" + containerLabel(c) + " must not include " +
+                               quotedList(refused) + " in securityContext.capabilities.add" +
+                               (r.allowedAdd->empty()
+                                    ? std::string("; no capability may be added)")
+                                    : "; allowed: " + quotedList(*r.allowedAdd) + ")")));
+      }
+    }
+  }
+}
+
+// spec.hostPorts.allowed: a hostPort binds the node's address, outside the pod network and its
+// network policies.
+void checkHostPorts(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const auto& allowed = p.deployment.allowedHostPorts;
+  if (!allowed) return;
+  const std::string list =
+      quotedList(*allowed, [](const PortRange& r) -> std::string_view { return r.text; });
+  for (const ContainerModel& c : pod.containers) {
+    std::vector<std::string> refused;
+    for (int64_t port : c.hostPorts) {
+      if (port >= 0 && std::any_of(allowed->begin(), allowed->end(),
+                                   [&](const PortRange& r) { return r.contains(port); }))
+        continue;
+      refused.push_back(port < 0 ? "<unreadable>" : std::to_string(port));
+      if (refused.size() > 8) break;
+    }
+    if (refused.empty()) continue;
+    std::string ports;
+    for (size_t i = 0; i < refused.size(); ++i) ports += (i ? ", " : "") + refused[i];
+    out.push_back(make(p, "hostPort.notAllowed", std::string(c.name), pod.containerPath(c) + ".ports",
+                       "hostPort outside the allowed ranges (" + containerLabel(c) +
+                           " uses hostPort " + ports +
+                           (list.empty() ? std::string("; no hostPort is allowed)")
+                                         : "; allowed: " + list + ")")));
+  }
+}
+
+}  // namespace
+
+std::string sysctlKernelName(std::string_view name) {
+  std::string s(name);
+  // Kubernetes accepts "/" as the separator ("net/ipv4/conf/eth0.100/rp_filter"); the dots
+  // inside such a name are part of a component, so the two swap.
+  if (s.find('/') != std::string::npos) {
+    for (char& ch : s) ch = ch == '/' ? '.' : ch == '.' ? '/' : ch;
+  }
+  return s;
+}
+
+bool sysctlMatches(std::string_view pattern, std::string_view name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    pattern.remove_suffix(1);
+    return name.substr(0, pattern.size()) == pattern;
+  }
+  return pattern == name;
+}
+
+bool sysctlValueSmuggles(std::string_view value) {
+  // CRI-O joined the pod's sysctls as "name=value+name=value" (CVE-2022-0811), so a "+" and a
+  // "=" in a value set a second sysctl of the attacker's choosing; runtimes that write the
+  // value to /proc/sys stop at a line break, after which the kernel may read more.
+  return value.find_first_of("+=\n\r") != std::string_view::npos ||
+         value.find('\0') != std::string_view::npos;
+}
+
+namespace {
+
+// spec.sysctls: names against the allowed and forbidden lists, and every value as the runtime
+// will hand it to the kernel.
+void checkSysctls(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const SysctlRules& r = p.deployment.sysctls;
+  if (!r.enabled) return;
+  const std::string field = pod.specPath + ".securityContext.sysctls";
+  if (pod.sc.invalid || pod.sc.sysctlNames.invalid) {
+    out.push_back(make(p, "sysctl.notAllowed", "", field,
+                       "sysctls cannot be read (the pod's securityContext.sysctls must be a list "
+                       "of name and value)"));
+  }
+  const std::string allowed = r.allowed ? quotedList(*r.allowed) : std::string();
+  size_t listed = 0;
+  for (size_t i = 0; i < pod.sc.sysctls.size() && listed < 16; ++i) {
+    const SysctlModel& s = pod.sc.sysctls[i];
+    const std::string name = sysctlKernelName(s.name);
+    const std::string shown = quote(utf8::prefix(s.name, 128));
+    const std::string at = field + "[" + std::to_string(i) + "]";
+    auto match = [&](const std::string& pattern) { return sysctlMatches(pattern, name); };
+    const bool forbidden = std::any_of(r.forbidden.begin(), r.forbidden.end(), match);
+    if (forbidden || (r.allowed && std::none_of(r.allowed->begin(), r.allowed->end(), match))) {
+      ++listed;
+      out.push_back(make(p, "sysctl.notAllowed", "", at + ".name",
+                         "forbidden sysctls (pod must not set " + shown +
+                             (forbidden ? std::string(", a forbidden sysctl")
+                                        : std::string()) +
+                             (!r.allowed ? std::string(")")
+                              : allowed.empty() ? std::string("; no sysctl is allowed)")
+                                                : "; allowed: " + allowed + ")")));
+    }
+    if (s.value.invalid || sysctlValueSmuggles(s.value.value)) {
+      ++listed;
+      out.push_back(make(p, "sysctl.invalidValue", "", at + ".value",
+                         "sysctl value would set more than " + shown + " (" +
+                             (s.value.invalid ? std::string("the value is not a string")
+                                              : "value " + quote(utf8::prefix(s.value.value, 128))) +
+                             "; a value must not contain \"+\", \"=\" or a line break, "
+                             "CVE-2022-0811)"));
+    }
+  }
+}
+
+}  // namespace
+
+void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  checkReadOnlyRootFilesystem(p, pod, out);
+  checkImagePullPolicy(p, pod, out);
+  checkEphemeralContainers(p, pod, out);
+  checkCapabilities(p, pod, out);
+  checkHostPorts(p, pod, out);
+  checkSysctls(p, pod, out);
 }
 
 namespace {

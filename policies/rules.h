@@ -17,6 +17,14 @@
 //   service.typeNotAllowed       Service type outside spec.services.allowedTypes
 //   service.externalIPNotAllowed external IP outside spec.services.allowedExternalIPs
 //   podConnect.notAllowed        exec, attach or port-forward by an identity not allowed
+//   readOnlyRootFilesystem.required  a container without readOnlyRootFilesystem: true
+//   imagePullPolicy.notAlways    a container whose image has no digest and is not pulled Always
+//   ephemeralContainers.notAllowed   an ephemeral container where spec.ephemeralContainers forbids
+//   capabilities.dropRequired    a container not dropping spec.capabilities.requiredDrop
+//   capabilities.addNotAllowed   a container adding a capability outside allowedAdd
+//   hostPort.notAllowed          a hostPort outside spec.hostPorts.allowed
+//   sysctl.notAllowed            a sysctl forbidden or outside spec.sysctls.allowed
+//   sysctl.invalidValue          a sysctl value that would set more than its own sysctl
 
 #include <string>
 #include <string_view>
@@ -61,6 +69,17 @@ PssResult checkPodSecurity(const Policy& policy, const PodModel& pod);
 // Non-PSS deployment rules (system namespaces, service accounts, hostPath allow-list).
 void checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalInput& in,
                           std::vector<Violation>& out);
+
+// The opt-in container rules (read-only root file system, pull policy, ephemeral containers,
+// capabilities, hostPorts, sysctls); called by checkDeploymentRules.
+void checkContainerRules(const Policy& policy, const PodModel& pod, std::vector<Violation>& out);
+
+// A sysctl name in the kernel's dotted form ("net/ipv4/ip_forward" is "net.ipv4.ip_forward").
+std::string sysctlKernelName(std::string_view name);
+// `pattern` is a dotted name, or a prefix ending in "*".
+bool sysctlMatches(std::string_view pattern, std::string_view name);
+// True when a sysctl value could set a second sysctl or more than its own (CVE-2022-0811).
+bool sysctlValueSmuggles(std::string_view value);
 
 // The Service types Kubernetes knows.
 inline constexpr std::string_view kServiceTypes[] = {"ClusterIP", "NodePort", "LoadBalancer",

@@ -315,7 +315,15 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.systemNamespaces.allowedUsernames",
                             "spec.systemNamespaces.allowedGroups",
                             "spec.serviceAccounts.allowed",
-                            "spec.hostPaths.allowedPrefixes"}) {
+                            "spec.hostPaths.allowedPrefixes",
+                            "spec.readOnlyRootFilesystem.required",
+                            "spec.imagePullPolicy.requireAlways",
+                            "spec.ephemeralContainers.allowed",
+                            "spec.capabilities.requiredDrop",
+                            "spec.capabilities.allowedAdd",
+                            "spec.hostPorts.allowed",
+                            "spec.sysctls.allowed",
+                            "spec.sysctls.forbidden"}) {
     INFO(field);
     CHECK(doc.find(std::string("`") + field) != std::string::npos);
   }

@@ -1,0 +1,377 @@
+// The opt-in container rules of a DeploymentPolicy: readOnlyRootFilesystem, imagePullPolicy,
+// ephemeralContainers, capabilities, hostPorts and sysctls, through the engine as the webhook,
+// the audit door and `check` use it.
+
+#include <catch2/catch.hpp>
+
+#include "policies/engine.h"
+#include "policies/loader.h"
+#include "policies/rules.h"
+#include "test/policies/test_util.h"
+
+namespace kc::policy {
+namespace {
+
+using testing::Doc;
+using namespace std::chrono;
+
+std::shared_ptr<const PolicySet> deployment(const std::string& spec) {
+  auto r = loadPolicies({{"test.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                       "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
+                                           spec}});
+  INFO((r.errors.empty() ? std::string() : r.errors[0].toString()));
+  REQUIRE(r.ok());
+  return r.policies;
+}
+
+LoadResult load(const std::string& spec) {
+  return loadPolicies({{"p.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                  "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
+                                      spec}});
+}
+
+Verdict judge(const PolicySet& ps, const std::string& pod, std::string_view subResource = "") {
+  Doc d(pod);
+  EvalInput in;
+  in.operation = subResource.empty() ? "CREATE" : "UPDATE";
+  in.subResource = subResource;
+  in.namespace_ = "apps";
+  in.user.username = "alice";
+  in.object = d.root();
+  in.now = sys_days{year{2026} / 6 / 1};
+  return ps.evaluate(in);
+}
+
+std::vector<std::string> rulesOf(const Verdict& v) {
+  std::vector<std::string> out;
+  for (const auto& x : v.violations) out.push_back(x.rule + " " + x.container + " " + x.field);
+  return out;
+}
+
+// A pod with one container of each kind; `sc` is the securityContext (flow YAML) they share.
+std::string podOfEveryKind(const std::string& sc, const std::string& extra = "") {
+  return "kind: Pod\nmetadata: {name: web, namespace: apps}\nspec:\n"
+         "  initContainers: [{name: setup, image: \"busybox:1.36\", securityContext: " + sc + extra +
+         "}]\n"
+         "  containers: [{name: app, image: \"nginx:1.27\", securityContext: " + sc + extra + "}]\n"
+         "  ephemeralContainers: [{name: debug, image: \"busybox:1.36\", securityContext: " + sc +
+         extra + "}]\n";
+}
+
+// --- readOnlyRootFilesystem ---
+
+TEST_CASE("ContainerRules.ReadOnlyRootFilesystemOnEveryContainer", "[engine][containerRules]") {
+  auto ps = deployment("  readOnlyRootFilesystem: {required: true}\n");
+  CHECK(judge(*ps, podOfEveryKind("{readOnlyRootFilesystem: true}")).allowed);
+
+  auto v = judge(*ps, podOfEveryKind("{readOnlyRootFilesystem: false}"));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 3);
+  CHECK(rulesOf(v) == std::vector<std::string>{
+                          "readOnlyRootFilesystem.required setup "
+                          "spec.initContainers[0].securityContext.readOnlyRootFilesystem",
+                          "readOnlyRootFilesystem.required app "
+                          "spec.containers[0].securityContext.readOnlyRootFilesystem",
+                          "readOnlyRootFilesystem.required debug "
+                          "spec.ephemeralContainers[0].securityContext.readOnlyRootFilesystem"});
+  CHECK(v.violations[0].message ==
+        "readOnlyRootFilesystem != true (init container \"setup\" must set "
+        "securityContext.readOnlyRootFilesystem=true)");
+  CHECK(v.violations[2].message ==
+        "readOnlyRootFilesystem != true (ephemeral container \"debug\" must set "
+        "securityContext.readOnlyRootFilesystem=true)");
+  // Unset, a wrong type and no securityContext at all are not read-only either.
+  CHECK(judge(*ps, podOfEveryKind("{}")).violations.size() == 3);
+  CHECK(judge(*ps, podOfEveryKind("{readOnlyRootFilesystem: \"true\"}")).violations.size() == 3);
+  CHECK(judge(*ps, podOfEveryKind("oops")).violations.size() == 3);
+  // Windows containers cannot set the field.
+  CHECK(judge(*ps, "kind: Pod\nspec:\n  os: {name: windows}\n  containers: [{name: a, image: x}]\n")
+            .allowed);
+}
+
+TEST_CASE("ContainerRules.ReadOnlyRootFilesystemOffByDefaultAndInvisibleToPss",
+          "[engine][containerRules]") {
+  // A wrong type there does not make the pod unreadable for the Pod Security Standards.
+  auto pss = deployment("  podSecurity: {level: baseline}\n");
+  CHECK(judge(*pss, podOfEveryKind("{readOnlyRootFilesystem: 1}")).allowed);
+  auto off = deployment("  readOnlyRootFilesystem: {required: false}\n");
+  CHECK(judge(*off, podOfEveryKind("{}")).allowed);
+}
+
+// --- imagePullPolicy ---
+
+std::string podPulling(const std::string& image, const std::string& policy) {
+  return "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: app\n    image: \"" +
+         image + "\"\n" + (policy.empty() ? "" : "    imagePullPolicy: " + policy + "\n");
+}
+
+TEST_CASE("ContainerRules.ImagePullPolicyAlwaysUnlessPinnedByDigest", "[engine][containerRules]") {
+  auto ps = deployment("  imagePullPolicy: {requireAlways: true}\n");
+  CHECK(judge(*ps, podPulling("nginx:1.27", "Always")).allowed);
+  const std::string digest = "nginx@sha256:" + std::string(64, 'a');
+  CHECK(judge(*ps, podPulling(digest, "IfNotPresent")).allowed);
+  CHECK(judge(*ps, podPulling(digest, "Never")).allowed);
+  // Unset: the API server defaults "latest" and untagged images to Always.
+  CHECK(judge(*ps, podPulling("nginx", "")).allowed);
+  CHECK(judge(*ps, podPulling("nginx:latest", "")).allowed);
+
+  auto v = judge(*ps, podPulling("nginx:1.27", "IfNotPresent"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "imagePullPolicy.notAlways");
+  CHECK(v.violations[0].field == "spec.containers[0].imagePullPolicy");
+  CHECK(v.violations[0].message ==
+        "imagePullPolicy != Always (container \"app\" has imagePullPolicy \"IfNotPresent\"; set "
+        "imagePullPolicy: Always, or pin the image by digest)");
+  v = judge(*ps, podPulling("nginx:1.27", ""));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "imagePullPolicy != Always (container \"app\" has no imagePullPolicy, which defaults to "
+        "IfNotPresent for a tagged image; set imagePullPolicy: Always, or pin the image by digest)");
+  CHECK_FALSE(judge(*ps, podPulling("nginx:latest", "Never")).allowed);
+  CHECK_FALSE(judge(*ps, podPulling("nginx:1.27", "[Always]")).allowed);
+}
+
+TEST_CASE("ContainerRules.ImagePullPolicyOnInitAndEphemeralContainers",
+          "[engine][containerRules]") {
+  auto ps = deployment("  imagePullPolicy: {requireAlways: true}\n");
+  auto v = judge(*ps, podOfEveryKind("{}", ", imagePullPolicy: IfNotPresent"));
+  CHECK(rulesOf(v) ==
+        std::vector<std::string>{"imagePullPolicy.notAlways setup spec.initContainers[0].imagePullPolicy",
+                                 "imagePullPolicy.notAlways app spec.containers[0].imagePullPolicy",
+                                 "imagePullPolicy.notAlways debug "
+                                 "spec.ephemeralContainers[0].imagePullPolicy"});
+  CHECK(judge(*ps, podOfEveryKind("{}", ", imagePullPolicy: Always")).allowed);
+}
+
+// --- ephemeralContainers ---
+
+TEST_CASE("ContainerRules.EphemeralContainersForbidden", "[engine][containerRules]") {
+  auto ps = deployment(
+      "  ephemeralContainers: {allowed: false}\n  namespaceModes: {staging: warn}\n");
+  const std::string withDebug = podOfEveryKind("{}");
+  const std::string without =
+      "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers: [{name: setup, image: x}]\n"
+      "  containers: [{name: app, image: y}]\n";
+  CHECK(judge(*ps, without).allowed);
+  // kubectl debug adds them through the pods/ephemeralcontainers subresource.
+  auto v = judge(*ps, withDebug, "ephemeralcontainers");
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "ephemeralContainers.notAllowed");
+  CHECK(v.violations[0].container == "debug");
+  CHECK(v.violations[0].field == "spec.ephemeralContainers[0]");
+  CHECK(v.message ==
+        "[deploy] ephemeral containers are not allowed (ephemeral container \"debug\" must not be "
+        "added; debug a copy of the pod instead: kubectl debug --copy-to)");
+
+  // Per namespace through the usual modes.
+  Doc d(withDebug);
+  EvalInput in;
+  in.operation = "UPDATE";
+  in.subResource = "ephemeralcontainers";
+  in.namespace_ = "staging";
+  in.object = d.root();
+  in.now = sys_days{year{2026} / 6 / 1};
+  v = ps->evaluate(in);
+  CHECK(v.allowed);
+  CHECK(v.warnings.size() == 1);
+  CHECK(deployment("  ephemeralContainers: {allowed: true}\n")->policies()[0].deployment.judgesPods() ==
+        false);
+}
+
+// --- capabilities ---
+
+TEST_CASE("ContainerRules.CapabilitiesDropAll", "[engine][containerRules]") {
+  auto ps = deployment("  capabilities: {requiredDrop: [ALL]}\n");
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [ALL]}}")).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [all]}}")).allowed);
+  auto v = judge(*ps, podOfEveryKind("{capabilities: {drop: [NET_RAW]}}"));
+  REQUIRE(v.violations.size() == 3);
+  CHECK(rulesOf(v) == std::vector<std::string>{
+                          "capabilities.dropRequired setup "
+                          "spec.initContainers[0].securityContext.capabilities.drop",
+                          "capabilities.dropRequired app "
+                          "spec.containers[0].securityContext.capabilities.drop",
+                          "capabilities.dropRequired debug "
+                          "spec.ephemeralContainers[0].securityContext.capabilities.drop"});
+  CHECK(v.violations[1].message ==
+        "capabilities not dropped (container \"app\" must set "
+        "securityContext.capabilities.drop=[\"ALL\"])");
+  CHECK(judge(*ps, podOfEveryKind("{}")).violations.size() == 3);
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: ALL}}")).violations.size() == 3);
+}
+
+TEST_CASE("ContainerRules.CapabilitiesDropNamedList", "[engine][containerRules]") {
+  auto ps = deployment("  capabilities: {requiredDrop: [NET_RAW, CAP_SYS_ADMIN]}\n");
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [CAP_NET_RAW, SYS_ADMIN]}}")).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [ALL]}}")).allowed);
+  auto v = judge(*ps, podPulling("nginx:1.27", "") + "    securityContext: {capabilities: {drop: [SYS_ADMIN]}}\n");
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "capabilities not dropped (container \"app\" must include \"NET_RAW\" in "
+        "securityContext.capabilities.drop, or drop \"ALL\")");
+}
+
+TEST_CASE("ContainerRules.CapabilitiesAddAllowList", "[engine][containerRules]") {
+  auto ps = deployment("  capabilities: {allowedAdd: [NET_BIND_SERVICE]}\n");
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {add: [NET_BIND_SERVICE]}}")).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {add: [cap_net_bind_service]}}")).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{}")).allowed);
+  auto v = judge(*ps, podOfEveryKind("{capabilities: {add: [NET_BIND_SERVICE, SYS_ADMIN]}}"));
+  REQUIRE(v.violations.size() == 3);
+  CHECK(v.violations[2].rule == "capabilities.addNotAllowed");
+  CHECK(v.violations[2].field == "spec.ephemeralContainers[0].securityContext.capabilities.add");
+  CHECK(v.violations[2].message ==
+        "non-allowed capabilities (ephemeral container \"debug\" must not include \"SYS_ADMIN\" in "
+        "securityContext.capabilities.add; allowed: \"NET_BIND_SERVICE\")");
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {add: [ALL]}}")).violations.size() == 3);
+  CHECK(judge(*ps, podOfEveryKind("{capabilities: {add: NET_ADMIN}}")).violations.size() == 3);
+
+  auto none = deployment("  capabilities: {allowedAdd: []}\n");
+  v = judge(*none, podPulling("x:1", "") + "    securityContext: {capabilities: {add: [CHOWN]}}\n");
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "non-allowed capabilities (container \"app\" must not include \"CHOWN\" in "
+        "securityContext.capabilities.add; no capability may be added)");
+}
+
+TEST_CASE("ContainerRules.CapabilityExceptionForOneContainer", "[engine][containerRules]") {
+  auto ps = deployment(R"(  capabilities: {requiredDrop: [ALL]}
+  exceptions:
+  - {rule: capabilities.dropRequired, container: debug, owner: sre, reason: tcpdump, expires: 2027-01-01}
+)");
+  auto v = judge(*ps, podOfEveryKind("{capabilities: {drop: [NET_RAW]}}"));
+  CHECK(v.violations.size() == 2);
+  for (const auto& x : v.violations) CHECK(x.container != "debug");
+}
+
+// --- hostPorts ---
+
+std::string podWithHostPorts(const std::string& ports, const std::string& kind = "containers") {
+  return "kind: Pod\nmetadata: {name: web}\nspec:\n  " + kind +
+         ": [{name: app, image: x, ports: " + ports + "}]\n";
+}
+
+TEST_CASE("ContainerRules.HostPortRanges", "[engine][containerRules]") {
+  auto ps = deployment("  hostPorts: {allowed: [8080, \"9000-9100\"]}\n");
+  CHECK(judge(*ps, podWithHostPorts("[{containerPort: 80}]")).allowed);
+  CHECK(judge(*ps, podWithHostPorts("[{containerPort: 80, hostPort: 8080}]")).allowed);
+  CHECK(judge(*ps, podWithHostPorts("[{containerPort: 80, hostPort: 9100}]")).allowed);
+  auto v = judge(*ps, podWithHostPorts("[{containerPort: 22, hostPort: 22}, {containerPort: 1, "
+                                       "hostPort: 9101}]"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "hostPort.notAllowed");
+  CHECK(v.violations[0].field == "spec.containers[0].ports");
+  CHECK(v.violations[0].message ==
+        "hostPort outside the allowed ranges (container \"app\" uses hostPort 22, 9101; allowed: "
+        "\"8080\", \"9000-9100\")");
+  CHECK_FALSE(judge(*ps, podWithHostPorts("[{hostPort: 22}]", "initContainers")).allowed);
+  CHECK_FALSE(judge(*ps, podWithHostPorts("[{hostPort: 22}]", "ephemeralContainers")).allowed);
+  CHECK_FALSE(judge(*ps, podWithHostPorts("[{hostPort: \"8080\"}]")).allowed);
+
+  auto none = deployment("  hostPorts: {allowed: []}\n");
+  v = judge(*none, podWithHostPorts("[{hostPort: 8080}]"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "hostPort outside the allowed ranges (container \"app\" uses hostPort 8080; no hostPort "
+        "is allowed)");
+}
+
+// --- sysctls ---
+
+std::string podWithSysctls(const std::string& sysctls) {
+  return "kind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: {sysctls: " + sysctls +
+         "}\n  containers: [{name: app, image: x}]\n";
+}
+
+TEST_CASE("ContainerRules.SysctlAllowAndForbidLists", "[engine][containerRules]") {
+  auto ps = deployment(
+      "  sysctls: {allowed: [\"net.ipv4.*\", kernel.shm_rmid_forced], forbidden: "
+      "[net.ipv4.ip_forward]}\n");
+  CHECK(judge(*ps, podWithSysctls("[{name: net.ipv4.ip_local_port_range, value: \"1024 65535\"}]"))
+            .allowed);
+  CHECK(judge(*ps, podWithSysctls("[{name: net/ipv4/tcp_syncookies, value: \"1\"}]")).allowed);
+  auto v = judge(*ps, podWithSysctls("[{name: kernel.msgmax, value: \"1\"}]"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "sysctl.notAllowed");
+  CHECK(v.violations[0].field == "spec.securityContext.sysctls[0].name");
+  CHECK(v.violations[0].message ==
+        "forbidden sysctls (pod must not set \"kernel.msgmax\"; allowed: \"net.ipv4.*\", "
+        "\"kernel.shm_rmid_forced\")");
+  v = judge(*ps, podWithSysctls("[{name: net/ipv4/ip_forward, value: \"1\"}]"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message.find("a forbidden sysctl") != std::string::npos);
+
+  auto forbidOnly = deployment("  sysctls: {forbidden: [\"kernel.*\"]}\n");
+  CHECK(judge(*forbidOnly, podWithSysctls("[{name: net.core.somaxconn, value: \"1024\"}]")).allowed);
+  CHECK_FALSE(judge(*forbidOnly, podWithSysctls("[{name: kernel.msgmax, value: \"1\"}]")).allowed);
+  CHECK_FALSE(judge(*forbidOnly, podWithSysctls("oops")).allowed);
+}
+
+TEST_CASE("ContainerRules.SysctlValueSmugglingASecondSetting", "[engine][containerRules]") {
+  // CVE-2022-0811: a safe name whose value sets kernel.core_pattern.
+  auto ps = deployment("  sysctls: {allowed: [kernel.shm_rmid_forced]}\n");
+  auto v = judge(*ps, podWithSysctls(
+                          "[{name: kernel.shm_rmid_forced, value: "
+                          "\"1+kernel.core_pattern=|/var/lib/containers/x/malicious.sh #\"}]"));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "sysctl.invalidValue");
+  CHECK(v.violations[0].field == "spec.securityContext.sysctls[0].value");
+  CHECK(v.violations[0].message.rfind("sysctl value would set more than \"kernel.shm_rmid_forced\" "
+                                      "(value \"1+kernel.core_pattern=",
+                                      0) == 0);
+  CHECK_FALSE(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: \"1\\nx\"}]")).allowed);
+  CHECK_FALSE(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: 1}]")).allowed);
+  CHECK(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: \"1\"}]")).allowed);
+  // Values are checked with no name list at all.
+  CHECK_FALSE(judge(*deployment("  sysctls: {}\n"),
+                    podWithSysctls("[{name: net.core.somaxconn, value: \"1+a=b\"}]"))
+                  .allowed);
+}
+
+TEST_CASE("ContainerRules.SysctlNames", "[containerRules]") {
+  CHECK(sysctlKernelName("net/ipv4/conf/eth0.100/rp_filter") == "net.ipv4.conf.eth0/100.rp_filter");
+  CHECK(sysctlKernelName("net.ipv4.ip_forward") == "net.ipv4.ip_forward");
+  CHECK(sysctlMatches("net.*", "net.core.somaxconn"));
+  CHECK_FALSE(sysctlMatches("net.core", "net.core.somaxconn"));
+  CHECK(sysctlValueSmuggles("0+kernel.core_pattern=x"));
+  CHECK_FALSE(sysctlValueSmuggles("1024 65535"));
+}
+
+// --- loader ---
+
+TEST_CASE("ContainerRules.LoaderErrors", "[loader][containerRules]") {
+  auto first = [](const LoadResult& r) { return r.errors.empty() ? "" : r.errors[0].toString(); };
+  CHECK(first(load("  readOnlyRootFilesystem: {required: yes}\n")) ==
+        "p.yaml:5:38: spec.readOnlyRootFilesystem.required: must be true or false");
+  CHECK(first(load("  imagePullPolicy: {always: true}\n")) ==
+        "p.yaml:5:21: spec.imagePullPolicy.always: unknown field \"always\" (known fields: "
+        "requireAlways)");
+  CHECK(first(load("  ephemeralContainers: {}\n")) ==
+        "p.yaml:5:24: spec.ephemeralContainers.allowed: is required (true or false)");
+  CHECK(first(load("  capabilities: {requiredDrop: [\"NET RAW\"]}\n")) ==
+        "p.yaml:5:33: spec.capabilities.requiredDrop[0]: \"NET RAW\" is not a capability name "
+        "such as \"NET_RAW\" or \"ALL\"");
+  CHECK(first(load("  hostPorts: {allowed: [\"9100-9000\"]}\n")) ==
+        "p.yaml:5:25: spec.hostPorts.allowed[0]: \"9100-9000\" is not a port (1-65535) or a range "
+        "of ports such as \"9000-9100\"");
+  CHECK(!load("  hostPorts: {allowed: [0]}\n").ok());
+  CHECK(!load("  hostPorts: {allowed: [65536]}\n").ok());
+  CHECK(!load("  hostPorts: {}\n").ok());
+  CHECK(first(load("  sysctls: {allowed: [\"net.*.x\"]}\n")) ==
+        "p.yaml:5:23: spec.sysctls.allowed[0]: \"net.*.x\" is not a sysctl name such as "
+        "\"net.ipv4.ip_local_port_range\" or a prefix ending in \"*\" such as \"net.ipv4.*\"");
+  auto ok = load("  capabilities: {requiredDrop: [cap_net_raw], allowedAdd: []}\n");
+  REQUIRE(ok.ok());
+  const auto& caps = ok.policies->policies()[0].deployment.capabilities;
+  CHECK(*caps.requiredDrop == std::vector<std::string>{"NET_RAW"});
+  CHECK(caps.allowedAdd->empty());
+  // The rule ids are known to exceptions.
+  CHECK(load("  sysctls: {}\n  exceptions:\n  - {rule: sysctl.invalidValue, owner: a, reason: b, "
+             "expires: 2027-01-01}\n")
+            .ok());
+}
+
+}  // namespace
+}  // namespace kc::policy
