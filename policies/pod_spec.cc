@@ -67,6 +67,36 @@ class Reader {
     return s;
   }
 
+  static OptInt readOptInInt(element v) {
+    OptInt i;
+    if (v.is_null()) return i;
+    int64_t x;
+    if (v.get_int64().get(x) == simdjson::SUCCESS) {
+      i.set = true;
+      i.value = x;
+    } else {
+      i.invalid = true;
+    }
+    return i;
+  }
+
+  static void readGroupList(element v, SecurityContextModel& sc) {
+    if (v.is_null()) return;
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+      sc.supplementalGroupsInvalid = true;
+      return;
+    }
+    for (element item : arr) {
+      int64_t x;
+      if (item.get_int64().get(x) != simdjson::SUCCESS) {
+        sc.supplementalGroupsInvalid = true;
+        continue;
+      }
+      sc.supplementalGroups.push_back(x);
+    }
+  }
+
   OptString readString(element v, const Path& base, std::string_view key) {
     OptString s;
     if (v.is_null()) return s;
@@ -191,6 +221,12 @@ class Reader {
         sc.runAsNonRoot = readBool(f.value, path, k);
       } else if (k == "runAsUser") {
         sc.runAsUser = readInt(f.value, path, k);
+      } else if (k == "runAsGroup") {
+        sc.runAsGroup = readOptInInt(f.value);
+      } else if (k == "fsGroup") {
+        sc.fsGroup = readOptInInt(f.value);
+      } else if (k == "supplementalGroups") {
+        readGroupList(f.value, sc);
       } else if (k == "readOnlyRootFilesystem") {
         sc.readOnlyRootFilesystem = readOptInBool(f.value);
       } else if (k == "procMount") {
@@ -289,6 +325,41 @@ class Reader {
     }
   }
 
+  // volumeMounts, for the opt-in hostPath rules: a list that cannot be read is one invalid
+  // mount, which those rules judge as the worst case.
+  static void readMounts(element v, ContainerModel& c) {
+    if (v.is_null()) return;
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+      VolumeMountModel unreadable;
+      unreadable.invalid = true;
+      c.mounts.push_back(unreadable);
+      return;
+    }
+    for (element item : arr) {
+      VolumeMountModel m;
+      object o;
+      if (item.get_object().get(o) != simdjson::SUCCESS) {
+        m.invalid = true;
+        c.mounts.push_back(m);
+        continue;
+      }
+      for (auto f : o) {
+        if (f.key == "name" || f.key == "subPath" || f.key == "subPathExpr") {
+          OptString s = readOptInString(f.value);
+          m.invalid = m.invalid || s.invalid;
+          if (f.key == "name") m.name = s.value;
+          else if (f.key == "subPath") m.subPath = s.value;
+          else m.expanded = m.expanded || (s.set && !s.value.empty());
+        } else if (f.key == "readOnly") {
+          m.readOnly = readOptInBool(f.value);
+          m.invalid = m.invalid || m.readOnly == Tri::kInvalid;
+        }
+      }
+      c.mounts.push_back(m);
+    }
+  }
+
   void readContainer(element v, ContainerKind kind, int index, const Path& path) {
     ContainerModel c;
     c.kind = kind;
@@ -334,6 +405,8 @@ class Reader {
           else if (port.set && port.value != 0)
             c.hostPorts.push_back(port.value);
         }
+      } else if (k == "volumeMounts") {
+        readMounts(f.value, c);
       } else if (k == "livenessProbe" || k == "readinessProbe" || k == "startupProbe") {
         readHandlerHosts(f.value, child(path, k), c);
       } else if (k == "lifecycle") {

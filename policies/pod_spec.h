@@ -71,9 +71,23 @@ struct SecurityContextModel {
   // Read for the opt-in DeploymentPolicy rules only: a wrong type there is judged by those rules
   // and does not make the pod unreadable for the Pod Security Standards.
   Tri readOnlyRootFilesystem = Tri::kUnset;
+  OptInt runAsGroup;
+  OptInt fsGroup;                   // pod level only
+  bool supplementalGroupsInvalid = false;  // pod level only
+  std::vector<int64_t> supplementalGroups;
 };
 
 enum class ContainerKind : uint8_t { kInit, kRegular, kEphemeral };
+
+// One entry of a container's volumeMounts, read for the opt-in hostPath rules only (a wrong type
+// there is judged by them, not listed as unreadable).
+struct VolumeMountModel {
+  std::string_view name;
+  std::string_view subPath;      // "" when unset; subPathExpr is kept as `expanded`
+  bool expanded = false;         // subPathExpr: the path is only known on the node
+  Tri readOnly = Tri::kUnset;
+  bool invalid = false;          // the entry or one of its fields has the wrong type
+};
 
 struct ContainerModel {
   ContainerKind kind = ContainerKind::kRegular;
@@ -84,6 +98,7 @@ struct ContainerModel {
   SecurityContextModel sc;
   std::vector<int64_t> hostPorts;  // non-zero hostPort values, in order; -1 when unreadable
   std::vector<std::string_view> probeHosts;  // non-empty probe/lifecycle httpGet/tcpSocket hosts
+  std::vector<VolumeMountModel> mounts;
 };
 
 struct VolumeModel {

@@ -40,6 +40,9 @@ struct PolicyException {
   std::string namespace_;  // "" = any
   std::string name;        // object name glob, "" = any
   std::string container;   // "" = any container (and pod-level findings)
+  // Only containers whose image matches (any kind of container); then never pod-level findings.
+  std::optional<ImageGlob> image;
+  std::string imageTag;  // '*'/'?' glob over the tag, "" = any tag (from "repo:tag" in `image`)
   std::string owner;
   std::string reason;
   Seconds expires{};  // stops applying at this instant
@@ -100,8 +103,8 @@ struct PodConnectRules {
   std::vector<std::string> allowedGroups;     // exact
 };
 
-// A closed range of ports, as written ("8080" or "9000-9100") for messages.
-struct PortRange {
+// A closed range of ports or ids, as written ("8080" or "9000-9100") for messages.
+struct IntRange {
   int64_t min = 0, max = 0;
   std::string text;
   bool contains(int64_t v) const { return v >= min && v <= max; }
@@ -123,26 +126,38 @@ struct SysctlRules {
   std::vector<std::string> forbidden;
 };
 
+// spec.runAsUser, runAsGroup, fsGroup or supplementalGroups of a DeploymentPolicy.
+struct IdRule {
+  bool enabled = false;
+  bool required = true;          // unset is a violation
+  std::vector<IntRange> allowed;  // empty: any value, once set
+};
+
 struct DeploymentRules {
   std::optional<PssLevelVersion> podSecurity;
   SystemNamespaceRule systemNamespaces;
   std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
+  // Parallel to allowedHostPaths: true where that prefix allows read-only mounts only.
+  std::vector<bool> allowedHostPathReadOnly;
+  bool denyRuntimeSockets = false;  // hostPath volumes that reach a container runtime's socket
   ServiceRules services;
   PodConnectRules podConnect;
   bool requireReadOnlyRootFilesystem = false;
   bool requireImagePullPolicyAlways = false;  // for images without a digest
   bool forbidEphemeralContainers = false;
   CapabilityRules capabilities;
-  std::optional<std::vector<PortRange>> allowedHostPorts;  // empty: no hostPort at all
+  std::optional<std::vector<IntRange>> allowedHostPorts;  // empty: no hostPort at all
   SysctlRules sysctls;
+  IdRule runAsUser, runAsGroup, fsGroup, supplementalGroups;
 
   // Whether any rule looks at pods (a policy may hold Service rules only).
   bool judgesPods() const {
     return podSecurity.has_value() || systemNamespaces.enabled || !allowedServiceAccounts.empty() ||
-           allowedHostPaths.has_value() || requireReadOnlyRootFilesystem ||
+           allowedHostPaths.has_value() || denyRuntimeSockets || requireReadOnlyRootFilesystem ||
            requireImagePullPolicyAlways || forbidEphemeralContainers || capabilities.any() ||
-           allowedHostPorts.has_value() || sysctls.enabled;
+           allowedHostPorts.has_value() || sysctls.enabled || runAsUser.enabled ||
+           runAsGroup.enabled || fsGroup.enabled || supplementalGroups.enabled;
   }
 };
 

@@ -277,6 +277,148 @@ bool hostPathUnder(std::string_view path, std::string_view prefix) {
   return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
+namespace {
+
+// The names container runtimes give their API sockets, and where they put them: whoever reaches
+// one starts containers of their own on the node, privileged ones included.
+constexpr std::string_view kRuntimeSocketNames[] = {"docker.sock", "containerd.sock", "crio.sock",
+                                                    "cri-dockerd.sock"};
+constexpr std::string_view kRuntimeSocketPaths[] = {
+    "/run/docker.sock",         "/var/run/docker.sock",
+    "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock",
+    "/run/crio/crio.sock",      "/var/run/crio/crio.sock",
+    "/run/cri-dockerd.sock",    "/var/run/cri-dockerd.sock",
+    "/run/k3s/containerd/containerd.sock", "/var/snap/microk8s/common/run/containerd.sock"};
+
+// `path` with "//", "/./" and "dir/.." folded as the kernel resolves them (symbolic links
+// aside), so that "/var//run/./docker.sock" is seen as the socket it is.
+std::string lexicalPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t at = 0;
+  while (at <= path.size()) {
+    size_t next = path.find('/', at);
+    if (next == std::string_view::npos) next = path.size();
+    const std::string_view part = path.substr(at, next - at);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    at = next + 1;
+  }
+  std::string out;
+  for (auto part : parts) out += "/" + std::string(part);
+  return out.empty() ? "/" : out;
+}
+
+// Why `path` (lexical) reaches a runtime socket, or "" when it does not: it is one by name, or
+// it is a directory above one of the usual places.
+std::string runtimeSocketReached(const std::string& path) {
+  const std::string_view base = std::string_view(path).substr(path.rfind('/') + 1);
+  for (auto name : kRuntimeSocketNames) {
+    if (base == name) return "a container runtime socket";
+  }
+  for (auto socket : kRuntimeSocketPaths) {
+    if (hostPathUnder(socket, path)) return "which holds the runtime socket " + quote(socket);
+  }
+  return "";
+}
+
+// hostPath.runtimeSocket: a hostPath volume that is, or holds, a runtime socket, or that a
+// container mounts with a subPath reaching one.
+void checkRuntimeSockets(const Policy& p, const PodModel& pod, size_t vi,
+                         std::vector<Violation>& out) {
+  const VolumeModel& v = pod.volumes[vi];
+  const std::string field = pod.specPath + ".volumes[" + std::to_string(vi) + "].hostPath.path";
+  const std::string advice = "; remove the volume: whoever reaches the socket runs containers of "
+                             "their own on the node)";
+  if (v.invalid) {
+    out.push_back(make(p, "hostPath.runtimeSocket", "", field,
+                       "runtime socket (volume " + quote(utf8::prefix(v.name, 128)) +
+                           " has a hostPath that cannot be read and may reach a runtime socket" +
+                           advice));
+    return;
+  }
+  const std::string path = lexicalPath(v.hostPath);
+  const std::string shown = quote(utf8::prefix(v.hostPath, 256));
+  if (std::string why = runtimeSocketReached(path); !why.empty()) {
+    out.push_back(make(p, "hostPath.runtimeSocket", "", field,
+                       "runtime socket (volume " + quote(utf8::prefix(v.name, 128)) +
+                           " mounts host path " + shown + ", " + why + advice));
+    return;
+  }
+  for (const ContainerModel& c : pod.containers) {
+    for (size_t mi = 0; mi < c.mounts.size(); ++mi) {
+      const VolumeMountModel& m = c.mounts[mi];
+      if (m.name != v.name || m.subPath.empty()) continue;
+      const std::string reached = lexicalPath(path + "/" + std::string(m.subPath));
+      if (std::string why = runtimeSocketReached(reached); !why.empty()) {
+        out.push_back(make(p, "hostPath.runtimeSocket", std::string(c.name),
+                           pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) +
+                               "].subPath",
+                           "runtime socket (" + containerLabel(c) + " mounts volume " +
+                               quote(utf8::prefix(v.name, 128)) + " at subPath " +
+                               quote(utf8::prefix(m.subPath, 256)) + ", host path " +
+                               quote(utf8::prefix(reached, 256)) + ", " + why + advice));
+      }
+    }
+  }
+}
+
+// hostPath.notReadOnly: a volume under a prefix allowed read-only (and under no prefix allowed
+// read-write) must be mounted readOnly by every container that mounts it. A mount whose name
+// cannot be read counts as mounting it.
+void checkReadOnlyHostPath(const Policy& p, const PodModel& pod, const VolumeModel& v,
+                           std::string_view readOnlyPrefix, std::vector<Violation>& out) {
+  for (const ContainerModel& c : pod.containers) {
+    for (size_t mi = 0; mi < c.mounts.size(); ++mi) {
+      const VolumeMountModel& m = c.mounts[mi];
+      if ((m.name != v.name && !m.invalid) || m.readOnly == Tri::kTrue) continue;
+      out.push_back(make(p, "hostPath.notReadOnly", std::string(c.name),
+                         pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) +
+                             "].readOnly",
+                         "host path mounted writable (" + containerLabel(c) + " mounts volume " +
+                             quote(utf8::prefix(v.name, 128)) + ", host path " +
+                             quote(utf8::prefix(v.hostPath, 256)) +
+                             ", without readOnly: true; paths under " + quote(readOnlyPrefix) +
+                             " must be mounted read-only)"));
+    }
+  }
+}
+
+void checkHostPaths(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const DeploymentRules& d = p.deployment;
+  for (size_t i = 0; i < pod.volumes.size(); ++i) {
+    const auto& v = pod.volumes[i];
+    if (v.type != "hostPath" && !v.invalid) continue;
+    if (d.denyRuntimeSockets) checkRuntimeSockets(p, pod, i, out);
+    if (!d.allowedHostPaths) continue;
+    const auto& prefixes = *d.allowedHostPaths;
+    std::string_view readOnlyPrefix;
+    bool writable = false, allowed = false;
+    for (size_t k = 0; k < prefixes.size() && !v.invalid; ++k) {
+      if (!hostPathUnder(v.hostPath, prefixes[k])) continue;
+      allowed = true;
+      if (k < d.allowedHostPathReadOnly.size() && d.allowedHostPathReadOnly[k])
+        readOnlyPrefix = prefixes[k];
+      else
+        writable = true;
+    }
+    if (allowed) {
+      if (!writable) checkReadOnlyHostPath(p, pod, v, readOnlyPrefix, out);
+      continue;
+    }
+    const std::string list = quotedList(prefixes);
+    out.push_back(make(p, "hostPath.notAllowed", "",
+                       pod.specPath + ".volumes[" + std::to_string(i) + "].hostPath.path",
+                       "volume " + quote(v.name) + " mounts host path " + quote(v.hostPath) +
+                           (list.empty() ? std::string("; no host paths are allowed")
+                                         : "; allowed host path prefixes: " + list)));
+  }
+}
+
+}  // namespace
+
 void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
                           std::vector<Violation>& out) {
   const DeploymentRules& d = p.deployment;
@@ -314,22 +456,7 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
     }
   }
 
-  if (d.allowedHostPaths) {
-    for (size_t i = 0; i < pod.volumes.size(); ++i) {
-      const auto& v = pod.volumes[i];
-      if (v.type != "hostPath" && !v.invalid) continue;
-      bool ok = !v.invalid &&
-                std::any_of(d.allowedHostPaths->begin(), d.allowedHostPaths->end(),
-                            [&](const std::string& pre) { return hostPathUnder(v.hostPath, pre); });
-      if (ok) continue;
-      const std::string list = quotedList(*d.allowedHostPaths);
-      out.push_back(make(p, "hostPath.notAllowed", "",
-                         pod.specPath + ".volumes[" + std::to_string(i) + "].hostPath.path",
-                         "volume " + quote(v.name) + " mounts host path " + quote(v.hostPath) +
-                             (list.empty() ? std::string("; no host paths are allowed")
-                                           : "; allowed host path prefixes: " + list)));
-    }
-  }
+  checkHostPaths(p, pod, out);
   checkContainerRules(p, pod, out);
 }
 
@@ -472,12 +599,12 @@ void checkHostPorts(const Policy& p, const PodModel& pod, std::vector<Violation>
   const auto& allowed = p.deployment.allowedHostPorts;
   if (!allowed) return;
   const std::string list =
-      quotedList(*allowed, [](const PortRange& r) -> std::string_view { return r.text; });
+      quotedList(*allowed, [](const IntRange& r) -> std::string_view { return r.text; });
   for (const ContainerModel& c : pod.containers) {
     std::vector<std::string> refused;
     for (int64_t port : c.hostPorts) {
       if (port >= 0 && std::any_of(allowed->begin(), allowed->end(),
-                                   [&](const PortRange& r) { return r.contains(port); }))
+                                   [&](const IntRange& r) { return r.contains(port); }))
         continue;
       refused.push_back(port < 0 ? "<unreadable>" : std::to_string(port));
       if (refused.size() > 8) break;
@@ -565,6 +692,94 @@ void checkSysctls(const Policy& p, const PodModel& pod, std::vector<Violation>& 
   }
 }
 
+// "0, 10" of the values outside `allowed` (at most a few), or "" when all are inside.
+std::string idsOutside(const std::vector<int64_t>& ids, const std::vector<IntRange>& allowed) {
+  std::string out;
+  size_t n = 0;
+  for (int64_t id : ids) {
+    if (allowed.empty() || std::any_of(allowed.begin(), allowed.end(),
+                                       [&](const IntRange& r) { return r.contains(id); }))
+      continue;
+    if (++n > 8) return out + ", ...";
+    out += (out.empty() ? "" : ", ") + std::to_string(id);
+  }
+  return out;
+}
+
+std::string allowedIds(const IdRule& r) {
+  return r.allowed.empty()
+             ? std::string("any value")
+             : quotedList(r.allowed, [](const IntRange& x) -> std::string_view { return x.text; });
+}
+
+// runAsUser and runAsGroup: the value each container runs with, its own over the pod's.
+void checkContainerId(const Policy& p, const PodModel& pod, const IdRule& rule,
+                      std::string_view key, OptInt SecurityContextModel::*field,
+                      std::vector<Violation>& out) {
+  if (!rule.enabled || pod.isWindows()) return;
+  const std::string ruleId = std::string(key) + ".notAllowed";
+  const OptInt& podValue = pod.sc.*field;
+  for (const ContainerModel& c : pod.containers) {
+    const OptInt& own = c.sc.*field;
+    const bool fromPod = !own.set && !own.invalid;
+    const OptInt& v = fromPod ? podValue : own;
+    const std::string path = (fromPod && (v.set || v.invalid) ? pod.specPath : pod.containerPath(c)) +
+                             ".securityContext." + std::string(key);
+    std::string problem;
+    if (v.invalid || c.sc.invalid) {
+      problem = std::string(key) + " unreadable (" + containerLabel(c) + " has a " +
+                std::string(key) + " that is not an integer;";
+    } else if (!v.set) {
+      if (!rule.required) continue;
+      problem = std::string(key) + " unset (" + containerLabel(c) + " must set securityContext." +
+                std::string(key) + ", or the pod must;";
+    } else if (std::string bad = idsOutside({v.value}, rule.allowed); !bad.empty()) {
+      problem = std::string(key) + " outside the allowed ranges (" + containerLabel(c) +
+                " runs with " + std::string(key) + " " + bad +
+                (fromPod ? std::string(", from the pod's securityContext;") : std::string(";"));
+    } else {
+      continue;
+    }
+    out.push_back(make(p, ruleId, std::string(c.name), path,
+                       problem + " allowed: " + allowedIds(rule) + ")"));
+  }
+}
+
+// fsGroup and supplementalGroups: pod level only.
+void checkPodGroups(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const DeploymentRules& d = p.deployment;
+  if (pod.isWindows()) return;
+  const std::string base = pod.specPath + ".securityContext.";
+  if (d.fsGroup.enabled) {
+    const OptInt& v = pod.sc.fsGroup;
+    std::string problem;
+    if (v.invalid || pod.sc.invalid)
+      problem = "fsGroup unreadable (the pod's securityContext.fsGroup is not an integer;";
+    else if (!v.set && d.fsGroup.required)
+      problem = "fsGroup unset (pod must set securityContext.fsGroup;";
+    else if (std::string bad = v.set ? idsOutside({v.value}, d.fsGroup.allowed) : ""; !bad.empty())
+      problem = "fsGroup outside the allowed ranges (pod has securityContext.fsGroup " + bad + ";";
+    if (!problem.empty())
+      out.push_back(make(p, "fsGroup.notAllowed", "", base + "fsGroup",
+                         problem + " allowed: " + allowedIds(d.fsGroup) + ")"));
+  }
+  if (d.supplementalGroups.enabled) {
+    const auto& groups = pod.sc.supplementalGroups;
+    std::string problem;
+    if (pod.sc.supplementalGroupsInvalid || pod.sc.invalid)
+      problem = "supplementalGroups unreadable (the pod's securityContext.supplementalGroups is "
+                "not a list of integers;";
+    else if (groups.empty() && d.supplementalGroups.required)
+      problem = "supplementalGroups unset (pod must set securityContext.supplementalGroups;";
+    else if (std::string bad = idsOutside(groups, d.supplementalGroups.allowed); !bad.empty())
+      problem = "supplementalGroups outside the allowed ranges (pod has securityContext."
+                "supplementalGroups " + bad + ";";
+    if (!problem.empty())
+      out.push_back(make(p, "supplementalGroups.notAllowed", "", base + "supplementalGroups",
+                         problem + " allowed: " + allowedIds(d.supplementalGroups) + ")"));
+  }
+}
+
 }  // namespace
 
 void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
@@ -574,6 +789,11 @@ void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Viola
   checkCapabilities(p, pod, out);
   checkHostPorts(p, pod, out);
   checkSysctls(p, pod, out);
+  checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
+                   out);
+  checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup",
+                   &SecurityContextModel::runAsGroup, out);
+  checkPodGroups(p, pod, out);
 }
 
 namespace {

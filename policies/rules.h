@@ -14,6 +14,8 @@
 //   namespace.system        workload in a system namespace from a non-system identity
 //   serviceAccount.notAllowed
 //   hostPath.notAllowed
+//   hostPath.notReadOnly         a host path allowed read-only, mounted writable
+//   hostPath.runtimeSocket       a hostPath volume that is or holds a container runtime socket
 //   service.typeNotAllowed       Service type outside spec.services.allowedTypes
 //   service.externalIPNotAllowed external IP outside spec.services.allowedExternalIPs
 //   podConnect.notAllowed        exec, attach or port-forward by an identity not allowed
@@ -25,6 +27,9 @@
 //   hostPort.notAllowed          a hostPort outside spec.hostPorts.allowed
 //   sysctl.notAllowed            a sysctl forbidden or outside spec.sysctls.allowed
 //   sysctl.invalidValue          a sysctl value that would set more than its own sysctl
+//   runAsUser.notAllowed, runAsGroup.notAllowed  a container's effective id unset or outside
+//                                the allowed ranges (the container's own over the pod's)
+//   fsGroup.notAllowed, supplementalGroups.notAllowed  the pod's groups unset or outside
 
 #include <string>
 #include <string_view>
@@ -71,7 +76,7 @@ void checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalI
                           std::vector<Violation>& out);
 
 // The opt-in container rules (read-only root file system, pull policy, ephemeral containers,
-// capabilities, hostPorts, sysctls); called by checkDeploymentRules.
+// capabilities, hostPorts, sysctls, user and group ids); called by checkDeploymentRules.
 void checkContainerRules(const Policy& policy, const PodModel& pod, std::vector<Violation>& out);
 
 // A sysctl name in the kernel's dotted form ("net/ipv4/ip_forward" is "net.ipv4.ip_forward").

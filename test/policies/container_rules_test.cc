@@ -1,8 +1,9 @@
 // The opt-in container rules of a DeploymentPolicy: readOnlyRootFilesystem, imagePullPolicy,
-// ephemeralContainers, capabilities, hostPorts and sysctls, through the engine as the webhook,
+// ephemeralContainers, capabilities, hostPorts, sysctls and the finer hostPath rules, through the engine as the webhook,
 // the audit door and `check` use it.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 
 #include "policies/engine.h"
 #include "policies/loader.h"
@@ -40,6 +41,11 @@ Verdict judge(const PolicySet& ps, const std::string& pod, std::string_view subR
   in.object = d.root();
   in.now = sys_days{year{2026} / 6 / 1};
   return ps.evaluate(in);
+}
+
+bool hasViolation(const Verdict& v, std::string_view rule) {
+  return std::any_of(v.violations.begin(), v.violations.end(),
+                     [&](const Violation& x) { return x.rule == rule; });
 }
 
 std::vector<std::string> rulesOf(const Verdict& v) {
@@ -277,6 +283,140 @@ TEST_CASE("ContainerRules.HostPortRanges", "[engine][containerRules]") {
         "is allowed)");
 }
 
+// --- hostPaths: read-only prefixes and runtime sockets ---
+
+std::string podWithHostPath(const std::string& path, const std::string& mount,
+                            const std::string& kind = "containers") {
+  return "kind: Pod\nmetadata: {name: web}\nspec:\n  " + kind +
+         ": [{name: app, image: x, volumeMounts: [" + mount +
+         "]}]\n  volumes: [{name: h, hostPath: {path: \"" + path + "\"}}]\n";
+}
+
+TEST_CASE("ContainerRules.HostPathPrefixesMountedReadOnly", "[engine][containerRules]") {
+  auto ps = deployment(
+      "  hostPaths:\n    allowedPrefixes: [{prefix: /var/log, readOnly: true}, /data]\n");
+  CHECK(judge(*ps, podWithHostPath("/var/log/pods", "{name: h, mountPath: /l, readOnly: true}"))
+            .allowed);
+  CHECK(judge(*ps, podWithHostPath("/data/x", "{name: h, mountPath: /d}")).allowed);
+  auto v = judge(*ps, podWithHostPath("/var/log/pods", "{name: h, mountPath: /l}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "hostPath.notReadOnly");
+  CHECK(v.violations[0].container == "app");
+  CHECK(v.violations[0].field == "spec.containers[0].volumeMounts[0].readOnly");
+  CHECK(v.violations[0].message ==
+        "host path mounted writable (container \"app\" mounts volume \"h\", host path "
+        "\"/var/log/pods\", without readOnly: true; paths under \"/var/log\" must be mounted "
+        "read-only)");
+  CHECK_FALSE(judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: false}", "initContainers"))
+                  .allowed);
+  CHECK_FALSE(
+      judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: \"true\"}", "ephemeralContainers"))
+          .allowed);
+  // Still outside every prefix is hostPath.notAllowed.
+  v = judge(*ps, podWithHostPath("/etc", "{name: h, readOnly: true}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "hostPath.notAllowed");
+}
+
+TEST_CASE("ContainerRules.RuntimeSocketsWhereverMounted", "[engine][containerRules]") {
+  auto ps = deployment("  hostPaths: {denyRuntimeSockets: true}\n");
+  // The rule alone allows other host paths.
+  CHECK(judge(*ps, podWithHostPath("/var/log", "{name: h}")).allowed);
+  CHECK(judge(*ps, podWithHostPath("/var/lib/kubelet/pods", "{name: h}")).allowed);
+  auto v = judge(*ps, podWithHostPath("/var/run/docker.sock", "{name: h}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "hostPath.runtimeSocket");
+  CHECK(v.violations[0].field == "spec.volumes[0].hostPath.path");
+  CHECK(v.violations[0].message ==
+        "runtime socket (volume \"h\" mounts host path \"/var/run/docker.sock\", a container "
+        "runtime socket; remove the volume: whoever reaches the socket runs containers of their "
+        "own on the node)");
+  for (const char* path : {"/run/containerd/containerd.sock", "/var/run/crio/crio.sock",
+                           "/run/cri-dockerd.sock", "/custom/place/docker.sock",
+                           "/var//run/./docker.sock", "/var/log/../run/docker.sock"}) {
+    INFO(path);
+    CHECK(hasViolation(judge(*ps, podWithHostPath(path, "{name: h}")), "hostPath.runtimeSocket"));
+  }
+  // A directory above one.
+  v = judge(*ps, podWithHostPath("/var/run", "{name: h}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message.find("mounts host path \"/var/run\", which holds the runtime "
+                                     "socket \"/var/run/docker.sock\"") != std::string::npos);
+  CHECK_FALSE(judge(*ps, podWithHostPath("/", "{name: h}")).allowed);
+  CHECK_FALSE(judge(*ps, podWithHostPath("/run/containerd", "{name: h}")).allowed);
+  // A subPath into an innocent-looking directory, from an init container.
+  v = judge(*ps, podWithHostPath("/srv", "{name: h, subPath: docker.sock}",
+                                 "initContainers"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].container == "app");
+  CHECK(v.violations[0].field == "spec.initContainers[0].volumeMounts[0].subPath");
+}
+
+// --- user and group ids ---
+
+std::string podWithIds(const std::string& podSc, const std::string& containerSc,
+                       const std::string& kind = "containers") {
+  return "kind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: " + podSc + "\n  " + kind +
+         ": [{name: app, image: x, securityContext: " + containerSc + "}]\n";
+}
+
+TEST_CASE("ContainerRules.RunAsUserEffectiveValueInRanges", "[engine][containerRules]") {
+  auto ps = deployment("  runAsUser: {allowed: [\"1000-65535\"]}\n");
+  CHECK(judge(*ps, podWithIds("{runAsUser: 1000}", "{}")).allowed);
+  CHECK(judge(*ps, podWithIds("{runAsUser: 0}", "{runAsUser: 2000}")).allowed);  // container wins
+  auto v = judge(*ps, podWithIds("{runAsUser: 1000}", "{runAsUser: 0}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "runAsUser.notAllowed");
+  CHECK(v.violations[0].field == "spec.containers[0].securityContext.runAsUser");
+  CHECK(v.violations[0].message ==
+        "runAsUser outside the allowed ranges (container \"app\" runs with runAsUser 0; allowed: "
+        "\"1000-65535\")");
+  v = judge(*ps, podWithIds("{runAsUser: 0}", "{}", "initContainers"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].field == "spec.securityContext.runAsUser");
+  CHECK(v.violations[0].message ==
+        "runAsUser outside the allowed ranges (init container \"app\" runs with runAsUser 0, from "
+        "the pod's securityContext; allowed: \"1000-65535\")");
+  // Unset is not allowed unless required: false; a wrong type never is.
+  v = judge(*ps, podWithIds("{}", "{}", "ephemeralContainers"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "runAsUser unset (ephemeral container \"app\" must set securityContext.runAsUser, or the "
+        "pod must; allowed: \"1000-65535\")");
+  CHECK(judge(*deployment("  runAsUser: {allowed: [\"1000-65535\"], required: false}\n"),
+              podWithIds("{}", "{}"))
+            .allowed);
+  CHECK_FALSE(judge(*ps, podWithIds("{}", "{runAsUser: \"1000\"}")).allowed);
+  // required alone: any value once set.
+  auto set = deployment("  runAsGroup: {required: true}\n");
+  CHECK(judge(*set, podWithIds("{runAsGroup: 0}", "{}")).allowed);
+  CHECK_FALSE(judge(*set, podWithIds("{}", "{}")).allowed);
+}
+
+TEST_CASE("ContainerRules.PodGroupsInRanges", "[engine][containerRules]") {
+  auto ps = deployment(
+      "  fsGroup: {allowed: [\"1000-2000\"]}\n  supplementalGroups: {allowed: [\"1000-2000\", "
+      "\"5000\"], required: false}\n");
+  CHECK(judge(*ps, podWithIds("{fsGroup: 1500, supplementalGroups: [1000, 5000]}", "{}")).allowed);
+  CHECK(judge(*ps, podWithIds("{fsGroup: 1500}", "{}")).allowed);
+  auto v = judge(*ps, podWithIds("{fsGroup: 0, supplementalGroups: [1000, 0, 4]}", "{}"));
+  REQUIRE(v.violations.size() == 2);
+  CHECK(v.violations[0].rule == "fsGroup.notAllowed");
+  CHECK(v.violations[0].field == "spec.securityContext.fsGroup");
+  CHECK(v.violations[0].message ==
+        "fsGroup outside the allowed ranges (pod has securityContext.fsGroup 0; allowed: "
+        "\"1000-2000\")");
+  CHECK(v.violations[1].rule == "supplementalGroups.notAllowed");
+  CHECK(v.violations[1].message ==
+        "supplementalGroups outside the allowed ranges (pod has securityContext.supplementalGroups "
+        "0, 4; allowed: \"1000-2000\", \"5000\")");
+  v = judge(*ps, podWithIds("{}", "{}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].message ==
+        "fsGroup unset (pod must set securityContext.fsGroup; allowed: \"1000-2000\")");
+  CHECK_FALSE(judge(*ps, podWithIds("{fsGroup: 1500, supplementalGroups: 1000}", "{}")).allowed);
+}
+
 // --- sysctls ---
 
 std::string podWithSysctls(const std::string& sysctls) {
@@ -339,6 +479,60 @@ TEST_CASE("ContainerRules.SysctlNames", "[containerRules]") {
   CHECK_FALSE(sysctlValueSmuggles("1024 65535"));
 }
 
+// --- exceptions scoped by image ---
+
+TEST_CASE("ContainerRules.ExceptionScopedByImageForAPssCheck", "[engine][containerRules]") {
+  auto ps = deployment(R"(  podSecurity: {level: baseline}
+  exceptions:
+  - rule: pss.capabilities_baseline
+    image: "ghcr.io/acme/netdebug:*"
+    owner: sre@example.com
+    reason: packet capture while debugging
+    expires: 2027-01-01
+)");
+  auto pod = [](const std::string& debugImage, const std::string& appCaps) {
+    return "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n"
+           "  - {name: app, image: \"registry.example.com/app:1\", securityContext: "
+           "{capabilities: {add: " + appCaps + "}}}\n"
+           "  ephemeralContainers:\n  - {name: debug, image: \"" + debugImage +
+           "\", securityContext: {capabilities: {add: [NET_ADMIN, NET_RAW]}}}\n";
+  };
+  CHECK(judge(*ps, pod("ghcr.io/acme/netdebug:0.4", "[]")).allowed);
+  CHECK(judge(*ps, pod("ghcr.io/acme/netdebug@sha256:" + std::string(64, 'b'), "[]")).allowed);
+  // Another image, or the app container adding capabilities too: not waived.
+  auto v = judge(*ps, pod("ghcr.io/acme/other:0.4", "[]"));
+  CHECK_FALSE(v.allowed);
+  v = judge(*ps, pod("ghcr.io/acme/netdebug:0.4", "[SYS_ADMIN]"));
+  CHECK_FALSE(v.allowed);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "pss.capabilities_baseline");
+
+  // A tag pattern narrows it further.
+  auto tagged = deployment(R"(  podSecurity: {level: baseline}
+  exceptions:
+  - {rule: pss.capabilities_baseline, image: "ghcr.io/acme/netdebug:0.*", owner: a, reason: b, expires: 2027-01-01}
+)");
+  CHECK(judge(*tagged, pod("ghcr.io/acme/netdebug:0.4", "[]")).allowed);
+  CHECK_FALSE(judge(*tagged, pod("ghcr.io/acme/netdebug:1.0", "[]")).allowed);
+}
+
+TEST_CASE("ContainerRules.ExceptionScopedByImageForAContainerRule", "[engine][containerRules]") {
+  auto ps = deployment(R"(  readOnlyRootFilesystem: {required: true}
+  exceptions:
+  - {rule: readOnlyRootFilesystem.required, image: "busybox", owner: a, reason: b, expires: 2027-01-01}
+)");
+  auto v = judge(*ps, podOfEveryKind("{}"));
+  // busybox:1.36 (init and ephemeral) is waived; nginx:1.27 is not.
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].container == "app");
+  // Pod-level findings are never covered by an image-scoped exception.
+  auto sysctls = deployment(R"(  sysctls: {allowed: []}
+  exceptions:
+  - {rule: sysctl.notAllowed, image: "**", owner: a, reason: b, expires: 2027-01-01}
+)");
+  CHECK_FALSE(judge(*sysctls, podWithSysctls("[{name: kernel.msgmax, value: \"1\"}]")).allowed);
+}
+
 // --- loader ---
 
 TEST_CASE("ContainerRules.LoaderErrors", "[loader][containerRules]") {
@@ -359,9 +553,34 @@ TEST_CASE("ContainerRules.LoaderErrors", "[loader][containerRules]") {
   CHECK(!load("  hostPorts: {allowed: [0]}\n").ok());
   CHECK(!load("  hostPorts: {allowed: [65536]}\n").ok());
   CHECK(!load("  hostPorts: {}\n").ok());
+  CHECK(first(load("  runAsUser: {allowed: [\"1000-\"]}\n")) ==
+        "p.yaml:5:25: spec.runAsUser.allowed[0]: \"1000-\" is not an id (0-2147483647) or a range "
+        "such as \"1000-65535\"");
+  CHECK(!load("  fsGroup: {allowed: [-1]}\n").ok());
+  CHECK(!load("  supplementalGroups: {allowed: [\"2-1\"]}\n").ok());
+  CHECK(!load("  runAsGroup: {allowed: [2147483648]}\n").ok());
+  CHECK(load("  runAsGroup: {allowed: [0, \"1000-2147483647\"]}\n").ok());
+  CHECK(first(load("  hostPaths: {allowedPrefixes: [{prefix: var/log, readOnly: true}]}\n")) ==
+        "p.yaml:5:33: spec.hostPaths.allowedPrefixes[0]: \"var/log\" must be an absolute, "
+        "normalised path such as \"/var/log\"");
+  CHECK(!load("  hostPaths: {allowedPrefixes: [{readOnly: true}]}\n").ok());
+  CHECK(!load("  hostPaths: {allowedPrefixes: [{prefix: /x, readonly: true}]}\n").ok());
+  CHECK(!load("  hostPaths: {denyRuntimeSockets: 1}\n").ok());
+  // denyRuntimeSockets alone leaves other host paths alone; an empty block still allows none.
+  CHECK_FALSE(load("  hostPaths: {denyRuntimeSockets: true}\n")
+                  .policies->policies()[0]
+                  .deployment.allowedHostPaths.has_value());
+  CHECK(load("  hostPaths: {}\n").policies->policies()[0].deployment.allowedHostPaths->empty());
   CHECK(first(load("  sysctls: {allowed: [\"net.*.x\"]}\n")) ==
         "p.yaml:5:23: spec.sysctls.allowed[0]: \"net.*.x\" is not a sysctl name such as "
         "\"net.ipv4.ip_local_port_range\" or a prefix ending in \"*\" such as \"net.ipv4.*\"");
+  CHECK_THAT(first(load("  exceptions:\n  - {rule: pss.privileged, image: \"Acme/X\", owner: a, "
+                        "reason: b, expires: 2027-01-01}\n  podSecurity: {level: baseline}\n")),
+             Catch::Matchers::StartsWith(
+                 "p.yaml:6:35: spec.exceptions[0].image: invalid image pattern"));
+  CHECK(!load("  exceptions:\n  - {rule: pss.privileged, image: \"x:\", owner: a, reason: b, "
+              "expires: 2027-01-01}\n  podSecurity: {level: baseline}\n")
+             .ok());
   auto ok = load("  capabilities: {requiredDrop: [cap_net_raw], allowedAdd: []}\n");
   REQUIRE(ok.ok());
   const auto& caps = ok.policies->policies()[0].deployment.capabilities;

@@ -316,6 +316,7 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.systemNamespaces.allowedGroups",
                             "spec.serviceAccounts.allowed",
                             "spec.hostPaths.allowedPrefixes",
+                            "spec.hostPaths.denyRuntimeSockets",
                             "spec.readOnlyRootFilesystem.required",
                             "spec.imagePullPolicy.requireAlways",
                             "spec.ephemeralContainers.allowed",
@@ -323,7 +324,11 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.capabilities.allowedAdd",
                             "spec.hostPorts.allowed",
                             "spec.sysctls.allowed",
-                            "spec.sysctls.forbidden"}) {
+                            "spec.sysctls.forbidden",
+                            "spec.runAsUser",
+                            "spec.runAsGroup",
+                            "spec.fsGroup",
+                            "spec.supplementalGroups"}) {
     INFO(field);
     CHECK(doc.find(std::string("`") + field) != std::string::npos);
   }
