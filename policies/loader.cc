@@ -32,7 +32,9 @@ const std::vector<std::string>& knownRuleIds() {
                                     "sysctl.notAllowed", "sysctl.invalidValue",
                                     "hostPath.notReadOnly", "hostPath.runtimeSocket",
                                     "runAsUser.notAllowed", "runAsGroup.notAllowed",
-                                    "fsGroup.notAllowed", "supplementalGroups.notAllowed"};
+                                    "fsGroup.notAllowed", "supplementalGroups.notAllowed",
+                                    "service.portNotAllowed", "service.nodePortNotAllowed",
+                                    "service.externalNameNotAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -412,7 +414,7 @@ void readCapabilityList(DocReader& r, const YAML::Node& n, const std::string& pa
 }
 
 // "8080", 8080 or "9000-9100", within 1-65535.
-bool parseIntRange(const std::string& s, IntRange& out) {
+bool parsePortRange(const std::string& s, IntRange& out) {
   const size_t dash = s.find('-');
   int lo = 0, hi = 0;
   if (!parseInt(s.substr(0, dash), lo)) return false;
@@ -458,6 +460,24 @@ void readIdRule(DocReader& r, const YAML::Node& n, const std::string& path, IdRu
   }
   if (!out.required && out.allowed.empty())
     r.warning(n, path, "checks nothing: set allowed, or required: true");
+}
+
+// A list of ports and port ranges into `out`; nothing when `n` is absent.
+void readPortRanges(DocReader& r, const YAML::Node& n, const std::string& path,
+                    std::optional<std::vector<IntRange>>& out) {
+  if (!n) return;
+  std::vector<std::string> texts;
+  r.strings(n, path, texts);
+  out.emplace();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    IntRange range;
+    if (!parsePortRange(texts[i], range)) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + texts[i] + "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
+      continue;
+    }
+    out->push_back(std::move(range));
+  }
 }
 
 // A sysctl name in dotted form, or a prefix of one ending in "*".
@@ -524,23 +544,10 @@ void readContainerRules(DocReader& r, const YAML::Node& spec, DeploymentRules& d
   }
   if (const auto& hp = spec["hostPorts"]) {
     if (r.map(hp, "spec.hostPorts", {"allowed"})) {
-      std::vector<std::string> texts;
       if (!hp["allowed"])
         r.error(hp, "spec.hostPorts.allowed", "is required (an empty list allows no hostPort)");
       else
-        r.strings(hp["allowed"], "spec.hostPorts.allowed", texts);
-      std::vector<IntRange> ranges;
-      for (size_t i = 0; i < texts.size(); ++i) {
-        IntRange range;
-        if (!parseIntRange(texts[i], range)) {
-          r.error(hp["allowed"][i], "spec.hostPorts.allowed[" + std::to_string(i) + "]",
-                  "\"" + texts[i] +
-                      "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
-          continue;
-        }
-        ranges.push_back(std::move(range));
-      }
-      d.allowedHostPorts = std::move(ranges);
+        readPortRanges(r, hp["allowed"], "spec.hostPorts.allowed", d.allowedHostPorts);
     }
   }
   if (spec["runAsUser"]) readIdRule(r, spec["runAsUser"], "spec.runAsUser", d.runAsUser);
@@ -691,7 +698,15 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   }
   if (const auto& hp = spec["hostPaths"]) readHostPaths(r, hp, d);
   if (const auto& sv = spec["services"]) {
-    if (r.map(sv, "spec.services", {"allowedTypes", "allowedExternalIPs"})) {
+    if (r.map(sv, "spec.services",
+              {"allowedTypes", "allowedExternalIPs", "allowedPorts", "allowedNodePorts",
+               "denyInternalExternalNames"})) {
+      readPortRanges(r, sv["allowedPorts"], "spec.services.allowedPorts", d.services.allowedPorts);
+      readPortRanges(r, sv["allowedNodePorts"], "spec.services.allowedNodePorts",
+                     d.services.allowedNodePorts);
+      if (sv["denyInternalExternalNames"])
+        r.boolean(sv["denyInternalExternalNames"], "spec.services.denyInternalExternalNames",
+                  d.services.denyInternalExternalNames);
       if (sv["allowedTypes"]) {
         std::vector<std::string> types;
         r.strings(sv["allowedTypes"], "spec.services.allowedTypes", types);
@@ -726,7 +741,8 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
       if (!d.services.any()) {
         r.warning(sv, "spec.services",
-                  "checks nothing: set allowedTypes, allowedExternalIPs or both");
+                  "checks nothing: set allowedTypes, allowedExternalIPs, allowedPorts, "
+                  "allowedNodePorts or denyInternalExternalNames");
       }
     }
   }

@@ -88,12 +88,7 @@ struct IpBlock {
   std::string text;  // as written, for messages
 };
 
-// What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
-struct ServiceRules {
-  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
-  std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
-  bool any() const { return allowedTypes.has_value() || allowedExternalIPs.has_value(); }
-};
+
 
 // Who may exec into, attach to or port-forward to pods (spec.podConnect of a DeploymentPolicy):
 // the API server's CONNECT requests on pods/exec, pods/attach and pods/portforward.
@@ -108,6 +103,19 @@ struct IntRange {
   int64_t min = 0, max = 0;
   std::string text;
   bool contains(int64_t v) const { return v >= min && v <= max; }
+};
+
+// What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
+struct ServiceRules {
+  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
+  std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
+  std::optional<std::vector<IntRange>> allowedPorts;      // spec.ports[].port
+  std::optional<std::vector<IntRange>> allowedNodePorts;  // spec.ports[].nodePort, when set
+  bool denyInternalExternalNames = false;  // ExternalName to localhost, link-local, in-cluster
+  bool any() const {
+    return allowedTypes.has_value() || allowedExternalIPs.has_value() ||
+           allowedPorts.has_value() || allowedNodePorts.has_value() || denyInternalExternalNames;
+  }
 };
 
 // spec.capabilities of a DeploymentPolicy, independent of the PSS levels. Names are kept as the

@@ -843,6 +843,69 @@ bool ipInBlock(std::string_view ip, const IpBlock& block) {
   return (bytes[full] & mask) == (block.bytes[full] & mask);
 }
 
+namespace {
+
+// spec.ports[].port and nodePort; at most 256 entries are kept (the API server allows fewer).
+void readServicePorts(simdjson::dom::element spec, ServiceExposureModel& m) {
+  simdjson::dom::element ports;
+  if (spec["ports"].get(ports) != simdjson::SUCCESS || ports.is_null()) return;
+  simdjson::dom::array a;
+  if (ports.get_array().get(a) != simdjson::SUCCESS) {
+    m.invalidPorts = true;
+    return;
+  }
+  for (simdjson::dom::element p : a) {
+    if (m.ports.size() == 256) break;
+    if (!p.is_object()) {
+      m.invalidPorts = true;
+      continue;
+    }
+    auto number = [&](const char* key) -> int64_t {
+      simdjson::dom::element v;
+      if (p[key].get(v) != simdjson::SUCCESS || v.is_null()) return 0;
+      int64_t x;
+      return v.get_int64().get(x) == simdjson::SUCCESS ? x : -1;
+    };
+    m.ports.emplace_back(number("port"), number("nodePort"));
+  }
+}
+
+}  // namespace
+
+std::string internalExternalName(std::string_view raw) {
+  std::string name(raw.substr(0, 253));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!name.empty() && name.back() == '.') name.pop_back();
+  if (name == "<unreadable>") return "is not a string";
+  if (name.empty()) return "";
+  if (name == "localhost" || (name.size() > 10 && name.ends_with(".localhost")))
+    return "names the node itself";
+  unsigned char b[16] = {};
+  switch (parseAddress(name, b)) {
+    case 4:
+      if (b[0] == 127 || b[0] == 0) return "is a loopback address";
+      if (b[0] == 169 && b[1] == 254) return "is a link-local address (cloud metadata among them)";
+      return "";
+    case 6: {
+      static const unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+      if (std::memcmp(b, kLoopback, 16) == 0) return "is a loopback address";
+      if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
+      return "";
+    }
+    default:
+      break;
+  }
+  // Names the cluster's DNS answers: any "svc" label (service.namespace.svc[.cluster.local]),
+  // the cluster domain, and the API server's own names.
+  const std::string dotted = "." + name + ".";
+  if (dotted.find(".svc.") != std::string::npos || name.ends_with("cluster.local") ||
+      name == "kubernetes" || name == "kubernetes.default")
+    return "is a cluster-internal name";
+  if (name == "metadata.google.internal" || name == "metadata")
+    return "is the cloud metadata service";
+  return "";
+}
+
 ServiceExposureModel readServiceExposure(simdjson::dom::element service) {
   ServiceExposureModel m;
   simdjson::dom::element spec;
@@ -855,6 +918,11 @@ ServiceExposureModel readServiceExposure(simdjson::dom::element service) {
       m.type = "";
     else if (!t.empty())
       m.type = t;
+  }
+  readServicePorts(spec, m);
+  simdjson::dom::element name;
+  if (spec["externalName"].get(name) == simdjson::SUCCESS && !name.is_null()) {
+    if (name.get_string().get(m.externalName) != simdjson::SUCCESS) m.externalName = "<unreadable>";
   }
   simdjson::dom::element ips;
   if (spec["externalIPs"].get(ips) == simdjson::SUCCESS && !ips.is_null()) {
@@ -874,6 +942,50 @@ ServiceExposureModel readServiceExposure(simdjson::dom::element service) {
   return m;
 }
 
+namespace {
+
+// spec.services.allowedPorts and allowedNodePorts; one violation per Service and field, naming
+// the ports refused.
+void checkServicePorts(const Policy& p, const ServiceExposureModel& svc,
+                       std::vector<Violation>& out) {
+  const ServiceRules& r = p.deployment.services;
+  auto judge = [&](const std::optional<std::vector<IntRange>>& allowed, bool node,
+                   std::string_view rule, std::string_view what) {
+    if (!allowed) return;
+    std::string refused;
+    size_t n = 0;
+    if (svc.invalidPorts) refused = "<unreadable>", n = 1;
+    for (const auto& [port, nodePort] : svc.ports) {
+      const int64_t v = node ? nodePort : port;
+      // An unset nodePort of a NodePort or LoadBalancer Service is one the API server picks
+      // from its whole range.
+      const bool picked = node && v == 0;
+      if (picked && svc.type != "NodePort" && svc.type != "LoadBalancer") continue;
+      if (v > 0 && std::any_of(allowed->begin(), allowed->end(),
+                               [&](const IntRange& x) { return x.contains(v); }))
+        continue;
+      if (++n > 8) continue;
+      refused += (refused.empty() ? "" : ", ") +
+                 (picked ? std::string("unset (any the API server picks)")
+                  : v < 0 ? std::string("<unreadable>")
+                          : std::to_string(v));
+    }
+    if (n == 0) return;
+    if (n > 8) refused += " and " + std::to_string(n - 8) + " more";
+    const std::string list =
+        quotedList(*allowed, [](const IntRange& x) -> std::string_view { return x.text; });
+    out.push_back(make(p, std::string(rule), "", "spec.ports",
+                       std::string(what) + " outside the allowed ranges (Service uses " +
+                           std::string(what) + " " + refused +
+                           (list.empty() ? std::string("; none is allowed)")
+                                         : "; allowed: " + list + ")")));
+  };
+  judge(r.allowedPorts, false, "service.portNotAllowed", "port");
+  judge(r.allowedNodePorts, true, "service.nodePortNotAllowed", "nodePort");
+}
+
+}  // namespace
+
 void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
                        std::vector<Violation>& out) {
   const ServiceRules& r = p.deployment.services;
@@ -886,6 +998,15 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
                            " is not allowed" +
                            (list.empty() ? std::string("; no Service type is allowed")
                                          : "; allowed types: " + list)));
+  }
+  checkServicePorts(p, svc, out);
+  if (r.denyInternalExternalNames && svc.type == "ExternalName") {
+    if (std::string why = internalExternalName(svc.externalName); !why.empty()) {
+      out.push_back(make(p, "service.externalNameNotAllowed", "", "spec.externalName",
+                         "externalName " + quote(utf8::prefix(svc.externalName, 253)) + " " + why +
+                             ": an ingress or gateway that follows the Service reaches it with "
+                             "its own rights; point spec.externalName at an external DNS name"));
+    }
   }
   if (!r.allowedExternalIPs) return;
   const std::string list =

@@ -18,6 +18,10 @@
 //   hostPath.runtimeSocket       a hostPath volume that is or holds a container runtime socket
 //   service.typeNotAllowed       Service type outside spec.services.allowedTypes
 //   service.externalIPNotAllowed external IP outside spec.services.allowedExternalIPs
+//   service.portNotAllowed       a Service port outside spec.services.allowedPorts
+//   service.nodePortNotAllowed   a nodePort outside spec.services.allowedNodePorts
+//   service.externalNameNotAllowed  an ExternalName to localhost, loopback, link-local or a
+//                                cluster-internal name
 //   podConnect.notAllowed        exec, attach or port-forward by an identity not allowed
 //   readOnlyRootFilesystem.required  a container without readOnlyRootFilesystem: true
 //   imagePullPolicy.notAlways    a container whose image has no digest and is not pulled Always
@@ -97,6 +101,11 @@ struct ServiceExposureModel {
   std::string_view type = "ClusterIP";
   std::vector<std::string_view> externalIPs;
   bool invalidExternalIPs = false;
+  // spec.ports[].port and .nodePort (0 when unset), in order; a port that is not an integer is
+  // -1, a list that cannot be read sets invalidPorts.
+  std::vector<std::pair<int64_t, int64_t>> ports;
+  bool invalidPorts = false;
+  std::string_view externalName;  // "<unreadable>" when not a string
   bool operator==(const ServiceExposureModel&) const = default;
 };
 ServiceExposureModel readServiceExposure(simdjson::dom::element service);
@@ -109,6 +118,9 @@ void checkServiceRules(const Policy& policy, const ServiceExposureModel& service
 // (in.subResource) into pod in.name; in.object is the request's PodExecOptions,
 // PodAttachOptions or PodPortForwardOptions, read only for the message (null is fine).
 void checkPodConnectRules(const Policy& policy, const EvalInput& in, std::vector<Violation>& out);
+
+// Why an ExternalName `name` points inside the node or the cluster, or "" when it does not.
+std::string internalExternalName(std::string_view name);
 
 // "192.0.2.7", "10.0.0.0/8", "2001:db8::/32" (no zone, no leading zeros in the prefix length).
 bool parseIpBlock(std::string_view s, IpBlock& out);

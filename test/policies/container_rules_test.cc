@@ -479,6 +479,71 @@ TEST_CASE("ContainerRules.SysctlNames", "[containerRules]") {
   CHECK_FALSE(sysctlValueSmuggles("1024 65535"));
 }
 
+// --- Services: ports, nodePorts and ExternalName ---
+
+Verdict judgeService(const PolicySet& ps, const std::string& spec) {
+  Doc d("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: apps}\nspec:\n" + spec);
+  EvalInput in;
+  in.operation = "CREATE";
+  in.kind = "Service";
+  in.namespace_ = "apps";
+  in.name = "s";
+  in.object = d.root();
+  in.now = sys_days{year{2026} / 6 / 1};
+  return ps.evaluate(in);
+}
+
+TEST_CASE("ContainerRules.ServicePortAndNodePortRanges", "[engine][services]") {
+  auto ps = deployment(
+      "  services: {allowedPorts: [80, 443, \"8000-8999\"], allowedNodePorts: [\"30000-30099\"]}\n");
+  CHECK(judgeService(*ps, "  ports: [{port: 80}, {port: 8443}]\n").allowed);
+  CHECK(judgeService(*ps, "  type: NodePort\n  ports: [{port: 443, nodePort: 30080}]\n").allowed);
+  auto v = judgeService(*ps, "  ports: [{port: 22}, {port: 80}, {port: \"x\"}]\n");
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "service.portNotAllowed");
+  CHECK(v.violations[0].field == "spec.ports");
+  CHECK(v.violations[0].message ==
+        "port outside the allowed ranges (Service uses port 22, <unreadable>; allowed: \"80\", "
+        "\"443\", \"8000-8999\")");
+  v = judgeService(*ps, "  type: NodePort\n  ports: [{port: 80, nodePort: 31000}, {port: 443}]\n");
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "service.nodePortNotAllowed");
+  CHECK(v.violations[0].message ==
+        "nodePort outside the allowed ranges (Service uses nodePort 31000, unset (any the API "
+        "server picks); allowed: \"30000-30099\")");
+  // A ClusterIP Service has no node port to pick.
+  CHECK(judgeService(*ps, "  ports: [{port: 80}]\n").allowed);
+  CHECK_FALSE(judgeService(*ps, "  ports: {port: 80}\n").allowed);
+}
+
+TEST_CASE("ContainerRules.ExternalNamesInsideTheNodeOrClusterDenied", "[engine][services]") {
+  auto ps = deployment("  services: {denyInternalExternalNames: true}\n");
+  auto name = [&](const std::string& n) {
+    return judgeService(*ps, "  type: ExternalName\n  externalName: \"" + n + "\"\n");
+  };
+  CHECK(name("db.example.com").allowed);
+  CHECK(name("203.0.113.9").allowed);
+  for (const char* bad : {"localhost", "LOCALHOST.", "app.localhost", "127.0.0.1", "127.1.2.3",
+                          "0.0.0.0", "::1", "169.254.169.254", "fe80::1", "kubernetes.default.svc",
+                          "vault.secrets.svc.cluster.local", "kubernetes", "kubernetes.default",
+                          "x.cluster.local", "metadata.google.internal"}) {
+    INFO(bad);
+    auto v = name(bad);
+    CHECK_FALSE(v.allowed);
+    CHECK((v.violations.size() == 1 && v.violations[0].rule == "service.externalNameNotAllowed"));
+  }
+  auto v = name("169.254.169.254");
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].field == "spec.externalName");
+  CHECK(v.violations[0].message ==
+        "externalName \"169.254.169.254\" is a link-local address (cloud metadata among them): an "
+        "ingress or gateway that follows the Service reaches it with its own rights; point "
+        "spec.externalName at an external DNS name");
+  CHECK_FALSE(judgeService(*ps, "  type: ExternalName\n  externalName: 7\n").allowed);
+  // Only ExternalName Services are judged by it.
+  CHECK(judgeService(*ps, "  externalName: localhost\n").allowed);
+}
+
 // --- exceptions scoped by image ---
 
 TEST_CASE("ContainerRules.ExceptionScopedByImageForAPssCheck", "[engine][containerRules]") {
@@ -553,6 +618,10 @@ TEST_CASE("ContainerRules.LoaderErrors", "[loader][containerRules]") {
   CHECK(!load("  hostPorts: {allowed: [0]}\n").ok());
   CHECK(!load("  hostPorts: {allowed: [65536]}\n").ok());
   CHECK(!load("  hostPorts: {}\n").ok());
+  CHECK(first(load("  services: {allowedNodePorts: [\"30000-29999\"]}\n")) ==
+        "p.yaml:5:33: spec.services.allowedNodePorts[0]: \"30000-29999\" is not a port (1-65535) "
+        "or a range of ports such as \"9000-9100\"");
+  CHECK(!load("  services: {denyInternalExternalNames: sure}\n").ok());
   CHECK(first(load("  runAsUser: {allowed: [\"1000-\"]}\n")) ==
         "p.yaml:5:25: spec.runAsUser.allowed[0]: \"1000-\" is not an id (0-2147483647) or a range "
         "such as \"1000-65535\"");

@@ -308,6 +308,9 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.podConnect.allowedGroups",
                             "spec.services.allowedTypes",
                             "spec.services.allowedExternalIPs",
+                            "spec.services.allowedPorts",
+                            "spec.services.allowedNodePorts",
+                            "spec.services.denyInternalExternalNames",
                             "spec.podSecurity.level",
                             "spec.podSecurity.version",
                             "spec.systemNamespaces.enabled",
@@ -393,11 +396,11 @@ spec:
 kind: DeploymentPolicy
 metadata: {name: exposure}
 spec:
-  services: {allowedPorts: [80]}
+  services: {allowedProtocols: [TCP]}
 )");
   CHECK_FALSE(unknown.ok());
   REQUIRE_FALSE(unknown.errors.empty());
-  CHECK(unknown.errors[0].message.find("allowedPorts") != std::string::npos);
+  CHECK(unknown.errors[0].message.find("allowedProtocols") != std::string::npos);
 
   auto empty = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
 kind: DeploymentPolicy
