@@ -34,7 +34,8 @@ const std::vector<std::string>& knownRuleIds() {
                                     "runAsUser.notAllowed", "runAsGroup.notAllowed",
                                     "fsGroup.notAllowed", "supplementalGroups.notAllowed",
                                     "service.portNotAllowed", "service.nodePortNotAllowed",
-                                    "service.externalNameNotAllowed"};
+                                    "service.externalNameNotAllowed", "seccomp.profileNotAllowed",
+                                    "appArmor.profileNotAllowed", "flexVolume.driverNotAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -462,6 +463,18 @@ void readIdRule(DocReader& r, const YAML::Node& n, const std::string& path, IdRu
     r.warning(n, path, "checks nothing: set allowed, or required: true");
 }
 
+// `{<key>: [names]}` into `out` (the key is required; an empty list allows nothing).
+void readAllowList(DocReader& r, const YAML::Node& n, const std::string& path, const char* key,
+                   std::optional<std::vector<std::string>>& out) {
+  if (!n || !r.map(n, path, {key})) return;
+  if (!n[key]) {
+    r.error(n, path + "." + key, "is required (an empty list allows none)");
+    return;
+  }
+  out.emplace();
+  r.strings(n[key], path + "." + key, *out);
+}
+
 // A list of ports and port ranges into `out`; nothing when `n` is absent.
 void readPortRanges(DocReader& r, const YAML::Node& n, const std::string& path,
                     std::optional<std::vector<IntRange>>& out) {
@@ -550,6 +563,12 @@ void readContainerRules(DocReader& r, const YAML::Node& spec, DeploymentRules& d
         readPortRanges(r, hp["allowed"], "spec.hostPorts.allowed", d.allowedHostPorts);
     }
   }
+  readAllowList(r, spec["seccomp"], "spec.seccomp", "allowedLocalhostProfiles",
+                d.allowedSeccompProfiles);
+  readAllowList(r, spec["appArmor"], "spec.appArmor", "allowedLocalhostProfiles",
+                d.allowedAppArmorProfiles);
+  readAllowList(r, spec["flexVolumes"], "spec.flexVolumes", "allowedDrivers",
+                d.allowedFlexVolumeDrivers);
   if (spec["runAsUser"]) readIdRule(r, spec["runAsUser"], "spec.runAsUser", d.runAsUser);
   if (spec["runAsGroup"]) readIdRule(r, spec["runAsGroup"], "spec.runAsGroup", d.runAsGroup);
   if (spec["fsGroup"]) readIdRule(r, spec["fsGroup"], "spec.fsGroup", d.fsGroup);
@@ -624,7 +643,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
               "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services",
               "podConnect", "readOnlyRootFilesystem", "imagePullPolicy", "ephemeralContainers",
               "capabilities", "hostPorts", "sysctls", "runAsUser", "runAsGroup", "fsGroup",
-              "supplementalGroups"})) {
+              "supplementalGroups", "seccomp", "appArmor", "flexVolumes"})) {
     return;
   }
   readCommon(r, spec, p);

@@ -188,8 +188,8 @@ class Reader {
     }
   }
 
-  // Reads `{type: X}` style profiles (seccompProfile, appArmorProfile).
-  void readProfile(element v, const Path& path, bool& set, OptString& type) {
+  // Reads `{type: X, localhostProfile: Y}` style profiles (seccompProfile, appArmorProfile).
+  void readProfile(element v, const Path& path, bool& set, OptString& type, OptString& localhost) {
     if (v.is_null()) return;
     set = true;
     object o;
@@ -201,6 +201,7 @@ class Reader {
     if (o["type"].get(t) == simdjson::SUCCESS) {
       type = readString(t, path, "type");
     }
+    if (o["localhostProfile"].get(t) == simdjson::SUCCESS) localhost = readOptInString(t);
   }
 
   void readSecurityContext(element v, const Path& path, SecurityContextModel& sc) {
@@ -232,9 +233,11 @@ class Reader {
       } else if (k == "procMount") {
         sc.procMount = readString(f.value, path, k);
       } else if (k == "seccompProfile") {
-        readProfile(f.value, child(path, "seccompProfile"), sc.seccompSet, sc.seccompType);
+        readProfile(f.value, child(path, "seccompProfile"), sc.seccompSet, sc.seccompType,
+                    sc.seccompLocalhost);
       } else if (k == "appArmorProfile") {
-        readProfile(f.value, child(path, "appArmorProfile"), sc.appArmorSet, sc.appArmorType);
+        readProfile(f.value, child(path, "appArmorProfile"), sc.appArmorSet, sc.appArmorType,
+                    sc.appArmorLocalhost);
       } else if (k == "seLinuxOptions") {
         readSeLinux(f.value, child(path, "seLinuxOptions"), sc.seLinux);
       } else if (k == "capabilities") {
@@ -432,7 +435,9 @@ class Reader {
     simdjson::dom::array arr;
     if (v.get_array().get(arr) != simdjson::SUCCESS) {
       bad(path, "array");
-      m_.volumes.push_back(VolumeModel{"", "", "", true});
+      VolumeModel unreadable;
+      unreadable.invalid = true;
+      m_.volumes.push_back(unreadable);
       return;
     }
     size_t i = 0;
@@ -450,6 +455,14 @@ class Reader {
           vol.name = readString(f.value, vpath, "name").value;
         } else if (vol.type.empty() && !f.value.is_null()) {
           vol.type = f.key;
+          if (f.key == "flexVolume") {
+            object fv;
+            element drv;
+            if (f.value.get_object().get(fv) != simdjson::SUCCESS)
+              vol.flexDriver.invalid = true;
+            else if (fv["driver"].get(drv) == simdjson::SUCCESS)
+              vol.flexDriver = readOptInString(drv);
+          }
           if (f.key == "hostPath") {
             object hp;
             if (readObject(f.value, child(vpath, "hostPath"), hp)) {

@@ -60,8 +60,10 @@ struct SecurityContextModel {
   OptString procMount;
   bool seccompSet = false;  // seccompProfile object present
   OptString seccompType;
+  OptString seccompLocalhost;  // seccompProfile.localhostProfile (opt-in rules only)
   bool appArmorSet = false;  // appArmorProfile object present
   OptString appArmorType;
+  OptString appArmorLocalhost;  // appArmorProfile.localhostProfile (opt-in rules only)
   bool capabilitiesSet = false;
   StringList capAdd, capDrop;
   SeLinuxModel seLinux;
@@ -105,6 +107,7 @@ struct VolumeModel {
   std::string_view name;
   std::string_view type;      // the source key, e.g. "hostPath", "configMap"; "" when none is given
   std::string_view hostPath;  // spec path of a hostPath volume
+  OptString flexDriver;       // flexVolume.driver (opt-in rules only)
   bool invalid = false;
 };
 

@@ -158,6 +158,9 @@ struct DeploymentRules {
   std::optional<std::vector<IntRange>> allowedHostPorts;  // empty: no hostPort at all
   SysctlRules sysctls;
   IdRule runAsUser, runAsGroup, fsGroup, supplementalGroups;
+  // Localhost profiles allowed ('*' '?' globs); absent: any. Only Localhost profiles are judged.
+  std::optional<std::vector<std::string>> allowedSeccompProfiles, allowedAppArmorProfiles;
+  std::optional<std::vector<std::string>> allowedFlexVolumeDrivers;  // exact driver names
 
   // Whether any rule looks at pods (a policy may hold Service rules only).
   bool judgesPods() const {
@@ -165,7 +168,9 @@ struct DeploymentRules {
            allowedHostPaths.has_value() || denyRuntimeSockets || requireReadOnlyRootFilesystem ||
            requireImagePullPolicyAlways || forbidEphemeralContainers || capabilities.any() ||
            allowedHostPorts.has_value() || sysctls.enabled || runAsUser.enabled ||
-           runAsGroup.enabled || fsGroup.enabled || supplementalGroups.enabled;
+           runAsGroup.enabled || fsGroup.enabled || supplementalGroups.enabled ||
+           allowedSeccompProfiles.has_value() || allowedAppArmorProfiles.has_value() ||
+           allowedFlexVolumeDrivers.has_value();
   }
 };
 

@@ -780,6 +780,87 @@ void checkPodGroups(const Policy& p, const PodModel& pod, std::vector<Violation>
   }
 }
 
+// The Localhost profile of a profile field, "" when the type is not Localhost; "<unreadable>"
+// when the type or the profile cannot be read.
+std::string_view localhostProfile(bool set, const OptString& type, const OptString& profile) {
+  if (!set) return {};
+  if (type.invalid || profile.invalid) return "<unreadable>";
+  if (!type.set || type.value != "Localhost") return {};
+  return profile.set ? profile.value : std::string_view("<unset>");
+}
+
+// spec.seccomp.allowedLocalhostProfiles and spec.appArmor.allowedLocalhostProfiles: a profile
+// from the node's disk is whatever the node holds under that name; only reviewed ones may run.
+// The effective profile of each container is judged, its own over the pod's; AppArmor's
+// container annotations (localhost/<name>) too.
+void checkLocalhostProfiles(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const DeploymentRules& d = p.deployment;
+  auto judge = [&](const std::optional<std::vector<std::string>>& allowed, std::string_view rule,
+                   std::string_view what, const ContainerModel* c, std::string_view profile,
+                   const std::string& field) {
+    if (!allowed || profile.empty()) return;
+    if (profile != "<unreadable>" && profile != "<unset>" &&
+        std::any_of(allowed->begin(), allowed->end(),
+                    [&](const std::string& g) { return wildcardMatch(g, profile); }))
+      return;
+    const std::string list = quotedList(*allowed);
+    out.push_back(make(p, std::string(rule), c ? std::string(c->name) : std::string(), field,
+                       "forbidden " + std::string(what) + " profile (" +
+                           (c ? containerLabel(*c) : std::string("pod")) + " uses Localhost profile " +
+                           quote(utf8::prefix(profile, 256)) +
+                           (list.empty() ? std::string("; no Localhost profile is allowed)")
+                                         : "; allowed: " + list + ")")));
+  };
+  const std::string podSc = pod.specPath + ".securityContext.";
+  const std::string_view podSeccomp =
+      localhostProfile(pod.sc.seccompSet, pod.sc.seccompType, pod.sc.seccompLocalhost);
+  const std::string_view podAppArmor =
+      localhostProfile(pod.sc.appArmorSet, pod.sc.appArmorType, pod.sc.appArmorLocalhost);
+  for (const ContainerModel& c : pod.containers) {
+    const std::string sc = pod.containerPath(c) + ".securityContext.";
+    if (c.sc.seccompSet)
+      judge(d.allowedSeccompProfiles, "seccomp.profileNotAllowed", "seccomp", &c,
+            localhostProfile(true, c.sc.seccompType, c.sc.seccompLocalhost),
+            sc + "seccompProfile.localhostProfile");
+    else
+      judge(d.allowedSeccompProfiles, "seccomp.profileNotAllowed", "seccomp", &c, podSeccomp,
+            podSc + "seccompProfile.localhostProfile");
+    if (c.sc.appArmorSet)
+      judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c,
+            localhostProfile(true, c.sc.appArmorType, c.sc.appArmorLocalhost),
+            sc + "appArmorProfile.localhostProfile");
+    else
+      judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c, podAppArmor,
+            podSc + "appArmorProfile.localhostProfile");
+  }
+  constexpr std::string_view kAppArmorAnnotation = "container.apparmor.security.beta.kubernetes.io/";
+  for (const auto& [key, value] : pod.annotations) {
+    if (key.rfind(kAppArmorAnnotation, 0) != 0 || value.rfind("localhost/", 0) != 0) continue;
+    judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", nullptr,
+          value.substr(10), "metadata.annotations");
+  }
+}
+
+// spec.flexVolumes.allowedDrivers: a flexVolume runs its driver binary on the node as root.
+void checkFlexVolumes(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+  const auto& allowed = p.deployment.allowedFlexVolumeDrivers;
+  if (!allowed) return;
+  for (size_t i = 0; i < pod.volumes.size(); ++i) {
+    const VolumeModel& v = pod.volumes[i];
+    if (v.type != "flexVolume") continue;
+    const std::string_view driver = v.flexDriver.invalid ? "<unreadable>" : v.flexDriver.value;
+    if (!v.flexDriver.invalid && std::find(allowed->begin(), allowed->end(), driver) != allowed->end())
+      continue;
+    const std::string list = quotedList(*allowed);
+    out.push_back(make(p, "flexVolume.driverNotAllowed", "",
+                       pod.specPath + ".volumes[" + std::to_string(i) + "].flexVolume.driver",
+                       "flexVolume driver not allowed (volume " + quote(utf8::prefix(v.name, 128)) +
+                           " uses driver " + quote(utf8::prefix(driver, 256)) +
+                           (list.empty() ? std::string("; no flexVolume driver is allowed)")
+                                         : "; allowed: " + list + ")")));
+  }
+}
+
 }  // namespace
 
 void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
@@ -794,6 +875,8 @@ void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Viola
   checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup",
                    &SecurityContextModel::runAsGroup, out);
   checkPodGroups(p, pod, out);
+  checkLocalhostProfiles(p, pod, out);
+  checkFlexVolumes(p, pod, out);
 }
 
 namespace {

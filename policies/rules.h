@@ -34,6 +34,9 @@
 //   runAsUser.notAllowed, runAsGroup.notAllowed  a container's effective id unset or outside
 //                                the allowed ranges (the container's own over the pod's)
 //   fsGroup.notAllowed, supplementalGroups.notAllowed  the pod's groups unset or outside
+//   seccomp.profileNotAllowed    a Localhost seccomp profile outside the allow-list
+//   appArmor.profileNotAllowed   a Localhost AppArmor profile outside the allow-list
+//   flexVolume.driverNotAllowed  a flexVolume driver outside the allow-list
 
 #include <string>
 #include <string_view>

@@ -479,6 +479,77 @@ TEST_CASE("ContainerRules.SysctlNames", "[containerRules]") {
   CHECK_FALSE(sysctlValueSmuggles("1024 65535"));
 }
 
+// --- Localhost seccomp and AppArmor profiles, flexVolume drivers ---
+
+TEST_CASE("ContainerRules.LocalhostSeccompProfilesAllowList", "[engine][containerRules]") {
+  auto ps = deployment("  seccomp: {allowedLocalhostProfiles: [\"profiles/audited-*.json\"]}\n");
+  const std::string ok = "{seccompProfile: {type: Localhost, localhostProfile: profiles/audited-web.json}}";
+  CHECK(judge(*ps, podOfEveryKind(ok)).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{seccompProfile: {type: RuntimeDefault}}")).allowed);
+  auto v = judge(*ps, podOfEveryKind(
+                          "{seccompProfile: {type: Localhost, localhostProfile: profiles/mine.json}}"));
+  REQUIRE(v.violations.size() == 3);
+  CHECK(v.violations[2].rule == "seccomp.profileNotAllowed");
+  CHECK(v.violations[2].field ==
+        "spec.ephemeralContainers[0].securityContext.seccompProfile.localhostProfile");
+  CHECK(v.violations[2].message ==
+        "forbidden seccomp profile (ephemeral container \"debug\" uses Localhost profile "
+        "\"profiles/mine.json\"; allowed: \"profiles/audited-*.json\")");
+  // The pod's profile is each container's unless it sets its own.
+  auto fromPod = "kind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: {seccompProfile: {type: "
+                 "Localhost, localhostProfile: x.json}}\n  containers:\n  - {name: a, image: x}\n"
+                 "  - {name: b, image: x, securityContext: " + ok + "}\n";
+  v = judge(*ps, fromPod);
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].container == "a");
+  CHECK(v.violations[0].field == "spec.securityContext.seccompProfile.localhostProfile");
+  CHECK_FALSE(judge(*ps, podOfEveryKind("{seccompProfile: {type: Localhost}}")).allowed);
+  CHECK_FALSE(judge(*ps, podOfEveryKind("{seccompProfile: {type: Localhost, localhostProfile: 1}}")).allowed);
+}
+
+TEST_CASE("ContainerRules.LocalhostAppArmorProfilesAllowList", "[engine][containerRules]") {
+  auto ps = deployment("  appArmor: {allowedLocalhostProfiles: [k8s-nginx]}\n");
+  CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: Localhost, localhostProfile: k8s-nginx}}"))
+            .allowed);
+  CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: RuntimeDefault}}")).allowed);
+  CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: Localhost, localhostProfile: unconfined-ish}}"))
+            .violations.size() == 3);
+  // The annotation form.
+  auto annotated = [](const std::string& profile) {
+    return "kind: Pod\nmetadata:\n  name: web\n  annotations:\n    "
+           "container.apparmor.security.beta.kubernetes.io/a: " + profile +
+           "\nspec:\n  containers: [{name: a, image: x}]\n";
+  };
+  CHECK(judge(*ps, annotated("localhost/k8s-nginx")).allowed);
+  CHECK(judge(*ps, annotated("runtime/default")).allowed);
+  auto v = judge(*ps, annotated("localhost/other"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "appArmor.profileNotAllowed");
+  CHECK(v.violations[0].field == "metadata.annotations");
+  CHECK(v.violations[0].message ==
+        "forbidden AppArmor profile (pod uses Localhost profile \"other\"; allowed: \"k8s-nginx\")");
+}
+
+TEST_CASE("ContainerRules.FlexVolumeDriversAllowList", "[engine][containerRules]") {
+  auto ps = deployment("  flexVolumes: {allowedDrivers: [example.com/lvm]}\n");
+  auto pod = [](const std::string& flex) {
+    return "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: a, image: x}]\n"
+           "  volumes: [{name: e, emptyDir: {}}, {name: f, flexVolume: " + flex + "}]\n";
+  };
+  CHECK(judge(*ps, pod("{driver: example.com/lvm}")).allowed);
+  auto v = judge(*ps, pod("{driver: evil.io/rootkit}"));
+  REQUIRE(v.violations.size() == 1);
+  CHECK(v.violations[0].rule == "flexVolume.driverNotAllowed");
+  CHECK(v.violations[0].field == "spec.volumes[1].flexVolume.driver");
+  CHECK(v.violations[0].message ==
+        "flexVolume driver not allowed (volume \"f\" uses driver \"evil.io/rootkit\"; allowed: "
+        "\"example.com/lvm\")");
+  CHECK_FALSE(judge(*ps, pod("{driver: [x]}")).allowed);
+  CHECK_FALSE(judge(*ps, pod("{}")).allowed);
+  CHECK(!load("  flexVolumes: {}\n").ok());
+  CHECK(!load("  seccomp: {allowed: [x]}\n").ok());
+}
+
 // --- Services: ports, nodePorts and ExternalName ---
 
 Verdict judgeService(const PolicySet& ps, const std::string& spec) {

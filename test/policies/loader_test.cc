@@ -331,7 +331,10 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.runAsUser",
                             "spec.runAsGroup",
                             "spec.fsGroup",
-                            "spec.supplementalGroups"}) {
+                            "spec.supplementalGroups",
+                            "spec.seccomp.allowedLocalhostProfiles",
+                            "spec.appArmor.allowedLocalhostProfiles",
+                            "spec.flexVolumes.allowedDrivers"}) {
     INFO(field);
     CHECK(doc.find(std::string("`") + field) != std::string::npos);
   }
