@@ -9,7 +9,7 @@
 //   image.denied            image matches spec.deniedImages (or the default tool list)
 //   image.latestTag         tag "latest" without a digest
 //   image.untagged          neither tag nor digest (the runtime pulls "latest")
-//   image.digestRequired    no sha256 digest
+//   image.digestRequired    no digest (sha256 or sha512)
 //   pss.<check>             a Pod Security Standards check, e.g. pss.privileged
 //   namespace.system        workload in a system namespace from a non-system identity
 //   serviceAccount.notAllowed
