@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <iterator>
 
 #include "common/json_writer.h"
@@ -1190,6 +1191,15 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
                           now.externalIPs.end());
   }
 
+  {
+    const policy::ServiceExposureModel judged = policy::readServiceExposure(obj);
+    std::string text(judged.externalName.substr(0, 253));
+    for (const auto& [port, nodePort] : judged.ports)
+      text += "," + std::to_string(port) + ":" + std::to_string(nodePort);
+    if (judged.invalidPorts) text += ",?";
+    now.judgedHash = std::hash<std::string>{}(text);
+  }
+
   // Against the last state seen. A create starts from nothing. A change of a Service not seen
   // before (created before this process, or forgotten) is judged on what the request touched:
   // a patch that sets none of type, ports and externalIPs changes no exposure; a full update
@@ -1205,6 +1215,7 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
     element ps;
     if (!patch.is_object() || patch["spec"].get(ps) != simdjson::SUCCESS) ps = policy::nullElement();
     const bool touched = ps.is_object() && (!ps["type"].error() || !ps["ports"].error() ||
+                                            !ps["externalName"].error() ||
                                             !ps["externalIPs"].error());
     // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
     if (!touched && !patch.is_array()) was = now;
@@ -1216,9 +1227,10 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   std::set_difference(now.externalIPs.begin(), now.externalIPs.end(), was.externalIPs.begin(),
                       was.externalIPs.end(), std::back_inserter(addedIPs));
   const bool newlyOutside = now.outside && !was.outside;
-  // The admission policies, re-applied as the webhook applies them: to a Service whose type or
-  // externalIPs changed (or that is new here), whole.
-  if (now.type != was.type || now.externalIPs != was.externalIPs)
+  // The admission policies, re-applied as the webhook applies them: to a Service whose type,
+  // externalIPs, ports or externalName changed (or that is new here), whole.
+  if (now.type != was.type || now.externalIPs != was.externalIPs ||
+      now.judgedHash != was.judgedHash)
     reapplyServicePolicies(e, obj, out);
   if (!newlyOutside && addedIPs.empty()) return;
 

@@ -214,6 +214,9 @@ class Detector {
     std::string type;                      // "" until seen; ClusterIP when unset; bounded
     bool outside = false;                  // type NodePort or LoadBalancer
     std::vector<std::string> externalIPs;  // sorted, bounded
+    // Ports and externalName as the policies read them (policy::readServiceExposure), so that
+    // a change of those re-applies the Service policies as the webhook does.
+    std::size_t judgedHash = 0;
   };
   std::unordered_map<std::string, ServiceExposure> services_;
   std::deque<std::string> serviceOrder_;

@@ -29,13 +29,33 @@ struct Target {
   std::string_view ns;
   std::string_view name;
   Seconds now;
+  const PodModel* pod = nullptr;  // for exceptions scoped by image
 };
+
+// The image of the pod's container `container`, or "" (pod-level findings, other objects).
+std::string_view imageOf(const Target& t, std::string_view container) {
+  if (t.pod == nullptr || container.empty()) return {};
+  for (const ContainerModel& c : t.pod->containers) {
+    if (c.name == container) return c.image.set ? c.image.value : std::string_view();
+  }
+  return {};
+}
+
+// An exception with `image` covers only containers running a matching image, tag included when
+// it names one: a waiver for a debugging image is no waiver for the pod's other containers.
+bool imageCovered(const PolicyException& e, std::string_view image) {
+  if (!e.image) return true;
+  ImageRef ref;
+  if (image.empty() || !parseImageRef(image, ref) || !e.image->matches(ref)) return false;
+  return e.imageTag.empty() || wildcardMatch(e.imageTag, ref.tag);
+}
 
 bool covers(const PolicyException& e, std::string_view rule, std::string_view container,
             const Target& t) {
   return e.activeAt(t.now) && e.rule == rule && (e.namespace_.empty() || e.namespace_ == t.ns) &&
          (e.name.empty() || wildcardMatch(e.name, t.name)) &&
-         (e.container.empty() || e.container == container);
+         (e.container.empty() || e.container == container) &&
+         imageCovered(e, imageOf(t, container));
 }
 
 bool excepted(const Policy& p, std::string_view rule, std::string_view container, const Target& t) {
@@ -282,7 +302,7 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   }
   const bool isTemplate = pod.kind != "Pod";
   const Target target{!in.namespace_.empty() ? in.namespace_ : pod.namespace_,
-                      !in.name.empty() ? in.name : pod.name, in.now};
+                      !in.name.empty() ? in.name : pod.name, in.now, &pod};
 
   Composer composer{verdict};
   // Parsed on first use and shared by the image policies; the per-thread vector keeps its

@@ -114,19 +114,24 @@ bool validTag(std::string_view t) {
   return true;
 }
 
+// The digests the OCI image spec registers: sha256 (64 lowercase hex) and sha512 (128).
 bool validDigest(std::string_view d, std::string* error) {
-  constexpr std::string_view kPrefix = "sha256:";
-  if (d.substr(0, kPrefix.size()) != kPrefix) {
-    return fail(error, "digest \"" + std::string(d) + "\" must start with \"sha256:\"");
+  const size_t colon = d.find(':');
+  const std::string_view algorithm = d.substr(0, colon);
+  const size_t want = algorithm == "sha256" ? 64 : algorithm == "sha512" ? 128 : 0;
+  if (colon == std::string_view::npos || want == 0) {
+    return fail(error, "digest \"" + std::string(d) +
+                           "\" must start with \"sha256:\" (or \"sha512:\")");
   }
-  std::string_view hex = d.substr(kPrefix.size());
-  if (hex.size() != 64) {
-    return fail(error, "digest must be \"sha256:\" followed by 64 hex characters, got " +
-                           std::to_string(hex.size()));
+  std::string_view hex = d.substr(colon + 1);
+  const std::string shape =
+      "digest must be \"" + std::string(algorithm) + ":\" followed by " + std::to_string(want);
+  if (hex.size() != want) {
+    return fail(error, shape + " hex characters, got " + std::to_string(hex.size()));
   }
   for (char c : hex) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return fail(error, "digest must be \"sha256:\" followed by 64 lowercase hex characters");
+      return fail(error, shape + " lowercase hex characters");
     }
   }
   return true;
@@ -379,6 +384,19 @@ void imageNameSegments(const ImageRef& ref, std::string& storage,
 }
 
 bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* error) {
+  // "=name": that repository exactly, nothing below it.
+  if (!pattern.empty() && pattern.front() == '=') {
+    if (pattern.size() > 1 && pattern[1] == '=')
+      return fail(error, "image pattern \"" + std::string(pattern) + "\" has invalid character '='");
+    ImageGlob inner;
+    if (!parse(pattern.substr(1), inner, error)) return false;
+    inner.exact_ = true;
+    inner.original_ = std::string(pattern);
+    inner.normalized_ = "=" + inner.normalized_;
+    inner.anySegment_.clear();  // the fast path is for the prefix rule
+    out = std::move(inner);
+    return true;
+  }
   if (pattern.empty()) return fail(error, "image pattern is empty");
   const std::string quoted = "image pattern \"" + std::string(pattern) + "\"";
   if (pattern.find('@') != std::string_view::npos)
@@ -443,6 +461,7 @@ bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* err
   }
   out.original_ = std::string(pattern);
   out.normalized_ = std::move(normalized);
+  out.exact_ = false;
   out.segments_.clear();
   for (auto seg : split(out.normalized_)) {
     out.segments_.push_back(
@@ -465,8 +484,8 @@ bool ImageGlob::matches(const std::vector<std::string_view>& name,
     return false;
   }
   // Official images: `nginx` and `docker.io/nginx` name `docker.io/library/nginx`.
-  return matchSegments(segments_, name, true) ||
-         (!familiar.empty() && matchSegments(segments_, familiar, true));
+  return matchSegments(segments_, name, !exact_) ||
+         (!familiar.empty() && matchSegments(segments_, familiar, !exact_));
 }
 
 bool ImageGlob::matches(const ImageRef& ref) const {

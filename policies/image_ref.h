@@ -6,7 +6,8 @@
 // and an explicit port 443 dropped (`GHCR.IO:443/x` is `ghcr.io/x`, `ghcr.io:5000` stays another
 // registry); and image globs matched on path-segment boundaries, so `openpolicyagent` or
 // `docker.io/openpolicyagent/*` never admit `openpolicyagentnotreally/x`.
-// Only `sha256:` digests with 64 lowercase hex characters are accepted.
+// Digests are those the OCI image spec registers: `sha256:` with 64 and `sha512:` with 128
+// lowercase hex characters.
 // Thread-safe: value types and pure functions.
 
 #include <string>
@@ -22,7 +23,7 @@ struct ImageRef {
   std::string registry;
   std::string repository;  // "library/nginx", "openpolicyagent/opa"
   std::string tag;         // "" when the reference has none
-  std::string digest;      // "sha256:<64 hex>" or ""
+  std::string digest;      // "sha256:<64 hex>", "sha512:<128 hex>" or ""
 
   bool hasTag() const { return !tag.empty(); }
   bool hasDigest() const { return !digest.empty(); }
@@ -36,7 +37,8 @@ bool parseImageRef(std::string_view text, ImageRef& out, std::string* error = nu
 // An image-name glob: `*` matches within one path segment, `**` any number of segments, `?` one
 // character. A pattern without a registry is on docker.io (`nginx` means `docker.io/nginx`, which
 // also names the official `docker.io/library/nginx`). A pattern matches the name itself and
-// everything below it (`gcr.io/acme` matches `gcr.io/acme/api`, never `gcr.io/acmecorp/api`).
+// everything below it (`gcr.io/acme` matches `gcr.io/acme/api`, never `gcr.io/acmecorp/api`);
+// one written `=name` matches that repository only (`=gcr.io/acme/api`, not `gcr.io/acme/api/x`).
 class ImageGlob {
  public:
   // Returns false with a reason (naming the pattern) for empty patterns, tags/digests in
@@ -67,6 +69,7 @@ class ImageGlob {
   };
   std::vector<Segment> segments_;
   std::string anySegment_;  // set when the pattern is "**/<literal>": a fast path
+  bool exact_ = false;      // "=name": no prefix rule
 };
 
 // The '/'-separated segments of ref.name(), and of its familiar form for official images

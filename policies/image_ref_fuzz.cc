@@ -1,6 +1,7 @@
 // libFuzzer target for the image reference parser and image globs. Invariants: parsing never
 // crashes; a parsed reference's canonical form parses back to the same reference; a parsed glob
-// always matches or rejects without crashing. The seed corpus in test/policies/corpus/image_ref
+// always matches or rejects without crashing; a reference's own name, plain or exact ("=name"),
+// matches it. The seed corpus in test/policies/corpus/image_ref
 // is replayed by an ordinary test, which links this file without libFuzzer.
 
 #include <cstddef>
@@ -22,6 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     kc::policy::ImageGlob self;
     if (kc::policy::ImageGlob::parse(ref.name(), self) && !self.matches(ref)) std::abort();
+    kc::policy::ImageGlob exact;  // "=name" matches its own repository too
+    if (kc::policy::ImageGlob::parse("=" + ref.name(), exact) && !exact.matches(ref)) std::abort();
   }
   kc::policy::ImageGlob glob;
   if (kc::policy::ImageGlob::parse(text, glob)) {

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <set>
@@ -24,7 +25,17 @@ const std::vector<std::string>& knownRuleIds() {
                                     "image.untagged",         "image.digestRequired",
                                     "namespace.system",       "serviceAccount.notAllowed",
                                     "hostPath.notAllowed",    "service.typeNotAllowed",
-                                    "service.externalIPNotAllowed", "podConnect.notAllowed"};
+                                    "service.externalIPNotAllowed", "podConnect.notAllowed",
+                                    "readOnlyRootFilesystem.required", "imagePullPolicy.notAlways",
+                                    "ephemeralContainers.notAllowed", "capabilities.dropRequired",
+                                    "capabilities.addNotAllowed", "hostPort.notAllowed",
+                                    "sysctl.notAllowed", "sysctl.invalidValue",
+                                    "hostPath.notReadOnly", "hostPath.runtimeSocket",
+                                    "runAsUser.notAllowed", "runAsGroup.notAllowed",
+                                    "fsGroup.notAllowed", "supplementalGroups.notAllowed",
+                                    "service.portNotAllowed", "service.nodePortNotAllowed",
+                                    "service.externalNameNotAllowed", "seccomp.profileNotAllowed",
+                                    "appArmor.profileNotAllowed", "flexVolume.driverNotAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -220,6 +231,31 @@ void readExemptions(DocReader& r, const YAML::Node& n, const std::string& path, 
   if (n["images"]) r.globs(n["images"], path + ".images", e.images);
 }
 
+// An exception's `image`: an image pattern as in allowedImages, optionally with ":<tag glob>"
+// ("ghcr.io/acme/netdebug:*", "busybox:1.36*").
+void readExceptionImage(DocReader& r, const YAML::Node& n, const std::string& path,
+                        PolicyException& e) {
+  std::string s, err;
+  if (!r.string(n, path, s)) return;
+  std::string name = s;
+  const size_t colon = s.rfind(':');
+  if (colon != std::string::npos && s.find('/', colon) == std::string::npos &&
+      s.find(']', colon) == std::string::npos) {
+    name = s.substr(0, colon);
+    e.imageTag = s.substr(colon + 1);
+    if (e.imageTag.empty()) {
+      r.error(n, path, "\"" + s + "\" has an empty tag; drop the \":\" or give a tag pattern");
+      return;
+    }
+  }
+  ImageGlob g;
+  if (!ImageGlob::parse(name, g, &err)) {
+    r.error(n, path, "invalid image pattern: " + err);
+    return;
+  }
+  e.image = std::move(g);
+}
+
 void readExceptions(DocReader& r, const YAML::Node& n, const std::string& path, Policy& p) {
   if (n.IsNull()) return;
   if (!n.IsSequence()) {
@@ -230,7 +266,7 @@ void readExceptions(DocReader& r, const YAML::Node& n, const std::string& path, 
   for (const auto& item : n) {
     std::string ipath = path + "[" + std::to_string(i++) + "]";
     if (!r.map(item, ipath,
-               {"rule", "namespace", "name", "container", "owner", "reason", "expires"}))
+               {"rule", "namespace", "name", "container", "image", "owner", "reason", "expires"}))
       continue;
     PolicyException e;
     e.source = {r.file(), item.Mark().line + 1};
@@ -251,6 +287,7 @@ void readExceptions(DocReader& r, const YAML::Node& n, const std::string& path, 
     if (item["namespace"]) r.string(item["namespace"], ipath + ".namespace", e.namespace_);
     if (item["name"]) r.string(item["name"], ipath + ".name", e.name);
     if (item["container"]) r.string(item["container"], ipath + ".container", e.container);
+    if (item["image"]) readExceptionImage(r, item["image"], ipath + ".image", e);
     r.string(item["owner"], ipath + ".owner", e.owner);
     r.string(item["reason"], ipath + ".reason", e.reason);
     if (e.owner.empty()) r.error(item["owner"], ipath + ".owner", "must not be empty");
@@ -349,11 +386,264 @@ void readImagePolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   }
 }
 
+// A capability as written in a policy ("NET_RAW", "CAP_NET_RAW", "net_raw" or "ALL"), into the
+// form the rules compare (upper case, no "CAP_"); false when it cannot be a capability name.
+bool capabilityName(std::string_view s, std::string& out) {
+  out.clear();
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (out.rfind("CAP_", 0) == 0) out.erase(0, 4);
+  return !out.empty();
+}
+
+void readCapabilityList(DocReader& r, const YAML::Node& n, const std::string& path,
+                        std::optional<std::vector<std::string>>& out) {
+  std::vector<std::string> names;
+  r.strings(n, path, names);
+  out.emplace();
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string key;
+    if (!capabilityName(names[i], key)) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + names[i] + "\" is not a capability name such as \"NET_RAW\" or \"ALL\"");
+      continue;
+    }
+    out->push_back(std::move(key));
+  }
+}
+
+// "8080", 8080 or "9000-9100", within 1-65535.
+bool parsePortRange(const std::string& s, IntRange& out) {
+  const size_t dash = s.find('-');
+  int lo = 0, hi = 0;
+  if (!parseInt(s.substr(0, dash), lo)) return false;
+  hi = lo;
+  if (dash != std::string::npos && !parseInt(s.substr(dash + 1), hi)) return false;
+  if (lo < 1 || hi > 65535 || lo > hi) return false;
+  out = IntRange{lo, hi, s};
+  return true;
+}
+
+// "1000" or "1000-65535", within 0-2147483647 (user and group ids).
+bool parseIdRange(const std::string& s, IntRange& out) {
+  const size_t dash = s.find('-');
+  int64_t lo = 0, hi = 0;
+  auto num = [](std::string_view t, int64_t& v) {
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return ec == std::errc() && p == t.data() + t.size() && !t.empty() && t[0] != '-' &&
+           t[0] != '+';
+  };
+  if (!num(std::string_view(s).substr(0, dash), lo)) return false;
+  hi = lo;
+  if (dash != std::string::npos && !num(std::string_view(s).substr(dash + 1), hi)) return false;
+  if (hi > 2147483647 || lo > hi) return false;
+  out = IntRange{lo, hi, s};
+  return true;
+}
+
+// spec.runAsUser, runAsGroup, fsGroup, supplementalGroups: {allowed: [ranges], required}.
+void readIdRule(DocReader& r, const YAML::Node& n, const std::string& path, IdRule& out) {
+  if (!r.map(n, path, {"allowed", "required"})) return;
+  out.enabled = true;
+  if (n["required"]) r.boolean(n["required"], path + ".required", out.required);
+  std::vector<std::string> texts;
+  if (n["allowed"]) r.strings(n["allowed"], path + ".allowed", texts);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    IntRange range;
+    if (!parseIdRange(texts[i], range)) {
+      r.error(n["allowed"][i], path + ".allowed[" + std::to_string(i) + "]",
+              "\"" + texts[i] + "\" is not an id (0-2147483647) or a range such as \"1000-65535\"");
+      continue;
+    }
+    out.allowed.push_back(std::move(range));
+  }
+  if (!out.required && out.allowed.empty())
+    r.warning(n, path, "checks nothing: set allowed, or required: true");
+}
+
+// `{<key>: [names]}` into `out` (the key is required; an empty list allows nothing).
+void readAllowList(DocReader& r, const YAML::Node& n, const std::string& path, const char* key,
+                   std::optional<std::vector<std::string>>& out) {
+  if (!n || !r.map(n, path, {key})) return;
+  if (!n[key]) {
+    r.error(n, path + "." + key, "is required (an empty list allows none)");
+    return;
+  }
+  out.emplace();
+  r.strings(n[key], path + "." + key, *out);
+}
+
+// A list of ports and port ranges into `out`; nothing when `n` is absent.
+void readPortRanges(DocReader& r, const YAML::Node& n, const std::string& path,
+                    std::optional<std::vector<IntRange>>& out) {
+  if (!n) return;
+  std::vector<std::string> texts;
+  r.strings(n, path, texts);
+  out.emplace();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    IntRange range;
+    if (!parsePortRange(texts[i], range)) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + texts[i] + "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
+      continue;
+    }
+    out->push_back(std::move(range));
+  }
+}
+
+// A sysctl name in dotted form, or a prefix of one ending in "*".
+bool validSysctlPattern(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '*' && i + 1 == s.size()) continue;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+void readSysctlList(DocReader& r, const YAML::Node& n, const std::string& path,
+                    std::vector<std::string>& out) {
+  std::vector<std::string> names;
+  r.strings(n, path, names);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!validSysctlPattern(names[i])) {
+      r.error(n[i], path + "[" + std::to_string(i) + "]",
+              "\"" + names[i] +
+                  "\" is not a sysctl name such as \"net.ipv4.ip_local_port_range\" or a prefix "
+                  "ending in \"*\" such as \"net.ipv4.*\"");
+      continue;
+    }
+    out.push_back(std::move(names[i]));
+  }
+}
+
+// readOnlyRootFilesystem, imagePullPolicy, ephemeralContainers, capabilities, hostPorts,
+// sysctls: the opt-in container rules.
+void readContainerRules(DocReader& r, const YAML::Node& spec, DeploymentRules& d) {
+  if (const auto& ro = spec["readOnlyRootFilesystem"]) {
+    if (r.map(ro, "spec.readOnlyRootFilesystem", {"required"}) && ro["required"])
+      r.boolean(ro["required"], "spec.readOnlyRootFilesystem.required",
+                d.requireReadOnlyRootFilesystem);
+  }
+  if (const auto& ip = spec["imagePullPolicy"]) {
+    if (r.map(ip, "spec.imagePullPolicy", {"requireAlways"}) && ip["requireAlways"])
+      r.boolean(ip["requireAlways"], "spec.imagePullPolicy.requireAlways",
+                d.requireImagePullPolicyAlways);
+  }
+  if (const auto& ec = spec["ephemeralContainers"]) {
+    if (r.map(ec, "spec.ephemeralContainers", {"allowed"})) {
+      bool allowed = true;
+      if (!ec["allowed"])
+        r.error(ec, "spec.ephemeralContainers.allowed", "is required (true or false)");
+      else if (r.boolean(ec["allowed"], "spec.ephemeralContainers.allowed", allowed))
+        d.forbidEphemeralContainers = !allowed;
+    }
+  }
+  if (const auto& caps = spec["capabilities"]) {
+    if (r.map(caps, "spec.capabilities", {"requiredDrop", "allowedAdd"})) {
+      if (caps["requiredDrop"])
+        readCapabilityList(r, caps["requiredDrop"], "spec.capabilities.requiredDrop",
+                           d.capabilities.requiredDrop);
+      if (caps["allowedAdd"])
+        readCapabilityList(r, caps["allowedAdd"], "spec.capabilities.allowedAdd",
+                           d.capabilities.allowedAdd);
+      if (!d.capabilities.any())
+        r.warning(caps, "spec.capabilities", "checks nothing: set requiredDrop, allowedAdd or both");
+    }
+  }
+  if (const auto& hp = spec["hostPorts"]) {
+    if (r.map(hp, "spec.hostPorts", {"allowed"})) {
+      if (!hp["allowed"])
+        r.error(hp, "spec.hostPorts.allowed", "is required (an empty list allows no hostPort)");
+      else
+        readPortRanges(r, hp["allowed"], "spec.hostPorts.allowed", d.allowedHostPorts);
+    }
+  }
+  readAllowList(r, spec["seccomp"], "spec.seccomp", "allowedLocalhostProfiles",
+                d.allowedSeccompProfiles);
+  readAllowList(r, spec["appArmor"], "spec.appArmor", "allowedLocalhostProfiles",
+                d.allowedAppArmorProfiles);
+  readAllowList(r, spec["flexVolumes"], "spec.flexVolumes", "allowedDrivers",
+                d.allowedFlexVolumeDrivers);
+  if (spec["runAsUser"]) readIdRule(r, spec["runAsUser"], "spec.runAsUser", d.runAsUser);
+  if (spec["runAsGroup"]) readIdRule(r, spec["runAsGroup"], "spec.runAsGroup", d.runAsGroup);
+  if (spec["fsGroup"]) readIdRule(r, spec["fsGroup"], "spec.fsGroup", d.fsGroup);
+  if (spec["supplementalGroups"])
+    readIdRule(r, spec["supplementalGroups"], "spec.supplementalGroups", d.supplementalGroups);
+  if (const auto& sc = spec["sysctls"]) {
+    if (r.map(sc, "spec.sysctls", {"allowed", "forbidden"})) {
+      d.sysctls.enabled = true;
+      if (sc["allowed"]) {
+        d.sysctls.allowed.emplace();
+        readSysctlList(r, sc["allowed"], "spec.sysctls.allowed", *d.sysctls.allowed);
+      }
+      if (sc["forbidden"])
+        readSysctlList(r, sc["forbidden"], "spec.sysctls.forbidden", d.sysctls.forbidden);
+    }
+  }
+}
+
+// spec.hostPaths: allowedPrefixes (each "/path" or {prefix: /path, readOnly: true}) and
+// denyRuntimeSockets. A block with neither, as `hostPaths: {}`, allows no host path at all.
+void readHostPaths(DocReader& r, const YAML::Node& hp, DeploymentRules& d) {
+  if (!r.map(hp, "spec.hostPaths", {"allowedPrefixes", "denyRuntimeSockets"})) return;
+  if (hp["denyRuntimeSockets"])
+    r.boolean(hp["denyRuntimeSockets"], "spec.hostPaths.denyRuntimeSockets", d.denyRuntimeSockets);
+  if (!hp["allowedPrefixes"] && hp["denyRuntimeSockets"]) return;
+  std::vector<std::string> prefixes;
+  std::vector<bool> readOnly;
+  const YAML::Node list = hp["allowedPrefixes"];
+  if (list && !list.IsNull() && !list.IsSequence()) {
+    r.error(list, "spec.hostPaths.allowedPrefixes", "must be a list of paths");
+  } else if (list) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string ipath = "spec.hostPaths.allowedPrefixes[" + std::to_string(i) + "]";
+      const YAML::Node item = list[i];
+      std::string s;
+      bool ro = false;
+      if (item.IsMap()) {
+        if (!r.map(item, ipath, {"prefix", "readOnly"})) continue;
+        if (!item["prefix"]) {
+          r.error(item, ipath + ".prefix", "is required");
+          continue;
+        }
+        if (!r.string(item["prefix"], ipath + ".prefix", s)) continue;
+        if (item["readOnly"]) r.boolean(item["readOnly"], ipath + ".readOnly", ro);
+      } else if (!r.string(item, ipath, s)) {
+        continue;
+      }
+      if (s.empty() || s.front() != '/' || s.find("/..") != std::string::npos ||
+          s.find("//") != std::string::npos) {
+        r.error(item, ipath,
+                "\"" + s + "\" must be an absolute, normalised path such as \"/var/log\"");
+        continue;
+      }
+      prefixes.push_back(std::move(s));
+      readOnly.push_back(ro);
+    }
+  }
+  d.allowedHostPaths = std::move(prefixes);
+  d.allowedHostPathReadOnly = std::move(readOnly);
+  if (d.podSecurity && d.podSecurity->level != PssLevel::kPrivileged &&
+      !d.allowedHostPaths->empty()) {
+    r.warning(hp, "spec.hostPaths",
+              "podSecurity " + d.podSecurity->toString() +
+                  " forbids every hostPath volume; the allow-list only matters where that "
+                  "check is excepted");
+  }
+}
+
 void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   if (!r.map(spec, "spec",
              {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
               "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services",
-              "podConnect"})) {
+              "podConnect", "readOnlyRootFilesystem", "imagePullPolicy", "ephemeralContainers",
+              "capabilities", "hostPorts", "sysctls", "runAsUser", "runAsGroup", "fsGroup",
+              "supplementalGroups", "seccomp", "appArmor", "flexVolumes"})) {
     return;
   }
   readCommon(r, spec, p);
@@ -425,32 +715,17 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
     }
   }
-  if (const auto& hp = spec["hostPaths"]) {
-    if (r.map(hp, "spec.hostPaths", {"allowedPrefixes"})) {
-      std::vector<std::string> prefixes;
-      if (hp["allowedPrefixes"])
-        r.strings(hp["allowedPrefixes"], "spec.hostPaths.allowedPrefixes", prefixes);
-      for (size_t i = 0; i < prefixes.size(); ++i) {
-        const auto& s = prefixes[i];
-        if (s.front() != '/' || s.find("/..") != std::string::npos ||
-            s.find("//") != std::string::npos) {
-          r.error(hp["allowedPrefixes"][i],
-                  "spec.hostPaths.allowedPrefixes[" + std::to_string(i) + "]",
-                  "\"" + s + "\" must be an absolute, normalised path such as \"/var/log\"");
-        }
-      }
-      d.allowedHostPaths = std::move(prefixes);
-      if (d.podSecurity && d.podSecurity->level != PssLevel::kPrivileged &&
-          !d.allowedHostPaths->empty()) {
-        r.warning(hp, "spec.hostPaths",
-                  "podSecurity " + d.podSecurity->toString() +
-                      " forbids every hostPath volume; the allow-list only matters where that "
-                      "check is excepted");
-      }
-    }
-  }
+  if (const auto& hp = spec["hostPaths"]) readHostPaths(r, hp, d);
   if (const auto& sv = spec["services"]) {
-    if (r.map(sv, "spec.services", {"allowedTypes", "allowedExternalIPs"})) {
+    if (r.map(sv, "spec.services",
+              {"allowedTypes", "allowedExternalIPs", "allowedPorts", "allowedNodePorts",
+               "denyInternalExternalNames"})) {
+      readPortRanges(r, sv["allowedPorts"], "spec.services.allowedPorts", d.services.allowedPorts);
+      readPortRanges(r, sv["allowedNodePorts"], "spec.services.allowedNodePorts",
+                     d.services.allowedNodePorts);
+      if (sv["denyInternalExternalNames"])
+        r.boolean(sv["denyInternalExternalNames"], "spec.services.denyInternalExternalNames",
+                  d.services.denyInternalExternalNames);
       if (sv["allowedTypes"]) {
         std::vector<std::string> types;
         r.strings(sv["allowedTypes"], "spec.services.allowedTypes", types);
@@ -485,7 +760,8 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
       }
       if (!d.services.any()) {
         r.warning(sv, "spec.services",
-                  "checks nothing: set allowedTypes, allowedExternalIPs or both");
+                  "checks nothing: set allowedTypes, allowedExternalIPs, allowedPorts, "
+                  "allowedNodePorts or denyInternalExternalNames");
       }
     }
   }
@@ -499,6 +775,7 @@ void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
         r.strings(pc["allowedGroups"], "spec.podConnect.allowedGroups", d.podConnect.allowedGroups);
     }
   }
+  readContainerRules(r, spec, d);
   if (!d.judgesPods() && !d.services.any() && !d.podConnect.enabled) {
     r.warning(spec, "spec", "DeploymentPolicy \"" + p.name + "\" checks nothing");
   }

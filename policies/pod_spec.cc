@@ -45,6 +45,58 @@ class Reader {
     return Tri::kInvalid;
   }
 
+  // A boolean only the opt-in rules read: a wrong type is kInvalid, judged by those rules, and
+  // not listed as unreadable (which would fail every Pod Security Standards check).
+  static Tri readOptInBool(element v) {
+    if (v.is_null()) return Tri::kUnset;
+    bool b;
+    if (v.get_bool().get(b) == simdjson::SUCCESS) return b ? Tri::kTrue : Tri::kFalse;
+    return Tri::kInvalid;
+  }
+
+  static OptString readOptInString(element v) {
+    OptString s;
+    if (v.is_null()) return s;
+    std::string_view sv;
+    if (v.get_string().get(sv) == simdjson::SUCCESS) {
+      s.set = true;
+      s.value = sv;
+    } else {
+      s.invalid = true;
+    }
+    return s;
+  }
+
+  static OptInt readOptInInt(element v) {
+    OptInt i;
+    if (v.is_null()) return i;
+    int64_t x;
+    if (v.get_int64().get(x) == simdjson::SUCCESS) {
+      i.set = true;
+      i.value = x;
+    } else {
+      i.invalid = true;
+    }
+    return i;
+  }
+
+  static void readGroupList(element v, SecurityContextModel& sc) {
+    if (v.is_null()) return;
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+      sc.supplementalGroupsInvalid = true;
+      return;
+    }
+    for (element item : arr) {
+      int64_t x;
+      if (item.get_int64().get(x) != simdjson::SUCCESS) {
+        sc.supplementalGroupsInvalid = true;
+        continue;
+      }
+      sc.supplementalGroups.push_back(x);
+    }
+  }
+
   OptString readString(element v, const Path& base, std::string_view key) {
     OptString s;
     if (v.is_null()) return s;
@@ -136,8 +188,8 @@ class Reader {
     }
   }
 
-  // Reads `{type: X}` style profiles (seccompProfile, appArmorProfile).
-  void readProfile(element v, const Path& path, bool& set, OptString& type) {
+  // Reads `{type: X, localhostProfile: Y}` style profiles (seccompProfile, appArmorProfile).
+  void readProfile(element v, const Path& path, bool& set, OptString& type, OptString& localhost) {
     if (v.is_null()) return;
     set = true;
     object o;
@@ -149,6 +201,7 @@ class Reader {
     if (o["type"].get(t) == simdjson::SUCCESS) {
       type = readString(t, path, "type");
     }
+    if (o["localhostProfile"].get(t) == simdjson::SUCCESS) localhost = readOptInString(t);
   }
 
   void readSecurityContext(element v, const Path& path, SecurityContextModel& sc) {
@@ -169,12 +222,22 @@ class Reader {
         sc.runAsNonRoot = readBool(f.value, path, k);
       } else if (k == "runAsUser") {
         sc.runAsUser = readInt(f.value, path, k);
+      } else if (k == "runAsGroup") {
+        sc.runAsGroup = readOptInInt(f.value);
+      } else if (k == "fsGroup") {
+        sc.fsGroup = readOptInInt(f.value);
+      } else if (k == "supplementalGroups") {
+        readGroupList(f.value, sc);
+      } else if (k == "readOnlyRootFilesystem") {
+        sc.readOnlyRootFilesystem = readOptInBool(f.value);
       } else if (k == "procMount") {
         sc.procMount = readString(f.value, path, k);
       } else if (k == "seccompProfile") {
-        readProfile(f.value, child(path, "seccompProfile"), sc.seccompSet, sc.seccompType);
+        readProfile(f.value, child(path, "seccompProfile"), sc.seccompSet, sc.seccompType,
+                    sc.seccompLocalhost);
       } else if (k == "appArmorProfile") {
-        readProfile(f.value, child(path, "appArmorProfile"), sc.appArmorSet, sc.appArmorType);
+        readProfile(f.value, child(path, "appArmorProfile"), sc.appArmorSet, sc.appArmorType,
+                    sc.appArmorLocalhost);
       } else if (k == "seLinuxOptions") {
         readSeLinux(f.value, child(path, "seLinuxOptions"), sc.seLinux);
       } else if (k == "capabilities") {
@@ -227,6 +290,10 @@ class Reader {
             }
           } else {
             sc.sysctlNames.items.push_back(name);
+            SysctlModel entry{name, {}};
+            element value;
+            if (so["value"].get(value) == simdjson::SUCCESS) entry.value = readOptInString(value);
+            sc.sysctls.push_back(entry);
           }
           ++i;
         }
@@ -261,6 +328,41 @@ class Reader {
     }
   }
 
+  // volumeMounts, for the opt-in hostPath rules: a list that cannot be read is one invalid
+  // mount, which those rules judge as the worst case.
+  static void readMounts(element v, ContainerModel& c) {
+    if (v.is_null()) return;
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+      VolumeMountModel unreadable;
+      unreadable.invalid = true;
+      c.mounts.push_back(unreadable);
+      return;
+    }
+    for (element item : arr) {
+      VolumeMountModel m;
+      object o;
+      if (item.get_object().get(o) != simdjson::SUCCESS) {
+        m.invalid = true;
+        c.mounts.push_back(m);
+        continue;
+      }
+      for (auto f : o) {
+        if (f.key == "name" || f.key == "subPath" || f.key == "subPathExpr") {
+          OptString s = readOptInString(f.value);
+          m.invalid = m.invalid || s.invalid;
+          if (f.key == "name") m.name = s.value;
+          else if (f.key == "subPath") m.subPath = s.value;
+          else m.expanded = m.expanded || (s.set && !s.value.empty());
+        } else if (f.key == "readOnly") {
+          m.readOnly = readOptInBool(f.value);
+          m.invalid = m.invalid || m.readOnly == Tri::kInvalid;
+        }
+      }
+      c.mounts.push_back(m);
+    }
+  }
+
   void readContainer(element v, ContainerKind kind, int index, const Path& path) {
     ContainerModel c;
     c.kind = kind;
@@ -277,6 +379,8 @@ class Reader {
         c.name = readString(f.value, path, k).value;
       } else if (k == "image") {
         c.image = readString(f.value, path, k);
+      } else if (k == "imagePullPolicy") {
+        c.imagePullPolicy = readOptInString(f.value);
       } else if (k == "securityContext") {
         readSecurityContext(f.value, child(path, "securityContext"), c.sc);
       } else if (k == "ports") {
@@ -304,6 +408,8 @@ class Reader {
           else if (port.set && port.value != 0)
             c.hostPorts.push_back(port.value);
         }
+      } else if (k == "volumeMounts") {
+        readMounts(f.value, c);
       } else if (k == "livenessProbe" || k == "readinessProbe" || k == "startupProbe") {
         readHandlerHosts(f.value, child(path, k), c);
       } else if (k == "lifecycle") {
@@ -329,7 +435,9 @@ class Reader {
     simdjson::dom::array arr;
     if (v.get_array().get(arr) != simdjson::SUCCESS) {
       bad(path, "array");
-      m_.volumes.push_back(VolumeModel{"", "", "", true});
+      VolumeModel unreadable;
+      unreadable.invalid = true;
+      m_.volumes.push_back(unreadable);
       return;
     }
     size_t i = 0;
@@ -347,6 +455,14 @@ class Reader {
           vol.name = readString(f.value, vpath, "name").value;
         } else if (vol.type.empty() && !f.value.is_null()) {
           vol.type = f.key;
+          if (f.key == "flexVolume") {
+            object fv;
+            element drv;
+            if (f.value.get_object().get(fv) != simdjson::SUCCESS)
+              vol.flexDriver.invalid = true;
+            else if (fv["driver"].get(drv) == simdjson::SUCCESS)
+              vol.flexDriver = readOptInString(drv);
+          }
           if (f.key == "hostPath") {
             object hp;
             if (readObject(f.value, child(vpath, "hostPath"), hp)) {

@@ -42,6 +42,12 @@ struct StringList {
   std::vector<std::string_view> items;
 };
 
+// One entry of the pod's securityContext.sysctls.
+struct SysctlModel {
+  std::string_view name;
+  OptString value;
+};
+
 // Fields shared by PodSecurityContext and SecurityContext; container-only ones are unused at pod
 // level and vice versa.
 struct SecurityContextModel {
@@ -54,31 +60,54 @@ struct SecurityContextModel {
   OptString procMount;
   bool seccompSet = false;  // seccompProfile object present
   OptString seccompType;
+  OptString seccompLocalhost;  // seccompProfile.localhostProfile (opt-in rules only)
   bool appArmorSet = false;  // appArmorProfile object present
   OptString appArmorType;
+  OptString appArmorLocalhost;  // appArmorProfile.localhostProfile (opt-in rules only)
   bool capabilitiesSet = false;
   StringList capAdd, capDrop;
   SeLinuxModel seLinux;
   Tri windowsHostProcess = Tri::kUnset;
   StringList sysctlNames;  // pod level only
+  std::vector<SysctlModel> sysctls;  // pod level only; those with a readable name, in order
+  // Read for the opt-in DeploymentPolicy rules only: a wrong type there is judged by those rules
+  // and does not make the pod unreadable for the Pod Security Standards.
+  Tri readOnlyRootFilesystem = Tri::kUnset;
+  OptInt runAsGroup;
+  OptInt fsGroup;                   // pod level only
+  bool supplementalGroupsInvalid = false;  // pod level only
+  std::vector<int64_t> supplementalGroups;
 };
 
 enum class ContainerKind : uint8_t { kInit, kRegular, kEphemeral };
+
+// One entry of a container's volumeMounts, read for the opt-in hostPath rules only (a wrong type
+// there is judged by them, not listed as unreadable).
+struct VolumeMountModel {
+  std::string_view name;
+  std::string_view subPath;      // "" when unset; subPathExpr is kept as `expanded`
+  bool expanded = false;         // subPathExpr: the path is only known on the node
+  Tri readOnly = Tri::kUnset;
+  bool invalid = false;          // the entry or one of its fields has the wrong type
+};
 
 struct ContainerModel {
   ContainerKind kind = ContainerKind::kRegular;
   int index = 0;  // position within its own list
   std::string_view name;
   OptString image;
+  OptString imagePullPolicy;  // not listed in PodModel::unreadable when of the wrong type
   SecurityContextModel sc;
   std::vector<int64_t> hostPorts;  // non-zero hostPort values, in order; -1 when unreadable
   std::vector<std::string_view> probeHosts;  // non-empty probe/lifecycle httpGet/tcpSocket hosts
+  std::vector<VolumeMountModel> mounts;
 };
 
 struct VolumeModel {
   std::string_view name;
   std::string_view type;      // the source key, e.g. "hostPath", "configMap"; "" when none is given
   std::string_view hostPath;  // spec path of a hostPath volume
+  OptString flexDriver;       // flexVolume.driver (opt-in rules only)
   bool invalid = false;
 };
 

@@ -4,6 +4,7 @@
 // Thread-safe: plain data, immutable once loaded.
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,9 @@ struct PolicyException {
   std::string namespace_;  // "" = any
   std::string name;        // object name glob, "" = any
   std::string container;   // "" = any container (and pod-level findings)
+  // Only containers whose image matches (any kind of container); then never pod-level findings.
+  std::optional<ImageGlob> image;
+  std::string imageTag;  // '*'/'?' glob over the tag, "" = any tag (from "repo:tag" in `image`)
   std::string owner;
   std::string reason;
   Seconds expires{};  // stops applying at this instant
@@ -84,12 +88,7 @@ struct IpBlock {
   std::string text;  // as written, for messages
 };
 
-// What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
-struct ServiceRules {
-  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
-  std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
-  bool any() const { return allowedTypes.has_value() || allowedExternalIPs.has_value(); }
-};
+
 
 // Who may exec into, attach to or port-forward to pods (spec.podConnect of a DeploymentPolicy):
 // the API server's CONNECT requests on pods/exec, pods/attach and pods/portforward.
@@ -99,18 +98,79 @@ struct PodConnectRules {
   std::vector<std::string> allowedGroups;     // exact
 };
 
+// A closed range of ports or ids, as written ("8080" or "9000-9100") for messages.
+struct IntRange {
+  int64_t min = 0, max = 0;
+  std::string text;
+  bool contains(int64_t v) const { return v >= min && v <= max; }
+};
+
+// What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
+struct ServiceRules {
+  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
+  std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
+  std::optional<std::vector<IntRange>> allowedPorts;      // spec.ports[].port
+  std::optional<std::vector<IntRange>> allowedNodePorts;  // spec.ports[].nodePort, when set
+  bool denyInternalExternalNames = false;  // ExternalName to localhost, link-local, in-cluster
+  bool any() const {
+    return allowedTypes.has_value() || allowedExternalIPs.has_value() ||
+           allowedPorts.has_value() || allowedNodePorts.has_value() || denyInternalExternalNames;
+  }
+};
+
+// spec.capabilities of a DeploymentPolicy, independent of the PSS levels. Names are kept as the
+// runtime reads them: upper case, without the "CAP_" prefix; "ALL" stands for every one.
+struct CapabilityRules {
+  std::optional<std::vector<std::string>> requiredDrop;  // each must be dropped ("ALL" covers all)
+  std::optional<std::vector<std::string>> allowedAdd;    // empty: nothing may be added
+  bool any() const { return requiredDrop.has_value() || allowedAdd.has_value(); }
+};
+
+// spec.sysctls of a DeploymentPolicy: names in the kernel's dotted form; an entry ending in "*"
+// is a prefix.
+struct SysctlRules {
+  bool enabled = false;  // the block is present: values are checked too
+  std::optional<std::vector<std::string>> allowed;  // absent: any name not forbidden
+  std::vector<std::string> forbidden;
+};
+
+// spec.runAsUser, runAsGroup, fsGroup or supplementalGroups of a DeploymentPolicy.
+struct IdRule {
+  bool enabled = false;
+  bool required = true;          // unset is a violation
+  std::vector<IntRange> allowed;  // empty: any value, once set
+};
+
 struct DeploymentRules {
   std::optional<PssLevelVersion> podSecurity;
   SystemNamespaceRule systemNamespaces;
   std::vector<std::string> allowedServiceAccounts;  // "name" or "namespace/name", '*' globs
   std::optional<std::vector<std::string>> allowedHostPaths;  // path prefixes
+  // Parallel to allowedHostPaths: true where that prefix allows read-only mounts only.
+  std::vector<bool> allowedHostPathReadOnly;
+  bool denyRuntimeSockets = false;  // hostPath volumes that reach a container runtime's socket
   ServiceRules services;
   PodConnectRules podConnect;
+  bool requireReadOnlyRootFilesystem = false;
+  bool requireImagePullPolicyAlways = false;  // for images without a digest
+  bool forbidEphemeralContainers = false;
+  CapabilityRules capabilities;
+  std::optional<std::vector<IntRange>> allowedHostPorts;  // empty: no hostPort at all
+  SysctlRules sysctls;
+  IdRule runAsUser, runAsGroup, fsGroup, supplementalGroups;
+  // Localhost profiles allowed ('*' '?' globs); absent: any. Only Localhost profiles are judged.
+  std::optional<std::vector<std::string>> allowedSeccompProfiles, allowedAppArmorProfiles;
+  std::optional<std::vector<std::string>> allowedFlexVolumeDrivers;  // exact driver names
 
   // Whether any rule looks at pods (a policy may hold Service rules only).
   bool judgesPods() const {
     return podSecurity.has_value() || systemNamespaces.enabled || !allowedServiceAccounts.empty() ||
-           allowedHostPaths.has_value();
+           allowedHostPaths.has_value() || denyRuntimeSockets || requireReadOnlyRootFilesystem ||
+           requireImagePullPolicyAlways || forbidEphemeralContainers || capabilities.any() ||
+           allowedHostPorts.has_value() || sysctls.enabled || runAsUser.enabled ||
+           runAsGroup.enabled || fsGroup.enabled || supplementalGroups.enabled ||
+           allowedSeccompProfiles.has_value() || allowedAppArmorProfiles.has_value() ||
+           allowedFlexVolumeDrivers.has_value();
   }
 };
 

@@ -253,3 +253,59 @@ TEST_CASE("CheckReportsPolicyErrorsWithFileAndLine", "[check]") {
 }
 
 }  // namespace
+
+// The opt-in container rules reach `check` through the same engine as the webhook: the
+// CVE-2022-0811 sysctl and a container that keeps its capabilities are judged as the suites
+// (test/policies/suites/sysctls, capabilities) say.
+TEST_CASE("CheckJudgesTheOptInContainerRulesAsTheWebhook", "[check]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("p"));
+  kc::testing::writeFile(dir.file("p/hardened.yaml"), R"(apiVersion: policy.kube-customs.io/v1alpha1
+kind: DeploymentPolicy
+metadata: {name: hardened}
+spec:
+  capabilities: {requiredDrop: [ALL]}
+  sysctls: {allowed: [kernel.shm_rmid_forced]}
+)");
+  kc::testing::writeFile(dir.file("m.yaml"), R"(apiVersion: v1
+kind: Pod
+metadata: {name: sysctl-set, namespace: shop}
+spec:
+  securityContext:
+    sysctls: [{name: kernel.shm_rmid_forced, value: "1+kernel.core_pattern=|/tmp/x.sh #"}]
+  containers:
+  - {name: a, image: alpine:3.19, securityContext: {capabilities: {drop: [ALL]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: keeps-caps, namespace: shop}
+spec:
+  containers:
+  - {name: a, image: alpine:3.19, securityContext: {capabilities: {drop: [NET_RAW]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ok, namespace: shop}
+spec:
+  securityContext:
+    sysctls: [{name: kernel.shm_rmid_forced, value: "1"}]
+  containers:
+  - {name: a, image: alpine:3.19, securityContext: {capabilities: {drop: [ALL]}}}
+)");
+  std::string out;
+  CHECK(check("-o json --policies " + dir.file("p") + " -f " + dir.file("m.yaml"), out) == 1);
+  std::istringstream lines(out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(lines, line);) objects.push_back(nlohmann::json::parse(line));
+  REQUIRE(objects.size() == 3);
+  CHECK(objects[0]["allowed"] == false);
+  REQUIRE(objects[0]["violations"].size() == 1);
+  CHECK(objects[0]["violations"][0]["rule"] == "sysctl.invalidValue");
+  CHECK(objects[0]["violations"][0]["field"] == "spec.securityContext.sysctls[0].value");
+  CHECK(objects[1]["allowed"] == false);
+  REQUIRE(objects[1]["violations"].size() == 1);
+  CHECK(objects[1]["violations"][0]["rule"] == "capabilities.dropRequired");
+  CHECK(objects[1]["violations"][0]["field"] ==
+        "spec.containers[0].securityContext.capabilities.drop");
+  CHECK(objects[2]["allowed"] == true);
+}

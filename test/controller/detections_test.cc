@@ -797,6 +797,20 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   fs = write(warnedReported, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}));
   REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation", "service-exposed"});
   CHECK(fs[0].severity == Severity::kLow);
+
+  // A change of ports alone is judged again, as the webhook judges it, by a port policy.
+  auto ports = policy::loadPolicies({{"p.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                                "kind: DeploymentPolicy\nmetadata: {name: ports}\n"
+                                                "spec:\n  mode: audit\n"
+                                                "  services: {allowedPorts: [53]}\n"}});
+  REQUIRE(ports.ok());
+  Detector byPorts(withPolicies(ports.policies));
+  json dns = service("dns", "shop", json::object());
+  CHECK(write(byPorts, "create", "shop", dns).empty());
+  dns["spec"]["ports"][0]["port"] = 5353;
+  fs = write(byPorts, "update", "shop", dns);
+  REQUIRE(rules(fs) == std::vector<std::string>{"policy-violation"});
+  CHECK(fs[0].summary == "Service shop/dns violates audited policies (service.portNotAllowed)");
 }
 
 // The podConnect rules re-applied to the sessions the audit log shows: an exec by an identity the

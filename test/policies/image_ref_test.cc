@@ -371,3 +371,52 @@ TEST_CASE("ImageRefFuzz.ReplaysSeedCorpusWithoutCrashing", "[image_ref][fuzz]") 
 
 }  // namespace
 }  // namespace kc::policy
+
+namespace kc::policy {
+namespace {
+
+TEST_CASE("ImageRef.AcceptsSha512DigestsAsTheOciSpecDoes", "[image_ref]") {
+  const std::string sha512 = "sha512:" + std::string(128, 'c');
+  auto r = parsed("ghcr.io/org/app:v1@" + sha512);
+  CHECK(r.digest == sha512);
+  CHECK(r.canonical() == "ghcr.io/org/app:v1@" + sha512);
+  CHECK(parseError("alpine@sha512:" + std::string(64, 'c')) ==
+        "digest must be \"sha512:\" followed by 128 hex characters, got 64");
+  CHECK(parseError("alpine@sha512:" + std::string(128, 'C')) ==
+        "digest must be \"sha512:\" followed by 128 lowercase hex characters");
+  CHECK(parseError("alpine@sha384:" + std::string(96, 'c')).find("must start with \"sha256:\"") !=
+        std::string::npos);
+}
+
+bool matchesPattern(std::string_view pattern, std::string_view image) {
+  ImageGlob g;
+  std::string err;
+  INFO(pattern << " " << err);
+  REQUIRE(ImageGlob::parse(pattern, g, &err));
+  ImageRef r;
+  REQUIRE(parseImageRef(image, r));
+  return g.matches(r);
+}
+
+TEST_CASE("ImageGlob.ExactPatternsMatchOneRepositoryOnly", "[image_ref]") {
+  CHECK(matchesPattern("=ghcr.io/acme/api", "ghcr.io/acme/api:1.2"));
+  CHECK_FALSE(matchesPattern("=ghcr.io/acme/api", "ghcr.io/acme/api/debug:1.2"));
+  CHECK(matchesPattern("ghcr.io/acme/api", "ghcr.io/acme/api/debug:1.2"));  // the prefix rule
+  CHECK(matchesPattern("=nginx", "nginx:1.27"));
+  CHECK(matchesPattern("=nginx", "docker.io/library/nginx@sha256:" + std::string(64, 'a')));
+  CHECK_FALSE(matchesPattern("=nginx", "nginx/extra"));
+  CHECK(matchesPattern("=ghcr.io/acme/*", "ghcr.io/acme/web"));
+  CHECK_FALSE(matchesPattern("=ghcr.io/acme/*", "ghcr.io/acme/web/debug"));
+  CHECK(matchesPattern("=**/xmrig", "evil.io/a/b/xmrig:6"));
+  CHECK_FALSE(matchesPattern("=**/xmrig", "evil.io/xmrig/helper:6"));
+  ImageGlob g;
+  std::string err;
+  CHECK_FALSE(ImageGlob::parse("=", g, &err));
+  CHECK_FALSE(ImageGlob::parse("==nginx", g, &err));
+  REQUIRE(ImageGlob::parse("=GHCR.IO/acme/api", g, &err));
+  CHECK(g.pattern() == "=GHCR.IO/acme/api");
+  CHECK(g.normalized() == "=ghcr.io/acme/api");
+}
+
+}  // namespace
+}  // namespace kc::policy

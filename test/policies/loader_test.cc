@@ -308,6 +308,9 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.podConnect.allowedGroups",
                             "spec.services.allowedTypes",
                             "spec.services.allowedExternalIPs",
+                            "spec.services.allowedPorts",
+                            "spec.services.allowedNodePorts",
+                            "spec.services.denyInternalExternalNames",
                             "spec.podSecurity.level",
                             "spec.podSecurity.version",
                             "spec.systemNamespaces.enabled",
@@ -315,7 +318,23 @@ TEST_CASE("Loader.DocsDescribeEveryRuleAndField", "[loader][docs]") {
                             "spec.systemNamespaces.allowedUsernames",
                             "spec.systemNamespaces.allowedGroups",
                             "spec.serviceAccounts.allowed",
-                            "spec.hostPaths.allowedPrefixes"}) {
+                            "spec.hostPaths.allowedPrefixes",
+                            "spec.hostPaths.denyRuntimeSockets",
+                            "spec.readOnlyRootFilesystem.required",
+                            "spec.imagePullPolicy.requireAlways",
+                            "spec.ephemeralContainers.allowed",
+                            "spec.capabilities.requiredDrop",
+                            "spec.capabilities.allowedAdd",
+                            "spec.hostPorts.allowed",
+                            "spec.sysctls.allowed",
+                            "spec.sysctls.forbidden",
+                            "spec.runAsUser",
+                            "spec.runAsGroup",
+                            "spec.fsGroup",
+                            "spec.supplementalGroups",
+                            "spec.seccomp.allowedLocalhostProfiles",
+                            "spec.appArmor.allowedLocalhostProfiles",
+                            "spec.flexVolumes.allowedDrivers"}) {
     INFO(field);
     CHECK(doc.find(std::string("`") + field) != std::string::npos);
   }
@@ -380,11 +399,11 @@ spec:
 kind: DeploymentPolicy
 metadata: {name: exposure}
 spec:
-  services: {allowedPorts: [80]}
+  services: {allowedProtocols: [TCP]}
 )");
   CHECK_FALSE(unknown.ok());
   REQUIRE_FALSE(unknown.errors.empty());
-  CHECK(unknown.errors[0].message.find("allowedPorts") != std::string::npos);
+  CHECK(unknown.errors[0].message.find("allowedProtocols") != std::string::npos);
 
   auto empty = load(R"(apiVersion: policy.kube-customs.io/v1alpha1
 kind: DeploymentPolicy
