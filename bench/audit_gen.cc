@@ -89,11 +89,11 @@ struct Gen {
     ++seq;
     static const char* kNamespaces[] = {"default",     "shop",          "payments", "monitoring",
                                         "kube-system", "ingress-nginx", "data",     "ci"};
-    static const char* kImages[] = {"registry.example.com/shop/web:1.14.2",
-                                    "ghcr.io/example/payments-api@sha256:"
-                                    "4f5c0e3c9a7b1d2e8f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
-                                    "docker.io/library/nginx:1.25.4",
-                                    "quay.io/prometheus/node-exporter:v1.7.0"};
+    static const char* kImages[] = {
+        "registry.example.com/shop/web:1.14.2",
+        "ghcr.io/example/payments-api@sha256:"
+        "4f5c0e3c9a7b1d2e8f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
+        "docker.io/library/nginx:1.25.4", "quay.io/prometheus/node-exporter:v1.7.0"};
     std::string ns = kNamespaces[pick(8)];
     std::string app = std::string("app") + std::to_string(pick(40));
     std::string pod = app + "-7d4b9c8f6d-" + std::to_string(10000 + pick(89999));

@@ -25,8 +25,7 @@ namespace {
 namespace od = simdjson::ondemand;
 
 double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Each read string's length goes into sum, so the walk cannot be optimised away.
@@ -165,10 +164,11 @@ int main(int argc, char** argv) {
   }
   std::printf("DOM parse_many (raw)        %8.3f s  %6.0f MB/s  (%llu documents)\n", bestDom,
               data.size() / 1e6 / bestDom, static_cast<unsigned long long>(domDocs));
-  std::printf("On-Demand envelope walk     %8.3f s  %6.0f MB/s  (%llu events, %llu bad)  "
-              "%.2f x the DOM parse's time\n",
-              bestOd, data.size() / 1e6 / bestOd, static_cast<unsigned long long>(odDocs),
-              static_cast<unsigned long long>(odBad), bestOd / bestDom);
+  std::printf(
+      "On-Demand envelope walk     %8.3f s  %6.0f MB/s  (%llu events, %llu bad)  "
+      "%.2f x the DOM parse's time\n",
+      bestOd, data.size() / 1e6 / bestOd, static_cast<unsigned long long>(odDocs),
+      static_cast<unsigned long long>(odBad), bestOd / bestDom);
   std::printf("checksum %llu\n", static_cast<unsigned long long>(sum));
   return 0;
 }

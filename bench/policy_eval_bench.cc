@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   for (long i = 0; i < iterations; ++i) sink += loaded.policies->evaluate(input).violations.size();
   const double ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-  std::printf("evaluations: %ld, %.0f ns per evaluation (%zu)\n", iterations, ns / iterations, sink);
+  std::printf("evaluations: %ld, %.0f ns per evaluation (%zu)\n", iterations, ns / iterations,
+              sink);
   return 0;
 }

@@ -26,8 +26,8 @@
 #include "common/log.h"
 #include "controller/mapped_lines.h"
 #include "controller/object_memory.h"
-#include "controller/reported_requests.h"
 #include "controller/pipeline.h"
+#include "controller/reported_requests.h"
 #include "webhook/policy_store.h"
 
 namespace kc::cmd {
@@ -189,7 +189,8 @@ int runReplay(const std::vector<std::string>& args) {
   }
   if (!parsed || flags.positional().size() != 1) {
     std::cerr << "kube-customs audit replay: " << (error.empty() ? "need one FILE or -" : error)
-              << "\n" << kReplayUsage;
+              << "\n"
+              << kReplayUsage;
     return 2;
   }
   const std::string output = flags.get("o").value_or(flags.get("output").value_or("text"));
@@ -285,20 +286,19 @@ int runReplay(const std::vector<std::string>& args) {
   // Replay hands the parser big chunks: simdjson's stage 1 of the next batch can run on another
   // CPU, when the process may use one (on one CPU the helper only takes turns with this thread).
   cpu_set_t cpus;
-  popts.stage1Thread =
-      sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) > 1;
-  audit::AuditPipeline pipeline(popts, detector, &metrics, [json, &jsonOut, &flushJson](
-                                                            const audit::Finding& f) {
-    if (json) {
-      audit::appendJson(jsonOut, f);
-      jsonOut.push_back('\n');
-      if (jsonOut.size() >= (64u << 10)) flushJson();
-    } else {
-      std::cout << audit::severityName(f.severity) << "\t" << f.rule << "\t" << f.namespace_
-                << "/" << f.name << "\t" << f.user << "\t" << f.summary << "\n";
-      noteStdoutWrite();
-    }
-  });
+  popts.stage1Thread = sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) > 1;
+  audit::AuditPipeline pipeline(
+      popts, detector, &metrics, [json, &jsonOut, &flushJson](const audit::Finding& f) {
+        if (json) {
+          audit::appendJson(jsonOut, f);
+          jsonOut.push_back('\n');
+          if (jsonOut.size() >= (64u << 10)) flushJson();
+        } else {
+          std::cout << audit::severityName(f.severity) << "\t" << f.rule << "\t" << f.namespace_
+                    << "/" << f.name << "\t" << f.user << "\t" << f.summary << "\n";
+          noteStdoutWrite();
+        }
+      });
   const std::string path = flags.positional()[0];
   std::FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (in == nullptr) {
@@ -327,8 +327,8 @@ int runReplay(const std::vector<std::string>& args) {
   flushJson();
   const auto& s = pipeline.parseStats();
   std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()
-            << " findings, " << pipeline.duplicates() << " duplicates, " << s.rejectedTotal() + tooLong
-            << " rejected\n";
+            << " findings, " << pipeline.duplicates() << " duplicates, "
+            << s.rejectedTotal() + tooLong << " rejected\n";
   // What is over a size cap is skipped whole: every event of an EventList over the document
   // cap went unjudged, which must not pass for a clean replay.
   const uint64_t tooLarge = s.rejectedFor(audit::RejectReason::kTooLarge) + tooLong;
@@ -356,11 +356,10 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }
-  if (memoryFile &&
-      !files::writeFileAtomic(audit::reportedRequestsPathFor(*memoryFile),
-                              audit::reportedRequestsText(audit::dedupeSecret(),
-                                                          detector.reportedRequests()),
-                              0600, error)) {
+  if (memoryFile && !files::writeFileAtomic(audit::reportedRequestsPathFor(*memoryFile),
+                                            audit::reportedRequestsText(
+                                                audit::dedupeSecret(), detector.reportedRequests()),
+                                            0600, error)) {
     std::cerr << "kube-customs audit replay: " << error << "\n";
     return 1;
   }

@@ -1,10 +1,10 @@
-#include "common/internal_errors.h"
 #include "cmd/audit_role.h"
 
 #include <cerrno>
 #include <cstring>
 #include <optional>
 
+#include "common/internal_errors.h"
 #include "common/log.h"
 #include "controller/object_memory.h"
 #include "controller/reported_requests.h"
@@ -80,13 +80,13 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
     : cfg_(cfg),
       metrics_(registry),
       serverMetrics_(serverMetrics),
-      baseline_(audit::BaselineOptions{
-          static_cast<int64_t>(cfg.audit.learningPeriodHours * 3600 * 1e6)}),
+      baseline_(
+          audit::BaselineOptions{static_cast<int64_t>(cfg.audit.learningPeriodHours * 3600 * 1e6)}),
       queue_(cfg.audit.queueMaxBytes) {
   baselinePath_ =
       cfg.audit.baselineFile.empty() ? cfg.stateDir + "/baseline.json" : cfg.audit.baselineFile;
-  memoryPath_ = cfg.audit.memoryFile.empty() ? cfg.stateDir + "/audit-memory.jsonl"
-                                             : cfg.audit.memoryFile;
+  memoryPath_ =
+      cfg.audit.memoryFile.empty() ? cfg.stateDir + "/audit-memory.jsonl" : cfg.audit.memoryFile;
   memoryWriter_ = std::make_unique<files::BackgroundWriter>(
       memoryPath_, 0600, [path = memoryPath_](const std::string& error) {
         log::error("cannot save the audit memory",
@@ -116,15 +116,15 @@ AuditRole::AuditRole(const Config& cfg, prometheus::Registry& registry,
                                                 : cfg.audit.webhookSpoolFile);
   receiver_ = std::make_unique<audit::WebhookReceiver>(
       ropts, queue_,
-      audit::ReceiverHooks{[this](std::string_view r) { serverMetrics_.badRequest(r); },
-                           [this] { metrics_.queueFull(); },
-                           [this](std::size_t) { metrics_.queueBytes(static_cast<double>(queue_.bytes())); },
-                           [this](const std::string& e) {
-                             metrics_.spoolError();
-                             log::error("audit batch not acknowledged: the spool cannot store it",
-                                        {{log::field::kPath, spool_->path()},
-                                         {log::field::kError, e}});
-                           }},
+      audit::ReceiverHooks{
+          [this](std::string_view r) { serverMetrics_.badRequest(r); },
+          [this] { metrics_.queueFull(); },
+          [this](std::size_t) { metrics_.queueBytes(static_cast<double>(queue_.bytes())); },
+          [this](const std::string& e) {
+            metrics_.spoolError();
+            log::error("audit batch not acknowledged: the spool cannot store it",
+                       {{log::field::kPath, spool_->path()}, {log::field::kError, e}});
+          }},
       spool_.get());
 }
 
@@ -151,10 +151,10 @@ bool AuditRole::loadBaseline(std::string& error) {
     return false;
   }
   baseline_.load(baselinePath_);  // no file now: empty, learning from the next event
-  log::warn("baseline damaged: moved aside, learning starts over (values accepted in it can be "
-            "accepted again from the copy)",
-            {{log::field::kPath, baselinePath_}, {"moved_to", aside},
-             {log::field::kError, loadError}});
+  log::warn(
+      "baseline damaged: moved aside, learning starts over (values accepted in it can be "
+      "accepted again from the copy)",
+      {{log::field::kPath, baselinePath_}, {"moved_to", aside}, {log::field::kError, loadError}});
   return true;
 }
 
@@ -218,11 +218,11 @@ bool AuditRole::start(std::string& error) {
     const audit::LogIngestStart started = ingest_->start();
     if (!started.journalError.empty())
       log::error("cannot write the dedupe journal", {{log::field::kPath, ingest_->journalPath()},
-                                                      {log::field::kError, started.journalError}});
+                                                     {log::field::kError, started.journalError}});
     if (started.journalDamaged > 0 || started.journalStale > 0)
       log::warn("dedupe journal: records skipped", {{log::field::kPath, ingest_->journalPath()},
-                                                     {"damaged", started.journalDamaged},
-                                                     {"stale", started.journalStale}});
+                                                    {"damaged", started.journalDamaged},
+                                                    {"stale", started.journalStale}});
     if (!started.checkpointError.empty()) {
       metrics_.stateFileError("checkpoint");
       log::warn("audit checkpoint unreadable; reading the log from the start",
@@ -238,20 +238,21 @@ bool AuditRole::start(std::string& error) {
       log::warn("audit log changes are not watched; polling only",
                 {{log::field::kPath, cfg_.audit.logPath}, {log::field::kError, watchError}});
     }
-    log::info("following the audit log", {{log::field::kPath, cfg_.audit.logPath},
-                                           {"watched", watch_ != nullptr}});
+    log::info("following the audit log",
+              {{log::field::kPath, cfg_.audit.logPath}, {"watched", watch_ != nullptr}});
   }
   if (requestsSecret && audit::dedupeSecret() == *requestsSecret) {
     detector_->restoreReportedRequests(reported);
     if (!reported.empty() || requestsDamaged > 0 || requestsStale > 0)
       log::info("reported requests loaded", {{log::field::kPath, requestsJournal_->path()},
-                                            {"requests", reported.size()},
-                                            {"damaged", requestsDamaged},
-                                            {"stale", requestsStale}});
+                                             {"requests", reported.size()},
+                                             {"damaged", requestsDamaged},
+                                             {"stale", requestsStale}});
   } else if (!reported.empty()) {
-    log::warn("reported requests saved under another secret than the dedupe journal's; "
-              "left out (sessions open across the restart may be reported again)",
-              {{log::field::kPath, requestsJournal_->path()}});
+    log::warn(
+        "reported requests saved under another secret than the dedupe journal's; "
+        "left out (sessions open across the restart may be reported again)",
+        {{log::field::kPath, requestsJournal_->path()}});
   }
   // Rewritten whole under the process's secret, which also drops what the cap evicted; from
   // now on each session is appended as it is reported, before its batch's position is
@@ -284,12 +285,13 @@ bool AuditRole::start(std::string& error) {
     ao.resendInterval = millis(cfg_.alertmanager.resendIntervalSeconds);
     ao.alertLifetime = millis(cfg_.alertmanager.alertLifetimeSeconds);
     auto created = audit::AlertmanagerClient::create(
-        ao, {[this](const std::string&, std::size_t n) { metrics_.alertSent(static_cast<double>(n)); },
-             [this](const std::string& url, const std::string& e) {
-               metrics_.alertSendFailed();
-               log::warn("alert delivery failed", {{"url", url}, {log::field::kError, e}});
-             },
-             [this](std::size_t n) { metrics_.alertDropped(static_cast<double>(n)); }});
+        ao,
+        {[this](const std::string&, std::size_t n) { metrics_.alertSent(static_cast<double>(n)); },
+         [this](const std::string& url, const std::string& e) {
+           metrics_.alertSendFailed();
+           log::warn("alert delivery failed", {{"url", url}, {log::field::kError, e}});
+         },
+         [this](std::size_t n) { metrics_.alertDropped(static_cast<double>(n)); }});
     if (!created.ok()) {
       error = "alertmanager: " + created.error;
       return false;
@@ -308,8 +310,9 @@ bool AuditRole::start(std::string& error) {
 
 std::vector<http::Route> AuditRole::routes() {
   if (!webhookEnabled(cfg_)) {
-    log::warn("audit webhook backend disabled: set tls.clientCAFile (--audit-client-ca) or "
-              "audit.bearerTokens to authenticate the API server");
+    log::warn(
+        "audit webhook backend disabled: set tls.clientCAFile (--audit-client-ca) or "
+        "audit.bearerTokens to authenticate the API server");
     return {};
   }
   return {receiver_->route("/audit/webhook", cfg_.audit.webhookMaxBodyBytes)};

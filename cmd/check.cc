@@ -18,7 +18,8 @@ namespace kc::cmd {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: kube-customs check -f FILE|DIR|- [-f ...] [--policies DIR | --profile LEVEL[:VERSION]]\n"
+    "usage: kube-customs check -f FILE|DIR|- [-f ...] [--policies DIR | --profile "
+    "LEVEL[:VERSION]]\n"
     "                          [-o text|json] [--namespace NS] [--user NAME] [--group G]...\n"
     "                          [--workloads pods|admission]\n"
     "Evaluates every resource of the manifests (multi-document YAML or JSON; kind List is\n"
@@ -84,17 +85,22 @@ nlohmann::ordered_json asPod(const nlohmann::ordered_json& obj, const std::strin
   auto at = [](const nlohmann::ordered_json& o, std::initializer_list<const char*> path) {
     const nlohmann::ordered_json* cur = &o;
     for (const char* k : path) {
-      if (!cur->is_object() || !cur->contains(k)) return static_cast<const nlohmann::ordered_json*>(nullptr);
+      if (!cur->is_object() || !cur->contains(k))
+        return static_cast<const nlohmann::ordered_json*>(nullptr);
       cur = &(*cur)[k];
     }
     return cur;
   };
-  if (kind == "CronJob") tmpl = at(obj, {"spec", "jobTemplate", "spec", "template"});
-  else if (kind == "PodTemplate") tmpl = at(obj, {"template"});
-  else if (kind != "Pod") tmpl = at(obj, {"spec", "template"});
+  if (kind == "CronJob")
+    tmpl = at(obj, {"spec", "jobTemplate", "spec", "template"});
+  else if (kind == "PodTemplate")
+    tmpl = at(obj, {"template"});
+  else if (kind != "Pod")
+    tmpl = at(obj, {"spec", "template"});
   if (tmpl == nullptr) return obj;
   nlohmann::ordered_json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}};
-  pod["metadata"] = tmpl->contains("metadata") ? (*tmpl)["metadata"] : nlohmann::ordered_json::object();
+  pod["metadata"] =
+      tmpl->contains("metadata") ? (*tmpl)["metadata"] : nlohmann::ordered_json::object();
   if (pod["metadata"].is_object()) {
     if (!pod["metadata"].contains("name"))
       pod["metadata"]["name"] = obj.contains("metadata") && obj["metadata"].is_object()
@@ -117,8 +123,11 @@ std::string profilePolicy(const std::string& profile, std::string& error) {
     return "";
   }
   return "apiVersion: policy.kube-customs.io/v1alpha1\nkind: DeploymentPolicy\nmetadata:\n"
-         "  name: pod-security-" + level + "\nspec:\n  mode: enforce\n  enforceTemplates: true\n"
-         "  podSecurity:\n    level: " + level + "\n    version: \"" + version + "\"\n";
+         "  name: pod-security-" +
+         level +
+         "\nspec:\n  mode: enforce\n  enforceTemplates: true\n"
+         "  podSecurity:\n    level: " +
+         level + "\n    version: \"" + version + "\"\n";
 }
 
 }  // namespace

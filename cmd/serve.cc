@@ -55,7 +55,8 @@ int loadConfig(const Flags& flags, Config& cfg) {
   if (auto file = flags.get("config")) {
     std::string text;
     if (!files::readFile(*file, text)) {
-      std::cerr << "kube-customs serve: cannot read config file " << files::readError(*file) << "\n";
+      std::cerr << "kube-customs serve: cannot read config file " << files::readError(*file)
+                << "\n";
       return 2;
     }
     auto errors = applyConfigYaml(text, cfg);
@@ -109,9 +110,11 @@ int ensureLocalCerts(Config& cfg) {
     std::cerr << "kube-customs serve: cannot create a local certificate: " << error << "\n";
     return 1;
   }
-  log::warn("no --tls-cert given: generated a self-signed CA and serving certificate for local "
-            "use; trust " + dir + "/ca.crt",
-            {{log::field::kPath, dir}});
+  log::warn(
+      "no --tls-cert given: generated a self-signed CA and serving certificate for local "
+      "use; trust " +
+          dir + "/ca.crt",
+      {{log::field::kPath, dir}});
   return -1;
 }
 
@@ -141,8 +144,8 @@ int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
   std::error_code ec;
   if (!std::filesystem::exists(cfg.stateDir, ec)) {
     if (!std::filesystem::create_directories(cfg.stateDir, ec) && ec) {
-      std::cerr << "kube-customs serve: cannot create the state directory " << cfg.stateDir
-                << ": " << ec.message() << "\n";
+      std::cerr << "kube-customs serve: cannot create the state directory " << cfg.stateDir << ": "
+                << ec.message() << "\n";
       return 1;
     }
     std::filesystem::permissions(cfg.stateDir, std::filesystem::perms::owner_all,
@@ -159,10 +162,10 @@ int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
 }  // namespace
 
 int runServe(const std::vector<std::string>& args) {
-  Flags flags({"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key",
-               "audit-client-ca", "policies", "state-dir", "audit-log-path", "log-level",
-               "threads"},
-              {"help"});
+  Flags flags(
+      {"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key", "audit-client-ca",
+       "policies", "state-dir", "audit-log-path", "log-level", "threads"},
+      {"help"});
   std::string error;
   if (!flags.parse(args, error)) {
     std::cerr << "kube-customs serve: " << error << "\n" << kUsage;
@@ -199,10 +202,9 @@ int runServe(const std::vector<std::string>& args) {
 
   auto tlsContext = std::make_shared<tls::ReloadingContext>(
       tls::TlsFiles{cfg.tls.certFile, cfg.tls.keyFile, cfg.tls.clientCAFile},
-      tls::ReloadingContext::Hooks{
-          [&] { serverMetrics.tlsReloaded(); },
-          [&](const std::string&) { serverMetrics.tlsReloadFailed(); },
-          [&](std::time_t t) { serverMetrics.tlsNotAfter(t); }});
+      tls::ReloadingContext::Hooks{[&] { serverMetrics.tlsReloaded(); },
+                                   [&](const std::string&) { serverMetrics.tlsReloadFailed(); },
+                                   [&](std::time_t t) { serverMetrics.tlsNotAfter(t); }});
   if (!tlsContext->load(error)) {
     std::cerr << "kube-customs serve: " << error << "\n";
     return 1;
@@ -210,12 +212,11 @@ int runServe(const std::vector<std::string>& args) {
 
   // Policies: a snapshot swapped atomically; requests keep the snapshot they started with.
   webhook::PolicyMetrics policyMetrics(*registry);
-  webhook::PolicyStore policyStore(
-      cfg.policies.dir,
-      {[&](bool ok, std::size_t inForce) {
-        policyMetrics.loaded(ok, inForce, static_cast<double>(std::time(nullptr)));
-      }},
-      {cfg.policies.allowEmpty, millis(cfg.policies.settleSeconds)});
+  webhook::PolicyStore policyStore(cfg.policies.dir, {[&](bool ok, std::size_t inForce) {
+                                     policyMetrics.loaded(ok, inForce,
+                                                          static_cast<double>(std::time(nullptr)));
+                                   }},
+                                   {cfg.policies.allowEmpty, millis(cfg.policies.settleSeconds)});
   auto policySource = [&policyStore] { return policyStore.current(); };
   auto refreshPolicies = [&](bool now) {
     policyStore.reload(now);
@@ -233,8 +234,7 @@ int runServe(const std::vector<std::string>& args) {
 
   std::unique_ptr<AuditRole> auditRole;  // before the routes: /readyz asks it
   std::vector<http::Route> routes;
-  routes.push_back({"GET", "/healthz",
-                    [](const http::Request&, http::Response& res) {
+  routes.push_back({"GET", "/healthz", [](const http::Request&, http::Response& res) {
                       res.contentType = "text/plain";
                       res.body = "ok";
                     }});
@@ -256,11 +256,10 @@ int runServe(const std::vector<std::string>& args) {
     webhookMetrics = std::make_unique<webhook::WebhookMetrics>(*registry);
     admission = std::make_unique<webhook::AdmissionHandler>(policySource, *webhookMetrics,
                                                             serverMetrics, &policyMetrics);
-    routes.push_back({"POST", "/validate",
-                      [&](const http::Request& req, http::Response& res) {
-                        admission->handle(req, res);
-                      },
-                      cfg.server.maxBodyBytes, true});
+    routes.push_back(
+        {"POST", "/validate",
+         [&](const http::Request& req, http::Response& res) { admission->handle(req, res); },
+         cfg.server.maxBodyBytes, true});
   }
 
   if (cfg.hasRole("audit")) {

@@ -1,7 +1,5 @@
 #include "common/certgen.h"
 
-#include "common/files.h"
-
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -16,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+
+#include "common/files.h"
 
 namespace kc::tls {
 namespace {
@@ -129,7 +129,8 @@ bool generateCerts(const CertRequest& req, GeneratedCerts& out, std::string& err
   san.pop_back();
   if (!addExt(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") ||
       !addExt(leaf.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-      !addExt(leaf.get(), ca.get(), NID_ext_key_usage, req.clientAuth ? "clientAuth" : "serverAuth") ||
+      !addExt(leaf.get(), ca.get(), NID_ext_key_usage,
+              req.clientAuth ? "clientAuth" : "serverAuth") ||
       !addExt(leaf.get(), ca.get(), NID_subject_alt_name, san) ||
       !addExt(leaf.get(), ca.get(), NID_authority_key_identifier, "keyid:always") ||
       X509_sign(leaf.get(), caKey.get(), EVP_sha256()) == 0) {

@@ -43,11 +43,19 @@ struct Field {
   bool nonEmptyItems = false;
 };
 
-#define KC_FIELD(path, type, member) \
-  { path, Field{type, [](Config& c) -> void* { return &c.member; }} }
+#define KC_FIELD(path, type, member)                     \
+  {                                                      \
+    path, Field {                                        \
+      type, [](Config& c) -> void* { return &c.member; } \
+    }                                                    \
+  }
 // A list (or map of lists) of identities: no empty string; map keys checked by `check`.
-#define KC_IDENTITIES(path, type, member, check) \
-  { path, Field{type, [](Config& c) -> void* { return &c.member; }, check, true} }
+#define KC_IDENTITIES(path, type, member, check)                      \
+  {                                                                   \
+    path, Field {                                                     \
+      type, [](Config& c) -> void* { return &c.member; }, check, true \
+    }                                                                 \
+  }
 
 std::string joinRuleIds() {
   std::string out;
@@ -120,7 +128,8 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("alertmanager.bearerTokenFile", Type::kString, alertmanager.bearerTokenFile),
       KC_FIELD("alertmanager.resendIntervalSeconds", Type::kDouble,
                alertmanager.resendIntervalSeconds),
-      KC_FIELD("alertmanager.alertLifetimeSeconds", Type::kDouble, alertmanager.alertLifetimeSeconds),
+      KC_FIELD("alertmanager.alertLifetimeSeconds", Type::kDouble,
+               alertmanager.alertLifetimeSeconds),
   };
   return kFields;
 }
@@ -128,9 +137,8 @@ const std::map<std::string, Field>& fields() {
 #undef KC_FIELD
 
 const std::set<std::string>& sections() {
-  static const std::set<std::string> kSections = {"server",   "tls",   "metrics",
-                                                  "policies", "audit", "audit.detections",
-                                                  "alertmanager"};
+  static const std::set<std::string> kSections = {
+      "server", "tls", "metrics", "policies", "audit", "audit.detections", "alertmanager"};
   return kSections;
 }
 
@@ -313,8 +321,7 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"server.headerTimeoutSeconds", 0, "must be > 0"});
   if (cfg.server.idleTimeoutSeconds <= 0)
     errors.push_back({"server.idleTimeoutSeconds", 0, "must be > 0"});
-  if (cfg.server.maxConnections == 0)
-    errors.push_back({"server.maxConnections", 0, "must be > 0"});
+  if (cfg.server.maxConnections == 0) errors.push_back({"server.maxConnections", 0, "must be > 0"});
   if (cfg.server.maxInFlightBodyBytes < cfg.server.maxBodyBytes ||
       cfg.server.maxInFlightBodyBytes < cfg.audit.webhookMaxBodyBytes)
     errors.push_back({"server.maxInFlightBodyBytes", 0,
@@ -334,9 +341,11 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
   if (cfg.audit.webhookMaxBodyBytes == 0)
     errors.push_back({"audit.webhookMaxBodyBytes", 0, "must be > 0"});
   if (cfg.audit.maxEventBytes == 0 || cfg.audit.maxEventBytes > cfg.audit.webhookMaxBodyBytes)
-    errors.push_back({"audit.maxEventBytes", 0, "must be > 0 and at most audit.webhookMaxBodyBytes"});
+    errors.push_back(
+        {"audit.maxEventBytes", 0, "must be > 0 and at most audit.webhookMaxBodyBytes"});
   if (cfg.audit.queueMaxBytes < cfg.audit.webhookMaxBodyBytes)
-    errors.push_back({"audit.queueMaxBytes", 0, "must hold at least one batch (audit.webhookMaxBodyBytes)"});
+    errors.push_back(
+        {"audit.queueMaxBytes", 0, "must hold at least one batch (audit.webhookMaxBodyBytes)"});
   if (cfg.audit.learningPeriodHours < 0)
     errors.push_back({"audit.learningPeriodHours", 0, "must be >= 0"});
   if (cfg.audit.retryAfterSeconds < 1 || cfg.audit.retryAfterSeconds > 300)
@@ -354,23 +363,42 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
   if (cfg.audit.detections.maxTrackedRequests == 0)
     errors.push_back({"audit.detections.maxTrackedRequests", 0, "must be > 0"});
   if (cfg.alertmanager.resendIntervalSeconds <= 0 || cfg.alertmanager.alertLifetimeSeconds <= 0)
-    errors.push_back({"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
+    errors.push_back(
+        {"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
   return errors;
 }
 
 const std::vector<std::string_view>& detectionRuleIds() {
   // In the order of controller/detections.cc's catalog.
-  static const std::vector<std::string_view> kIds = {
-      "policy-violation",          "privileged-container",     "host-namespace",
-      "host-port",                 "sensitive-host-path",      "dangerous-capability",
-      "pod-exec",                  "pod-attach",               "pod-portforward",
-      "ephemeral-container",       "node-debug-pod",           "mirror-pod",
-      "system-namespace-workload", "system-component-name",    "daemonset-created",
-      "cronjob-created",           "webhook-config-changed",   "nodes-proxy-access",
-      "events-deleted",            "service-exposed",          "service-external-ips",
-      "audit-id-reused",           "unjudged-object",          "anonymous-request-allowed",
-      "privileged-impersonation",  "workload-image-changed",   "unexpected-creator",
-      "unexpected-image-source",   "unexpected-user-agent"};
+  static const std::vector<std::string_view> kIds = {"policy-violation",
+                                                     "privileged-container",
+                                                     "host-namespace",
+                                                     "host-port",
+                                                     "sensitive-host-path",
+                                                     "dangerous-capability",
+                                                     "pod-exec",
+                                                     "pod-attach",
+                                                     "pod-portforward",
+                                                     "ephemeral-container",
+                                                     "node-debug-pod",
+                                                     "mirror-pod",
+                                                     "system-namespace-workload",
+                                                     "system-component-name",
+                                                     "daemonset-created",
+                                                     "cronjob-created",
+                                                     "webhook-config-changed",
+                                                     "nodes-proxy-access",
+                                                     "events-deleted",
+                                                     "service-exposed",
+                                                     "service-external-ips",
+                                                     "audit-id-reused",
+                                                     "unjudged-object",
+                                                     "anonymous-request-allowed",
+                                                     "privileged-impersonation",
+                                                     "workload-image-changed",
+                                                     "unexpected-creator",
+                                                     "unexpected-image-source",
+                                                     "unexpected-user-agent"};
   return kIds;
 }
 

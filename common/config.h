@@ -68,10 +68,10 @@ struct DetectionsConfig {
 
 struct AuditConfig {
   std::string logPath;
-  std::string checkpointFile;  // default STATE_DIR/audit-checkpoint.json
-  std::string baselineFile;    // default STATE_DIR/baseline.json
-  std::string memoryFile;      // default STATE_DIR/audit-memory.jsonl
-  std::string webhookSpoolFile;  // default STATE_DIR/audit-webhook.spool
+  std::string checkpointFile;            // default STATE_DIR/audit-checkpoint.json
+  std::string baselineFile;              // default STATE_DIR/baseline.json
+  std::string memoryFile;                // default STATE_DIR/audit-memory.jsonl
+  std::string webhookSpoolFile;          // default STATE_DIR/audit-webhook.spool
   double stateSaveIntervalSeconds = 30;  // baseline and memory, while events arrive
   double learningPeriodHours = 168;
   std::size_t webhookMaxBodyBytes = 12 * 1024 * 1024;

@@ -168,8 +168,8 @@ std::unique_ptr<PidLock> PidLock::tryLock(const std::string& path, std::string& 
     return nullptr;
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) !=
-                                     static_cast<ssize_t>(pid.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     error = "cannot write the pid to the lock file " + path + ": " + std::strerror(errno);
     ::close(fd);
     return nullptr;

@@ -6,12 +6,12 @@
 #include <sys/resource.h>
 
 #include <atomic>
-#include <limits>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -131,7 +131,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};
   std::uint16_t port = 0;
-  std::size_t maxAnyBody = 0;  // the largest body cap of the server and its routes
+  std::size_t maxAnyBody = 0;             // the largest body cap of the server and its routes
   std::atomic<std::size_t> bodyBytes{0};  // held by bodies being received or handled
 
   // Takes `n` bytes of the body budget; false when that would exceed it.
@@ -265,8 +265,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // A wait ended by the deadline or by shutdown reports `timeout` or `operation_aborted`.
   template <typename Retry, typename Fail>
   void waitFor(int sslError, Retry retry, Fail failed) {
-    const auto what = sslError == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write
-                                                        : tcp::socket::wait_read;
+    const auto what =
+        sslError == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
     sock_.async_wait(what, [self = shared_from_this(), retry = std::move(retry),
                             failed = std::move(failed)](beast::error_code ec) mutable {
       if (self->timedOut_) return failed(beast::error::timeout);
@@ -299,8 +299,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-      return waitFor(err, [this] { continueHandshake(); },
-                     [this](beast::error_code ec) { onHandshake(ec); });
+      return waitFor(
+          err, [this] { continueHandshake(); }, [this](beast::error_code ec) { onHandshake(ec); });
     // A client that connects and goes away is eof, not a bad handshake.
     onHandshake(sslFailure(err));
   }
@@ -309,7 +309,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       // A silent connection or a ClientHello that never finishes holds a connection slot
       // until headerTimeout: counted, so a slow-loris at the TLS layer shows.
-      if (ec == beast::error::timeout) server_->badRequest("handshake_timeout");
+      if (ec == beast::error::timeout)
+        server_->badRequest("handshake_timeout");
       else if (ec != net::error::eof && ec != net::error::operation_aborted)
         server_->badRequest("tls_handshake");
       return doClose();
@@ -340,8 +341,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-      return waitFor(err, [this, done]() mutable { readSome(std::move(done)); },
-                     [done](beast::error_code ec) mutable { done(ec); });
+      return waitFor(
+          err, [this, done]() mutable { readSome(std::move(done)); },
+          [done](beast::error_code ec) mutable { done(ec); });
     done(sslFailure(err));
   }
 
@@ -361,15 +363,17 @@ class Session : public std::enable_shared_from_this<Session> {
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         // Only a client that stops reading gets here: give it headerTimeout to make room.
         setDeadline(server_->options.headerTimeout);
-        return waitFor(err, [this, done]() mutable { writeAll(std::move(done)); },
-                       [done](beast::error_code ec) mutable { done(ec); });
+        return waitFor(
+            err, [this, done]() mutable { writeAll(std::move(done)); },
+            [done](beast::error_code ec) mutable { done(ec); });
       }
       return done(sslFailure(err));
     }
     done(beast::error_code{});
   }
 
-  // --- plain HTTP over the socket (the metrics listener) ------------------------------------------
+  // --- plain HTTP over the socket (the metrics listener)
+  // ------------------------------------------
 
   // A new plain connection must start its request within headerTimeout (not the idle timeout
   // of a kept-alive one), as a TLS client must finish its handshake.
@@ -393,8 +397,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return done(beast::error_code{});
     }
     if (ec == net::error::would_block || ec == net::error::try_again)
-      return waitFor(SSL_ERROR_WANT_READ, [this, done]() mutable { readSomePlain(std::move(done)); },
-                     [done](beast::error_code e) mutable { done(e); });
+      return waitFor(
+          SSL_ERROR_WANT_READ, [this, done]() mutable { readSomePlain(std::move(done)); },
+          [done](beast::error_code e) mutable { done(e); });
     done(ec);
   }
 
@@ -406,9 +411,9 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!ec) continue;
       if (ec == net::error::would_block || ec == net::error::try_again) {
         setDeadline(server_->options.headerTimeout);
-        return waitFor(SSL_ERROR_WANT_WRITE,
-                       [this, done]() mutable { writeAllPlain(std::move(done)); },
-                       [done](beast::error_code e) mutable { done(e); });
+        return waitFor(
+            SSL_ERROR_WANT_WRITE, [this, done]() mutable { writeAllPlain(std::move(done)); },
+            [done](beast::error_code e) mutable { done(e); });
       }
       return done(ec);
     }
@@ -483,8 +488,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return doClose();
     }
     const bool cutShort = ec == net::error::eof || ec == net::error::operation_aborted ||
-                          ec == ssl::error::stream_truncated ||
-                          ec == net::error::connection_reset;
+                          ec == ssl::error::stream_truncated || ec == net::error::connection_reset;
     if (headerDone_ && cutShort) server_->badRequest("body_incomplete");
     doClose();
   }
@@ -497,8 +501,10 @@ class Session : public std::enable_shared_from_this<Session> {
     bool pathKnown = false;
     route_ = server_->findRoute(req.method_string(), path_, pathKnown);
     if (route_ == nullptr) {
-      if (pathKnown) fail("method_not_allowed", 405, "method not allowed");
-      else fail("not_found", 404, "no such path");
+      if (pathKnown)
+        fail("method_not_allowed", 405, "method not allowed");
+      else
+        fail("not_found", 404, "no such path");
       return false;
     }
     if (route_->requireJson && !isJsonContentType(req[bhttp::field::content_type])) {
@@ -563,8 +569,8 @@ class Session : public std::enable_shared_from_this<Session> {
     try {
       route_->handler(r, out);
     } catch (const std::exception& e) {
-      log::error("request handler failed", {{log::field::kPath, std::string(path_)},
-                                            {log::field::kError, e.what()}});
+      log::error("request handler failed",
+                 {{log::field::kPath, std::string(path_)}, {log::field::kError, e.what()}});
       server_->badRequest("internal_error");
       out = Response{};
       out.status = 500;
@@ -645,9 +651,10 @@ class Session : public std::enable_shared_from_this<Session> {
     server_->badRequest("response_budget");
     const std::string body =
         errorBody("answers waiting to be read exceed the server's memory budget; retry");
-    out_ = "HTTP/1.1 503 Service Unavailable\r\nServer: kube-customs\r\n"
-           "Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    out_ =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: kube-customs\r\n"
+        "Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     keepAlive_ = false;
   }
 
@@ -673,7 +680,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (r >= 0) return doClose();
     const int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_WRITE)
-      return waitFor(err, [this] { continueShutdown(); }, [this](beast::error_code) { doClose(); });
+      return waitFor(
+          err, [this] { continueShutdown(); }, [this](beast::error_code) { doClose(); });
     ERR_clear_error();
     doClose();
   }
@@ -700,7 +708,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timerPending_ = false;
   bool timedOut_ = false;
   bool closed_ = false;
-  std::size_t written_ = 0;  // bytes of out_ already handed to SSL_write
+  std::size_t written_ = 0;   // bytes of out_ already handed to SSL_write
   std::size_t reserved_ = 0;  // this request's share of the server's body budget
   std::shared_ptr<Server::Impl> server_;
   static constexpr std::size_t kReadSize = 16 * 1024;
@@ -722,8 +730,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::doAccept() {
-  net::io_context& target =
-      nextContext == 0 ? ioc : *workers[nextContext - 1];
+  net::io_context& target = nextContext == 0 ? ioc : *workers[nextContext - 1];
   nextContext = (nextContext + 1) % (workers.size() + 1);
   acceptor.async_accept(target.get_executor(),
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {

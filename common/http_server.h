@@ -32,7 +32,7 @@ struct Request {
   std::string_view contentType;
   std::string_view authorization;
   std::string_view body;
-  bool clientCertVerified = false;   // a client certificate was presented and verified
+  bool clientCertVerified = false;     // a client certificate was presented and verified
   std::string_view clientCertSubject;  // its subject CN, when verified
 };
 

@@ -17,10 +17,14 @@ std::array<std::atomic<std::uint64_t>, kComponentCount> gCounts{};
 
 std::string_view componentName(Component c) {
   switch (c) {
-    case Component::kHttp: return "http";
-    case Component::kAuditWorker: return "audit_worker";
-    case Component::kAlertmanager: return "alertmanager";
-    case Component::kBackgroundWriter: return "background_writer";
+    case Component::kHttp:
+      return "http";
+    case Component::kAuditWorker:
+      return "audit_worker";
+    case Component::kAlertmanager:
+      return "alertmanager";
+    case Component::kBackgroundWriter:
+      return "background_writer";
   }
   return "http";
 }

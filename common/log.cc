@@ -44,16 +44,23 @@ std::string nowRfc3339() {
 }  // namespace
 
 bool parseLevel(std::string_view s, Level& out) {
-  if (s == "debug") out = Level::kDebug;
-  else if (s == "info") out = Level::kInfo;
-  else if (s == "warn" || s == "warning") out = Level::kWarn;
-  else if (s == "error") out = Level::kError;
-  else return false;
+  if (s == "debug")
+    out = Level::kDebug;
+  else if (s == "info")
+    out = Level::kInfo;
+  else if (s == "warn" || s == "warning")
+    out = Level::kWarn;
+  else if (s == "error")
+    out = Level::kError;
+  else
+    return false;
   return true;
 }
 
 void setLevel(Level level) { gLevel.store(static_cast<int>(level)); }
-bool enabled(Level level) { return static_cast<int>(level) >= gLevel.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= gLevel.load(std::memory_order_relaxed);
+}
 void setSink(std::FILE* sink) { gSink.store(sink); }
 
 void write(Level level, std::string_view message, const nlohmann::json& fields) {

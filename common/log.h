@@ -4,7 +4,6 @@
 // Thread-safe: each line is formatted first and written with one call under a mutex.
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 
@@ -67,7 +66,8 @@ bool enabled(Level level);
 void setSink(std::FILE* sink);
 
 // Writes one line: {"ts":..., "level":..., "msg":..., <fields>}.
-void write(Level level, std::string_view message, const nlohmann::json& fields = nlohmann::json::object());
+void write(Level level, std::string_view message,
+           const nlohmann::json& fields = nlohmann::json::object());
 
 inline void debug(std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
   if (enabled(Level::kDebug)) write(Level::kDebug, m, f);

@@ -8,8 +8,8 @@
 namespace kc::metrics {
 
 std::vector<double> latencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 const std::vector<std::string>& badRequestReasons() {
@@ -33,9 +33,10 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry) {
   for (const auto& r : badRequestReasons()) badRequests_[r] = &bad.Add({{"reason", r}});
   bodyBytes_ = &prometheus::BuildGauge()
                     .Name("kube_customs_http_body_bytes_in_flight")
-                    .Help("Bytes of request bodies being read or handled (declared lengths) "
-                          "and of answers not yet read by their clients, against "
-                          "server.maxInFlightBodyBytes.")
+                    .Help(
+                        "Bytes of request bodies being read or handled (declared lengths) "
+                        "and of answers not yet read by their clients, against "
+                        "server.maxInFlightBodyBytes.")
                     .Register(registry)
                     .Add({});
   tlsReloads_ = &prometheus::BuildCounter()
@@ -45,8 +46,9 @@ ServerMetrics::ServerMetrics(prometheus::Registry& registry) {
                      .Add({});
   tlsReloadFailures_ = &prometheus::BuildCounter()
                             .Name("kube_customs_tls_reload_failures_total")
-                            .Help("Serving certificate reloads that failed; the previous "
-                                  "certificate stays in use.")
+                            .Help(
+                                "Serving certificate reloads that failed; the previous "
+                                "certificate stays in use.")
                             .Register(registry)
                             .Add({});
   tlsExpiry_ = &prometheus::BuildGauge()

@@ -31,9 +31,9 @@ class SipHash128T {
  private:
   void compress(uint64_t m);
   uint64_t v0_, v1_, v2_, v3_;
-  uint64_t tail_ = 0;     // bytes not yet compressed (fewer than 8), little-endian
+  uint64_t tail_ = 0;  // bytes not yet compressed (fewer than 8), little-endian
   size_t tailLen_ = 0;
-  uint64_t total_ = 0;    // bytes fed
+  uint64_t total_ = 0;  // bytes fed
 };
 
 using SipHash128 = SipHash128T<2, 4>;

@@ -6,7 +6,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-
 #include "common/files.h"
 #include "common/log.h"
 
@@ -50,8 +49,8 @@ std::shared_ptr<boost::asio::ssl::context> makeServerContext(const TlsFiles& fil
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_cipher_list(native,
                           "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -154,8 +153,9 @@ bool ReloadingContext::maybeReload() {
     }
   }
   if (!error.empty()) {
-    log::error("TLS reload failed; keeping the previous certificate",
-               {{log::field::kEventType, log::event::kTlsReloadFailed}, {log::field::kError, error}});
+    log::error(
+        "TLS reload failed; keeping the previous certificate",
+        {{log::field::kEventType, log::event::kTlsReloadFailed}, {log::field::kError, error}});
     if (hooks_.onFailure) hooks_.onFailure(error);
     return false;
   }

@@ -5,7 +5,6 @@
 // Thread-safe: current() and maybeReload() may be called from any thread.
 
 #include <boost/asio/ssl/context.hpp>
-
 #include <ctime>
 #include <functional>
 #include <memory>

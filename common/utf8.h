@@ -44,7 +44,8 @@ class CappedText {
       return;
     }
     full_ = true;
-    const std::size_t room = limit_ > text_.size() + sep.size() ? limit_ - text_.size() - sep.size() : 0;
+    const std::size_t room =
+        limit_ > text_.size() + sep.size() ? limit_ - text_.size() - sep.size() : 0;
     const std::string_view part = prefix(piece, room);
     if (part.empty()) {
       ++omitted_;  // not even a character of it fits: counted as left out

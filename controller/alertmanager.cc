@@ -1,24 +1,23 @@
-#include "common/internal_errors.h"
 #include "controller/alertmanager.h"
 
 #include <cpprest/http_client.h>
 
-#include <boost/asio/ssl/context.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
+#include <boost/asio/ssl/context.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <deque>
 #include <list>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "common/files.h"
+#include "common/internal_errors.h"
 
 namespace kc::audit {
 namespace {
@@ -172,7 +171,7 @@ std::string encodeAlerts(const std::vector<Alert>& alerts) {
 // live ones is rebuilt from the entries.
 struct AlertmanagerClient::Impl {
   struct Entry {
-    Alert alert;  // labels include alertname
+    Alert alert;           // labels include alertname
     std::uint64_t id = 0;  // names the entry in the heaps' items
     std::uint64_t version = 1;
     std::vector<std::uint64_t> sentVersion;    // per URL: last version accepted, 0 = none
@@ -201,7 +200,7 @@ struct AlertmanagerClient::Impl {
   struct Endpoint {
     std::string url;
     std::unique_ptr<web::http::client::http_client> http;
-    std::vector<DueItem> dueHeap;    // entries by the time they are next due at this URL
+    std::vector<DueItem> dueHeap;     // entries by the time they are next due at this URL
     std::deque<std::uint64_t> ready;  // ids taken off the heap as due, in due order, not sent
     // The sender's wake-up, so that fire() wakes it only when it must: while it is idle, when
     // something falls due before it would wake; while it holds a partial batch back
@@ -218,11 +217,11 @@ struct AlertmanagerClient::Impl {
 
   std::mutex stopMu;
   mutable std::mutex mu;
-  std::condition_variable cv;       // work for senders, or stop
-  std::condition_variable doneCv;   // a sender exited
+  std::condition_variable cv;      // work for senders, or stop
+  std::condition_variable doneCv;  // a sender exited
   std::unordered_map<std::string, Entry> entries;
   std::unordered_map<std::uint64_t, Entry*> byId;  // element pointers stay valid on rehash
-  std::list<std::string> order;  // fingerprints, least recently fired first
+  std::list<std::string> order;                    // fingerprints, least recently fired first
   std::vector<ExpiryItem> expiryHeap;  // entries by endsAt (or the end of a resolution's grace)
   std::uint64_t nextId = 1;
   std::uint64_t nextSeq = 1;
@@ -373,8 +372,8 @@ struct AlertmanagerClient::Impl {
     const Endpoint& ep = endpoints[i];
     if (!ep.dueHeap.empty()) at = std::min(at, ep.dueHeap.front().at);
     if (!expiryHeap.empty()) {
-      const auto in = std::chrono::duration_cast<SteadyClock::duration>(
-          expiryHeap.front().at - sysNow);
+      const auto in =
+          std::chrono::duration_cast<SteadyClock::duration>(expiryHeap.front().at - sysNow);
       at = std::min(at, now + std::max(in, SteadyClock::duration::zero()));
     }
     return at;
@@ -513,8 +512,8 @@ struct AlertmanagerClient::Impl {
           schedule(*e, i, e->version == version ? lastPost + options.resendInterval : lastPost);
         }
       } else {
-        backoff = backoff.count() == 0 ? options.retryInitial
-                                       : std::min(backoff * 2, options.retryMax);
+        backoff =
+            backoff.count() == 0 ? options.retryInitial : std::min(backoff * 2, options.retryMax);
         retryAt = lastPost + backoff;
         // Retried first, as they are (an update since is sent with them).
         if (!draining) {
@@ -746,9 +745,8 @@ bool AlertmanagerClient::stop(std::chrono::milliseconds deadline) {
     s.stopDeadline = SteadyClock::now() + std::max(deadline, std::chrono::milliseconds{0});
     s.cv.notify_all();
   }
-  const bool finished = s.doneCv.wait_until(lk, s.stopDeadline, [&] {
-    return s.sendersDone == s.senders.size();
-  });
+  const bool finished =
+      s.doneCv.wait_until(lk, s.stopDeadline, [&] { return s.sendersDone == s.senders.size(); });
   if (!finished) {
     s.cancel.cancel();  // interrupts requests in flight
     s.cv.notify_all();

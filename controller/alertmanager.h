@@ -37,7 +37,7 @@ struct Alert {
   std::map<std::string, std::string> annotations;  // free text; invalid UTF-8 replaced, capped
   std::chrono::system_clock::time_point startsAt{};  // default (epoch): the time of fire()
   std::chrono::system_clock::time_point endsAt{};    // default: startsAt + alertLifetime
-  std::string generatorURL;                         // optional link back to the finding
+  std::string generatorURL;                          // optional link back to the finding
 };
 
 struct AlertmanagerOptions {
@@ -47,32 +47,32 @@ struct AlertmanagerOptions {
   std::string caFile;           // PEM bundle to verify https servers (added to the system CAs)
   std::string bearerToken;      // sent as `Authorization: Bearer ...`
   std::string bearerTokenFile;  // read before each request (projected tokens rotate); wins
-  std::chrono::milliseconds timeout{10'000};          // per request, connect included
-  std::chrono::milliseconds resendInterval{60'000};   // re-send period of an active alert
+  std::chrono::milliseconds timeout{10'000};             // per request, connect included
+  std::chrono::milliseconds resendInterval{60'000};      // re-send period of an active alert
   std::chrono::milliseconds alertLifetime{15 * 60'000};  // endsAt when the caller sets none
   // Least gap between two posts to one URL. 0: none, an alert goes out as soon as no post is
   // in flight, and what arrives during a post goes in the next one (the batch forms by itself).
   std::chrono::milliseconds batchWait{0};
-  std::chrono::milliseconds retryInitial{500};       // first backoff after a failed post
-  std::chrono::milliseconds retryMax{30'000};        // backoff cap
-  std::size_t maxAlerts = 10'000;          // alerts held (pending and active); oldest dropped
-  std::size_t maxBatch = 64;               // alerts per post
-  std::size_t maxAnnotationBytes = 4096;   // longer annotation values are truncated
+  std::chrono::milliseconds retryInitial{500};  // first backoff after a failed post
+  std::chrono::milliseconds retryMax{30'000};   // backoff cap
+  std::size_t maxAlerts = 10'000;               // alerts held (pending and active); oldest dropped
+  std::size_t maxBatch = 64;                    // alerts per post
+  std::size_t maxAnnotationBytes = 4096;        // longer annotation values are truncated
 };
 
 // Called from sender threads (sent, failed) or from the thread calling fire() (dropped). They
 // must be cheap and must not call back into the client; what they throw is swallowed.
 // `url` is the endpoint posted to (<base>/api/v2/alerts).
 struct AlertmanagerHooks {
-  std::function<void(const std::string& url, std::size_t alerts)> sent;  // a post succeeded
+  std::function<void(const std::string& url, std::size_t alerts)> sent;          // a post succeeded
   std::function<void(const std::string& url, const std::string& error)> failed;  // one post
   std::function<void(std::size_t alerts)> dropped;  // evicted from a full set, or after stop()
 };
 
 struct AlertmanagerStats {
-  std::uint64_t alertsSent = 0;     // alerts in successful posts, summed over URLs
-  std::uint64_t sendFailures = 0;   // failed posts (connection error, timeout, non-2xx)
-  std::uint64_t alertsDropped = 0;  // alerts evicted before their endsAt, or fired after stop()
+  std::uint64_t alertsSent = 0;      // alerts in successful posts, summed over URLs
+  std::uint64_t sendFailures = 0;    // failed posts (connection error, timeout, non-2xx)
+  std::uint64_t alertsDropped = 0;   // alerts evicted before their endsAt, or fired after stop()
   std::uint64_t alertsRejected = 0;  // fire() refused: no alertname, bad label name, bad times
   std::size_t alertsHeld = 0;        // alerts currently pending or active
 };
@@ -81,7 +81,7 @@ class AlertmanagerClient {
  public:
   struct CreateResult {
     std::unique_ptr<AlertmanagerClient> client;  // null on error
-    std::string error;                           // why, e.g. "urls[1]: scheme must be http or https"
+    std::string error;  // why, e.g. "urls[1]: scheme must be http or https"
     bool ok() const { return client != nullptr; }
   };
 

@@ -1,13 +1,13 @@
-#include "common/utf8.h"
 #include "controller/audit_event.h"
-
-#include "controller/dedupe.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/utf8.h"
+#include "controller/dedupe.h"
 
 namespace kc::audit {
 

@@ -81,15 +81,17 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                            .Help("Audit documents or events that could not be parsed, by source.")
                            .Register(registry);
   duplicateFamily_ = &prometheus::BuildCounter()
-                         .Name("kube_customs_audit_events_duplicate_total")
-                         .Help("Audit events seen again (same auditID and stage: API server "
-                               "retries, re-read lines after a restart) and skipped, by source.")
-                         .Register(registry);
+                          .Name("kube_customs_audit_events_duplicate_total")
+                          .Help(
+                              "Audit events seen again (same auditID and stage: API server "
+                              "retries, re-read lines after a restart) and skipped, by source.")
+                          .Register(registry);
   lastEventFamily_ = &prometheus::BuildGauge()
                           .Name("kube_customs_audit_last_event_timestamp_seconds")
-                          .Help("Time of the newest audit event received, by source, Unix "
-                                "seconds (the event's own timestamp, never later than the time "
-                                "it was received).")
+                          .Help(
+                              "Time of the newest audit event received, by source, Unix "
+                              "seconds (the event's own timestamp, never later than the time "
+                              "it was received).")
                           .Register(registry);
   findingsFamily_ = &prometheus::BuildCounter()
                          .Name("kube_customs_audit_findings_total")
@@ -98,8 +100,9 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   stateFileErrorsFamily_ =
       &prometheus::BuildCounter()
            .Name("kube_customs_audit_state_file_errors_total")
-           .Help("Audit state files (baseline, memory, checkpoint) that could not be used at "
-                 "start: damaged or unreadable; the role went on without them.")
+           .Help(
+               "Audit state files (baseline, memory, checkpoint) that could not be used at "
+               "start: damaged or unreadable; the role went on without them.")
            .Register(registry);
   queueFull_ = &prometheus::BuildCounter()
                     .Name("kube_customs_audit_webhook_rejected_batches_total")
@@ -107,12 +110,13 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                     .Register(registry)
                     .Add({});
   spoolErrors_ = &prometheus::BuildCounter()
-                     .Name("kube_customs_audit_webhook_spool_errors_total")
-                     .Help("Audit webhook batches answered 503 because they could not be "
-                           "written to the spool (so not acknowledged), and spool marks that "
-                           "failed.")
-                     .Register(registry)
-                     .Add({});
+                      .Name("kube_customs_audit_webhook_spool_errors_total")
+                      .Help(
+                          "Audit webhook batches answered 503 because they could not be "
+                          "written to the spool (so not acknowledged), and spool marks that "
+                          "failed.")
+                      .Register(registry)
+                      .Add({});
   queueBytes_ = &prometheus::BuildGauge()
                      .Name("kube_customs_audit_queue_bytes")
                      .Help("Bytes of audit batches waiting for detection.")

@@ -1,4 +1,3 @@
-#include "common/utf8.h"
 #include "controller/baseline.h"
 
 #include <fcntl.h>
@@ -8,6 +7,7 @@
 #include <cstring>
 
 #include "common/files.h"
+#include "common/utf8.h"
 #include "policies/image_ref.h"
 
 namespace kc::audit {
@@ -336,7 +336,7 @@ bool Baseline::fromJsonLocked(const nlohmann::json& j, std::string* error) {
     }
   }
   if (auto it = j.find("learningMicros"); options_.learningFromFile && it != j.end() &&
-                                            it->is_number_integer() && it->get<int64_t>() >= 0) {
+                                          it->is_number_integer() && it->get<int64_t>() >= 0) {
     options_.learningMicros = it->get<int64_t>();
   }
   entries_ = std::move(entries);

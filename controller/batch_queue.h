@@ -17,7 +17,7 @@ namespace kc::audit {
 
 struct Batch {
   std::string body;
-  std::string source;        // "webhook", "log", ...
+  std::string source;          // "webhook", "log", ...
   std::uint64_t spoolSeq = 0;  // its record in the webhook spool (0: not spooled)
 };
 

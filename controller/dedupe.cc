@@ -1,10 +1,9 @@
 #include "controller/dedupe.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <openssl/rand.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,9 +20,9 @@ namespace {
 // Journal record: 16 bytes of payload, 4 bytes of check, 4 bytes of magic. The payload is a key
 // (magic "KCJ2") or the secret (magic "KCJS"); "KCJ1" keys were made by an older key function.
 constexpr size_t kRecordSize = 24;
-constexpr uint32_t kMagicKeyV1 = 0x4b434a31;  // "KCJ1"
-constexpr uint32_t kMagicKey = 0x4b434a32;    // "KCJ2"
-constexpr uint32_t kMagicSecret = 0x4b434a53; // "KCJS"
+constexpr uint32_t kMagicKeyV1 = 0x4b434a31;   // "KCJ1"
+constexpr uint32_t kMagicKey = 0x4b434a32;     // "KCJ2"
+constexpr uint32_t kMagicSecret = 0x4b434a53;  // "KCJS"
 
 uint32_t check(const DedupeKey& k) {
   return static_cast<uint32_t>((k.hi * 0x9e3779b97f4a7c15ULL) ^ (k.lo >> 7) ^ 0x5bd1e995u);

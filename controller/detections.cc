@@ -1,15 +1,15 @@
-#include "common/utf8.h"
 #include "controller/detections.h"
 
 #include <algorithm>
-#include <span>
 #include <array>
 #include <cctype>
 #include <chrono>
 #include <functional>
 #include <iterator>
+#include <span>
 
 #include "common/json_writer.h"
+#include "common/utf8.h"
 #include "policies/loader.h"
 #include "policies/pod_spec.h"
 #include "policies/rules.h"
@@ -165,7 +165,8 @@ std::string_view kindForResource(std::string_view resource) {
 // The pod spec element of a pod-carrying object, or a null element.
 element podSpec(element obj, std::string_view kind) {
   static constexpr std::string_view kPod[] = {"spec"};
-  static constexpr std::string_view kCronJob[] = {"spec", "jobTemplate", "spec", "template", "spec"};
+  static constexpr std::string_view kCronJob[] = {"spec", "jobTemplate", "spec", "template",
+                                                  "spec"};
   static constexpr std::string_view kPodTemplate[] = {"template", "spec"};
   static constexpr std::string_view kWorkload[] = {"spec", "template", "spec"};
   using Path = std::span<const std::string_view>;
@@ -911,7 +912,8 @@ void Detector::handleAnonymous(const Event& e, std::vector<Finding>& out) {
   Finding f = base(e, "anonymous-request-allowed");
   f.severity = Severity::kHigh;
   f.summary = "anonymous request allowed: " + std::string(e.verb) + " " +
-              std::string(utf8::prefix(path, 200)) + (f.sourceIP.empty() ? "" : " from " + f.sourceIP);
+              std::string(utf8::prefix(path, 200)) +
+              (f.sourceIP.empty() ? "" : " from " + f.sourceIP);
   out.push_back(std::move(f));
 }
 
@@ -1002,8 +1004,7 @@ Detector::AdmissionState Detector::readAdmissionState(element obj) {
             }
           }
         } else if (k != "name" && k != "failurePolicy" && k != "rules" &&
-                   k != "namespaceSelector" && k != "objectSelector" &&
-                   k != "matchConditions") {
+                   k != "namespaceSelector" && k != "objectSelector" && k != "matchConditions") {
           other = other * 31 + std::hash<std::string_view>{}(k) + jsonHash(v);
         }
       }
@@ -1075,8 +1076,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
         if (n->namespaceSelector != old.namespaceSelector)
           change(w + "namespaceSelector changed", true);
         if (n->objectSelector != old.objectSelector) change(w + "objectSelector changed", true);
-        if (n->matchConditions != old.matchConditions)
-          change(w + "matchConditions changed", true);
+        if (n->matchConditions != old.matchConditions) change(w + "matchConditions changed", true);
         if (n->endpoint != old.endpoint) change(w + "clientConfig endpoint changed", true);
         if (n->other != old.other) change(w + "settings changed", true);
         if (n->caBundle != old.caBundle) change(w + "caBundle rotated", false);
@@ -1090,8 +1090,7 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
       if (now.failurePolicy != was.failurePolicy)
         change(transition("failurePolicy", was.failurePolicy, now.failurePolicy), true);
       if (now.validationActions != was.validationActions)
-        change(transition("validationActions", was.validationActions, now.validationActions),
-               true);
+        change(transition("validationActions", was.validationActions, now.validationActions), true);
       if (now.spec != was.spec && now.failurePolicy == was.failurePolicy &&
           now.validationActions == was.validationActions) {
         change("spec changed", true);
@@ -1099,7 +1098,8 @@ void Detector::handleAdmissionConfig(const Event& e, std::vector<Finding>& out) 
       it->second = std::move(now);
     } else {
       if (it == admissionConfigs_.end())
-        it = insertForgettingOldest(admissionConfigs_, admissionConfigOrder_, kMaxAdmissionConfigs, key);
+        it = insertForgettingOldest(admissionConfigs_, admissionConfigOrder_, kMaxAdmissionConfigs,
+                                    key);
       it->second = std::move(now);
     }
   }
@@ -1213,14 +1213,16 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
   } else if (e.verb == "patch") {
     const element patch = e.hasRequestObject ? e.requestObject : policy::nullElement();
     element ps;
-    if (!patch.is_object() || patch["spec"].get(ps) != simdjson::SUCCESS) ps = policy::nullElement();
-    const bool touched = ps.is_object() && (!ps["type"].error() || !ps["ports"].error() ||
-                                            !ps["externalName"].error() ||
-                                            !ps["externalIPs"].error());
+    if (!patch.is_object() || patch["spec"].get(ps) != simdjson::SUCCESS)
+      ps = policy::nullElement();
+    const bool touched =
+        ps.is_object() && (!ps["type"].error() || !ps["ports"].error() ||
+                           !ps["externalName"].error() || !ps["externalIPs"].error());
     // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
     if (!touched && !patch.is_array()) was = now;
   }
-  if (it == services_.end()) it = insertForgettingOldest(services_, serviceOrder_, kMaxServices, key);
+  if (it == services_.end())
+    it = insertForgettingOldest(services_, serviceOrder_, kMaxServices, key);
   it->second = now;
 
   std::vector<std::string> addedIPs;
@@ -1255,13 +1257,13 @@ void Detector::handleService(const Event& e, std::vector<Finding>& out) {
       if (selector.size() >= kMaxListed) break;
       std::string_view v;
       if (kv.value.get_string().get(v) != simdjson::SUCCESS) continue;
-      selector.push_back(std::string(utf8::prefix(kv.key, 253)) + "=" + std::string(utf8::prefix(v, 63)));
+      selector.push_back(std::string(utf8::prefix(kv.key, 253)) + "=" +
+                         std::string(utf8::prefix(v, 63)));
     }
   }
   const std::string where = "service " + objectPath(e.objectRef.namespace_, e.objectRef.name);
-  const std::string selects =
-      selector.empty() ? " (no selector: its endpoints are set by hand)"
-                       : ", selecting " + joinList(selector, ",");
+  const std::string selects = selector.empty() ? " (no selector: its endpoints are set by hand)"
+                                               : ", selecting " + joinList(selector, ",");
   auto fill = [&](Finding& f) {
     f.kind = "Service";
     if (!type.empty()) f.details["type"] = std::string(utf8::prefix(type, 32));
@@ -1547,18 +1549,16 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
                           std::any_of(kControlPlane.begin(), kControlPlane.end(),
                                       [&](std::string_view p) { return startsWith(name, p); });
       if (!controlPlane || options_.reportControlPlaneMirrorPods) {
-        emit("mirror-pod", {{"mirror-pod", "", requestUser, Severity::kHigh}},
-             [&] {
-               return requestUser + " created mirror pod " + objectPath(ns, name) +
-                      " from a static pod manifest on the node";
-             });
+        emit("mirror-pod", {{"mirror-pod", "", requestUser, Severity::kHigh}}, [&] {
+          return requestUser + " created mirror pod " + objectPath(ns, name) +
+                 " from a static pod manifest on the node";
+        });
       }
     }
   }
   if (!ephemeralSub && isSystemNamespace(ns) && !isSystemIdentity(actor)) {
     emit("system-namespace-workload",
-         {{"system-namespace-workload/" + actor, "", "", Severity::kHigh}},
-         [&] {
+         {{"system-namespace-workload/" + actor, "", "", Severity::kHigh}}, [&] {
            return actor + " " + (create ? "created " : "changed ") + what() +
                   " in a system namespace";
          });
@@ -1571,7 +1571,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
              m.exact ? Severity::kMedium : Severity::kHigh}},
            [&] {
              return what() + (m.exact ? " is named like system component outside kube-system"
-                                    : " imitates the name of system component");
+                                      : " imitates the name of system component");
            });
     }
   }
@@ -1591,7 +1591,7 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       in.user.username = e.user.username;
       in.user.groups = e.user.groups;
       in.object = obj;
-      in.pod = &pod;  // extracted above from the same object
+      in.pod = &pod;                                     // extracted above from the same object
       in.skipWarnMode = !options_.reportWarnViolations;  // dropped below anyway
       in.now = std::chrono::sys_seconds(std::chrono::seconds(e.timeMicros / 1'000'000));
       policy::Verdict v = set->evaluate(in);
@@ -1600,18 +1600,17 @@ void Detector::handlePodCarrying(const Event& e, element obj, std::string_view k
       std::vector<std::string> policiesHit;
       bool enforced = false;
       auto isEphemeral = [&](std::string_view c) {
-        return std::find(ephemeralNames.begin(), ephemeralNames.end(), c) !=
-               ephemeralNames.end();
+        return std::find(ephemeralNames.begin(), ephemeralNames.end(), c) != ephemeralNames.end();
       };
       for (const auto& viol : v.violations) {
         if (viol.mode == policy::Mode::kWarn && !options_.reportWarnViolations) continue;
         const Severity s = severityOf(viol.mode);
         auto hit = [&](const std::string& container) {
-          hits.push_back(
-              {"policy/" + viol.policy + "/" + viol.rule + "/" + container, container,
-               "[" + viol.policy + "] " + viol.rule +
-                   (container.empty() ? "" : " (" + container + ")") + ": " + viol.message,
-               s});
+          hits.push_back({"policy/" + viol.policy + "/" + viol.rule + "/" + container, container,
+                          "[" + viol.policy + "] " + viol.rule +
+                              (container.empty() ? "" : " (" + container + ")") + ": " +
+                              viol.message,
+                          s});
           hitRules.emplace_back(viol.policy, viol.rule);
         };
         if (!ephemeralSub) {

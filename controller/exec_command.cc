@@ -429,8 +429,9 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   std::string_view query = q == std::string_view::npos ? std::string_view{} : uri.substr(q + 1);
   // "", "api", "v1", "namespaces", ns, "pods", pod, sub
   std::string_view parts[8];
-  if (splitInto(path, '/', parts) != 8 || !parts[0].empty() || parts[1] != "api" || parts[2] != "v1" ||
-      parts[3] != "namespaces" || parts[5] != "pods" || parts[4].empty() || parts[6].empty()) {
+  if (splitInto(path, '/', parts) != 8 || !parts[0].empty() || parts[1] != "api" ||
+      parts[2] != "v1" || parts[3] != "namespaces" || parts[5] != "pods" || parts[4].empty() ||
+      parts[6].empty()) {
     return std::nullopt;
   }
   ExecRequest r;

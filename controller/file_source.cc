@@ -375,8 +375,7 @@ std::string FileSource::nextFile() const {
   for (const auto& entry : fs::directory_iterator(dirOf(options_.path), ec)) {
     std::string name = entry.path().filename().string();
     std::string full = entry.path().string();
-    if (name == self || !isRotatedName(name, self, stem, ext) ||
-        full == options_.checkpointPath) {
+    if (name == self || !isRotatedName(name, self, stem, ext) || full == options_.checkpointPath) {
       continue;
     }
     struct stat st;

@@ -44,19 +44,21 @@ size_t LogIngest::poll(std::string* commitError, const std::function<bool()>& st
     journal_.append({key});
   };
   std::string error;
-  const size_t delivered = source_.readAvailable([&](const LineBatch& batch) {
-    seen.clear();
-    pipeline_.processLines(batch.text, "log", /*padded=*/true, &seen, &reported);
-    if (!seen.empty()) journal_.append(seen);
-    uncommitted = batch.end;
-    keysSinceCommit += seen.size();
-    ++batchesSinceCommit;
-    if (keysSinceCommit >= options_.commitEveryKeys ||
-        batchesSinceCommit >= options_.commitEveryBatches) {
-      if (commit(*uncommitted, &error)) uncommitted.reset();
-      keysSinceCommit = batchesSinceCommit = 0;
-    }
-  }, stopRequested);
+  const size_t delivered = source_.readAvailable(
+      [&](const LineBatch& batch) {
+        seen.clear();
+        pipeline_.processLines(batch.text, "log", /*padded=*/true, &seen, &reported);
+        if (!seen.empty()) journal_.append(seen);
+        uncommitted = batch.end;
+        keysSinceCommit += seen.size();
+        ++batchesSinceCommit;
+        if (keysSinceCommit >= options_.commitEveryKeys ||
+            batchesSinceCommit >= options_.commitEveryBatches) {
+          if (commit(*uncommitted, &error)) uncommitted.reset();
+          keysSinceCommit = batchesSinceCommit = 0;
+        }
+      },
+      stopRequested);
   if (uncommitted) commit(*uncommitted, &error);
   if (!error.empty() && commitError != nullptr) *commitError = error;
   reportFileStats();

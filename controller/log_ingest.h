@@ -43,9 +43,9 @@ struct LogIngestOptions {
 
 // What start() found, for the caller to log.
 struct LogIngestStart {
-  size_t journalKeys = 0;   // keys taken from the journal into the deduper
+  size_t journalKeys = 0;  // keys taken from the journal into the deduper
   size_t journalDamaged = 0;
-  size_t journalStale = 0;  // keys of an older key function, left out
+  size_t journalStale = 0;      // keys of an older key function, left out
   std::string journalError;     // the journal could not be rewritten
   std::string checkpointError;  // the checkpoint could not be read: reading from the start
 };

@@ -69,8 +69,8 @@ class SigbusGuard {
 class Window {
  public:
   Window(int fd, uint64_t offset, size_t len) : len_(len) {
-    void* p = mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd,
-                   static_cast<off_t>(offset));
+    void* p =
+        mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, static_cast<off_t>(offset));
     if (p == MAP_FAILED) return;
     data_ = static_cast<const char*>(p);
     gMapStart.store(reinterpret_cast<uintptr_t>(data_));
@@ -100,7 +100,7 @@ MappedReadResult readMappedLines(int fd, uint64_t size,
   MappedReadResult r;
   SigbusGuard guard;
   gShrank.store(false);
-  std::vector<char> tail;  // the last line(s), when too close to the end to parse in place
+  std::vector<char> tail;    // the last line(s), when too close to the end to parse in place
   std::vector<char> mended;  // a chunk with NUL bytes, copied with line ends in their place
   // Hands `chunk` (followed by kPadding readable bytes) over, mended when it holds NUL bytes.
   auto handOver = [&](std::string_view chunk) {
@@ -117,11 +117,12 @@ MappedReadResult readMappedLines(int fd, uint64_t size,
     mended.resize(chunk.size() + kPadding, ' ');
     onChunk(std::string_view(mended.data(), chunk.size()));
   };
-  uint64_t pos = 0;        // start of the first line not handed over yet
-  bool skipping = false;   // inside a line longer than a window
+  uint64_t pos = 0;       // start of the first line not handed over yet
+  bool skipping = false;  // inside a line longer than a window
   while (pos < size) {
     const uint64_t mapStart = pos & ~(page - 1);
-    const size_t mapLen = static_cast<size_t>(std::min<uint64_t>(kMappedWindowBytes, size - mapStart));
+    const size_t mapLen =
+        static_cast<size_t>(std::min<uint64_t>(kMappedWindowBytes, size - mapStart));
     const bool last = mapStart + mapLen == size;
     if (!last) {
       // Read ahead the next window while this one is parsed.

@@ -33,12 +33,12 @@
 namespace kc::audit {
 
 struct MappedReadResult {
-  bool ok = false;           // false: mmap failed or the file shrank while it was read
-  bool truncated = false;    // the file shrank while mapped
-  uint64_t bytes = 0;        // bytes of the file consumed
-  uint64_t tooLong = 0;      // lines longer than a window, skipped
-  uint64_t nulBytes = 0;     // NUL bytes read as line ends
-  std::string_view error;    // static text when !ok
+  bool ok = false;         // false: mmap failed or the file shrank while it was read
+  bool truncated = false;  // the file shrank while mapped
+  uint64_t bytes = 0;      // bytes of the file consumed
+  uint64_t tooLong = 0;    // lines longer than a window, skipped
+  uint64_t nulBytes = 0;   // NUL bytes read as line ends
+  std::string_view error;  // static text when !ok
 };
 
 inline constexpr size_t kMappedWindowBytes = 32u << 20;

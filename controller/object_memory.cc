@@ -140,8 +140,8 @@ bool loadable(const TrackedObject& o) {
     return v.size() <= max && std::all_of(v.begin(), v.end(), fits);
   };
   if (o.uid.empty() && o.name.empty()) return false;
-  if (!fits(o.uid) || !fits(o.kind) || !fits(o.namespace_) || !fits(o.name) ||
-      !fits(o.ownerUid) || !fits(o.actor) || !fits(o.actorUserAgent) ||
+  if (!fits(o.uid) || !fits(o.kind) || !fits(o.namespace_) || !fits(o.name) || !fits(o.ownerUid) ||
+      !fits(o.actor) || !fits(o.actorUserAgent) ||
       !allFit(o.changers, TrackedObject::kMaxChangers) ||
       !allFit(o.findingKeys, TrackedObject::kMaxKeys) || o.containers.size() > kMaxContainers) {
     return false;
@@ -162,8 +162,9 @@ std::string objectMemoryText(const ObjectTracker& tracker) {
   // written once in place instead of being copied behind its header.
   size_t saved = 0;
   tracker.forEachOldestFirst([&](const TrackedObject& o, bool) { saved += loadable(o); });
-  std::string text = "{\"kind\":\"" + std::string(kHeaderKind) + "\",\"version\":" +
-                     std::to_string(kVersion) + ",\"objects\":" + std::to_string(saved) + "}\n";
+  std::string text = "{\"kind\":\"" + std::string(kHeaderKind) +
+                     "\",\"version\":" + std::to_string(kVersion) +
+                     ",\"objects\":" + std::to_string(saved) + "}\n";
   text.reserve(text.size() + saved * 640);  // a pod record is about 600 bytes
   tracker.forEachOldestFirst([&](const TrackedObject& o, bool nameIndexed) {
     if (loadable(o)) appendObject(text, o, nameIndexed);

@@ -31,10 +31,10 @@
 namespace kc::audit {
 
 struct ObjectMemoryLoad {
-  bool ok = false;      // false: the file exists but cannot be read, or its header is wrong
-  size_t loaded = 0;    // objects restored
-  size_t damaged = 0;   // lines skipped (see above)
-  std::string error;    // when !ok
+  bool ok = false;     // false: the file exists but cannot be read, or its header is wrong
+  size_t loaded = 0;   // objects restored
+  size_t damaged = 0;  // lines skipped (see above)
+  std::string error;   // when !ok
 };
 
 // The file's text for what `tracker` holds.
@@ -44,8 +44,8 @@ std::string objectMemoryText(const ObjectTracker& tracker);
 // file, if any, is then untouched).
 bool saveObjectMemory(const ObjectTracker& tracker, const std::string& path, std::string* error);
 
-// Adds the objects saved in `path` to `tracker` (ObjectTracker::restore, oldest first). A missing file is an
-// empty memory (ok, nothing loaded).
+// Adds the objects saved in `path` to `tracker` (ObjectTracker::restore, oldest first). A missing
+// file is an empty memory (ok, nothing loaded).
 ObjectMemoryLoad loadObjectMemory(const std::string& path, ObjectTracker& tracker);
 
 // The same from the file's text (`source` names it in errors).

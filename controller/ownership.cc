@@ -19,8 +19,8 @@ bool isWorkloadController(std::string_view username) {
 }
 
 bool TrackedObject::hasKey(std::string_view key, size_t among) const {
-  const auto end = findingKeys.begin() +
-                   static_cast<std::ptrdiff_t>(std::min(among, findingKeys.size()));
+  const auto end =
+      findingKeys.begin() + static_cast<std::ptrdiff_t>(std::min(among, findingKeys.size()));
   return std::find(findingKeys.begin(), end, key) != end;
 }
 
@@ -57,7 +57,7 @@ class Hasher {
       n -= 8;
     }
     uint64_t w = 0;
-    if (n > 0) std::memcpy(&w, p, n);  // an empty view may have no data pointer at all
+    if (n > 0) std::memcpy(&w, p, n);               // an empty view may have no data pointer at all
     mix(w ^ (static_cast<uint64_t>(n + 1) << 56));  // the length ends each part
     return *this;
   }
@@ -144,8 +144,8 @@ uint32_t ObjectTracker::findUid(std::string_view uid, uint64_t hash) const {
   return byUid_.find(hash, [&](uint32_t n) { return nodes_[n].obj.uid == uid; });
 }
 
-uint32_t ObjectTracker::findName(std::string_view kind, std::string_view ns,
-                                 std::string_view name, uint64_t hash) const {
+uint32_t ObjectTracker::findName(std::string_view kind, std::string_view ns, std::string_view name,
+                                 uint64_t hash) const {
   return byName_.find(hash, [&](uint32_t n) {
     const TrackedObject& o = nodes_[n].obj;
     return o.name == name && o.namespace_ == ns && o.kind == kind;
@@ -154,8 +154,14 @@ uint32_t ObjectTracker::findName(std::string_view kind, std::string_view ns,
 
 void ObjectTracker::unlink(uint32_t n) {
   Node& node = nodes_[n];
-  if (node.prev != kNil) nodes_[node.prev].next = node.next; else head_ = node.next;
-  if (node.next != kNil) nodes_[node.next].prev = node.prev; else tail_ = node.prev;
+  if (node.prev != kNil)
+    nodes_[node.prev].next = node.next;
+  else
+    head_ = node.next;
+  if (node.next != kNil)
+    nodes_[node.next].prev = node.prev;
+  else
+    tail_ = node.prev;
   node.prev = node.next = kNil;
 }
 
@@ -273,7 +279,8 @@ uint32_t ObjectTracker::newNode() {
 
 void ObjectTracker::forEachOldestFirst(
     const std::function<void(const TrackedObject&, bool nameIndexed)>& visit) const {
-  for (uint32_t n = tail_; n != kNil; n = nodes_[n].prev) visit(nodes_[n].obj, nodes_[n].nameIndexed);
+  for (uint32_t n = tail_; n != kNil; n = nodes_[n].prev)
+    visit(nodes_[n].obj, nodes_[n].nameIndexed);
 }
 
 TrackedObject& ObjectTracker::restore(std::string_view uid, std::string_view kind,

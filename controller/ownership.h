@@ -95,8 +95,8 @@ class ObjectTracker {
     TrackedObject obj;
     uint64_t uidHash = 0;
     uint64_t nameHash = 0;
-    uint32_t prev = kNil;  // towards the most recently used
-    uint32_t next = kNil;  // towards the least recently used
+    uint32_t prev = kNil;      // towards the most recently used
+    uint32_t next = kNil;      // towards the least recently used
     bool nameIndexed = false;  // byName_ leads here (a newer object may have taken the name)
   };
 
@@ -140,9 +140,10 @@ class ObjectTracker {
   size_t capacity_;
   size_t size_ = 0;
   uint64_t evicted_ = 0;
-  std::vector<Node, HugePageAllocator<Node>> nodes_;  // grows up to capacity_, then nodes are reused in place
-  uint32_t head_ = kNil;     // most recently used
-  uint32_t tail_ = kNil;     // least recently used
+  std::vector<Node, HugePageAllocator<Node>>
+      nodes_;             // grows up to capacity_, then nodes are reused in place
+  uint32_t head_ = kNil;  // most recently used
+  uint32_t tail_ = kNil;  // least recently used
   Index byUid_;
   Index byName_;
 };

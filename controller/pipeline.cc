@@ -1,7 +1,8 @@
-#include "common/internal_errors.h"
 #include "controller/pipeline.h"
 
 #include <algorithm>
+
+#include "common/internal_errors.h"
 
 namespace kc::audit {
 namespace {
@@ -52,9 +53,8 @@ void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
   deferredCount_ = 0;
 }
 
-void AuditPipeline::onEvent(const Event& e, std::string_view source,
-                            std::vector<DedupeKey>* seen, const ReportedHook* reported,
-                            int64_t now) {
+void AuditPipeline::onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
+                            const ReportedHook* reported, int64_t now) {
   const Detector::Plan plan = Detector::plan(e);
   const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
@@ -91,7 +91,8 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source,
   for (const auto& f : scratch_) {
     ++findings_;
     if (metrics_ != nullptr) metrics_->finding(f.rule, severityName(f.severity));
-    if (onFinding_) internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] { onFinding_(f); });
+    if (onFinding_)
+      internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] { onFinding_(f); });
   }
   if (!scratch_.empty() && reported != nullptr && *reported) {
     (*reported)(key);

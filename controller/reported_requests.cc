@@ -2,9 +2,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/files.h"
 
@@ -25,9 +24,12 @@ bool parseHex64(const std::string& s, size_t at, uint64_t& out) {
   for (size_t i = at; i < at + 16; ++i) {
     const char c = s[i];
     unsigned v;
-    if (c >= '0' && c <= '9') v = static_cast<unsigned>(c - '0');
-    else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
-    else return false;
+    if (c >= '0' && c <= '9')
+      v = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = static_cast<unsigned>(c - 'a' + 10);
+    else
+      return false;
     out = out << 4 | v;
   }
   return true;
@@ -42,7 +44,8 @@ bool parseHex128(const nlohmann::json& j, uint64_t& hi, uint64_t& lo) {
 std::string memoryBase(const std::string& memoryPath) {
   constexpr std::string_view kJsonl = ".jsonl";
   std::string base = memoryPath;
-  if (base.size() > kJsonl.size() && base.compare(base.size() - kJsonl.size(), kJsonl.size(), kJsonl) == 0)
+  if (base.size() > kJsonl.size() &&
+      base.compare(base.size() - kJsonl.size(), kJsonl.size(), kJsonl) == 0)
     base.resize(base.size() - kJsonl.size());
   return base;
 }
@@ -99,8 +102,10 @@ ReportedRequestsLoad parseReportedRequests(const std::string& text, size_t maxKe
   const size_t skip = keys.size() > maxKeys ? keys.size() - maxKeys : 0;  // keep the newest
   for (size_t i = skip; i < keys.size(); ++i) {
     DedupeKey k;
-    if (parseHex128(keys[i], k.hi, k.lo)) r.keys.push_back(k);
-    else ++r.damaged;
+    if (parseHex128(keys[i], k.hi, k.lo))
+      r.keys.push_back(k);
+    else
+      ++r.damaged;
   }
   r.ok = true;
   return r;

@@ -148,8 +148,8 @@ bool Spool::open(Recovery& out, std::string& error) {
 bool Spool::writeAll(const std::string& bytes, std::string& error) {
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done,
-                               static_cast<off_t>(size_ + done));
+    const ssize_t n =
+        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(size_ + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       error = errnoText(path_);
@@ -189,8 +189,8 @@ std::uint64_t Spool::append(std::string_view body, std::string& error) {
 
 bool Spool::done(std::uint64_t seq, std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = std::find_if(pending_.begin(), pending_.end(),
-                         [&](const Place& p) { return p.seq == seq; });
+  auto it =
+      std::find_if(pending_.begin(), pending_.end(), [&](const Place& p) { return p.seq == seq; });
   if (it == pending_.end() || fd_ < 0) return true;
   pending_.erase(it);
   if (!writeAll(record(kDone, seq, {}), error)) return false;

@@ -1,8 +1,7 @@
 #include "policies/engine.h"
 
-#include <atomic>
-
 #include <algorithm>
+#include <atomic>
 
 #include "common/utf8.h"
 #include "policies/pod_spec.h"
@@ -156,8 +155,10 @@ struct Composer {
                                 std::size_t cap) {
     utf8::CappedText text(cap);
     for (std::size_t i = 0; i < messages.size(); ++i) {
-      if (i == 0) text.add("; ", "[" + p.name + "] " + std::string(messages[0]));
-      else text.add("; ", messages[i]);
+      if (i == 0)
+        text.add("; ", "[" + p.name + "] " + std::string(messages[0]));
+      else
+        text.add("; ", messages[i]);
     }
     return std::move(text).finish("violations");
   }
@@ -282,7 +283,8 @@ int PolicySet::exceptionsExpiringWithin(Seconds now, std::chrono::seconds window
 Verdict PolicySet::evaluate(const EvalInput& in) const {
   Verdict verdict;
   if (policies_.empty()) return verdict;
-  if (in.operation == "CONNECT") return isPodSession(in) ? evaluatePodConnect(policies_, in) : verdict;
+  if (in.operation == "CONNECT")
+    return isPodSession(in) ? evaluatePodConnect(policies_, in) : verdict;
   if (!in.object.is_object()) return verdict;
   if (!in.subResource.empty() && in.subResource != "ephemeralcontainers") return verdict;
   if (isService(in)) return in.subResource.empty() ? evaluateService(policies_, in) : verdict;

@@ -120,8 +120,8 @@ bool validDigest(std::string_view d, std::string* error) {
   const std::string_view algorithm = d.substr(0, colon);
   const size_t want = algorithm == "sha256" ? 64 : algorithm == "sha512" ? 128 : 0;
   if (colon == std::string_view::npos || want == 0) {
-    return fail(error, "digest \"" + std::string(d) +
-                           "\" must start with \"sha256:\" (or \"sha512:\")");
+    return fail(error,
+                "digest \"" + std::string(d) + "\" must start with \"sha256:\" (or \"sha512:\")");
   }
   std::string_view hex = d.substr(colon + 1);
   const std::string shape =
@@ -179,8 +179,8 @@ void appendMatchRegistry(std::string_view registry, std::string& out) {
   std::string_view host(out.data() + start, out.size() - start);
   size_t colon = std::string_view::npos;
   if (!host.empty() && host.front() == '[') {
-    if (size_t close = host.find(']'); close != std::string_view::npos && close + 1 < host.size() &&
-                                       host[close + 1] == ':') {
+    if (size_t close = host.find(']');
+        close != std::string_view::npos && close + 1 < host.size() && host[close + 1] == ':') {
       colon = close + 1;
     }
   } else {
@@ -387,7 +387,8 @@ bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* err
   // "=name": that repository exactly, nothing below it.
   if (!pattern.empty() && pattern.front() == '=') {
     if (pattern.size() > 1 && pattern[1] == '=')
-      return fail(error, "image pattern \"" + std::string(pattern) + "\" has invalid character '='");
+      return fail(error,
+                  "image pattern \"" + std::string(pattern) + "\" has invalid character '='");
     ImageGlob inner;
     if (!parse(pattern.substr(1), inner, error)) return false;
     inner.exact_ = true;
@@ -425,7 +426,8 @@ bool ImageGlob::parse(std::string_view pattern, ImageGlob& out, std::string* err
         if (port.empty() || port.find_first_not_of(portChars) != std::string_view::npos) {
           if (parts.size() == 1)
             return fail(error, quoted + " must not contain a tag; use a separate tag rule");
-          return fail(error, quoted + " has an invalid registry port \"" + std::string(port) + "\"");
+          return fail(error,
+                      quoted + " has an invalid registry port \"" + std::string(port) + "\"");
         }
       }
     }

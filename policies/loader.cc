@@ -20,22 +20,38 @@ using Keys = std::initializer_list<std::string_view>;
 
 const std::vector<std::string>& knownRuleIds() {
   static const std::vector<std::string> kIds = [] {
-    std::vector<std::string> ids = {"image.invalidReference", "image.notAllowed",
-                                    "image.denied",           "image.latestTag",
-                                    "image.untagged",         "image.digestRequired",
-                                    "namespace.system",       "serviceAccount.notAllowed",
-                                    "hostPath.notAllowed",    "service.typeNotAllowed",
-                                    "service.externalIPNotAllowed", "podConnect.notAllowed",
-                                    "readOnlyRootFilesystem.required", "imagePullPolicy.notAlways",
-                                    "ephemeralContainers.notAllowed", "capabilities.dropRequired",
-                                    "capabilities.addNotAllowed", "hostPort.notAllowed",
-                                    "sysctl.notAllowed", "sysctl.invalidValue",
-                                    "hostPath.notReadOnly", "hostPath.runtimeSocket",
-                                    "runAsUser.notAllowed", "runAsGroup.notAllowed",
-                                    "fsGroup.notAllowed", "supplementalGroups.notAllowed",
-                                    "service.portNotAllowed", "service.nodePortNotAllowed",
-                                    "service.externalNameNotAllowed", "seccomp.profileNotAllowed",
-                                    "appArmor.profileNotAllowed", "flexVolume.driverNotAllowed"};
+    std::vector<std::string> ids = {"image.invalidReference",
+                                    "image.notAllowed",
+                                    "image.denied",
+                                    "image.latestTag",
+                                    "image.untagged",
+                                    "image.digestRequired",
+                                    "namespace.system",
+                                    "serviceAccount.notAllowed",
+                                    "hostPath.notAllowed",
+                                    "service.typeNotAllowed",
+                                    "service.externalIPNotAllowed",
+                                    "podConnect.notAllowed",
+                                    "readOnlyRootFilesystem.required",
+                                    "imagePullPolicy.notAlways",
+                                    "ephemeralContainers.notAllowed",
+                                    "capabilities.dropRequired",
+                                    "capabilities.addNotAllowed",
+                                    "hostPort.notAllowed",
+                                    "sysctl.notAllowed",
+                                    "sysctl.invalidValue",
+                                    "hostPath.notReadOnly",
+                                    "hostPath.runtimeSocket",
+                                    "runAsUser.notAllowed",
+                                    "runAsGroup.notAllowed",
+                                    "fsGroup.notAllowed",
+                                    "supplementalGroups.notAllowed",
+                                    "service.portNotAllowed",
+                                    "service.nodePortNotAllowed",
+                                    "service.externalNameNotAllowed",
+                                    "seccomp.profileNotAllowed",
+                                    "appArmor.profileNotAllowed",
+                                    "flexVolume.driverNotAllowed"};
     for (auto c : pssCheckIds()) ids.push_back("pss." + std::string(c));
     return ids;
   }();
@@ -485,8 +501,9 @@ void readPortRanges(DocReader& r, const YAML::Node& n, const std::string& path,
   for (size_t i = 0; i < texts.size(); ++i) {
     IntRange range;
     if (!parsePortRange(texts[i], range)) {
-      r.error(n[i], path + "[" + std::to_string(i) + "]",
-              "\"" + texts[i] + "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
+      r.error(
+          n[i], path + "[" + std::to_string(i) + "]",
+          "\"" + texts[i] + "\" is not a port (1-65535) or a range of ports such as \"9000-9100\"");
       continue;
     }
     out->push_back(std::move(range));
@@ -552,7 +569,8 @@ void readContainerRules(DocReader& r, const YAML::Node& spec, DeploymentRules& d
         readCapabilityList(r, caps["allowedAdd"], "spec.capabilities.allowedAdd",
                            d.capabilities.allowedAdd);
       if (!d.capabilities.any())
-        r.warning(caps, "spec.capabilities", "checks nothing: set requiredDrop, allowedAdd or both");
+        r.warning(caps, "spec.capabilities",
+                  "checks nothing: set requiredDrop, allowedAdd or both");
     }
   }
   if (const auto& hp = spec["hostPorts"]) {
@@ -639,11 +657,30 @@ void readHostPaths(DocReader& r, const YAML::Node& hp, DeploymentRules& d) {
 
 void readDeploymentPolicy(DocReader& r, const YAML::Node& spec, Policy& p) {
   if (!r.map(spec, "spec",
-             {"mode", "namespaceModes", "enforceTemplates", "exemptions", "exceptions",
-              "podSecurity", "systemNamespaces", "serviceAccounts", "hostPaths", "services",
-              "podConnect", "readOnlyRootFilesystem", "imagePullPolicy", "ephemeralContainers",
-              "capabilities", "hostPorts", "sysctls", "runAsUser", "runAsGroup", "fsGroup",
-              "supplementalGroups", "seccomp", "appArmor", "flexVolumes"})) {
+             {"mode",
+              "namespaceModes",
+              "enforceTemplates",
+              "exemptions",
+              "exceptions",
+              "podSecurity",
+              "systemNamespaces",
+              "serviceAccounts",
+              "hostPaths",
+              "services",
+              "podConnect",
+              "readOnlyRootFilesystem",
+              "imagePullPolicy",
+              "ephemeralContainers",
+              "capabilities",
+              "hostPorts",
+              "sysctls",
+              "runAsUser",
+              "runAsGroup",
+              "fsGroup",
+              "supplementalGroups",
+              "seccomp",
+              "appArmor",
+              "flexVolumes"})) {
     return;
   }
   readCommon(r, spec, p);

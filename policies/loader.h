@@ -19,9 +19,12 @@ inline constexpr std::string_view kPolicyApiVersion = "policy.kube-customs.io/v1
 // controllers' service accounts in kube-system, kubelets, the components that authenticate
 // as themselves). Not "system:*": that holds system:anonymous and every namespace's service
 // accounts.
-inline const std::vector<std::string> kSystemUsernames = {
-    "system:serviceaccount:kube-system:*", "system:node:*", "system:kube-controller-manager",
-    "system:kube-scheduler", "system:kube-proxy", "system:apiserver"};
+inline const std::vector<std::string> kSystemUsernames = {"system:serviceaccount:kube-system:*",
+                                                          "system:node:*",
+                                                          "system:kube-controller-manager",
+                                                          "system:kube-scheduler",
+                                                          "system:kube-proxy",
+                                                          "system:apiserver"};
 // The namespaces of the cluster's own components: the default of spec.systemNamespaces and
 // what the audit detections call system namespaces (one list for both doors).
 inline const std::vector<std::string> kSystemNamespaces = {"kube-system", "kube-public",

@@ -351,9 +351,12 @@ class Reader {
         if (f.key == "name" || f.key == "subPath" || f.key == "subPathExpr") {
           OptString s = readOptInString(f.value);
           m.invalid = m.invalid || s.invalid;
-          if (f.key == "name") m.name = s.value;
-          else if (f.key == "subPath") m.subPath = s.value;
-          else m.expanded = m.expanded || (s.set && !s.value.empty());
+          if (f.key == "name")
+            m.name = s.value;
+          else if (f.key == "subPath")
+            m.subPath = s.value;
+          else
+            m.expanded = m.expanded || (s.set && !s.value.empty());
         } else if (f.key == "readOnly") {
           m.readOnly = readOptInBool(f.value);
           m.invalid = m.invalid || m.readOnly == Tri::kInvalid;

@@ -61,20 +61,20 @@ struct SecurityContextModel {
   bool seccompSet = false;  // seccompProfile object present
   OptString seccompType;
   OptString seccompLocalhost;  // seccompProfile.localhostProfile (opt-in rules only)
-  bool appArmorSet = false;  // appArmorProfile object present
+  bool appArmorSet = false;    // appArmorProfile object present
   OptString appArmorType;
   OptString appArmorLocalhost;  // appArmorProfile.localhostProfile (opt-in rules only)
   bool capabilitiesSet = false;
   StringList capAdd, capDrop;
   SeLinuxModel seLinux;
   Tri windowsHostProcess = Tri::kUnset;
-  StringList sysctlNames;  // pod level only
+  StringList sysctlNames;            // pod level only
   std::vector<SysctlModel> sysctls;  // pod level only; those with a readable name, in order
   // Read for the opt-in DeploymentPolicy rules only: a wrong type there is judged by those rules
   // and does not make the pod unreadable for the Pod Security Standards.
   Tri readOnlyRootFilesystem = Tri::kUnset;
   OptInt runAsGroup;
-  OptInt fsGroup;                   // pod level only
+  OptInt fsGroup;                          // pod level only
   bool supplementalGroupsInvalid = false;  // pod level only
   std::vector<int64_t> supplementalGroups;
 };
@@ -85,10 +85,10 @@ enum class ContainerKind : uint8_t { kInit, kRegular, kEphemeral };
 // there is judged by them, not listed as unreadable).
 struct VolumeMountModel {
   std::string_view name;
-  std::string_view subPath;      // "" when unset; subPathExpr is kept as `expanded`
-  bool expanded = false;         // subPathExpr: the path is only known on the node
+  std::string_view subPath;  // "" when unset; subPathExpr is kept as `expanded`
+  bool expanded = false;     // subPathExpr: the path is only known on the node
   Tri readOnly = Tri::kUnset;
-  bool invalid = false;          // the entry or one of its fields has the wrong type
+  bool invalid = false;  // the entry or one of its fields has the wrong type
 };
 
 struct ContainerModel {

@@ -88,8 +88,6 @@ struct IpBlock {
   std::string text;  // as written, for messages
 };
 
-
-
 // Who may exec into, attach to or port-forward to pods (spec.podConnect of a DeploymentPolicy):
 // the API server's CONNECT requests on pods/exec, pods/attach and pods/portforward.
 struct PodConnectRules {
@@ -107,14 +105,14 @@ struct IntRange {
 
 // What Services may expose (spec.services of a DeploymentPolicy). Absent lists allow anything.
 struct ServiceRules {
-  std::optional<std::vector<std::string>> allowedTypes;   // ClusterIP, NodePort, ...
+  std::optional<std::vector<std::string>> allowedTypes;    // ClusterIP, NodePort, ...
   std::optional<std::vector<IpBlock>> allowedExternalIPs;  // empty: no external IPs at all
-  std::optional<std::vector<IntRange>> allowedPorts;      // spec.ports[].port
-  std::optional<std::vector<IntRange>> allowedNodePorts;  // spec.ports[].nodePort, when set
+  std::optional<std::vector<IntRange>> allowedPorts;       // spec.ports[].port
+  std::optional<std::vector<IntRange>> allowedNodePorts;   // spec.ports[].nodePort, when set
   bool denyInternalExternalNames = false;  // ExternalName to localhost, link-local, in-cluster
   bool any() const {
-    return allowedTypes.has_value() || allowedExternalIPs.has_value() ||
-           allowedPorts.has_value() || allowedNodePorts.has_value() || denyInternalExternalNames;
+    return allowedTypes.has_value() || allowedExternalIPs.has_value() || allowedPorts.has_value() ||
+           allowedNodePorts.has_value() || denyInternalExternalNames;
   }
 };
 
@@ -129,7 +127,7 @@ struct CapabilityRules {
 // spec.sysctls of a DeploymentPolicy: names in the kernel's dotted form; an entry ending in "*"
 // is a prefix.
 struct SysctlRules {
-  bool enabled = false;  // the block is present: values are checked too
+  bool enabled = false;                             // the block is present: values are checked too
   std::optional<std::vector<std::string>> allowed;  // absent: any name not forbidden
   std::vector<std::string> forbidden;
 };
@@ -137,7 +135,7 @@ struct SysctlRules {
 // spec.runAsUser, runAsGroup, fsGroup or supplementalGroups of a DeploymentPolicy.
 struct IdRule {
   bool enabled = false;
-  bool required = true;          // unset is a violation
+  bool required = true;           // unset is a violation
   std::vector<IntRange> allowed;  // empty: any value, once set
 };
 

@@ -175,9 +175,9 @@ void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedI
     }
     const ParsedImage& parsed = images[ci];
     if (!parsed.ok) {
-      out.push_back(make(p, "image.invalidReference", std::string(c.name), field(),
-                         who() + " has invalid image " + quote(c.image.value) + ": " +
-                             parsed.error));
+      out.push_back(
+          make(p, "image.invalidReference", std::string(c.name), field(),
+               who() + " has invalid image " + quote(c.image.value) + ": " + parsed.error));
       continue;
     }
     const ImageRef& ref = parsed.ref;
@@ -284,11 +284,16 @@ namespace {
 constexpr std::string_view kRuntimeSocketNames[] = {"docker.sock", "containerd.sock", "crio.sock",
                                                     "cri-dockerd.sock"};
 constexpr std::string_view kRuntimeSocketPaths[] = {
-    "/run/docker.sock",         "/var/run/docker.sock",
-    "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock",
-    "/run/crio/crio.sock",      "/var/run/crio/crio.sock",
-    "/run/cri-dockerd.sock",    "/var/run/cri-dockerd.sock",
-    "/run/k3s/containerd/containerd.sock", "/var/snap/microk8s/common/run/containerd.sock"};
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/crio/crio.sock",
+    "/var/run/crio/crio.sock",
+    "/run/cri-dockerd.sock",
+    "/var/run/cri-dockerd.sock",
+    "/run/k3s/containerd/containerd.sock",
+    "/var/snap/microk8s/common/run/containerd.sock"};
 
 // `path` with "//", "/./" and "dir/.." folded as the kernel resolves them (symbolic links
 // aside), so that "/var//run/./docker.sock" is seen as the socket it is.
@@ -330,8 +335,9 @@ void checkRuntimeSockets(const Policy& p, const PodModel& pod, size_t vi,
                          std::vector<Violation>& out) {
   const VolumeModel& v = pod.volumes[vi];
   const std::string field = pod.specPath + ".volumes[" + std::to_string(vi) + "].hostPath.path";
-  const std::string advice = "; remove the volume: whoever reaches the socket runs containers of "
-                             "their own on the node)";
+  const std::string advice =
+      "; remove the volume: whoever reaches the socket runs containers of "
+      "their own on the node)";
   if (v.invalid) {
     out.push_back(make(p, "hostPath.runtimeSocket", "", field,
                        "runtime socket (volume " + quote(utf8::prefix(v.name, 128)) +
@@ -353,13 +359,13 @@ void checkRuntimeSockets(const Policy& p, const PodModel& pod, size_t vi,
       if (m.name != v.name || m.subPath.empty()) continue;
       const std::string reached = lexicalPath(path + "/" + std::string(m.subPath));
       if (std::string why = runtimeSocketReached(reached); !why.empty()) {
-        out.push_back(make(p, "hostPath.runtimeSocket", std::string(c.name),
-                           pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) +
-                               "].subPath",
-                           "runtime socket (" + containerLabel(c) + " mounts volume " +
-                               quote(utf8::prefix(v.name, 128)) + " at subPath " +
-                               quote(utf8::prefix(m.subPath, 256)) + ", host path " +
-                               quote(utf8::prefix(reached, 256)) + ", " + why + advice));
+        out.push_back(
+            make(p, "hostPath.runtimeSocket", std::string(c.name),
+                 pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) + "].subPath",
+                 "runtime socket (" + containerLabel(c) + " mounts volume " +
+                     quote(utf8::prefix(v.name, 128)) + " at subPath " +
+                     quote(utf8::prefix(m.subPath, 256)) + ", host path " +
+                     quote(utf8::prefix(reached, 256)) + ", " + why + advice));
       }
     }
   }
@@ -374,14 +380,13 @@ void checkReadOnlyHostPath(const Policy& p, const PodModel& pod, const VolumeMod
     for (size_t mi = 0; mi < c.mounts.size(); ++mi) {
       const VolumeMountModel& m = c.mounts[mi];
       if ((m.name != v.name && !m.invalid) || m.readOnly == Tri::kTrue) continue;
-      out.push_back(make(p, "hostPath.notReadOnly", std::string(c.name),
-                         pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) +
-                             "].readOnly",
-                         "host path mounted writable (" + containerLabel(c) + " mounts volume " +
-                             quote(utf8::prefix(v.name, 128)) + ", host path " +
-                             quote(utf8::prefix(v.hostPath, 256)) +
-                             ", without readOnly: true; paths under " + quote(readOnlyPrefix) +
-                             " must be mounted read-only)"));
+      out.push_back(
+          make(p, "hostPath.notReadOnly", std::string(c.name),
+               pod.containerPath(c) + ".volumeMounts[" + std::to_string(mi) + "].readOnly",
+               "host path mounted writable (" + containerLabel(c) + " mounts volume " +
+                   quote(utf8::prefix(v.name, 128)) + ", host path " +
+                   quote(utf8::prefix(v.hostPath, 256)) + ", without readOnly: true; paths under " +
+                   quote(readOnlyPrefix) + " must be mounted read-only)"));
     }
   }
 }
@@ -468,17 +473,18 @@ namespace {
 // spec.readOnlyRootFilesystem: a writable root file system is where a compromised process
 // drops its tools and persists; Windows containers cannot set the field, so Windows pods are
 // not judged.
-void checkReadOnlyRootFilesystem(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
+void checkReadOnlyRootFilesystem(const Policy& p, const PodModel& pod,
+                                 std::vector<Violation>& out) {
   if (!p.deployment.requireReadOnlyRootFilesystem || pod.isWindows()) return;
   for (const ContainerModel& c : pod.containers) {
     const Tri ro = c.sc.invalid ? Tri::kInvalid : c.sc.readOnlyRootFilesystem;
     if (ro == Tri::kTrue) continue;
-    out.push_back(make(p, "readOnlyRootFilesystem.required", std::string(c.name),
-                       pod.containerPath(c) + ".securityContext.readOnlyRootFilesystem",
-                       "readOnlyRootFilesystem != true (" + containerLabel(c) +
-                           (ro == Tri::kInvalid ? " has a securityContext that cannot be read; it"
-                                                : "") +
-                           " must set securityContext.readOnlyRootFilesystem=true)"));
+    out.push_back(
+        make(p, "readOnlyRootFilesystem.required", std::string(c.name),
+             pod.containerPath(c) + ".securityContext.readOnlyRootFilesystem",
+             "readOnlyRootFilesystem != true (" + containerLabel(c) +
+                 (ro == Tri::kInvalid ? " has a securityContext that cannot be read; it" : "") +
+                 " must set securityContext.readOnlyRootFilesystem=true)"));
   }
 }
 
@@ -582,12 +588,12 @@ void checkCapabilities(const Policy& p, const PodModel& pod, std::vector<Violati
         if (refused.size() > 8) break;  // a hostile list does not blow the message up
       }
       if (!refused.empty()) {
-        out.push_back(make(p, "capabilities.addNotAllowed", std::string(c.name), path + ".add",
-                           "non-allowed capabilities (" + containerLabel(c) + " must not include " +
-                               quotedList(refused) + " in securityContext.capabilities.add" +
-                               (r.allowedAdd->empty()
-                                    ? std::string("; no capability may be added)")
-                                    : "; allowed: " + quotedList(*r.allowedAdd) + ")")));
+        out.push_back(
+            make(p, "capabilities.addNotAllowed", std::string(c.name), path + ".add",
+                 "non-allowed capabilities (" + containerLabel(c) + " must not include " +
+                     quotedList(refused) + " in securityContext.capabilities.add" +
+                     (r.allowedAdd->empty() ? std::string("; no capability may be added)")
+                                            : "; allowed: " + quotedList(*r.allowedAdd) + ")")));
       }
     }
   }
@@ -612,11 +618,11 @@ void checkHostPorts(const Policy& p, const PodModel& pod, std::vector<Violation>
     if (refused.empty()) continue;
     std::string ports;
     for (size_t i = 0; i < refused.size(); ++i) ports += (i ? ", " : "") + refused[i];
-    out.push_back(make(p, "hostPort.notAllowed", std::string(c.name), pod.containerPath(c) + ".ports",
-                       "hostPort outside the allowed ranges (" + containerLabel(c) +
-                           " uses hostPort " + ports +
-                           (list.empty() ? std::string("; no hostPort is allowed)")
-                                         : "; allowed: " + list + ")")));
+    out.push_back(make(
+        p, "hostPort.notAllowed", std::string(c.name), pod.containerPath(c) + ".ports",
+        "hostPort outside the allowed ranges (" + containerLabel(c) + " uses hostPort " + ports +
+            (list.empty() ? std::string("; no hostPort is allowed)")
+                          : "; allowed: " + list + ")")));
   }
 }
 
@@ -674,20 +680,20 @@ void checkSysctls(const Policy& p, const PodModel& pod, std::vector<Violation>& 
       ++listed;
       out.push_back(make(p, "sysctl.notAllowed", "", at + ".name",
                          "forbidden sysctls (pod must not set " + shown +
-                             (forbidden ? std::string(", a forbidden sysctl")
-                                        : std::string()) +
-                             (!r.allowed ? std::string(")")
+                             (forbidden ? std::string(", a forbidden sysctl") : std::string()) +
+                             (!r.allowed        ? std::string(")")
                               : allowed.empty() ? std::string("; no sysctl is allowed)")
                                                 : "; allowed: " + allowed + ")")));
     }
     if (s.value.invalid || sysctlValueSmuggles(s.value.value)) {
       ++listed;
-      out.push_back(make(p, "sysctl.invalidValue", "", at + ".value",
-                         "sysctl value would set more than " + shown + " (" +
-                             (s.value.invalid ? std::string("the value is not a string")
-                                              : "value " + quote(utf8::prefix(s.value.value, 128))) +
-                             "; a value must not contain \"+\", \"=\" or a line break, "
-                             "CVE-2022-0811)"));
+      out.push_back(
+          make(p, "sysctl.invalidValue", "", at + ".value",
+               "sysctl value would set more than " + shown + " (" +
+                   (s.value.invalid ? std::string("the value is not a string")
+                                    : "value " + quote(utf8::prefix(s.value.value, 128))) +
+                   "; a value must not contain \"+\", \"=\" or a line break, "
+                   "CVE-2022-0811)"));
     }
   }
 }
@@ -723,8 +729,9 @@ void checkContainerId(const Policy& p, const PodModel& pod, const IdRule& rule,
     const OptInt& own = c.sc.*field;
     const bool fromPod = !own.set && !own.invalid;
     const OptInt& v = fromPod ? podValue : own;
-    const std::string path = (fromPod && (v.set || v.invalid) ? pod.specPath : pod.containerPath(c)) +
-                             ".securityContext." + std::string(key);
+    const std::string path =
+        (fromPod && (v.set || v.invalid) ? pod.specPath : pod.containerPath(c)) +
+        ".securityContext." + std::string(key);
     std::string problem;
     if (v.invalid || c.sc.invalid) {
       problem = std::string(key) + " unreadable (" + containerLabel(c) + " has a " +
@@ -767,13 +774,16 @@ void checkPodGroups(const Policy& p, const PodModel& pod, std::vector<Violation>
     const auto& groups = pod.sc.supplementalGroups;
     std::string problem;
     if (pod.sc.supplementalGroupsInvalid || pod.sc.invalid)
-      problem = "supplementalGroups unreadable (the pod's securityContext.supplementalGroups is "
-                "not a list of integers;";
+      problem =
+          "supplementalGroups unreadable (the pod's securityContext.supplementalGroups is "
+          "not a list of integers;";
     else if (groups.empty() && d.supplementalGroups.required)
       problem = "supplementalGroups unset (pod must set securityContext.supplementalGroups;";
     else if (std::string bad = idsOutside(groups, d.supplementalGroups.allowed); !bad.empty())
-      problem = "supplementalGroups outside the allowed ranges (pod has securityContext."
-                "supplementalGroups " + bad + ";";
+      problem =
+          "supplementalGroups outside the allowed ranges (pod has securityContext."
+          "supplementalGroups " +
+          bad + ";";
     if (!problem.empty())
       out.push_back(make(p, "supplementalGroups.notAllowed", "", base + "supplementalGroups",
                          problem + " allowed: " + allowedIds(d.supplementalGroups) + ")"));
@@ -806,8 +816,8 @@ void checkLocalhostProfiles(const Policy& p, const PodModel& pod, std::vector<Vi
     const std::string list = quotedList(*allowed);
     out.push_back(make(p, std::string(rule), c ? std::string(c->name) : std::string(), field,
                        "forbidden " + std::string(what) + " profile (" +
-                           (c ? containerLabel(*c) : std::string("pod")) + " uses Localhost profile " +
-                           quote(utf8::prefix(profile, 256)) +
+                           (c ? containerLabel(*c) : std::string("pod")) +
+                           " uses Localhost profile " + quote(utf8::prefix(profile, 256)) +
                            (list.empty() ? std::string("; no Localhost profile is allowed)")
                                          : "; allowed: " + list + ")")));
   };
@@ -833,7 +843,8 @@ void checkLocalhostProfiles(const Policy& p, const PodModel& pod, std::vector<Vi
       judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c, podAppArmor,
             podSc + "appArmorProfile.localhostProfile");
   }
-  constexpr std::string_view kAppArmorAnnotation = "container.apparmor.security.beta.kubernetes.io/";
+  constexpr std::string_view kAppArmorAnnotation =
+      "container.apparmor.security.beta.kubernetes.io/";
   for (const auto& [key, value] : pod.annotations) {
     if (key.rfind(kAppArmorAnnotation, 0) != 0 || value.rfind("localhost/", 0) != 0) continue;
     judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", nullptr,
@@ -849,7 +860,8 @@ void checkFlexVolumes(const Policy& p, const PodModel& pod, std::vector<Violatio
     const VolumeModel& v = pod.volumes[i];
     if (v.type != "flexVolume") continue;
     const std::string_view driver = v.flexDriver.invalid ? "<unreadable>" : v.flexDriver.value;
-    if (!v.flexDriver.invalid && std::find(allowed->begin(), allowed->end(), driver) != allowed->end())
+    if (!v.flexDriver.invalid &&
+        std::find(allowed->begin(), allowed->end(), driver) != allowed->end())
       continue;
     const std::string list = quotedList(*allowed);
     out.push_back(make(p, "flexVolume.driverNotAllowed", "",
@@ -872,8 +884,8 @@ void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Viola
   checkSysctls(p, pod, out);
   checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
                    out);
-  checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup",
-                   &SecurityContextModel::runAsGroup, out);
+  checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup", &SecurityContextModel::runAsGroup,
+                   out);
   checkPodGroups(p, pod, out);
   checkLocalhostProfiles(p, pod, out);
   checkFlexVolumes(p, pod, out);
@@ -1048,20 +1060,20 @@ void checkServicePorts(const Policy& p, const ServiceExposureModel& svc,
                                [&](const IntRange& x) { return x.contains(v); }))
         continue;
       if (++n > 8) continue;
-      refused += (refused.empty() ? "" : ", ") +
-                 (picked ? std::string("unset (any the API server picks)")
-                  : v < 0 ? std::string("<unreadable>")
-                          : std::to_string(v));
+      refused +=
+          (refused.empty() ? "" : ", ") + (picked  ? std::string("unset (any the API server picks)")
+                                           : v < 0 ? std::string("<unreadable>")
+                                                   : std::to_string(v));
     }
     if (n == 0) return;
     if (n > 8) refused += " and " + std::to_string(n - 8) + " more";
     const std::string list =
         quotedList(*allowed, [](const IntRange& x) -> std::string_view { return x.text; });
-    out.push_back(make(p, std::string(rule), "", "spec.ports",
-                       std::string(what) + " outside the allowed ranges (Service uses " +
-                           std::string(what) + " " + refused +
-                           (list.empty() ? std::string("; none is allowed)")
-                                         : "; allowed: " + list + ")")));
+    out.push_back(
+        make(p, std::string(rule), "", "spec.ports",
+             std::string(what) + " outside the allowed ranges (Service uses " + std::string(what) +
+                 " " + refused +
+                 (list.empty() ? std::string("; none is allowed)") : "; allowed: " + list + ")")));
   };
   judge(r.allowedPorts, false, "service.portNotAllowed", "port");
   judge(r.allowedNodePorts, true, "service.nodePortNotAllowed", "nodePort");
@@ -1072,8 +1084,8 @@ void checkServicePorts(const Policy& p, const ServiceExposureModel& svc,
 void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
                        std::vector<Violation>& out) {
   const ServiceRules& r = p.deployment.services;
-  if (r.allowedTypes &&
-      std::find(r.allowedTypes->begin(), r.allowedTypes->end(), svc.type) == r.allowedTypes->end()) {
+  if (r.allowedTypes && std::find(r.allowedTypes->begin(), r.allowedTypes->end(), svc.type) ==
+                            r.allowedTypes->end()) {
     const std::string list = quotedList(*r.allowedTypes);
     out.push_back(make(p, "service.typeNotAllowed", "", "spec.type",
                        (svc.type.empty() ? std::string("a Service type that is not a string")
@@ -1092,8 +1104,8 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
     }
   }
   if (!r.allowedExternalIPs) return;
-  const std::string list =
-      quotedList(*r.allowedExternalIPs, [](const IpBlock& b) -> std::string_view { return b.text; });
+  const std::string list = quotedList(*r.allowedExternalIPs,
+                                      [](const IpBlock& b) -> std::string_view { return b.text; });
   const std::string advice =
       list.empty() ? std::string("; remove spec.externalIPs") : "; allowed addresses: " + list;
   // One violation per address, up to a few; a Service listing more gets one for the rest, so a
@@ -1114,9 +1126,9 @@ void checkServiceRules(const Policy& p, const ServiceExposureModel& svc,
                            advice));
   }
   if (refused > kMaxListed) {
-    out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
-                       std::to_string(refused - kMaxListed) +
-                           " more external IPs are not allowed" + advice));
+    out.push_back(
+        make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
+             std::to_string(refused - kMaxListed) + " more external IPs are not allowed" + advice));
   }
   if (svc.invalidExternalIPs) {
     out.push_back(make(p, "service.externalIPNotAllowed", "", "spec.externalIPs",
@@ -1130,13 +1142,12 @@ void checkPodConnectRules(const Policy& p, const EvalInput& in, std::vector<Viol
   if (identityListed(in.user, r.allowedUsernames, r.allowedGroups)) return;
 
   std::string what = std::string(podSessionPhrase(in.subResource)) + " ";
-  what += quote(std::string(in.namespace_.substr(0, 253)) + "/" +
-                std::string(in.name.substr(0, 253)));
+  what +=
+      quote(std::string(in.namespace_.substr(0, 253)) + "/" + std::string(in.name.substr(0, 253)));
   // What was asked, from the options object: the container and, for exec, the command.
   std::vector<std::string> asked;
   std::string_view container;
-  if (in.object["container"].get_string().get(container) == simdjson::SUCCESS &&
-      !container.empty())
+  if (in.object["container"].get_string().get(container) == simdjson::SUCCESS && !container.empty())
     asked.push_back("container " + quote(container.substr(0, 63)));
   simdjson::dom::array command;
   if (in.object["command"].get_array().get(command) == simdjson::SUCCESS) {
@@ -1157,12 +1168,15 @@ void checkPodConnectRules(const Policy& p, const EvalInput& in, std::vector<Viol
   for (size_t i = 0; i < asked.size(); ++i) what += (i == 0 ? " (" : ", ") + asked[i];
   if (!asked.empty()) what += ")";
   std::string allowed;
-  for (const auto& u : r.allowedUsernames) allowed += (allowed.empty() ? "user " : ", user ") + quote(u);
-  for (const auto& g : r.allowedGroups) allowed += (allowed.empty() ? "group " : ", group ") + quote(g);
-  out.push_back(make(p, "podConnect.notAllowed", std::string(container), "",
-                     what + " by " + quote(in.user.username.substr(0, 253)) + " is not allowed" +
-                         (allowed.empty() ? std::string("; no identity is allowed outside the policy's exemptions")
-                                          : "; allowed: " + allowed)));
+  for (const auto& u : r.allowedUsernames)
+    allowed += (allowed.empty() ? "user " : ", user ") + quote(u);
+  for (const auto& g : r.allowedGroups)
+    allowed += (allowed.empty() ? "group " : ", group ") + quote(g);
+  out.push_back(make(
+      p, "podConnect.notAllowed", std::string(container), "",
+      what + " by " + quote(in.user.username.substr(0, 253)) + " is not allowed" +
+          (allowed.empty() ? std::string("; no identity is allowed outside the policy's exemptions")
+                           : "; allowed: " + allowed)));
 }
 
 }  // namespace kc::policy

@@ -62,9 +62,9 @@ const std::vector<DefaultDeniedImage>& defaultDeniedImages();
 struct ParsedImage {
   bool ok = false;
   ImageRef ref;
-  std::string error;                              // why it is invalid, when !ok and set
-  std::string storage;                            // backs `name` and `familiar`
-  std::vector<std::string_view> name, familiar;   // from imageNameSegments()
+  std::string error;                             // why it is invalid, when !ok and set
+  std::string storage;                           // backs `name` and `familiar`
+  std::vector<std::string_view> name, familiar;  // from imageNameSegments()
 };
 
 // Parses the image of every container of `pod`, in order (out[i] is pod.containers[i]).

@@ -8,6 +8,16 @@ export KC_REQUIRE_TOOLS=1  # installed just above: tests that need a tool fail w
 start=$SECONDS
 failed=0
 
+echo "== formatting (clang-format with .clang-format)"
+sources() {
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then git ls-files '*.cc' '*.h'
+  else find bench cmd common controller policies test webhook -name '*.cc' -o -name '*.h'; fi
+}
+if ! sources | xargs clang-format --dry-run --Werror; then
+  echo "formatting differs: run  git ls-files '*.cc' '*.h' | xargs clang-format -i" >&2
+  failed=1
+fi
+
 echo "== build and test (RelWithDebInfo)"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build --output-on-failure -j2 || failed=1

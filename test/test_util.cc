@@ -4,11 +4,13 @@
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include <array>
+// clang-format off
 #include <utility>  // before Boost.Asio: its C++20 awaitable header needs std::exchange
+// clang-format on
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -75,8 +77,8 @@ struct TlsClient::Impl {
       if (ec) return "socket: " + ec.message();
     }
     beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(10));
-    beast::get_lowest_layer(*stream).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
-                                             ec);
+    beast::get_lowest_layer(*stream).connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
     if (ec) return "connect: " + ec.message();
     stream->handshake(ssl::stream_base::client, ec);
     if (ec) return "handshake: " + ec.message();

@@ -70,8 +70,8 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
                                           : Outcome::kAllowed;
   } catch (const std::exception& e) {
     // Evaluation must not throw; if it does, answer an error so failurePolicy decides.
-    log::error("policy evaluation failed", {{log::field::kUid, std::string(ar.uid)},
-                                            {log::field::kError, e.what()}});
+    log::error("policy evaluation failed",
+               {{log::field::kUid, std::string(ar.uid)}, {log::field::kError, e.what()}});
     metrics_.request(Outcome::kError, 0);
     res.status = 500;
     res.body = "{\"error\":\"policy evaluation failed\"}";
@@ -118,8 +118,7 @@ void AdmissionHandler::handle(const http::Request& req, http::Response& res) con
                 {log::field::kAllowed, verdict.allowed},
                 {log::field::kDryRun, ar.dryRun},
                 {log::field::kViolations, rules},
-                {log::field::kViolationsOmitted,
-                 verdict.violations.size() - rules.size()},
+                {log::field::kViolationsOmitted, verdict.violations.size() - rules.size()},
                 {log::field::kDurationSeconds, seconds}});
   }
 }

@@ -20,7 +20,9 @@ bool optString(const object& obj, std::string_view key, std::string_view& out) {
   return e.get_string().get(out) == simdjson::SUCCESS;
 }
 
-DecodeResult fail(DecodeError e, std::string message) { return DecodeResult{e, std::move(message)}; }
+DecodeResult fail(DecodeError e, std::string message) {
+  return DecodeResult{e, std::move(message)};
+}
 
 }  // namespace
 
@@ -97,8 +99,8 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
   if (err == simdjson::DEPTH_ERROR)
     return fail(DecodeError::kTooDeep, "JSON nesting exceeds " + std::to_string(kMaxDepth));
   if (err != simdjson::SUCCESS)
-    return fail(DecodeError::kInvalidJson, std::string("body is not valid JSON: ") +
-                                               simdjson::error_message(err));
+    return fail(DecodeError::kInvalidJson,
+                std::string("body is not valid JSON: ") + simdjson::error_message(err));
   object top;
   if (root.get_object().get(top) != simdjson::SUCCESS)
     return fail(DecodeError::kNotAdmissionReview, "body is not a JSON object");
@@ -126,12 +128,25 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
   // One pass over the request's fields (a lookup per field would rescan the object each time).
   // With a repeated key the first one counts, as at_key would have it.
   enum Field : unsigned {
-    kKind, kResource, kSubResource, kRequestKind, kRequestResource, kRequestSubResource, kName,
-    kNamespace, kOperation, kObject, kOldObject, kOptions, kDryRun, kUserInfo, kFieldCount
+    kKind,
+    kResource,
+    kSubResource,
+    kRequestKind,
+    kRequestResource,
+    kRequestSubResource,
+    kName,
+    kNamespace,
+    kOperation,
+    kObject,
+    kOldObject,
+    kOptions,
+    kDryRun,
+    kUserInfo,
+    kFieldCount
   };
   static constexpr std::string_view kNames[kFieldCount] = {
-      "kind",      "resource", "subResource", "requestKind", "requestResource",
-      "requestSubResource", "name", "namespace", "operation", "object", "oldObject", "options",
+      "kind",   "resource",  "subResource", "requestKind", "requestResource", "requestSubResource",
+      "name",   "namespace", "operation",   "object",      "oldObject",       "options",
       "dryRun", "userInfo"};
   element fields[kFieldCount];
   unsigned present = 0;
@@ -169,19 +184,32 @@ DecodeResult AdmissionDecoder::decode(std::string_view body, AdmissionRequest& o
   };
 
   const char* bad = nullptr;
-  if (!gvk(kKind, out.kind)) bad = "request.kind";
-  else if (!gvr(kResource, out.resource)) bad = "request.resource";
-  else if (!str(kSubResource, out.subResource)) bad = "request.subResource";
-  else if (!gvk(kRequestKind, out.requestKind)) bad = "request.requestKind";
-  else if (!gvr(kRequestResource, out.requestResource)) bad = "request.requestResource";
-  else if (!str(kRequestSubResource, out.requestSubResource)) bad = "request.requestSubResource";
-  else if (!str(kName, out.name)) bad = "request.name";
-  else if (!str(kNamespace, out.namespace_)) bad = "request.namespace";
-  else if (!str(kOperation, out.operation)) bad = "request.operation";
-  else if (!obj(kObject, out.object)) bad = "request.object";
-  else if (!obj(kOldObject, out.oldObject)) bad = "request.oldObject";
-  else if (!obj(kOptions, out.options)) bad = "request.options";
-  if (bad != nullptr) return fail(DecodeError::kInvalidField, std::string(bad) + " has the wrong type");
+  if (!gvk(kKind, out.kind))
+    bad = "request.kind";
+  else if (!gvr(kResource, out.resource))
+    bad = "request.resource";
+  else if (!str(kSubResource, out.subResource))
+    bad = "request.subResource";
+  else if (!gvk(kRequestKind, out.requestKind))
+    bad = "request.requestKind";
+  else if (!gvr(kRequestResource, out.requestResource))
+    bad = "request.requestResource";
+  else if (!str(kRequestSubResource, out.requestSubResource))
+    bad = "request.requestSubResource";
+  else if (!str(kName, out.name))
+    bad = "request.name";
+  else if (!str(kNamespace, out.namespace_))
+    bad = "request.namespace";
+  else if (!str(kOperation, out.operation))
+    bad = "request.operation";
+  else if (!obj(kObject, out.object))
+    bad = "request.object";
+  else if (!obj(kOldObject, out.oldObject))
+    bad = "request.oldObject";
+  else if (!obj(kOptions, out.options))
+    bad = "request.options";
+  if (bad != nullptr)
+    return fail(DecodeError::kInvalidField, std::string(bad) + " has the wrong type");
 
   if (has(kDryRun) && fields[kDryRun].get_bool().get(out.dryRun) != simdjson::SUCCESS)
     return fail(DecodeError::kInvalidField, "request.dryRun must be a boolean");

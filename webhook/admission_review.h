@@ -95,7 +95,7 @@ class AdmissionDecoder {
 struct AdmissionResponse {
   std::string_view uid;
   bool allowed = true;
-  int code = 0;  // HTTP-style status code in `status`, e.g. 403 on deny; 0 omits status
+  int code = 0;             // HTTP-style status code in `status`, e.g. 403 on deny; 0 omits status
   std::string_view reason;  // metav1.StatusReason, e.g. "Forbidden"
   std::string_view message;
   const std::vector<std::string>* warnings = nullptr;
@@ -107,6 +107,5 @@ std::string encodeResponse(const AdmissionResponse& r);
 
 // The policy engine's input for a decoded request (views into it; `now` left unset).
 policy::EvalInput evalInputOf(const AdmissionRequest& r);
-
 
 }  // namespace kc::webhook

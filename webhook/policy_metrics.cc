@@ -7,10 +7,20 @@ namespace kc::webhook {
 namespace {
 
 // The values of the `kind` label; the last one, "other", stands for every other kind.
-constexpr std::string_view kKindLabels[] = {
-    "Pod",     "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
-    "Job",     "CronJob",    "ReplicationController",     "PodTemplate", "Service",
-    "PodExecOptions", "PodAttachOptions", "PodPortForwardOptions", "other"};
+constexpr std::string_view kKindLabels[] = {"Pod",
+                                            "Deployment",
+                                            "ReplicaSet",
+                                            "StatefulSet",
+                                            "DaemonSet",
+                                            "Job",
+                                            "CronJob",
+                                            "ReplicationController",
+                                            "PodTemplate",
+                                            "Service",
+                                            "PodExecOptions",
+                                            "PodAttachOptions",
+                                            "PodPortForwardOptions",
+                                            "other"};
 
 int kindIndex(std::string_view kind) {
   constexpr int kOther = static_cast<int>(std::size(kKindLabels)) - 1;
@@ -28,8 +38,9 @@ PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
   static_assert(std::size(kKindLabels) == kKinds);
   evaluations_ = &prometheus::BuildCounter()
                       .Name("kube_customs_policy_evaluations_total")
-                      .Help("Policy evaluations, by policy, effective mode, decision (pass, "
-                            "deny, warn, audit) and resource kind.")
+                      .Help(
+                          "Policy evaluations, by policy, effective mode, decision (pass, "
+                          "deny, warn, audit) and resource kind.")
                       .Register(registry);
   violations_ = &prometheus::BuildCounter()
                      .Name("kube_customs_policy_violations_total")
@@ -37,15 +48,16 @@ PolicyMetrics::PolicyMetrics(prometheus::Registry& registry) {
                      .Register(registry);
   loadSuccess_ = &prometheus::BuildGauge()
                       .Name("kube_customs_policy_load_success")
-                      .Help("1 when the last policy load succeeded, 0 when it failed (the "
-                            "previous set stays in force).")
+                      .Help(
+                          "1 when the last policy load succeeded, 0 when it failed (the "
+                          "previous set stays in force).")
                       .Register(registry)
                       .Add({});
   policiesLoaded_ = &prometheus::BuildGauge()
-                        .Name("kube_customs_policies_loaded")
-                        .Help("Policies in the set in force (0: every object is admitted).")
-                        .Register(registry)
-                        .Add({});
+                         .Name("kube_customs_policies_loaded")
+                         .Help("Policies in the set in force (0: every object is admitted).")
+                         .Register(registry)
+                         .Add({});
   loadTimestamp_ = &prometheus::BuildGauge()
                         .Name("kube_customs_policy_load_timestamp_seconds")
                         .Help("When the policy set in force was loaded, Unix seconds.")
@@ -63,7 +75,6 @@ void PolicyMetrics::loaded(bool ok, std::size_t inForce, double unixSeconds) {
   policiesLoaded_->Set(static_cast<double>(inForce));
   if (ok) loadTimestamp_->Set(unixSeconds);
 }
-
 
 void PolicyMetrics::evaluated(const policy::PolicySet& set, const policy::Verdict& verdict,
                               std::string_view kind) {
@@ -92,8 +103,8 @@ void PolicyMetrics::evaluated(const policy::PolicySet& set, const policy::Verdic
     prometheus::Counter*& c = slots_[i].c[kindSlot][decision][static_cast<int>(mode)];
     if (c == nullptr) {
       const std::string m(policy::modeName(mode));
-      const std::string key = "e|" + p.name + "|" + m + "|" + kDecisionNames[decision] + "|" +
-                              std::string(k);
+      const std::string key =
+          "e|" + p.name + "|" + m + "|" + kDecisionNames[decision] + "|" + std::string(k);
       auto it = counters_.find(key);
       if (it == counters_.end()) {
         it = counters_

@@ -30,8 +30,8 @@ class PolicyMetrics {
   void evaluated(const policy::PolicySet& set, const policy::Verdict& verdict,
                  std::string_view kind);
 
-  double evaluationCount(std::string_view policy, std::string_view mode,
-                         std::string_view decision, std::string_view kind) const;
+  double evaluationCount(std::string_view policy, std::string_view mode, std::string_view decision,
+                         std::string_view kind) const;
   double violationCount(std::string_view rule) const;
   double loadSuccess() const { return loadSuccess_->Value(); }
   double policiesLoaded() const { return policiesLoaded_->Value(); }

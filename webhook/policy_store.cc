@@ -32,8 +32,9 @@ bool readPolicyDir(const std::string& dir, std::vector<policy::PolicyFile>& out,
     }
     out.push_back(std::move(file));
   }
-  std::sort(out.begin(), out.end(),
-            [](const policy::PolicyFile& a, const policy::PolicyFile& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(), [](const policy::PolicyFile& a, const policy::PolicyFile& b) {
+    return a.name < b.name;
+  });
   return true;
 }
 
@@ -115,9 +116,9 @@ bool PolicyStore::reload(bool now, Clock::time_point at) {
       count = current_->policies().size();
     }
     if (count > 0) {
-      const std::string error =
-          "the policy directory holds no policies now; keeping the " + std::to_string(count) +
-          " in force (set policies.allowEmpty: true to run with none)";
+      const std::string error = "the policy directory holds no policies now; keeping the " +
+                                std::to_string(count) +
+                                " in force (set policies.allowEmpty: true to run with none)";
       {
         std::lock_guard<std::mutex> lock(mutex_);
         lastErrors_ = {policy::LoadMessage{dir_, 0, 0, "", error}};

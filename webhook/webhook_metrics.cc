@@ -7,8 +7,9 @@ namespace kc::webhook {
 WebhookMetrics::WebhookMetrics(prometheus::Registry& registry) {
   auto& requests = prometheus::BuildCounter()
                        .Name("kube_customs_admission_requests_total")
-                       .Help("Admission reviews answered, by outcome (allowed, denied, warned: "
-                             "allowed with warnings, error: could not be evaluated).")
+                       .Help(
+                           "Admission reviews answered, by outcome (allowed, denied, warned: "
+                           "allowed with warnings, error: could not be evaluated).")
                        .Register(registry);
   requests_[static_cast<int>(Outcome::kAllowed)] = &requests.Add({{"outcome", "allowed"}});
   requests_[static_cast<int>(Outcome::kDenied)] = &requests.Add({{"outcome", "denied"}});

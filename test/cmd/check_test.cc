@@ -183,9 +183,10 @@ spec:
 
 TEST_CASE("CheckReadsStdinAndExpandsLists", "[check]") {
   TempDir dir;
-  kc::testing::writeFile(dir.file("l.json"),
-                         R"({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod",)"
-                         R"("metadata":{"name":"x"},"spec":{"hostPID":true,"containers":[{"name":"c","image":"nginx:1.25"}]}}]})");
+  kc::testing::writeFile(
+      dir.file("l.json"),
+      R"({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod",)"
+      R"("metadata":{"name":"x"},"spec":{"hostPID":true,"containers":[{"name":"c","image":"nginx:1.25"}]}}]})");
   std::string out;
   CHECK(check("-f - < " + dir.file("l.json"), out) == 1);
   CHECK(out.find("host namespaces (hostPID=true)") != std::string::npos);

@@ -1,15 +1,16 @@
 // Every configuration key, metric and audit detection rule the product has is documented.
 
-#include <catch2/catch.hpp>
 #include <prometheus/registry.h>
+
+#include <catch2/catch.hpp>
 
 #include "common/config.h"
 #include "common/internal_errors.h"
 #include "common/metrics.h"
 #include "controller/audit_metrics.h"
 #include "controller/detections.h"
-#include "test/test_util.h"
 #include "policies/policy.h"
+#include "test/test_util.h"
 #include "webhook/policy_metrics.h"
 #include "webhook/webhook_metrics.h"
 
@@ -44,8 +45,8 @@ TEST_CASE("EveryDetectionRuleHasASectionWithItsTechniqueInDetectionsDoc", "[docs
     }
     REQUIRE(at != std::string::npos);
     const std::string section = text.substr(at, text.find("\n#", at + 1) - at);
-    for (const char* item : {"- **Sees**:", "- **Why**:", "- **ATT&CK**:", "- **False positives**:",
-                             "- **Tune**:"}) {
+    for (const char* item :
+         {"- **Sees**:", "- **Why**:", "- **ATT&CK**:", "- **False positives**:", "- **Tune**:"}) {
       INFO(item);
       CHECK(section.find(item) != std::string::npos);
     }

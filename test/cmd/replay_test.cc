@@ -63,7 +63,7 @@ std::vector<std::string> ids(int from, int to) {
 TEST_CASE("ReplayReadsAcrossChunksSkipsAnOverLongLineAndKeepsTheUnterminatedTail", "[replay]") {
   TempDir dir;
   std::string text;
-  for (int i = 0; i < 2000; ++i) text += execEvent(i) + "\n";  // ~6 MB: crosses a chunk
+  for (int i = 0; i < 2000; ++i) text += execEvent(i) + "\n";     // ~6 MB: crosses a chunk
   text += R"({"pad":")" + std::string(13u << 20, 'y') + "\"}\n";  // > 12 MiB: dropped
   for (int i = 2000; i < 4000; ++i) text += execEvent(i) + "\n";
   text += execEvent(0) + "\n";  // a duplicate
@@ -79,8 +79,7 @@ TEST_CASE("ReplayReadsAcrossChunksSkipsAnOverLongLineAndKeepsTheUnterminatedTail
   CHECK(fromFile.messages.find("1 document(s) or event(s) over the size caps") !=
         std::string::npos);
 
-  const Replayed fromStdin =
-      replay(bin + " audit replay - -o json < " + dir.file("audit.log"));
+  const Replayed fromStdin = replay(bin + " audit replay - -o json < " + dir.file("audit.log"));
   CHECK(fromStdin.rc == 1);
   CHECK(fromStdin.auditIDs == want);
   CHECK(fromStdin.summary == fromFile.summary);
@@ -152,8 +151,8 @@ TEST_CASE("ReplayExitsOneAndSavesNoStateWhenItsOutputCannotBeWritten", "[replay]
   const std::string memory = dir.file("memory.jsonl");
   for (const char* format : {"text", "json"}) {
     INFO(format);
-    const std::string cmd = bin + " audit replay -o " + format + " --memory " + memory + " " +
-                            dir.file("a.log");
+    const std::string cmd =
+        bin + " audit replay -o " + format + " --memory " + memory + " " + dir.file("a.log");
     std::string out;
     // In a subshell, so that runCommand's 2>&1 takes the pipe, not the redirected stdout.
     CHECK(kc::testing::runCommand("(" + cmd + " >/dev/full)", out) == 1);
@@ -165,15 +164,16 @@ TEST_CASE("ReplayExitsOneAndSavesNoStateWhenItsOutputCannotBeWritten", "[replay]
     CHECK(out.find("kube-customs audit replay: cannot write the output: Bad file descriptor") !=
           std::string::npos);
     CHECK_FALSE(std::filesystem::exists(memory));
-    CHECK(kc::testing::runIntoClosedPipe({bin, "audit", "replay", "-o", format, "--memory",
-                                          memory, dir.file("a.log")},
-                                         out) == 1);
+    CHECK(kc::testing::runIntoClosedPipe(
+              {bin, "audit", "replay", "-o", format, "--memory", memory, dir.file("a.log")}, out) ==
+          1);
     CHECK(out.find("kube-customs audit replay: cannot write the output: Broken pipe") !=
           std::string::npos);
     CHECK_FALSE(std::filesystem::exists(memory));
   }
   // With a working output the same replay reports all 50 and saves the memory.
-  const Replayed ok = replay(bin + " audit replay -o json --memory " + memory + " " + dir.file("a.log"));
+  const Replayed ok =
+      replay(bin + " audit replay -o json --memory " + memory + " " + dir.file("a.log"));
   CHECK(ok.rc == 0);
   CHECK(ok.auditIDs == ids(0, 50));
   CHECK(std::filesystem::exists(memory));
@@ -291,10 +291,10 @@ TEST_CASE("ReplayRefusesAMemoryFileThatIsNotOne", "[replay][memory]") {
   kc::testing::writeFile(dir.file("memory.jsonl"), "{\"kind\":\"Baseline\"}\n");
   kc::testing::writeFile(dir.file("a.log"), execEvent(1) + "\n");
   std::string out;
-  const int rc = kc::testing::runCommand(kc::testing::kubeCustomsBinary() +
-                                             " audit replay --memory " + dir.file("memory.jsonl") +
-                                             " " + dir.file("a.log"),
-                                         out);
+  const int rc =
+      kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " audit replay --memory " +
+                                  dir.file("memory.jsonl") + " " + dir.file("a.log"),
+                              out);
   CHECK(rc == 2);
   CHECK(out.find("not an object memory file") != std::string::npos);
   // Left as it was.
@@ -323,7 +323,9 @@ TEST_CASE("AnAuditIdReusedByTheClientDoesNotHideItsRequest", "[replay]") {
   list["requestReceivedTimestamp"] = "2026-11-30T09:59:00.000000Z";
   list["stageTimestamp"] = "2026-11-30T09:59:00.020000Z";
   nlohmann::json ls = tokenExec;  // the harmless exec whose ID the token read reuses
-  ls["requestURI"] = "/api/v1/namespaces/shop/pods/checkout-7d9f8c6b5-x2k4q/exec?command=ls&container=app&stdout=true";
+  ls["requestURI"] =
+      "/api/v1/namespaces/shop/pods/checkout-7d9f8c6b5-x2k4q/"
+      "exec?command=ls&container=app&stdout=true";
   ls["requestReceivedTimestamp"] = "2026-11-30T09:58:00.000000Z";
   ls["stageTimestamp"] = "2026-11-30T09:58:00.500000Z";
 
@@ -331,9 +333,9 @@ TEST_CASE("AnAuditIdReusedByTheClientDoesNotHideItsRequest", "[replay]") {
   kc::testing::writeFile(dir.file("a.log"), list.dump() + "\n" + pod.dump() + "\n" + ls.dump() +
                                                 "\n" + tokenExec.dump() + "\n" + pod.dump() + "\n");
   std::string out;
-  REQUIRE(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " audit replay -o json " +
-                                      dir.file("a.log"),
-                                  out) == 0);
+  REQUIRE(kc::testing::runCommand(
+              kc::testing::kubeCustomsBinary() + " audit replay -o json " + dir.file("a.log"),
+              out) == 0);
   int podFindings = 0, tokenFindings = 0, reuses = 0;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) {
@@ -348,8 +350,7 @@ TEST_CASE("AnAuditIdReusedByTheClientDoesNotHideItsRequest", "[replay]") {
       continue;
     }
     if (f["auditID"] == pod["auditID"] && f["name"] == "debug") ++podFindings;
-    if (f["auditID"] == tokenExec["auditID"] && f["rule"] == "pod-exec" &&
-        f["severity"] == "high")
+    if (f["auditID"] == tokenExec["auditID"] && f["rule"] == "pod-exec" && f["severity"] == "high")
       ++tokenFindings;
   }
   CHECK(podFindings == 2);    // privileged-container and policy-violation, as on their own

@@ -4,19 +4,18 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "test/test_util.h"
 
@@ -36,15 +35,15 @@ struct Running {
   explicit Running(std::vector<std::string> extra = {}) : Running(nullptr, std::move(extra)) {}
   // Runs in `shared` (to restart on the same state) or in a fresh directory.
   // `wrapper`: a command the server runs under (e.g. prlimit with its options).
-  Running(const TempDir* shared, std::vector<std::string> extra, const std::string& logName = "stdout",
-          std::vector<std::string> wrapper = {})
+  Running(const TempDir* shared, std::vector<std::string> extra,
+          const std::string& logName = "stdout", std::vector<std::string> wrapper = {})
       : dir(shared ? *shared : ownDir) {
     std::vector<std::string> argv = wrapper;
-    for (const std::string& a : {kc::testing::kubeCustomsBinary(), std::string("serve"),
-                                 std::string("--state-dir"), dir.path() + "/state",
-                                 std::string("--listen"), std::string("127.0.0.1:0"),
-                                 std::string("--metrics-listen"), std::string("127.0.0.1:0"),
-                                 std::string("--threads"), std::string("2")})
+    for (const std::string& a :
+         {kc::testing::kubeCustomsBinary(), std::string("serve"), std::string("--state-dir"),
+          dir.path() + "/state", std::string("--listen"), std::string("127.0.0.1:0"),
+          std::string("--metrics-listen"), std::string("127.0.0.1:0"), std::string("--threads"),
+          std::string("2")})
       argv.push_back(a);
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<Process>(argv, dir.file(logName), dir.file("stderr"));
@@ -144,7 +143,8 @@ TEST_CASE("LiveMetricsPassPromtoolCheck", "[serve][promtool]") {
   const auto m = kc::testing::httpGet(r.metricsPort, "/metrics");
   REQUIRE(m.status == 200);
   for (const char* name :
-       {"kube_customs_build_info{version=", "kube_customs_admission_requests_total{outcome=\"allowed\"} 1",
+       {"kube_customs_build_info{version=",
+        "kube_customs_admission_requests_total{outcome=\"allowed\"} 1",
         "kube_customs_admission_request_duration_seconds_bucket{le=\"0.0001\"}",
         "kube_customs_tls_reloads_total", "kube_customs_tls_certificate_expiry_timestamp_seconds",
         "kube_customs_http_body_bytes_in_flight 0"}) {
@@ -152,7 +152,8 @@ TEST_CASE("LiveMetricsPassPromtoolCheck", "[serve][promtool]") {
     CHECK(m.body.find(name) != std::string::npos);
   }
   kc::testing::writeFile(r.dir.file("metrics.txt"), m.body);
-  const int rc = kc::testing::runCommand("promtool check metrics < " + r.dir.file("metrics.txt"), out);
+  const int rc =
+      kc::testing::runCommand("promtool check metrics < " + r.dir.file("metrics.txt"), out);
   INFO(out);
   CHECK(rc == 0);
 }
@@ -174,8 +175,8 @@ TEST_CASE("ServeRejectsConfigWithUnknownKeyNamingFileAndLine", "[serve]") {
   Process p({kc::testing::kubeCustomsBinary(), "serve", "--config", dir.file("c.yaml")},
             dir.file("out"), dir.file("err"));
   CHECK(p.wait(10s) == 2);
-  CHECK(kc::testing::readFile(dir.file("err")).find(dir.file("c.yaml") + ":3: server.listn: unknown key") !=
-        std::string::npos);
+  CHECK(kc::testing::readFile(dir.file("err"))
+            .find(dir.file("c.yaml") + ":3: server.listn: unknown key") != std::string::npos);
 }
 
 TEST_CASE("ServeRejectsUnknownFlag", "[serve]") {
@@ -189,18 +190,18 @@ TEST_CASE("ServeRejectsUnknownFlag", "[serve]") {
 TEST_CASE("CertGeneratePrintsTheBase64CaBundleOfTheWrittenCa", "[cert]") {
   TempDir dir;
   std::string out;
-  const int rc = kc::testing::runCommand(kc::testing::kubeCustomsBinary() +
-                                             " cert generate --service kc --namespace sec --out-dir " +
-                                             dir.path() + " 2>/dev/null | cat",
-                                         out);
+  const int rc = kc::testing::runCommand(
+      kc::testing::kubeCustomsBinary() + " cert generate --service kc --namespace sec --out-dir " +
+          dir.path() + " 2>/dev/null | cat",
+      out);
   REQUIRE(rc == 0);
   std::string decoded;
   kc::testing::writeFile(dir.file("bundle.b64"), out);
   REQUIRE(kc::testing::runCommand("base64 -d " + dir.file("bundle.b64"), decoded) == 0);
   CHECK(decoded == kc::testing::readFile(dir.file("ca.crt")));
   std::string text;
-  REQUIRE(kc::testing::runCommand("openssl x509 -noout -ext subjectAltName -in " + dir.file("tls.crt"),
-                                  text) == 0);
+  REQUIRE(kc::testing::runCommand(
+              "openssl x509 -noout -ext subjectAltName -in " + dir.file("tls.crt"), text) == 0);
   CHECK(text.find("DNS:kc.sec.svc") != std::string::npos);
 }
 
@@ -213,8 +214,7 @@ int countLines(const std::string& file, const std::string& needle) {
 
 bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
   return done();
 }
 
@@ -245,10 +245,13 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
       CHECK(countLines(dir.file("run1.log"), rule) >= 1);
     }
     CHECK(metricValue(first.metricsPort,
-                      "kube_customs_audit_findings_total{rule=\"pod-exec\",severity=\"high\"}") == 1);
-    CHECK(metricValue(first.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 7);
+                      "kube_customs_audit_findings_total{rule=\"pod-exec\",severity=\"high\"}") ==
+          1);
+    CHECK(metricValue(first.metricsPort,
+                      "kube_customs_audit_events_received_total{source=\"log\"}") == 7);
     // Let the position and the memory reach disk, then die without any chance to clean up.
-    REQUIRE(waitUntil([&] { return std::filesystem::exists(dir.path() + "/state/audit-checkpoint.json"); }));
+    REQUIRE(waitUntil(
+        [&] { return std::filesystem::exists(dir.path() + "/state/audit-checkpoint.json"); }));
     REQUIRE(waitUntil([&] {
       const std::string memory = dir.path() + "/state/audit-memory.jsonl";
       return std::filesystem::exists(memory) &&
@@ -279,9 +282,11 @@ TEST_CASE("AuditRoleReportsTheEmulatedAttackFromTheLogOnceAcrossKill9", "[serve]
   std::ofstream(dir.file("audit.log"), std::ios::app)
       << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
       << "\n"
-      << kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_daemonset_pod.jsonl");
+      << kc::testing::readFile(std::string(KC_SOURCE_DIR) +
+                               "/test/testdata/audit_daemonset_pod.jsonl");
   CHECK(waitUntil([&] {
-    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 3;
+    return metricValue(second.metricsPort,
+                       "kube_customs_audit_events_received_total{source=\"log\"}") == 3;
   }));
   CHECK(waitUntil([&] { return countLines(dir.file("run2.log"), "\"audit_finding\"") >= 2; }));
   std::this_thread::sleep_for(500ms);
@@ -320,13 +325,15 @@ TEST_CASE("ASessionReportedJustBeforeAKill9IsNotReportedAgainWhenItEnds", "[serv
   {
     Running first(&dir, args, "run1.log");
     std::ofstream(dir.file("audit.log"), std::ios::app) << execStart << "\n";
-    REQUIRE(waitUntil([&] { return countLines(dir.file("run1.log"), "\"rule\":\"pod-exec\"") == 1; }));
+    REQUIRE(
+        waitUntil([&] { return countLines(dir.file("run1.log"), "\"rule\":\"pod-exec\"") == 1; }));
     // The position past the session's start is committed: after the restart only what follows
     // is read.
     const std::string size = "offset=" + std::to_string(execStart.size() + 1) + "\n";
     REQUIRE(waitUntil([&] {
       const std::string cp = dir.path() + "/state/audit-checkpoint.json";
-      return std::filesystem::exists(cp) && kc::testing::readFile(cp).find(size) != std::string::npos;
+      return std::filesystem::exists(cp) &&
+             kc::testing::readFile(cp).find(size) != std::string::npos;
     }));
     first.proc->signal(SIGKILL);
     first.proc->wait(10s);
@@ -338,7 +345,8 @@ TEST_CASE("ASessionReportedJustBeforeAKill9IsNotReportedAgainWhenItEnds", "[serv
       << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"b0000001-0000-4000-8000-000000000001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-30T11:00:00.000000Z","stageTimestamp":"2026-11-30T11:00:00.100000Z"})"
       << "\n";
   CHECK(waitUntil([&] {
-    return metricValue(second.metricsPort, "kube_customs_audit_events_received_total{source=\"log\"}") == 2;
+    return metricValue(second.metricsPort,
+                       "kube_customs_audit_events_received_total{source=\"log\"}") == 2;
   }));
   std::this_thread::sleep_for(500ms);
   CHECK(countLines(dir.file("run2.log"), "\"audit_finding\"") == 0);
@@ -417,7 +425,8 @@ TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]"
   std::istringstream lines(
       kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/audit_attack.jsonl"));
   for (std::string line; std::getline(lines, line);) items += (items.empty() ? "" : ",") + line;
-  const std::string list = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + items + "]}";
+  const std::string list =
+      R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + items + "]}";
   kc::testing::TlsClient c(r.ca(), r.httpsPort);
   CHECK(c.request("POST", "/audit/webhook", list).status == 401);
   const std::map<std::string, std::string> auth = {{"Authorization", "Bearer t0ken"}};
@@ -425,11 +434,13 @@ TEST_CASE("AuditWebhookBackendAcceptsAnAuthenticatedEventList", "[serve][audit]"
   // The API server retries: the same batch again is not reported twice.
   CHECK(c.request("POST", "/audit/webhook", list, "application/json", auth).status == 200);
   CHECK(waitUntil([&] {
-    return metricValue(r.metricsPort, "kube_customs_audit_events_duplicate_total{source=\"webhook\"}") == 7;
+    return metricValue(r.metricsPort,
+                       "kube_customs_audit_events_duplicate_total{source=\"webhook\"}") == 7;
   }));
   CHECK(countLines(r.dir.file("stdout"), "\"audit_finding\"") == 10);
   CHECK(metricValue(r.metricsPort,
-                    "kube_customs_audit_findings_total{rule=\"webhook-config-changed\",severity=\"critical\"}") == 1);
+                    "kube_customs_audit_findings_total{rule=\"webhook-config-changed\",severity="
+                    "\"critical\"}") == 1);
 }
 
 TEST_CASE("AuditRoleAppliesTheDetectionTuningOfTheConfigFile", "[serve][audit]") {
@@ -461,21 +472,24 @@ TEST_CASE("ReplayTakesTheDetectionTuningOfAConfigFile", "[audit][replay]") {
   kc::testing::writeFile(dir.file("c.yaml"),
                          "audit:\n  detections:\n    trustedIdentities:\n"
                          "      pod-exec: [\"mallory@*\"]\n");
-  const std::string replay = kc::testing::kubeCustomsBinary() + " audit replay " + attack + " -o json";
+  const std::string replay =
+      kc::testing::kubeCustomsBinary() + " audit replay " + attack + " -o json";
   std::string untuned, tuned;
   REQUIRE(kc::testing::runCommand(replay + " 2>/dev/null", untuned) == 0);
   REQUIRE(kc::testing::runCommand(replay + " --config " + dir.file("c.yaml") + " 2>/dev/null",
                                   tuned) == 0);
   auto count = [](const std::string& text, const std::string& needle) {
     size_t n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+      ++n;
     return n;
   };
   CHECK(count(untuned, "\"rule\":\"pod-exec\"") == 1);
   CHECK(count(tuned, "\"rule\":\"pod-exec\"") == 0);
   CHECK(count(tuned, "\"rule\":") == count(untuned, "\"rule\":") - 1);
   // A bad file is refused as serve refuses it: file, line, key.
-  kc::testing::writeFile(dir.file("bad.yaml"), "audit:\n  detections:\n    reportWarnViolations: maybe\n");
+  kc::testing::writeFile(dir.file("bad.yaml"),
+                         "audit:\n  detections:\n    reportWarnViolations: maybe\n");
   std::string err;
   CHECK(kc::testing::runCommand(replay + " --config " + dir.file("bad.yaml") + " 2>&1", err) == 2);
   CHECK(err.find("bad.yaml:3") != std::string::npos);
@@ -508,8 +522,8 @@ TEST_CASE("ServeMovesADamagedBaselineAsideAndStarts", "[serve][audit][baseline]"
   kc::testing::writeFile(baseline, damaged);
   Running r(&dir, {});
   CHECK(countLines(dir.file("stdout"), "baseline damaged: moved aside") == 1);
-  CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"baseline\"}") ==
-        1);
+  CHECK(metricValue(r.metricsPort,
+                    "kube_customs_audit_state_file_errors_total{file=\"baseline\"}") == 1);
   CHECK(metricValue(r.metricsPort, "kube_customs_audit_state_file_errors_total{file=\"memory\"}") ==
         0);
   std::vector<std::string> aside;
@@ -523,9 +537,9 @@ TEST_CASE("ServeMovesADamagedBaselineAsideAndStarts", "[serve][audit][baseline]"
   r.proc->signal(SIGTERM);
   REQUIRE(r.proc->wait(15s) == 0);
   std::string out;
-  CHECK(kc::testing::runCommand(kc::testing::kubeCustomsBinary() + " baseline show --file " +
-                                    baseline + " 2>&1",
-                                out) == 0);
+  CHECK(kc::testing::runCommand(
+            kc::testing::kubeCustomsBinary() + " baseline show --file " + baseline + " 2>&1",
+            out) == 0);
 }
 
 // Two audit roles on one state directory would both report every finding: the second one
@@ -635,8 +649,7 @@ TEST_CASE("ServeKeepsItsPoliciesWhenTheDirectoryIsEmptied", "[serve]") {
   CHECK_FALSE(allowed(c, "xmrig/xmrig:6"));
   CHECK(metricValue(r.metricsPort, "kube_customs_policies_loaded") == 1);
   std::filesystem::rename(cfg.file("policies/tools.yaml"), cfg.file("policies/tools.yaml.off"));
-  REQUIRE_FALSE(
-      Process::waitForLine(r.dir.file("stdout"), "policy load refused", 10s).empty());
+  REQUIRE_FALSE(Process::waitForLine(r.dir.file("stdout"), "policy load refused", 10s).empty());
   CHECK_FALSE(allowed(c, "xmrig/xmrig:6"));
   CHECK(metricValue(r.metricsPort, "kube_customs_policy_load_success") == 0);
   CHECK(metricValue(r.metricsPort, "kube_customs_policies_loaded") == 1);
@@ -677,13 +690,20 @@ TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") 
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     flood.push_back(fd);
   }
-  REQUIRE(waitUntil([&] {
-    return metricValue(r.metricsPort,
-                       "kube_customs_http_bad_requests_total{reason=\"too_many_connections\"}") >= 50;
-  }, 10s));
+  REQUIRE(waitUntil(
+      [&] {
+        return metricValue(
+                   r.metricsPort,
+                   "kube_customs_http_bad_requests_total{reason=\"too_many_connections\"}") >= 50;
+      },
+      10s));
   CHECK(before.request("GET", "/healthz").status == 200);
   for (int fd : flood) ::close(fd);
-  REQUIRE(waitUntil([&] { return kc::testing::TlsClient(r.ca(), r.httpsPort).request("GET", "/healthz").status == 200; }, 15s));
+  REQUIRE(waitUntil(
+      [&] {
+        return kc::testing::TlsClient(r.ca(), r.httpsPort).request("GET", "/healthz").status == 200;
+      },
+      15s));
 }
 
 // Confined to one CPU (taskset here; a cpuset or a CPU limit in a cluster), the server runs one
@@ -719,8 +739,8 @@ TEST_CASE("ServeMakesItsStateDirectoryOrRefusesToStart", "[serve][audit]") {
              "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},
             dir.file("out2"), dir.file("err2"));
   CHECK(p.wait(10s) == 1);
-  CHECK(kc::testing::readFile(dir.file("err2")).find("cannot create the state directory " +
-                                                     dir.file("file") + "/state") !=
+  CHECK(kc::testing::readFile(dir.file("err2"))
+            .find("cannot create the state directory " + dir.file("file") + "/state") !=
         std::string::npos);
 }
 
@@ -735,9 +755,11 @@ TEST_CASE("AcknowledgedWebhookBatchesSurviveKill9", "[serve][audit][spool]") {
   auto session = [](int n) {
     const std::string id = std::to_string(n);
     return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"spool-)" +
-           id + R"(","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-)" + id +
+           id + R"(","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-)" +
+           id +
            R"(/exec?command=sh&container=app","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"shop","name":"web-)" +
-           id + R"(","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})";
+           id +
+           R"(","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})";
   };
   constexpr int kLists = 40, kPerList = 400;
   {
@@ -755,9 +777,12 @@ TEST_CASE("AcknowledgedWebhookBatchesSurviveKill9", "[serve][audit][spool]") {
   const int before = countLines(shared.file("run1.log"), "\"rule\":\"pod-exec\"");
   INFO("reported before the kill: " << before);
   Running again(&shared, {"--config", shared.file("c.yaml")}, "run2.log");
-  REQUIRE(waitUntil([&] {
-    return before + countLines(shared.file("run2.log"), "\"rule\":\"pod-exec\"") >= kLists * kPerList;
-  }, 60s));
+  REQUIRE(waitUntil(
+      [&] {
+        return before + countLines(shared.file("run2.log"), "\"rule\":\"pod-exec\"") >=
+               kLists * kPerList;
+      },
+      60s));
   std::this_thread::sleep_for(500ms);
   std::set<std::string> ids;
   int total = 0;
@@ -790,8 +815,9 @@ TEST_CASE("AppendedLogLinesAreReadWithoutWaitingForThePoll", "[serve][audit]") {
   CHECK(waitUntil([&] { return countLines(dir.file("stdout"), "\"audit_finding\"") >= 10; }, 5s));
   // Rotated (renamed, a new file under the name): the new file's lines come as quickly.
   std::filesystem::rename(dir.file("audit.log"), dir.file("audit.log.1"));
-  std::ofstream(dir.file("audit.log")) << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"rotated-1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-9/exec?command=sh&container=app","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"shop","name":"web-9","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})"
-                                      << "\n";
+  std::ofstream(dir.file("audit.log"))
+      << R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"rotated-1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/shop/pods/web-9/exec?command=sh&container=app","verb":"create","user":{"username":"mallory@example.com"},"objectRef":{"resource":"pods","namespace":"shop","name":"web-9","apiVersion":"v1","subresource":"exec"},"responseStatus":{"code":101},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"})"
+      << "\n";
   CHECK(waitUntil([&] { return countLines(dir.file("stdout"), "\"auditID\":\"rotated-1\"") == 1; },
                   5s));
 }
@@ -801,8 +827,9 @@ TEST_CASE("AppendedLogLinesAreReadWithoutWaitingForThePoll", "[serve][audit]") {
 TEST_CASE("ServeIsNotReadyWhileItsStateCannotBeSaved", "[serve][audit]") {
   TempDir dir;
   kc::testing::writeFile(dir.file("audit.log"), "");
-  kc::testing::writeFile(dir.file("c.yaml"), "audit:\n  stateSaveIntervalSeconds: 0.1\n  baselineFile: " +
-                                                 dir.file("baseline.json") + "\n");
+  kc::testing::writeFile(dir.file("c.yaml"),
+                         "audit:\n  stateSaveIntervalSeconds: 0.1\n  baselineFile: " +
+                             dir.file("baseline.json") + "\n");
   Running r(&dir, {"--audit-log-path", dir.file("audit.log"), "--config", dir.file("c.yaml")});
   kc::testing::TlsClient c(r.ca(), r.httpsPort);
   CHECK(c.request("GET", "/readyz").status == 200);

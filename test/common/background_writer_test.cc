@@ -3,15 +3,13 @@
 
 #include "common/background_writer.h"
 
-#include <stdexcept>
-
-#include "common/internal_errors.h"
-
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/internal_errors.h"
 #include "test/test_util.h"
 
 namespace {
@@ -31,8 +29,8 @@ TEST_CASE("BackgroundWriterLeavesTheLatestContentAfterFlush") {
   CHECK(w.writes() >= 1);
   CHECK(w.writes() <= 50);
   CHECK(errors.empty());
-  const auto mode = std::filesystem::status(dir.file("state.jsonl")).permissions() &
-                    std::filesystem::perms::all;
+  const auto mode =
+      std::filesystem::status(dir.file("state.jsonl")).permissions() & std::filesystem::perms::all;
   CHECK((mode == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)));
   // A later submission replaces the file again.
   w.submit("again\n");

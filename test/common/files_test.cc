@@ -76,8 +76,8 @@ TEST_CASE("PidLockHasOneHolderThatTheOthersCanName", "[files][lock]") {
   if (child == 0) {
     std::string err;
     auto second = kc::files::PidLock::tryLock(path, err);
-    const bool named = second == nullptr &&
-                       err == path + " is held by pid " + std::to_string(::getppid());
+    const bool named =
+        second == nullptr && err == path + " is held by pid " + std::to_string(::getppid());
     ::_exit(named ? 0 : 1);
   }
   int status = 0;

@@ -126,8 +126,8 @@ struct Fixture {
                       }});
     // Throws before its body is read, outside any handler's own catch: the I/O thread's
     // failure boundary catches it.
-    routes.push_back({"POST", "/throws",
-                      [](const kc::http::Request&, kc::http::Response&) {}, 1024, false,
+    routes.push_back({"POST", "/throws", [](const kc::http::Request&, kc::http::Response&) {}, 1024,
+                      false,
                       [](const kc::http::Request&, kc::http::Response&) -> bool {
                         throw std::runtime_error("admitHeaders failed");
                       }});
@@ -151,8 +151,7 @@ struct Fixture {
 // Waits (at most `limit`) until `done()` holds and returns it. The server counts a closed
 // connection after the client has seen the close, so counts are awaited, not read at once.
 template <typename Pred>
-bool waitUntil(Pred done, std::chrono::milliseconds step = 1ms,
-               std::chrono::seconds limit = 10s) {
+bool waitUntil(Pred done, std::chrono::milliseconds step = 1ms, std::chrono::seconds limit = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(step);
   return done();
@@ -192,9 +191,10 @@ TEST_CASE("RejectsChunkedBodyOverTheCapWith413", "[http]") {
   std::string chunk(1500, 'y');
   char size[16];
   std::snprintf(size, sizeof size, "%zx", chunk.size());
-  const std::string raw = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          "Transfer-Encoding: chunked\r\n\r\n" +
-                          std::string(size) + "\r\n" + chunk + "\r\n0\r\n\r\n";
+  const std::string raw =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      std::string(size) + "\r\n" + chunk + "\r\n0\r\n\r\n";
   const std::string got = f.client().raw(raw, 2s);
   CHECK(got.rfind("HTTP/1.1 413", 0) == 0);
   CHECK(f.metrics.badRequestCount("body_too_large") == 1);
@@ -208,8 +208,8 @@ TEST_CASE("AnswersPipelinedRequestsInOrderFromOneWrite", "[http]") {
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   };
   // Three requests in one TLS write: the server must answer each, in order, from its buffer.
-  const std::string got =
-      f.client().raw(req("{\"n\":1}", false) + req("{\"n\":22}", false) + req("{\"n\":333}", true), 5s);
+  const std::string got = f.client().raw(
+      req("{\"n\":1}", false) + req("{\"n\":22}", false) + req("{\"n\":333}", true), 5s);
   const auto first = got.find("{\"n\":1}");
   const auto second = got.find("{\"n\":22}");
   const auto third = got.find("{\"n\":333}");
@@ -231,11 +231,11 @@ TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
   Fixture f;
   // The request line and headers first, then the body in two writes: the parser needs more
   // bytes twice and must ask for them without losing what it already has.
-  const std::string got = f.client().rawPieces(
-      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-       "Connection: close\r\nContent-Length: 12\r\n\r\n",
-       "{\"abc\":", "\"de\"}"},
-      100ms, 5s);
+  const std::string got =
+      f.client().rawPieces({"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Connection: close\r\nContent-Length: 12\r\n\r\n",
+                            "{\"abc\":", "\"de\"}"},
+                           100ms, 5s);
   CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
   CHECK(got.size() >= 12);
   CHECK(got.substr(got.size() - 12) == "{\"abc\":\"de\"}");
@@ -312,7 +312,9 @@ TEST_CASE("EveryEndOfARequestReturnsItsBodyBudget", "[http]") {
   for (int i = 0; i < 5; ++i) chunks += "100\r\n" + std::string(256, ' ') + "\r\n";
   CHECK(f.client().raw(chunks, 5s).rfind("HTTP/1.1 413 ", 0) == 0);
   // A malformed chunk size.
-  CHECK(f.client().raw(head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 5s).rfind("HTTP/1.1 400 ", 0) == 0);
+  CHECK(f.client()
+            .raw(head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 5s)
+            .rfind("HTTP/1.1 400 ", 0) == 0);
   // The body never finishes (closed at the 1 s deadline).
   CHECK(f.client().raw(head + "Content-Length: 900\r\n\r\n{\"a\":", 5s).empty());
   // The client goes away mid-body.
@@ -321,13 +323,18 @@ TEST_CASE("EveryEndOfARequestReturnsItsBodyBudget", "[http]") {
     gone.rawPieces({head + "Content-Length: 900\r\n\r\n", "{\"a\":"}, 50ms, 100ms);
   }
   // Refused from the headers.
-  CHECK(f.client().raw("POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                       "Content-Length: 900\r\n\r\n", 5s).rfind("HTTP/1.1 401 ", 0) == 0);
+  CHECK(f.client()
+            .raw("POST /auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 900\r\n\r\n",
+                 5s)
+            .rfind("HTTP/1.1 401 ", 0) == 0);
   REQUIRE(waitUntil([&] { return f.server->activeConnections() == 0; }));
   CHECK(f.server->bodyBytesInFlight() == 0);
   // And the whole budget is there to take.
-  CHECK(f.client().request("POST", "/auth", std::string(4000, ' '), "application/json",
-                           {{"Authorization", "Bearer ok"}}).status == 200);
+  CHECK(f.client()
+            .request("POST", "/auth", std::string(4000, ' '), "application/json",
+                     {{"Authorization", "Bearer ok"}})
+            .status == 200);
 }
 
 TEST_CASE("AnsweredBodiesLeaveTheBudgetAtOnce", "[http]") {
@@ -363,8 +370,7 @@ TEST_CASE("ARouteRefusesFromTheHeadersWithoutReadingTheBody", "[http]") {
 TEST_CASE("AnswersHttp10WithoutKeepAliveAndCloses", "[http]") {
   Fixture f;
   const std::string got = f.client().raw(
-      "POST /echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-      5s);
+      "POST /echo HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 5s);
   CHECK(got.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
   CHECK(got.find("Content-Length: 2\r\n") != std::string::npos);
   CHECK(got.find("keep-alive") == std::string::npos);
@@ -638,7 +644,6 @@ TEST_CASE("AnIoThreadSurvivesAnExceptionOutsideTheHandlers", "[http]") {
   CHECK(kc::internal::errorCount(kc::internal::Component::kHttp) == before + 4);
   for (int i = 0; i < 4; ++i) CHECK(f.client().request("GET", "/ping").status == 200);
 }
-
 
 TEST_CASE("ParsesListenAddresses", "[http]") {
   std::string host;

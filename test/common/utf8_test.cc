@@ -8,8 +8,8 @@ using kc::utf8::CappedText;
 using kc::utf8::prefix;
 
 TEST_CASE("PrefixNeverSplitsACharacter", "[utf8]") {
-  const std::string e = "\xC3\xA9";          // é, two bytes
-  const std::string euro = "\xE2\x82\xAC";   // €, three bytes
+  const std::string e = "\xC3\xA9";             // é, two bytes
+  const std::string euro = "\xE2\x82\xAC";      // €, three bytes
   const std::string face = "\xF0\x9F\x98\x80";  // 😀, four bytes
   CHECK(prefix("abc", 5) == "abc");
   CHECK(prefix("abc", 2) == "ab");

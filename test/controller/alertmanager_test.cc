@@ -1,4 +1,3 @@
-#include "common/internal_errors.h"
 #include "controller/alertmanager.h"
 
 #include <netinet/in.h>
@@ -6,19 +5,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/internal_errors.h"
 #include "test/test_util.h"
 
 namespace kc::audit {
@@ -212,12 +211,10 @@ Alert finding(const std::string& alertname, const std::string& ns = "team-a") {
   Alert a;
   a.alertname = alertname;
   a.labels = {{"rule", "exec-in-container"}, {"severity", "warning"}, {"namespace", ns}};
-  a.annotations = {{"user", "alice@example.com"},
-                   {"pod", "web-7f9c"},
-                   {"image", "nginx:1.25"},
-                   {"auditID", "5b1e7c1a-0000-4000-8000-000000000001"},
-                   {"command", "sh -c id"},
-                   {"summary", "alice ran a shell in team-a/web-7f9c"}};
+  a.annotations = {
+      {"user", "alice@example.com"}, {"pod", "web-7f9c"},
+      {"image", "nginx:1.25"},       {"auditID", "5b1e7c1a-0000-4000-8000-000000000001"},
+      {"command", "sh -c id"},       {"summary", "alice ran a shell in team-a/web-7f9c"}};
   return a;
 }
 
@@ -470,8 +467,8 @@ TEST_CASE("CountsFailuresThenDeliversWhenAlertmanagerComesUp") {
   TempDir dir;
   const std::uint16_t port = freePort();
   Counted counted;
-  auto client = makeClient(fastOptions({"http://127.0.0.1:" + std::to_string(port)}),
-                           counted.hooks());
+  auto client =
+      makeClient(fastOptions({"http://127.0.0.1:" + std::to_string(port)}), counted.hooks());
 
   REQUIRE(client->fire(finding("KubeCustomsQueued")));
   REQUIRE(eventually([&] { return client->stats().sendFailures >= 2; }, 5s));
@@ -497,8 +494,7 @@ TEST_CASE("OneAlertmanagerDownDoesNotBlockTheOther") {
   REQUIRE(am.waitReady());
   Counted counted;
   auto client = makeClient(
-      fastOptions({"http://127.0.0.1:" + std::to_string(freePort()), am.url()}),
-      counted.hooks());
+      fastOptions({"http://127.0.0.1:" + std::to_string(freePort()), am.url()}), counted.hooks());
   REQUIRE(client->fire(finding("KubeCustomsTwoTargets")));
   CHECK(eventually([&] { return am.named("KubeCustomsTwoTargets").size() == 1; }, 10s));
   CHECK(eventually([&] { return counted.failed >= 1; }, 5s));
@@ -515,12 +511,13 @@ TEST_CASE("VerifiesHttpsAlertmanagerAgainstTheConfiguredCa") {
   const int rc = kc::testing::runCommand(
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
       " -subj /CN=alertmanager -addext subjectAltName=IP:127.0.0.1"
-      " -keyout " + dir.file("key.pem") + " -out " + dir.file("cert.pem"),
+      " -keyout " +
+          dir.file("key.pem") + " -out " + dir.file("cert.pem"),
       out);
   if (rc != 0) SKIP_OR_FAIL("cannot create a certificate with openssl: " << out);
-  kc::testing::writeFile(dir.file("web.yml"), "tls_server_config:\n  cert_file: " +
-                                                  dir.file("cert.pem") + "\n  key_file: " +
-                                                  dir.file("key.pem") + "\n");
+  kc::testing::writeFile(dir.file("web.yml"),
+                         "tls_server_config:\n  cert_file: " + dir.file("cert.pem") +
+                             "\n  key_file: " + dir.file("key.pem") + "\n");
   Alertmanager am(dir, freePort(), dir.file("cert.pem"));
   REQUIRE(am.waitReady());
 
@@ -572,10 +569,10 @@ TEST_CASE("FiftyThousandAlertsInNewNamespacesReachAlertmanagerWithinNinetySecond
     std::this_thread::sleep_for(100us);
   }
   CHECK(fired == kAlerts);  // before the deadline
-  CHECK(eventually([&] { return client->stats().alertsSent >= kAlerts; },
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::max(deadline - std::chrono::steady_clock::now(),
-                                std::chrono::steady_clock::duration(0)))));
+  CHECK(eventually(
+      [&] { return client->stats().alertsSent >= kAlerts; },
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+          deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0)))));
   // Counted by Alertmanager itself (the list of the alerts is too long for the test client).
   CHECK(eventually([&] { return am.heldAlerts() == kAlerts; }, 10s));
   CHECK(client->stats().alertsHeld == kAlerts);

@@ -296,14 +296,24 @@ TEST_CASE("RebuildsTheRequestUriOfGkeEntries") {
     p.parse(entry, [&](const Event& e) { uri = std::string(e.requestURI); });
     return uri;
   };
-  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"readyz","authenticationInfo":{"principalEmail":"system:anonymous"},"status":{}},"insertId":"i1","timestamp":"2024-05-01T10:00:05Z"})") ==
-        "/readyz");
-  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"/livez/ping","status":{}},"insertId":"i2","timestamp":"2024-05-01T10:00:05Z"})") ==
-        "/livez/ping");
-  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.apps.v1.deployments.create","resourceName":"apps/v1/namespaces/tools/deployments/tunnel","status":{}},"insertId":"i3","timestamp":"2024-05-01T10:00:05Z"})") ==
-        "/apis/apps/v1/namespaces/tools/deployments/tunnel");
-  CHECK(uriOf(R"({"protoPayload":{"methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/shop/pods/web/exec","request":{"@type":"core.k8s.io/v1.PodExecOptions","container":"app","command":["sh","-c","cat /var/run/secrets/kubernetes.io/serviceaccount/token"]},"status":{}},"insertId":"i4","timestamp":"2024-05-01T10:00:05Z"})") ==
-        "/api/v1/namespaces/shop/pods/web/exec?container=app&command=sh&command=-c&command=cat%20%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken");
+  CHECK(
+      uriOf(
+          R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"readyz","authenticationInfo":{"principalEmail":"system:anonymous"},"status":{}},"insertId":"i1","timestamp":"2024-05-01T10:00:05Z"})") ==
+      "/readyz");
+  CHECK(
+      uriOf(
+          R"({"protoPayload":{"methodName":"io.k8s.get","resourceName":"/livez/ping","status":{}},"insertId":"i2","timestamp":"2024-05-01T10:00:05Z"})") ==
+      "/livez/ping");
+  CHECK(
+      uriOf(
+          R"({"protoPayload":{"methodName":"io.k8s.apps.v1.deployments.create","resourceName":"apps/v1/namespaces/tools/deployments/tunnel","status":{}},"insertId":"i3","timestamp":"2024-05-01T10:00:05Z"})") ==
+      "/apis/apps/v1/namespaces/tools/deployments/tunnel");
+  CHECK(
+      uriOf(
+          R"({"protoPayload":{"methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/shop/pods/web/exec","request":{"@type":"core.k8s.io/v1.PodExecOptions","container":"app","command":["sh","-c","cat /var/run/secrets/kubernetes.io/serviceaccount/token"]},"status":{}},"insertId":"i4","timestamp":"2024-05-01T10:00:05Z"})") ==
+      "/api/v1/namespaces/shop/pods/web/"
+      "exec?container=app&command=sh&command=-c&command=cat%20%2Fvar%2Frun%2Fsecrets%2Fkubernetes."
+      "io%2Fserviceaccount%2Ftoken");
 }
 
 TEST_CASE("BadEventsInABatchAreCountedByReasonAndTheRestGoOn") {
@@ -474,15 +484,17 @@ TEST_CASE("ATruncatedLastLineIsCountedNotDropped") {
 // the audit_event fuzzer).
 TEST_CASE("ADocumentNeverReachesPastThePaddedBuffer") {
   EventParser p;
-  for (const std::string& after : std::vector<std::string>{"}", "}}", "]", "\"", "}\n" + std::string(kPodGet)}) {
+  for (const std::string& after :
+       std::vector<std::string>{"}", "}}", "]", "\"", "}\n" + std::string(kPodGet)}) {
     const std::string text = R"({"a":"b"9.}},)";
     std::string buffer = text + after;
     buffer.resize(buffer.size() + simdjson::SIMDJSON_PADDING, ' ');
     INFO("followed by " << after);
     uint64_t events = 0;
     ParseStats s;
-    REQUIRE_NOTHROW(s = p.parseLines(std::string_view(buffer.data(), text.size()),
-                                     [&](const Event&) { ++events; }, /*padded=*/true));
+    REQUIRE_NOTHROW(s = p.parseLines(
+                        std::string_view(buffer.data(), text.size()),
+                        [&](const Event&) { ++events; }, /*padded=*/true));
     CHECK(events == 0);
     CHECK(s.documents + s.rejectedTotal() >= 1);
     CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
@@ -492,8 +504,9 @@ TEST_CASE("ADocumentNeverReachesPastThePaddedBuffer") {
   std::string buffer = text + "}";
   buffer.resize(buffer.size() + simdjson::SIMDJSON_PADDING, ' ');
   uint64_t events = 0;
-  const ParseStats s = p.parseLines(std::string_view(buffer.data(), text.size()),
-                                    [&](const Event&) { ++events; }, /*padded=*/true);
+  const ParseStats s = p.parseLines(
+      std::string_view(buffer.data(), text.size()), [&](const Event&) { ++events; },
+      /*padded=*/true);
   CHECK(events == 1);
   CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
 }
@@ -507,13 +520,27 @@ TEST_CASE("EventsAndCountsDoNotDependOnWhereBatchesAreCut") {
   std::vector<std::string> lines;
   for (int i = 0; i < 3000; ++i) {
     switch (rng() % 12) {
-      case 0: lines.push_back(create.substr(0, rng() % create.size())); break;  // truncated
-      case 1: lines.push_back(std::string(rng() % 3, ' ')); break;              // blank
-      case 2: lines.push_back("{\"auditID\":"); break;                          // cut short
-      case 3: lines.push_back(R"({"kind":"EventList","items":[)" + good + "," + good + "]}"); break;
-      case 4: lines.push_back(good.substr(0, 50) + "\xff" + good.substr(50)); break;  // bad UTF-8
-      case 5: lines.push_back(create); break;
-      default: lines.push_back(good); break;
+      case 0:
+        lines.push_back(create.substr(0, rng() % create.size()));
+        break;  // truncated
+      case 1:
+        lines.push_back(std::string(rng() % 3, ' '));
+        break;  // blank
+      case 2:
+        lines.push_back("{\"auditID\":");
+        break;  // cut short
+      case 3:
+        lines.push_back(R"({"kind":"EventList","items":[)" + good + "," + good + "]}");
+        break;
+      case 4:
+        lines.push_back(good.substr(0, 50) + "\xff" + good.substr(50));
+        break;  // bad UTF-8
+      case 5:
+        lines.push_back(create);
+        break;
+      default:
+        lines.push_back(good);
+        break;
     }
   }
   auto run = [&](const std::vector<size_t>& cuts) {
@@ -555,7 +582,6 @@ TEST_CASE("RejectReasonNamesAreStable") {
   CHECK(rejectReasonName(RejectReason::kInvalidUtf8) == "invalid_utf8");
   CHECK(rejectReasonName(RejectReason::kNotAnEvent) == "not_an_event");
 }
-
 
 TEST_CASE("RandomlyCorruptedEventsNeverCrashAndAreAllAccountedFor") {
   std::mt19937 rng(7);

@@ -47,11 +47,11 @@ TEST_CASE("UnknownSourcesFoldIntoOther") {
   h.received();
   metrics.received("also-unknown");
   CHECK(metrics.receivedCount("other") == 2);
-  CHECK(seriesValue(registry, "kube_customs_audit_events_received_total",
-                    {{"source", "other"}}) == 2);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_received_total", {{"source", "other"}}) ==
+        2);
   // The fixed sources exist from the start at zero.
-  CHECK(seriesValue(registry, "kube_customs_audit_events_received_total",
-                    {{"source", "log"}}) == 0);
+  CHECK(seriesValue(registry, "kube_customs_audit_events_received_total", {{"source", "log"}}) ==
+        0);
 }
 
 TEST_CASE("FindingsAndDropsKeepTheirLabels") {
@@ -81,8 +81,7 @@ TEST_CASE("FindingsAndDropsKeepTheirLabels") {
 }
 
 double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The gauge only rises: an event dated in the future must not hold it up (the audit-silence

@@ -148,9 +148,10 @@ TEST_CASE("AdoptsTheValuesAnotherCopyAccepted", "[baseline]") {
   CHECK(state("shop", "Pod", "creator", "carol") == "flagged");
   CHECK(state("shop", "Pod", "user-agent", "kubectl") == "flagged");  // not accepted in the file
   CHECK(state("web", "Deployment", "image-source", "ghcr.io/acme/app") == "accepted");
-  CHECK(running.observe(obs("web", "Deployment", "ci", kHelm, {"ghcr.io/acme/app:2"},
-                            kT0 + 4 * kDay))
-            .size() == 2);  // a new key: ci and Helm are new there, the image source is not
+  CHECK(
+      running.observe(obs("web", "Deployment", "ci", kHelm, {"ghcr.io/acme/app:2"},
+                          kT0 + 4 * kDay))
+          .size() == 2);  // a new key: ci and Helm are new there, the image source is not
 }
 
 TEST_CASE("PersistsAtomicallyAndReloads", "[baseline]") {

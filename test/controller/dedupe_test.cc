@@ -170,7 +170,6 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
   CHECK(keys[1] == dedupeKey("c", "s"));
 }
 
-
 TEST_CASE("AJournalFarLargerThanAnyThisProcessWritesIsLeftOutWhole") {
   std::string path = tempPath("journal-huge");
   {

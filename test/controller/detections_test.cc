@@ -611,7 +611,8 @@ TEST_CASE("RequestLevelRulesDecideOncePerRequestWithinTheBound", "[detections]")
   // Each session reported on its start was handed to the hook once, as it joined the set:
   // exec-1 to exec-5, of which the set now holds the newest four.
   REQUIRE(hooked.size() == 5);
-  CHECK(std::vector<kc::audit::DedupeKey>(hooked.begin() + 1, hooked.end()) == d.reportedRequests());
+  CHECK(std::vector<kc::audit::DedupeKey>(hooked.begin() + 1, hooked.end()) ==
+        d.reportedRequests());
   // Restored keys are not handed again.
   Detector restored(o);
   restored.setDecidedHook([&](const kc::audit::DedupeKey& k) { hooked.push_back(k); });
@@ -654,9 +655,11 @@ TEST_CASE("ServiceExposureIsReportedForWhatAChangeAdds", "[detections]") {
   };
 
   // A ClusterIP Service exposes nothing outside the cluster.
-  CHECK(write("create", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP")).empty());
+  CHECK(write("create", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP"))
+            .empty());
   // Turned into a NodePort: reported, with what it exposes.
-  auto fs = write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}}, service("tunnel", "NodePort"));
+  auto fs =
+      write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}}, service("tunnel", "NodePort"));
   REQUIRE(rules(fs) == std::vector<std::string>{"service-exposed"});
   CHECK(fs[0].severity == Severity::kMedium);
   CHECK(fs[0].technique == "T1133");
@@ -669,9 +672,14 @@ TEST_CASE("ServiceExposureIsReportedForWhatAChangeAdds", "[detections]") {
         "selecting app=tunnel");
   // Changes that add no exposure: a label patch, a full update of the same NodePort, a move to
   // LoadBalancer (already outside).
-  CHECK(write("patch", "tunnel", {{"metadata", {{"labels", {{"x", "y"}}}}}}, service("tunnel", "NodePort")).empty());
-  CHECK(write("update", "tunnel", service("tunnel", "NodePort"), service("tunnel", "NodePort")).empty());
-  CHECK(write("update", "tunnel", service("tunnel", "LoadBalancer"), service("tunnel", "LoadBalancer")).empty());
+  CHECK(write("patch", "tunnel", {{"metadata", {{"labels", {{"x", "y"}}}}}},
+              service("tunnel", "NodePort"))
+            .empty());
+  CHECK(write("update", "tunnel", service("tunnel", "NodePort"), service("tunnel", "NodePort"))
+            .empty());
+  CHECK(write("update", "tunnel", service("tunnel", "LoadBalancer"),
+              service("tunnel", "LoadBalancer"))
+            .empty());
   // externalIPs: traffic inside the cluster to that address now reaches the Service's pods.
   fs = write("patch", "tunnel", {{"spec", {{"externalIPs", {"203.0.113.9"}}}}},
              service("tunnel", "LoadBalancer", {{"externalIPs", {"203.0.113.9"}}}));
@@ -684,25 +692,38 @@ TEST_CASE("ServiceExposureIsReportedForWhatAChangeAdds", "[detections]") {
              service("tunnel", "LoadBalancer", {{"externalIPs", {"203.0.113.9", "198.51.100.7"}}}));
   REQUIRE(rules(fs) == std::vector<std::string>{"service-external-ips"});
   CHECK(fs[0].details.at("externalIPs") == "198.51.100.7");
-  CHECK(write("update", "tunnel", service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}}),
-              service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}})).empty());
+  CHECK(write("update", "tunnel",
+              service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}}),
+              service("tunnel", "LoadBalancer", {{"externalIPs", {"198.51.100.7", "203.0.113.9"}}}))
+            .empty());
   // Back to ClusterIP, then NodePort again: exposed anew.
-  CHECK(write("update", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP")).empty());
-  CHECK(rules(write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}}, service("tunnel", "NodePort"))) ==
-        std::vector<std::string>{"service-exposed"});
+  CHECK(write("update", "tunnel", service("tunnel", "ClusterIP"), service("tunnel", "ClusterIP"))
+            .empty());
+  CHECK(rules(write("patch", "tunnel", {{"spec", {{"type", "NodePort"}}}},
+                    service("tunnel", "NodePort"))) == std::vector<std::string>{"service-exposed"});
 
   // Services never seen before (created before this process): a patch that does not touch
   // type, ports or externalIPs says nothing; one that does, or a full update, is judged as new.
-  CHECK(write("patch", "old-lb", {{"metadata", {{"annotations", {{"a", "b"}}}}}}, service("old-lb", "LoadBalancer")).empty());
-  CHECK(write("patch", "old-np", {{"spec", {{"ports", json::array()}}}}, service("old-np", "NodePort")).size() == 1);
-  CHECK(write("update", "old-np2", service("old-np2", "NodePort"), service("old-np2", "NodePort")).size() == 1);
+  CHECK(write("patch", "old-lb", {{"metadata", {{"annotations", {{"a", "b"}}}}}},
+              service("old-lb", "LoadBalancer"))
+            .empty());
+  CHECK(write("patch", "old-np", {{"spec", {{"ports", json::array()}}}},
+              service("old-np", "NodePort"))
+            .size() == 1);
+  CHECK(write("update", "old-np2", service("old-np2", "NodePort"), service("old-np2", "NodePort"))
+            .size() == 1);
   // A create always starts from nothing, even under a name seen before.
-  CHECK(write("create", "old-lb", service("old-lb", "LoadBalancer"), service("old-lb", "LoadBalancer")).size() == 1);
+  CHECK(write("create", "old-lb", service("old-lb", "LoadBalancer"),
+              service("old-lb", "LoadBalancer"))
+            .size() == 1);
   // Trusted identities, denied requests and Services of no exposure are not reported.
   CHECK(write("create", "web", service("web", "LoadBalancer"), service("web", "LoadBalancer"),
-              "system:serviceaccount:argocd:argocd-application-controller").empty());
-  CHECK(write("create", "denied", service("denied", "NodePort"), json(), "mallory@example.com", 403).empty());
-  CHECK(write("create", "name", service("name", "ExternalName"), service("name", "ExternalName")).empty());
+              "system:serviceaccount:argocd:argocd-application-controller")
+            .empty());
+  CHECK(write("create", "denied", service("denied", "NodePort"), json(), "mallory@example.com", 403)
+            .empty());
+  CHECK(write("create", "name", service("name", "ExternalName"), service("name", "ExternalName"))
+            .empty());
   // Without a selector the endpoints are set by hand: said in the summary.
   json manual = service("manual", "NodePort");
   manual["spec"].erase("selector");
@@ -765,7 +786,8 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   json relabelled = capture;
   relabelled["metadata"]["labels"] = {{"tier", "edge"}};
   CHECK(write(d, "update", "sandbox", relabelled).empty());
-  CHECK(write(d, "patch", "sandbox", relabelled, {{"metadata", {{"labels", {{"a", "b"}}}}}}).empty());
+  CHECK(
+      write(d, "patch", "sandbox", relabelled, {{"metadata", {{"labels", {{"a", "b"}}}}}}).empty());
   // The built-in set allows NodePort; kube-system is exempt from the externalIPs policy.
   CHECK(rules(write(d, "create", "sandbox", service("np", "sandbox", {{"type", "NodePort"}}))) ==
         std::vector<std::string>{"service-exposed"});
@@ -776,10 +798,13 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   // A policy of one's own in audit mode: a finding of medium severity; in warn mode, none unless
   // warnings are reported.
   auto load = [](const std::string& mode) {
-    auto r = policy::loadPolicies({{"s.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
-                                              "kind: DeploymentPolicy\nmetadata: {name: types}\n"
-                                              "spec:\n  mode: " + mode + "\n"
-                                              "  services: {allowedTypes: [ClusterIP]}\n"}});
+    auto r = policy::loadPolicies({{"s.yaml",
+                                    "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                    "kind: DeploymentPolicy\nmetadata: {name: types}\n"
+                                    "spec:\n  mode: " +
+                                        mode +
+                                        "\n"
+                                        "  services: {allowedTypes: [ClusterIP]}\n"}});
     REQUIRE(r.ok());
     return r.policies;
   };
@@ -789,8 +814,9 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   CHECK(fs[0].severity == Severity::kMedium);
   CHECK(fs[0].summary == "Service shop/web violates audited policies (service.typeNotAllowed)");
   Detector warned(withPolicies(load("warn")));
-  CHECK(rules(write(warned, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}))) ==
-        std::vector<std::string>{"service-exposed"});
+  CHECK(
+      rules(write(warned, "create", "shop", service("web", "shop", {{"type", "LoadBalancer"}}))) ==
+      std::vector<std::string>{"service-exposed"});
   DetectorOptions reporting = withPolicies(load("warn"));
   reporting.reportWarnViolations = true;
   Detector warnedReported(reporting);
@@ -799,10 +825,11 @@ TEST_CASE("ServicePoliciesAreReappliedToWhatGotIn", "[detections][services]") {
   CHECK(fs[0].severity == Severity::kLow);
 
   // A change of ports alone is judged again, as the webhook judges it, by a port policy.
-  auto ports = policy::loadPolicies({{"p.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
-                                                "kind: DeploymentPolicy\nmetadata: {name: ports}\n"
-                                                "spec:\n  mode: audit\n"
-                                                "  services: {allowedPorts: [53]}\n"}});
+  auto ports = policy::loadPolicies({{"p.yaml",
+                                      "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                                      "kind: DeploymentPolicy\nmetadata: {name: ports}\n"
+                                      "spec:\n  mode: audit\n"
+                                      "  services: {allowedPorts: [53]}\n"}});
   REQUIRE(ports.ok());
   Detector byPorts(withPolicies(ports.policies));
   json dns = service("dns", "shop", json::object());
@@ -829,12 +856,13 @@ spec:
   Detector d(o);
   auto exec = [](const std::string& id, const std::string& stage, const std::string& ns,
                  const std::string& groups) {
-    return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":")" +
-           id + R"(","stage":")" + stage +
-           R"(","requestURI":"/api/v1/namespaces/)" + ns +
+    return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":")" + id +
+           R"(","stage":")" + stage + R"(","requestURI":"/api/v1/namespaces/)" + ns +
            R"(/pods/web-1/exec?command=sh&container=app&stdin=true&stdout=true&tty=true",
-      "verb":"create","user":{"username":"mallory@example.com","groups":)" + groups + R"(},
-      "objectRef":{"resource":"pods","namespace":")" + ns +
+      "verb":"create","user":{"username":"mallory@example.com","groups":)" +
+           groups + R"(},
+      "objectRef":{"resource":"pods","namespace":")" +
+           ns +
            R"(","name":"web-1","apiVersion":"v1","subresource":"exec"},
       "responseStatus":{"metadata":{},"code":101},
       "requestReceivedTimestamp":"2026-01-10T10:00:00.100000Z",
@@ -1510,10 +1538,16 @@ TEST_CASE("HostPathAndCapabilityClassification", "[detections]") {
 // matchSystemComponent as first written (every prefix against every component, full
 // Levenshtein): the reference the fast version must agree with.
 ComponentMatch referenceComponentMatch(std::string_view name) {
-  static constexpr std::array<std::string_view, 10> kComponents = {
-      "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy",
-      "coredns",        "kube-dns",                "etcd",           "cloud-controller-manager",
-      "konnectivity-agent", "kube-addon-manager"};
+  static constexpr std::array<std::string_view, 10> kComponents = {"kube-apiserver",
+                                                                   "kube-controller-manager",
+                                                                   "kube-scheduler",
+                                                                   "kube-proxy",
+                                                                   "coredns",
+                                                                   "kube-dns",
+                                                                   "etcd",
+                                                                   "cloud-controller-manager",
+                                                                   "konnectivity-agent",
+                                                                   "kube-addon-manager"};
   auto levenshtein = [](std::string_view a, std::string_view b) {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -1550,10 +1584,21 @@ ComponentMatch referenceComponentMatch(std::string_view name) {
 }
 
 TEST_CASE("SystemComponentMatchAgreesWithTheReference", "[detections]") {
-  const std::vector<std::string> components = {
-      "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy",
-      "coredns",        "kube-dns",                "etcd",           "cloud-controller-manager",
-      "konnectivity-agent", "kube-addon-manager", "kube", "web", "nginx", "core", "dns"};
+  const std::vector<std::string> components = {"kube-apiserver",
+                                               "kube-controller-manager",
+                                               "kube-scheduler",
+                                               "kube-proxy",
+                                               "coredns",
+                                               "kube-dns",
+                                               "etcd",
+                                               "cloud-controller-manager",
+                                               "konnectivity-agent",
+                                               "kube-addon-manager",
+                                               "kube",
+                                               "web",
+                                               "nginx",
+                                               "core",
+                                               "dns"};
   std::mt19937 rng(11);
   const std::string letters = "abcdeknopstuy-";
   auto mutate = [&](std::string s) {
@@ -1562,9 +1607,15 @@ TEST_CASE("SystemComponentMatchAgreesWithTheReference", "[detections]") {
       const size_t at = rng() % (s.size() + 1);
       const char ch = letters[rng() % letters.size()];
       switch (rng() % 3) {
-        case 0: s.insert(s.begin() + static_cast<long>(at), ch); break;
-        case 1: if (at < s.size()) s.erase(at, 1); break;
-        default: if (at < s.size()) s[at] = ch; break;
+        case 0:
+          s.insert(s.begin() + static_cast<long>(at), ch);
+          break;
+        case 1:
+          if (at < s.size()) s.erase(at, 1);
+          break;
+        default:
+          if (at < s.size()) s[at] = ch;
+          break;
       }
     }
     return s;
@@ -1580,8 +1631,10 @@ TEST_CASE("SystemComponentMatchAgreesWithTheReference", "[detections]") {
     INFO(name);
     REQUIRE(got.component == want.component);
     REQUIRE(got.exact == want.exact);
-    if (want.exact) ++exact;
-    else if (!want.component.empty()) ++imitations;
+    if (want.exact)
+      ++exact;
+    else if (!want.component.empty())
+      ++imitations;
   }
   for (std::string name : {"", "-", "--", "kube-proxy", "kube-prox", "kube-proxyy-1", "-coredns",
                            "etcd", "etc", "etcdd-0", "coredns-", "core-dns-abc"}) {
@@ -1686,14 +1739,13 @@ TEST_CASE("DetectorSurvivesWrongTypesAnywhereInRealisticEvents", "[detections]")
     vwc.resource = "validatingwebhookconfigurations";
     vwc.apiGroup = "admissionregistration.k8s.io";
     vwc.name = "kube-customs";
-    vwc.responseObject = {
-        {"kind", "ValidatingWebhookConfiguration"},
-        {"metadata", {{"name", "kube-customs"}}},
-        {"webhooks",
-         {{{"name", "a"},
-           {"failurePolicy", "Ignore"},
-           {"clientConfig", {{"caBundle", "Q0E="}, {"url", "https://x"}}},
-           {"rules", {{{"operations", {"CREATE"}}}}}}}}};
+    vwc.responseObject = {{"kind", "ValidatingWebhookConfiguration"},
+                          {"metadata", {{"name", "kube-customs"}}},
+                          {"webhooks",
+                           {{{"name", "a"},
+                             {"failurePolicy", "Ignore"},
+                             {"clientConfig", {{"caBundle", "Q0E="}, {"url", "https://x"}}},
+                             {"rules", {{{"operations", {"CREATE"}}}}}}}}};
     seeds.push_back(json::parse(vwc.str()));
     Ev svc;
     svc.auditID = "s-svc";
@@ -1722,17 +1774,27 @@ TEST_CASE("DetectorSurvivesWrongTypesAnywhereInRealisticEvents", "[detections]")
     exec.ns = "shop";
     exec.name = "web-1";
     exec.code = 101;
-    exec.uri = "/api/v1/namespaces/shop/pods/web-1/exec?command=sh&command=-c&command="
-               "cat%20%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken";
+    exec.uri =
+        "/api/v1/namespaces/shop/pods/web-1/exec?command=sh&command=-c&command="
+        "cat%20%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken";
     exec.impersonated = {{"username", "system:admin"}, {"groups", {"system:masters"}}};
     seeds.push_back(json::parse(exec.str()));
   }
   std::mt19937 rng(20261130);
-  const std::vector<json> odd = {
-      nullptr, 0, -1, 1.5e308, true, "", std::string(5000, 'x'), json::array(), json::object(),
-      json::array({nullptr, 1, "a", json::object()}), json{{"k", json::array({json::object()})}},
-      "\xff\xfe not utf-8", "../../../etc/passwd", json::parse(std::string(60, '[') +
-                                                                std::string(60, ']'))};
+  const std::vector<json> odd = {nullptr,
+                                 0,
+                                 -1,
+                                 1.5e308,
+                                 true,
+                                 "",
+                                 std::string(5000, 'x'),
+                                 json::array(),
+                                 json::object(),
+                                 json::array({nullptr, 1, "a", json::object()}),
+                                 json{{"k", json::array({json::object()})}},
+                                 "\xff\xfe not utf-8",
+                                 "../../../etc/passwd",
+                                 json::parse(std::string(60, '[') + std::string(60, ']'))};
   // Every node of a JSON document, as pointers, so that one can be picked uniformly.
   std::function<void(json&, std::vector<json*>&)> nodes = [&](json& j, std::vector<json*>& all) {
     all.push_back(&j);
@@ -2281,10 +2343,10 @@ TEST_CASE("EphemeralContainersFailingOneCheckTogetherAreEachReported", "[detecti
   auto debug = [&](const std::string& id, const std::vector<std::string>& names) {
     json containers = json::array();
     for (const auto& n : names) {
-      containers.push_back(fullContainer(
-          n, "docker.io/nicolaka/netshoot:v0.13",
-          {{"targetContainerName", "app"},
-           {"securityContext", {{"seccompProfile", {{"type", "Unconfined"}}}}}}));
+      containers.push_back(
+          fullContainer(n, "docker.io/nicolaka/netshoot:v0.13",
+                        {{"targetContainerName", "app"},
+                         {"securityContext", {{"seccompProfile", {{"type", "Unconfined"}}}}}}));
     }
     pod["spec"]["ephemeralContainers"] = containers;
     Ev e;
@@ -2397,7 +2459,8 @@ TEST_CASE("GkeEntriesAreJudgedByTheirRebuiltRequestLine", "[detections][gke]") {
       R"({"protoPayload":{"methodName":"io.k8s.core.v1.secrets.list","resourceName":"core/v1/secrets","authenticationInfo":{"principalEmail":"system:anonymous"},"status":{}},"insertId":"g-secrets","timestamp":"2024-05-01T10:00:06Z","labels":{"authorization.k8s.io/decision":"allow"}})";
   auto fs = feed(d, secrets);
   REQUIRE(rule(fs, "anonymous-request-allowed") != nullptr);
-  CHECK(rule(fs, "anonymous-request-allowed")->summary.find("/api/v1/secrets") != std::string::npos);
+  CHECK(rule(fs, "anonymous-request-allowed")->summary.find("/api/v1/secrets") !=
+        std::string::npos);
   const std::string exec =
       R"({"protoPayload":{"methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/shop/pods/web/exec","authenticationInfo":{"principalEmail":"mallory@example.com"},"request":{"@type":"core.k8s.io/v1.PodExecOptions","container":"app","command":["cat","/var/run/secrets/kubernetes.io/serviceaccount/token"]},"status":{}},"insertId":"g-exec","timestamp":"2024-05-01T10:00:07Z","operation":{"id":"op-9","first":true},"labels":{"authorization.k8s.io/decision":"allow"}})";
   fs = feed(d, exec);

@@ -716,7 +716,9 @@ TEST_CASE("OneCallReadsAtMostItsBytesAndTheRestComesNext") {
   std::string text;
   for (int i = 0; i < 200; ++i) text += eventLine("e" + std::to_string(i));
   append(log, text);
-  FileSource src({.path = log, .checkpointPath = dir / "checkpoint", .readChunkBytes = 1024,
+  FileSource src({.path = log,
+                  .checkpointPath = dir / "checkpoint",
+                  .readChunkBytes = 1024,
                   .maxBytesPerPoll = 8192});
   REQUIRE(src.start());
   std::vector<std::string> lines = drain(src);

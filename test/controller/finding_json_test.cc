@@ -4,8 +4,8 @@
 #include <random>
 #include <string>
 
-#include "controller/detections.h"
 #include "common/json_writer.h"
+#include "controller/detections.h"
 
 namespace kc::audit {
 namespace {
@@ -36,17 +36,17 @@ TEST_CASE("JsonStringsAreEscapedLikeNlohmann") {
       std::string("nul \0 end", 9),
       "\b\f\n\r\t\x01\x1f\x7f",
       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",  // valid 2, 3 and 4-byte sequences
-      "\xff\xfe",                                  // never valid
-      "\xc0\xaf",                                  // overlong
-      "\xe0\x80\xaf",                              // overlong 3-byte
-      "\xed\xa0\x80",                              // surrogate
-      "\xf4\x90\x80\x80",                          // above U+10FFFF
-      "\xf5\x80",                                  // lead byte out of range
-      "\xe2\x82",                                  // truncated at the end
-      "\xe2\x82(",                                 // broken off by ASCII
-      "\xc3\xc3\xa9",                              // broken off by another lead byte
+      "\xff\xfe",                                   // never valid
+      "\xc0\xaf",                                   // overlong
+      "\xe0\x80\xaf",                               // overlong 3-byte
+      "\xed\xa0\x80",                               // surrogate
+      "\xf4\x90\x80\x80",                           // above U+10FFFF
+      "\xf5\x80",                                   // lead byte out of range
+      "\xe2\x82",                                   // truncated at the end
+      "\xe2\x82(",                                  // broken off by ASCII
+      "\xc3\xc3\xa9",                               // broken off by another lead byte
       "\x80\x80 lone continuations",
-      "\xf0\x9f\x98",                              // truncated 4-byte at the end
+      "\xf0\x9f\x98",  // truncated 4-byte at the end
   };
   for (const auto& s : cases) {
     INFO("case: " << json(s).dump(-1, ' ', true, json::error_handler_t::replace));
@@ -80,8 +80,8 @@ TEST_CASE("JsonStringsMatchNlohmannWithASpecialByteAtEveryPosition") {
   // words, and at the tail after them. 0x20, 0x21, '[', ']' and 0x7f are plain (boundaries of
   // the word test); the rest are not.
   const std::vector<std::string> specials = {
-      std::string(1, '\0'), "\x1f", " ", "!", "\"", "\\", "[", "]", "\x7f", "\x80",
-      "\xc3\xa9", "\xe2\x82\xac", "\xff", "\n"};
+      std::string(1, '\0'), "\x1f",         " ",    "!", "\"", "\\", "[", "]", "\x7f", "\x80",
+      "\xc3\xa9",           "\xe2\x82\xac", "\xff", "\n"};
   for (const auto& special : specials) {
     for (size_t len : {7u, 8u, 9u, 16u, 23u, 48u}) {
       for (size_t pos = 0; pos < len; ++pos) {
@@ -112,7 +112,8 @@ TEST_CASE("FindingJsonIsByteForByteTheNlohmannDump") {
   f.severity = Severity::kHigh;
   f.technique = "T1609";
   f.techniqueName = "Container Administration Command";
-  f.summary = "mallory ran `cat \"/var/run/secrets\\token\"\n\tx` in pod shop/web \xe2\x82\xac \xff";
+  f.summary =
+      "mallory ran `cat \"/var/run/secrets\\token\"\n\tx` in pod shop/web \xe2\x82\xac \xff";
   f.auditID = "6a1f0b63-3a1e-4d0c-9b52-0c5f2e0f9b11";
   f.namespace_ = "shop";
   f.user = "mallory@example.com\x01";

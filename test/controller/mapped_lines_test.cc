@@ -33,7 +33,8 @@ Read readAll(const std::string& path, const std::function<void(int fd)>& during 
   r.result = readMappedLines(fd, static_cast<uint64_t>(st.st_size), [&](std::string_view c) {
     if (r.chunks.empty() && during) during(fd);
     volatile char sink = 0;
-    for (size_t i = 0; i < c.size() + simdjson::SIMDJSON_PADDING; i += 61) sink = sink + c.data()[i];
+    for (size_t i = 0; i < c.size() + simdjson::SIMDJSON_PADDING; i += 61)
+      sink = sink + c.data()[i];
     sink = sink + c.data()[c.size() + simdjson::SIMDJSON_PADDING - 1];
     r.chunks.emplace_back(c);
     r.text.append(c);

@@ -23,11 +23,10 @@ std::vector<TrackedObject> oldestFirst(const ObjectTracker& t) {
 }
 
 bool same(const TrackedObject& a, const TrackedObject& b) {
-  return a.uid == b.uid && a.kind == b.kind && a.namespace_ == b.namespace_ &&
-         a.name == b.name && a.ownerUid == b.ownerUid && a.actor == b.actor &&
-         a.actorUserAgent == b.actorUserAgent && a.changers == b.changers &&
-         a.hasContainers == b.hasContainers && a.containers == b.containers &&
-         a.findingKeys == b.findingKeys;
+  return a.uid == b.uid && a.kind == b.kind && a.namespace_ == b.namespace_ && a.name == b.name &&
+         a.ownerUid == b.ownerUid && a.actor == b.actor && a.actorUserAgent == b.actorUserAgent &&
+         a.changers == b.changers && a.hasContainers == b.hasContainers &&
+         a.containers == b.containers && a.findingKeys == b.findingKeys;
 }
 
 // Objects with every field set, strings that need escaping among them.
@@ -45,7 +44,8 @@ void fill(ObjectTracker& t, int n) {
     o.hasContainers = i % 3 != 0;
     if (o.hasContainers) {
       o.containers.push_back({"init:setup", "busybox:1.36", "sh -c echo \u00e9"});
-      o.containers.push_back({"app", "registry.example.com/app@sha256:" + std::string(64, 'a'), ""});
+      o.containers.push_back(
+          {"app", "registry.example.com/app@sha256:" + std::string(64, 'a'), ""});
     }
     o.addKey("privileged-container/app");
     o.addKey("policy/pod-security/pss.privileged/" + id);
@@ -130,23 +130,26 @@ TEST_CASE("ObjectMemorySkipsAndCountsDamagedLinesAndLoadsTheRest", "[memory]") {
   TempDir dir;
   const std::string good1 =
       R"({"uid":"u1","kind":"DaemonSet","namespace":"default","name":"a","actor":"mallory","keys":["privileged-container/x"]})";
-  const std::string good2 = R"({"uid":"u2","kind":"Pod","namespace":"default","name":"b","owner":"u1"})";
+  const std::string good2 =
+      R"({"uid":"u2","kind":"Pod","namespace":"default","name":"b","owner":"u1"})";
   const std::vector<std::string> bad = {
-      R"({"uid":"u3","kind":"Pod","name":)",                                  // truncated
-      R"({"uid":3,"kind":"Pod","name":"c"})",                                 // wrong type
+      R"({"uid":"u3","kind":"Pod","name":)",                                 // truncated
+      R"({"uid":3,"kind":"Pod","name":"c"})",                                // wrong type
       R"({"uid":"u4","kind":"Pod","name":"d","keys":"k"})",                  // keys not a list
-      R"({"uid":"u5","kind":"Pod","name":"e","hasContainers":"yes"})",        // not a bool
-      R"({"uid":"u6","kind":"Pod","name":"f","containers":[{"image":1}]})",   // bad container
-      R"({"kind":"Pod","namespace":"x"})",                                    // neither uid nor name
-      R"(["u7"])",                                                            // not an object
-      "{\"uid\":\"" + std::string(9000, 'u') + "\",\"name\":\"g\"}",          // string over 8 KiB
-      "{\"uid\":\"u8\",\"name\":\"h\",\"pad\":\"" + std::string(16u << 20, 'p') + "\"}",  // line over 16 MiB
-      "{\"uid\":\"u9\",\"name\":\"i\",\"bad\":\"\xff\xfe\"}",                // invalid UTF-8
+      R"({"uid":"u5","kind":"Pod","name":"e","hasContainers":"yes"})",       // not a bool
+      R"({"uid":"u6","kind":"Pod","name":"f","containers":[{"image":1}]})",  // bad container
+      R"({"kind":"Pod","namespace":"x"})",                                   // neither uid nor name
+      R"(["u7"])",                                                           // not an object
+      "{\"uid\":\"" + std::string(9000, 'u') + "\",\"name\":\"g\"}",         // string over 8 KiB
+      "{\"uid\":\"u8\",\"name\":\"h\",\"pad\":\"" + std::string(16u << 20, 'p') +
+          "\"}",                                               // line over 16 MiB
+      "{\"uid\":\"u9\",\"name\":\"i\",\"bad\":\"\xff\xfe\"}",  // invalid UTF-8
   };
   std::string keys65 = R"({"uid":"u10","name":"j","keys":[)";
   for (int i = 0; i < 65; ++i) keys65 += (i ? ",\"k" : "\"k") + std::to_string(i) + "\"";
   keys65 += "]}";
-  std::string text = "{\"kind\":\"KubeCustomsObjectMemory\",\"version\":1,\"objects\":2}\n" + good1 + "\n";
+  std::string text =
+      "{\"kind\":\"KubeCustomsObjectMemory\",\"version\":1,\"objects\":2}\n" + good1 + "\n";
   for (const auto& b : bad) text += b + "\n";
   text += keys65 + "\n\n   \n" + good2;  // blank lines, and no newline at the end
   kc::testing::writeFile(dir.file("m.jsonl"), text);
@@ -171,7 +174,8 @@ TEST_CASE("ObjectMemorySavesOnlyWhatLoadsBack", "[memory]") {
   const std::string ctl(8u << 10, '\x01');
   TrackedObject& big = t.upsert(ctl, ctl, ctl, ctl);
   big.ownerUid = big.actor = big.actorUserAgent = ctl;
-  for (size_t i = 0; i < TrackedObject::kMaxChangers; ++i) big.addChanger(ctl.substr(1) + char('a' + i));
+  for (size_t i = 0; i < TrackedObject::kMaxChangers; ++i)
+    big.addChanger(ctl.substr(1) + char('a' + i));
   for (size_t i = 0; i < TrackedObject::kMaxKeys; ++i) big.findingKeys.push_back(ctl);
   big.containers.assign(64, ContainerState{ctl, ctl, ctl});
   t.upsert("long", "Pod", "ns", std::string((8u << 10) + 1, 'n'));
@@ -204,13 +208,15 @@ TEST_CASE("ObjectMemoryHeaderDecidesWhetherTheFileIsRead", "[memory]") {
     CHECK(r.loaded == 0);
   }
   // Objects without the header: another kind of file, not read.
-  kc::testing::writeFile(dir.file("noheader.jsonl"), R"({"uid":"u1","name":"a"})" "\n");
+  kc::testing::writeFile(dir.file("noheader.jsonl"), R"({"uid":"u1","name":"a"})"
+                                                     "\n");
   r = loadObjectMemory(dir.file("noheader.jsonl"), t);
   CHECK_FALSE(r.ok);
   CHECK(r.error.find("no header line") != std::string::npos);
   // A version this build does not know.
-  kc::testing::writeFile(dir.file("v2.jsonl"),
-                         "{\"kind\":\"KubeCustomsObjectMemory\",\"version\":2}\n{\"uid\":\"u1\",\"name\":\"a\"}\n");
+  kc::testing::writeFile(
+      dir.file("v2.jsonl"),
+      "{\"kind\":\"KubeCustomsObjectMemory\",\"version\":2}\n{\"uid\":\"u1\",\"name\":\"a\"}\n");
   r = loadObjectMemory(dir.file("v2.jsonl"), t);
   CHECK_FALSE(r.ok);
   CHECK(r.error.find("version 2") != std::string::npos);

@@ -96,8 +96,7 @@ class Reference {
     r.named = false;
     if (name.empty()) return;
     for (Rec& other : lru_) {
-      if (other.named && other.o.kind == kind && other.o.namespace_ == ns &&
-          other.o.name == name) {
+      if (other.named && other.o.kind == kind && other.o.namespace_ == ns && other.o.name == name) {
         other.named = false;
       }
     }

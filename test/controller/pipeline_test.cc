@@ -1,21 +1,21 @@
 // AuditPipeline: events no rule acts on have their repeat lookups deferred and batched, so the
 // counts (events, duplicates, journal keys) must come out exactly as if every event were looked
 // up on arrival, whatever the order, the distance between repeats and the cuts into buffers.
-#include "common/internal_errors.h"
 #include "controller/pipeline.h"
 
 #include <prometheus/registry.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <stdexcept>
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/internal_errors.h"
 #include "test/controller/series_value.h"
 
 namespace kc::audit {

@@ -18,7 +18,8 @@ using kc::audit::reportedRequestsText;
 TEST_CASE("ReportedRequestsLoadBackWithTheirSecretOldestFirst", "[reported_requests]") {
   kc::testing::TempDir dir;
   const DedupeSecret secret{0x0123456789abcdefULL, 0xfedcba9876543210ULL};
-  const std::vector<DedupeKey> keys = {{1, 2}, {0xffffffffffffffffULL, 0}, {0, 0}, {7, 0x8000000000000000ULL}};
+  const std::vector<DedupeKey> keys = {
+      {1, 2}, {0xffffffffffffffffULL, 0}, {0, 0}, {7, 0x8000000000000000ULL}};
   kc::testing::writeFile(dir.file("r.json"), reportedRequestsText(secret, keys));
   const auto r = loadReportedRequests(dir.file("r.json"), 100);
   REQUIRE(r.ok);
@@ -43,14 +44,21 @@ TEST_CASE("AMissingReportedRequestsFileIsAnEmptyStart", "[reported_requests]") {
 TEST_CASE("ADamagedReportedRequestsFileGivesNoKeys", "[reported_requests]") {
   const std::string good = reportedRequestsText({1, 2}, {{3, 4}});
   CHECK(parseReportedRequests(good, 10).ok);
-  for (const std::string& bad :
-       {std::string("not json"), good.substr(0, good.size() / 2), std::string("[]"),
-        std::string(R"({"kind":"KubeCustomsObjectMemory","version":1,"secret":"00000000000000010000000000000002","keys":[]})"),
-        std::string(R"({"kind":"KubeCustomsReportedRequests","version":2,"secret":"00000000000000010000000000000002","keys":[]})"),
-        std::string(R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"0000000000000001000000000000000G","keys":[]})"),
-        std::string(R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"0001","keys":[]})"),
-        std::string(R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"00000000000000010000000000000002"})"),
-        std::string(R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"00000000000000010000000000000002","keys":{}})")}) {
+  for (
+      const std::string& bad :
+      {std::string("not json"), good.substr(0, good.size() / 2), std::string("[]"),
+       std::string(
+           R"({"kind":"KubeCustomsObjectMemory","version":1,"secret":"00000000000000010000000000000002","keys":[]})"),
+       std::string(
+           R"({"kind":"KubeCustomsReportedRequests","version":2,"secret":"00000000000000010000000000000002","keys":[]})"),
+       std::string(
+           R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"0000000000000001000000000000000G","keys":[]})"),
+       std::string(
+           R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"0001","keys":[]})"),
+       std::string(
+           R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"00000000000000010000000000000002"})"),
+       std::string(
+           R"({"kind":"KubeCustomsReportedRequests","version":1,"secret":"00000000000000010000000000000002","keys":{}})")}) {
     INFO(bad);
     const auto r = parseReportedRequests(bad, 10);
     CHECK_FALSE(r.ok);

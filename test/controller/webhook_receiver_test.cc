@@ -64,8 +64,7 @@ struct Fixture {
     so.listen = "127.0.0.1:0";
     so.threads = 1;
     http = std::make_unique<kc::http::Server>(
-        so, tls,
-        std::vector<kc::http::Route>{receiver->route("/audit/webhook", 12u << 20)},
+        so, tls, std::vector<kc::http::Route>{receiver->route("/audit/webhook", 12u << 20)},
         kc::http::ServerHooks{[this](std::string_view r) { serverMetrics.badRequest(r); }});
     REQUIRE(http->start(error));
   }
@@ -179,8 +178,9 @@ TEST_CASE("AnAcknowledgedBatchIsInTheSpoolBeforeItsAnswer", "[receiver][spool]")
   REQUIRE(queued);
   CHECK(queued->spoolSeq == 1);
   // The queue refuses the next one (over its 1000 bytes): nothing of it stays pending.
-  CHECK(c.request("POST", "/audit/webhook", std::string(990, ' ') + kBatch, "application/json",
-                  auth).status == 429);
+  CHECK(
+      c.request("POST", "/audit/webhook", std::string(990, ' ') + kBatch, "application/json", auth)
+          .status == 429);
   REQUIRE(c.request("POST", "/audit/webhook", batch, "application/json", auth).status == 200);
   CHECK(spool.pendingCount() == 2);  // the first (not processed yet) and the third
   REQUIRE(spool.done(queued->spoolSeq, error));

@@ -1,9 +1,9 @@
 // The opt-in container rules of a DeploymentPolicy: readOnlyRootFilesystem, imagePullPolicy,
-// ephemeralContainers, capabilities, hostPorts, sysctls and the finer hostPath rules, through the engine as the webhook,
-// the audit door and `check` use it.
+// ephemeralContainers, capabilities, hostPorts, sysctls and the finer hostPath rules, through the
+// engine as the webhook, the audit door and `check` use it.
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "policies/engine.h"
 #include "policies/loader.h"
@@ -17,18 +17,20 @@ using testing::Doc;
 using namespace std::chrono;
 
 std::shared_ptr<const PolicySet> deployment(const std::string& spec) {
-  auto r = loadPolicies({{"test.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
-                                       "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
-                                           spec}});
+  auto r = loadPolicies({{"test.yaml",
+                          "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                          "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
+                              spec}});
   INFO((r.errors.empty() ? std::string() : r.errors[0].toString()));
   REQUIRE(r.ok());
   return r.policies;
 }
 
 LoadResult load(const std::string& spec) {
-  return loadPolicies({{"p.yaml", "apiVersion: policy.kube-customs.io/v1alpha1\n"
-                                  "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
-                                      spec}});
+  return loadPolicies({{"p.yaml",
+                        "apiVersion: policy.kube-customs.io/v1alpha1\n"
+                        "kind: DeploymentPolicy\nmetadata: {name: deploy}\nspec:\n" +
+                            spec}});
 }
 
 Verdict judge(const PolicySet& ps, const std::string& pod, std::string_view subResource = "") {
@@ -57,11 +59,14 @@ std::vector<std::string> rulesOf(const Verdict& v) {
 // A pod with one container of each kind; `sc` is the securityContext (flow YAML) they share.
 std::string podOfEveryKind(const std::string& sc, const std::string& extra = "") {
   return "kind: Pod\nmetadata: {name: web, namespace: apps}\nspec:\n"
-         "  initContainers: [{name: setup, image: \"busybox:1.36\", securityContext: " + sc + extra +
+         "  initContainers: [{name: setup, image: \"busybox:1.36\", securityContext: " +
+         sc + extra +
          "}]\n"
-         "  containers: [{name: app, image: \"nginx:1.27\", securityContext: " + sc + extra + "}]\n"
-         "  ephemeralContainers: [{name: debug, image: \"busybox:1.36\", securityContext: " + sc +
-         extra + "}]\n";
+         "  containers: [{name: app, image: \"nginx:1.27\", securityContext: " +
+         sc + extra +
+         "}]\n"
+         "  ephemeralContainers: [{name: debug, image: \"busybox:1.36\", securityContext: " +
+         sc + extra + "}]\n";
 }
 
 // --- readOnlyRootFilesystem ---
@@ -130,9 +135,10 @@ TEST_CASE("ContainerRules.ImagePullPolicyAlwaysUnlessPinnedByDigest", "[engine][
         "imagePullPolicy: Always, or pin the image by digest)");
   v = judge(*ps, podPulling("nginx:1.27", ""));
   REQUIRE(v.violations.size() == 1);
-  CHECK(v.violations[0].message ==
-        "imagePullPolicy != Always (container \"app\" has no imagePullPolicy, which defaults to "
-        "IfNotPresent for a tagged image; set imagePullPolicy: Always, or pin the image by digest)");
+  CHECK(
+      v.violations[0].message ==
+      "imagePullPolicy != Always (container \"app\" has no imagePullPolicy, which defaults to "
+      "IfNotPresent for a tagged image; set imagePullPolicy: Always, or pin the image by digest)");
   CHECK_FALSE(judge(*ps, podPulling("nginx:latest", "Never")).allowed);
   CHECK_FALSE(judge(*ps, podPulling("nginx:1.27", "[Always]")).allowed);
 }
@@ -141,19 +147,19 @@ TEST_CASE("ContainerRules.ImagePullPolicyOnInitAndEphemeralContainers",
           "[engine][containerRules]") {
   auto ps = deployment("  imagePullPolicy: {requireAlways: true}\n");
   auto v = judge(*ps, podOfEveryKind("{}", ", imagePullPolicy: IfNotPresent"));
-  CHECK(rulesOf(v) ==
-        std::vector<std::string>{"imagePullPolicy.notAlways setup spec.initContainers[0].imagePullPolicy",
-                                 "imagePullPolicy.notAlways app spec.containers[0].imagePullPolicy",
-                                 "imagePullPolicy.notAlways debug "
-                                 "spec.ephemeralContainers[0].imagePullPolicy"});
+  CHECK(rulesOf(v) == std::vector<std::string>{
+                          "imagePullPolicy.notAlways setup spec.initContainers[0].imagePullPolicy",
+                          "imagePullPolicy.notAlways app spec.containers[0].imagePullPolicy",
+                          "imagePullPolicy.notAlways debug "
+                          "spec.ephemeralContainers[0].imagePullPolicy"});
   CHECK(judge(*ps, podOfEveryKind("{}", ", imagePullPolicy: Always")).allowed);
 }
 
 // --- ephemeralContainers ---
 
 TEST_CASE("ContainerRules.EphemeralContainersForbidden", "[engine][containerRules]") {
-  auto ps = deployment(
-      "  ephemeralContainers: {allowed: false}\n  namespaceModes: {staging: warn}\n");
+  auto ps =
+      deployment("  ephemeralContainers: {allowed: false}\n  namespaceModes: {staging: warn}\n");
   const std::string withDebug = podOfEveryKind("{}");
   const std::string without =
       "kind: Pod\nmetadata: {name: web}\nspec:\n  initContainers: [{name: setup, image: x}]\n"
@@ -181,8 +187,9 @@ TEST_CASE("ContainerRules.EphemeralContainersForbidden", "[engine][containerRule
   v = ps->evaluate(in);
   CHECK(v.allowed);
   CHECK(v.warnings.size() == 1);
-  CHECK(deployment("  ephemeralContainers: {allowed: true}\n")->policies()[0].deployment.judgesPods() ==
-        false);
+  CHECK(deployment("  ephemeralContainers: {allowed: true}\n")
+            ->policies()[0]
+            .deployment.judgesPods() == false);
 }
 
 // --- capabilities ---
@@ -193,13 +200,13 @@ TEST_CASE("ContainerRules.CapabilitiesDropAll", "[engine][containerRules]") {
   CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [all]}}")).allowed);
   auto v = judge(*ps, podOfEveryKind("{capabilities: {drop: [NET_RAW]}}"));
   REQUIRE(v.violations.size() == 3);
-  CHECK(rulesOf(v) == std::vector<std::string>{
-                          "capabilities.dropRequired setup "
-                          "spec.initContainers[0].securityContext.capabilities.drop",
-                          "capabilities.dropRequired app "
-                          "spec.containers[0].securityContext.capabilities.drop",
-                          "capabilities.dropRequired debug "
-                          "spec.ephemeralContainers[0].securityContext.capabilities.drop"});
+  CHECK(rulesOf(v) ==
+        std::vector<std::string>{"capabilities.dropRequired setup "
+                                 "spec.initContainers[0].securityContext.capabilities.drop",
+                                 "capabilities.dropRequired app "
+                                 "spec.containers[0].securityContext.capabilities.drop",
+                                 "capabilities.dropRequired debug "
+                                 "spec.ephemeralContainers[0].securityContext.capabilities.drop"});
   CHECK(v.violations[1].message ==
         "capabilities not dropped (container \"app\" must set "
         "securityContext.capabilities.drop=[\"ALL\"])");
@@ -211,7 +218,8 @@ TEST_CASE("ContainerRules.CapabilitiesDropNamedList", "[engine][containerRules]"
   auto ps = deployment("  capabilities: {requiredDrop: [NET_RAW, CAP_SYS_ADMIN]}\n");
   CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [CAP_NET_RAW, SYS_ADMIN]}}")).allowed);
   CHECK(judge(*ps, podOfEveryKind("{capabilities: {drop: [ALL]}}")).allowed);
-  auto v = judge(*ps, podPulling("nginx:1.27", "") + "    securityContext: {capabilities: {drop: [SYS_ADMIN]}}\n");
+  auto v = judge(*ps, podPulling("nginx:1.27", "") +
+                          "    securityContext: {capabilities: {drop: [SYS_ADMIN]}}\n");
   REQUIRE(v.violations.size() == 1);
   CHECK(v.violations[0].message ==
         "capabilities not dropped (container \"app\" must include \"NET_RAW\" in "
@@ -307,11 +315,12 @@ TEST_CASE("ContainerRules.HostPathPrefixesMountedReadOnly", "[engine][containerR
         "host path mounted writable (container \"app\" mounts volume \"h\", host path "
         "\"/var/log/pods\", without readOnly: true; paths under \"/var/log\" must be mounted "
         "read-only)");
-  CHECK_FALSE(judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: false}", "initContainers"))
-                  .allowed);
   CHECK_FALSE(
-      judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: \"true\"}", "ephemeralContainers"))
+      judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: false}", "initContainers"))
           .allowed);
+  CHECK_FALSE(judge(*ps, podWithHostPath("/var/log", "{name: h, readOnly: \"true\"}",
+                                         "ephemeralContainers"))
+                  .allowed);
   // Still outside every prefix is hostPath.notAllowed.
   v = judge(*ps, podWithHostPath("/etc", "{name: h, readOnly: true}"));
   REQUIRE(v.violations.size() == 1);
@@ -331,9 +340,9 @@ TEST_CASE("ContainerRules.RuntimeSocketsWhereverMounted", "[engine][containerRul
         "runtime socket (volume \"h\" mounts host path \"/var/run/docker.sock\", a container "
         "runtime socket; remove the volume: whoever reaches the socket runs containers of their "
         "own on the node)");
-  for (const char* path : {"/run/containerd/containerd.sock", "/var/run/crio/crio.sock",
-                           "/run/cri-dockerd.sock", "/custom/place/docker.sock",
-                           "/var//run/./docker.sock", "/var/log/../run/docker.sock"}) {
+  for (const char* path :
+       {"/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/run/cri-dockerd.sock",
+        "/custom/place/docker.sock", "/var//run/./docker.sock", "/var/log/../run/docker.sock"}) {
     INFO(path);
     CHECK(hasViolation(judge(*ps, podWithHostPath(path, "{name: h}")), "hostPath.runtimeSocket"));
   }
@@ -345,8 +354,7 @@ TEST_CASE("ContainerRules.RuntimeSocketsWhereverMounted", "[engine][containerRul
   CHECK_FALSE(judge(*ps, podWithHostPath("/", "{name: h}")).allowed);
   CHECK_FALSE(judge(*ps, podWithHostPath("/run/containerd", "{name: h}")).allowed);
   // A subPath into an innocent-looking directory, from an init container.
-  v = judge(*ps, podWithHostPath("/srv", "{name: h, subPath: docker.sock}",
-                                 "initContainers"));
+  v = judge(*ps, podWithHostPath("/srv", "{name: h, subPath: docker.sock}", "initContainers"));
   REQUIRE(v.violations.size() == 1);
   CHECK(v.violations[0].container == "app");
   CHECK(v.violations[0].field == "spec.initContainers[0].volumeMounts[0].subPath");
@@ -443,7 +451,8 @@ TEST_CASE("ContainerRules.SysctlAllowAndForbidLists", "[engine][containerRules]"
   CHECK(v.violations[0].message.find("a forbidden sysctl") != std::string::npos);
 
   auto forbidOnly = deployment("  sysctls: {forbidden: [\"kernel.*\"]}\n");
-  CHECK(judge(*forbidOnly, podWithSysctls("[{name: net.core.somaxconn, value: \"1024\"}]")).allowed);
+  CHECK(
+      judge(*forbidOnly, podWithSysctls("[{name: net.core.somaxconn, value: \"1024\"}]")).allowed);
   CHECK_FALSE(judge(*forbidOnly, podWithSysctls("[{name: kernel.msgmax, value: \"1\"}]")).allowed);
   CHECK_FALSE(judge(*forbidOnly, podWithSysctls("oops")).allowed);
 }
@@ -451,8 +460,8 @@ TEST_CASE("ContainerRules.SysctlAllowAndForbidLists", "[engine][containerRules]"
 TEST_CASE("ContainerRules.SysctlValueSmugglingASecondSetting", "[engine][containerRules]") {
   // CVE-2022-0811: a safe name whose value sets kernel.core_pattern.
   auto ps = deployment("  sysctls: {allowed: [kernel.shm_rmid_forced]}\n");
-  auto v = judge(*ps, podWithSysctls(
-                          "[{name: kernel.shm_rmid_forced, value: "
+  auto v = judge(
+      *ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: "
                           "\"1+kernel.core_pattern=|/var/lib/containers/x/malicious.sh #\"}]"));
   CHECK_FALSE(v.allowed);
   REQUIRE(v.violations.size() == 1);
@@ -461,7 +470,8 @@ TEST_CASE("ContainerRules.SysctlValueSmugglingASecondSetting", "[engine][contain
   CHECK(v.violations[0].message.rfind("sysctl value would set more than \"kernel.shm_rmid_forced\" "
                                       "(value \"1+kernel.core_pattern=",
                                       0) == 0);
-  CHECK_FALSE(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: \"1\\nx\"}]")).allowed);
+  CHECK_FALSE(
+      judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: \"1\\nx\"}]")).allowed);
   CHECK_FALSE(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: 1}]")).allowed);
   CHECK(judge(*ps, podWithSysctls("[{name: kernel.shm_rmid_forced, value: \"1\"}]")).allowed);
   // Values are checked with no name list at all.
@@ -483,11 +493,13 @@ TEST_CASE("ContainerRules.SysctlNames", "[containerRules]") {
 
 TEST_CASE("ContainerRules.LocalhostSeccompProfilesAllowList", "[engine][containerRules]") {
   auto ps = deployment("  seccomp: {allowedLocalhostProfiles: [\"profiles/audited-*.json\"]}\n");
-  const std::string ok = "{seccompProfile: {type: Localhost, localhostProfile: profiles/audited-web.json}}";
+  const std::string ok =
+      "{seccompProfile: {type: Localhost, localhostProfile: profiles/audited-web.json}}";
   CHECK(judge(*ps, podOfEveryKind(ok)).allowed);
   CHECK(judge(*ps, podOfEveryKind("{seccompProfile: {type: RuntimeDefault}}")).allowed);
-  auto v = judge(*ps, podOfEveryKind(
-                          "{seccompProfile: {type: Localhost, localhostProfile: profiles/mine.json}}"));
+  auto v = judge(
+      *ps,
+      podOfEveryKind("{seccompProfile: {type: Localhost, localhostProfile: profiles/mine.json}}"));
   REQUIRE(v.violations.size() == 3);
   CHECK(v.violations[2].rule == "seccomp.profileNotAllowed");
   CHECK(v.violations[2].field ==
@@ -496,29 +508,34 @@ TEST_CASE("ContainerRules.LocalhostSeccompProfilesAllowList", "[engine][containe
         "forbidden seccomp profile (ephemeral container \"debug\" uses Localhost profile "
         "\"profiles/mine.json\"; allowed: \"profiles/audited-*.json\")");
   // The pod's profile is each container's unless it sets its own.
-  auto fromPod = "kind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: {seccompProfile: {type: "
-                 "Localhost, localhostProfile: x.json}}\n  containers:\n  - {name: a, image: x}\n"
-                 "  - {name: b, image: x, securityContext: " + ok + "}\n";
+  auto fromPod =
+      "kind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: {seccompProfile: {type: "
+      "Localhost, localhostProfile: x.json}}\n  containers:\n  - {name: a, image: x}\n"
+      "  - {name: b, image: x, securityContext: " +
+      ok + "}\n";
   v = judge(*ps, fromPod);
   REQUIRE(v.violations.size() == 1);
   CHECK(v.violations[0].container == "a");
   CHECK(v.violations[0].field == "spec.securityContext.seccompProfile.localhostProfile");
   CHECK_FALSE(judge(*ps, podOfEveryKind("{seccompProfile: {type: Localhost}}")).allowed);
-  CHECK_FALSE(judge(*ps, podOfEveryKind("{seccompProfile: {type: Localhost, localhostProfile: 1}}")).allowed);
+  CHECK_FALSE(judge(*ps, podOfEveryKind("{seccompProfile: {type: Localhost, localhostProfile: 1}}"))
+                  .allowed);
 }
 
 TEST_CASE("ContainerRules.LocalhostAppArmorProfilesAllowList", "[engine][containerRules]") {
   auto ps = deployment("  appArmor: {allowedLocalhostProfiles: [k8s-nginx]}\n");
-  CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: Localhost, localhostProfile: k8s-nginx}}"))
+  CHECK(judge(*ps,
+              podOfEveryKind("{appArmorProfile: {type: Localhost, localhostProfile: k8s-nginx}}"))
             .allowed);
   CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: RuntimeDefault}}")).allowed);
-  CHECK(judge(*ps, podOfEveryKind("{appArmorProfile: {type: Localhost, localhostProfile: unconfined-ish}}"))
+  CHECK(judge(*ps, podOfEveryKind(
+                       "{appArmorProfile: {type: Localhost, localhostProfile: unconfined-ish}}"))
             .violations.size() == 3);
   // The annotation form.
   auto annotated = [](const std::string& profile) {
     return "kind: Pod\nmetadata:\n  name: web\n  annotations:\n    "
-           "container.apparmor.security.beta.kubernetes.io/a: " + profile +
-           "\nspec:\n  containers: [{name: a, image: x}]\n";
+           "container.apparmor.security.beta.kubernetes.io/a: " +
+           profile + "\nspec:\n  containers: [{name: a, image: x}]\n";
   };
   CHECK(judge(*ps, annotated("localhost/k8s-nginx")).allowed);
   CHECK(judge(*ps, annotated("runtime/default")).allowed);
@@ -526,15 +543,17 @@ TEST_CASE("ContainerRules.LocalhostAppArmorProfilesAllowList", "[engine][contain
   REQUIRE(v.violations.size() == 1);
   CHECK(v.violations[0].rule == "appArmor.profileNotAllowed");
   CHECK(v.violations[0].field == "metadata.annotations");
-  CHECK(v.violations[0].message ==
-        "forbidden AppArmor profile (pod uses Localhost profile \"other\"; allowed: \"k8s-nginx\")");
+  CHECK(
+      v.violations[0].message ==
+      "forbidden AppArmor profile (pod uses Localhost profile \"other\"; allowed: \"k8s-nginx\")");
 }
 
 TEST_CASE("ContainerRules.FlexVolumeDriversAllowList", "[engine][containerRules]") {
   auto ps = deployment("  flexVolumes: {allowedDrivers: [example.com/lvm]}\n");
   auto pod = [](const std::string& flex) {
     return "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: a, image: x}]\n"
-           "  volumes: [{name: e, emptyDir: {}}, {name: f, flexVolume: " + flex + "}]\n";
+           "  volumes: [{name: e, emptyDir: {}}, {name: f, flexVolume: " +
+           flex + "}]\n";
   };
   CHECK(judge(*ps, pod("{driver: example.com/lvm}")).allowed);
   auto v = judge(*ps, pod("{driver: evil.io/rootkit}"));
@@ -566,7 +585,8 @@ Verdict judgeService(const PolicySet& ps, const std::string& spec) {
 
 TEST_CASE("ContainerRules.ServicePortAndNodePortRanges", "[engine][services]") {
   auto ps = deployment(
-      "  services: {allowedPorts: [80, 443, \"8000-8999\"], allowedNodePorts: [\"30000-30099\"]}\n");
+      "  services: {allowedPorts: [80, 443, \"8000-8999\"], allowedNodePorts: "
+      "[\"30000-30099\"]}\n");
   CHECK(judgeService(*ps, "  ports: [{port: 80}, {port: 8443}]\n").allowed);
   CHECK(judgeService(*ps, "  type: NodePort\n  ports: [{port: 443, nodePort: 30080}]\n").allowed);
   auto v = judgeService(*ps, "  ports: [{port: 22}, {port: 80}, {port: \"x\"}]\n");
@@ -594,10 +614,10 @@ TEST_CASE("ContainerRules.ExternalNamesInsideTheNodeOrClusterDenied", "[engine][
   };
   CHECK(name("db.example.com").allowed);
   CHECK(name("203.0.113.9").allowed);
-  for (const char* bad : {"localhost", "LOCALHOST.", "app.localhost", "127.0.0.1", "127.1.2.3",
-                          "0.0.0.0", "::1", "169.254.169.254", "fe80::1", "kubernetes.default.svc",
-                          "vault.secrets.svc.cluster.local", "kubernetes", "kubernetes.default",
-                          "x.cluster.local", "metadata.google.internal"}) {
+  for (const char* bad :
+       {"localhost", "LOCALHOST.", "app.localhost", "127.0.0.1", "127.1.2.3", "0.0.0.0", "::1",
+        "169.254.169.254", "fe80::1", "kubernetes.default.svc", "vault.secrets.svc.cluster.local",
+        "kubernetes", "kubernetes.default", "x.cluster.local", "metadata.google.internal"}) {
     INFO(bad);
     auto v = name(bad);
     CHECK_FALSE(v.allowed);
@@ -629,9 +649,11 @@ TEST_CASE("ContainerRules.ExceptionScopedByImageForAPssCheck", "[engine][contain
   auto pod = [](const std::string& debugImage, const std::string& appCaps) {
     return "kind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n"
            "  - {name: app, image: \"registry.example.com/app:1\", securityContext: "
-           "{capabilities: {add: " + appCaps + "}}}\n"
-           "  ephemeralContainers:\n  - {name: debug, image: \"" + debugImage +
-           "\", securityContext: {capabilities: {add: [NET_ADMIN, NET_RAW]}}}\n";
+           "{capabilities: {add: " +
+           appCaps +
+           "}}}\n"
+           "  ephemeralContainers:\n  - {name: debug, image: \"" +
+           debugImage + "\", securityContext: {capabilities: {add: [NET_ADMIN, NET_RAW]}}}\n";
   };
   CHECK(judge(*ps, pod("ghcr.io/acme/netdebug:0.4", "[]")).allowed);
   CHECK(judge(*ps, pod("ghcr.io/acme/netdebug@sha256:" + std::string(64, 'b'), "[]")).allowed);
@@ -714,10 +736,10 @@ TEST_CASE("ContainerRules.LoaderErrors", "[loader][containerRules]") {
   CHECK(first(load("  sysctls: {allowed: [\"net.*.x\"]}\n")) ==
         "p.yaml:5:23: spec.sysctls.allowed[0]: \"net.*.x\" is not a sysctl name such as "
         "\"net.ipv4.ip_local_port_range\" or a prefix ending in \"*\" such as \"net.ipv4.*\"");
-  CHECK_THAT(first(load("  exceptions:\n  - {rule: pss.privileged, image: \"Acme/X\", owner: a, "
-                        "reason: b, expires: 2027-01-01}\n  podSecurity: {level: baseline}\n")),
-             Catch::Matchers::StartsWith(
-                 "p.yaml:6:35: spec.exceptions[0].image: invalid image pattern"));
+  CHECK_THAT(
+      first(load("  exceptions:\n  - {rule: pss.privileged, image: \"Acme/X\", owner: a, "
+                 "reason: b, expires: 2027-01-01}\n  podSecurity: {level: baseline}\n")),
+      Catch::Matchers::StartsWith("p.yaml:6:35: spec.exceptions[0].image: invalid image pattern"));
   CHECK(!load("  exceptions:\n  - {rule: pss.privileged, image: \"x:\", owner: a, reason: b, "
               "expires: 2027-01-01}\n  podSecurity: {level: baseline}\n")
              .ok());

@@ -157,11 +157,10 @@ TEST_CASE("Engine.WarnsOnLatestTagInWarnMode", "[engine]") {
 }
 
 TEST_CASE("Engine.SkipWarnModeLeavesOutWarnPoliciesOnly", "[engine]") {
-  auto ps = policies(imagePolicy("  mode: warn\n  tags: {disallowLatest: true}\n", "tags") +
-                     "---\n" +
-                     imagePolicy("  mode: enforce\n  deniedImages: {defaults: true}\n", "denied") +
-                     "---\n" +
-                     imagePolicy("  mode: audit\n  tags: {requireDigest: true}\n", "digests"));
+  auto ps =
+      policies(imagePolicy("  mode: warn\n  tags: {disallowLatest: true}\n", "tags") + "---\n" +
+               imagePolicy("  mode: enforce\n  deniedImages: {defaults: true}\n", "denied") +
+               "---\n" + imagePolicy("  mode: audit\n  tags: {requireDigest: true}\n", "digests"));
   Doc d(podWithImage("ngrok/ngrok:latest"));
   auto all = ps->evaluate(input(d));
   CHECK(hasRule(all, "image.latestTag"));
@@ -561,9 +560,9 @@ TEST_CASE("Engine.ServiceTypesOutsideTheAllowListAreDenied", "[engine][services]
 TEST_CASE("Engine.ExternalIPsOutsideTheAllowedBlocksAreDenied", "[engine][services]") {
   auto ps = policies(deploymentPolicy(
       "  services: {allowedExternalIPs: [\"10.0.0.0/8\", \"2001:db8::/32\", 192.0.2.7]}\n"));
-  Doc d(service(
-      "  externalIPs: [10.1.2.3, 203.0.113.9, \"2001:db8::1\", 192.0.2.7, 192.0.2.8, "
-      "\"2001:db9::1\"]\n"));
+  Doc d(
+      service("  externalIPs: [10.1.2.3, 203.0.113.9, \"2001:db8::1\", 192.0.2.7, 192.0.2.8, "
+              "\"2001:db9::1\"]\n"));
   auto v = ps->evaluate(serviceInput(d));
   CHECK_FALSE(v.allowed);
   std::vector<std::string> fields;
@@ -598,7 +597,8 @@ TEST_CASE("Engine.AServiceListingManyAddressesGetsABoundedAnswer", "[engine][ser
   auto ps = policies(deploymentPolicy(
       "  services: {allowedTypes: [ClusterIP], allowedExternalIPs: [\"10.0.0.0/8\"]}\n"));
   std::string ips;
-  for (int i = 0; i < 20; ++i) ips += (i ? ", " : "") + std::string("203.0.113.") + std::to_string(i);
+  for (int i = 0; i < 20; ++i)
+    ips += (i ? ", " : "") + std::string("203.0.113.") + std::to_string(i);
   Doc many(service("  externalIPs: [10.0.0.1, " + ips + "]\n"));
   auto v = ps->evaluate(serviceInput(many));
   CHECK_FALSE(v.allowed);
@@ -606,7 +606,8 @@ TEST_CASE("Engine.AServiceListingManyAddressesGetsABoundedAnswer", "[engine][ser
   CHECK(v.violations[0].field == "spec.externalIPs[1]");
   CHECK(v.violations[7].field == "spec.externalIPs[8]");
   CHECK(v.violations[8].field == "spec.externalIPs");
-  CHECK(v.violations[8].message == "12 more external IPs are not allowed; allowed addresses: \"10.0.0.0/8\"");
+  CHECK(v.violations[8].message ==
+        "12 more external IPs are not allowed; allowed addresses: \"10.0.0.0/8\"");
   // A type of the wrong JSON type is refused as a type, not as addresses.
   Doc odd(service("  type: 7\n"));
   auto o = ps->evaluate(serviceInput(odd));
@@ -616,11 +617,12 @@ TEST_CASE("Engine.AServiceListingManyAddressesGetsABoundedAnswer", "[engine][ser
 }
 
 TEST_CASE("Engine.AServiceUpdateIsJudgedOnlyWhenItsExposureChanges", "[engine][services]") {
-  auto ps = policies(deploymentPolicy(
-      "  services: {allowedTypes: [ClusterIP], allowedExternalIPs: []}\n"));
+  auto ps = policies(
+      deploymentPolicy("  services: {allowedTypes: [ClusterIP], allowedExternalIPs: []}\n"));
   Doc oldNodePort(service("  type: NodePort\n"));
-  Doc relabelled("kind: Service\nmetadata: {name: web, namespace: apps, labels: {a: b}}\n"
-                 "spec:\n  type: NodePort\n");
+  Doc relabelled(
+      "kind: Service\nmetadata: {name: web, namespace: apps, labels: {a: b}}\n"
+      "spec:\n  type: NodePort\n");
   auto in = serviceInput(relabelled);
   in.operation = "UPDATE";
   in.oldObject = oldNodePort.root();
@@ -736,9 +738,9 @@ TEST_CASE("Engine.IpBlocks", "[engine][services]") {
   CHECK(b.prefixBits == 32);
   CHECK(ipInBlock("192.0.2.7", b));
   CHECK_FALSE(ipInBlock("192.0.2.70", b));
-  for (const char* bad : {"", "10.0.0.0/33", "10.0.0.256", "10.0.0.0/", "10.0.0.0/08",
-                          "10.0.0.0/8/8", "2001:db8::/129", "fe80::1%eth0", "example.com",
-                          "10.0.0.0/-1", " 10.0.0.1"}) {
+  for (const char* bad :
+       {"", "10.0.0.0/33", "10.0.0.256", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/8/8",
+        "2001:db8::/129", "fe80::1%eth0", "example.com", "10.0.0.0/-1", " 10.0.0.1"}) {
     INFO(bad);
     CHECK_FALSE(parseIpBlock(bad, b));
   }
@@ -767,9 +769,11 @@ TEST_CASE("Engine.PodSessionsOnlyForAllowedIdentities", "[engine][podConnect]") 
     allowedUsernames: ["oncall-*@example.com"]
     allowedGroups: [sre]
 )"));
-  Doc exec("kind: PodExecOptions\napiVersion: v1\nstdin: true\ntty: true\ncontainer: app\n"
-           "command: [sh, -c, \"cat /var/run/secrets/kubernetes.io/serviceaccount/token\"]\n");
-  auto v = ps->evaluate(connectInput(exec, "exec", "mallory@example.com", {"system:authenticated"}));
+  Doc exec(
+      "kind: PodExecOptions\napiVersion: v1\nstdin: true\ntty: true\ncontainer: app\n"
+      "command: [sh, -c, \"cat /var/run/secrets/kubernetes.io/serviceaccount/token\"]\n");
+  auto v =
+      ps->evaluate(connectInput(exec, "exec", "mallory@example.com", {"system:authenticated"}));
   CHECK_FALSE(v.allowed);
   REQUIRE(v.violations.size() == 1);
   CHECK(v.violations[0].rule == "podConnect.notAllowed");

@@ -130,8 +130,7 @@ TEST_CASE("ImageRef.DropsAnExplicitPort443FromTheRegistry", "[image_ref]") {
   CHECK(parsed("GHCR.IO:443/evil/x").name() == "ghcr.io/evil/x");
   CHECK(parsed("registry-1.docker.io:443/kalilinux/kali-last-release:2024.4").canonical() ==
         "docker.io/kalilinux/kali-last-release:2024.4");
-  CHECK(parsed("index.docker.io:443/bcsecurity/empire:v5").name() ==
-        "docker.io/bcsecurity/empire");
+  CHECK(parsed("index.docker.io:443/bcsecurity/empire:v5").name() == "docker.io/bcsecurity/empire");
   CHECK(parsed("REGISTRY-1.DOCKER.IO:443/kalilinux/kali-rolling").name() ==
         "docker.io/kalilinux/kali-rolling");
   CHECK(parsed("registry-1.docker.io:00443/kalilinux/kali-rolling").name() ==
@@ -161,7 +160,8 @@ TEST_CASE("ImageRef.RegistryHubDockerComIsDockerIo", "[image_ref]") {
         "docker.io/kalilinux/kali-rolling");
   CHECK(parsed("Registry.Hub.Docker.COM:443/library/nginx:1").name() == "docker.io/library/nginx");
   CHECK(parsed("registry.hub.docker.com/nginx").name() == "docker.io/library/nginx");
-  CHECK(parsed("registry.hub.docker.com.evil.com/x/y").registry == "registry.hub.docker.com.evil.com");
+  CHECK(parsed("registry.hub.docker.com.evil.com/x/y").registry ==
+        "registry.hub.docker.com.evil.com");
   CHECK(parsed("registry.hub.docker.com:5000/x/y").registry == "registry.hub.docker.com:5000");
 }
 
@@ -220,9 +220,9 @@ TEST_CASE("ImageGlob.RegistryHubDockerComIsDockerIo", "[image_ref]") {
 
 TEST_CASE("ImageGlob.RejectsUpperCaseRepositoryPaths", "[image_ref]") {
   // Repository names are lower case: these would load and never match anything.
-  for (const char* pattern : {"Acme/Miner", "**/Evil", "docker.io/Acme/tool", "Nginx",
-                              "acme/Tool", "Acme/miner", "ghcr.io/Evil/*", "GHCR.IO/Evil",
-                              "localhost:5000/App", "[::1]/Team", "**/X*"}) {
+  for (const char* pattern :
+       {"Acme/Miner", "**/Evil", "docker.io/Acme/tool", "Nginx", "acme/Tool", "Acme/miner",
+        "ghcr.io/Evil/*", "GHCR.IO/Evil", "localhost:5000/App", "[::1]/Team", "**/X*"}) {
     INFO(pattern);
     ImageGlob g;
     std::string err;
@@ -275,7 +275,8 @@ bool splitsModel(const std::vector<std::string>& p, size_t pi, const std::vector
     }
     return false;
   }
-  return ni < n.size() && globMatchSegments(p[pi], n[ni]) && splitsModel(p, pi + 1, n, ni + 1, prefix);
+  return ni < n.size() && globMatchSegments(p[pi], n[ni]) &&
+         splitsModel(p, pi + 1, n, ni + 1, prefix);
 }
 
 std::string joined(const std::vector<std::string>& parts) {

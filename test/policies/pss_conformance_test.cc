@@ -4,8 +4,8 @@
 // fixture folder is not present.
 
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 

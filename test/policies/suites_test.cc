@@ -7,8 +7,8 @@
 // A suite folder that holds a policy.yaml judges that policy alone instead of the built-in ones:
 // the opt-in rules, which no built-in policy turns on, have suites of their own that way.
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -125,12 +125,14 @@ TEST_CASE("BuiltInPolicySuitesGiveTheStatedVerdicts", "[policies][suites]") {
         if (x.policy == name) mine.push_back(&x);
       }
       std::string seen;
-      for (const auto* x : mine) seen += x->rule + " (" + std::string(modeName(x->mode)) + "): " + x->message + "\n";
+      for (const auto* x : mine)
+        seen += x->rule + " (" + std::string(modeName(x->mode)) + "): " + x->message + "\n";
       INFO("violations of " << name << ":\n" << seen);
       CHECK(mine.size() == want);
       const std::vector<std::string> rules = stringOrList(c.value("rule", json()));
       for (const auto& r : rules) {
-        CHECK(std::any_of(mine.begin(), mine.end(), [&](const Violation* x) { return x->rule == r; }));
+        CHECK(std::any_of(mine.begin(), mine.end(),
+                          [&](const Violation* x) { return x->rule == r; }));
       }
       if (!rules.empty()) {
         for (const auto* x : mine)

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
-#include "test/test_util.h"
 #include "policies/loader.h"
+#include "test/test_util.h"
 #include "webhook/admission_review.h"
 #include "webhook/policy_store.h"
 
@@ -259,8 +259,8 @@ TEST_CASE("AHostileReviewGetsABoundedAnswerAndLogLine", "[handler][bounds]") {
   // "é" at the cut: a name of 50 kB of two-byte characters, so a cut by bytes would split one.
   std::string longName;
   for (int i = 0; i < 25'000; ++i) longName += "\xC3\xA9";
-  for (const auto& [count, name] : std::vector<std::pair<int, std::string>>{
-           {10, longName}, {30'000, "c"}}) {
+  for (const auto& [count, name] :
+       std::vector<std::pair<int, std::string>>{{10, longName}, {30'000, "c"}}) {
     INFO(count << " containers");
     const std::string body = hostileReview(count, name).dump();
     kc::http::Response res;

@@ -17,7 +17,8 @@ TEST_CASE("AdmissionReviewFuzzCorpusReplaysWithoutCrash", "[admission][fuzz]") {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string data = kc::testing::readFile(entry.path());
     INFO(entry.path());
-    CHECK(LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()) == 0);
+    CHECK(LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()) ==
+          0);
     ++files;
   }
   CHECK(files >= 5);

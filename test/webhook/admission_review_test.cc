@@ -1,10 +1,9 @@
 #include "webhook/admission_review.h"
 
-#include "common/json_writer.h"
-
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/json_writer.h"
 #include "test/test_util.h"
 
 namespace {
@@ -14,7 +13,8 @@ using kc::webhook::AdmissionRequest;
 using kc::webhook::DecodeError;
 
 std::string fixture() {
-  return kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json");
+  return kc::testing::readFile(std::string(KC_SOURCE_DIR) +
+                               "/test/testdata/pod_admission_review.json");
 }
 
 TEST_CASE("DecodesEveryFieldOfARealPodAdmissionReview", "[admission]") {
@@ -40,7 +40,8 @@ TEST_CASE("DecodesEveryFieldOfARealPodAdmissionReview", "[admission]") {
   CHECK_FALSE(r.dryRun);
   REQUIRE(r.object.is_object());
   std::string_view image;
-  REQUIRE(r.object["spec"]["containers"].at(0)["image"].get_string().get(image) == simdjson::SUCCESS);
+  REQUIRE(r.object["spec"]["containers"].at(0)["image"].get_string().get(image) ==
+          simdjson::SUCCESS);
   CHECK(image.rfind("registry.example.com/shop/checkout:2.14.3@sha256:", 0) == 0);
   CHECK(r.oldObject.is_null());
   CHECK(r.options.is_object());
@@ -73,27 +74,36 @@ TEST_CASE("RejectsBodiesThatAreNotAdmissionReviewV1", "[admission]") {
       {"array", "[1,2]", DecodeError::kNotAdmissionReview},
       {"wrong kind", R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod"})",
        DecodeError::kNotAdmissionReview},
-      {"v1beta1", R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}})",
+      {"v1beta1",
+       R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}})",
        DecodeError::kNotAdmissionReview},
       {"apiVersion number", R"({"apiVersion":1,"kind":"AdmissionReview"})",
        DecodeError::kNotAdmissionReview},
       {"no request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})",
        DecodeError::kMissingRequest},
-      {"null request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null})",
+      {"null request",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null})",
        DecodeError::kMissingRequest},
-      {"request string", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"x"})",
+      {"request string",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"x"})",
        DecodeError::kInvalidField},
-      {"no uid", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}})",
+      {"no uid",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}})",
        DecodeError::kMissingUid},
-      {"uid number", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})",
+      {"uid number",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})",
        DecodeError::kInvalidField},
-      {"object array", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":[]}})",
+      {"object array",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":[]}})",
        DecodeError::kInvalidField},
-      {"groups not list", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","userInfo":{"groups":"a"}}})",
+      {"groups not list",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","userInfo":{"groups":"a"}}})",
        DecodeError::kInvalidField},
-      {"dryRun string", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","dryRun":"yes"}})",
+      {"dryRun string",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","dryRun":"yes"}})",
        DecodeError::kInvalidField},
-      {"no operation", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"}})",
+      {"no operation",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"}})",
        DecodeError::kInvalidField},
   };
   AdmissionDecoder d;
@@ -125,7 +135,8 @@ TEST_CASE("NamesTheRequestFieldWithTheWrongType", "[admission]") {
   for (const auto& [field, name] : cases) {
     INFO(field);
     const std::string body =
-        std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE",)") +
+        std::string(
+            R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE",)") +
         field + "}}";
     AdmissionRequest r;
     const auto res = d.decode(body, r);
@@ -152,7 +163,8 @@ TEST_CASE("NullFieldsAreAbsentAndARepeatedKeyCountsOnce", "[admission]") {
 }
 
 TEST_CASE("RejectsNestingDeeperThanTheCap", "[admission]") {
-  std::string deep = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":)";
+  std::string deep =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":)";
   for (int i = 0; i < 5000; ++i) deep += "[";
   for (int i = 0; i < 5000; ++i) deep += "]";
   deep += "}}";
@@ -165,9 +177,9 @@ TEST_CASE("CountsJsonSeparatorsOutsideStringsOnly", "[admission]") {
   using kc::webhook::countJsonSeparators;
   constexpr std::size_t kAll = ~std::size_t{0} - 1;
   CHECK(countJsonSeparators(R"({"a":[1,2,{"b":"x,y:[{"}]})", kAll) == 7);
-  CHECK(countJsonSeparators(R"({"a\",[b":1})", kAll) == 2);     // escaped quote stays inside
-  CHECK(countJsonSeparators(R"({"a\\":[1,{}]})", kAll) == 5);   // an even run ends the string
-  CHECK(countJsonSeparators(R"({"a\\\":[":1})", kAll) == 2);    // an odd run does not
+  CHECK(countJsonSeparators(R"({"a\",[b":1})", kAll) == 2);    // escaped quote stays inside
+  CHECK(countJsonSeparators(R"({"a\\":[1,{}]})", kAll) == 5);  // an even run ends the string
+  CHECK(countJsonSeparators(R"({"a\\\":[":1})", kAll) == 2);   // an odd run does not
   CHECK(countJsonSeparators(R"({"unterminated,[,)", kAll) == 1);
   CHECK(countJsonSeparators("", kAll) == 0);
   CHECK(countJsonSeparators("[1,1,1,1,1]", 2) == 3);  // stops once past the bound
@@ -235,9 +247,12 @@ TEST_CASE("EncodesDenyWithStatusWarningsAndAnnotations", "[admission]") {
 
 TEST_CASE("EscapingAlwaysYieldsValidJsonEvenFromInvalidUtf8", "[admission]") {
   std::string out;
-  kc::json::appendJsonString(out, std::string("a\x01\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80", 15));
+  kc::json::appendJsonString(
+      out, std::string("a\x01\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80", 15));
   const auto j = nlohmann::json::parse("[" + out + "]");
-  CHECK(j[0] == "a\x01\xef\xbf\xbd\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  CHECK(
+      j[0] ==
+      "a\x01\xef\xbf\xbd\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 }  // namespace

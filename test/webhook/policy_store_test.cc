@@ -36,7 +36,8 @@ void installVersion(const std::string& root, int version,
   namespace fs = std::filesystem;
   const std::string dir = "..v" + std::to_string(version);
   fs::create_directories(root + "/" + dir);
-  for (const auto& [name, text] : files) kc::testing::writeFile(root + "/" + dir + "/" + name, text);
+  for (const auto& [name, text] : files)
+    kc::testing::writeFile(root + "/" + dir + "/" + name, text);
   fs::remove(root + "/..data_tmp");
   fs::create_directory_symlink(dir, root + "/..data_tmp");
   fs::rename(root + "/..data_tmp", root + "/..data");
@@ -67,7 +68,8 @@ TEST_CASE("ReloadsWhenTheConfigMapVolumeSwapsAndIgnoresHiddenEntries", "[policy-
   TempDir dir;
   installVersion(dir.path(), 1, {{"tools.yaml", kDenyNgrok}});
   int loads = 0, failures = 0;
-  kc::webhook::PolicyStore store(dir.path(), {[&](bool ok, std::size_t) { ok ? ++loads : ++failures; }});
+  kc::webhook::PolicyStore store(dir.path(),
+                                 {[&](bool ok, std::size_t) { ok ? ++loads : ++failures; }});
   REQUIRE(store.reload());
   const auto first = store.current();
   CHECK(policyNames(*first) == std::vector<std::string>{"tools"});
@@ -161,8 +163,9 @@ TEST_CASE("AFileRewrittenInPlaceIsLoadedOnlyOnceItSettles", "[policy-store]") {
   const auto t0 = Clock::now();
   REQUIRE(store.reload(false, t0));  // the first load is at once
   const auto good = store.current();
-  const std::string whole = std::string(kDenyChisel).replace(
-      std::string(kDenyChisel).find("[\"**/chisel\"]"), 13, "[\"**/chisel\", \"**/ngrok\"]");
+  const std::string whole = std::string(kDenyChisel)
+                                .replace(std::string(kDenyChisel).find("[\"**/chisel\"]"), 13,
+                                         "[\"**/chisel\", \"**/ngrok\"]");
   const std::string half = std::string(kDenyChisel);  // the first image only: ngrok admitted
   kc::testing::writeFile(dir.file("tools.yaml"), half);
   CHECK_FALSE(store.reload(false, t0 + std::chrono::milliseconds(2000)));
