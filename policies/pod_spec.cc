@@ -97,31 +97,16 @@ class Reader {
     }
   }
 
+  // The fields PSS reads: a wrong type is also an unreadable field (pss.unreadableFields).
   OptString readString(element v, const Path& base, std::string_view key) {
-    OptString s;
-    if (v.is_null()) return s;
-    std::string_view sv;
-    if (v.get_string().get(sv) == simdjson::SUCCESS) {
-      s.set = true;
-      s.value = sv;
-    } else {
-      s.invalid = true;
-      bad(child(base, key), "string");
-    }
+    OptString s = readOptInString(v);
+    if (s.invalid) bad(child(base, key), "string");
     return s;
   }
 
   OptInt readInt(element v, const Path& base, std::string_view key) {
-    OptInt i;
-    if (v.is_null()) return i;
-    int64_t x;
-    if (v.get_int64().get(x) == simdjson::SUCCESS) {
-      i.set = true;
-      i.value = x;
-    } else {
-      i.invalid = true;
-      bad(child(base, key), "integer");
-    }
+    OptInt i = readOptInInt(v);
+    if (i.invalid) bad(child(base, key), "integer");
     return i;
   }
 
