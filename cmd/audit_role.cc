@@ -263,19 +263,25 @@ bool AuditRole::start(std::string& error) {
     log::error("cannot write the reported requests",
                {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, journalError}});
   requestsJournalRecords_ = kept.size();
-  detector_->setDecidedHook([this](const audit::DedupeKey& key) {
+  // A reported session is journaled once its finding is out (logged, handed to Alertmanager),
+  // not when the detector decides it: a kill -9 in between then repeats the finding after the
+  // restart instead of losing it.
+  detector_->setDecidedHook([this](const audit::DedupeKey& key) { decidedKeys_.push_back(key); });
+  pipeline_->setAfterFindings([this] {
+    if (decidedKeys_.empty()) return;
     std::string err;
-    if (++requestsJournalRecords_ > 2 * cfg_.audit.detections.maxTrackedRequests) {
+    requestsJournalRecords_ += decidedKeys_.size();
+    if (requestsJournalRecords_ > 2 * cfg_.audit.detections.maxTrackedRequests) {
       const std::vector<audit::DedupeKey> keys = detector_->reportedRequests();
       requestsJournalRecords_ = keys.size();
-      if (requestsJournal_->rewrite(keys, &err)) return;
-    } else if (requestsJournal_->append({key})) {
-      return;
-    } else {
-      err = std::strerror(errno);
+      if (!requestsJournal_->rewrite(keys, &err))
+        log::error("cannot record a reported request",
+                   {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, err}});
+    } else if (!requestsJournal_->append(decidedKeys_)) {
+      log::error("cannot record a reported request", {{log::field::kPath, requestsJournal_->path()},
+                                                      {log::field::kError, std::strerror(errno)}});
     }
-    log::error("cannot record a reported request",
-               {{log::field::kPath, requestsJournal_->path()}, {log::field::kError, err}});
+    decidedKeys_.clear();
   });
   if (!cfg_.alertmanager.urls.empty()) {
     audit::AlertmanagerOptions ao;

@@ -105,6 +105,8 @@ class AuditRole {
   // reported and compacted at start and when it holds twice the detector's cap.
   std::unique_ptr<audit::DedupeJournal> requestsJournal_;
   size_t requestsJournalRecords_ = 0;
+  // Sessions the detector reported for the event in hand, journaled once its findings are out.
+  std::vector<audit::DedupeKey> decidedKeys_;
   files::FileStamp baselineStamp_;  // the baseline file as this process last read or wrote it
   uint64_t eventsAtLastSave_ = 0;
   std::chrono::steady_clock::time_point lastSave_;

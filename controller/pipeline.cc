@@ -94,6 +94,8 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source, std::vector
     if (onFinding_)
       internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] { onFinding_(f); });
   }
+  if (!scratch_.empty() && afterFindings_)
+    internal::guarded(internal::Component::kAuditWorker, e.auditID, [&] { afterFindings_(); });
   if (!scratch_.empty() && reported != nullptr && *reported) {
     (*reported)(key);
     // Recorded: not handed to `seen` as well (countNew just put it last there).

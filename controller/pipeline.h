@@ -49,6 +49,12 @@ class AuditPipeline {
   void processLines(std::string_view text, std::string_view source, bool padded,
                     std::vector<DedupeKey>* seen = nullptr, const ReportedHook* reported = nullptr);
 
+  // Called once an event's findings were all handed to the FindingCallback (only for events
+  // with findings), before its ReportedHook: what must be recorded only after a finding is out
+  // (the reported sessions of Detector::setDecidedHook) is recorded here, so a kill -9 between
+  // the two can repeat a finding but never lose one.
+  void setAfterFindings(std::function<void()> hook) { afterFindings_ = std::move(hook); }
+
   // Marks keys as already handled (from a DedupeJournal at start-up).
   void remember(const std::vector<DedupeKey>& keys);
 
@@ -81,6 +87,7 @@ class AuditPipeline {
   Detector& detector_;
   AuditMetrics* metrics_;
   FindingCallback onFinding_;
+  std::function<void()> afterFindings_;
   Clock clock_;
   std::vector<Finding> scratch_;
   std::string metricsSource_;
