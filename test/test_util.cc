@@ -1,9 +1,12 @@
 #include "test/test_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -199,6 +202,20 @@ bool TlsClient::sendWithoutReading(const std::string& bytes) {
   beast::get_lowest_layer(*impl_->stream).expires_after(std::chrono::seconds(10));
   net::write(*impl_->stream, net::buffer(bytes), ec);
   return !ec;
+}
+
+int tcpConnect(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 HttpResult httpGet(std::uint16_t port, const std::string& target) {

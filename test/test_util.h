@@ -61,6 +61,9 @@ class TlsClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// A plain TCP connection to 127.0.0.1:port (nothing sent); the descriptor, or -1 on failure.
+int tcpConnect(std::uint16_t port);
+
 // One plain-HTTP GET; returns the body or an empty HttpResult on failure.
 HttpResult httpGet(std::uint16_t port, const std::string& target);
 

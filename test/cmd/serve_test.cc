@@ -1,9 +1,6 @@
 // End-to-end tests of the kube-customs executable: real process, real TLS, real metrics scrape.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -681,13 +678,8 @@ TEST_CASE("ServeKeepsFileDescriptorsForItselfUnderAConnectionFlood", "[serve]") 
   REQUIRE(before.request("GET", "/healthz").status == 200);
   std::vector<int> flood;
   for (int i = 0; i < 700; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = kc::testing::tcpConnect(r.httpsPort);
     REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(r.httpsPort);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     flood.push_back(fd);
   }
   REQUIRE(waitUntil(

@@ -1,8 +1,5 @@
 #include "common/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -247,21 +244,6 @@ TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
 // 600 more is refused with 503 before its body is read, one announcing 400 fits, and a
 // chunked body (which may grow to the route's cap of 1,024) does not. Once the holder is closed
 // (body timeout), its share returns.
-// A plain TCP connection to 127.0.0.1:port; -1 on failure.
-int rawConnect(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
   Fixture f(5s, 1536);
   std::thread holder([&] {
@@ -552,7 +534,7 @@ TEST_CASE("ShutdownClosesIdleKeepAliveConnections", "[http][shutdown]") {
 // counted, as a slow-loris at the HTTP layer is.
 TEST_CASE("CountsAConnectionThatNeverStartsItsHandshake", "[http]") {
   Fixture f;
-  const int fd = rawConnect(f.server->port());
+  const int fd = kc::testing::tcpConnect(f.server->port());
   REQUIRE(fd >= 0);
   REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("handshake_timeout") >= 1; }, 10ms));
   CHECK(f.metrics.badRequestCount("handshake_timeout") == 1);
@@ -604,7 +586,7 @@ TEST_CASE("SlowClientsDoNotStarveTheMetricsListener", "[http][metrics]") {
   REQUIRE(server != nullptr);
   std::vector<int> slow;
   for (int i = 0; i < 8; ++i) {
-    const int fd = rawConnect(server->port());
+    const int fd = kc::testing::tcpConnect(server->port());
     REQUIRE(fd >= 0);
     if (i % 2 == 1) {
       const std::string half = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
