@@ -828,20 +828,15 @@ void checkLocalhostProfiles(const Policy& p, const PodModel& pod, std::vector<Vi
       localhostProfile(pod.sc.appArmorSet, pod.sc.appArmorType, pod.sc.appArmorLocalhost);
   for (const ContainerModel& c : pod.containers) {
     const std::string sc = pod.containerPath(c) + ".securityContext.";
-    if (c.sc.seccompSet)
-      judge(d.allowedSeccompProfiles, "seccomp.profileNotAllowed", "seccomp", &c,
-            localhostProfile(true, c.sc.seccompType, c.sc.seccompLocalhost),
-            sc + "seccompProfile.localhostProfile");
-    else
-      judge(d.allowedSeccompProfiles, "seccomp.profileNotAllowed", "seccomp", &c, podSeccomp,
-            podSc + "seccompProfile.localhostProfile");
-    if (c.sc.appArmorSet)
-      judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c,
-            localhostProfile(true, c.sc.appArmorType, c.sc.appArmorLocalhost),
-            sc + "appArmorProfile.localhostProfile");
-    else
-      judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c, podAppArmor,
-            podSc + "appArmorProfile.localhostProfile");
+    // The container's own profile when it sets one, else the pod's (and the pod's field).
+    const bool ownSeccomp = c.sc.seccompSet, ownAppArmor = c.sc.appArmorSet;
+    judge(d.allowedSeccompProfiles, "seccomp.profileNotAllowed", "seccomp", &c,
+          ownSeccomp ? localhostProfile(true, c.sc.seccompType, c.sc.seccompLocalhost) : podSeccomp,
+          (ownSeccomp ? sc : podSc) + "seccompProfile.localhostProfile");
+    judge(d.allowedAppArmorProfiles, "appArmor.profileNotAllowed", "AppArmor", &c,
+          ownAppArmor ? localhostProfile(true, c.sc.appArmorType, c.sc.appArmorLocalhost)
+                      : podAppArmor,
+          (ownAppArmor ? sc : podSc) + "appArmorProfile.localhostProfile");
   }
   constexpr std::string_view kAppArmorAnnotation =
       "container.apparmor.security.beta.kubernetes.io/";

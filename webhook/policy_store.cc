@@ -110,11 +110,7 @@ bool PolicyStore::reload(bool now, Clock::time_point at) {
   if (result.ok() && result.policies->policies().empty() && !options_.allowEmpty) {
     // Files moved away or renamed to another extension must not open the door: an empty set
     // never replaces one with policies unless the operator said so.
-    std::size_t count;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      count = current_->policies().size();
-    }
+    const std::size_t count = current()->policies().size();
     if (count > 0) {
       const std::string error = "the policy directory holds no policies now; keeping the " +
                                 std::to_string(count) +
