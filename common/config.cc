@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "controller/detect/catalogue.h"
 
 namespace kc {
 namespace {
@@ -59,7 +60,8 @@ struct Field {
 
 std::string joinRuleIds() {
   std::string out;
-  for (std::string_view id : detectionRuleIds()) {
+  for (const auto& rule : audit::kRuleCatalogue) {
+    const std::string_view id = rule.id;
     if (!out.empty()) out += ", ";
     out += id;
   }
@@ -68,8 +70,7 @@ std::string joinRuleIds() {
 
 std::string checkRuleId(const std::string& id) {
   if (id == "*") return {};
-  const auto& ids = detectionRuleIds();
-  if (std::find(ids.begin(), ids.end(), id) != ids.end()) return {};
+  if (audit::findRule(id) != nullptr) return {};
   return "unknown rule id \"" + id + "\" (expected \"*\" or one of " + joinRuleIds() + ")";
 }
 
@@ -366,40 +367,6 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back(
         {"alertmanager", 0, "resendIntervalSeconds and alertLifetimeSeconds must be > 0"});
   return errors;
-}
-
-const std::vector<std::string_view>& detectionRuleIds() {
-  // In the order of controller/detections.cc's catalog.
-  static const std::vector<std::string_view> kIds = {"policy-violation",
-                                                     "privileged-container",
-                                                     "host-namespace",
-                                                     "host-port",
-                                                     "sensitive-host-path",
-                                                     "dangerous-capability",
-                                                     "pod-exec",
-                                                     "pod-attach",
-                                                     "pod-portforward",
-                                                     "ephemeral-container",
-                                                     "node-debug-pod",
-                                                     "mirror-pod",
-                                                     "system-namespace-workload",
-                                                     "system-component-name",
-                                                     "daemonset-created",
-                                                     "cronjob-created",
-                                                     "webhook-config-changed",
-                                                     "nodes-proxy-access",
-                                                     "events-deleted",
-                                                     "service-exposed",
-                                                     "service-external-ips",
-                                                     "audit-id-reused",
-                                                     "unjudged-object",
-                                                     "anonymous-request-allowed",
-                                                     "privileged-impersonation",
-                                                     "workload-image-changed",
-                                                     "unexpected-creator",
-                                                     "unexpected-image-source",
-                                                     "unexpected-user-agent"};
-  return kIds;
 }
 
 std::vector<std::pair<std::string, std::string>> configKeys() {

@@ -127,11 +127,6 @@ std::vector<ConfigError> applyConfigYaml(const std::string& text, Config& cfg);
 // Checks cross-field rules (valid roles, log level, positive sizes). Returns errors.
 std::vector<ConfigError> validateConfig(const Config& cfg);
 
-// The rule ids audit.detections.trustedIdentities accepts besides "*": those of
-// audit::detectionRules() (controller/detections.cc), which this layer cannot link; a test
-// (test/cmd/audit_role_test.cc) keeps the two lists equal.
-const std::vector<std::string_view>& detectionRuleIds();
-
 // Every key the file accepts, dotted, with its type name; used by docs tests.
 std::vector<std::pair<std::string, std::string>> configKeys();
 

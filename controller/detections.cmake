@@ -3,6 +3,32 @@ kc_library(kc_detections
   SRCS
     baseline.cc
     detections.cc
+    detect/finding.cc
+    detect/rule.cc
+    detect/units.cc
+    detect/rules/anonymous_request_allowed.cc
+    detect/rules/audit_id_reused.cc
+    detect/rules/baseline_rules.cc
+    detect/rules/dangerous_capability.cc
+    detect/rules/ephemeral_container.cc
+    detect/rules/events_deleted.cc
+    detect/rules/host_namespace.cc
+    detect/rules/host_port.cc
+    detect/rules/mirror_pod.cc
+    detect/rules/node_debug_pod.cc
+    detect/rules/nodes_proxy_access.cc
+    detect/rules/policy_violation.cc
+    detect/rules/privileged_container.cc
+    detect/rules/privileged_impersonation.cc
+    detect/rules/sensitive_host_path.cc
+    detect/rules/services.cc
+    detect/rules/sessions.cc
+    detect/rules/system_component_name.cc
+    detect/rules/system_namespace_workload.cc
+    detect/rules/unjudged_object.cc
+    detect/rules/webhook_config_changed.cc
+    detect/rules/workload_created.cc
+    detect/rules/workload_image_changed.cc
     object_memory.cc
     ownership.cc
   DEPS

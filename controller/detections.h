@@ -4,6 +4,11 @@
 // docs/detections.md describes every rule: what it sees, why it matters, its ATT&CK technique,
 // known false positives and how to tune it.
 //
+// The Detector is a dispatcher: the rules live in units (controller/detect/rules/, one file per
+// rule or family of rules sharing state), listed in the unit table (controller/detect/units.cc)
+// and described by the catalogue (controller/detect/catalogue.h). It reads each event's classes
+// from its envelope (plan) and hands the event to the units that asked for those classes.
+//
 // The Detector expects deduplicated events (the pipeline drops repeated (auditID, stage)) in
 // arrival order. Creation and change rules decide on ResponseComplete with a 2xx code (or none);
 // exec, attach, portforward, nodes/proxy, anonymous and impersonation rules decide on the first
@@ -13,6 +18,7 @@
 // Thread-safety: a Detector is not thread-safe (it remembers objects); feed it from one thread.
 // The Baseline it may hold is thread-safe on its own.
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -28,63 +34,17 @@
 #include "controller/audit_event.h"
 #include "controller/baseline.h"
 #include "controller/dedupe.h"
+#include "controller/detect/catalogue.h"
+#include "controller/detect/finding.h"
+#include "controller/detect/rule.h"
 #include "controller/exec_command.h"
 #include "controller/ownership.h"
 #include "policies/engine.h"
 
 namespace kc::audit {
 
-// One rule of the bounded catalog (safe as a metric label and an Alertmanager label).
-struct RuleInfo {
-  std::string_view id;  // kebab-case, stable
-  std::string_view technique;
-  std::string_view techniqueName;
-  std::string_view title;
-};
-const std::vector<RuleInfo>& detectionRules();
-const RuleInfo* findRule(std::string_view id);
-
-struct Finding {
-  std::string rule;
-  Severity severity = Severity::kLow;  // never kInfo
-  std::string technique;               // ATT&CK id, e.g. "T1610"
-  std::string techniqueName;           // "Deploy Container"
-  std::string summary;                 // one line, for people
-
-  // Where it happened and who did it.
-  std::string auditID;
-  std::string stage;
-  std::string verb;
-  std::string kind;  // object kind, or the resource when the kind is unknown
-  std::string resource;
-  std::string subresource;
-  std::string namespace_;
-  std::string name;
-  std::string user;         // the identity responsible (attributed through controllers)
-  std::string requestUser;  // the identity that made this request, when different from user
-  std::string impersonatedUser;
-  std::string userAgent;
-  std::string sourceIP;
-  int responseCode = 0;
-  int64_t timeMicros = 0;
-
-  // What it is about.
-  std::vector<std::string> images;
-  std::vector<std::string> containers;
-  std::string command;
-  std::vector<std::string> indicators;         // exec scoring: "sa_token_read (T1528): <evidence>"
-  std::vector<std::string> violations;         // "[policy] rule (container): message"
-  std::map<std::string, std::string> details;  // rule-specific, e.g. hostPaths, oldImages
-
-  std::string container() const { return containers.empty() ? std::string() : containers[0]; }
-};
-
-// JSON for logs, the CLI and Alertmanager annotations. Always has rule, severity, technique,
-// techniqueName, summary, auditID, namespace, user; other fields when non-empty.
-nlohmann::json toJson(const Finding& f);
-// Appends the same JSON as toJson(f).dump(-1, ' ', false, error_handler_t::replace), byte for
-// byte, without building a JSON value: for high-volume output (audit replay -o json).
-void appendJson(std::string& out, const Finding& f);
+// The catalogue (controller/detect/catalogue.h), in the order of docs/detections.md.
+constexpr const auto& detectionRules() { return kRuleCatalogue; }
 
 struct DetectorOptions {
   using PolicySource = std::function<std::shared_ptr<const policy::PolicySet>()>;
@@ -113,6 +73,9 @@ struct DetectorOptions {
 class Detector {
  public:
   explicit Detector(DetectorOptions options);
+  ~Detector();
+  Detector(const Detector&) = delete;  // the units hold references into it
+  Detector& operator=(const Detector&) = delete;
 
   // Which rules an event is for, from its envelope alone. An event with an empty plan is one
   // onEvent neither reports nor remembers anything for (a read, a lease update, a failed
@@ -158,77 +121,23 @@ class Detector {
   void setDecidedHook(DecidedHook hook) { decidedHook_ = std::move(hook); }
 
  private:
-  bool trusted(std::string_view rule, std::string_view user) const;
-  void handleSessionSubresource(const Event& e, std::vector<Finding>& out);
-  void handleNodeProxy(const Event& e, std::vector<Finding>& out);
-  void handleAnonymous(const Event& e, std::vector<Finding>& out);
-  void handleImpersonation(const Event& e, std::vector<Finding>& out);
-  void handleAdmissionConfig(const Event& e, std::vector<Finding>& out);
-  void handleEventDeletion(const Event& e, std::vector<Finding>& out);
-  void handleEphemeral(const Event& e, std::vector<Finding>& out);
-  void handleUnjudged(const Event& e, std::vector<Finding>& out);
-  void handleService(const Event& e, std::vector<Finding>& out);
-  // The admission policies' Service rules, re-applied to a Service (a policy-violation finding).
-  // The admission policies re-applied to `in` (a Service or a session, judged whole; the
-  // requester and the time come from `e`): a policy-violation finding on `what()` (built only
-  // for a finding), of `kind`, whose summary gives `why` the webhook let it through when a
-  // policy enforces. Defined and used in detections.cc only.
-  template <typename What>
-  void reapplyPolicies(const Event& e, policy::EvalInput in, std::string_view kind, What&& what,
-                       std::string_view why, std::vector<Finding>& out);
-  // The admission policies' podConnect rules, re-applied to an exec, attach or port-forward.
-  void reapplySessionPolicies(const Event& e, std::string_view ns, std::string_view pod,
-                              std::vector<Finding>& out);
-  void reapplyServicePolicies(const Event& e, simdjson::dom::element obj,
-                              std::vector<Finding>& out);
-  void handlePodCarrying(const Event& e, simdjson::dom::element obj, std::string_view kind,
-                         std::vector<Finding>& out);
-  Finding base(const Event& e, std::string_view rule) const;
-
-  // The last seen state of an admission configuration, to say what a change changed: per
-  // webhook its failurePolicy and a hash of each setting; for admission policies and
-  // bindings the spec's hash, failurePolicy and validationActions.
-  struct AdmissionHook {
-    std::string name;
-    std::string failurePolicy;
-    uint64_t rules = 0, namespaceSelector = 0, objectSelector = 0, matchConditions = 0;
-    uint64_t endpoint = 0;  // clientConfig without caBundle
-    uint64_t caBundle = 0;
-    uint64_t other = 0;  // sideEffects, timeoutSeconds, matchPolicy, reinvocationPolicy, ...
-  };
-  struct AdmissionState {
-    std::vector<AdmissionHook> hooks;
-    uint64_t spec = 0;
-    std::string failurePolicy;
-    std::string validationActions;
-  };
-  static AdmissionState readAdmissionState(simdjson::dom::element obj);
-  // Bounded: the oldest configuration is forgotten first (kMaxAdmissionConfigs).
-  std::map<std::string, AdmissionState> admissionConfigs_;  // "resource/name"
-  std::deque<std::string> admissionConfigOrder_;
-  static constexpr size_t kMaxAdmissionConfigs = 1024;
-
-  // The last seen exposure of each Service ("namespace/name"), to report only what a change
-  // adds. Bounded: the oldest Service is forgotten first (kMaxServices).
-  struct ServiceExposure {
-    std::string type;                      // "" until seen; ClusterIP when unset; bounded
-    bool outside = false;                  // type NodePort or LoadBalancer
-    std::vector<std::string> externalIPs;  // sorted, bounded
-    // Ports and externalName as the policies read them (policy::readServiceExposure), so that
-    // a change of those re-applies the Service policies as the webhook does.
-    std::size_t judgedHash = 0;
-  };
-  std::unordered_map<std::string, ServiceExposure> services_;
-  std::deque<std::string> serviceOrder_;
-  static constexpr size_t kMaxServices = 16'384;
+  // Calls the units of class `c` with the event itself.
+  void dispatch(EventClass c, const Event& e, std::vector<Finding>& out);
+  void dispatchSession(const Event& e, std::vector<Finding>& out);
+  void dispatchPod(const Event& e, simdjson::dom::element obj, std::string_view kind,
+                   std::vector<Finding>& out);
+  void dispatchService(const Event& e, std::vector<Finding>& out);
 
   DetectorOptions options_;
   ObjectTracker objects_;
+  detect::RuleContext context_;
+  std::vector<std::unique_ptr<detect::RuleUnit>> units_;  // in the unit table's order
+  // The units each class of events goes to, in the unit table's order.
+  std::array<std::vector<detect::RuleUnit*>, static_cast<size_t>(EventClass::kCount)> byClass_;
+  detect::ServiceMemory services_;
   // Keys (requestKey) of requests reported on ResponseStarted; bounded FIFO.
   KeyFifoSet decided_;
   DecidedHook decidedHook_;
-  // Root uid -> baseline novelties already reported for that chain ("dimension\x1fvalue").
-  ObjectTracker chainNovelties_;
 };
 
 // Helpers exposed for tests and docs.

@@ -463,22 +463,6 @@ std::optional<ExecRequest> parseExecRequestUri(std::string_view uri) {
   return r;
 }
 
-std::string_view severityName(Severity s) {
-  switch (s) {
-    case Severity::kInfo:
-      return "info";
-    case Severity::kLow:
-      return "low";
-    case Severity::kMedium:
-      return "medium";
-    case Severity::kHigh:
-      return "high";
-    case Severity::kCritical:
-      return "critical";
-  }
-  return "info";
-}
-
 bool CommandScore::has(std::string_view id) const {
   return std::any_of(indicators.begin(), indicators.end(),
                      [&](const Indicator& i) { return i.id == id; });

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "controller/detect/severity.h"
+
 namespace kc::audit {
 
 // A pod subresource request decoded from an audit requestURI.
@@ -31,10 +33,6 @@ std::string urlDecode(std::string_view s, bool plusIsSpace = true);
 // Parses /api/v1/namespaces/<ns>/pods/<pod>/{exec,attach,portforward}?...; nullopt for any
 // other URI.
 std::optional<ExecRequest> parseExecRequestUri(std::string_view requestURI);
-
-// Ordered so that comparisons and max() mean "more severe".
-enum class Severity { kInfo = 0, kLow, kMedium, kHigh, kCritical };
-std::string_view severityName(Severity s);  // "info" ... "critical"
 
 struct Indicator {
   std::string id;  // stable, e.g. "reverse_shell", "sa_token_read"

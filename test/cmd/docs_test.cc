@@ -2,7 +2,9 @@
 
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 
 #include "common/config.h"
 #include "common/internal_errors.h"
@@ -51,6 +53,31 @@ TEST_CASE("EveryDetectionRuleHasASectionWithItsTechniqueInDetectionsDoc", "[docs
       CHECK(section.find(item) != std::string::npos);
     }
     CHECK(section.find(std::string(r.technique) + " ") != std::string::npos);
+  }
+}
+
+// The catalogue's docs anchor of each rule is the anchor of a "### " heading of
+// detections.md, as Markdown renderers make it (lower case, punctuation dropped, spaces to
+// hyphens), so that links built from the catalogue land on the rule's section.
+TEST_CASE("EveryCatalogueAnchorIsAHeadingOfDetectionsDoc", "[docs]") {
+  const std::string text = doc("detections.md");
+  std::vector<std::string> anchors;
+  for (size_t h = text.find("\n### "); h != std::string::npos; h = text.find("\n### ", h + 1)) {
+    const std::string heading = text.substr(h + 5, text.find('\n', h + 1) - h - 5);
+    std::string slug;
+    for (char c : heading) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (std::isalnum(u) || c == '-' || c == '_') {
+        slug.push_back(static_cast<char>(std::tolower(u)));
+      } else if (c == ' ') {
+        slug.push_back('-');
+      }
+    }
+    anchors.push_back(slug);
+  }
+  for (const auto& r : kc::audit::detectionRules()) {
+    INFO(r.id << " -> #" << r.anchor);
+    CHECK(std::find(anchors.begin(), anchors.end(), std::string(r.anchor)) != anchors.end());
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "controller/detect/catalogue.h"
+
 namespace {
 
 TEST_CASE("AppliesEveryKindOfValueFromYaml", "[config]") {
@@ -127,10 +129,11 @@ audit:
   CHECK(kc::validateConfig(cfg).empty());
   // Every rule id of the catalog is accepted.
   std::string yaml = "audit:\n  detections:\n    trustedIdentities:\n";
-  for (std::string_view id : kc::detectionRuleIds()) yaml += "      " + std::string(id) + ": [x]\n";
+  for (const auto& rule : kc::audit::kRuleCatalogue)
+    yaml += "      " + std::string(rule.id) + ": [x]\n";
   kc::Config all;
   CHECK(kc::applyConfigYaml(yaml, all).empty());
-  CHECK(all.audit.detections.trustedIdentities.size() == kc::detectionRuleIds().size());
+  CHECK(all.audit.detections.trustedIdentities.size() == kc::audit::kRuleCatalogue.size());
 }
 
 TEST_CASE("EmptyDetectionsSectionKeepsDefaults", "[config]") {

@@ -1,0 +1,314 @@
+#pragma once
+// The catalogue of detection rules: one row per rule, the single source of rule ids (config
+// validation, metric and Alertmanager label values, docs checks), their severities, ATT&CK
+// techniques, the classes of events they need (the detector dispatches by class) and their
+// entries in docs/detections.md. Header-only and free of dependencies, so that settings can be
+// checked against it anywhere.
+//
+// Adding a rule: docs/architecture.md, "Adding a detection rule".
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+
+#include "controller/detect/severity.h"
+
+namespace kc::audit {
+
+// What an audit event is, as far as the rules care, decided from its envelope (stage, verb,
+// resource, subresource, user, response code): Detector::plan.
+enum class EventClass : uint8_t {
+  // Request-level classes, decided once per request (its first of ResponseStarted and
+  // ResponseComplete).
+  kSession,        // exec, attach or portforward into a pod
+  kNodeProxy,      // the kubelet API through nodes/proxy
+  kAnonymous,      // a request by system:anonymous
+  kImpersonation,  // a request made while impersonating
+  // Object classes, decided on a successful ResponseComplete.
+  kPodWrite,              // a pod-carrying object written (or ephemeral containers added) with
+                          // a body to judge
+  kEphemeralUnrecorded,   // ephemeral containers added, the body not recorded
+  kUnjudgedWrite,         // a pod-carrying write whose event lost its bodies (truncated)
+  kServiceWrite,          // a core Service written
+  kAdmissionConfigWrite,  // an admission webhook configuration or admission policy written
+  kEventDeletion,         // Kubernetes events deleted
+  // Told by the pipeline.
+  kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
+  kCount
+};
+
+// A set of event classes.
+struct EventClasses {
+  uint32_t bits = 0;
+  constexpr EventClasses() = default;
+  constexpr EventClasses(std::initializer_list<EventClass> list) {
+    for (EventClass c : list) bits |= 1u << static_cast<unsigned>(c);
+  }
+  constexpr bool has(EventClass c) const { return (bits >> static_cast<unsigned>(c)) & 1u; }
+  constexpr bool empty() const { return bits == 0; }
+};
+
+struct RuleInfo {
+  std::string_view id;  // kebab-case, stable: a metric and Alertmanager label value
+  std::string_view technique;
+  std::string_view techniqueName;
+  std::string_view title;
+  Severity lowest, highest;  // the severities its findings take
+  EventClasses classes;      // the events it reads
+  std::string_view anchor;   // its section in docs/detections.md
+};
+
+namespace catalogue_detail {
+using C = EventClass;
+using S = Severity;
+}  // namespace catalogue_detail
+
+// In the order of docs/detections.md.
+inline constexpr auto kRuleCatalogue = [] {
+  using namespace catalogue_detail;
+  return std::array<RuleInfo, 29>{{
+      {"policy-violation",
+       "T1610",
+       "Deploy Container",
+       "Admitted object violates an admission policy",
+       S::kLow,
+       S::kHigh,
+       {C::kPodWrite, C::kServiceWrite, C::kSession},
+       "policy-violation"},
+      {"privileged-container",
+       "T1611",
+       "Escape to Host",
+       "Privileged container",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite},
+       "privileged-container"},
+      {"host-namespace",
+       "T1611",
+       "Escape to Host",
+       "Pod shares a host namespace",
+       S::kMedium,
+       S::kHigh,
+       {C::kPodWrite},
+       "host-namespace"},
+      {"host-port",
+       "T1610",
+       "Deploy Container",
+       "Container binds a host port",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "host-port"},
+      {"sensitive-host-path",
+       "T1611",
+       "Escape to Host",
+       "Sensitive host path mounted",
+       S::kMedium,
+       S::kCritical,
+       {C::kPodWrite},
+       "sensitive-host-path"},
+      {"dangerous-capability",
+       "T1611",
+       "Escape to Host",
+       "Dangerous Linux capability added",
+       S::kMedium,
+       S::kCritical,
+       {C::kPodWrite},
+       "dangerous-capability"},
+      {"pod-exec",
+       "T1609",
+       "Container Administration Command",
+       "Command executed in a pod",
+       S::kLow,
+       S::kCritical,
+       {C::kSession},
+       "pod-exec"},
+      {"pod-attach",
+       "T1609",
+       "Container Administration Command",
+       "Attached to a running container",
+       S::kMedium,
+       S::kMedium,
+       {C::kSession},
+       "pod-attach"},
+      {"pod-portforward",
+       "T1572",
+       "Protocol Tunneling",
+       "Port forwarded into a pod",
+       S::kMedium,
+       S::kMedium,
+       {C::kSession},
+       "pod-portforward"},
+      {"ephemeral-container",
+       "T1610",
+       "Deploy Container",
+       "Ephemeral container added to a pod",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite, C::kEphemeralUnrecorded},
+       "ephemeral-container"},
+      {"node-debug-pod",
+       "T1611",
+       "Escape to Host",
+       "Node debugging pod",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite},
+       "node-debug-pod"},
+      {"mirror-pod",
+       "T1610",
+       "Deploy Container",
+       "Static (mirror) pod created by a node",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite},
+       "mirror-pod"},
+      {"system-namespace-workload",
+       "T1610",
+       "Deploy Container",
+       "Workload in a system namespace from a non-system identity",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite},
+       "system-namespace-workload"},
+      {"system-component-name",
+       "T1036.005",
+       "Masquerading: Match Legitimate Name or Location",
+       "Workload named like a system component",
+       S::kMedium,
+       S::kHigh,
+       {C::kPodWrite},
+       "system-component-name"},
+      {"daemonset-created",
+       "T1610",
+       "Deploy Container",
+       "New DaemonSet",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "daemonset-created"},
+      {"cronjob-created",
+       "T1053.007",
+       "Scheduled Task/Job: Container Orchestration Job",
+       "New CronJob",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "cronjob-created"},
+      {"webhook-config-changed",
+       "T1562.001",
+       "Impair Defenses: Disable or Modify Tools",
+       "Admission webhook or policy configuration changed",
+       S::kLow,
+       S::kCritical,
+       {C::kAdmissionConfigWrite},
+       "webhook-config-changed"},
+      {"nodes-proxy-access",
+       "T1609",
+       "Container Administration Command",
+       "Kubelet API reached through nodes/proxy",
+       S::kLow,
+       S::kCritical,
+       {C::kNodeProxy},
+       "nodes-proxy-access"},
+      {"events-deleted",
+       "T1070",
+       "Indicator Removal",
+       "Kubernetes events deleted",
+       S::kMedium,
+       S::kHigh,
+       {C::kEventDeletion},
+       "events-deleted"},
+      {"service-exposed",
+       "T1133",
+       "External Remote Services",
+       "Service exposed outside the cluster network (NodePort, LoadBalancer)",
+       S::kMedium,
+       S::kMedium,
+       {C::kServiceWrite},
+       "service-exposed"},
+      {"service-external-ips",
+       "T1557",
+       "Adversary-in-the-Middle",
+       "Service given externalIPs (captures in-cluster traffic to those addresses)",
+       S::kHigh,
+       S::kHigh,
+       {C::kServiceWrite},
+       "service-external-ips"},
+      {"audit-id-reused",
+       "T1562",
+       "Impair Defenses",
+       "Request sent with the auditID of an earlier request",
+       S::kHigh,
+       S::kHigh,
+       {C::kAuditIdReuse},
+       "audit-id-reused"},
+      {"unjudged-object",
+       "T1562",
+       "Impair Defenses",
+       "Pod or workload written with no body in the audit log",
+       S::kMedium,
+       S::kHigh,
+       {C::kUnjudgedWrite},
+       "unjudged-object"},
+      {"anonymous-request-allowed",
+       "T1078.001",
+       "Valid Accounts: Default Accounts",
+       "Anonymous request allowed",
+       S::kHigh,
+       S::kHigh,
+       {C::kAnonymous},
+       "anonymous-request-allowed"},
+      {"privileged-impersonation",
+       "T1078",
+       "Valid Accounts",
+       "Impersonation of a privileged identity",
+       S::kMedium,
+       S::kHigh,
+       {C::kImpersonation},
+       "privileged-impersonation"},
+      {"workload-image-changed",
+       "T1491.001",
+       "Defacement: Internal Defacement",
+       "Workload image or command changed by a new identity",
+       S::kHigh,
+       S::kHigh,
+       {C::kPodWrite},
+       "workload-image-changed"},
+      {"unexpected-creator",
+       "T1078",
+       "Valid Accounts",
+       "Creator never seen for this kind in this namespace",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "unexpected-creator-unexpected-image-source-unexpected-user-agent"},
+      {"unexpected-image-source",
+       "T1610",
+       "Deploy Container",
+       "Image source never seen for this kind in this namespace",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "unexpected-creator-unexpected-image-source-unexpected-user-agent"},
+      {"unexpected-user-agent",
+       "T1078",
+       "Valid Accounts",
+       "Client never seen creating this kind in this namespace",
+       S::kMedium,
+       S::kMedium,
+       {C::kPodWrite},
+       "unexpected-creator-unexpected-image-source-unexpected-user-agent"},
+  }};
+}();
+
+// The row of rule `id`; nullptr when there is none.
+constexpr const RuleInfo* findRule(std::string_view id) {
+  for (const RuleInfo& r : kRuleCatalogue) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace kc::audit

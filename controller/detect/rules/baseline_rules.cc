@@ -1,0 +1,74 @@
+// unexpected-creator, unexpected-image-source, unexpected-user-agent: creations unlike what the
+// learned baseline (controller/baseline.h) saw for their kind in their namespace. Within one
+// ownership chain (Deployment -> ReplicaSet -> Pod) a novelty is reported once: the unit keeps,
+// bounded, the novelties reported for each chain's root.
+#include <algorithm>
+
+#include "controller/detect/rules/units.h"
+#include "controller/detections.h"
+
+namespace kc::audit::detect {
+namespace {
+
+class BaselineRules final : public RuleUnit {
+ public:
+  explicit BaselineRules(const RuleContext& ctx)
+      : ctx_(ctx), chains_(std::max<size_t>(ctx.options().maxTrackedObjects / 8, 1024)) {}
+
+  void onPod(PodWrite& w, Findings& out) override {
+    Baseline* baseline = ctx_.options().baseline;
+    if (!w.create || !baseline) return;
+    CreationObservation o;
+    o.namespace_ = w.ns;
+    o.kind = std::string(w.kind);
+    o.creator = w.actor;
+    o.userAgent = w.actorUserAgent;
+    for (const auto& img : w.images) addUnique(o.imageSources, imageSource(img));
+    o.timeMicros = w.e.timeMicros;
+    const std::vector<Novelty> novel = baseline->observe(o);
+    const std::string_view root =
+        w.uid.empty() ? std::string_view() : ctx_.objects().rootUid(w.uid);
+    TrackedObject* chain = root.empty() ? nullptr : &chains_.upsert(root, "", "", "");
+    const bool inherited = chain && root != w.uid;
+    for (const auto& n : novel) {
+      const std::string rule(dimensionRule(n.dimension));
+      const std::string key = std::string(dimensionName(n.dimension)) + "\x1f" + n.value;
+      const bool already = inherited && chain->hasKey(key);
+      if (chain) chain->addKey(key);
+      if (already || ctx_.trusted(rule, w.actor)) continue;
+      Finding f = w.finding(rule);
+      f.severity = Severity::kMedium;
+      f.details["dimension"] = std::string(dimensionName(n.dimension));
+      f.details["value"] = n.value;
+      if (n.newKey) f.details["newKey"] = "true";
+      const std::string scope = std::string(w.kind) + "s in namespace " + std::string(w.ns);
+      switch (n.dimension) {
+        case BaselineDimension::kCreator:
+          f.summary = w.actor + " created " + w.what() +
+                      (n.newKey ? ": first " + scope + " since learning ended"
+                                : ": never seen creating " + scope);
+          break;
+        case BaselineDimension::kImageSource:
+          f.summary = w.what() + " runs image source " + n.value + ", never seen for " + scope;
+          break;
+        case BaselineDimension::kUserAgent:
+          f.summary = w.actor + " created " + w.what() + " with client " + n.value +
+                      ", never seen creating " + scope;
+          break;
+      }
+      out.push_back(std::move(f));
+    }
+  }
+
+ private:
+  const RuleContext& ctx_;
+  ObjectTracker chains_;  // root uid -> novelties reported for its chain ("dimension\x1fvalue")
+};
+
+}  // namespace
+
+std::unique_ptr<RuleUnit> makeBaselineRules(const RuleContext& ctx) {
+  return std::make_unique<BaselineRules>(ctx);
+}
+
+}  // namespace kc::audit::detect
