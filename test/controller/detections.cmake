@@ -1,5 +1,5 @@
 # Tests of the audit detections and the learned baseline.
-kc_test(controller_detections_test SRCS detections_test.cc DEPS kc_detections kc_test_util)
+kc_test(controller_detector_test SRCS detector_test.cc DEPS kc_detections kc_test_util)
 kc_test(controller_baseline_test SRCS baseline_test.cc DEPS kc_detections kc_test_util)
 kc_test(controller_finding_json_test SRCS finding_json_test.cc DEPS kc_detections)
 kc_test(controller_ownership_test SRCS ownership_test.cc DEPS kc_detections)
