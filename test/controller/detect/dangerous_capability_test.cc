@@ -1,5 +1,6 @@
 // Tests of the dangerous-capability rule and of its classification (capabilitySeverity).
 #include <catch2/catch.hpp>
+#include <cctype>
 
 #include "controller/detections.h"
 #include "test/controller/detect/detect_test_util.h"
@@ -63,6 +64,41 @@ TEST_CASE("DangerousCapabilitiesAndTheirLookAlikes", "[detections]") {
   fs = create(trusting, "agent-2", "bob@example.com", ebpf);
   REQUIRE(rules(fs) == std::vector<std::string>{"dangerous-capability"});
   CHECK(fs[0].severity == Severity::kCritical);
+}
+
+// Every capability docs/detections.md names, at the severity it states, with and without the
+// CAP_ prefix and in lower case.
+TEST_CASE("CapabilitySeveritiesAsDocumented", "[detections]") {
+  const std::vector<std::pair<std::string, Severity>> documented = {
+      {"ALL", Severity::kCritical},
+      {"SYS_ADMIN", Severity::kCritical},
+      {"SYS_MODULE", Severity::kCritical},
+      {"SYS_PTRACE", Severity::kHigh},
+      {"DAC_READ_SEARCH", Severity::kHigh},
+      {"DAC_OVERRIDE", Severity::kHigh},
+      {"BPF", Severity::kHigh},
+      {"PERFMON", Severity::kHigh},
+      {"SYS_RAWIO", Severity::kHigh},
+      {"SYS_BOOT", Severity::kHigh},
+      {"MAC_ADMIN", Severity::kHigh},
+      {"MAC_OVERRIDE", Severity::kHigh},
+      {"SYSLOG", Severity::kHigh},
+      {"NET_ADMIN", Severity::kMedium},
+      {"NET_RAW", Severity::kMedium},
+      {"SYS_TIME", Severity::kMedium},
+      {"SYS_RESOURCE", Severity::kMedium},
+      {"CHOWN", Severity::kInfo},
+      {"NET_BIND_SERVICE", Severity::kInfo},
+      {"KILL", Severity::kInfo},
+  };
+  for (const auto& [cap, severity] : documented) {
+    INFO(cap);
+    CHECK(capabilitySeverity(cap) == severity);
+    CHECK(capabilitySeverity("CAP_" + cap) == severity);
+    std::string lower = cap;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    CHECK(capabilitySeverity(lower) == severity);
+  }
 }
 
 }  // namespace

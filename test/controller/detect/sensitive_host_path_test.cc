@@ -87,5 +87,50 @@ TEST_CASE("SensitiveHostPathsAndTheirLookAlikes", "[detections]") {
   CHECK(fs[0].severity == Severity::kHigh);  // /var/lib/docker
 }
 
+// Every location docs/detections.md names, at the severity it states for it.
+TEST_CASE("HostPathSeveritiesAsDocumented", "[detections]") {
+  const std::vector<std::pair<std::string, Severity>> documented = {
+      {"/", Severity::kCritical},
+      {"/var/run/docker.sock", Severity::kCritical},
+      {"/run/containerd", Severity::kCritical},
+      {"/run/crio", Severity::kCritical},
+      {"/run/k3s", Severity::kCritical},
+      {"/run/cri-dockerd.sock", Severity::kCritical},
+      {"/run/podman/podman.sock", Severity::kCritical},
+      {"/proc", Severity::kCritical},
+      {"/root", Severity::kCritical},
+      {"/var/lib/kubelet", Severity::kCritical},
+      {"/etc/kubernetes", Severity::kCritical},
+      {"/etc/kubernetes/pki", Severity::kCritical},
+      {"/var/lib/etcd", Severity::kCritical},
+      {"/var", Severity::kCritical},
+      {"/etc", Severity::kCritical},
+      {"/run", Severity::kCritical},
+      {"/var/run", Severity::kCritical},
+      {"/var/lib", Severity::kCritical},
+      {"/etc/ssl", Severity::kHigh},
+      {"/run/user", Severity::kHigh},
+      {"/sys", Severity::kHigh},
+      {"/sys/fs/cgroup", Severity::kHigh},
+      {"/dev", Severity::kHigh},
+      {"/boot", Severity::kHigh},
+      {"/home", Severity::kHigh},
+      {"/var/lib/docker", Severity::kHigh},
+      {"/var/lib/docker/containers", Severity::kHigh},
+      {"/var/lib/containerd", Severity::kHigh},
+      {"/lib/modules", Severity::kHigh},
+      {"/var/run/secrets", Severity::kHigh},
+      {"/var/log", Severity::kMedium},
+      {"/var/log/pods", Severity::kMedium},
+      {"/opt/data", Severity::kInfo},
+      {"/srv/www", Severity::kInfo},
+      {"/mnt/disks/ssd0", Severity::kInfo},
+  };
+  for (const auto& [path, severity] : documented) {
+    INFO(path);
+    CHECK(hostPathSeverity(path) == severity);
+  }
+}
+
 }  // namespace
 }  // namespace kc::audit

@@ -195,5 +195,24 @@ TEST_CASE("SystemComponentNameLookAlikesAndTrustedIdentities", "[detections]") {
         std::vector<std::string>{"system-component-name"});
 }
 
+// Every component docs/detections.md names: its exact name and a `<name>-...` name match it
+// exactly, and the look-alikes the doc gives match it as imitations.
+TEST_CASE("SystemComponentsAsDocumented", "[detections]") {
+  for (const std::string c :
+       {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns",
+        "kube-dns", "etcd", "cloud-controller-manager", "konnectivity-agent",
+        "kube-addon-manager"}) {
+    INFO(c);
+    CHECK(matchSystemComponent(c).component == c);
+    CHECK(matchSystemComponent(c).exact);
+    CHECK(matchSystemComponent(c + "-7d9c5b-x2k8p").component == c);
+    CHECK(matchSystemComponent(c + "-7d9c5b-x2k8p").exact);
+  }
+  CHECK(matchSystemComponent("kube-proxv").component == "kube-proxy");
+  CHECK_FALSE(matchSystemComponent("kube-proxv").exact);
+  CHECK(matchSystemComponent("core-dns").component == "coredns");
+  CHECK_FALSE(matchSystemComponent("core-dns").exact);
+}
+
 }  // namespace
 }  // namespace kc::audit
