@@ -1,0 +1,81 @@
+// Tests of the system-namespace-workload rule.
+#include <catch2/catch.hpp>
+
+#include "controller/detections.h"
+#include "test/controller/detect/detect_test_util.h"
+
+namespace kc::audit {
+namespace {
+
+using namespace detect_test;
+
+TEST_CASE("SystemNamespacesWrittenByNonSystemIdentities", "[detections]") {
+  Detector d(DetectorOptions{});
+  auto create = [&](const std::string& ns, const std::string& name, const std::string& user,
+                    const std::string& id) {
+    json dep = deployment(ns, name, "uid-" + id, "registry.example.com/x:1");
+    Ev e;
+    e.auditID = id;
+    e.user = user;
+    e.resource = "deployments";
+    e.apiGroup = "apps";
+    e.ns = ns;
+    e.responseObject = dep;
+    return feed(d, e.str());
+  };
+  auto fs = create("kube-system", "metrics-helper", "alice@example.com", "s1");
+  REQUIRE(rule(fs, "system-namespace-workload") != nullptr);
+  CHECK(rule(fs, "system-namespace-workload")->severity == Severity::kHigh);
+  CHECK(create("kube-system", "coredns",
+               "system:serviceaccount:kube-system:generic-garbage-collector", "s2")
+            .empty());
+  // Another namespace's service account is not a system identity.
+  CHECK(rule(create("kube-public", "x", "system:serviceaccount:ci:deployer", "s3"),
+             "system-namespace-workload") != nullptr);
+}
+
+// An administrator's own Deployment in kube-node-lease is high; the look-alikes (a namespace
+// only named like a system one, the GitOps account's add-on once trusted) are not reported.
+TEST_CASE("SystemNamespaceWorkloadLookAlikesAndTrustedIdentities", "[detections]") {
+  auto create = [](Detector& d, const std::string& ns, const std::string& name,
+                   const std::string& user) {
+    json dep = deployment(ns, name, "uid-" + ns + "-" + name,
+                          "registry.k8s.io/metrics-server/metrics-server:v0.7.1");
+    Ev e;
+    e.auditID = "a-" + ns + "-" + name;
+    e.uri =
+        "/apis/apps/v1/namespaces/" + ns + "/deployments?fieldManager=kubectl-client-side-apply";
+    e.user = user;
+    e.resource = "deployments";
+    e.apiGroup = "apps";
+    e.ns = ns;
+    e.name = name;
+    e.requestObject = dep;
+    e.responseObject = dep;
+    return feed(d, e.str());
+  };
+  Detector d(DetectorOptions{});
+  auto fs = create(d, "kube-node-lease", "metrics-helper", "alice@example.com");
+  REQUIRE(rules(fs) == std::vector<std::string>{"system-namespace-workload"});
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].technique == "T1610");
+  CHECK(fs[0].summary ==
+        "alice@example.com created Deployment kube-node-lease/metrics-helper in a system "
+        "namespace");
+  CHECK(create(d, "kube-system-tools", "metrics-helper", "alice@example.com").empty());
+  // system:anonymous is not a system identity (and its allowed write is reported as such too).
+  CHECK(rules(create(d, "kube-public", "metrics-helper", "system:anonymous")) ==
+        std::vector<std::string>{"anonymous-request-allowed", "system-namespace-workload"});
+
+  DetectorOptions o;
+  o.trustedIdentities["system-namespace-workload"] = {"system:serviceaccount:flux-system:*"};
+  Detector trusting(o);
+  CHECK(create(trusting, "kube-system", "metrics-server",
+               "system:serviceaccount:flux-system:kustomize-controller")
+            .empty());
+  CHECK(rules(create(trusting, "kube-system", "metrics-server-2", "alice@example.com")) ==
+        std::vector<std::string>{"system-namespace-workload"});
+}
+
+}  // namespace
+}  // namespace kc::audit
