@@ -50,6 +50,10 @@ Detector::Plan Detector::plan(const Event& e) {
   if (!write && !del) return p;
   if (e.objectRef.apiGroup == "admissionregistration.k8s.io") {
     p.object = ObjectRule::kAdmissionConfig;
+  } else if (e.objectRef.apiGroup == "rbac.authorization.k8s.io") {
+    if (sub.empty() && (res == "roles" || res == "clusterroles" || res == "rolebindings" ||
+                        res == "clusterrolebindings"))
+      p.object = ObjectRule::kRbac;
   } else if (del) {
     if (res == "events" &&
         (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
@@ -59,6 +63,8 @@ Detector::Plan Detector::plan(const Event& e) {
     p.object = ObjectRule::kEphemeral;
   } else if (res == "services" && sub.empty() && e.objectRef.apiGroup.empty()) {
     if (write && !e.truncated) p.object = ObjectRule::kService;
+  } else if (res == "serviceaccounts" && e.objectRef.apiGroup.empty()) {
+    if (verb == "create" && (sub.empty() || sub == "token")) p.object = ObjectRule::kServiceAccount;
   } else if (sub.empty() && !kindForResource(res).empty()) {
     // If the judged object is of a pod-carrying kind; a write whose event lost its bodies
     // (truncated) cannot be judged, which is a finding of its own.
@@ -111,6 +117,10 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return dispatch(EventClass::kUnjudgedWrite, e, out);
     case ObjectRule::kService:
       return dispatchService(e, out);
+    case ObjectRule::kRbac:
+      return dispatch(EventClass::kRbacWrite, e, out);
+    case ObjectRule::kServiceAccount:
+      return dispatch(EventClass::kServiceAccountWrite, e, out);
     case ObjectRule::kEphemeral: {
       const simdjson::dom::element obj = detect::judgedObject(e);
       if (!obj.is_object()) return dispatch(EventClass::kEphemeralUnrecorded, e, out);

@@ -20,7 +20,9 @@ kc_library(kc_detections
     detect/rules/policy_violation.cc
     detect/rules/privileged_container.cc
     detect/rules/privileged_impersonation.cc
+    detect/rules/rbac.cc
     detect/rules/sensitive_host_path.cc
+    detect/rules/service_accounts.cc
     detect/rules/services.cc
     detect/rules/sessions.cc
     detect/rules/system_component_name.cc

@@ -33,6 +33,9 @@ enum class EventClass : uint8_t {
   kServiceWrite,          // a core Service written
   kAdmissionConfigWrite,  // an admission webhook configuration or admission policy written
   kEventDeletion,         // Kubernetes events deleted
+  kRbacWrite,             // a Role, ClusterRole, RoleBinding or ClusterRoleBinding written or
+                          // deleted
+  kServiceAccountWrite,   // a ServiceAccount created, or a token requested for one
   // Told by the pipeline.
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
   kCount
@@ -67,7 +70,7 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 29>{{
+  return std::array<RuleInfo, 34>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
@@ -276,6 +279,46 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kHigh,
        {C::kPodWrite},
        "workload-image-changed"},
+      {"rbac-dangerous-grant",
+       "T1098.006",
+       "Account Manipulation: Additional Container Cluster Roles",
+       "Role or ClusterRole granting a way into pods, nodes or other identities",
+       S::kMedium,
+       S::kCritical,
+       {C::kRbacWrite},
+       "rbac-dangerous-grant"},
+      {"rbac-privileged-binding",
+       "T1098.006",
+       "Account Manipulation: Additional Container Cluster Roles",
+       "Binding to cluster-admin, system:masters or a role granting a way in",
+       S::kMedium,
+       S::kCritical,
+       {C::kRbacWrite},
+       "rbac-privileged-binding"},
+      {"system-rbac-changed",
+       "T1098.006",
+       "Account Manipulation: Additional Container Cluster Roles",
+       "Built-in system: ClusterRole or ClusterRoleBinding changed",
+       S::kMedium,
+       S::kHigh,
+       {C::kRbacWrite},
+       "system-rbac-changed"},
+      {"serviceaccount-token-requested",
+       "T1528",
+       "Steal Application Access Token",
+       "Service account token requested by another identity than the kubelet",
+       S::kMedium,
+       S::kHigh,
+       {C::kServiceAccountWrite},
+       "serviceaccount-token-requested"},
+      {"system-serviceaccount-created",
+       "T1136",
+       "Create Account",
+       "Service account created in a system namespace by a non-system identity",
+       S::kHigh,
+       S::kHigh,
+       {C::kServiceAccountWrite},
+       "system-serviceaccount-created"},
       {"unexpected-creator",
        "T1078",
        "Valid Accounts",
@@ -302,6 +345,17 @@ inline constexpr auto kRuleCatalogue = [] {
        "unexpected-creator-unexpected-image-source-unexpected-user-agent"},
   }};
 }();
+
+static_assert(
+    [] {
+      for (const RuleInfo& r : kRuleCatalogue) {
+        if (r.id.empty() || r.technique.empty() || r.anchor.empty() || r.classes.empty() ||
+            r.lowest > r.highest)
+          return false;
+      }
+      return true;
+    }(),
+    "every row of the catalogue is complete: check the array's size");
 
 // The row of rule `id`; nullptr when there is none.
 constexpr const RuleInfo* findRule(std::string_view id) {

@@ -164,8 +164,13 @@ const EXPECT = [
   [{ resource: "secrets", verb: "create" }, "Metadata"],
   [{ resource: "configmaps", verb: "update" }, "Metadata"],
   [{ resource: "nodes", sub: "proxy", verb: "get" }, "Metadata"],
-  [{ resource: "serviceaccounts", sub: "token", verb: "create" }, "Metadata"],
-  [{ group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", verb: "create" }, "Metadata"],
+  [{ resource: "serviceaccounts", sub: "token", verb: "create" }, "Request"],
+  [{ resource: "serviceaccounts", sub: "token", verb: "get" }, "Metadata"],
+  [{ resource: "serviceaccounts", verb: "create" }, "Metadata"],
+  [{ group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", verb: "create" }, "RequestResponse"],
+  [{ group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "patch" }, "RequestResponse"],
+  [{ group: "rbac.authorization.k8s.io", resource: "rolebindings", verb: "delete" }, "RequestResponse"],
+  [{ group: "rbac.authorization.k8s.io", resource: "roles", verb: "get" }, "Metadata"],
 ];
 for (const [req, level] of EXPECT) {
   const got = levelFor(req);
