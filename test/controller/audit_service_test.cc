@@ -101,6 +101,44 @@ TEST_CASE("SessionsSavedInTheOldReplayFormatAreCarriedAndMigrated", "[audit_serv
   CHECK(*migrated == *secret);
 }
 
+// `audit replay --update-baseline` saves under the lock `baseline accept` takes and keeps what
+// was accepted in the file while it ran (it used to overwrite it).
+TEST_CASE("ReplayKeepsAValueAcceptedInTheBaselineWhileItRan", "[audit_service]") {
+  kc::testing::TempDir dir;
+  const std::string baselineFile = dir.file("baseline.json");
+  {
+    Baseline learned;
+    REQUIRE(learned.accept("shop", "Deployment", BaselineDimension::kCreator, "alice"));
+    REQUIRE(learned.save(baselineFile));
+  }
+  AuditServiceOptions o;
+  o.strictState = true;
+  o.state.baseline = baselineFile;
+  prometheus::Registry registry;
+  AuditService service(std::move(o), registry);
+  std::string error;
+  REQUIRE(service.open(error));
+  kc::testing::writeFile(dir.file("input.log"), execEvent(5, "ResponseStarted") + "\n");
+  std::FILE* in = std::fopen(dir.file("input.log").c_str(), "rb");
+  REQUIRE(in != nullptr);
+  CHECK(service.replay(in, [] {}).ok);
+  std::fclose(in);
+  {
+    // What `kube-customs baseline accept` does meanwhile.
+    files::ExclusiveLock lock(baselineFile + ".lock");
+    Baseline file(BaselineOptions{.learningFromFile = true});
+    REQUIRE(file.load(baselineFile));
+    REQUIRE(file.accept("shop", "Deployment", BaselineDimension::kCreator, "bob"));
+    REQUIRE(file.save(baselineFile));
+  }
+  REQUIRE(service.saveAtEnd(/*baseline=*/true, error));
+  Baseline after;
+  REQUIRE(after.load(baselineFile));
+  const std::string shown = after.show().dump();
+  CHECK(shown.find("alice") != std::string::npos);
+  CHECK(shown.find("bob") != std::string::npos);
+}
+
 TEST_CASE("ReplayRefusesAStateFileItCannotUse", "[audit_service]") {
   kc::testing::TempDir dir;
   kc::testing::writeFile(dir.file("memory.jsonl"), "{\"kind\":\"Baseline\"}\n");
