@@ -205,7 +205,9 @@ int runBaseline(const std::vector<std::string>& args) {
   // A running audit role takes the same lock to adopt accepts before it rewrites the file.
   std::optional<files::ExclusiveLock> lock;
   if (args[0] == "accept") {
-    lock.emplace(file + ".lock");
+    audit::StatePaths paths;
+    paths.baseline = file;
+    lock.emplace(paths.baselineLock());
     if (!lock->locked()) {
       std::cerr << "kube-customs baseline: cannot lock " << lock->error() << "\n";
       return 1;

@@ -1,5 +1,7 @@
 #include "cmd/audit_role.h"
 
+#include <algorithm>
+
 namespace kc::cmd {
 
 audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {

@@ -7,7 +7,7 @@
 //
 //   serve:  AuditService s(options, registry); s.start(error); s.routes(); ... s.stop(deadline)
 //   replay: AuditService s(options, registry); s.open(error); s.replay(file, flush);
-//           s.saveAtEnd(error) (only when the findings were printed)
+//           s.saveAtEnd(updateBaseline, error) (only when the findings were printed)
 //
 // Thread-safety: routes() handlers run on I/O threads (they only queue); the pipeline, the
 // detector and the state run on the worker thread (serve) or the caller's (replay); start(),
@@ -51,7 +51,7 @@ struct AuditServiceOptions {
   // The detector's tuning and policies; its baseline is the service's when state.baseline is
   // set (the baseline rules run only then).
   DetectorOptions detector;
-  int64_t learningPeriodMicros = 0;
+  int64_t learningPeriodMicros = BaselineOptions{}.learningMicros;
   PipelineOptions pipeline;  // its secret is the one the state holds (StateDir::adoptSecret)
   StatePaths state;          // a kind of state with an empty path is not kept
   // Replay: a state file that cannot be used refuses the run. Serve: a damaged baseline is
@@ -60,7 +60,8 @@ struct AuditServiceOptions {
   // Each finding, before its alert (serve: logFinding; replay: printing).
   std::function<void(const Finding&)> onFinding;
 
-  // Serve only.
+  // Serve only (start()). The checkpoint and the spool live at state.checkpoint and
+  // state.spool, which the webhook backend needs set.
   std::string logPath;  // the followed log ("": none)
   size_t maxLineBytes = 3u << 20;
   size_t logMaxBytesPerPoll = 64u << 20;

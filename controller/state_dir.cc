@@ -21,6 +21,8 @@ StatePaths StatePaths::under(const std::string& dir) {
   return p;
 }
 
+std::string StatePaths::baselineLock() const { return baseline.empty() ? "" : baseline + ".lock"; }
+
 std::string StatePaths::logJournal() const {
   return checkpoint.empty() ? "" : LogIngest::journalPathFor(checkpoint);
 }
@@ -98,7 +100,7 @@ StateDir::BaselineSave StateDir::saveBaseline(Baseline& baseline, bool changed) 
   if (paths_.baseline.empty()) return r;
   // `kube-customs baseline accept` changes the file under us: take its values in before the
   // file is replaced, under the lock the command holds while it reads and rewrites the file.
-  files::ExclusiveLock lock(paths_.baseline + ".lock");
+  files::ExclusiveLock lock(paths_.baselineLock());
   if (!lock.locked()) {
     r.ok = false;
     r.wrote = true;

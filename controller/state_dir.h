@@ -43,6 +43,7 @@ struct StatePaths {
   // audit-memory.jsonl, audit-webhook.spool).
   static StatePaths under(const std::string& dir);
   // Derived from the above ("" when their base is not kept).
+  std::string baselineLock() const;         // BASELINE.lock, also taken by `baseline accept`
   std::string logJournal() const;           // CHECKPOINT.journal
   std::string reportedRequests() const;     // MEMORY-base.requests.journal
   std::string reportedRequestsOld() const;  // MEMORY-base.requests.json (read, then removed)

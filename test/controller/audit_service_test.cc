@@ -126,7 +126,9 @@ TEST_CASE("ReplayKeepsAValueAcceptedInTheBaselineWhileItRan", "[audit_service]")
   {
     // What `kube-customs baseline accept` does meanwhile.
     files::ExclusiveLock lock(baselineFile + ".lock");
-    Baseline file(BaselineOptions{.learningFromFile = true});
+    BaselineOptions fromFile;
+    fromFile.learningFromFile = true;
+    Baseline file(fromFile);
     REQUIRE(file.load(baselineFile));
     REQUIRE(file.accept("shop", "Deployment", BaselineDimension::kCreator, "bob"));
     REQUIRE(file.save(baselineFile));

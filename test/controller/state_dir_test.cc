@@ -51,6 +51,7 @@ TEST_CASE("StatePathsUnderADirectoryAndTheirCompanions", "[state_dir]") {
   CHECK(p.baseline == "/var/lib/kc/baseline.json");
   CHECK(p.memory == "/var/lib/kc/audit-memory.jsonl");
   CHECK(p.spool == "/var/lib/kc/audit-webhook.spool");
+  CHECK(p.baselineLock() == "/var/lib/kc/baseline.json.lock");
   CHECK(p.logJournal() == "/var/lib/kc/audit-checkpoint.json.journal");
   CHECK(p.reportedRequests() == "/var/lib/kc/audit-memory.requests.journal");
   CHECK(p.reportedRequestsOld() == "/var/lib/kc/audit-memory.requests.json");
@@ -191,7 +192,9 @@ TEST_CASE("TheBaselineIsSavedUnderTheAcceptLockWithWhatWasAcceptedMeanwhile", "[
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK_FALSE(saved.load());  // waits for the lock
-    Baseline file(BaselineOptions{.learningFromFile = true});
+    BaselineOptions fromFile;
+    fromFile.learningFromFile = true;
+    Baseline file(fromFile);
     REQUIRE(file.load(paths.baseline));
     REQUIRE(file.accept("shop", "Deployment", BaselineDimension::kCreator, "bob"));
     REQUIRE(file.save(paths.baseline));
