@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "controller/state_dir.h"
 #include "policies/engine.h"
 #include "webhook/admission_handler.h"
 #include "webhook/policy_metrics.h"
@@ -139,19 +140,12 @@ std::size_t connectionCap(std::size_t wanted) {
 int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
   if (!cfg.hasRole("audit")) return -1;
   // A state directory that does not exist is made, for this process alone (0700); one that
-  // cannot be made stops the start: running on would save nothing and, after a restart, report
-  // every finding again.
-  std::error_code ec;
-  if (!std::filesystem::exists(cfg.stateDir, ec)) {
-    if (!std::filesystem::create_directories(cfg.stateDir, ec) && ec) {
-      std::cerr << "kube-customs serve: cannot create the state directory " << cfg.stateDir << ": "
-                << ec.message() << "\n";
-      return 1;
-    }
-    std::filesystem::permissions(cfg.stateDir, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::replace, ec);
-  }
+  // cannot be made stops the start (audit::prepareStateDir).
   std::string error;
+  if (!audit::prepareStateDir(cfg.stateDir, error)) {
+    std::cerr << "kube-customs serve: " << error << "\n";
+    return 1;
+  }
   lock = files::PidLock::tryLock(cfg.stateDir + "/kube-customs.lock", error);
   if (lock) return -1;
   std::cerr << "kube-customs serve: the state directory is in use: " << error

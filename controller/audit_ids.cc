@@ -27,8 +27,7 @@ uint64_t mix(uint64_t h, std::string_view s) {
 
 }  // namespace
 
-AuditIdMemory::Id AuditIdMemory::of(const RequestIdentity& request) {
-  const DedupeSecret& k = dedupeSecret();
+AuditIdMemory::Id AuditIdMemory::of(const DedupeSecret& k, const RequestIdentity& request) {
   SipHash13x128 h(k.k0, k.k1);
   h.update("I", 1);  // apart from the dedupe keys, which start with "R" or "E"
   h.update(request.auditID);

@@ -30,8 +30,8 @@ class AuditIdMemory {
     uint64_t tag = 0;      // keyed hash of the auditID, never 0
     uint64_t request = 0;  // fingerprint of the request that carries it
   };
-  // Under the process's dedupe secret (dedupeSecret()).
-  static Id of(const RequestIdentity& request);
+  // Under the dedupe secret (the pipeline's).
+  static Id of(const DedupeSecret& secret, const RequestIdentity& request);
 
   // slots: rounded up to a power of two, at least 64.
   explicit AuditIdMemory(size_t slots = size_t{1} << 18);

@@ -40,10 +40,7 @@ void appendRecord(std::string& buf, const DedupeKey& k, uint32_t magic) {
 
 DedupeKey secretRecord(const DedupeSecret& s) { return {s.k0, s.k1}; }
 
-DedupeSecret& processSecret() {
-  static DedupeSecret secret = DedupeSecret::random();
-  return secret;
-}
+thread_local const DedupeSecret* scopedSecret = nullptr;
 
 // The fields, each length first so that field boundaries are part of what is hashed, gathered
 // in a buffer and handed to the hash in whole 8-byte words (fed piecemeal, most bytes would go
@@ -106,11 +103,22 @@ DedupeSecret DedupeSecret::random() {
   return s;
 }
 
-const DedupeSecret& dedupeSecret() { return processSecret(); }
-void setDedupeSecret(const DedupeSecret& secret) { processSecret() = secret; }
+const DedupeSecret& DedupeSecret::processDefault() {
+  static const DedupeSecret secret = DedupeSecret::random();
+  return secret;
+}
 
-DedupeKey requestKey(const RequestIdentity& request) {
-  const DedupeSecret& k = processSecret();
+const DedupeSecret& currentDedupeSecret() {
+  return scopedSecret != nullptr ? *scopedSecret : DedupeSecret::processDefault();
+}
+
+ScopedDedupeSecret::ScopedDedupeSecret(const DedupeSecret& secret) : previous_(scopedSecret) {
+  scopedSecret = &secret;
+}
+
+ScopedDedupeSecret::~ScopedDedupeSecret() { scopedSecret = previous_; }
+
+DedupeKey requestKey(const DedupeSecret& k, const RequestIdentity& request) {
   SipHash13x128 h(k.k0, k.k1);
   Fields f(h);
   f.add("R");
@@ -119,9 +127,8 @@ DedupeKey requestKey(const RequestIdentity& request) {
   return toKey(h.finish());
 }
 
-DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
+DedupeKey eventKey(const DedupeSecret& k, const RequestIdentity& request, std::string_view stage,
                    std::string_view stageTimestamp) {
-  const DedupeSecret& k = processSecret();
   SipHash13x128 h(k.k0, k.k1);
   Fields f(h);
   f.add("E");
@@ -132,10 +139,23 @@ DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
   return toKey(h.finish());
 }
 
-DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
+DedupeKey dedupeKey(const DedupeSecret& secret, std::string_view auditID, std::string_view stage) {
   RequestIdentity r;
   r.auditID = auditID;
-  return eventKey(r, stage, {});
+  return eventKey(secret, r, stage, {});
+}
+
+DedupeKey requestKey(const RequestIdentity& request) {
+  return requestKey(currentDedupeSecret(), request);
+}
+
+DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
+                   std::string_view stageTimestamp) {
+  return eventKey(currentDedupeSecret(), request, stage, stageTimestamp);
+}
+
+DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
+  return dedupeKey(currentDedupeSecret(), auditID, stage);
 }
 
 Deduper::Deduper(Options options) : options_(options), set_(options.maxEntries) {}
@@ -160,7 +180,8 @@ void Deduper::expire(int64_t nowMicros) {
   }
 }
 
-DedupeJournal::DedupeJournal(std::string path) : path_(std::move(path)) {}
+DedupeJournal::DedupeJournal(std::string path, const DedupeSecret& secret)
+    : path_(std::move(path)), secret_(secret) {}
 
 DedupeJournal::~DedupeJournal() {
   if (fd_ >= 0) ::close(fd_);
@@ -216,10 +237,10 @@ std::vector<DedupeKey> DedupeJournal::load(size_t* damaged, std::optional<Dedupe
   return keys;
 }
 
-std::string DedupeJournal::records(const std::vector<DedupeKey>& keys, bool withSecret) {
+std::string DedupeJournal::records(const std::vector<DedupeKey>& keys, bool withSecret) const {
   std::string buf;
   buf.reserve((keys.size() + 1) * kRecordSize);
-  if (withSecret) appendRecord(buf, secretRecord(dedupeSecret()), kMagicSecret);
+  if (withSecret) appendRecord(buf, secretRecord(secret_), kMagicSecret);
   for (const auto& k : keys) appendRecord(buf, k, kMagicKey);
   return buf;
 }

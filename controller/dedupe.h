@@ -13,8 +13,10 @@
 // repeat (a retried batch, a line read again, the other backend) has all of them equal.
 //
 // The keys are 128-bit SipHash-1-3 values under a random secret: whoever chooses auditIDs and
-// URIs cannot construct two requests with equal keys. The secret is kept in the journal, so
-// that keys persisted by one process mean the same to the next.
+// URIs cannot construct two requests with equal keys. The secret is a value handed to whoever
+// makes or keeps keys (the pipeline, the journals); it is kept in the journals, so that keys
+// persisted by one process mean the same to the next (the audit service adopts it from its
+// state at start, see state_dir.h).
 //
 // Deduper is a bounded in-memory set: entries leave it when they are older than the window or
 // when it holds maxEntries (oldest first). DedupeJournal persists the keys handed off since the
@@ -39,12 +41,26 @@ struct DedupeSecret {
   uint64_t k1 = 0;
   bool operator==(const DedupeSecret&) const = default;
   static DedupeSecret random();  // from the OS's random source
+  // One random secret drawn at the first call and never changed: the default of a pipeline
+  // that is not handed one (tests, a replay without saved state).
+  static const DedupeSecret& processDefault();
 };
 
-// The process's secret: random at start-up; setDedupeSecret adopts a journal's secret. Set it
-// before any key is computed (keys computed under different secrets never match).
-const DedupeSecret& dedupeSecret();
-void setDedupeSecret(const DedupeSecret& secret);
+// The secret the key functions without a secret argument use on the calling thread: that of
+// the innermost ScopedDedupeSecret alive on it, else DedupeSecret::processDefault(). The
+// AuditPipeline installs its own around its calls into the Detector, which computes request
+// keys (requestKey) without being handed the secret.
+const DedupeSecret& currentDedupeSecret();
+class ScopedDedupeSecret {
+ public:
+  explicit ScopedDedupeSecret(const DedupeSecret& secret);
+  ~ScopedDedupeSecret();
+  ScopedDedupeSecret(const ScopedDedupeSecret&) = delete;
+  ScopedDedupeSecret& operator=(const ScopedDedupeSecret&) = delete;
+
+ private:
+  const DedupeSecret* previous_;
+};
 
 // What identifies one API request in its audit events (see above).
 struct RequestIdentity {
@@ -56,11 +72,16 @@ struct RequestIdentity {
 };
 
 // The request's key: the same for each of its stages.
-DedupeKey requestKey(const RequestIdentity& request);
+DedupeKey requestKey(const DedupeSecret& secret, const RequestIdentity& request);
 // One event's key: the request, its stage and its stage time.
+DedupeKey eventKey(const DedupeSecret& secret, const RequestIdentity& request,
+                   std::string_view stage, std::string_view stageTimestamp);
+// eventKey of an event known only by auditID and stage (the other fields empty).
+DedupeKey dedupeKey(const DedupeSecret& secret, std::string_view auditID, std::string_view stage);
+// The same under currentDedupeSecret().
+DedupeKey requestKey(const RequestIdentity& request);
 DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
                    std::string_view stageTimestamp);
-// eventKey of an event known only by auditID and stage (the other fields empty).
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage);
 
 class Deduper {
@@ -74,7 +95,8 @@ class Deduper {
   Deduper() : Deduper(Options{}) {}
 
   // True the first time a key is seen (and remembers it); false for a repeat within the
-  // window. nowMicros is the caller's clock (injected for tests), non-decreasing.
+  // window. nowMicros is the caller's clock (injected for tests), non-decreasing. The first
+  // form keys the event under currentDedupeSecret().
   bool firstSeen(std::string_view auditID, std::string_view stage, int64_t nowMicros);
   bool firstSeen(const DedupeKey& key, int64_t nowMicros);
   bool contains(const DedupeKey& key) const { return set_.contains(key); }
@@ -97,12 +119,14 @@ class Deduper {
 // Append-only file of DedupeKeys, led by a record of the secret they were made with. append()
 // is a single write(2) to an O_APPEND descriptor, so a crash of the process (kill -9) leaves
 // whole records; a record torn by a power loss fails its checksum and is ignored on load.
-// Use: load() at start-up, adopt its secret (setDedupeSecret) and give its keys to the Deduper,
-// then rewrite() them under that secret; append() the keys of each batch as it is handed off;
-// reset() after the source's checkpoint covers the batch.
+// Use: load() at start-up (its secret decides which secret the keys are made with, see
+// StateDir::adoptSecret) and give its keys to the Deduper, then rewrite() them under that
+// secret; append() the keys of each batch as it is handed off; reset() after the source's
+// checkpoint covers the batch.
 class DedupeJournal {
  public:
-  explicit DedupeJournal(std::string path);
+  // `secret`: the one the keys written here are made with, recorded first in the file.
+  DedupeJournal(std::string path, const DedupeSecret& secret);
   ~DedupeJournal();
   DedupeJournal(const DedupeJournal&) = delete;
   DedupeJournal& operator=(const DedupeJournal&) = delete;
@@ -114,8 +138,8 @@ class DedupeJournal {
   std::vector<DedupeKey> load(size_t* damaged = nullptr,
                               std::optional<DedupeSecret>* secret = nullptr,
                               size_t* stale = nullptr) const;
-  // Replaces the file, atomically, with the process's secret and `keys`. False and *error
-  // (optional) on failure.
+  // Replaces the file, atomically, with the secret and `keys`. False and *error (optional) on
+  // failure.
   bool rewrite(const std::vector<DedupeKey>& keys, std::string* error = nullptr);
   // Appends the keys in one write (after the secret record, when the file is new). Returns
   // false (errno set) on I/O error.
@@ -125,14 +149,16 @@ class DedupeJournal {
   bool reset();
 
   const std::string& path() const { return path_; }
+  const DedupeSecret& secret() const { return secret_; }
 
  private:
   bool ensureOpen();
-  // The records of `keys`, led by the process's secret when withSecret.
-  static std::string records(const std::vector<DedupeKey>& keys, bool withSecret);
+  // The records of `keys`, led by the secret when withSecret.
+  std::string records(const std::vector<DedupeKey>& keys, bool withSecret) const;
   // Writes records(keys, needsSecret_) at the end of the open file.
   bool writeRecords(const std::vector<DedupeKey>& keys);
   std::string path_;
+  DedupeSecret secret_;
   int fd_ = -1;
   bool needsSecret_ = true;  // the file is empty: the secret record goes first
 };

@@ -11,18 +11,27 @@ LogIngest::LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMet
       pipeline_(pipeline),
       metrics_(metrics),
       source_(options_.file),
-      journal_(options_.file.checkpointPath + ".journal") {}
+      journal_(journalPathFor(options_.file.checkpointPath), pipeline.secret()) {}
+
+std::string LogIngest::journalPathFor(const std::string& checkpointPath) {
+  return checkpointPath + ".journal";
+}
 
 LogIngestStart LogIngest::start() {
   LogIngestStart r;
   std::optional<DedupeSecret> secret;
   const std::vector<DedupeKey> keys = journal_.load(&r.journalDamaged, &secret, &r.journalStale);
-  // Keys persisted by the previous process only match under its secret.
-  if (secret) setDedupeSecret(*secret);
-  pipeline_.remember(keys);
-  r.journalKeys = keys.size();
+  // Keys persisted by the previous process only match under its secret: the pipeline's must be
+  // that one (StateDir::adoptSecret); under another, they are left out as stale.
+  std::vector<DedupeKey> kept;
+  if (secret && *secret == pipeline_.secret())
+    kept = keys;
+  else
+    r.journalStale += keys.size();
+  pipeline_.remember(kept);
+  r.journalKeys = kept.size();
   // Rewritten whole: a torn last record of the killed process goes, the secret stays first.
-  journal_.rewrite(keys, &r.journalError);
+  journal_.rewrite(kept, &r.journalError);
   source_.start(&r.checkpointError);
   reportFileStats();  // a checkpoint reset or a truncation found at start
   return r;

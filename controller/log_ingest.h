@@ -3,8 +3,9 @@
 // DedupeJournal that makes it "no event lost, no finding repeated" across kill -9.
 //
 //   start():  the journal's keys (events handled after the last committed position) go into
-//             the pipeline's deduper, under the secret they were hashed with; the source
-//             resumes from its checkpoint.
+//             the pipeline's deduper when they were hashed under the pipeline's secret (the
+//             audit service builds the pipeline with the journal's, StateDir::adoptSecret);
+//             the source resumes from its checkpoint.
 //   poll():   every batch of lines goes through the pipeline. The keys of the events it
 //             handled are appended to the journal after the batch, and the key of an event
 //             with findings at once, right after its findings were handed off. The position
@@ -45,7 +46,7 @@ struct LogIngestOptions {
 struct LogIngestStart {
   size_t journalKeys = 0;  // keys taken from the journal into the deduper
   size_t journalDamaged = 0;
-  size_t journalStale = 0;      // keys of an older key function, left out
+  size_t journalStale = 0;      // keys of an older key function or another secret, left out
   std::string journalError;     // the journal could not be rewritten
   std::string checkpointError;  // the checkpoint could not be read: reading from the start
 };
@@ -55,6 +56,8 @@ class LogIngest {
   // metrics (optional): lines over the size cap are counted as dropped{source="log",
   // reason="too_large"}; the file follower's counters as kube_customs_audit_log_*.
   LogIngest(LogIngestOptions options, AuditPipeline& pipeline, AuditMetrics* metrics);
+  // The dedupe journal kept beside a checkpoint file.
+  static std::string journalPathFor(const std::string& checkpointPath);
 
   LogIngestStart start();
   // Reads what the log holds now, within the bounds of one poll and until stopRequested

@@ -17,7 +17,8 @@ int64_t wallMicros() {
 
 AuditPipeline::AuditPipeline(PipelineOptions options, Detector& detector, AuditMetrics* metrics,
                              FindingCallback onFinding, Clock clock)
-    : parser_(options.limits),
+    : secret_(options.secret),
+      parser_(options.limits),
       deduper_(options.dedupe),
       detector_(detector),
       metrics_(metrics),
@@ -58,9 +59,9 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source, std::vector
   const Detector::Plan plan = Detector::plan(e);
   const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
-  const DedupeKey key = eventKey(request, e.stage, e.stageTimestamp);
+  const DedupeKey key = eventKey(secret_, request, e.stage, e.stageTimestamp);
   if (plan.empty()) {
-    const AuditIdMemory::Id id = AuditIdMemory::of(request);
+    const AuditIdMemory::Id id = AuditIdMemory::of(secret_, request);
     deduper_.prefetch(key);
     auditIds_.prefetch(id);
     deferred_[deferredCount_++] = {key, id, e.timeMicros};
@@ -78,7 +79,7 @@ void AuditPipeline::onEvent(const Event& e, std::string_view source, std::vector
   countNew(e.timeMicros, key, seen);
   // Only requests some rule acts on are checked for a reused auditID: reusing the ID of an
   // earlier request to have this one dropped is what matters (the earlier one may be anything).
-  const AuditIdMemory::Id id = AuditIdMemory::of(request);
+  const AuditIdMemory::Id id = AuditIdMemory::of(secret_, request);
   const bool reused = auditIds_.reused(id);
   auditIds_.remember(id);
   scratch_.clear();
@@ -128,7 +129,8 @@ void AuditPipeline::account(const ParseStats& s, std::string_view source) {
 
 void AuditPipeline::processDocument(std::string_view doc, std::string_view source,
                                     std::vector<DedupeKey>* seen) {
-  const int64_t now = clock_();  // once per batch: the window is minutes long
+  const int64_t now = clock_();              // once per batch: the window is minutes long
+  const ScopedDedupeSecret secret(secret_);  // for the Detector's request keys
   const ParseStats stats =
       parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, nullptr, now); });
   settleDeferred(now, seen);
@@ -137,7 +139,8 @@ void AuditPipeline::processDocument(std::string_view doc, std::string_view sourc
 
 void AuditPipeline::processLines(std::string_view text, std::string_view source, bool padded,
                                  std::vector<DedupeKey>* seen, const ReportedHook* reported) {
-  const int64_t now = clock_();  // once per batch: the window is minutes long
+  const int64_t now = clock_();              // once per batch: the window is minutes long
+  const ScopedDedupeSecret secret(secret_);  // for the Detector's request keys
   const ParseStats stats = parser_.parseLines(
       text, [&](const Event& e) { onEvent(e, source, seen, reported, now); }, padded);
   settleDeferred(now, seen);

@@ -24,6 +24,10 @@ struct PipelineOptions {
   ParserLimits limits;
   Deduper::Options dedupe;
   bool stage1Thread = false;  // EventParser::setStage1Thread
+  // The secret of the dedupe keys (dedupe.h): the one the state's journals were written with
+  // (the audit service adopts it, StateDir::adoptSecret). Also in force on this thread while
+  // the Detector runs, for its request keys (ScopedDedupeSecret).
+  DedupeSecret secret = DedupeSecret::processDefault();
 };
 
 class AuditPipeline {
@@ -58,6 +62,7 @@ class AuditPipeline {
   // Marks keys as already handled (from a DedupeJournal at start-up).
   void remember(const std::vector<DedupeKey>& keys);
 
+  const DedupeSecret& secret() const { return secret_; }
   uint64_t events() const { return events_; }
   uint64_t duplicates() const { return duplicates_; }
   uint64_t findings() const { return findings_; }
@@ -81,6 +86,7 @@ class AuditPipeline {
     return sourceMetrics_;
   }
 
+  const DedupeSecret secret_;
   EventParser parser_;
   Deduper deduper_;
   AuditIdMemory auditIds_;

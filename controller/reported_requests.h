@@ -1,8 +1,9 @@
 #pragma once
-// The detector's reported long-running requests (Detector::reportedRequests: exec, attach and
-// portforward sessions and the like, reported on their ResponseStarted) saved across
-// `audit replay --memory` runs (the audit role journals them, see below), so that a session
-// open across two replays is not reported a second time when its ResponseComplete arrives.
+// The format `audit replay --memory` kept the detector's reported long-running requests in
+// (Detector::reportedRequests: exec, attach and portforward sessions and the like, reported on
+// their ResponseStarted) before serve and replay shared the DedupeJournal of the state
+// directory (state_dir.h): StateDir reads such a file when there is no journal, and removes it
+// once the journal is written.
 // The keys are keyed hashes (requestKey) and only mean something under the secret they were
 // computed with, so the file carries it:
 //   {"kind":"KubeCustomsReportedRequests","version":1,"secret":"<32 hex>","keys":["<32 hex>",..]}

@@ -256,7 +256,7 @@ TEST_CASE("ReplayWithMemoryFindsAcrossAnySplitWhatOneReplayFinds", "[replay][mem
   for (size_t cut = 1; cut < events.size(); ++cut) {
     INFO("cut before event " << cut);
     std::filesystem::remove(dir.file("memory.jsonl"));
-    std::filesystem::remove(dir.file("memory.requests.json"));  // saved with it
+    std::filesystem::remove(dir.file("memory.requests.journal"));  // saved with it
     kc::testing::writeFile(dir.file("a.log"), joinLines(events, 0, cut));
     kc::testing::writeFile(dir.file("b.log"), joinLines(events, cut, events.size()));
     int rcA = -1, rcB = -1;

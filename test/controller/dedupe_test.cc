@@ -70,13 +70,17 @@ TEST_CASE("AReusedAuditIdDoesNotMakeANewRequestARepeat") {
 }
 
 TEST_CASE("KeysDependOnTheSecret") {
-  const DedupeSecret saved = dedupeSecret();
+  const DedupeSecret saved = currentDedupeSecret();
   const RequestIdentity r{"id", "get", "/api/v1/pods", "alice", "t"};
   const DedupeKey underSaved = requestKey(r);
-  setDedupeSecret({saved.k0 ^ 1, saved.k1});
-  CHECK_FALSE(requestKey(r) == underSaved);
-  setDedupeSecret(saved);
+  {
+    const DedupeSecret other{saved.k0 ^ 1, saved.k1};
+    const ScopedDedupeSecret scope(other);
+    CHECK_FALSE(requestKey(r) == underSaved);
+    CHECK(requestKey(r) == requestKey(other, r));
+  }
   CHECK(requestKey(r) == underSaved);
+  CHECK(requestKey(saved, r) == underSaved);
   // Two processes draw different secrets.
   CHECK_FALSE(DedupeSecret::random() == DedupeSecret::random());
 }
@@ -106,12 +110,12 @@ TEST_CASE("MemoryStaysBoundedByMaxEntries") {
 TEST_CASE("JournalRoundTripsKeysAndResets") {
   std::string path = tempPath("journal-roundtrip");
   {
-    DedupeJournal j(path);
+    DedupeJournal j(path, currentDedupeSecret());
     CHECK(j.load().empty());
     REQUIRE(j.append({dedupeKey("a", "ResponseComplete"), dedupeKey("b", "ResponseComplete")}));
     REQUIRE(j.append({dedupeKey("c", "ResponseStarted")}));
   }
-  DedupeJournal j(path);
+  DedupeJournal j(path, currentDedupeSecret());
   auto keys = j.load();
   REQUIRE(keys.size() == 3);
   CHECK(keys[2] == dedupeKey("c", "ResponseStarted"));
@@ -128,7 +132,7 @@ TEST_CASE("JournalRoundTripsKeysAndResets") {
 TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
   std::string path = tempPath("journal-torn");
   {
-    DedupeJournal j(path);
+    DedupeJournal j(path, currentDedupeSecret());
     REQUIRE(j.append({dedupeKey("a", "s"), dedupeKey("b", "s")}));
   }
   {
@@ -136,7 +140,7 @@ TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
     out.write("\x01\x02\x03\x04\x05", 5);  // a record torn by a power loss
   }
   size_t damaged = 0;
-  DedupeJournal j(path);
+  DedupeJournal j(path, currentDedupeSecret());
   CHECK(j.load(&damaged).size() == 2);
   CHECK(damaged == 1);
   REQUIRE(j.append({dedupeKey("c", "s")}));
@@ -149,7 +153,7 @@ TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
 TEST_CASE("JournalSkipsACorruptedRecord") {
   std::string path = tempPath("journal-corrupt");
   {
-    DedupeJournal j(path);
+    DedupeJournal j(path, currentDedupeSecret());
     REQUIRE(j.append({dedupeKey("a", "s"), dedupeKey("b", "s"), dedupeKey("c", "s")}));
   }
   {
@@ -164,7 +168,7 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
     REQUIRE(f.good());
   }
   size_t damaged = 0;
-  auto keys = DedupeJournal(path).load(&damaged);
+  auto keys = DedupeJournal(path, currentDedupeSecret()).load(&damaged);
   CHECK(damaged == 1);
   REQUIRE(keys.size() == 2);
   CHECK(keys[1] == dedupeKey("c", "s"));
@@ -173,52 +177,48 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
 TEST_CASE("AJournalFarLargerThanAnyThisProcessWritesIsLeftOutWhole") {
   std::string path = tempPath("journal-huge");
   {
-    DedupeJournal j(path);
+    DedupeJournal j(path, currentDedupeSecret());
     REQUIRE(j.append({dedupeKey("a", "s")}));
   }
   // Grown to 80 MiB (holes): past the read cap, so not loaded, and counted as damaged.
   REQUIRE(::truncate(path.c_str(), off_t{80} << 20) == 0);
   size_t damaged = 0;
   std::optional<DedupeSecret> secret;
-  CHECK(DedupeJournal(path).load(&damaged, &secret).empty());
+  CHECK(DedupeJournal(path, currentDedupeSecret()).load(&damaged, &secret).empty());
   CHECK(damaged == 1);
   CHECK_FALSE(secret.has_value());
   std::filesystem::remove(path);
 }
 
 TEST_CASE("JournalKeepsTheSecretItsKeysWereMadeWith") {
-  const DedupeSecret saved = dedupeSecret();
   const std::string path = tempPath("journal-secret");
   const DedupeSecret first{0x1111, 0x2222};
-  setDedupeSecret(first);
-  const DedupeKey a = dedupeKey("a", "ResponseComplete");
+  const DedupeKey a = dedupeKey(first, "a", "ResponseComplete");
   {
-    DedupeJournal j(path);
+    DedupeJournal j(path, first);
     REQUIRE(j.append({a}));
   }
   // A new process draws another secret; the journal gives the old one back with its keys.
-  setDedupeSecret({0x3333, 0x4444});
+  const DedupeSecret second{0x3333, 0x4444};
   std::optional<DedupeSecret> secret;
   size_t stale = 9;
-  DedupeJournal j(path);
-  auto keys = j.load(nullptr, &secret, &stale);
+  auto keys = DedupeJournal(path, second).load(nullptr, &secret, &stale);
   REQUIRE(secret);
   CHECK(*secret == first);
   CHECK(stale == 0);
   REQUIRE(keys.size() == 1);
-  CHECK_FALSE(keys[0] == dedupeKey("a", "ResponseComplete"));  // not under the new secret
-  setDedupeSecret(*secret);
-  CHECK(keys[0] == dedupeKey("a", "ResponseComplete"));
+  CHECK_FALSE(keys[0] == dedupeKey(second, "a", "ResponseComplete"));  // not under the new one
+  CHECK(keys[0] == dedupeKey(*secret, "a", "ResponseComplete"));
   // Rewritten and reset, the journal keeps the secret.
+  DedupeJournal j(path, *secret);
   REQUIRE(j.rewrite(keys));
-  REQUIRE(j.append({dedupeKey("b", "ResponseComplete")}));
+  REQUIRE(j.append({dedupeKey(first, "b", "ResponseComplete")}));
   CHECK(j.load(nullptr, &secret).size() == 2);
   REQUIRE(j.reset());
   secret.reset();
   CHECK(j.load(nullptr, &secret).empty());
   REQUIRE(secret);
   CHECK(*secret == first);
-  setDedupeSecret(saved);
 }
 
 TEST_CASE("JournalLeavesOutKeysOfTheOlderKeyFunction") {
@@ -240,7 +240,7 @@ TEST_CASE("JournalLeavesOutKeysOfTheOlderKeyFunction") {
   }
   size_t damaged = 9, stale = 0;
   std::optional<DedupeSecret> secret;
-  CHECK(DedupeJournal(path).load(&damaged, &secret, &stale).empty());
+  CHECK(DedupeJournal(path, currentDedupeSecret()).load(&damaged, &secret, &stale).empty());
   CHECK(damaged == 0);
   CHECK(stale == 3);
   CHECK_FALSE(secret);

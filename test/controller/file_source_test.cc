@@ -419,12 +419,13 @@ TEST_CASE("StartAtEndSkipsExistingContent") {
                                  const std::string& journalPath) {
   FileSource src({.path = log, .checkpointPath = cp, .readChunkBytes = 2048});
   src.start();
-  DedupeJournal journal(journalPath);
   Deduper deduper;
   // Keys from the previous child mean something under its secret only: adopt it.
   std::optional<DedupeSecret> secret;
-  const std::vector<DedupeKey> keys = journal.load(nullptr, &secret);
-  if (secret) setDedupeSecret(*secret);
+  const std::vector<DedupeKey> keys =
+      DedupeJournal(journalPath, DedupeSecret::random()).load(nullptr, &secret);
+  const DedupeSecret journalSecret = secret.value_or(DedupeSecret::random());
+  DedupeJournal journal(journalPath, journalSecret);
   for (const auto& k : keys) deduper.firstSeen(k, 0);
   EventParser parser;
   bool sawEnd = false;
@@ -438,7 +439,7 @@ TEST_CASE("StartAtEndSkipsExistingContent") {
       parser.parseLines(
           batch.text,
           [&](const Event& e) {
-            DedupeKey k = dedupeKey(e.auditID, e.stage);
+            DedupeKey k = dedupeKey(journalSecret, e.auditID, e.stage);
             if (deduper.firstSeen(k, 0)) {
               handedOff.push_back(k);
             } else {
@@ -537,14 +538,14 @@ TEST_CASE("Kill9DuringIngestNeitherLosesNorRepeatsEvents") {
   std::map<std::pair<uint64_t, uint64_t>, int> seen;
   size_t damaged = 0;
   std::optional<DedupeSecret> secret;
-  for (const auto& k : DedupeJournal(journal).load(&damaged, &secret)) ++seen[{k.hi, k.lo}];
+  for (const auto& k : DedupeJournal(journal, DedupeSecret::random()).load(&damaged, &secret))
+    ++seen[{k.hi, k.lo}];
   CHECK(damaged == 0);
-  REQUIRE(secret);
-  setDedupeSecret(*secret);  // the children's keys, computed here again
+  REQUIRE(secret);  // the children's keys, computed here again under it
   int missing = 0, repeated = 0;
   for (int i = 0; i <= kAppends * kPerAppend; ++i) {
     std::string id = i == kAppends * kPerAppend ? "END" : "ev-" + std::to_string(i);
-    DedupeKey k = dedupeKey(id, "ResponseComplete");
+    DedupeKey k = dedupeKey(*secret, id, "ResponseComplete");
     int n = seen[{k.hi, k.lo}];
     if (n == 0 && missing++ < 3) UNSCOPED_INFO("missing " << id);
     if (n > 1) ++repeated;

@@ -67,6 +67,12 @@ constexpr size_t kCommitEveryKeys = 1000;
   Detector detector(DetectorOptions{});
   PipelineOptions po;
   po.dedupe.maxEntries = kDedupeCapacity;
+  // The secret of the previous run's journal, as the audit service adopts it
+  // (StateDir::adoptSecret): its keys only match under it.
+  std::optional<DedupeSecret> secret;
+  DedupeJournal(dir / "checkpoint.json.journal", DedupeSecret::processDefault())
+      .load(nullptr, &secret);
+  po.secret = secret.value_or(DedupeSecret::random());
   AuditPipeline pipeline(po, detector, nullptr, [&](const Finding& f) {
     ::usleep(100);  // a slow consumer of findings: the kill lands in the middle
     const std::string line = f.auditID + "\n";
@@ -121,7 +127,10 @@ Outcome killAndRestart(size_t commitEveryKeys, int execs) {
   ::waitpid(first, &status, 0);
   REQUIRE(WIFSIGNALED(status));  // killed in the middle, not finished
   size_t damaged = 0;
-  o.journalKeysAtKill = DedupeJournal(dir / "checkpoint.json.journal").load(&damaged).size();
+  o.journalKeysAtKill =
+      DedupeJournal(dir / "checkpoint.json.journal", DedupeSecret::processDefault())
+          .load(&damaged)
+          .size();
 
   const pid_t second = ::fork();
   REQUIRE(second >= 0);
