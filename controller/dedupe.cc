@@ -40,8 +40,6 @@ void appendRecord(std::string& buf, const DedupeKey& k, uint32_t magic) {
 
 DedupeKey secretRecord(const DedupeSecret& s) { return {s.k0, s.k1}; }
 
-thread_local const DedupeSecret* scopedSecret = nullptr;
-
 // The fields, each length first so that field boundaries are part of what is hashed, gathered
 // in a buffer and handed to the hash in whole 8-byte words (fed piecemeal, most bytes would go
 // through its byte-at-a-time tail path).
@@ -108,16 +106,6 @@ const DedupeSecret& DedupeSecret::processDefault() {
   return secret;
 }
 
-const DedupeSecret& currentDedupeSecret() {
-  return scopedSecret != nullptr ? *scopedSecret : DedupeSecret::processDefault();
-}
-
-ScopedDedupeSecret::ScopedDedupeSecret(const DedupeSecret& secret) : previous_(scopedSecret) {
-  scopedSecret = &secret;
-}
-
-ScopedDedupeSecret::~ScopedDedupeSecret() { scopedSecret = previous_; }
-
 DedupeKey requestKey(const DedupeSecret& k, const RequestIdentity& request) {
   SipHash13x128 h(k.k0, k.k1);
   Fields f(h);
@@ -146,16 +134,16 @@ DedupeKey dedupeKey(const DedupeSecret& secret, std::string_view auditID, std::s
 }
 
 DedupeKey requestKey(const RequestIdentity& request) {
-  return requestKey(currentDedupeSecret(), request);
+  return requestKey(DedupeSecret::processDefault(), request);
 }
 
 DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
                    std::string_view stageTimestamp) {
-  return eventKey(currentDedupeSecret(), request, stage, stageTimestamp);
+  return eventKey(DedupeSecret::processDefault(), request, stage, stageTimestamp);
 }
 
 DedupeKey dedupeKey(std::string_view auditID, std::string_view stage) {
-  return dedupeKey(currentDedupeSecret(), auditID, stage);
+  return dedupeKey(DedupeSecret::processDefault(), auditID, stage);
 }
 
 Deduper::Deduper(Options options) : options_(options), set_(options.maxEntries) {}

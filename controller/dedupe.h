@@ -46,22 +46,6 @@ struct DedupeSecret {
   static const DedupeSecret& processDefault();
 };
 
-// The secret the key functions without a secret argument use on the calling thread: that of
-// the innermost ScopedDedupeSecret alive on it, else DedupeSecret::processDefault(). The
-// AuditPipeline installs its own around its calls into the Detector, which computes request
-// keys (requestKey) without being handed the secret.
-const DedupeSecret& currentDedupeSecret();
-class ScopedDedupeSecret {
- public:
-  explicit ScopedDedupeSecret(const DedupeSecret& secret);
-  ~ScopedDedupeSecret();
-  ScopedDedupeSecret(const ScopedDedupeSecret&) = delete;
-  ScopedDedupeSecret& operator=(const ScopedDedupeSecret&) = delete;
-
- private:
-  const DedupeSecret* previous_;
-};
-
 // What identifies one API request in its audit events (see above).
 struct RequestIdentity {
   std::string_view auditID;
@@ -78,7 +62,7 @@ DedupeKey eventKey(const DedupeSecret& secret, const RequestIdentity& request,
                    std::string_view stage, std::string_view stageTimestamp);
 // eventKey of an event known only by auditID and stage (the other fields empty).
 DedupeKey dedupeKey(const DedupeSecret& secret, std::string_view auditID, std::string_view stage);
-// The same under currentDedupeSecret().
+// The same under DedupeSecret::processDefault() (tests, tools).
 DedupeKey requestKey(const RequestIdentity& request);
 DedupeKey eventKey(const RequestIdentity& request, std::string_view stage,
                    std::string_view stageTimestamp);

@@ -95,7 +95,7 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
   // remembered (as 128-bit hashes): the many long-running requests no rule reports (watches
   // through an impersonating proxy, trusted identities) must not push those out of the set.
   if (p.requestLevel()) {
-    const DedupeKey id = requestKey(e.request());
+    const DedupeKey id = requestKey(secret_, e.request());
     if (!decided_.contains(id)) {
       const size_t before = out.size();
       if (p.session) dispatchSession(e, out);

@@ -111,9 +111,12 @@ class Detector {
   void reportAuditIdReuse(const Event& event, std::vector<Finding>& out);
 
   ObjectTracker& objects() { return objects_; }
+  // The secret of the request keys below (reportedRequests): the pipeline's, which it hands
+  // over when built. DedupeSecret::processDefault() until then.
+  void setRequestSecret(const DedupeSecret& secret) { secret_ = secret; }
   // Requests reported on their ResponseStarted (exec, attach, portforward sessions and other
   // long-running requests), oldest first: their ResponseComplete is not reported again. Saved
-  // and restored across restarts with the process's dedupe secret (see reported_requests.h).
+  // and restored across restarts with the secret they were made with (setRequestSecret).
   std::vector<DedupeKey> reportedRequests() const;
   void restoreReportedRequests(const std::vector<DedupeKey>& keys);
   // Called with each request key as it joins reportedRequests(), before onEvent returns: the
@@ -137,7 +140,8 @@ class Detector {
   // The units each class of events goes to, in the unit table's order.
   std::array<std::vector<detect::RuleUnit*>, static_cast<size_t>(EventClass::kCount)> byClass_;
   detect::ServiceMemory services_;
-  // Keys (requestKey) of requests reported on ResponseStarted; bounded FIFO.
+  // Keys (requestKey under secret_) of requests reported on ResponseStarted; bounded FIFO.
+  DedupeSecret secret_ = DedupeSecret::processDefault();
   KeyFifoSet decided_;
   DecidedHook decidedHook_;
 };

@@ -25,6 +25,7 @@ AuditPipeline::AuditPipeline(PipelineOptions options, Detector& detector, AuditM
       onFinding_(std::move(onFinding)),
       clock_(clock ? std::move(clock) : Clock(wallMicros)) {
   parser_.setStage1Thread(options.stage1Thread);
+  detector_.setRequestSecret(secret_);  // its request keys are journaled with this secret
 }
 
 void AuditPipeline::remember(const std::vector<DedupeKey>& keys) {
@@ -129,8 +130,7 @@ void AuditPipeline::account(const ParseStats& s, std::string_view source) {
 
 void AuditPipeline::processDocument(std::string_view doc, std::string_view source,
                                     std::vector<DedupeKey>* seen) {
-  const int64_t now = clock_();              // once per batch: the window is minutes long
-  const ScopedDedupeSecret secret(secret_);  // for the Detector's request keys
+  const int64_t now = clock_();  // once per batch: the window is minutes long
   const ParseStats stats =
       parser_.parse(doc, [&](const Event& e) { onEvent(e, source, seen, nullptr, now); });
   settleDeferred(now, seen);
@@ -139,8 +139,7 @@ void AuditPipeline::processDocument(std::string_view doc, std::string_view sourc
 
 void AuditPipeline::processLines(std::string_view text, std::string_view source, bool padded,
                                  std::vector<DedupeKey>* seen, const ReportedHook* reported) {
-  const int64_t now = clock_();              // once per batch: the window is minutes long
-  const ScopedDedupeSecret secret(secret_);  // for the Detector's request keys
+  const int64_t now = clock_();  // once per batch: the window is minutes long
   const ParseStats stats = parser_.parseLines(
       text, [&](const Event& e) { onEvent(e, source, seen, reported, now); }, padded);
   settleDeferred(now, seen);

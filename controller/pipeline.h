@@ -25,8 +25,8 @@ struct PipelineOptions {
   Deduper::Options dedupe;
   bool stage1Thread = false;  // EventParser::setStage1Thread
   // The secret of the dedupe keys (dedupe.h): the one the state's journals were written with
-  // (the audit service adopts it, StateDir::adoptSecret). Also in force on this thread while
-  // the Detector runs, for its request keys (ScopedDedupeSecret).
+  // (the audit service adopts it, StateDir::adoptSecret). Handed to the Detector as well, for
+  // its request keys (Detector::setRequestSecret).
   DedupeSecret secret = DedupeSecret::processDefault();
 };
 

@@ -70,15 +70,12 @@ TEST_CASE("AReusedAuditIdDoesNotMakeANewRequestARepeat") {
 }
 
 TEST_CASE("KeysDependOnTheSecret") {
-  const DedupeSecret saved = currentDedupeSecret();
+  const DedupeSecret saved = DedupeSecret::processDefault();
   const RequestIdentity r{"id", "get", "/api/v1/pods", "alice", "t"};
   const DedupeKey underSaved = requestKey(r);
-  {
-    const DedupeSecret other{saved.k0 ^ 1, saved.k1};
-    const ScopedDedupeSecret scope(other);
-    CHECK_FALSE(requestKey(r) == underSaved);
-    CHECK(requestKey(r) == requestKey(other, r));
-  }
+  const DedupeSecret other{saved.k0 ^ 1, saved.k1};
+  CHECK_FALSE(requestKey(other, r) == underSaved);
+  CHECK(requestKey(other, r) == requestKey(other, r));
   CHECK(requestKey(r) == underSaved);
   CHECK(requestKey(saved, r) == underSaved);
   // Two processes draw different secrets.
@@ -110,12 +107,12 @@ TEST_CASE("MemoryStaysBoundedByMaxEntries") {
 TEST_CASE("JournalRoundTripsKeysAndResets") {
   std::string path = tempPath("journal-roundtrip");
   {
-    DedupeJournal j(path, currentDedupeSecret());
+    DedupeJournal j(path, DedupeSecret::processDefault());
     CHECK(j.load().empty());
     REQUIRE(j.append({dedupeKey("a", "ResponseComplete"), dedupeKey("b", "ResponseComplete")}));
     REQUIRE(j.append({dedupeKey("c", "ResponseStarted")}));
   }
-  DedupeJournal j(path, currentDedupeSecret());
+  DedupeJournal j(path, DedupeSecret::processDefault());
   auto keys = j.load();
   REQUIRE(keys.size() == 3);
   CHECK(keys[2] == dedupeKey("c", "ResponseStarted"));
@@ -132,7 +129,7 @@ TEST_CASE("JournalRoundTripsKeysAndResets") {
 TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
   std::string path = tempPath("journal-torn");
   {
-    DedupeJournal j(path, currentDedupeSecret());
+    DedupeJournal j(path, DedupeSecret::processDefault());
     REQUIRE(j.append({dedupeKey("a", "s"), dedupeKey("b", "s")}));
   }
   {
@@ -140,7 +137,7 @@ TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
     out.write("\x01\x02\x03\x04\x05", 5);  // a record torn by a power loss
   }
   size_t damaged = 0;
-  DedupeJournal j(path, currentDedupeSecret());
+  DedupeJournal j(path, DedupeSecret::processDefault());
   CHECK(j.load(&damaged).size() == 2);
   CHECK(damaged == 1);
   REQUIRE(j.append({dedupeKey("c", "s")}));
@@ -153,7 +150,7 @@ TEST_CASE("JournalIgnoresATornTailAndKeepsLaterRecordsAligned") {
 TEST_CASE("JournalSkipsACorruptedRecord") {
   std::string path = tempPath("journal-corrupt");
   {
-    DedupeJournal j(path, currentDedupeSecret());
+    DedupeJournal j(path, DedupeSecret::processDefault());
     REQUIRE(j.append({dedupeKey("a", "s"), dedupeKey("b", "s"), dedupeKey("c", "s")}));
   }
   {
@@ -168,7 +165,7 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
     REQUIRE(f.good());
   }
   size_t damaged = 0;
-  auto keys = DedupeJournal(path, currentDedupeSecret()).load(&damaged);
+  auto keys = DedupeJournal(path, DedupeSecret::processDefault()).load(&damaged);
   CHECK(damaged == 1);
   REQUIRE(keys.size() == 2);
   CHECK(keys[1] == dedupeKey("c", "s"));
@@ -177,14 +174,14 @@ TEST_CASE("JournalSkipsACorruptedRecord") {
 TEST_CASE("AJournalFarLargerThanAnyThisProcessWritesIsLeftOutWhole") {
   std::string path = tempPath("journal-huge");
   {
-    DedupeJournal j(path, currentDedupeSecret());
+    DedupeJournal j(path, DedupeSecret::processDefault());
     REQUIRE(j.append({dedupeKey("a", "s")}));
   }
   // Grown to 80 MiB (holes): past the read cap, so not loaded, and counted as damaged.
   REQUIRE(::truncate(path.c_str(), off_t{80} << 20) == 0);
   size_t damaged = 0;
   std::optional<DedupeSecret> secret;
-  CHECK(DedupeJournal(path, currentDedupeSecret()).load(&damaged, &secret).empty());
+  CHECK(DedupeJournal(path, DedupeSecret::processDefault()).load(&damaged, &secret).empty());
   CHECK(damaged == 1);
   CHECK_FALSE(secret.has_value());
   std::filesystem::remove(path);
@@ -240,7 +237,8 @@ TEST_CASE("JournalLeavesOutKeysOfTheOlderKeyFunction") {
   }
   size_t damaged = 9, stale = 0;
   std::optional<DedupeSecret> secret;
-  CHECK(DedupeJournal(path, currentDedupeSecret()).load(&damaged, &secret, &stale).empty());
+  CHECK(
+      DedupeJournal(path, DedupeSecret::processDefault()).load(&damaged, &secret, &stale).empty());
   CHECK(damaged == 0);
   CHECK(stale == 3);
   CHECK_FALSE(secret);

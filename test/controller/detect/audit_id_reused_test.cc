@@ -16,7 +16,7 @@ std::vector<Finding> feedCheckingIds(Detector& d, AuditIdMemory& ids, const std:
   EventParser parser;
   std::vector<Finding> out;
   const ParseStats stats = parser.parse(doc, [&](const Event& e) {
-    const AuditIdMemory::Id id = AuditIdMemory::of(e.request());
+    const AuditIdMemory::Id id = AuditIdMemory::of(DedupeSecret::processDefault(), e.request());
     const bool reused = ids.reused(id);
     ids.remember(id);
     if (reused) d.reportAuditIdReuse(e, out);
