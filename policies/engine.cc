@@ -200,6 +200,10 @@ Verdict evaluateDeploymentRules(const std::vector<Policy>& policies, const EvalI
   Composer composer{verdict};
   for (const Policy& p : policies) {
     if (p.kind != PolicyKind::kDeployment || !applies(p.deployment)) continue;
+    if (in.deadline.passed()) {
+      verdict.deadlineExceeded = true;
+      break;
+    }
     if (exemptRequest(p, in, target.ns)) continue;
     const Mode mode = p.modeFor(target.ns);
     if (mode == Mode::kWarn && in.skipWarnMode) continue;
@@ -311,8 +315,15 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   // strings' storage from one evaluation to the next (evaluate is not re-entered).
   thread_local std::vector<ParsedImage> images;
   bool imagesParsed = false;
+  // The deadline is looked at before each policy and between its rule groups; a policy cut
+  // short still gives the violations it found (each one is real), and no later policy runs.
+  bool stopped = false;
   for (const Policy& p : policies_) {
     if (p.kind == PolicyKind::kDeployment && !p.deployment.judgesPods()) continue;
+    if (in.deadline.passed()) {
+      stopped = true;
+      break;
+    }
     if (exempt(p, in, pod, target.ns)) continue;
     Mode mode = p.modeFor(target.ns);
     if (isTemplate && mode == Mode::kEnforce && !p.enforceTemplates) mode = Mode::kWarn;
@@ -322,10 +333,10 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
     std::string pssText;
     if (p.kind == PolicyKind::kImage) {
       if (!imagesParsed) {
-        parseImages(pod, images);
+        stopped = !parseImages(pod, images, in.deadline);
         imagesParsed = true;
       }
-      checkImages(p, pod, images, found);
+      stopped = stopped || !checkImages(p, pod, images, found, in.deadline);
     } else {
       PssResult pss = checkPodSecurity(p, pod);
       PssResult kept;
@@ -352,12 +363,14 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
         const auto& lv = *p.deployment.podSecurity;
         pssText = mode == Mode::kEnforce ? pssDenyMessage(lv, kept) : pssWarningMessage(lv, kept);
       }
-      checkDeploymentRules(p, pod, in, found);
+      stopped = stopped || in.deadline.passed() || !checkDeploymentRules(p, pod, in, found);
     }
 
     composer.add(p, mode, found, pssText, target);
+    if (stopped) break;
   }
   composer.finish();
+  verdict.deadlineExceeded = stopped;
   return verdict;
 }
 

@@ -146,9 +146,13 @@ const std::vector<DefaultDeniedImage>& defaultDeniedImages() {
   return kList;
 }
 
-void parseImages(const PodModel& pod, std::vector<ParsedImage>& out) {
+bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out, const Deadline& deadline) {
   out.resize(pod.containers.size());
   for (size_t i = 0; i < pod.containers.size(); ++i) {
+    if (i % kDeadlineStride == kDeadlineStride - 1 && deadline.passed()) {
+      out.resize(i);
+      return false;
+    }
     const ContainerModel& c = pod.containers[i];
     ParsedImage& img = out[i];
     img.ok = false;
@@ -157,12 +161,14 @@ void parseImages(const PodModel& pod, std::vector<ParsedImage>& out) {
     img.ok = parseImageRef(c.image.value, img.ref, &img.error);
     if (img.ok) imageNameSegments(img.ref, img.storage, img.name, img.familiar);
   }
+  return true;
 }
 
-void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
-                 std::vector<Violation>& out) {
+bool checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
+                 std::vector<Violation>& out, const Deadline& deadline) {
   const ImageRules& r = p.images;
   for (size_t ci = 0; ci < pod.containers.size() && ci < images.size(); ++ci) {
+    if (ci % kDeadlineStride == kDeadlineStride - 1 && deadline.passed()) return false;
     const ContainerModel& c = pod.containers[ci];
     auto field = [&] { return pod.containerPath(c) + ".image"; };
     auto who = [&] { return containerLabel(c); };
@@ -219,6 +225,7 @@ void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedI
                              "@sha256:<64 lowercase hex>\""));
     }
   }
+  return true;
 }
 
 void ImageRules::buildIndex() {
@@ -424,7 +431,7 @@ void checkHostPaths(const Policy& p, const PodModel& pod, std::vector<Violation>
 
 }  // namespace
 
-void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
+bool checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
                           std::vector<Violation>& out) {
   const DeploymentRules& d = p.deployment;
   std::string_view ns = !in.namespace_.empty() ? in.namespace_ : pod.namespace_;
@@ -462,7 +469,8 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
   }
 
   checkHostPaths(p, pod, out);
-  checkContainerRules(p, pod, out);
+  if (in.deadline.passed()) return false;
+  return checkContainerRules(p, pod, out, in.deadline);
 }
 
 namespace {
@@ -870,20 +878,31 @@ void checkFlexVolumes(const Policy& p, const PodModel& pod, std::vector<Violatio
 
 }  // namespace
 
-void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
-  checkReadOnlyRootFilesystem(p, pod, out);
-  checkImagePullPolicy(p, pod, out);
-  checkEphemeralContainers(p, pod, out);
-  checkCapabilities(p, pod, out);
-  checkHostPorts(p, pod, out);
-  checkSysctls(p, pod, out);
-  checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
-                   out);
-  checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup", &SecurityContextModel::runAsGroup,
-                   out);
-  checkPodGroups(p, pod, out);
-  checkLocalhostProfiles(p, pod, out);
-  checkFlexVolumes(p, pod, out);
+bool checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out,
+                         const Deadline& deadline) {
+  // Each rule walks every container: the deadline is looked at between them.
+  bool stopped = false;
+  auto run = [&](auto rule) {
+    if (!stopped && !(stopped = deadline.passed())) rule();
+  };
+  run([&] { checkReadOnlyRootFilesystem(p, pod, out); });
+  run([&] { checkImagePullPolicy(p, pod, out); });
+  run([&] { checkEphemeralContainers(p, pod, out); });
+  run([&] { checkCapabilities(p, pod, out); });
+  run([&] { checkHostPorts(p, pod, out); });
+  run([&] { checkSysctls(p, pod, out); });
+  run([&] {
+    checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
+                     out);
+  });
+  run([&] {
+    checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup",
+                     &SecurityContextModel::runAsGroup, out);
+  });
+  run([&] { checkPodGroups(p, pod, out); });
+  run([&] { checkLocalhostProfiles(p, pod, out); });
+  run([&] { checkFlexVolumes(p, pod, out); });
+  return !stopped;
 }
 
 namespace {

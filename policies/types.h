@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
@@ -55,6 +56,20 @@ struct UserRef {
 // One object to judge, as the API server (or an audit event) presents it.
 struct PodModel;  // policies/pod_spec.h
 
+// A point past which the caller wants an evaluation stopped. The engine reads no clock of its
+// own: it asks the caller's `clock`, between policies and between a policy's rule groups (and
+// every kDeadlineStride containers where one rule walks them all), so a check costs a clock
+// read per unit of work, not per field. No clock: no deadline.
+struct Deadline {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point at = Clock::time_point::max();
+  Clock::time_point (*clock)() = nullptr;
+  bool passed() const { return clock != nullptr && clock() >= at; }
+};
+
+// Containers judged between two looks at the deadline inside one rule.
+inline constexpr std::size_t kDeadlineStride = 64;
+
 struct EvalInput {
   std::string_view operation;    // CREATE, UPDATE, DELETE, CONNECT
   std::string_view group;        // kind's group ("" for core, "apps", "batch")
@@ -75,6 +90,8 @@ struct EvalInput {
   bool dryRun = false;
   // Evaluation time, for exception expiry. The engine never reads the clock itself.
   std::chrono::sys_seconds now{};
+  // Past it the evaluation stops and the verdict says so (Verdict::deadlineExceeded).
+  Deadline deadline;
 };
 
 // One finding of one rule against one object. The same record feeds deny messages, warnings,
@@ -95,6 +112,10 @@ struct Verdict {
   std::vector<std::string> warnings;
   std::map<std::string, std::string> auditAnnotations;
   std::vector<Violation> violations;  // every violation, whatever its mode
+  // The evaluation stopped at EvalInput::deadline before every policy had judged the object:
+  // the violations, message and warnings are those found until then. A verdict that already
+  // denies would deny with more time too; one that allows means nothing.
+  bool deadlineExceeded = false;
 };
 
 }  // namespace kc::policy
