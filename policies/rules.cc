@@ -146,12 +146,15 @@ const std::vector<DefaultDeniedImage>& defaultDeniedImages() {
   return kList;
 }
 
-bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out, const Deadline& deadline) {
+bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out, DeadlineCheck* deadline) {
   out.resize(pod.containers.size());
   for (size_t i = 0; i < pod.containers.size(); ++i) {
-    if (i % kDeadlineStride == kDeadlineStride - 1 && deadline.passed()) {
-      out.resize(i);
-      return false;
+    if (deadline != nullptr && i % kDeadlineStride == kDeadlineStride - 1) {
+      deadline->add(kDeadlineStride);
+      if (deadline->passed()) {
+        out.resize(i);
+        return false;
+      }
     }
     const ContainerModel& c = pod.containers[i];
     ParsedImage& img = out[i];
@@ -165,10 +168,16 @@ bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out, const Deadl
 }
 
 bool checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
-                 std::vector<Violation>& out, const Deadline& deadline) {
+                 std::vector<Violation>& out, DeadlineCheck* deadline) {
   const ImageRules& r = p.images;
+  // A container's cost grows with the patterns it is matched against one by one.
+  const std::size_t work =
+      kDeadlineStride * (1 + (r.allowed.size() + p.exemptions.images.size()) / 16);
   for (size_t ci = 0; ci < pod.containers.size() && ci < images.size(); ++ci) {
-    if (ci % kDeadlineStride == kDeadlineStride - 1 && deadline.passed()) return false;
+    if (deadline != nullptr && ci % kDeadlineStride == kDeadlineStride - 1) {
+      deadline->add(work);
+      if (deadline->passed()) return false;
+    }
     const ContainerModel& c = pod.containers[ci];
     auto field = [&] { return pod.containerPath(c) + ".image"; };
     auto who = [&] { return containerLabel(c); };
@@ -432,7 +441,7 @@ void checkHostPaths(const Policy& p, const PodModel& pod, std::vector<Violation>
 }  // namespace
 
 bool checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
-                          std::vector<Violation>& out) {
+                          std::vector<Violation>& out, DeadlineCheck* deadline) {
   const DeploymentRules& d = p.deployment;
   std::string_view ns = !in.namespace_.empty() ? in.namespace_ : pod.namespace_;
 
@@ -469,8 +478,11 @@ bool checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
   }
 
   checkHostPaths(p, pod, out);
-  if (in.deadline.passed()) return false;
-  return checkContainerRules(p, pod, out, in.deadline);
+  if (deadline != nullptr) {
+    deadline->add(pod.containers.size() + pod.volumes.size());
+    if (deadline->passed()) return false;
+  }
+  return checkContainerRules(p, pod, out, deadline);
 }
 
 namespace {
@@ -879,11 +891,16 @@ void checkFlexVolumes(const Policy& p, const PodModel& pod, std::vector<Violatio
 }  // namespace
 
 bool checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out,
-                         const Deadline& deadline) {
+                         DeadlineCheck* deadline) {
   // Each rule walks every container: the deadline is looked at between them.
   bool stopped = false;
   auto run = [&](auto rule) {
-    if (!stopped && !(stopped = deadline.passed())) rule();
+    if (stopped) return;
+    if (deadline != nullptr) {
+      if ((stopped = deadline->passed())) return;
+      deadline->add(pod.containers.size());
+    }
+    rule();
   };
   run([&] { checkReadOnlyRootFilesystem(p, pod, out); });
   run([&] { checkImagePullPolicy(p, pod, out); });

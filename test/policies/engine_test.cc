@@ -846,10 +846,11 @@ struct CountingClock {
     return passAt != 0 && reads >= passAt ? at() : at() - seconds(1);
   }
   static Deadline::Clock::time_point at() { return Deadline::Clock::time_point(hours(1)); }
-  static Deadline deadline(int passAtRead) {
+  // A deadline looked at wherever the engine may stop (workPerLook 1), or as the webhook sets it.
+  static Deadline deadline(int passAtRead, std::size_t workPerLook = 1) {
     reads = 0;
     passAt = passAtRead;
-    return Deadline{at(), &CountingClock::now};
+    return Deadline{at(), &CountingClock::now, workPerLook};
   }
 };
 
@@ -922,6 +923,30 @@ TEST_CASE("Engine.ADeadlinePassingInsideARuleStopsItPartWay", "[engine][deadline
   const Verdict all = ps->evaluate(in);
   CHECK_FALSE(all.deadlineExceeded);
   CHECK(all.violations.size() == n);
+}
+
+// With the default work between looks, an ordinary review costs one clock read, the first look,
+// however many policies judge it; a pod of 2,000 containers under the same policies is looked
+// at many times while it is judged.
+TEST_CASE("Engine.AnOrdinaryReviewReadsTheClockOnce", "[engine][deadline]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n") + "---\n" +
+                     deploymentPolicy("  podSecurity: {level: restricted, version: latest}\n"
+                                      "  readOnlyRootFilesystem: {required: true}\n") +
+                     "---\n" + imagePolicy("  tags: {requireDigest: true}\n", "digests"));
+  const std::size_t workPerLook = Deadline{}.workPerLook;
+  Doc small(podWithImage("ngrok/ngrok:3"));
+  EvalInput in = input(small);
+  in.deadline = CountingClock::deadline(0, workPerLook);
+  const Verdict v = ps->evaluate(in);
+  CHECK_FALSE(v.deadlineExceeded);
+  CHECK(hasRule(v, "image.denied"));
+  CHECK(CountingClock::reads == 1);
+  Doc large(podWithContainers(2000, "ngrok/ngrok:3"));
+  in = input(large);
+  in.deadline = CountingClock::deadline(0, workPerLook);
+  CHECK_FALSE(ps->evaluate(in).deadlineExceeded);
+  INFO(CountingClock::reads << " reads");
+  CHECK(CountingClock::reads >= 5);
 }
 
 // A Service judged by DeploymentPolicies with spec.services stops the same way.
