@@ -423,6 +423,62 @@ TEST_CASE("UnderDeadlineActionAllowAReviewPastItsDeadlineIsAdmittedWithAWarning"
   CHECK(f.metrics.deadlineExceededCount(false) == 1);
 }
 
+// A clock for deadlines that stands at one hour past its epoch for its first read and ten
+// seconds later from the second on: the deadline passes while the engine works.
+struct SteppingClock {
+  static inline int reads = 0;
+  static kc::policy::Deadline::Clock::time_point now() {
+    return fixedNow() + (reads++ == 0 ? std::chrono::seconds(0) : std::chrono::seconds(10));
+  }
+};
+
+// The deadline passes while the built-in policies judge a pod of 2,000 containers running a
+// denied image, after the image policy found them: the review is denied for what was found,
+// even under deadlineAction allow, and the message says that judging stopped.
+TEST_CASE("AViolationFoundBeforeTheDeadlineDeniesEvenUnderDeadlineActionAllow",
+          "[handler][deadline]") {
+  using namespace std::chrono_literals;
+  const kc::policy::LoadResult loaded =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics serverMetrics{*registry};
+  kc::webhook::WebhookMetrics metrics{*registry};
+  kc::webhook::AdmissionHandler handler{
+      [&] { return loaded.policies; }, metrics, serverMetrics, nullptr,
+      kc::webhook::HandlerOptions{kc::webhook::DeadlineAction::kAllow, &SteppingClock::now}};
+  auto review = podReview("ngrok/ngrok:3");
+  nlohmann::json containers = nlohmann::json::array();
+  for (int i = 0; i < 2000; ++i)
+    containers.push_back({{"name", "c" + std::to_string(i)}, {"image", "ngrok/ngrok:3"}});
+  review["request"]["object"]["spec"]["containers"] = containers;
+  const std::string body = review.dump();
+  kc::http::Request req;
+  req.method = "POST";
+  req.target = "/validate?timeout=1s";
+  req.path = "/validate";
+  req.body = body;
+  req.received = fixedNow();
+  kc::http::Response res;
+  SteppingClock::reads = 0;
+  handler.handle(req, res);
+  REQUIRE(res.status == 200);
+  const auto answer = nlohmann::json::parse(res.body)["response"];
+  CHECK(SteppingClock::reads >= 2);
+  CHECK(answer["allowed"] == false);
+  const std::string message = answer["status"]["message"];
+  CHECK(message.find("uses denied image \"ngrok/ngrok:3\"") != std::string::npos);
+  const std::string tail =
+      " (judging stopped at the API server's 1s timeout; there may be more violations)";
+  REQUIRE(message.size() > tail.size());
+  CHECK(message.substr(message.size() - tail.size()) == tail);
+  CHECK(answer["auditAnnotations"]["kube-customs.io/deadline-exceeded"] ==
+        "kube-customs stopped judging this request at the API server's 1s timeout and denied it "
+        "for the violations found until then");
+  CHECK(metrics.deadlineExceededCount(true) == 1);
+  CHECK(metrics.deadlineExceededCount(false) == 0);
+}
+
 TEST_CASE("DeadlineActionsParse", "[handler][deadline]") {
   kc::webhook::DeadlineAction a = kc::webhook::DeadlineAction::kAllow;
   CHECK(kc::webhook::parseDeadlineAction("deny", a));
