@@ -248,8 +248,11 @@ int runServe(const std::vector<std::string>& args) {
   std::unique_ptr<webhook::AdmissionHandler> admission;
   if (cfg.hasRole("webhook")) {
     webhookMetrics = std::make_unique<webhook::WebhookMetrics>(*registry);
-    admission = std::make_unique<webhook::AdmissionHandler>(policySource, *webhookMetrics,
-                                                            serverMetrics, &policyMetrics);
+    webhook::HandlerOptions handlerOptions;
+    // validateConfig accepted it: deny or allow.
+    webhook::parseDeadlineAction(cfg.webhook.deadlineAction, handlerOptions.deadlineAction);
+    admission = std::make_unique<webhook::AdmissionHandler>(
+        policySource, *webhookMetrics, serverMetrics, &policyMetrics, handlerOptions);
     routes.push_back(
         {"POST", "/validate",
          [&](const http::Request& req, http::Response& res) { admission->handle(req, res); },

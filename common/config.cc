@@ -88,6 +88,7 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("server.maxConnections", Type::kSize, server.maxConnections),
       KC_FIELD("server.maxInFlightBodyBytes", Type::kSize, server.maxInFlightBodyBytes),
       KC_FIELD("server.shutdownGraceSeconds", Type::kDouble, server.shutdownGraceSeconds),
+      KC_FIELD("webhook.deadlineAction", Type::kString, webhook.deadlineAction),
       KC_FIELD("tls.certFile", Type::kString, tls.certFile),
       KC_FIELD("tls.keyFile", Type::kString, tls.keyFile),
       KC_FIELD("tls.clientCAFile", Type::kString, tls.clientCAFile),
@@ -138,8 +139,9 @@ const std::map<std::string, Field>& fields() {
 #undef KC_FIELD
 
 const std::set<std::string>& sections() {
-  static const std::set<std::string> kSections = {
-      "server", "tls", "metrics", "policies", "audit", "audit.detections", "alertmanager"};
+  static const std::set<std::string> kSections = {"server",           "webhook",     "tls",
+                                                  "metrics",          "policies",    "audit",
+                                                  "audit.detections", "alertmanager"};
   return kSections;
 }
 
@@ -331,6 +333,8 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"server.shutdownGraceSeconds", 0, "must be >= 0"});
   if (cfg.server.threads < 0 || cfg.server.threads > 256)
     errors.push_back({"server.threads", 0, "must be between 0 and 256"});
+  if (cfg.webhook.deadlineAction != "deny" && cfg.webhook.deadlineAction != "allow")
+    errors.push_back({"webhook.deadlineAction", 0, "expected deny or allow"});
   if (cfg.tls.certFile.empty() != cfg.tls.keyFile.empty())
     errors.push_back({"tls", 0, "certFile and keyFile must be set together"});
   if (cfg.tls.reloadIntervalSeconds <= 0)

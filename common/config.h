@@ -31,6 +31,13 @@ struct ServerConfig {
   double shutdownGraceSeconds = 25;
 };
 
+struct WebhookConfig {
+  // The answer to a review whose judging reaches the deadline taken from the API server's
+  // timeout: "deny" (fail closed) or "allow" (fail open, with a warning). A violation found
+  // in time denies either way.
+  std::string deadlineAction = "deny";
+};
+
 struct TlsConfig {
   std::string certFile;
   std::string keyFile;
@@ -98,6 +105,7 @@ struct Config {
   std::string logLevel = "info";
   std::string stateDir = "/var/lib/kube-customs";
   ServerConfig server;
+  WebhookConfig webhook;
   TlsConfig tls;
   MetricsConfig metrics;
   PoliciesConfig policies;

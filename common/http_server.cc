@@ -437,6 +437,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void startRequest() {
     releaseBody();
+    received_ = Clock::now();  // its first bytes are in (Request::received)
     idle_ = false;
     headerDone_ = false;
     timerArmed_ = false;
@@ -552,6 +553,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.authorization = req[bhttp::field::authorization];
     r.clientCertVerified = clientCertVerified_;
     r.clientCertSubject = clientCertSubject_;
+    r.received = received_;
     return r;
   }
 
@@ -700,6 +702,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<ssl::context> ctx_;  // keeps the context this connection started with
+  Clock::time_point received_;         // when the current request arrived (Request::received)
   tcp::socket sock_;
   SSL* ssl_ = nullptr;
   net::steady_timer timer_;

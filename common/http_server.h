@@ -34,6 +34,11 @@ struct Request {
   std::string_view body;
   bool clientCertVerified = false;     // a client certificate was presented and verified
   std::string_view clientCertSubject;  // its subject CN, when verified
+  // When the request arrived: the read that brought its first bytes (for requests pipelined
+  // behind another, when the server turned to it). The connection's TLS handshake and the time
+  // spent in the network and the socket buffer before that read are not seen. Unset (the
+  // epoch) for a request not read by the server.
+  std::chrono::steady_clock::time_point received{};
 };
 
 struct Response {

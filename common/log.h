@@ -36,6 +36,8 @@ inline constexpr const char* kViolationsOmitted = "violations_omitted";
 inline constexpr const char* kWarnings = "warnings";
 inline constexpr const char* kDryRun = "dry_run";
 inline constexpr const char* kNotAfter = "not_after";
+inline constexpr const char* kQuery = "query";
+inline constexpr const char* kTimeoutSeconds = "timeout_seconds";
 }  // namespace field
 
 // Values of `event_type`. Each is a contract: renaming one is a breaking change.
@@ -50,6 +52,7 @@ inline constexpr const char* kBadRequest = "bad_request";
 inline constexpr const char* kAdmissionAllowed = "admission_allowed";
 inline constexpr const char* kAdmissionDenied = "admission_denied";
 inline constexpr const char* kAdmissionWarned = "admission_warned";
+inline constexpr const char* kAdmissionDeadlineExceeded = "admission_deadline_exceeded";
 inline constexpr const char* kPolicyLoad = "policy_load";
 inline constexpr const char* kPolicyLoadFailed = "policy_load_failed";
 inline constexpr const char* kAuditFinding = "audit_finding";

@@ -198,8 +198,14 @@ Verdict evaluateDeploymentRules(const std::vector<Policy>& policies, const EvalI
                                 const Target& target, Applies applies, Check check) {
   Verdict verdict;
   Composer composer{verdict};
+  DeadlineCheck deadline(in.deadline);
   for (const Policy& p : policies) {
     if (p.kind != PolicyKind::kDeployment || !applies(p.deployment)) continue;
+    if (deadline.passed()) {
+      verdict.deadlineExceeded = true;
+      break;
+    }
+    deadline.add(1);
     if (exemptRequest(p, in, target.ns)) continue;
     const Mode mode = p.modeFor(target.ns);
     if (mode == Mode::kWarn && in.skipWarnMode) continue;
@@ -311,8 +317,18 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
   // strings' storage from one evaluation to the next (evaluate is not re-entered).
   thread_local std::vector<ParsedImage> images;
   bool imagesParsed = false;
+  // The deadline is asked before each policy and between its rule groups (it reads the clock
+  // at the first look and then once enough work is done); a policy cut short still gives the
+  // violations it found (each one is real), and no later policy runs.
+  DeadlineCheck deadline(in.deadline);
+  bool stopped = false;
   for (const Policy& p : policies_) {
     if (p.kind == PolicyKind::kDeployment && !p.deployment.judgesPods()) continue;
+    if (deadline.passed()) {
+      stopped = true;
+      break;
+    }
+    deadline.add(1);
     if (exempt(p, in, pod, target.ns)) continue;
     Mode mode = p.modeFor(target.ns);
     if (isTemplate && mode == Mode::kEnforce && !p.enforceTemplates) mode = Mode::kWarn;
@@ -322,12 +338,13 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
     std::string pssText;
     if (p.kind == PolicyKind::kImage) {
       if (!imagesParsed) {
-        parseImages(pod, images);
+        stopped = !parseImages(pod, images, &deadline);
         imagesParsed = true;
       }
-      checkImages(p, pod, images, found);
+      stopped = stopped || !checkImages(p, pod, images, found, &deadline);
     } else {
       PssResult pss = checkPodSecurity(p, pod);
+      deadline.add(16 * pod.containers.size());  // Pod Security: some 16 checks a container
       PssResult kept;
       for (auto& f : pss.failures) {
         std::string rule = "pss." + std::string(f.checkId);
@@ -352,12 +369,14 @@ Verdict PolicySet::evaluate(const EvalInput& in) const {
         const auto& lv = *p.deployment.podSecurity;
         pssText = mode == Mode::kEnforce ? pssDenyMessage(lv, kept) : pssWarningMessage(lv, kept);
       }
-      checkDeploymentRules(p, pod, in, found);
+      stopped = stopped || deadline.passed() || !checkDeploymentRules(p, pod, in, found, &deadline);
     }
 
     composer.add(p, mode, found, pssText, target);
+    if (stopped) break;
   }
   composer.finish();
+  verdict.deadlineExceeded = stopped;
   return verdict;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // The policy engine: one immutable, loaded set of policies evaluated against one object.
 // No sockets, threads or clock reads; the current time comes in through the caller
-// (EvalInput::now). Every violation of every policy is returned; the verdict's message,
-// warnings and audit annotations are composed from the policies' modes.
+// (EvalInput::now), and so does the clock of a deadline (EvalInput::deadline), past which the
+// evaluation stops and says so. Every violation of every policy is returned; the verdict's
+// message, warnings and audit annotations are composed from the policies' modes.
 // Thread-safe: a PolicySet is immutable once built and shared through shared_ptr snapshots.
 
 #include <chrono>

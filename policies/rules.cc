@@ -146,9 +146,16 @@ const std::vector<DefaultDeniedImage>& defaultDeniedImages() {
   return kList;
 }
 
-void parseImages(const PodModel& pod, std::vector<ParsedImage>& out) {
+bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out, DeadlineCheck* deadline) {
   out.resize(pod.containers.size());
   for (size_t i = 0; i < pod.containers.size(); ++i) {
+    if (deadline != nullptr && i % kDeadlineStride == kDeadlineStride - 1) {
+      deadline->add(kDeadlineStride);
+      if (deadline->passed()) {
+        out.resize(i);
+        return false;
+      }
+    }
     const ContainerModel& c = pod.containers[i];
     ParsedImage& img = out[i];
     img.ok = false;
@@ -157,12 +164,20 @@ void parseImages(const PodModel& pod, std::vector<ParsedImage>& out) {
     img.ok = parseImageRef(c.image.value, img.ref, &img.error);
     if (img.ok) imageNameSegments(img.ref, img.storage, img.name, img.familiar);
   }
+  return true;
 }
 
-void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
-                 std::vector<Violation>& out) {
+bool checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedImage>& images,
+                 std::vector<Violation>& out, DeadlineCheck* deadline) {
   const ImageRules& r = p.images;
+  // A container's cost grows with the patterns it is matched against one by one.
+  const std::size_t work =
+      kDeadlineStride * (1 + (r.allowed.size() + p.exemptions.images.size()) / 16);
   for (size_t ci = 0; ci < pod.containers.size() && ci < images.size(); ++ci) {
+    if (deadline != nullptr && ci % kDeadlineStride == kDeadlineStride - 1) {
+      deadline->add(work);
+      if (deadline->passed()) return false;
+    }
     const ContainerModel& c = pod.containers[ci];
     auto field = [&] { return pod.containerPath(c) + ".image"; };
     auto who = [&] { return containerLabel(c); };
@@ -219,6 +234,7 @@ void checkImages(const Policy& p, const PodModel& pod, const std::vector<ParsedI
                              "@sha256:<64 lowercase hex>\""));
     }
   }
+  return true;
 }
 
 void ImageRules::buildIndex() {
@@ -424,8 +440,8 @@ void checkHostPaths(const Policy& p, const PodModel& pod, std::vector<Violation>
 
 }  // namespace
 
-void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
-                          std::vector<Violation>& out) {
+bool checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput& in,
+                          std::vector<Violation>& out, DeadlineCheck* deadline) {
   const DeploymentRules& d = p.deployment;
   std::string_view ns = !in.namespace_.empty() ? in.namespace_ : pod.namespace_;
 
@@ -462,7 +478,11 @@ void checkDeploymentRules(const Policy& p, const PodModel& pod, const EvalInput&
   }
 
   checkHostPaths(p, pod, out);
-  checkContainerRules(p, pod, out);
+  if (deadline != nullptr) {
+    deadline->add(pod.containers.size() + pod.volumes.size());
+    if (deadline->passed()) return false;
+  }
+  return checkContainerRules(p, pod, out, deadline);
 }
 
 namespace {
@@ -870,20 +890,36 @@ void checkFlexVolumes(const Policy& p, const PodModel& pod, std::vector<Violatio
 
 }  // namespace
 
-void checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out) {
-  checkReadOnlyRootFilesystem(p, pod, out);
-  checkImagePullPolicy(p, pod, out);
-  checkEphemeralContainers(p, pod, out);
-  checkCapabilities(p, pod, out);
-  checkHostPorts(p, pod, out);
-  checkSysctls(p, pod, out);
-  checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
-                   out);
-  checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup", &SecurityContextModel::runAsGroup,
-                   out);
-  checkPodGroups(p, pod, out);
-  checkLocalhostProfiles(p, pod, out);
-  checkFlexVolumes(p, pod, out);
+bool checkContainerRules(const Policy& p, const PodModel& pod, std::vector<Violation>& out,
+                         DeadlineCheck* deadline) {
+  // Each rule walks every container: the deadline is looked at between them.
+  bool stopped = false;
+  auto run = [&](auto rule) {
+    if (stopped) return;
+    if (deadline != nullptr) {
+      if ((stopped = deadline->passed())) return;
+      deadline->add(pod.containers.size());
+    }
+    rule();
+  };
+  run([&] { checkReadOnlyRootFilesystem(p, pod, out); });
+  run([&] { checkImagePullPolicy(p, pod, out); });
+  run([&] { checkEphemeralContainers(p, pod, out); });
+  run([&] { checkCapabilities(p, pod, out); });
+  run([&] { checkHostPorts(p, pod, out); });
+  run([&] { checkSysctls(p, pod, out); });
+  run([&] {
+    checkContainerId(p, pod, p.deployment.runAsUser, "runAsUser", &SecurityContextModel::runAsUser,
+                     out);
+  });
+  run([&] {
+    checkContainerId(p, pod, p.deployment.runAsGroup, "runAsGroup",
+                     &SecurityContextModel::runAsGroup, out);
+  });
+  run([&] { checkPodGroups(p, pod, out); });
+  run([&] { checkLocalhostProfiles(p, pod, out); });
+  run([&] { checkFlexVolumes(p, pod, out); });
+  return !stopped;
 }
 
 namespace {

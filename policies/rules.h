@@ -67,24 +67,29 @@ struct ParsedImage {
   std::vector<std::string_view> name, familiar;  // from imageNameSegments()
 };
 
-// Parses the image of every container of `pod`, in order (out[i] is pod.containers[i]).
-void parseImages(const PodModel& pod, std::vector<ParsedImage>& out);
+// Parses the image of every container of `pod`, in order (out[i] is pod.containers[i]). Past
+// the deadline it stops: false, and `out` holds the containers parsed until then.
+bool parseImages(const PodModel& pod, std::vector<ParsedImage>& out,
+                 DeadlineCheck* deadline = nullptr);
 
 // Appends the image rule violations of `policy` for every container of `pod`; `images` from
-// parseImages(pod, ...).
-void checkImages(const Policy& policy, const PodModel& pod, const std::vector<ParsedImage>& images,
-                 std::vector<Violation>& out);
+// parseImages(pod, ...). Past the deadline it stops: false, with the violations found until then.
+bool checkImages(const Policy& policy, const PodModel& pod, const std::vector<ParsedImage>& images,
+                 std::vector<Violation>& out, DeadlineCheck* deadline = nullptr);
 
 // PSS part of a DeploymentPolicy; returns the failures (exceptions not yet applied).
 PssResult checkPodSecurity(const Policy& policy, const PodModel& pod);
 
-// Non-PSS deployment rules (system namespaces, service accounts, hostPath allow-list).
-void checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalInput& in,
-                          std::vector<Violation>& out);
+// Non-PSS deployment rules (system namespaces, service accounts, hostPath allow-list). Past
+// the deadline it stops between rules: false, with the violations found until then.
+bool checkDeploymentRules(const Policy& policy, const PodModel& pod, const EvalInput& in,
+                          std::vector<Violation>& out, DeadlineCheck* deadline = nullptr);
 
 // The opt-in container rules (read-only root file system, pull policy, ephemeral containers,
-// capabilities, hostPorts, sysctls, user and group ids); called by checkDeploymentRules.
-void checkContainerRules(const Policy& policy, const PodModel& pod, std::vector<Violation>& out);
+// capabilities, hostPorts, sysctls, user and group ids); called by checkDeploymentRules. Past
+// the deadline it stops between rules: false.
+bool checkContainerRules(const Policy& policy, const PodModel& pod, std::vector<Violation>& out,
+                         DeadlineCheck* deadline = nullptr);
 
 // A sysctl name in the kernel's dotted form ("net/ipv4/ip_forward" is "net.ipv4.ip_forward").
 std::string sysctlKernelName(std::string_view name);

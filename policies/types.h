@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
@@ -55,6 +56,45 @@ struct UserRef {
 // One object to judge, as the API server (or an audit event) presents it.
 struct PodModel;  // policies/pod_spec.h
 
+// A point past which the caller wants an evaluation stopped. The engine reads no clock of its
+// own: it asks the caller's `clock`, at the first look and then once per `workPerLook` units of
+// work (a unit: one container judged by one rule), so an ordinary review costs one clock read
+// and a pathological one a read every few milliseconds of judging. No clock: no deadline.
+struct Deadline {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point at = Clock::time_point::max();
+  Clock::time_point (*clock)() = nullptr;
+  std::size_t workPerLook = 4096;
+};
+
+// One evaluation's looks at its Deadline. The engine counts the work it does (add) and asks at
+// the points where it can stop: before each policy, between a policy's rule groups, every
+// kDeadlineStride containers inside the image rules. Once passed, it stays passed. Not
+// thread-safe: one per evaluation.
+class DeadlineCheck {
+ public:
+  explicit DeadlineCheck(const Deadline& d) : deadline_(d) {}
+  void add(std::size_t units) { work_ += units; }
+  bool passed() {
+    if (deadline_.clock == nullptr) return false;
+    if (passed_) return true;
+    if (looked_ && work_ < deadline_.workPerLook) return false;
+    looked_ = true;
+    work_ = 0;
+    passed_ = deadline_.clock() >= deadline_.at;
+    return passed_;
+  }
+
+ private:
+  const Deadline& deadline_;
+  std::size_t work_ = 0;
+  bool looked_ = false;
+  bool passed_ = false;
+};
+
+// Containers judged between two looks at the deadline inside one rule.
+inline constexpr std::size_t kDeadlineStride = 64;
+
 struct EvalInput {
   std::string_view operation;    // CREATE, UPDATE, DELETE, CONNECT
   std::string_view group;        // kind's group ("" for core, "apps", "batch")
@@ -75,6 +115,8 @@ struct EvalInput {
   bool dryRun = false;
   // Evaluation time, for exception expiry. The engine never reads the clock itself.
   std::chrono::sys_seconds now{};
+  // Past it the evaluation stops and the verdict says so (Verdict::deadlineExceeded).
+  Deadline deadline;
 };
 
 // One finding of one rule against one object. The same record feeds deny messages, warnings,
@@ -95,6 +137,10 @@ struct Verdict {
   std::vector<std::string> warnings;
   std::map<std::string, std::string> auditAnnotations;
   std::vector<Violation> violations;  // every violation, whatever its mode
+  // The evaluation stopped at EvalInput::deadline before every policy had judged the object:
+  // the violations, message and warnings are those found until then. A verdict that already
+  // denies would deny with more time too; one that allows means nothing.
+  bool deadlineExceeded = false;
 };
 
 }  // namespace kc::policy

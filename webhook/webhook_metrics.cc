@@ -20,6 +20,40 @@ WebhookMetrics::WebhookMetrics(prometheus::Registry& registry) {
                    .Help("Time from a decoded admission review to its encoded answer.")
                    .Register(registry)
                    .Add({}, metrics::latencyBuckets());
+  auto& deadline = prometheus::BuildCounter()
+                       .Name("kube_customs_admission_deadline_exceeded_total")
+                       .Help(
+                           "Admission reviews whose judging stopped at the deadline taken from "
+                           "the API server's timeout, by the answer given (webhook.deadlineAction, "
+                           "or denied for violations found in time).")
+                       .Register(registry);
+  deadlineExceeded_[0] = &deadline.Add({{"answer", "allowed"}});
+  deadlineExceeded_[1] = &deadline.Add({{"answer", "denied"}});
+  auto& timeouts = prometheus::BuildCounter()
+                       .Name("kube_customs_admission_timeout_parameter_total")
+                       .Help(
+                           "Admission reviews by how the API server's timeout parameter was read "
+                           "(read, absent, invalid, clamped to 1-30 s).")
+                       .Register(registry);
+  for (std::size_t i = 0; i < kTimeoutSources; ++i)
+    timeouts_[i] =
+        &timeouts.Add({{"result", std::string(timeoutSourceName(static_cast<TimeoutSource>(i)))}});
+}
+
+void WebhookMetrics::deadlineExceeded(bool denied) {
+  deadlineExceeded_[denied ? 1 : 0]->Increment();
+}
+
+double WebhookMetrics::deadlineExceededCount(bool denied) const {
+  return deadlineExceeded_[denied ? 1 : 0]->Value();
+}
+
+void WebhookMetrics::timeout(TimeoutSource source) {
+  timeouts_[static_cast<std::size_t>(source)]->Increment();
+}
+
+double WebhookMetrics::timeoutCount(TimeoutSource source) const {
+  return timeouts_[static_cast<std::size_t>(source)]->Value();
 }
 
 void WebhookMetrics::request(Outcome o, double seconds) {

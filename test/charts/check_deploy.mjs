@@ -35,6 +35,7 @@ const CONTRACT = new Set([
   "kube_customs_admission_request_duration_seconds_bucket",
   "kube_customs_admission_request_duration_seconds_sum",
   "kube_customs_admission_request_duration_seconds_count",
+  "kube_customs_admission_deadline_exceeded_total",
   "kube_customs_http_bad_requests_total",
   "kube_customs_tls_reloads_total",
   "kube_customs_tls_reload_failures_total",

@@ -42,7 +42,7 @@ const CASES = {
   defaults: { tls: "generate", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, client: true },
   "cert-manager": { tls: "certManager", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, selfIssuer: true, client: true },
   "cert-manager-issuer": { tls: "certManager", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, selfIssuer: false, client: false, clientCAConfigMap: true },
-  "user-provided": { tls: "userProvided", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, secretName: "kube-customs-serving", client: false },
+  "user-provided": { tls: "userProvided", webhook: true, audit: true, failurePolicy: "Ignore", deadlineAction: "deny", webhookReplicas: 2, secretName: "kube-customs-serving", client: false },
   "audit-disabled": { tls: "generate", webhook: true, audit: false, failurePolicy: "Ignore", webhookReplicas: 2, client: false },
   "webhook-disabled": { tls: "generate", webhook: false, audit: true, client: true },
   full: { extraPolicy: "allowed-registries", podConnect: true, tls: "generate", webhook: true, audit: true, failurePolicy: "Fail", webhookReplicas: 3, monitoring: true, pvc: true, client: true, extraExempt: ["kube-node-lease"], auditIP: "10.96.200.10" },
@@ -226,6 +226,12 @@ async function validate(caseName, file) {
         svc && svc.namespace === ns && svc.path === "/validate" && !!named("Service", svc.name) &&
           named("Service", svc.name).spec.ports.some((p) => p.port === svc.port));
       check(`${id} failurePolicy and timeout`, w.failurePolicy === want.failurePolicy && w.timeoutSeconds >= 1 && w.timeoutSeconds <= 30);
+      // A review answered at its deadline goes the way failurePolicy sends one left unanswered,
+      // unless config.webhook.deadlineAction says otherwise.
+      const webhookConfig = of("ConfigMap").find((c) => c.metadata.labels?.["app.kubernetes.io/component"] === "webhook" && c.data?.["config.yaml"]);
+      const action = webhookConfig && YAML.parse(webhookConfig.data["config.yaml"])?.webhook?.deadlineAction;
+      check(`${id} deadlineAction is ${want.deadlineAction ?? "the failurePolicy's"}`,
+        action === (want.deadlineAction ?? (w.failurePolicy === "Fail" ? "deny" : "allow")), String(action));
       check(`${id} has no side effects and speaks AdmissionReview v1`, w.sideEffects === "None" && w.admissionReviewVersions.includes("v1"));
       const covered = new Set();
       for (const r of w.rules) {

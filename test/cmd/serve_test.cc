@@ -844,3 +844,134 @@ TEST_CASE("ServeIsNotReadyWhileItsStateCannotBeSaved", "[serve][audit]") {
   std::ofstream(dir.file("audit.log"), std::ios::app) << events[1] << "\n";
   CHECK(waitUntil([&] { return c.request("GET", "/readyz").status == 200; }, 10s));
 }
+
+namespace {
+
+// The number in `metrics` of the sample written `sample` ("name{label=\"v\"}"), or -1.
+double sampleValue(const std::string& metrics, const std::string& sample) {
+  const auto at = metrics.find("\n" + sample + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + sample.size() + 2));
+}
+
+// A pod review with `n` containers all running `image`.
+std::string manyContainersReview(int n, const std::string& image) {
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  nlohmann::json containers = nlohmann::json::array();
+  for (int i = 0; i < n; ++i)
+    containers.push_back({{"name", "c" + std::to_string(i)}, {"image", image}});
+  review["request"]["object"]["spec"]["containers"] = containers;
+  return review.dump();
+}
+
+// A pathological review: 20,000 containers, each judged by 60 image policies whose 1,000 allowed
+// patterns it matches only at the last (an allow-list is read in order), 1.2 billion pattern
+// matches in all: 8 s of CPU to judge in full (`kube-customs check`, RelWithDebInfo). With the API
+// server's `?timeout=1s` it is answered by the deadline action (deny) with its reason and counted,
+// before the API server would stop waiting; a normal review with `?timeout=10s` on the same server
+// is judged as usual.
+TEST_CASE("ServeAnswersAPathologicalReviewAtItsDeadlineAndJudgesANormalOne", "[serve][deadline]") {
+  TempDir cfg;
+  std::filesystem::create_directory(cfg.file("policies"));
+  for (int p = 0; p < 60; ++p) {
+    std::string yaml =
+        "apiVersion: policy.kube-customs.io/v1alpha1\nkind: ImagePolicy\nmetadata: {name: allow-" +
+        std::to_string(p) + "}\nspec:\n  allowedImages:\n";
+    for (int i = 0; i < 999; ++i)
+      yaml += "  - registry.example.com/team" + std::to_string(i) + "\n";
+    yaml += "  - registry.example.com/app\n";
+    kc::testing::writeFile(cfg.file("policies/allow-" + std::to_string(p) + ".yaml"), yaml);
+  }
+  Running r({"--policies", cfg.file("policies")});
+  const std::string pathological = manyContainersReview(20'000, "registry.example.com/app:1.2.3");
+  const std::string normal = manyContainersReview(1, "registry.example.com/app:1.2.3");
+
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  const auto started = std::chrono::steady_clock::now();
+  const auto res = c.request("POST", "/validate?timeout=1s", pathological);
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE(res.status == 200);
+  const auto answer = nlohmann::json::parse(res.body)["response"];
+  CHECK(answer["allowed"] == false);
+  CHECK(answer["status"]["code"] == 403);
+  CHECK(answer["status"]["message"].get<std::string>().find(
+            "kube-customs could not finish judging this request within the API server's 1s "
+            "timeout; denied unjudged (webhook.deadlineAction: deny)") == 0);
+  // Generous: the answer is due 750 ms after arrival; judging in full takes many times that.
+  CHECK(took < 5s);
+
+  const auto judged = c.request("POST", "/validate?timeout=10s", normal);
+  REQUIRE(judged.status == 200);
+  const auto normalAnswer = nlohmann::json::parse(judged.body)["response"];
+  CHECK(normalAnswer["allowed"] == true);
+  CHECK_FALSE(normalAnswer.contains("warnings"));
+
+  const auto m = kc::testing::httpGet(r.metricsPort, "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(sampleValue(m.body, "kube_customs_admission_deadline_exceeded_total{answer=\"denied\"}") ==
+        1);
+  CHECK(sampleValue(m.body, "kube_customs_admission_deadline_exceeded_total{answer=\"allowed\"}") ==
+        0);
+  CHECK(sampleValue(m.body, "kube_customs_admission_timeout_parameter_total{result=\"read\"}") ==
+        2);
+  CHECK(sampleValue(m.body, "kube_customs_admission_requests_total{outcome=\"denied\"}") == 1);
+  CHECK(sampleValue(m.body, "kube_customs_admission_requests_total{outcome=\"allowed\"}") == 1);
+  CHECK_FALSE(
+      Process::waitForLine(r.dir.file("stdout"), "\"admission_deadline_exceeded\"", 5s).empty());
+}
+
+// The deadline counts from the request's arrival, not from the end of its body: a small review
+// whose body takes two seconds to come, with `?timeout=1s`, is past its deadline when it is
+// judged and gets the deadline action's answer, here allow (webhook.deadlineAction: allow),
+// with a warning. A missing timeout is the API server's 10 s.
+TEST_CASE("ServeCountsTheTimeSpentReadingTheBodyAgainstTheDeadline", "[serve][deadline]") {
+  TempDir cfg;
+  kc::testing::writeFile(cfg.file("c.yaml"), "webhook:\n  deadlineAction: allow\n");
+  Running r({"--config", cfg.file("c.yaml")});
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  review["request"]["object"]["spec"]["containers"][0]["image"] = "ngrok/ngrok:3";
+  const std::string body = review.dump();
+  auto head = [&](const std::string& target) {
+    return "POST " + target +
+           " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           "Connection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n";
+  };
+  const std::size_t third = body.size() / 3;
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  const std::string raw = c.rawPieces({head("/validate?timeout=1s") + body.substr(0, third),
+                                       body.substr(third, third), body.substr(2 * third)},
+                                      1000ms, 10s);
+  REQUIRE(raw.find("HTTP/1.1 200") == 0);
+  const auto answer = nlohmann::json::parse(raw.substr(raw.find("\r\n\r\n") + 4))["response"];
+  CHECK(answer["allowed"] == true);
+  REQUIRE(answer["warnings"].is_array());
+  CHECK(answer["warnings"].back().get<std::string>().find(
+            "within the API server's 1s timeout; admitted unjudged (webhook.deadlineAction: "
+            "allow)") != std::string::npos);
+  // In time, the same review is judged: the built-in policies deny ngrok.
+  const auto judged = c.request("POST", "/validate", body);
+  REQUIRE(judged.status == 200);
+  CHECK(nlohmann::json::parse(judged.body)["response"]["allowed"] == false);
+  const auto m = kc::testing::httpGet(r.metricsPort, "/metrics");
+  CHECK(sampleValue(m.body, "kube_customs_admission_deadline_exceeded_total{answer=\"allowed\"}") ==
+        1);
+  CHECK(sampleValue(m.body, "kube_customs_admission_timeout_parameter_total{result=\"absent\"}") ==
+        1);
+}
+
+// An unknown deadline action stops start-up naming the key.
+TEST_CASE("ServeRejectsAnUnknownDeadlineAction", "[serve][deadline]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("c.yaml"), "webhook:\n  deadlineAction: ignore\n");
+  Process p({kc::testing::kubeCustomsBinary(), "serve", "--config", dir.file("c.yaml"),
+             "--state-dir", dir.file("state")},
+            dir.file("out"), dir.file("err"));
+  CHECK(p.wait(10s) == 2);
+  CHECK(kc::testing::readFile(dir.file("err"))
+            .find("webhook.deadlineAction: expected deny or allow") != std::string::npos);
+}
+
+}  // namespace

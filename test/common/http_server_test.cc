@@ -78,6 +78,8 @@ struct Fixture {
   std::atomic<bool> slowEntered{false};
 
   std::atomic<int> authHandled{0};
+  // What the /arrival route saw of its last request: Request::received and its own start.
+  std::atomic<std::int64_t> arrivalReceived{0}, arrivalHandled{0};
 
   explicit Fixture(std::chrono::milliseconds idleTimeout = 5s, std::size_t bodyBudget = 0) {
     tls = std::make_shared<kc::tls::ReloadingContext>(
@@ -100,6 +102,14 @@ struct Fixture {
                         res.body = "{\"slow\":true}";
                       },
                       0, false});
+    routes.push_back({"POST", "/arrival",
+                      [this](const kc::http::Request& req, kc::http::Response& res) {
+                        arrivalHandled =
+                            std::chrono::steady_clock::now().time_since_epoch().count();
+                        arrivalReceived = req.received.time_since_epoch().count();
+                        res.body = std::string(req.target);
+                      },
+                      1024, false});
     routes.push_back({"GET", "/ping", [](const kc::http::Request&, kc::http::Response& res) {
                         res.body = "pong";
                       }});
@@ -163,6 +173,34 @@ TEST_CASE("ServesJsonRouteOverTlsWithKeepAlive", "[http]") {
     CHECK(r.status == 200);
     CHECK(r.body == "{\"n\":1}");
     CHECK(c.connected());  // kept alive
+  }
+}
+
+// A request's arrival is the read that brought its first bytes: after the client started
+// sending and before the handler runs, also for a body that comes later and for the next request
+// of a kept-alive connection.
+TEST_CASE("ARequestCarriesTheTimeItArrived", "[http]") {
+  Fixture f;
+  auto now = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
+  auto c = f.client();
+  const std::string body = "{\"n\":1}";
+  const auto beforeSlow = now();
+  const std::string raw =
+      c.rawPieces({"POST /arrival?timeout=5s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                   "Content-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n",
+                   body},
+                  200ms, 5s);
+  REQUIRE(raw.find("HTTP/1.1 200") == 0);
+  CHECK(raw.find("/arrival?timeout=5s") != std::string::npos);
+  CHECK(f.arrivalReceived.load() >= beforeSlow);
+  CHECK(f.arrivalReceived.load() <= f.arrivalHandled.load());
+  for (int i = 0; i < 2; ++i) {
+    const auto before = now();
+    const auto r = c.request("POST", "/arrival", body);
+    REQUIRE(r.status == 200);
+    CHECK(f.arrivalReceived.load() >= before);
+    CHECK(f.arrivalReceived.load() <= f.arrivalHandled.load());
   }
 }
 

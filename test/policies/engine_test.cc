@@ -837,5 +837,131 @@ TEST_CASE("Engine.PodSessionRulesHonourModesExemptionsAndExceptions", "[engine][
   CHECK_FALSE(ps->evaluate(in).allowed);
 }
 
+// A clock for deadlines that reads kDeadlineAt from its `passAt`-th read on (0: never).
+struct CountingClock {
+  static inline int reads = 0;
+  static inline int passAt = 0;
+  static Deadline::Clock::time_point now() {
+    ++reads;
+    return passAt != 0 && reads >= passAt ? at() : at() - seconds(1);
+  }
+  static Deadline::Clock::time_point at() { return Deadline::Clock::time_point(hours(1)); }
+  // A deadline looked at wherever the engine may stop (workPerLook 1), or as the webhook sets it.
+  static Deadline deadline(int passAtRead, std::size_t workPerLook = 1) {
+    reads = 0;
+    passAt = passAtRead;
+    return Deadline{at(), &CountingClock::now, workPerLook};
+  }
+};
+
+std::string podWithContainers(std::size_t n, const std::string& image) {
+  std::string yaml = "kind: Pod\nmetadata: {name: web, namespace: apps}\nspec:\n  containers:\n";
+  for (std::size_t i = 0; i < n; ++i)
+    yaml += "  - {name: c" + std::to_string(i) + ", image: \"" + image + "\"}\n";
+  return yaml;
+}
+
+TEST_CASE("Engine.AnAlreadyPassedDeadlineStopsBeforeThePoliciesAndSaysSo", "[engine][deadline]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n") + "---\n" +
+                     deploymentPolicy("  podSecurity: {level: restricted, version: latest}\n"));
+  Doc d(podWithImage("ngrok/ngrok:3"));
+  EvalInput in = input(d);
+  in.deadline = CountingClock::deadline(1);
+  const Verdict stopped = ps->evaluate(in);
+  CHECK(stopped.deadlineExceeded);
+  CHECK(stopped.allowed);  // nothing judged, nothing found: the caller decides
+  CHECK(stopped.violations.empty());
+  CHECK(CountingClock::reads == 1);
+
+  // The same input with the deadline ahead: judged in full, the clock read between policies.
+  in.deadline = CountingClock::deadline(0);
+  const Verdict judged = ps->evaluate(in);
+  CHECK_FALSE(judged.deadlineExceeded);
+  CHECK_FALSE(judged.allowed);
+  CHECK(hasRule(judged, "image.denied"));
+  CHECK(hasRule(judged, "pss.runAsNonRoot"));
+  CHECK(CountingClock::reads >= 2);
+
+  // No deadline at all: the same verdict.
+  in.deadline = Deadline{};
+  const Verdict plain = ps->evaluate(in);
+  CHECK_FALSE(plain.deadlineExceeded);
+  CHECK(plain.message == judged.message);
+}
+
+// The deadline passes after the first policy: its violations stand and deny, the second
+// policy never runs.
+TEST_CASE("Engine.ADeadlinePassingBetweenPoliciesKeepsWhatWasFound", "[engine][deadline]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n") + "---\n" +
+                     deploymentPolicy("  podSecurity: {level: restricted, version: latest}\n"));
+  Doc d(podWithImage("ngrok/ngrok:3"));
+  EvalInput in = input(d);
+  in.deadline = CountingClock::deadline(2);  // the first policy's look passes, the second's not
+  const Verdict v = ps->evaluate(in);
+  CHECK(v.deadlineExceeded);
+  CHECK_FALSE(v.allowed);
+  CHECK(hasRule(v, "image.denied"));
+  CHECK_FALSE(hasRule(v, "pss.runAsNonRoot"));
+}
+
+// Inside one rule over thousands of containers the deadline is looked at every few of them:
+// the rule stops part-way, with the containers judged until then.
+TEST_CASE("Engine.ADeadlinePassingInsideARuleStopsItPartWay", "[engine][deadline]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n"));
+  const std::size_t n = 2000;
+  Doc d(podWithContainers(n, "ngrok/ngrok:3"));
+  EvalInput in = input(d);
+  // One look before the policy, about n / kDeadlineStride while parsing the images; the
+  // deadline passes a few looks into the image rule.
+  in.deadline = CountingClock::deadline(static_cast<int>(1 + n / kDeadlineStride + 3));
+  const Verdict v = ps->evaluate(in);
+  CHECK(v.deadlineExceeded);
+  CHECK_FALSE(v.allowed);
+  CHECK(v.violations.size() > 0);
+  CHECK(v.violations.size() < n);
+  in.deadline = CountingClock::deadline(0);
+  const Verdict all = ps->evaluate(in);
+  CHECK_FALSE(all.deadlineExceeded);
+  CHECK(all.violations.size() == n);
+}
+
+// With the default work between looks, an ordinary review costs one clock read, the first look,
+// however many policies judge it; a pod of 2,000 containers under the same policies is looked
+// at many times while it is judged.
+TEST_CASE("Engine.AnOrdinaryReviewReadsTheClockOnce", "[engine][deadline]") {
+  auto ps = policies(imagePolicy("  deniedImages: {defaults: true}\n") + "---\n" +
+                     deploymentPolicy("  podSecurity: {level: restricted, version: latest}\n"
+                                      "  readOnlyRootFilesystem: {required: true}\n") +
+                     "---\n" + imagePolicy("  tags: {requireDigest: true}\n", "digests"));
+  const std::size_t workPerLook = Deadline{}.workPerLook;
+  Doc small(podWithImage("ngrok/ngrok:3"));
+  EvalInput in = input(small);
+  in.deadline = CountingClock::deadline(0, workPerLook);
+  const Verdict v = ps->evaluate(in);
+  CHECK_FALSE(v.deadlineExceeded);
+  CHECK(hasRule(v, "image.denied"));
+  CHECK(CountingClock::reads == 1);
+  Doc large(podWithContainers(2000, "ngrok/ngrok:3"));
+  in = input(large);
+  in.deadline = CountingClock::deadline(0, workPerLook);
+  CHECK_FALSE(ps->evaluate(in).deadlineExceeded);
+  INFO(CountingClock::reads << " reads");
+  CHECK(CountingClock::reads >= 5);
+}
+
+// A Service judged by DeploymentPolicies with spec.services stops the same way.
+TEST_CASE("Engine.AServiceReviewStopsAtAPassedDeadline", "[engine][deadline]") {
+  auto ps = policies(deploymentPolicy("  services: {allowedTypes: [ClusterIP]}\n"));
+  Doc d("kind: Service\nmetadata: {name: s, namespace: apps}\nspec: {type: NodePort}\n");
+  EvalInput in = input(d);
+  in.kind = "Service";
+  in.deadline = CountingClock::deadline(1);
+  CHECK(ps->evaluate(in).deadlineExceeded);
+  in.deadline = CountingClock::deadline(0);
+  const Verdict v = ps->evaluate(in);
+  CHECK_FALSE(v.deadlineExceeded);
+  CHECK(hasRule(v, "service.typeNotAllowed"));
+}
+
 }  // namespace
 }  // namespace kc::policy

@@ -312,3 +312,181 @@ TEST_CASE("AReviewWithAnOverlongUidIsRefused", "[handler][bounds]") {
   review["request"]["uid"] = std::string(256, 'u');
   CHECK(f.call(review.dump()).status == 200);
 }
+
+namespace {
+
+// A clock for deadlines that stands still at one hour past its epoch.
+kc::policy::Deadline::Clock::time_point fixedNow() {
+  return kc::policy::Deadline::Clock::time_point(std::chrono::hours(1));
+}
+
+// A handler with the built-in policies, the fixed clock and a deadline action.
+struct DeadlineFixture {
+  explicit DeadlineFixture(kc::webhook::DeadlineAction action)
+      : policies(kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies()).policies),
+        handler{[this] { return policies; }, metrics, serverMetrics, nullptr,
+                kc::webhook::HandlerOptions{action, &fixedNow}} {
+    REQUIRE(policies != nullptr);
+  }
+  std::shared_ptr<const kc::policy::PolicySet> policies;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics serverMetrics{*registry};
+  kc::webhook::WebhookMetrics metrics{*registry};
+  kc::webhook::AdmissionHandler handler;
+
+  // Posts `review` to `target`, as a request that arrived `ago` before the clock's now.
+  nlohmann::json call(const nlohmann::json& review, const std::string& target,
+                      std::chrono::milliseconds ago) {
+    kc::http::Request req;
+    req.method = "POST";
+    req.target = target;
+    req.path = "/validate";
+    const std::string body = review.dump();
+    req.body = body;
+    req.received = fixedNow() - ago;
+    kc::http::Response res;
+    handler.handle(req, res);
+    REQUIRE(res.status == 200);
+    return nlohmann::json::parse(res.body)["response"];
+  }
+};
+
+nlohmann::json podReview(const std::string& image) {
+  auto review = nlohmann::json::parse(kc::testing::readFile(
+      std::string(KC_SOURCE_DIR) + "/test/testdata/pod_admission_review.json"));
+  review["request"]["object"]["spec"]["containers"][0]["image"] = image;
+  return review;
+}
+
+// A review whose deadline (arrival + timeout - margin) has passed when it is judged is denied
+// unjudged under deadlineAction deny, with a message naming the API server's timeout; one
+// that arrived just now is judged. Both counted by how the timeout was read.
+TEST_CASE("AReviewPastItsDeadlineIsDeniedUnjudgedByDefault", "[handler][deadline]") {
+  using namespace std::chrono_literals;
+  DeadlineFixture f(kc::webhook::DeadlineAction::kDeny);
+  const auto review = podReview("registry.example.com/team/app:1.2.3");
+
+  // 1 s timeout, 250 ms margin: the deadline passed 50 ms before the handler ran.
+  auto late = f.call(review, "/validate?timeout=1s", 800ms);
+  CHECK(late["uid"] == review["request"]["uid"]);
+  CHECK(late["allowed"] == false);
+  const std::string message = late["status"]["message"];
+  CHECK(message.find("kube-customs could not finish judging this request within the API "
+                     "server's 1s timeout; denied unjudged (webhook.deadlineAction: deny)") == 0);
+  CHECK(late["auditAnnotations"]["kube-customs.io/deadline-exceeded"] == message);
+  CHECK(f.metrics.deadlineExceededCount(true) == 1);
+  CHECK(f.metrics.count(kc::webhook::Outcome::kDenied) == 1);
+
+  // 700 ms after arriving, within the same timeout's budget: judged, and this image passes.
+  auto inTime = f.call(review, "/validate?timeout=1s", 700ms);
+  CHECK(inTime["allowed"] == true);
+  CHECK_FALSE((inTime.contains("auditAnnotations") &&
+               inTime["auditAnnotations"].contains("kube-customs.io/deadline-exceeded")));
+  CHECK(f.metrics.deadlineExceededCount(true) == 1);
+  CHECK(f.metrics.timeoutCount(kc::webhook::TimeoutSource::kRead) == 2);
+
+  // No parameter: the API server's 10 s default, so 8 s after arrival is still in time, 9 s not.
+  CHECK(f.call(review, "/validate", 8s)["allowed"] == true);
+  auto defaulted = f.call(review, "/validate", 9s);
+  CHECK(defaulted["allowed"] == false);
+  CHECK(defaulted["status"]["message"].get<std::string>().find("within the API server's 10s "
+                                                               "timeout") != std::string::npos);
+  CHECK(f.metrics.timeoutCount(kc::webhook::TimeoutSource::kAbsent) == 2);
+  // A garbage parameter is the default too, counted as invalid, never an error to the client.
+  CHECK(f.call(review, "/validate?timeout=" + std::string(5000, '9'), 9s)["allowed"] == false);
+  CHECK(f.metrics.timeoutCount(kc::webhook::TimeoutSource::kInvalid) == 1);
+  CHECK(f.metrics.deadlineExceededCount(true) == 3);
+  CHECK(f.metrics.deadlineExceededCount(false) == 0);
+}
+
+// Under deadlineAction allow a review past its deadline is admitted with a warning saying why
+// (the deadline had passed before the first policy, so its denied image was never looked at);
+// the same review in time is judged and denied.
+TEST_CASE("UnderDeadlineActionAllowAReviewPastItsDeadlineIsAdmittedWithAWarning",
+          "[handler][deadline]") {
+  using namespace std::chrono_literals;
+  DeadlineFixture f(kc::webhook::DeadlineAction::kAllow);
+  const auto review = podReview("ngrok/ngrok:3");
+  auto late = f.call(review, "/validate?timeout=5s", 5s);
+  CHECK(late["allowed"] == true);
+  REQUIRE(late["warnings"].is_array());
+  const std::string warning = late["warnings"].back();
+  CHECK(warning.find("within the API server's 5s timeout; admitted unjudged "
+                     "(webhook.deadlineAction: allow)") != std::string::npos);
+  CHECK(late["auditAnnotations"]["kube-customs.io/deadline-exceeded"] == warning);
+  CHECK(f.metrics.deadlineExceededCount(false) == 1);
+  CHECK(f.metrics.count(kc::webhook::Outcome::kWarned) == 1);
+  // In time, the same review is judged and denied for its image.
+  auto judged = f.call(review, "/validate?timeout=5s", 0ms);
+  CHECK(judged["allowed"] == false);
+  CHECK(judged["status"]["message"].get<std::string>().find("ngrok/ngrok:3") != std::string::npos);
+  CHECK(f.metrics.deadlineExceededCount(false) == 1);
+}
+
+// A clock for deadlines that stands at one hour past its epoch for its first read and ten
+// seconds later from the second on: the deadline passes while the engine works.
+struct SteppingClock {
+  static inline int reads = 0;
+  static kc::policy::Deadline::Clock::time_point now() {
+    return fixedNow() + (reads++ == 0 ? std::chrono::seconds(0) : std::chrono::seconds(10));
+  }
+};
+
+// The deadline passes while the built-in policies judge a pod of 2,000 containers running a
+// denied image, after the image policy found them: the review is denied for what was found,
+// even under deadlineAction allow, and the message says that judging stopped.
+TEST_CASE("AViolationFoundBeforeTheDeadlineDeniesEvenUnderDeadlineActionAllow",
+          "[handler][deadline]") {
+  using namespace std::chrono_literals;
+  const kc::policy::LoadResult loaded =
+      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  kc::metrics::ServerMetrics serverMetrics{*registry};
+  kc::webhook::WebhookMetrics metrics{*registry};
+  kc::webhook::AdmissionHandler handler{
+      [&] { return loaded.policies; }, metrics, serverMetrics, nullptr,
+      kc::webhook::HandlerOptions{kc::webhook::DeadlineAction::kAllow, &SteppingClock::now}};
+  auto review = podReview("ngrok/ngrok:3");
+  nlohmann::json containers = nlohmann::json::array();
+  for (int i = 0; i < 2000; ++i)
+    containers.push_back({{"name", "c" + std::to_string(i)}, {"image", "ngrok/ngrok:3"}});
+  review["request"]["object"]["spec"]["containers"] = containers;
+  const std::string body = review.dump();
+  kc::http::Request req;
+  req.method = "POST";
+  req.target = "/validate?timeout=1s";
+  req.path = "/validate";
+  req.body = body;
+  req.received = fixedNow();
+  kc::http::Response res;
+  SteppingClock::reads = 0;
+  handler.handle(req, res);
+  REQUIRE(res.status == 200);
+  const auto answer = nlohmann::json::parse(res.body)["response"];
+  CHECK(SteppingClock::reads >= 2);
+  CHECK(answer["allowed"] == false);
+  const std::string message = answer["status"]["message"];
+  CHECK(message.find("uses denied image \"ngrok/ngrok:3\"") != std::string::npos);
+  const std::string tail =
+      " (judging stopped at the API server's 1s timeout; there may be more violations)";
+  REQUIRE(message.size() > tail.size());
+  CHECK(message.substr(message.size() - tail.size()) == tail);
+  CHECK(answer["auditAnnotations"]["kube-customs.io/deadline-exceeded"] ==
+        "kube-customs stopped judging this request at the API server's 1s timeout and denied it "
+        "for the violations found until then");
+  CHECK(metrics.deadlineExceededCount(true) == 1);
+  CHECK(metrics.deadlineExceededCount(false) == 0);
+}
+
+TEST_CASE("DeadlineActionsParse", "[handler][deadline]") {
+  kc::webhook::DeadlineAction a = kc::webhook::DeadlineAction::kAllow;
+  CHECK(kc::webhook::parseDeadlineAction("deny", a));
+  CHECK(a == kc::webhook::DeadlineAction::kDeny);
+  CHECK(kc::webhook::parseDeadlineAction("allow", a));
+  CHECK(a == kc::webhook::DeadlineAction::kAllow);
+  CHECK_FALSE(kc::webhook::parseDeadlineAction("Deny", a));
+  CHECK_FALSE(kc::webhook::parseDeadlineAction("", a));
+}
+
+}  // namespace
