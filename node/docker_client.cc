@@ -695,22 +695,12 @@ DockerResult<std::vector<ContainerSummary>> DockerClient::listContainers() {
   return out;
 }
 
-DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
-  if (!validId(id))
-    return failure<Container>(
-        stats_, DockerError::kInvalidArgument,
-        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
-  const std::string target = "/v" + apiVersion_ + "/containers/" + std::string(id) + "/json";
-  auto body = get(target);
-  if (!body.ok()) return failure<Container>(body);
-  element doc;
-  object o;
-  if (parser_->parser.parse(body.value).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(o) != simdjson::SUCCESS)
-    return failure<Container>(stats_, DockerError::kMalformed, target + ": not a JSON object");
-  Reader r(limits_);
-  DockerResult<Container> out;
-  Container& c = out.value;
+namespace {
+
+// A container from the object GET /containers/{id}/json answers with.
+bool decodeContainer(object o, const DockerLimits& limits, Container& c, std::string& error) {
+  c = Container{};
+  Reader r(limits);
   c.runtime = Runtime::kDocker;
   std::optional<object> config, host, state;
   std::vector<std::string> entrypoint, cmd, securityOpt, bindSpecs;
@@ -755,7 +745,7 @@ DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
             ok = r.fail("HostConfig.Devices", "array of objects");
             break;
           }
-          if (c.devices.size() >= limits_.maxListItems) {
+          if (c.devices.size() >= limits.maxListItems) {
             r.clamped = true;
             break;
           }
@@ -793,7 +783,7 @@ DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
             break;
           }
           if (type != "bind") continue;
-          if (c.binds.size() >= limits_.maxListItems) {
+          if (c.binds.size() >= limits.maxListItems) {
             r.clamped = true;
             break;
           }
@@ -803,8 +793,14 @@ DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
       }
     }
   }
-  if (!ok) return failure<Container>(stats_, DockerError::kMalformed, target + ": " + r.error);
-  if (c.id.empty()) return failure<Container>(stats_, DockerError::kMalformed, target + ": no Id");
+  if (!ok) {
+    error = r.error;
+    return false;
+  }
+  if (c.id.empty()) {
+    error = "no Id";
+    return false;
+  }
   if (!sawMounts) {
     // An answer without Mounts: the "/host:/container[:ro]" specs of HostConfig.Binds.
     for (const auto& spec : bindSpecs) {
@@ -837,14 +833,55 @@ DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
     c.command.push_back(std::move(path));
     for (auto& a : args) c.command.push_back(std::move(a));
   }
-  if (c.command.size() > limits_.maxListItems) {
-    c.command.resize(limits_.maxListItems);
+  if (c.command.size() > limits.maxListItems) {
+    c.command.resize(limits.maxListItems);
     r.clamped = true;
   }
   if (c.startedAt.rfind("0001-01-01", 0) == 0) c.startedAt.clear();
   if (!c.running) c.pid = 0;
   c.clamped = r.clamped;
-  if (c.clamped) ++stats_.clamped;
+  return true;
+}
+
+}  // namespace
+
+bool parseContainerInspect(std::string_view json, const DockerLimits& limits, Container& out,
+                           std::string& error) {
+  simdjson::dom::parser parser(limits.maxBodyBytes + 64);
+  [[maybe_unused]] const auto allocated =
+      parser.allocate(std::min<std::size_t>(json.size(), limits.maxBodyBytes) + 64, 64);
+  element doc;
+  object o;
+  if (json.size() > limits.maxBodyBytes) {
+    error = "over " + std::to_string(limits.maxBodyBytes) + " bytes";
+    return false;
+  }
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(o) != simdjson::SUCCESS) {
+    error = "not a JSON object";
+    return false;
+  }
+  return decodeContainer(o, limits, out, error);
+}
+
+DockerResult<Container> DockerClient::inspectContainer(std::string_view id) {
+  if (!validId(id))
+    return failure<Container>(
+        stats_, DockerError::kInvalidArgument,
+        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
+  const std::string target = "/v" + apiVersion_ + "/containers/" + std::string(id) + "/json";
+  auto body = get(target);
+  if (!body.ok()) return failure<Container>(body);
+  element doc;
+  object o;
+  if (parser_->parser.parse(body.value).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(o) != simdjson::SUCCESS)
+    return failure<Container>(stats_, DockerError::kMalformed, target + ": not a JSON object");
+  DockerResult<Container> out;
+  std::string why;
+  if (!decodeContainer(o, limits_, out.value, why))
+    return failure<Container>(stats_, DockerError::kMalformed, target + ": " + why);
+  if (out.value.clamped) ++stats_.clamped;
   return out;
 }
 

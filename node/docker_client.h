@@ -142,6 +142,11 @@ struct DockerEvent {
 bool parseDockerEvent(std::string_view line, const DockerLimits& limits, DockerEvent& out,
                       std::string& error);
 
+// Parses the answer of GET /containers/{id}/json into `out`, as inspectContainer does. Returns
+// false for anything else; `error` names the field. Exposed for tests and the fuzz corpus.
+bool parseContainerInspect(std::string_view json, const DockerLimits& limits, Container& out,
+                           std::string& error);
+
 // Which events of a stream resumed with `since` are new. Docker answers `since=T` with the
 // events at or after T, so the last one seen comes again; several events can share a
 // nanosecond. Remembers the last time seen and the events seen at that time (bounded).
