@@ -204,7 +204,8 @@ class DockerClient {
 // most `wait`: kIdle when none came (the stream stays open), kClosed when the daemon ended the
 // response cleanly, kError when it broke (error() says how; the counters say what). Lines that
 // are not events are skipped and counted. After kClosed or kError, reconnect with
-// DockerClient::events(resume.lastTimeNano()).
+// DockerClient::events(resume.lastTimeNano()). It counts into its client's DockerStats, so it
+// must not outlive the client; it may be read on another thread than the client's calls.
 class EventStream {
  public:
   enum class Status : std::uint8_t { kEvent, kIdle, kClosed, kError };

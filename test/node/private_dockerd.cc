@@ -88,6 +88,32 @@ bool waitExit(int pid, std::chrono::milliseconds timeout) {
   return false;
 }
 
+// Processes under `dir` killed by pid, mounts under it detached, then the directory removed.
+void removeDaemonDir(const std::string& dir) {
+  for (int pid : processesUnder(dir)) ::kill(pid, SIGKILL);
+  for (int i = 0; i < 50 && !processesUnder(dir).empty(); ++i) std::this_thread::sleep_for(20ms);
+  for (const auto& m : mountsUnder(dir)) ::umount2(m.c_str(), MNT_DETACH);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// What a test process killed before its cleanup left: directories of this fixture whose dockerd
+// is gone, more than a minute old (so that one being started by a concurrent run is left alone).
+void removeAbandonedDirs() {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator("/tmp", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("kc-dockerd.", 0) != 0 || !e.is_directory(ec)) continue;
+    const auto age = now - fs::last_write_time(e.path(), ec);
+    if (ec || age < std::chrono::minutes(1)) continue;
+    int pid = 0;
+    std::ifstream pidfile(e.path() / "docker.pid");
+    if (pidfile >> pid && pid > 0 && ::kill(pid, 0) == 0) continue;  // its dockerd still runs
+    removeDaemonDir(e.path().string());
+  }
+}
+
 }  // namespace
 
 bool toolsRequired() {
@@ -128,6 +154,7 @@ bool PrivateDockerd::start() {
       return false;
     }
   }
+  removeAbandonedDirs();
   char pattern[] = "/tmp/kc-dockerd.XXXXXX";
   if (::mkdtemp(pattern) == nullptr) {
     why_ = "cannot create a temporary directory";
@@ -241,11 +268,7 @@ void PrivateDockerd::stop() {
     pid_ = -1;
   }
   // What dockerd left running under its directories (containerd, shims): by pid.
-  for (int pid : processesUnder(dir_)) ::kill(pid, SIGKILL);
-  for (int i = 0; i < 50 && !processesUnder(dir_).empty(); ++i) std::this_thread::sleep_for(20ms);
-  for (const auto& m : mountsUnder(dir_)) ::umount2(m.c_str(), MNT_DETACH);
-  std::error_code ec;
-  fs::remove_all(dir_, ec);
+  removeDaemonDir(dir_);
   dir_.clear();
 }
 

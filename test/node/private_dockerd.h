@@ -4,7 +4,8 @@
 // from a busybox-static root filesystem (no registry, no network). Everything it started is
 // stopped by process id: its containers removed, dockerd signalled through its pidfile, any
 // containerd or shim left behind under its directories killed, mounts under them detached and
-// the directories removed. It never touches a system daemon or socket.
+// the directories removed; directories that a killed test process left are removed at the next
+// start, with anything still running under them. It never touches a system daemon or socket.
 // Not thread-safe: one per process, used from the test thread.
 
 #include <string>
