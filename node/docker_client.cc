@@ -443,6 +443,9 @@ struct EventStream::Impl {
   beast::error_code readError;
   std::size_t readBytes = 0;
   bool closed = false;
+  // A read failed: reported once the whole lines received before it are handed out.
+  DockerError failed = DockerError::kNone;
+  std::string failure;
 
   void startRead() {
     parser.get().body().data = chunk;
@@ -512,6 +515,12 @@ EventStream::Status EventStream::next(DockerEvent& out, std::chrono::millisecond
       s.lines.clear();
       s.discarding = true;
     }
+    if (s.failed != DockerError::kNone) {
+      errorCode_ = s.failed;
+      error_ = std::move(s.failure);
+      close();
+      return Status::kError;
+    }
     if (s.parser.is_done()) {
       // The daemon ended the response: a last line without its newline is not an event.
       if (s.lines.find_first_not_of(" \t\r") != std::string::npos) {
@@ -531,14 +540,11 @@ EventStream::Status EventStream::next(DockerEvent& out, std::chrono::millisecond
     s.readDone = false;
     if (s.readBytes > 0) s.lines.append(s.chunk, s.readBytes);
     if (s.readError && s.readError != bhttp::error::need_buffer) {
-      const DockerError code = mapReadError(s.readError);
-      count(s.stats, code);
-      errorCode_ = code;
-      error_ = code == DockerError::kTruncated
-                   ? "the event stream was cut off: " + s.readError.message()
-                   : "event stream: " + s.readError.message();
-      close();
-      return Status::kError;
+      s.failed = mapReadError(s.readError);
+      count(s.stats, s.failed);
+      s.failure = s.failed == DockerError::kTruncated
+                      ? "the event stream was cut off: " + s.readError.message()
+                      : "event stream: " + s.readError.message();
     }
   }
 }

@@ -293,8 +293,9 @@ TEST_CASE("AMalformedAndTruncatedEventStreamIsCountedNotFatal", "[node][docker]"
     sendAll(fd, chunk(std::string(40000, 'b') + "\"}\n" + second.substr(0, 100)));
     std::this_thread::sleep_for(20ms);
     sendAll(fd, chunk(second.substr(100)));
-    // A chunk that says 4096 bytes and stops after a few: the daemon died mid-write.
-    sendAll(fd, "1000\r\n{\"status\":\"die\"");
+    // In one write: an event, then a chunk that says 4096 bytes and stops after a few (the
+    // daemon died mid-write). The event still comes out before the error.
+    sendAll(fd, chunk(event("die", id, 1796664720000000000LL)) + "1000\r\n{\"status\":\"die\"");
   });
   DockerClient client(f.socket);
   auto opened = client.events();
@@ -307,13 +308,15 @@ TEST_CASE("AMalformedAndTruncatedEventStreamIsCountedNotFatal", "[node][docker]"
   REQUIRE(stream.next(e, 2s) == EventStream::Status::kEvent);
   CHECK(e.kind == DockerEventKind::kStart);
   CHECK(e.timeNano == 1796664719344982337LL);
+  REQUIRE(stream.next(e, 2s) == EventStream::Status::kEvent);
+  CHECK(e.kind == DockerEventKind::kDie);
   CHECK(stream.next(e, 2s) == EventStream::Status::kError);
   CHECK(stream.errorCode() == DockerError::kTruncated);
   CHECK_FALSE(stream.error().empty());
   // Once broken, it stays broken: the caller reconnects.
   CHECK(stream.next(e, 10ms) == EventStream::Status::kError);
   const auto& s = client.stats();
-  CHECK(s.events == 2);
+  CHECK(s.events == 3);
   CHECK(s.eventLinesMalformed == 4);
   CHECK(s.eventLinesTooLong == 1);
   CHECK(s.truncated == 1);
