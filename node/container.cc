@@ -30,31 +30,47 @@ const std::string* Container::label(std::string_view key) const {
   return nullptr;
 }
 
-KubernetesInfo classify(const Container& c) {
+namespace {
+
+const std::string* findLabel(const std::vector<std::pair<std::string, std::string>>& labels,
+                             std::string_view key) {
+  for (const auto& [k, v] : labels)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+}  // namespace
+
+KubernetesInfo classifyLabels(Runtime runtime, std::string_view containerdNamespace,
+                              const std::vector<std::pair<std::string, std::string>>& labels) {
   KubernetesInfo k;
-  const std::string* podName = c.label(kLabelPodName);
-  const std::string* podNamespace = c.label(kLabelPodNamespace);
-  const std::string* criKind = c.label(kLabelCriKind);
-  const std::string* dockerType = c.label(kLabelDockerType);
-  const std::string* containerName = c.label(kLabelContainerName);
+  const std::string* podName = findLabel(labels, kLabelPodName);
+  const std::string* podNamespace = findLabel(labels, kLabelPodNamespace);
+  const std::string* criKind = findLabel(labels, kLabelCriKind);
+  const std::string* dockerType = findLabel(labels, kLabelDockerType);
+  const std::string* containerName = findLabel(labels, kLabelContainerName);
   const bool labelled =
       podName != nullptr && podNamespace != nullptr && !podName->empty() && !podNamespace->empty();
-  if (c.runtime == Runtime::kDocker) {
+  if (runtime == Runtime::kDocker) {
     k.kubernetes = labelled;
   } else {
     bool criLabel = false;
-    for (const auto& [key, value] : c.labels)
+    for (const auto& [key, value] : labels)
       if (key.rfind("io.cri-containerd.", 0) == 0) criLabel = true;
-    k.kubernetes = c.namespace_ == kContainerdKubernetesNamespace && (labelled || criLabel);
+    k.kubernetes = containerdNamespace == kContainerdKubernetesNamespace && (labelled || criLabel);
   }
   if (!k.kubernetes) return k;
   if (podName) k.podName = *podName;
   if (podNamespace) k.podNamespace = *podNamespace;
-  if (const std::string* uid = c.label(kLabelPodUid)) k.podUid = *uid;
+  if (const std::string* uid = findLabel(labels, kLabelPodUid)) k.podUid = *uid;
   if (containerName) k.containerName = *containerName;
   k.sandbox = (dockerType && *dockerType == "podsandbox") || (criKind && *criKind == "sandbox") ||
               (containerName && *containerName == "POD");
   return k;
+}
+
+KubernetesInfo classify(const Container& c) {
+  return classifyLabels(c.runtime, c.namespace_, c.labels);
 }
 
 namespace {

@@ -81,6 +81,9 @@ struct KubernetesInfo {
 // cri-dockerd label every container they make, sandboxes included). containerd: the k8s.io
 // namespace with those labels or an io.cri-containerd.* label.
 KubernetesInfo classify(const Container& c);
+// The same from the labels alone (an inventory row, an event's attributes), sorted by key or not.
+KubernetesInfo classifyLabels(Runtime runtime, std::string_view containerdNamespace,
+                              const std::vector<std::pair<std::string, std::string>>& labels);
 
 // The namespace an outside container is judged in: not a valid Kubernetes namespace name, so no
 // policy's namespace exemption ever applies to it by accident.

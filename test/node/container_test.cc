@@ -99,6 +99,13 @@ TEST_CASE("ClassifiesKubeletContainersByTheirLabels", "[node][container]") {
   CHECK(kc::node::classify(sandbox).kubernetes);
   CHECK(kc::node::classify(sandbox).sandbox);
 
+  // From labels in any order, as an event's attributes or an inventory row gives them.
+  const auto fromLabels = kc::node::classifyLabels(
+      kc::node::Runtime::kDocker, "",
+      {{"io.kubernetes.pod.namespace", "shop"}, {"io.kubernetes.pod.name", "web-7d9f8c6b5-x2k4q"}});
+  CHECK(fromLabels.kubernetes);
+  CHECK(fromLabels.podNamespace == "shop");
+
   // A pod name alone is not the kubelet's labelling.
   Container half = plain;
   half.labels = {{"io.kubernetes.pod.name", "web"}};

@@ -290,6 +290,16 @@ TEST_CASE("AContainerWithKubeletLabelsIsClassifiedAsKubernetes", "[node][dockerd
   CHECK(kw.podNamespace == "shop");
   CHECK(kw.containerName == "web");
   CHECK(kw.podUid == "5b1c2f4e-8a3d-4c1e-9f2a-7e6d5c4b3a21");
+  // The inventory's labels alone say the same, without an inspect per container.
+  auto list = client.listContainers();
+  REQUIRE(list.ok());
+  for (const auto& row : list.value) {
+    if (row.id != sandbox && row.id != app) continue;
+    const auto k = kc::node::classifyLabels(kc::node::Runtime::kDocker, "", row.labels);
+    CHECK(k.kubernetes);
+    CHECK(k.sandbox == (row.id == sandbox));
+    CHECK(k.podName == "web-7d9f8c6b5-x2k4q");
+  }
   // Judged in its pod's namespace, under the pod's name.
   const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   CHECK(kc::node::judge(*builtInPolicies(), w.value, kw, now).namespace_ == "shop");
