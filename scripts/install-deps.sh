@@ -8,7 +8,10 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config openssl ca-certificates
        libboost-dev libssl-dev libsimdjson-dev nlohmann-json3-dev prometheus-cpp-dev
        libyaml-cpp-dev libcpprest-dev libmimalloc-dev catch2)
-test=(prometheus prometheus-alertmanager unzip curl clang clang-format util-linux)
+# docker.io, containerd and busybox-static: the node tests start a private dockerd of their own
+# and import an image made from busybox-static (no registry); they never use a system daemon.
+test=(prometheus prometheus-alertmanager unzip curl clang clang-format util-linux
+      docker.io containerd busybox-static)
 # Tools that may come from elsewhere than Debian (e.g. a Node.js distribution bundling npm):
 # installed from Debian only when the command is missing.
 test_cmds=(node:nodejs npm:npm)
