@@ -347,4 +347,16 @@ Ev shopExec(const std::string& id, const std::string& user) {
   return e;
 }
 
+std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const std::string& name,
+                                      const std::string& user, const std::string& id) {
+  Ev e;
+  e.auditID = id;
+  e.user = user;
+  e.resource = "deployments";
+  e.apiGroup = "apps";
+  e.ns = ns;
+  e.responseObject = deployment(ns, name, "uid-" + id, "registry.example.com/x:1");
+  return feed(d, e.str());
+}
+
 }  // namespace kc::audit::detect_test

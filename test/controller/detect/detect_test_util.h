@@ -73,6 +73,10 @@ json pod(const std::string& ns, const std::string& name, const std::string& uid,
          json container = json::object());
 json ownerRef(const std::string& kind, const std::string& name, const std::string& uid);
 
+// `user` creates Deployment ns/name (uid "uid-<id>", image registry.example.com/x:1), as the
+// API server logs it (the admitted object only): the findings.
+std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const std::string& name,
+                                      const std::string& user, const std::string& id);
 // A Deployment created by `user`, then its ReplicaSet and Pod created by the controllers.
 std::vector<Finding> rollOut(Detector& d, const std::string& user, const std::string& ns,
                              const std::string& name, const std::string& image, int day,

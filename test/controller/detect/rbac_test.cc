@@ -11,64 +11,53 @@ using namespace detect_test;
 
 const std::string kRbac = "rbac.authorization.k8s.io";
 
-// A Role or ClusterRole (`ns` empty) written by `user`, as the API server logs it at
-// RequestResponse level.
-Ev roleEvent(const std::string& id, const std::string& verb, const std::string& user,
-             const std::string& ns, const std::string& name, const json& rules,
-             const json& labels = json::object()) {
-  const bool cluster = ns.empty();
+// The envelope of a write of RBAC `resource` ns/name (cluster-wide when `ns` is empty) by `user`,
+// at RequestResponse level: the object `obj` (its metadata filled in) as request and response.
+Ev rbacEvent(const std::string& id, const std::string& verb, const std::string& user,
+             const std::string& resource, const std::string& ns, const std::string& name,
+             json obj) {
   Ev e;
   e.auditID = id;
   e.verb = verb;
   e.code = verb == "create" ? 201 : 200;
   e.user = user;
   e.apiGroup = kRbac;
-  e.resource = cluster ? "clusterroles" : "roles";
+  e.resource = resource;
   e.ns = ns;
   e.name = name;
   e.uri = "/apis/rbac.authorization.k8s.io/v1/" +
-          (cluster ? std::string() : "namespaces/" + ns + "/") + e.resource +
+          (ns.empty() ? std::string() : "namespaces/" + ns + "/") + resource +
           (verb == "create" ? "" : "/" + name);
-  json md = {{"name", name}, {"uid", "uid-" + name}};
-  if (!cluster) md["namespace"] = ns;
-  if (!labels.empty()) md["labels"] = labels;
-  const json obj = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                    {"kind", cluster ? "ClusterRole" : "Role"},
-                    {"metadata", md},
-                    // A braced list of one rule is that rule, not a list of it.
-                    {"rules", rules.is_array() ? rules : json::array({rules})}};
+  obj["apiVersion"] = "rbac.authorization.k8s.io/v1";
+  obj["metadata"]["name"] = name;
+  obj["metadata"]["uid"] = "uid-" + name;
+  if (!ns.empty()) obj["metadata"]["namespace"] = ns;
   e.requestObject = obj;
   e.responseObject = obj;
   return e;
+}
+
+// A Role or ClusterRole (`ns` empty) written by `user`, as the API server logs it at
+// RequestResponse level.
+Ev roleEvent(const std::string& id, const std::string& verb, const std::string& user,
+             const std::string& ns, const std::string& name, const json& rules,
+             const json& labels = json::object()) {
+  json obj = {{"kind", ns.empty() ? "ClusterRole" : "Role"},
+              // A braced list of one rule is that rule, not a list of it.
+              {"rules", rules.is_array() ? rules : json::array({rules})}};
+  if (!labels.empty()) obj["metadata"]["labels"] = labels;
+  return rbacEvent(id, verb, user, ns.empty() ? "clusterroles" : "roles", ns, name, obj);
 }
 
 // A RoleBinding or ClusterRoleBinding (`ns` empty) of `roleKind` `role` to `subjects`.
 Ev bindingEvent(const std::string& id, const std::string& verb, const std::string& user,
                 const std::string& ns, const std::string& name, const std::string& roleKind,
                 const std::string& role, const json& subjects) {
-  const bool cluster = ns.empty();
-  Ev e;
-  e.auditID = id;
-  e.verb = verb;
-  e.code = verb == "create" ? 201 : 200;
-  e.user = user;
-  e.apiGroup = kRbac;
-  e.resource = cluster ? "clusterrolebindings" : "rolebindings";
-  e.ns = ns;
-  e.name = name;
-  e.uri = "/apis/rbac.authorization.k8s.io/v1/" +
-          (cluster ? std::string() : "namespaces/" + ns + "/") + e.resource +
-          (verb == "create" ? "" : "/" + name);
-  json md = {{"name", name}, {"uid", "uid-" + name}};
-  if (!cluster) md["namespace"] = ns;
-  const json obj = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                    {"kind", cluster ? "ClusterRoleBinding" : "RoleBinding"},
-                    {"metadata", md},
+  const json obj = {{"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
                     {"roleRef", {{"apiGroup", kRbac}, {"kind", roleKind}, {"name", role}}},
                     {"subjects", subjects.is_array() ? subjects : json::array({subjects})}};
-  e.requestObject = obj;
-  e.responseObject = obj;
-  return e;
+  return rbacEvent(id, verb, user, ns.empty() ? "clusterrolebindings" : "rolebindings", ns, name,
+                   obj);
 }
 
 json user(const std::string& name) {

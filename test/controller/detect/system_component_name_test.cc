@@ -14,17 +14,7 @@ using namespace detect_test;
 TEST_CASE("ObjectsNamedLikeSystemComponents", "[detections]") {
   Detector d(DetectorOptions{});
   auto create = [&](const std::string& ns, const std::string& name, const std::string& user,
-                    const std::string& id) {
-    json dep = deployment(ns, name, "uid-" + id, "registry.example.com/x:1");
-    Ev e;
-    e.auditID = id;
-    e.user = user;
-    e.resource = "deployments";
-    e.apiGroup = "apps";
-    e.ns = ns;
-    e.responseObject = dep;
-    return feed(d, e.str());
-  };
+                    const std::string& id) { return createDeployment(d, ns, name, user, id); };
   auto fs = create("default", "kube-proxy", "alice@example.com", "s4");
   REQUIRE(rule(fs, "system-component-name") != nullptr);
   CHECK(rule(fs, "system-component-name")->severity == Severity::kMedium);

@@ -12,17 +12,7 @@ using namespace detect_test;
 TEST_CASE("SystemNamespacesWrittenByNonSystemIdentities", "[detections]") {
   Detector d(DetectorOptions{});
   auto create = [&](const std::string& ns, const std::string& name, const std::string& user,
-                    const std::string& id) {
-    json dep = deployment(ns, name, "uid-" + id, "registry.example.com/x:1");
-    Ev e;
-    e.auditID = id;
-    e.user = user;
-    e.resource = "deployments";
-    e.apiGroup = "apps";
-    e.ns = ns;
-    e.responseObject = dep;
-    return feed(d, e.str());
-  };
+                    const std::string& id) { return createDeployment(d, ns, name, user, id); };
   auto fs = create("kube-system", "metrics-helper", "alice@example.com", "s1");
   REQUIRE(rule(fs, "system-namespace-workload") != nullptr);
   CHECK(rule(fs, "system-namespace-workload")->severity == Severity::kHigh);
