@@ -63,10 +63,18 @@ class RuleContext {
 
 // One observation of a rule on an object, with the key that suppresses it later.
 struct Hit {
+  Hit(std::string key, std::string container, std::string detail, Severity severity,
+      std::string policy = {}, std::string policyRule = {})
+      : key(std::move(key)),
+        container(std::move(container)),
+        detail(std::move(detail)),
+        severity(severity),
+        policy(std::move(policy)),
+        policyRule(std::move(policyRule)) {}
   std::string key;
   std::string container;
   std::string detail;
-  Severity severity = Severity::kMedium;
+  Severity severity;
   std::string policy, policyRule;  // policy-violation only: which policy and rule
 };
 
