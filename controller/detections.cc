@@ -128,7 +128,12 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
     }
     case ObjectRule::kPodCarrying: {
       const simdjson::dom::element obj = detect::judgedObject(e);
-      if (!obj.is_object()) return;
+      if (!obj.is_object()) {
+        // Logged without its body (audit level Metadata): a creation is still told from the
+        // request line and the identity.
+        if (e.verb == "create") dispatch(EventClass::kPodCreateUnrecorded, e, out);
+        return;
+      }
       std::string_view kind = detect::str(obj, "kind");
       if (kind.empty()) kind = kindForResource(e.objectRef.resource);
       if (!policy::isPodCarryingKind(kind)) return;

@@ -30,6 +30,8 @@ enum class EventClass : uint8_t {
                           // a body to judge
   kEphemeralUnrecorded,   // ephemeral containers added, the body not recorded
   kUnjudgedWrite,         // a pod-carrying write whose event lost its bodies (truncated)
+  kPodCreateUnrecorded,   // a pod-carrying object created, its body not logged (audit level
+                          // Metadata): the request line and the identity only
   kServiceWrite,          // a core Service written
   kAdmissionConfigWrite,  // an admission webhook configuration or admission policy written
   kEventDeletion,         // Kubernetes events deleted
@@ -173,7 +175,7 @@ inline constexpr auto kRuleCatalogue = [] {
        "Workload in a system namespace from a non-system identity",
        S::kHigh,
        S::kHigh,
-       {C::kPodWrite},
+       {C::kPodWrite, C::kPodCreateUnrecorded},
        "system-namespace-workload"},
       {"system-component-name",
        "T1036.005",
@@ -189,7 +191,7 @@ inline constexpr auto kRuleCatalogue = [] {
        "New DaemonSet",
        S::kMedium,
        S::kMedium,
-       {C::kPodWrite},
+       {C::kPodWrite, C::kPodCreateUnrecorded},
        "daemonset-created"},
       {"cronjob-created",
        "T1053.007",
@@ -197,7 +199,7 @@ inline constexpr auto kRuleCatalogue = [] {
        "New CronJob",
        S::kMedium,
        S::kMedium,
-       {C::kPodWrite},
+       {C::kPodWrite, C::kPodCreateUnrecorded},
        "cronjob-created"},
       {"webhook-config-changed",
        "T1562.001",

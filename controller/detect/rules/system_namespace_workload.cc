@@ -1,5 +1,6 @@
 // system-namespace-workload: a workload created or changed in a system namespace by an identity
-// that is not part of the system (the namespaces nobody watches).
+// that is not part of the system (the namespaces nobody watches); a creation also when the
+// audit policy logs it without its body.
 #include "controller/detect/rules/units.h"
 
 namespace kc::audit::detect {
@@ -7,6 +8,8 @@ namespace {
 
 class SystemNamespaceWorkload final : public RuleUnit {
  public:
+  explicit SystemNamespaceWorkload(const RuleContext& ctx) : ctx_(ctx) {}
+
   void onPod(PodWrite& w, Findings& out) override {
     if (w.ephemeralSub || !isSystemNamespace(w.ns) || isSystemIdentity(w.actor)) return;
     w.emit(
@@ -18,12 +21,29 @@ class SystemNamespaceWorkload final : public RuleUnit {
         },
         out);
   }
+
+  // Created, the body not logged: the requester is the one responsible (no owner to follow).
+  void onEvent(EventClass, const Event& e, Findings& out) override {
+    const std::string_view user = e.user.username;
+    if (!isSystemNamespace(e.objectRef.namespace_) || isSystemIdentity(user) ||
+        ctx_.trusted("system-namespace-workload", user))
+      return;
+    Finding f = ctx_.finding(e, "system-namespace-workload");
+    f.severity = Severity::kHigh;
+    f.details["body"] = "not logged";
+    f.summary = f.user + " created " + f.kind + " " + objectPath(f.namespace_, f.name) +
+                " in a system namespace (the audit policy did not log its body)";
+    out.push_back(std::move(f));
+  }
+
+ private:
+  const RuleContext& ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<RuleUnit> makeSystemNamespaceWorkload(const RuleContext&) {
-  return std::make_unique<SystemNamespaceWorkload>();
+std::unique_ptr<RuleUnit> makeSystemNamespaceWorkload(const RuleContext& ctx) {
+  return std::make_unique<SystemNamespaceWorkload>(ctx);
 }
 
 }  // namespace kc::audit::detect

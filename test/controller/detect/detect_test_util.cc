@@ -359,4 +359,23 @@ std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const 
   return feed(d, e.str());
 }
 
+std::vector<Finding> writeWithoutBody(Detector& d, const std::string& id, const std::string& verb,
+                                      const std::string& user, const std::string& apiGroup,
+                                      const std::string& resource, const std::string& ns,
+                                      const std::string& name) {
+  Ev e;
+  e.auditID = id;
+  e.verb = verb;
+  e.code = verb == "create" ? 201 : 200;
+  e.level = "Metadata";
+  e.user = user;
+  e.apiGroup = apiGroup;
+  e.resource = resource;
+  e.ns = ns;
+  e.name = name;
+  e.uri = "/apis/" + apiGroup + "/v1/namespaces/" + ns + "/" + resource +
+          (verb == "create" ? "" : "/" + name);
+  return feed(d, e.str());
+}
+
 }  // namespace kc::audit::detect_test

@@ -77,6 +77,12 @@ json ownerRef(const std::string& kind, const std::string& name, const std::strin
 // API server logs it (the admitted object only): the findings.
 std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const std::string& name,
                                       const std::string& user, const std::string& id);
+// `user` writes `resource` ns/name of `apiGroup` with `verb`, logged at Metadata level (no
+// bodies), as common audit policies log most resources: the findings.
+std::vector<Finding> writeWithoutBody(Detector& d, const std::string& id, const std::string& verb,
+                                      const std::string& user, const std::string& apiGroup,
+                                      const std::string& resource, const std::string& ns,
+                                      const std::string& name);
 // A Deployment created by `user`, then its ReplicaSet and Pod created by the controllers.
 std::vector<Finding> rollOut(Detector& d, const std::string& user, const std::string& ns,
                              const std::string& name, const std::string& image, int day,

@@ -67,5 +67,32 @@ TEST_CASE("SystemNamespaceWorkloadLookAlikesAndTrustedIdentities", "[detections]
         std::vector<std::string>{"system-namespace-workload"});
 }
 
+// A workload created in a system namespace and logged without its body is reported from the
+// request line and the identity; the system's own identities and trusted ones are not.
+TEST_CASE("SystemNamespaceCreationsLoggedWithoutBodiesAreReported", "[detections]") {
+  Detector d(DetectorOptions{});
+  auto fs = writeWithoutBody(d, "n-1", "create", "mallory@example.com", "apps", "deployments",
+                             "kube-system", "metrics-helper");
+  REQUIRE(rules(fs) == std::vector<std::string>{"system-namespace-workload"});
+  CHECK(fs[0].severity == Severity::kHigh);
+  CHECK(fs[0].details.at("body") == "not logged");
+  CHECK(fs[0].summary ==
+        "mallory@example.com created Deployment kube-system/metrics-helper in a system namespace "
+        "(the audit policy did not log its body)");
+  CHECK(writeWithoutBody(d, "n-2", "create",
+                         "system:serviceaccount:kube-system:replicaset-controller", "apps",
+                         "replicasets", "kube-system", "coredns-5d78c9869d")
+            .empty());
+  CHECK(writeWithoutBody(d, "n-3", "create", "mallory@example.com", "apps", "deployments", "shop",
+                         "web")
+            .empty());
+  DetectorOptions o;
+  o.trustedIdentities["system-namespace-workload"] = {"platform-admin@example.com"};
+  Detector trusting(o);
+  CHECK(writeWithoutBody(trusting, "n-4", "create", "platform-admin@example.com", "apps",
+                         "deployments", "kube-system", "metrics-server")
+            .empty());
+}
+
 }  // namespace
 }  // namespace kc::audit

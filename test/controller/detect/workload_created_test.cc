@@ -87,5 +87,39 @@ TEST_CASE("WorkloadCreationsLookAlikesAndTrustedIdentities", "[detections]") {
                                  .str())) == std::vector<std::string>{"daemonset-created"});
 }
 
+// Logged without their bodies (audit level Metadata, the common policy for most resources), a
+// new DaemonSet and a new CronJob are still reported from the request line and the identity,
+// saying that the body was not logged; an update, a Deployment, and a trusted identity are not.
+TEST_CASE("WorkloadCreationsLoggedWithoutBodiesAreReported", "[detections]") {
+  Detector d(DetectorOptions{});
+  auto fs = writeWithoutBody(d, "m-1", "create", "mallory@example.com", "apps", "daemonsets",
+                             "monitoring", "node-agent");
+  REQUIRE(rules(fs) == std::vector<std::string>{"daemonset-created"});
+  CHECK(fs[0].severity == Severity::kMedium);
+  CHECK(fs[0].kind == "DaemonSet");
+  CHECK(fs[0].details.at("body") == "not logged");
+  CHECK(fs[0].images.empty());
+  CHECK(fs[0].summary ==
+        "mallory@example.com created DaemonSet monitoring/node-agent (runs on every node); the "
+        "audit policy did not log its body, so its images are not known");
+  fs = writeWithoutBody(d, "m-2", "create", "mallory@example.com", "batch", "cronjobs", "shop",
+                        "cleanup");
+  REQUIRE(rules(fs) == std::vector<std::string>{"cronjob-created"});
+  CHECK(fs[0].technique == "T1053.007");
+  CHECK(writeWithoutBody(d, "m-3", "update", "mallory@example.com", "apps", "daemonsets",
+                         "monitoring", "node-agent")
+            .empty());
+  CHECK(writeWithoutBody(d, "m-4", "create", "mallory@example.com", "apps", "deployments", "shop",
+                         "web")
+            .empty());
+  DetectorOptions o;
+  o.trustedIdentities["daemonset-created"] = {"system:serviceaccount:flux-system:*"};
+  Detector trusting(o);
+  CHECK(writeWithoutBody(trusting, "m-5", "create",
+                         "system:serviceaccount:flux-system:kustomize-controller", "apps",
+                         "daemonsets", "monitoring", "node-agent")
+            .empty());
+}
+
 }  // namespace
 }  // namespace kc::audit
