@@ -81,7 +81,8 @@ struct Fixture {
   // What the /arrival route saw of its last request: Request::received and its own start.
   std::atomic<std::int64_t> arrivalReceived{0}, arrivalHandled{0};
 
-  explicit Fixture(std::chrono::milliseconds idleTimeout = 5s, std::size_t bodyBudget = 0) {
+  explicit Fixture(std::chrono::milliseconds idleTimeout = 5s, std::size_t bodyBudget = 0,
+                   std::chrono::milliseconds headerTimeout = 1s) {
     tls = std::make_shared<kc::tls::ReloadingContext>(
         kc::tls::TlsFiles{secret.cert(), secret.key(), ""},
         kc::tls::ReloadingContext::Hooks{[this] { metrics.tlsReloaded(); },
@@ -141,7 +142,7 @@ struct Fixture {
     kc::http::ServerOptions opts;
     opts.listen = "127.0.0.1:0";
     opts.threads = 2;
-    opts.headerTimeout = 1s;  // long enough for a handshake on a loaded machine
+    opts.headerTimeout = headerTimeout;  // 1 s: long enough for a handshake on a loaded machine
     opts.idleTimeout = idleTimeout;
     opts.maxHeaderBytes = 2048;
     opts.maxInFlightBodyBytes = bodyBudget;
@@ -281,15 +282,22 @@ TEST_CASE("ReadsABodyThatArrivesInPieces", "[http]") {
 // bytes and a connection holding 1,024 (headers sent, body unfinished), a request announcing
 // 600 more is refused with 503 before its body is read, one announcing 400 fits, and a
 // chunked body (which may grow to the route's cap of 1,024) does not. Once the holder is closed
-// (body timeout), its share returns.
+// (body timeout), its share returns. The holder has 4 s to send its body (the time the other
+// requests have to see it there, each a new TLS connection: slow under the sanitizers).
 TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
-  Fixture f(5s, 1536);
+  Fixture f(5s, 1536, 4s);
   std::thread holder([&] {
     f.client().raw(
         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         "Content-Length: 1024\r\n\r\n{\"a\":",
-        5s);
+        10s);
   });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } joinHolder{holder};
   // The holder's headers are in once a request of 600 is refused (it fits on its own).
   auto post = [&](std::size_t n) {
     return f.client().request("POST", "/echo", "\"" + std::string(n - 2, 'x') + "\"");
@@ -310,7 +318,7 @@ TEST_CASE("RefusesBodiesOverTheInFlightBudgetWith503AndRetryAfter", "[http]") {
   CHECK(small.status == 200);
   CHECK(small.body.size() == 400);
   CHECK(postChunked().rfind("HTTP/1.1 503 ", 0) == 0);
-  holder.join();  // closed by the body timeout (1 s)
+  holder.join();  // closed by the body timeout (4 s)
   REQUIRE(waitUntil([&] { return f.metrics.badRequestCount("body_timeout") >= 1; }));
   CHECK(post(1000).status == 200);
   // The answer's share goes when the server's write completes, which may be just after the
