@@ -48,11 +48,17 @@ audit::AuditServiceOptions auditServiceOptionsFrom(const Config& cfg,
   o.receiver.allowedClientNames = cfg.audit.allowedClientNames;
   o.receiver.retryAfterSeconds = cfg.audit.retryAfterSeconds;
   o.webhookMaxBodyBytes = cfg.audit.webhookMaxBodyBytes;
-  o.alerts.urls = cfg.alertmanager.urls;
-  o.alerts.caFile = cfg.alertmanager.caFile;
-  o.alerts.bearerTokenFile = cfg.alertmanager.bearerTokenFile;
-  o.alerts.resendInterval = millis(cfg.alertmanager.resendIntervalSeconds);
-  o.alerts.alertLifetime = millis(cfg.alertmanager.alertLifetimeSeconds);
+  o.alerts = alertmanagerOptionsFrom(cfg);
+  return o;
+}
+
+audit::AlertmanagerOptions alertmanagerOptionsFrom(const Config& cfg) {
+  audit::AlertmanagerOptions o;
+  o.urls = cfg.alertmanager.urls;
+  o.caFile = cfg.alertmanager.caFile;
+  o.bearerTokenFile = cfg.alertmanager.bearerTokenFile;
+  o.resendInterval = millis(cfg.alertmanager.resendIntervalSeconds);
+  o.alertLifetime = millis(cfg.alertmanager.alertLifetimeSeconds);
   return o;
 }
 

@@ -29,6 +29,9 @@ audit::DetectorOptions detectorOptionsFrom(const Config& cfg);
 audit::AuditServiceOptions auditServiceOptionsFrom(const Config& cfg,
                                                    audit::DetectorOptions::PolicySource policies);
 
+// The Alertmanager client's settings (alertmanager.*), the same for every door.
+audit::AlertmanagerOptions alertmanagerOptionsFrom(const Config& cfg);
+
 class AuditRole {
  public:
   AuditRole(const Config& cfg, prometheus::Registry& registry,

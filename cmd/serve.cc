@@ -16,6 +16,7 @@
 #include "cmd/audit_role.h"
 #include "cmd/commands.h"
 #include "cmd/flags.h"
+#include "cmd/node_role.h"
 #include "common/certgen.h"
 #include "common/config.h"
 #include "common/files.h"
@@ -34,10 +35,10 @@ namespace kc::cmd {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: kube-customs serve [--config FILE] [--roles webhook,audit] [--listen ADDR]\n"
+    "usage: kube-customs serve [--config FILE] [--roles webhook,audit,node] [--listen ADDR]\n"
     "         [--metrics-listen ADDR] [--tls-cert FILE --tls-key FILE] [--audit-client-ca FILE]\n"
     "         [--policies DIR] [--state-dir DIR] [--audit-log-path FILE] [--log-level LEVEL]\n"
-    "         [--threads N]\n"
+    "         [--threads N] [--docker-socket PATH] [--node-name NAME]\n"
     "Without --tls-cert/--tls-key a CA and serving certificate are generated under\n"
     "STATE_DIR/tls (local use). See docs/configuration.md.\n";
 
@@ -74,6 +75,8 @@ int loadConfig(const Flags& flags, Config& cfg) {
   if (auto v = flags.get("state-dir")) cfg.stateDir = *v;
   if (auto v = flags.get("audit-log-path")) cfg.audit.logPath = *v;
   if (auto v = flags.get("log-level")) cfg.logLevel = *v;
+  if (auto v = flags.get("docker-socket")) cfg.node.dockerSocket = *v;
+  if (auto v = flags.get("node-name")) cfg.node.name = *v;
   if (auto v = flags.get("threads")) {
     try {
       cfg.server.threads = std::stoi(*v);
@@ -134,11 +137,12 @@ std::size_t connectionCap(std::size_t wanted) {
   return cap;
 }
 
-// Step: the audit role owns the state directory (checkpoint, dedupe journal, baseline,
-// memory): a second instance on it would report every finding again and overwrite the first's
-// files. The lock is held until the process exits; the webhook role alone writes no state.
+// Step: the audit and node roles own the state directory (checkpoint, dedupe journal, baseline,
+// memory; judged containers): a second instance on it would report every finding again and
+// overwrite the first's files. The lock is held until the process exits; the webhook role
+// alone writes no state.
 int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
-  if (!cfg.hasRole("audit")) return -1;
+  if (!cfg.hasRole("audit") && !cfg.hasRole("node")) return -1;
   // A state directory that does not exist is made, for this process alone (0700); one that
   // cannot be made stops the start (audit::prepareStateDir).
   std::string error;
@@ -149,17 +153,17 @@ int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
   lock = files::PidLock::tryLock(cfg.stateDir + "/kube-customs.lock", error);
   if (lock) return -1;
   std::cerr << "kube-customs serve: the state directory is in use: " << error
-            << " (one audit role per state directory)\n";
+            << " (one audit or node role per state directory)\n";
   return 1;
 }
 
 }  // namespace
 
 int runServe(const std::vector<std::string>& args) {
-  Flags flags(
-      {"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key", "audit-client-ca",
-       "policies", "state-dir", "audit-log-path", "log-level", "threads"},
-      {"help"});
+  Flags flags({"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key",
+               "audit-client-ca", "policies", "state-dir", "audit-log-path", "log-level", "threads",
+               "docker-socket", "node-name"},
+              {"help"});
   std::string error;
   if (!flags.parse(args, error)) {
     std::cerr << "kube-customs serve: " << error << "\n" << kUsage;
@@ -226,7 +230,8 @@ int runServe(const std::vector<std::string>& args) {
               {{log::field::kEventType, log::event::kPolicyLoadFailed}});
   }
 
-  std::unique_ptr<AuditRole> auditRole;  // before the routes: /readyz asks it
+  std::unique_ptr<AuditRole> auditRole;  // before the routes: /readyz asks them
+  std::unique_ptr<NodeRole> nodeRole;
   std::vector<http::Route> routes;
   routes.push_back({"GET", "/healthz", [](const http::Request&, http::Response& res) {
                       res.contentType = "text/plain";
@@ -240,6 +245,10 @@ int runServe(const std::vector<std::string>& args) {
                       } else if (auditRole && !auditRole->stateSaved()) {
                         res.status = 503;
                         res.body = "audit state cannot be saved";
+                      } else if (std::string why = nodeRole ? nodeRole->notReady() : "";
+                                 !why.empty()) {
+                        res.status = 503;
+                        res.body = why;
                       } else {
                         res.body = "ok";
                       }
@@ -268,6 +277,23 @@ int runServe(const std::vector<std::string>& args) {
     for (auto& r : auditRole->routes()) routes.push_back(std::move(r));
   }
 
+  if (cfg.hasRole("node")) {
+    node::NodeServiceOptions nodeOptions;
+    if (!nodeServiceOptionsFrom(cfg, nodeOptions, error)) {
+      std::cerr << "kube-customs serve: " << error << "\n";
+      if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
+      return 2;
+    }
+    nodeOptions.policies = policySource;
+    nodeRole = std::make_unique<NodeRole>(
+        std::make_unique<node::NodeService>(std::move(nodeOptions), *registry));
+    if (!nodeRole->start(error)) {
+      std::cerr << "kube-customs serve: " << error << "\n";
+      if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+  }
+
   http::ServerOptions opts;
   opts.maxConnections = connectionCap(cfg.server.maxConnections);
   opts.listen = cfg.server.listen;
@@ -291,6 +317,7 @@ int runServe(const std::vector<std::string>& args) {
     std::cerr << "kube-customs serve: " << error << "\n";
     server.shutdown(std::chrono::milliseconds(0));
     if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
+    if (nodeRole) nodeRole->stop(std::chrono::milliseconds(0));
     return 1;
   }
   log::info("listening", {{log::field::kEventType, log::event::kListening},
@@ -321,6 +348,7 @@ int runServe(const std::vector<std::string>& args) {
                               {"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   const bool clean = server.shutdown(millis(cfg.server.shutdownGraceSeconds));
   if (auditRole) auditRole->stop(std::chrono::seconds(5));
+  if (nodeRole) nodeRole->stop(std::chrono::seconds(5));
   exposer->shutdown(std::chrono::seconds(1));
   exposer.reset();
   log::info("stopped", {{log::field::kEventType, log::event::kShutdown}, {"clean", clean}});

@@ -61,6 +61,7 @@ struct Field {
 std::string joinRuleIds() {
   std::string out;
   for (const auto& rule : audit::kRuleCatalogue) {
+    if (!audit::readsAuditEvents(rule)) continue;
     const std::string_view id = rule.id;
     if (!out.empty()) out += ", ";
     out += id;
@@ -70,7 +71,7 @@ std::string joinRuleIds() {
 
 std::string checkRuleId(const std::string& id) {
   if (id == "*") return {};
-  if (audit::findRule(id) != nullptr) return {};
+  if (const audit::RuleInfo* r = audit::findRule(id); r && audit::readsAuditEvents(*r)) return {};
   return "unknown rule id \"" + id + "\" (expected \"*\" or one of " + joinRuleIds() + ")";
 }
 
@@ -125,6 +126,10 @@ const std::map<std::string, Field>& fields() {
                audit.detections.maxTrackedObjects),
       KC_FIELD("audit.detections.maxTrackedRequests", Type::kSize,
                audit.detections.maxTrackedRequests),
+      KC_FIELD("node.name", Type::kString, node.name),
+      KC_FIELD("node.dockerSocket", Type::kString, node.dockerSocket),
+      KC_FIELD("node.allowedOutsideKubernetes", Type::kStringList, node.allowedOutsideKubernetes),
+      KC_FIELD("node.recheckKubernetes", Type::kBool, node.recheckKubernetes),
       KC_FIELD("alertmanager.urls", Type::kStringList, alertmanager.urls),
       KC_FIELD("alertmanager.caFile", Type::kString, alertmanager.caFile),
       KC_FIELD("alertmanager.bearerTokenFile", Type::kString, alertmanager.bearerTokenFile),
@@ -139,9 +144,9 @@ const std::map<std::string, Field>& fields() {
 #undef KC_FIELD
 
 const std::set<std::string>& sections() {
-  static const std::set<std::string> kSections = {"server",           "webhook",     "tls",
-                                                  "metrics",          "policies",    "audit",
-                                                  "audit.detections", "alertmanager"};
+  static const std::set<std::string> kSections = {"server",           "webhook",      "tls",
+                                                  "metrics",          "policies",     "audit",
+                                                  "audit.detections", "alertmanager", "node"};
   return kSections;
 }
 
@@ -311,8 +316,9 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
   std::vector<ConfigError> errors;
   if (cfg.roles.empty()) errors.push_back({"roles", 0, "at least one role is needed"});
   for (const auto& r : cfg.roles) {
-    if (r != "webhook" && r != "audit")
-      errors.push_back({"roles", 0, "unknown role \"" + r + "\" (expected webhook or audit)"});
+    if (r != "webhook" && r != "audit" && r != "node")
+      errors.push_back(
+          {"roles", 0, "unknown role \"" + r + "\" (expected webhook, audit or node)"});
   }
   log::Level level;
   if (!log::parseLevel(cfg.logLevel, level))

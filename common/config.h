@@ -100,6 +100,19 @@ struct AlertmanagerConfig {
   double alertLifetimeSeconds = 3600;
 };
 
+// The node role (node/): the container runtimes on this node. Its rules' settings are read by
+// the role (cmd/node_role.cc), which refuses what it cannot use.
+struct NodeConfig {
+  std::string name;  // "": $NODE_NAME (the chart sets it from the downward API), else the host's
+  std::string dockerSocket = "/var/run/docker.sock";  // "": no Docker Engine watcher
+  // Containers expected outside Kubernetes: image:<glob>, name:<glob>, label:<key>=<glob>, or a
+  // bare image glob (node/node_rules.h).
+  std::vector<std::string> allowedOutsideKubernetes;
+  // The admission policies applied to the kubelet's containers too (static pods, what got past
+  // a failing-open webhook).
+  bool recheckKubernetes = true;
+};
+
 struct Config {
   std::vector<std::string> roles = {"webhook", "audit"};
   std::string logLevel = "info";
@@ -111,6 +124,7 @@ struct Config {
   PoliciesConfig policies;
   AuditConfig audit;
   AlertmanagerConfig alertmanager;
+  NodeConfig node;
 
   bool hasRole(const std::string& role) const;
 };

@@ -25,6 +25,8 @@ std::string_view componentName(Component c) {
       return "alertmanager";
     case Component::kBackgroundWriter:
       return "background_writer";
+    case Component::kNodeWatcher:
+      return "node_watcher";
   }
   return "http";
 }

@@ -13,10 +13,11 @@
 
 namespace kc::internal {
 
-enum class Component { kHttp, kAuditWorker, kAlertmanager, kBackgroundWriter };
-inline constexpr int kComponentCount = 4;
+enum class Component { kHttp, kAuditWorker, kAlertmanager, kBackgroundWriter, kNodeWatcher };
+inline constexpr int kComponentCount = 5;
 
-// The `component` label value: "http", "audit_worker", "alertmanager", "background_writer".
+// The `component` label value: "http", "audit_worker", "alertmanager", "background_writer",
+// "node_watcher".
 std::string_view componentName(Component c);
 
 // Logs `what` (with `context`, e.g. an auditID or a path) and counts it.

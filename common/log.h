@@ -56,6 +56,8 @@ inline constexpr const char* kAdmissionDeadlineExceeded = "admission_deadline_ex
 inline constexpr const char* kPolicyLoad = "policy_load";
 inline constexpr const char* kPolicyLoadFailed = "policy_load_failed";
 inline constexpr const char* kAuditFinding = "audit_finding";
+inline constexpr const char* kNodeFinding = "node_finding";
+inline constexpr const char* kNodeRuntime = "node_runtime";
 }  // namespace event
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };

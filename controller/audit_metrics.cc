@@ -67,6 +67,26 @@ double notAfterNow(double unixSeconds) {
 
 }  // namespace
 
+AlertCounters alertCounters(prometheus::Registry& registry) {
+  AlertCounters c;
+  c.sent = &prometheus::BuildCounter()
+                .Name("kube_customs_alertmanager_alerts_sent_total")
+                .Help("Alerts accepted by Alertmanager (re-sends included).")
+                .Register(registry)
+                .Add({});
+  c.failures = &prometheus::BuildCounter()
+                    .Name("kube_customs_alertmanager_send_failures_total")
+                    .Help("Failed attempts to post alerts to Alertmanager.")
+                    .Register(registry)
+                    .Add({});
+  c.dropped = &prometheus::BuildCounter()
+                   .Name("kube_customs_alertmanager_alerts_dropped_total")
+                   .Help("Alerts dropped because the send queue was full.")
+                   .Register(registry)
+                   .Add({});
+  return c;
+}
+
 AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
   receivedFamily_ = &prometheus::BuildCounter()
                          .Name("kube_customs_audit_events_received_total")
@@ -122,21 +142,10 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry) {
                      .Help("Bytes of audit batches waiting for detection.")
                      .Register(registry)
                      .Add({});
-  alertsSent_ = &prometheus::BuildCounter()
-                     .Name("kube_customs_alertmanager_alerts_sent_total")
-                     .Help("Alerts accepted by Alertmanager (re-sends included).")
-                     .Register(registry)
-                     .Add({});
-  alertFailures_ = &prometheus::BuildCounter()
-                        .Name("kube_customs_alertmanager_send_failures_total")
-                        .Help("Failed attempts to post alerts to Alertmanager.")
-                        .Register(registry)
-                        .Add({});
-  alertsDropped_ = &prometheus::BuildCounter()
-                        .Name("kube_customs_alertmanager_alerts_dropped_total")
-                        .Help("Alerts dropped because the send queue was full.")
-                        .Register(registry)
-                        .Add({});
+  const AlertCounters alerts = alertCounters(registry);
+  alertsSent_ = alerts.sent;
+  alertFailures_ = alerts.failures;
+  alertsDropped_ = alerts.dropped;
   auto logCounter = [&](const char* name, const char* help) {
     return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
   };

@@ -21,6 +21,15 @@ namespace kc::audit {
 
 class AuditMetrics;
 
+// kube_customs_alertmanager_{alerts_sent,send_failures,alerts_dropped}_total: one set per
+// process, counted by every door that sends alerts (registering again returns the same series).
+struct AlertCounters {
+  prometheus::Counter* sent = nullptr;
+  prometheus::Counter* failures = nullptr;
+  prometheus::Counter* dropped = nullptr;
+};
+AlertCounters alertCounters(prometheus::Registry& registry);
+
 // The per-event metrics of one source, resolved once: received, duplicate and last-event
 // updates go straight to the prometheus child without a lookup, a lock or an allocation.
 // A child is created (through AuditMetrics) the first time it is used, so series appear

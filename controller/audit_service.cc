@@ -20,10 +20,13 @@ namespace kc::audit {
 
 Alert alertFor(const Finding& f, std::chrono::system_clock::time_point now) {
   Alert a;
-  a.alertname = "KubeCustomsAuditFinding";
+  // The node door's findings (node/) carry their runtime and node.
+  const bool node = !f.runtime.empty();
+  a.alertname = node ? "KubeCustomsNodeFinding" : "KubeCustomsAuditFinding";
   a.labels = {{"rule", f.rule},
               {"severity", std::string(severityName(f.severity))},
               {"namespace", f.namespace_}};
+  if (node) a.labels["node"] = f.node;
   // Only what the finding has: an empty annotation would read as a value.
   auto put = [&](const char* key, const std::string& value) {
     if (!value.empty()) a.annotations[key] = value;
@@ -44,6 +47,10 @@ Alert alertFor(const Finding& f, std::chrono::system_clock::time_point now) {
   if (f.kind == "Pod" || f.resource == "pods") a.annotations["pod"] = f.name;
   if (!f.command.empty()) a.annotations["command"] = f.command;
   if (!f.requestUser.empty()) a.annotations["request_user"] = f.requestUser;
+  put("runtime", f.runtime);
+  put("container_id", f.containerID);
+  put("container_name", f.containerName);
+  if (node) put("image", f.image);
   if (!f.violations.empty()) {
     std::string v;
     for (const auto& x : f.violations) v += (v.empty() ? "" : "; ") + x;
@@ -56,7 +63,8 @@ Alert alertFor(const Finding& f, std::chrono::system_clock::time_point now) {
 
 void logFinding(const Finding& f) {
   nlohmann::json fields = toJson(f);
-  fields[log::field::kEventType] = log::event::kAuditFinding;
+  fields[log::field::kEventType] =
+      f.runtime.empty() ? log::event::kAuditFinding : log::event::kNodeFinding;
   log::write(log::Level::kWarn, f.summary, fields);
 }
 

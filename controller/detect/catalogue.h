@@ -40,6 +40,10 @@ enum class EventClass : uint8_t {
   kServiceAccountWrite,   // a ServiceAccount created, or a token requested for one
   // Told by the pipeline.
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
+  // Told by the node door (node/): what a container runtime on a node reports. The audit
+  // detector never dispatches these; the node door's rules read them.
+  kContainerStart,  // a container started (or found running) on a node
+  kContainerExec,   // a process started in a running container through its runtime
   kCount
 };
 
@@ -72,14 +76,14 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 34>{{
+  return std::array<RuleInfo, 36>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
        "Admitted object violates an admission policy",
        S::kLow,
        S::kHigh,
-       {C::kPodWrite, C::kServiceWrite, C::kSession},
+       {C::kPodWrite, C::kServiceWrite, C::kSession, C::kContainerStart},
        "policy-violation"},
       {"privileged-container",
        "T1611",
@@ -345,6 +349,22 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kMedium,
        {C::kPodWrite},
        "unexpected-creator-unexpected-image-source-unexpected-user-agent"},
+      {"container-outside-kubernetes",
+       "T1610",
+       "Deploy Container",
+       "Container started on a node outside Kubernetes",
+       S::kHigh,
+       S::kHigh,
+       {C::kContainerStart},
+       "container-outside-kubernetes"},
+      {"container-exec",
+       "T1609",
+       "Container Administration Command",
+       "Command run in a container through its runtime",
+       S::kLow,
+       S::kCritical,
+       {C::kContainerExec},
+       "container-exec"},
   }};
 }();
 
@@ -358,6 +378,13 @@ static_assert(
       return true;
     }(),
     "every row of the catalogue is complete: check the array's size");
+
+// Whether rule `r` reads audit events (the audit door's rules; policy-violation is at both
+// doors). The others are the node door's: no requesting identity to trust, no audit setting.
+constexpr bool readsAuditEvents(const RuleInfo& r) {
+  return (r.classes.bits &
+          ~(EventClasses{EventClass::kContainerStart, EventClass::kContainerExec}.bits)) != 0;
+}
 
 // The row of rule `id`; nullptr when there is none.
 constexpr const RuleInfo* findRule(std::string_view id) {

@@ -4,42 +4,6 @@
 
 namespace kc::audit {
 
-nlohmann::json toJson(const Finding& f) {
-  nlohmann::json j = {
-      {"rule", f.rule},
-      {"severity", std::string(severityName(f.severity))},
-      {"technique", f.technique},
-      {"techniqueName", f.techniqueName},
-      {"summary", f.summary},
-      {"auditID", f.auditID},
-      {"namespace", f.namespace_},
-      {"user", f.user},
-  };
-  auto put = [&](const char* k, const std::string& v) {
-    if (!v.empty()) j[k] = v;
-  };
-  put("stage", f.stage);
-  put("verb", f.verb);
-  put("kind", f.kind);
-  put("resource", f.resource);
-  put("subresource", f.subresource);
-  put("name", f.name);
-  put("requestUser", f.requestUser);
-  put("impersonatedUser", f.impersonatedUser);
-  put("userAgent", f.userAgent);
-  put("sourceIP", f.sourceIP);
-  put("command", f.command);
-  put("container", f.container());
-  if (f.responseCode) j["responseCode"] = f.responseCode;
-  if (f.timeMicros) j["timeMicros"] = f.timeMicros;
-  if (!f.images.empty()) j["images"] = f.images;
-  if (!f.containers.empty()) j["containers"] = f.containers;
-  if (!f.indicators.empty()) j["indicators"] = f.indicators;
-  if (!f.violations.empty()) j["violations"] = f.violations;
-  if (!f.details.empty()) j["details"] = f.details;
-  return j;
-}
-
 void appendJson(std::string& out, const Finding& f) {
   // Keys in the order toJson(f).dump() writes them (nlohmann objects are sorted by key).
   bool first = true;
@@ -65,9 +29,13 @@ void appendJson(std::string& out, const Finding& f) {
     }
     out.push_back(']');
   };
-  always("auditID", f.auditID);
+  // The node door's findings have no request and no requesting identity.
+  const bool node = !f.runtime.empty();
+  if (!node || !f.auditID.empty()) always("auditID", f.auditID);
   put("command", f.command);
   if (!f.containers.empty()) put("container", f.containers[0]);
+  put("containerID", f.containerID);
+  put("containerName", f.containerName);
   list("containers", f.containers);
   if (!f.details.empty()) {
     key("details");
@@ -81,12 +49,14 @@ void appendJson(std::string& out, const Finding& f) {
     }
     out.push_back('}');
   }
+  put("image", f.image);
   list("images", f.images);
   put("impersonatedUser", f.impersonatedUser);
   list("indicators", f.indicators);
   put("kind", f.kind);
   put("name", f.name);
   always("namespace", f.namespace_);
+  put("node", f.node);
   put("requestUser", f.requestUser);
   put("resource", f.resource);
   if (f.responseCode) {
@@ -94,6 +64,7 @@ void appendJson(std::string& out, const Finding& f) {
     kc::json::appendJsonInt(out, f.responseCode);
   }
   always("rule", f.rule);
+  put("runtime", f.runtime);
   always("severity", severityName(f.severity));
   put("sourceIP", f.sourceIP);
   put("stage", f.stage);
@@ -105,11 +76,17 @@ void appendJson(std::string& out, const Finding& f) {
     key("timeMicros");
     kc::json::appendJsonInt(out, f.timeMicros);
   }
-  always("user", f.user);
+  if (!node || !f.user.empty()) always("user", f.user);
   put("userAgent", f.userAgent);
   put("verb", f.verb);
   list("violations", f.violations);
   out.push_back('}');
+}
+
+nlohmann::json toJson(const Finding& f) {
+  std::string text;
+  appendJson(text, f);
+  return nlohmann::json::parse(text);
 }
 
 }  // namespace kc::audit

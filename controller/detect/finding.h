@@ -43,14 +43,23 @@ struct Finding {
   std::vector<std::string> violations;         // "[policy] rule (container): message"
   std::map<std::string, std::string> details;  // rule-specific, e.g. hostPaths, oldImages
 
+  // The node door's findings (node/): the container as its runtime knows it. `runtime` is set
+  // ("docker", "containerd") on every node finding and never on an audit one.
+  std::string runtime;
+  std::string containerID;
+  std::string containerName;
+  std::string image;
+  std::string node;
+
   std::string container() const { return containers.empty() ? std::string() : containers[0]; }
 };
 
-// JSON for logs, the CLI and Alertmanager annotations. Always has rule, severity, technique,
-// techniqueName, summary, auditID, namespace, user; other fields when non-empty.
-nlohmann::json toJson(const Finding& f);
-// Appends the same JSON as toJson(f).dump(-1, ' ', false, error_handler_t::replace), byte for
-// byte, without building a JSON value: for high-volume output (audit replay -o json).
+// One JSON object per finding, keys in byte order, text written by kc::json (invalid UTF-8
+// replaced with U+FFFD): for high-volume output (audit replay -o json) without building a JSON
+// value. Always has rule, severity, technique, techniqueName, summary and namespace, and for the
+// audit door's findings auditID and user; other fields when non-empty.
 void appendJson(std::string& out, const Finding& f);
+// The same object as a JSON value, for logs, the CLI and Alertmanager annotations.
+nlohmann::json toJson(const Finding& f);
 
 }  // namespace kc::audit

@@ -23,10 +23,11 @@ namespace kc::cmd {
 namespace {
 
 // The settings are checked against the detector's catalogue itself: an unknown rule id is
-// refused with the list of every rule id the detector reports, in the catalogue's order.
+// refused with the list of every rule id the audit detector reports, in the catalogue's order.
 TEST_CASE("ConfigAcceptsExactlyTheRuleIdsOfTheDetectorCatalog", "[audit_role]") {
   std::string catalog;
   for (const auto& r : audit::detectionRules()) {
+    if (!audit::readsAuditEvents(r)) continue;
     Config cfg;
     INFO(r.id);
     CHECK(applyConfigYaml("audit:\n  detections:\n    trustedIdentities:\n      " +

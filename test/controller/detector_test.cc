@@ -28,26 +28,30 @@ TEST_CASE("CatalogIsBoundedKebabCaseWithTechniques", "[detections]") {
   CHECK(findRule("nope") == nullptr);
 }
 
-// Every rule of the catalogue has a test file in test/controller/detect/ that names it, and every
-// test file there is built (named in that directory's CMakeLists.txt): a rule cannot land
-// without its tests.
+// Every rule of the catalogue has a test file that names it, and every test file there is built
+// (named in its directory's CMakeLists.txt): the audit door's rules in test/controller/detect/,
+// the node door's in test/node/. A rule cannot land without its tests.
 TEST_CASE("EveryRuleHasItsTestFile", "[detections]") {
-  const std::filesystem::path dir(KC_DETECT_TEST_DIR);
-  const std::string cmake = kc::testing::readFile((dir / "CMakeLists.txt").string());
-  std::map<std::string, std::string> files;  // file name -> text
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.ends_with("_test.cc")) continue;
-    INFO(name);
-    CHECK(cmake.find(" " + name) != std::string::npos);
-    files[name] = kc::testing::readFile(entry.path().string());
-  }
-  REQUIRE(files.size() >= 20);
+  auto testFiles = [](const std::filesystem::path& dir) {
+    const std::string cmake = kc::testing::readFile((dir / "CMakeLists.txt").string());
+    std::map<std::string, std::string> files;  // file name -> text
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.ends_with("_test.cc")) continue;
+      INFO(name);
+      CHECK(cmake.find(" " + name) != std::string::npos);
+      files[name] = kc::testing::readFile(entry.path().string());
+    }
+    return files;
+  };
+  const auto audit = testFiles(KC_DETECT_TEST_DIR);
+  const auto node = testFiles(KC_NODE_TEST_DIR);
+  REQUIRE(audit.size() >= 20);
   for (const auto& r : detectionRules()) {
     INFO(r.id);
     const std::string quoted = "\"" + std::string(r.id) + "\"";
     size_t naming = 0;
-    for (const auto& [name, text] : files) {
+    for (const auto& [name, text] : readsAuditEvents(r) ? audit : node) {
       if (text.find(quoted) != std::string::npos) ++naming;
     }
     CHECK(naming > 0);

@@ -1,4 +1,5 @@
-// The direct Finding serializer (appendJson) against toJson(f).dump(): same bytes.
+// The Finding serializer (appendJson) writes what nlohmann would: its keys in nlohmann's order
+// and its text escaped the same way, so that toJson (built from it) dumps the same bytes.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -144,6 +145,23 @@ TEST_CASE("FindingJsonIsByteForByteTheNlohmannDump") {
     f.details = {{"z-last", "1"}, {"a\"first", "\xc0"}, {"ports", "8080, 9090"}, {"", ""}};
     CHECK(direct(f) == viaNlohmann(f));
     CHECK(json::parse(direct(f)) == json::parse(viaNlohmann(f)));
+  }
+  SECTION("a node finding: container fields, no auditID or user when empty") {
+    Finding g = f;
+    g.auditID.clear();
+    g.user.clear();
+    g.runtime = "docker";
+    g.containerID = "4f2a9c";
+    g.containerName = "tunnel\xff";
+    g.image = "ngrok/ngrok:latest";
+    g.node = "worker-1";
+    CHECK(direct(g) == viaNlohmann(g));
+    const json j = json::parse(direct(g));
+    CHECK(j.count("auditID") == 0);
+    CHECK(j.count("user") == 0);
+    CHECK(j["runtime"] == "docker");
+    CHECK(j["containerName"] == "tunnel\xef\xbf\xbd");
+    CHECK(j["node"] == "worker-1");
   }
   SECTION("empty first container is left out like toJson does") {
     f.containers = {"", "app"};

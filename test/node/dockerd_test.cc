@@ -13,7 +13,7 @@
 #include "node/container.h"
 #include "node/docker_client.h"
 #include "policies/loader.h"
-#include "test/node/private_dockerd.h"
+#include "test/node/dockerd_fixture.h"
 #include "webhook/policy_store.h"
 
 namespace {
@@ -25,28 +25,6 @@ using kc::node::DockerEventKind;
 using kc::node::EventStream;
 using kc::testing::PrivateDockerd;
 using namespace std::chrono_literals;
-
-struct Daemon {
-  std::unique_ptr<PrivateDockerd> dockerd = std::make_unique<PrivateDockerd>();
-  bool started = false;
-  Daemon() { started = dockerd->start(); }
-};
-
-Daemon& daemon() {
-  static Daemon d;  // stopped by its destructor at exit
-  return d;
-}
-
-#define PRIVATE_DOCKERD_OR_SKIP(var)                                      \
-  Daemon& daemon_ = daemon();                                             \
-  if (!daemon_.started) {                                                 \
-    if (kc::testing::toolsRequired())                                     \
-      FAIL("no private dockerd: " << daemon_.dockerd->why()               \
-                                  << " (CI=true or KC_REQUIRE_TOOLS=1)"); \
-    WARN("skipped: no private dockerd: " << daemon_.dockerd->why());      \
-    return;                                                               \
-  }                                                                       \
-  PrivateDockerd& var = *daemon_.dockerd
 
 std::shared_ptr<const kc::policy::PolicySet> builtInPolicies() {
   static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());

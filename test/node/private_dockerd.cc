@@ -165,6 +165,30 @@ bool PrivateDockerd::start() {
   fs::create_directories(dir_ + "/data");
   fs::create_directories(dir_ + "/exec");
   fs::create_directories(dir_ + "/cli");
+  if (!launch()) return false;
+  // The image: busybox-static and the file a pod's service-account token lives in.
+  const std::string rootfs = dir_ + "/rootfs";
+  fs::create_directories(rootfs + "/bin");
+  fs::create_directories(rootfs + "/tmp");
+  fs::create_directories(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount");
+  fs::copy_file(kBusybox, rootfs + "/bin/busybox");
+  for (const char* applet : {"sh", "cat", "sleep", "true", "ls", "id", "echo"})
+    fs::create_symlink("busybox", rootfs + "/bin/" + applet);
+  writeFile(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount/token", "not-a-real-token\n");
+  std::string out;
+  if (runCommand("tar -C " + quote(rootfs) + " -c . | DOCKER_CONFIG=" + quote(dir_ + "/cli") +
+                     " timeout 60 " + kDockerCli + " -H " + quote("unix://" + socket_) +
+                     " import - " + kImage,
+                 out) != 0 ||
+      docker(std::string("tag ") + kImage + " " + kTunnelImage, out) != 0) {
+    why_ = "cannot import the test image: " + out;
+    stop();
+    return false;
+  }
+  return true;
+}
+
+bool PrivateDockerd::launch() {
   const std::string log = dir_ + "/dockerd.log";
   const std::vector<std::string> argv = {kDockerd,
                                          "--data-root=" + dir_ + "/data",
@@ -185,7 +209,7 @@ bool PrivateDockerd::start() {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) _exit(1);
     ::setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-    FILE* out = std::fopen(log.c_str(), "w");
+    FILE* out = std::fopen(log.c_str(), "a");
     if (out) {
       ::dup2(fileno(out), 1);
       ::dup2(fileno(out), 2);
@@ -223,26 +247,18 @@ bool PrivateDockerd::start() {
     stop();
     return false;
   }
-  // The image: busybox-static and the file a pod's service-account token lives in.
-  const std::string rootfs = dir_ + "/rootfs";
-  fs::create_directories(rootfs + "/bin");
-  fs::create_directories(rootfs + "/tmp");
-  fs::create_directories(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount");
-  fs::copy_file(kBusybox, rootfs + "/bin/busybox");
-  for (const char* applet : {"sh", "cat", "sleep", "true", "ls", "id", "echo"})
-    fs::create_symlink("busybox", rootfs + "/bin/" + applet);
-  writeFile(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount/token", "not-a-real-token\n");
-  std::string out;
-  if (runCommand("tar -C " + quote(rootfs) + " -c . | DOCKER_CONFIG=" + quote(dir_ + "/cli") +
-                     " timeout 60 " + kDockerCli + " -H " + quote("unix://" + socket_) +
-                     " import - " + kImage,
-                 out) != 0 ||
-      docker(std::string("tag ") + kImage + " " + kTunnelImage, out) != 0) {
-    why_ = "cannot import the test image: " + out;
-    stop();
-    return false;
-  }
   return true;
+}
+
+bool PrivateDockerd::restart() {
+  if (pid_ <= 0) return false;
+  ::kill(pid_, SIGTERM);
+  if (!waitExit(pid_, 20s)) {
+    ::kill(pid_, SIGKILL);
+    waitExit(pid_, 5s);
+  }
+  pid_ = -1;
+  return launch();
 }
 
 void PrivateDockerd::stop() {

@@ -29,6 +29,9 @@ class PrivateDockerd {
   // (not root, packages missing, dockerd failing to start): the caller skips or fails.
   bool start();
   void stop();
+  // Stops dockerd (its containers stop with it) and starts it again on the same directories:
+  // containers with a restart policy come back, the event history is gone. False with why().
+  bool restart();
   bool running() const { return pid_ > 0; }
   const std::string& why() const { return why_; }
 
@@ -41,6 +44,8 @@ class PrivateDockerd {
   std::string dockerOk(const std::string& args) const;
 
  private:
+  // Starts dockerd on dir_ and waits until it answers.
+  bool launch();
   std::string dir_;
   std::string socket_;
   std::string why_;

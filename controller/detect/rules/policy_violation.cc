@@ -3,6 +3,7 @@
 // would have refused is reported when it failed open, was bypassed or was down.
 #include <chrono>
 
+#include "controller/detect/policy_finding.h"
 #include "controller/detect/rules/units.h"
 #include "controller/detections.h"
 
@@ -11,13 +12,6 @@ namespace {
 
 constexpr std::string_view kWebhookDidNotStopIt =
     "the admission webhook failed open, was bypassed or was down";
-
-// A policy violation's severity as a finding: enforced high, audited medium, warned low.
-Severity severityOf(policy::Mode mode) {
-  return mode == policy::Mode::kEnforce ? Severity::kHigh
-         : mode == policy::Mode::kAudit ? Severity::kMedium
-                                        : Severity::kLow;
-}
 
 // The details and summary of a policy-violation finding on `what` ("Pod ns/name").
 void complete(Finding& f, const Event& e, const std::string& what,
@@ -56,12 +50,10 @@ class PolicyViolation final : public RuleUnit {
     std::vector<Hit> hits;
     for (const auto& viol : v.violations) {
       if (viol.mode == policy::Mode::kWarn && !ctx_.options().reportWarnViolations) continue;
-      const Severity s = severityOf(viol.mode);
+      const Severity s = violationSeverity(viol.mode);
       auto hit = [&](const std::string& container) {
         hits.push_back({"policy/" + viol.policy + "/" + viol.rule + "/" + container, container,
-                        "[" + viol.policy + "] " + viol.rule +
-                            (container.empty() ? "" : " (" + container + ")") + ": " + viol.message,
-                        s, viol.policy, viol.rule});
+                        violationLine(viol, container), s, viol.policy, viol.rule});
       };
       if (!w.ephemeralSub) {
         hit(viol.container);
@@ -173,11 +165,10 @@ class PolicyViolation final : public RuleUnit {
     bool enforced = false;
     for (const auto& viol : v.violations) {
       if (viol.mode == policy::Mode::kWarn && !ctx_.options().reportWarnViolations) continue;
-      const Severity s = severityOf(viol.mode);
+      const Severity s = violationSeverity(viol.mode);
       f.severity = maxSeverity(f.severity, s);
       enforced |= s == Severity::kHigh;
-      if (f.violations.size() < 2 * kMaxListed)
-        f.violations.push_back("[" + viol.policy + "] " + viol.rule + ": " + viol.message);
+      if (f.violations.size() < 2 * kMaxListed) f.violations.push_back(violationLine(viol, ""));
       addUnique(rules, viol.rule);
       addUnique(policiesHit, viol.policy);
     }

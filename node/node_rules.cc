@@ -1,0 +1,221 @@
+#include "node/node_rules.h"
+
+#include <algorithm>
+
+#include "controller/detect/catalogue.h"
+#include "controller/detect/policy_finding.h"
+#include "controller/exec_command.h"
+#include "policies/rules.h"
+
+namespace kc::node {
+
+using audit::Finding;
+using audit::Severity;
+
+namespace {
+
+// Lists in a finding are for people; the runtime keeps the rest (the audit door's cap too).
+constexpr std::size_t kMaxListed = 16;
+
+std::string join(const std::vector<std::string>& v, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+void addUnique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// "container tunnel (ngrok/ngrok:latest)" or "pod shop/web (container app, image ...)".
+std::string describe(const Container& c, const KubernetesInfo& k) {
+  if (k.kubernetes && !k.podName.empty())
+    return "pod " + k.podNamespace + "/" + k.podName + " (container " + k.containerName +
+           ", image " + c.image + ")";
+  return "container " + (c.name.empty() ? c.id.substr(0, 12) : c.name) + " (" + c.image + ")";
+}
+
+}  // namespace
+
+bool OutsideAllowList::parse(const std::vector<std::string>& entries, OutsideAllowList& out,
+                             std::string& error) {
+  out.entries_.clear();
+  for (const std::string& text : entries) {
+    Entry e;
+    e.text = text;
+    std::string_view rest = text;
+    std::string why;
+    if (rest.starts_with("name:")) {
+      e.kind = Entry::Kind::kName;
+      e.pattern = std::string(rest.substr(5));
+      if (e.pattern.empty()) why = "an empty name pattern";
+    } else if (rest.starts_with("label:")) {
+      e.kind = Entry::Kind::kLabel;
+      rest.remove_prefix(6);
+      const std::size_t eq = rest.find('=');
+      if (eq == std::string_view::npos || eq == 0) {
+        why = "expected label:<key>=<value glob>";
+      } else {
+        e.key = std::string(rest.substr(0, eq));
+        e.pattern = std::string(rest.substr(eq + 1));
+      }
+    } else {
+      if (rest.starts_with("image:")) rest.remove_prefix(6);
+      e.kind = Entry::Kind::kImage;
+      if (!policy::ImageGlob::parse(rest, e.image, &why) && why.empty()) why = "not an image glob";
+    }
+    if (!why.empty()) {
+      error = "node.allowedOutsideKubernetes entry \"" + text + "\": " + why;
+      return false;
+    }
+    out.entries_.push_back(std::move(e));
+  }
+  return true;
+}
+
+std::string OutsideAllowList::allows(const Container& c) const {
+  policy::ImageRef ref;
+  const bool haveRef = policy::parseImageRef(c.image, ref);
+  for (const Entry& e : entries_) {
+    switch (e.kind) {
+      case Entry::Kind::kImage:
+        if (haveRef && e.image.matches(ref)) return e.text;
+        break;
+      case Entry::Kind::kName:
+        if (policy::wildcardMatch(e.pattern, c.name)) return e.text;
+        break;
+      case Entry::Kind::kLabel:
+        if (const std::string* v = c.label(e.key); v && policy::wildcardMatch(e.pattern, *v))
+          return e.text;
+        break;
+    }
+  }
+  return {};
+}
+
+Finding containerFinding(std::string_view rule, const Container& c, const KubernetesInfo& k,
+                         const NodeRuleOptions& o, std::chrono::system_clock::time_point now) {
+  Finding f;
+  f.rule = std::string(rule);
+  if (const audit::RuleInfo* r = audit::findRule(rule)) {
+    f.technique = std::string(r->technique);
+    f.techniqueName = std::string(r->techniqueName);
+    f.severity = r->lowest;
+  }
+  f.runtime = std::string(runtimeName(c.runtime));
+  f.containerID = c.id;
+  f.containerName = c.name;
+  f.image = c.image;
+  f.node = o.nodeName;
+  f.timeMicros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  if (!c.imageId.empty()) f.details["imageID"] = c.imageId;
+  if (!c.namespace_.empty()) f.details["runtimeNamespace"] = c.namespace_;
+  if (k.kubernetes) {
+    f.kind = "Pod";
+    f.namespace_ = k.podNamespace;
+    f.name = k.podName;
+    if (!k.containerName.empty()) f.containers.push_back(k.containerName);
+  } else {
+    f.kind = "Container";
+    f.name = c.name;
+  }
+  return f;
+}
+
+std::vector<Finding> judgeContainer(const Container& c, const policy::PolicySet* policies,
+                                    const NodeRuleOptions& o,
+                                    std::chrono::system_clock::time_point now, bool gone) {
+  std::vector<Finding> out;
+  const KubernetesInfo k = classify(c);
+  if (k.sandbox) return out;
+  const std::string allowedBy = k.kubernetes ? std::string() : o.allowed.allows(c);
+  const bool outside = !k.kubernetes && allowedBy.empty();
+  const std::string what = describe(c, k);
+  const std::string command = c.commandLine(1024);
+
+  if (outside) {
+    Finding f = containerFinding("container-outside-kubernetes", c, k, o, now);
+    f.severity = Severity::kHigh;
+    f.command = command;
+    if (!c.startedAt.empty()) f.details["startedAt"] = c.startedAt;
+    if (!c.user.empty()) f.details["user"] = c.user;
+    if (gone) f.details["inspected"] = "false: gone before it could be inspected";
+    if (c.clamped) f.details["clamped"] = "true";
+    f.summary = what + " started on node " + (o.nodeName.empty() ? "?" : o.nodeName) +
+                " outside Kubernetes" + (command.empty() ? "" : ": `" + command + "`");
+    out.push_back(std::move(f));
+  }
+
+  // The policies: always for what is outside Kubernetes (allow-listed or not: the allow-list
+  // says who may start containers there, not what they may run), as a re-check for the
+  // kubelet's containers.
+  if (!policies || (k.kubernetes && !o.recheckKubernetes)) return out;
+  const auto at = std::chrono::floor<std::chrono::seconds>(now);
+  const ContainerVerdict v = judge(*policies, c, k, at);
+  if (!v.error.empty()) return out;
+  Finding f = containerFinding("policy-violation", c, k, o, now);
+  std::vector<std::string> rules, policyNames;
+  bool enforced = false;
+  f.severity = Severity::kLow;
+  for (const auto& viol : v.verdict.violations) {
+    if (viol.mode == policy::Mode::kWarn && !o.reportWarnViolations) continue;
+    const Severity s = audit::violationSeverity(viol.mode);
+    f.severity = audit::maxSeverity(f.severity, s);
+    enforced |= s == Severity::kHigh;
+    if (f.violations.size() < 2 * kMaxListed)
+      f.violations.push_back(audit::violationLine(viol, ""));
+    addUnique(rules, viol.rule);
+    addUnique(policyNames, viol.policy);
+  }
+  if (rules.empty()) return out;
+  f.details["rules"] = join(rules);
+  f.details["policies"] = join(policyNames);
+  f.details["judgedNamespace"] = v.namespace_;
+  if (gone) f.details["inspected"] = "false: judged from its image and name only";
+  f.command = command;
+  f.summary =
+      what + " on node " + (o.nodeName.empty() ? "?" : o.nodeName) +
+      (enforced ? " runs despite enforced policy violations (" : " violates audited policies (") +
+      join(rules) + ")";
+  if (enforced)
+    f.summary += k.kubernetes
+                     ? ": the admission webhook failed open, was bypassed or was down, or it is a "
+                       "static pod"
+                     : ": started beside the kubelet, where no admission webhook sees it";
+  if (!allowedBy.empty()) f.details["allowedOutsideKubernetesBy"] = allowedBy;
+  out.push_back(std::move(f));
+  return out;
+}
+
+std::optional<Finding> judgeExec(const Container& c, const ExecSeen& exec, const NodeRuleOptions& o,
+                                 std::chrono::system_clock::time_point now) {
+  const KubernetesInfo k = classify(c);
+  const audit::CommandScore score = audit::scoreCommand(exec.command);
+  if (k.kubernetes && score.indicators.empty()) return std::nullopt;
+  Finding f = containerFinding("container-exec", c, k, o, now);
+  f.severity = audit::maxSeverity(Severity::kLow, score.severity);
+  if (exec.privileged) {
+    f.severity = audit::maxSeverity(f.severity, Severity::kMedium);
+    f.details["privileged"] = "true";
+  }
+  f.command = score.commandLine;
+  std::vector<std::string> ids;
+  for (const auto& ind : score.indicators) {
+    if (f.indicators.size() < kMaxListed)
+      f.indicators.push_back(ind.id + " (" + ind.technique + "): " + ind.evidence);
+    ids.push_back(ind.id);
+  }
+  if (!exec.user.empty()) f.details["user"] = exec.user;
+  if (!exec.execId.empty()) f.details["execID"] = exec.execId;
+  f.summary = "`" + (f.command.empty() ? std::string("?") : f.command) + "` run in " +
+              describe(c, k) + " on node " + (o.nodeName.empty() ? "?" : o.nodeName) +
+              (k.kubernetes ? "" : ", outside Kubernetes");
+  if (!ids.empty()) f.summary += " [" + join(ids) + "]";
+  return f;
+}
+
+}  // namespace kc::node

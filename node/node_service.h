@@ -1,0 +1,128 @@
+#pragma once
+// The node door's runtime, as `serve --roles node` runs it on every node: one watcher thread
+// per container runtime (Docker Engine today) that takes the runtime's inventory when it
+// connects and then follows its event stream, judges each container that starts with the node
+// rules (node/node_rules.h) and each exec with the exec scorer, and hands the findings to the
+// same outputs as the audit door: one JSON log line each, counters by rule and severity, and an
+// Alertmanager alert.
+//
+//   NodeService s(options, registry); s.start(error); ... s.ready() ...; s.stop(deadline)
+//
+// Every container is judged once: the ids judged are appended to a journal in the state
+// directory (keyed with a secret of its own, like the audit door's reported sessions) before
+// the next event is read, so a restart of the agent or of the runtime reports nothing twice;
+// what started while the agent or the runtime was away is found in the inventory taken on
+// every (re)connection and in the events since the last one seen.
+// Thread-safety: start(), stop(), ready() and the accessors from any thread; the rest runs on
+// the watcher threads.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controller/alertmanager.h"
+#include "controller/dedupe.h"
+#include "controller/detect/finding.h"
+#include "controller/key_set.h"
+#include "node/docker_client.h"
+#include "node/node_metrics.h"
+#include "node/node_rules.h"
+#include "policies/engine.h"
+
+namespace kc::node {
+
+struct NodeServiceOptions {
+  NodeRuleOptions rules;
+  // The policy set in force (the webhook's store, or the built-in defaults); null: none.
+  std::function<std::shared_ptr<const policy::PolicySet>()> policies;
+  std::string dockerSocket;  // "" disables the Docker Engine watcher
+  DockerLimits dockerLimits;
+  // The state directory's files: the journal of judged containers and the resume points. ""
+  // keeps nothing (every start judges the running containers again).
+  std::string judgedJournal;       // e.g. STATE_DIR/node-judged.journal
+  std::string resumeFile;          // e.g. STATE_DIR/node-resume.json
+  std::size_t maxJudged = 50'000;  // ids remembered; the oldest are forgotten first
+  // Reconnecting: the first retry after this, doubling up to reconnectMax.
+  std::chrono::milliseconds reconnectMin{100};
+  std::chrono::milliseconds reconnectMax{5000};
+  // How long a read of the event stream waits before the watcher looks at its other duties
+  // (saving the resume point, stopping).
+  std::chrono::milliseconds idleWait{250};
+  // Each finding before its alert (serve: the log line).
+  std::function<void(const audit::Finding&)> onFinding;
+  audit::AlertmanagerOptions alerts;  // no urls: no alerts
+};
+
+class NodeService {
+ public:
+  NodeService(NodeServiceOptions options, prometheus::Registry& registry);
+  ~NodeService();
+  NodeService(const NodeService&) = delete;
+  NodeService& operator=(const NodeService&) = delete;
+
+  // Loads the journal and the resume points, starts the Alertmanager client and a watcher per
+  // configured runtime. False and `error` when the state cannot be used or nothing is
+  // configured. A runtime that is not there yet is not an error: it is retried.
+  bool start(std::string& error);
+  // Stops the watchers (a runtime call under way ends by its timeout), saves the resume
+  // points, flushes alerts until the deadline.
+  void stop(std::chrono::milliseconds deadline);
+
+  // Some configured runtime has its event stream open.
+  bool ready() const;
+  // For /readyz: what is not ready ("" when ready).
+  std::string notReady() const;
+  RuntimeState state(Runtime r) const;
+
+  NodeMetrics& metrics() { return metrics_; }
+  // Findings handed to the outputs since start (tests, benchmarks).
+  std::uint64_t findings() const { return findings_.load(); }
+  // The Docker client's counters (null without the Docker watcher).
+  const DockerStats* dockerStats() const;
+
+ private:
+  class DockerWatcher;
+  friend class DockerWatcher;
+
+  // Whether the container was judged before (by this process or an earlier one).
+  bool judged(Runtime r, const std::string& id);
+  // Records it as judged (journal append); the findings go out first.
+  void markJudged(Runtime r, const std::string& id);
+  void emit(std::vector<audit::Finding> findings);
+  std::shared_ptr<const policy::PolicySet> policies() const;
+  void setState(Runtime r, RuntimeState s);
+  // Resume points: the newest event time seen per runtime (nanoseconds since the epoch).
+  std::int64_t resumePoint(Runtime r) const;
+  void saveResume(Runtime r, std::int64_t nano);
+  // Sleeps up to `d`; false when stopping.
+  bool pause(std::chrono::milliseconds d);
+
+  NodeServiceOptions options_;
+  NodeMetrics metrics_;
+  std::unique_ptr<audit::AlertmanagerClient> alerts_;
+  std::atomic<std::uint64_t> findings_{0};
+
+  mutable std::mutex mu_;  // judged set, journal, resume points, outputs
+  audit::DedupeSecret secret_;
+  std::unique_ptr<audit::DedupeJournal> journal_;
+  std::unique_ptr<audit::KeyFifoSet> judged_;
+  std::int64_t judgedStamp_ = 0;
+  std::size_t journalRecords_ = 0;
+  std::int64_t dockerResume_ = 0;
+  std::int64_t dockerResumeSaved_ = 0;
+
+  std::atomic<RuntimeState> dockerState_{RuntimeState::kDisabled};
+  std::unique_ptr<DockerWatcher> docker_;
+
+  std::mutex stopMu_;
+  std::condition_variable stopCv_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace kc::node
