@@ -313,9 +313,9 @@ std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
   // cannot tell and is judged as new.
   const std::string key = std::string(utf8::prefix(e.objectRef.namespace_, 253)) + "/" +
                           std::string(utf8::prefix(e.objectRef.name, 253));
-  auto it = services_.find(key);
-  if (e.verb != "create" && it != services_.end()) {
-    w.was = it->second;
+  const ServiceExposure* seen = services_.find(key);
+  if (e.verb != "create" && seen != nullptr) {
+    w.was = *seen;
   } else if (e.verb == "patch") {
     const element patch = e.hasRequestObject ? e.requestObject : policy::nullElement();
     element ps;
@@ -327,15 +327,7 @@ std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
     // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
     if (!touched && !patch.is_array()) w.was = now;
   }
-  if (it == services_.end()) {
-    while (!order_.empty() && services_.size() >= kMaxServices) {
-      services_.erase(order_.front());
-      order_.pop_front();
-    }
-    order_.push_back(key);
-    it = services_.emplace(key, ServiceExposure{}).first;
-  }
-  it->second = now;
+  services_.put(key, now);
   return w;
 }
 

@@ -12,16 +12,15 @@
 //
 // Adding a rule: docs/architecture.md, "Adding a detection rule".
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "controller/audit_event.h"
 #include "controller/baseline.h"
+#include "controller/detect/bounded_map.h"
 #include "controller/detect/catalogue.h"
 #include "controller/detect/finding.h"
 #include "controller/exec_command.h"
@@ -180,9 +179,8 @@ class ServiceMemory {
   std::optional<ServiceWrite> observe(const Event& e);
 
  private:
-  std::unordered_map<std::string, ServiceExposure> services_;
-  std::deque<std::string> order_;
   static constexpr size_t kMaxServices = 16'384;
+  BoundedMap<ServiceExposure> services_{kMaxServices};
 };
 
 // An exec, attach or portforward into a pod that the API server allowed.
