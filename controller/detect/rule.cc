@@ -276,6 +276,21 @@ void PodWrite::report(std::string_view rule, const std::vector<Hit>& hits, const
   out.push_back(std::move(f));
 }
 
+const std::vector<std::string>& PodWrite::hostPaths() {
+  if (!hostPaths_) {
+    hostPaths_.emplace();
+    for (const auto& v : pod.volumes) {
+      if (v.type == "hostPath") hostPaths_->push_back(normalizeHostPath(v.hostPath));
+    }
+  }
+  return *hostPaths_;
+}
+
+bool PodWrite::mountsHostRoot() {
+  const std::vector<std::string>& paths = hostPaths();
+  return std::find(paths.begin(), paths.end(), "/") != paths.end();
+}
+
 std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
   const element obj = judgedObject(e);
   if (!obj.is_object()) return std::nullopt;

@@ -114,6 +114,11 @@ class PodWrite {
     return !ephemeralSub || c.kind == policy::ContainerKind::kEphemeral;
   }
   bool isEphemeral(std::string_view container) const;
+  // The paths of the pod's hostPath volumes, lexically normalized (normalizeHostPath), in the
+  // order of the volumes; worked out once, on first use.
+  const std::vector<std::string>& hostPaths();
+  // Whether a hostPath volume mounts the host's root file system ("/").
+  bool mountsHostRoot();
   // "Pod ns/name".
   std::string what() const;
   // A finding of `rule` on this object, attributed to the actor.
@@ -145,6 +150,7 @@ class PodWrite {
   const TrackedObject* owner_ = nullptr;
   size_t ownerKeys_ = 0;
   std::vector<std::string> ephemeralNames_;
+  std::optional<std::vector<std::string>> hostPaths_;
 };
 
 // The exposure of a Service as remembered: what a change adds is reported.
