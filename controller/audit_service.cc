@@ -62,13 +62,23 @@ void logFinding(const Finding& f) {
 
 namespace {
 
+// Replaces the NUL bytes of `text` with line ends.
+void nulsToLineEnds(char* text, std::size_t n) {
+  char* const end = text + n;
+  for (char* p = text; p != end; ++p) {
+    p = static_cast<char*>(std::memchr(p, '\0', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) return;
+    *p = '\n';
+  }
+}
+
 // Feeds a stream that cannot be mapped (stdin, a pipe; regular files go through
 // readMappedLines) to the pipeline in chunks of whole lines; a line longer than `maxLine` is
-// skipped to its newline and counted as dropped. A reader thread fills buffers that keep
-// simdjson's padding after the text (so the parser copies nothing) while this thread parses
-// and runs the detections on the previous one; only the partial last line of a chunk is
-// copied, to the front of the next buffer. At most kBuffers chunks exist at any time.
-// `flush` runs after each chunk (output written while the input is still read).
+// skipped to its newline and counted as dropped. NUL bytes end lines, as in readMappedLines. A
+// reader thread fills buffers that keep simdjson's padding after the text (so the parser copies
+// nothing) while this thread parses and runs the detections on the previous one; only the
+// partial last line of a chunk is copied, to the front of the next buffer. At most kBuffers chunks
+// exist at any time. `flush` runs after each chunk (output written while the input is still read).
 bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
                   std::size_t maxLine, uint64_t& tooLong, const std::function<void()>& flush) {
   constexpr std::size_t kChunk = 4u << 20;
@@ -111,6 +121,9 @@ bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
         }
         const std::size_t start = len;
         len += n;
+        // NUL bytes end lines, as in a regular file (readMappedLines) and the log follower, so
+        // that the event written after a run of them is read.
+        nulsToLineEnds(c.buf.data() + start, n);
         if (skipping) {
           const char* nl = static_cast<const char*>(std::memchr(c.buf.data() + start, '\n', n));
           if (nl == nullptr) {

@@ -118,7 +118,7 @@ TEST_CASE("ReplayOfAnEventListOverTheDocumentCapSaysSoAndExitsOne", "[replay]") 
                              R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" +
                              items + "]}\n");
   const std::string bin = kc::testing::kubeCustomsBinary();
-  for (const std::string input : {dir.file("list.json"), "- < " + dir.file("list.json")}) {
+  for (const std::string& input : {dir.file("list.json"), "- < " + dir.file("list.json")}) {
     INFO(input);
     const Replayed r = replay(bin + " audit replay -o json " + input);
     CHECK(r.rc == 1);
@@ -201,6 +201,28 @@ TEST_CASE("ReplayReadsTheEventAfterARunOfNulBytes", "[replay]") {
   CHECK(r.rc == 0);
   CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-3"});
   CHECK(r.summary == "replayed 2 events: 2 findings, 0 duplicates, 1 rejected");
+}
+
+// The same log read from stdin (through the reader thread, not the memory map): the event after
+// the NULs is read as well, whether the run of them falls inside a read or across reads.
+TEST_CASE("ReplayFromStdinReadsTheEventAfterARunOfNulBytes", "[replay]") {
+  TempDir dir;
+  std::string text = execEvent(1) + "\n" + execEvent(2).substr(0, 200) + std::string(4096, '\0') +
+                     execEvent(3) + "\n";
+  // A run of NULs ending just past the reader's first 4 MiB read, then an event.
+  text += std::string((4u << 20) + 100 - text.size(), '\0') + execEvent(4) + "\n";
+  kc::testing::writeFile(dir.file("audit.log"), text);
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  for (const std::string& command :
+       {bin + " audit replay -o json - < " + dir.file("audit.log"),
+        "cat " + dir.file("audit.log") + " | " + bin + " audit replay -o json -",
+        bin + " audit replay -o json " + dir.file("audit.log")}) {
+    INFO(command);
+    const Replayed r = replay(command);
+    CHECK(r.rc == 0);
+    CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-3", "id-4"});
+    CHECK(r.summary == "replayed 3 events: 3 findings, 0 duplicates, 1 rejected");
+  }
 }
 
 // The finding lines of a replay (-o json), in output order; the summary line left out.
