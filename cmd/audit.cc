@@ -3,9 +3,11 @@
 
 #include <sched.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "cmd/audit_role.h"
@@ -24,7 +26,7 @@ constexpr const char* kReplayUsage =
     "usage: kube-customs audit replay FILE|- [-o text|json] [--policies DIR | --no-policies]\n"
     "                                 [--baseline FILE [--update-baseline]]\n"
     "                                 [--learning-period-hours H] [--memory FILE]\n"
-    "                                 [--config FILE]\n"
+    "                                 [--config FILE] [--explain-rejected]\n"
     "Runs the audit detections over audit events (JSON lines as the log backend writes them,\n"
     "or EventList / array documents) and prints one finding per line. The admission policies\n"
     "are re-applied (built-in defaults unless --policies or --no-policies); the baseline rules\n"
@@ -32,7 +34,13 @@ constexpr const char* kReplayUsage =
     "is behind each, what was already reported for it) and the sessions already reported\n"
     "(beside it, FILE without .jsonl plus .requests.journal) from one replay to the next: loaded\n"
     "before, saved after. --config FILE takes the detection tuning (audit.detections), the\n"
-    "learning period and the policy directory of a serve configuration file (the flags win).\n";
+    "learning period and the policy directory of a serve configuration file (the flags win).\n"
+    "A summary goes to stderr: events, findings, duplicates, rejected, and the rejected by\n"
+    "reason. --explain-rejected also prints, to stderr, the line number and reason of each\n"
+    "rejection (the first 1000; then how many more).\n";
+
+// --explain-rejected lists at most this many rejections, then counts the rest.
+constexpr uint64_t kMaxExplained = 1000;
 
 constexpr const char* kBaselineUsage =
     "usage: kube-customs baseline show --file FILE\n"
@@ -42,7 +50,7 @@ constexpr const char* kBaselineUsage =
 
 int runReplay(const std::vector<std::string>& args) {
   Flags flags({"o", "output", "policies", "baseline", "learning-period-hours", "memory", "config"},
-              {"help", "no-policies", "update-baseline"});
+              {"help", "no-policies", "update-baseline", "explain-rejected"});
   std::string error;
   const bool parsed = flags.parse(args, error);
   if (parsed && flags.has("help")) {
@@ -150,7 +158,16 @@ int runReplay(const std::vector<std::string>& args) {
     std::cerr << "kube-customs audit replay: cannot open " << path << "\n";
     return 2;
   }
-  const audit::AuditService::ReplayResult r = service.replay(in, flushJson);
+  // Each rejection, as the parser meets it.
+  uint64_t explained = 0;
+  audit::AuditService::RejectedLine explain;
+  if (flags.has("explain-rejected")) {
+    explain = [&explained](uint64_t line, std::string_view reason) {
+      if (explained++ < kMaxExplained)
+        std::cerr << "rejected line " << line << ": " << reason << "\n";
+    };
+  }
+  const audit::AuditService::ReplayResult r = service.replay(in, flushJson, explain);
   if (!r.ok && !r.error.empty())
     std::cerr << "kube-customs audit replay: " << path << ": " << r.error << "\n";
   const uint64_t tooLong = r.tooLong;
@@ -162,6 +179,23 @@ int runReplay(const std::vector<std::string>& args) {
   std::cerr << "replayed " << pipeline.events() << " events: " << pipeline.findings()
             << " findings, " << pipeline.duplicates() << " duplicates, "
             << s.rejectedTotal() + tooLong << " rejected\n";
+  // Why, so that a file that produced nothing says what was wrong with it.
+  if (s.rejectedTotal() + tooLong > 0) {
+    std::cerr << "rejected by reason:";
+    const char* sep = " ";
+    for (std::size_t i = 0; i < audit::kRejectReasonCount; ++i) {
+      const auto reason = static_cast<audit::RejectReason>(i);
+      const uint64_t n =
+          s.rejectedFor(reason) + (reason == audit::RejectReason::kTooLarge ? tooLong : 0);
+      if (n == 0) continue;
+      std::cerr << sep << audit::rejectReasonName(reason) << " " << n;
+      sep = ", ";
+    }
+    std::cerr << "\n";
+  }
+  if (explained > kMaxExplained)
+    std::cerr << "rejected lines not listed: " << explained - kMaxExplained
+              << " (--explain-rejected lists the first " << kMaxExplained << ")\n";
   // What is over a size cap is skipped whole: every event of an EventList over the document
   // cap went unjudged, which must not pass for a clean replay.
   const uint64_t tooLarge = s.rejectedFor(audit::RejectReason::kTooLarge) + tooLong;

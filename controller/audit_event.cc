@@ -48,8 +48,6 @@ RejectReason reasonForError(simdjson::error_code e) {
   }
 }
 
-void reject(ParseStats& s, RejectReason r) { ++s.rejected[static_cast<size_t>(r)]; }
-
 bool isBlank(std::string_view s) {
   for (char c : s) {
     if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
@@ -465,7 +463,13 @@ EventParser::EventParser(ParserLimits limits)
   }
 }
 
+void EventParser::reject(ParseStats& stats, RejectReason r) {
+  ++stats.rejected[static_cast<size_t>(r)];
+  if (onReject_) onReject_(r, document_);
+}
+
 ParseStats EventParser::parse(std::string_view document, const Callback& onEvent) {
+  document_ = document;
   ParseStats stats;
   ++stats.documents;
   if (document.size() > limits_.maxDocumentBytes) {
@@ -561,6 +565,7 @@ ParseStats EventParser::parseLinesPadded(std::string_view buffer, const Callback
             break;
           }
           ++total.documents;
+          document_ = src;
           if (src.size() > limits_.maxDocumentBytes) {
             reject(total, RejectReason::kTooLarge);
           } else {

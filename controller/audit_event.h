@@ -150,7 +150,15 @@ class EventParser {
   // MiB per call and a second core (the thread and its parser live for one call).
   void setStage1Thread(bool on) { stream_.threaded = on; }
 
+  // Called on each rejection counted in the ParseStats, with its reason and the text of the
+  // document it is in (the line; for an item of an EventList, the whole list), which lies
+  // within the buffer given to parse() or parseLines(padded) (an unpadded parseLines copies).
+  // Empty (the default): nothing is called.
+  using RejectHook = std::function<void(RejectReason, std::string_view document)>;
+  void setRejectHook(RejectHook hook) { onReject_ = std::move(hook); }
+
  private:
+  void reject(ParseStats& stats, RejectReason r);
   ParseStats parseLinesPadded(std::string_view buffer, const Callback& onEvent);
   ParseStats parseLinesOneByOne(std::string_view buffer, const Callback& onEvent);
   void visitDocument(simdjson::dom::element root, std::string_view doc, ParseStats& stats,
@@ -167,6 +175,8 @@ class EventParser {
   simdjson::dom::parser stream_;  // parse_many over JSON lines
   std::string padded_;            // copy of unpadded input for parse_many
   Event event_;                   // reused to keep vector capacity
+  RejectHook onReject_;
+  std::string_view document_;  // the document being read, for onReject_
 };
 
 }  // namespace kc::audit

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -70,21 +71,36 @@ void logFinding(const Finding& f) {
 
 namespace {
 
+// Replaces the NUL bytes of `text` with line ends.
+void nulsToLineEnds(char* text, std::size_t n) {
+  char* const end = text + n;
+  for (char* p = text; p != end; ++p) {
+    p = static_cast<char*>(std::memchr(p, '\0', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) return;
+    *p = '\n';
+  }
+}
+
 // Feeds a stream that cannot be mapped (stdin, a pipe; regular files go through
 // readMappedLines) to the pipeline in chunks of whole lines; a line longer than `maxLine` is
-// skipped to its newline and counted as dropped. A reader thread fills buffers that keep
-// simdjson's padding after the text (so the parser copies nothing) while this thread parses
-// and runs the detections on the previous one; only the partial last line of a chunk is
-// copied, to the front of the next buffer. At most kBuffers chunks exist at any time.
-// `flush` runs after each chunk (output written while the input is still read).
+// skipped to its newline and counted as dropped. NUL bytes end lines, as in readMappedLines. A
+// reader thread fills buffers that keep simdjson's padding after the text (so the parser copies
+// nothing) while this thread parses and runs the detections on the previous one; only the partial
+// last line of a chunk is copied, to the front of the next buffer. At most kBuffers chunks exist at
+// any time. `flush` runs after each chunk (output written while the input is still read).
+// `onChunk` (optional) is called with each chunk before it is parsed, and `onTooLong` (optional)
+// for each over-long line skipped, in input order with the chunks.
 bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
-                  std::size_t maxLine, uint64_t& tooLong, const std::function<void()>& flush) {
+                  std::size_t maxLine, uint64_t& tooLong, const std::function<void()>& flush,
+                  const std::function<void(std::string_view chunk)>& onChunk,
+                  const std::function<void()>& onTooLong) {
   constexpr std::size_t kChunk = 4u << 20;
   constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
   constexpr std::size_t kBuffers = 3;
   struct Chunk {
     std::vector<char> buf;
-    std::size_t len = 0;  // whole lines (or, last, the unterminated tail of the input)
+    std::size_t len = 0;   // whole lines (or, last, the unterminated tail of the input)
+    uint64_t tooLong = 0;  // over-long lines skipped before these
   };
   std::mutex mu;
   std::condition_variable cv;
@@ -119,6 +135,9 @@ bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
         }
         const std::size_t start = len;
         len += n;
+        // NUL bytes end lines, as in a regular file (readMappedLines) and the log follower, so
+        // that the event written after a run of them is read.
+        nulsToLineEnds(c.buf.data() + start, n);
         if (skipping) {
           const char* nl = static_cast<const char*>(std::memchr(c.buf.data() + start, '\n', n));
           if (nl == nullptr) {
@@ -141,6 +160,7 @@ bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
         }
         if (len > maxLine) {
           ++tooLong;
+          ++c.tooLong;
           metrics.dropped("replay", "too_large");
           len = 0;
           skipping = true;
@@ -150,7 +170,7 @@ bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
       if (eof && skipping) len = 0;  // the over-long last line ends with the input
       c.len = len;
       std::lock_guard lk(mu);
-      (len > 0 ? full : empty).push_back(std::move(c));
+      (len > 0 || c.tooLong > 0 ? full : empty).push_back(std::move(c));
       if (eof) {
         readError = std::ferror(in) != 0;
         done = true;
@@ -184,9 +204,17 @@ bool replayStream(std::FILE* in, AuditPipeline& pipeline, AuditMetrics& metrics,
       c = std::move(full.front());
       full.pop_front();
     }
-    // Everything after the text, the padding included, is readable.
-    pipeline.processLines(std::string_view(c.buf.data(), c.len), "replay", true);
-    flush();
+    if (onTooLong) {
+      for (uint64_t i = 0; i < c.tooLong; ++i) onTooLong();
+    }
+    if (c.len > 0) {
+      // Everything after the text, the padding included, is readable.
+      const std::string_view text(c.buf.data(), c.len);
+      if (onChunk) onChunk(text);
+      pipeline.processLines(text, "replay", true);
+      flush();
+    }
+    c.tooLong = 0;
     std::lock_guard lk(mu);
     empty.push_back(std::move(c));
     cv.notify_all();
@@ -531,23 +559,94 @@ void AuditService::stop(std::chrono::milliseconds deadline) {
   if (alerts_) alerts_->stop(deadline);
 }
 
-AuditService::ReplayResult AuditService::replay(std::FILE* in, const std::function<void()>& flush) {
+namespace {
+
+// The line number of each rejection of a replay: the chunks handed to the parser are whole lines
+// in input order, so a rejected document's line is the chunk's first line plus the line ends
+// before it in the chunk (counted as rejections come, in order). A chunk's own line ends are
+// counted when it starts: its memory may be gone once it was parsed (a map window).
+class LineCounter {
+ public:
+  // The next chunk, after the previous one was parsed.
+  void startChunk(std::string_view chunk) {
+    finishChunk();
+    chunk_ = chunk;
+    counted_ = 0;
+    after_ = line_ + static_cast<uint64_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+  }
+  // A line skipped between chunks (too long to be handed over): its number.
+  uint64_t skipLine() {
+    finishChunk();
+    return line_++;
+  }
+  // The line of `document`, text within the current chunk.
+  uint64_t lineOf(std::string_view document) {
+    const char* p = document.data();
+    if (chunk_.data() != nullptr && p >= chunk_.data() && p <= chunk_.data() + chunk_.size()) {
+      const std::size_t at = static_cast<std::size_t>(p - chunk_.data());
+      if (at > counted_) {
+        line_ +=
+            static_cast<uint64_t>(std::count(chunk_.data() + counted_, chunk_.data() + at, '\n'));
+        counted_ = at;
+      }
+    }
+    return line_;
+  }
+
+ private:
+  void finishChunk() {
+    if (chunk_.data() == nullptr) return;
+    line_ = after_;
+    chunk_ = {};
+    counted_ = 0;
+  }
+  std::string_view chunk_;   // empty between chunks
+  std::size_t counted_ = 0;  // bytes of chunk_ whose line ends are counted in line_
+  uint64_t line_ = 1;
+  uint64_t after_ = 1;  // the line after chunk_
+};
+
+}  // namespace
+
+AuditService::ReplayResult AuditService::replay(std::FILE* in, const std::function<void()>& flush,
+                                                const RejectedLine& onRejected) {
   ReplayResult result;
+  // Line numbers are counted only when asked for.
+  LineCounter lines;
+  std::function<void(std::string_view)> onChunk;
+  std::function<void()> onTooLong;
+  if (onRejected) {
+    pipeline_->setRejectHook([&](RejectReason r, std::string_view document) {
+      onRejected(lines.lineOf(document), rejectReasonName(r));
+    });
+    onChunk = [&](std::string_view chunk) { lines.startChunk(chunk); };
+    onTooLong = [&] { onRejected(lines.skipLine(), rejectReasonName(RejectReason::kTooLarge)); };
+  }
+  struct Unhook {
+    AuditPipeline& p;
+    bool hooked;
+    ~Unhook() {
+      if (hooked) p.setRejectHook(nullptr);
+    }
+  } unhook{*pipeline_, static_cast<bool>(onRejected)};
   struct stat st {};
   if (in != stdin && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)) {
     // A regular file is parsed where the page cache holds it (no copy, no reader thread).
-    const MappedReadResult r =
-        readMappedLines(fileno(in), static_cast<uint64_t>(st.st_size), [&](std::string_view chunk) {
+    const MappedReadResult r = readMappedLines(
+        fileno(in), static_cast<uint64_t>(st.st_size),
+        [&](std::string_view chunk) {
+          if (onChunk) onChunk(chunk);
           pipeline_->processLines(chunk, "replay", /*padded=*/true);
           flush();
-        });
+        },
+        onTooLong);
     result.tooLong = r.tooLong;
     if (r.tooLong > 0) metrics_.dropped("replay", "too_large", static_cast<double>(r.tooLong));
     result.ok = r.ok;
     result.error = r.error;
   } else {
     result.ok = replayStream(in, *pipeline_, metrics_, ParserLimits{}.maxDocumentBytes,
-                             result.tooLong, flush);
+                             result.tooLong, flush, onChunk, onTooLong);
   }
   return result;
 }

@@ -103,13 +103,18 @@ class AuditService {
 
   // Replay: feeds `in` (a regular file through a memory map, else a stream read by a reader
   // thread) to the pipeline; `flush` runs after each chunk. Lines over the parser's document cap
-  // are skipped and counted in tooLong.
+  // are skipped and counted in tooLong. `onRejected` (optional) is called, in input order, with
+  // the line number (from 1) and the reason (rejectReasonName; "too_large" for a line skipped
+  // as too long) of each rejection counted in the pipeline's ParseStats or in tooLong; NUL bytes
+  // count as line ends, as they are read.
   struct ReplayResult {
     bool ok = true;  // false: the input could not be read whole (error)
     uint64_t tooLong = 0;
     std::string error;
   };
-  ReplayResult replay(std::FILE* in, const std::function<void()>& flush);
+  using RejectedLine = std::function<void(uint64_t line, std::string_view reason)>;
+  ReplayResult replay(std::FILE* in, const std::function<void()>& flush,
+                      const RejectedLine& onRejected = nullptr);
   // Replay's end: saves the baseline (when `baseline`, under its lock, taking in accepts), the
   // memory and the reported sessions. False and `error` at the first failure.
   bool saveAtEnd(bool baseline, std::string& error);

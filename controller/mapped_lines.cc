@@ -94,7 +94,8 @@ class Window {
 }  // namespace
 
 MappedReadResult readMappedLines(int fd, uint64_t size,
-                                 const std::function<void(std::string_view chunk)>& onChunk) {
+                                 const std::function<void(std::string_view chunk)>& onChunk,
+                                 const std::function<void()>& onTooLong) {
   constexpr size_t kPadding = simdjson::SIMDJSON_PADDING;
   const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   MappedReadResult r;
@@ -163,6 +164,7 @@ MappedReadResult readMappedLines(int fd, uint64_t size,
     } else {
       // No newline in a whole window: skip the line.
       ++r.tooLong;
+      if (onTooLong) onTooLong();
       skipping = true;
       pos += safe;
     }

@@ -44,8 +44,10 @@ struct MappedReadResult {
 inline constexpr size_t kMappedWindowBytes = 32u << 20;
 
 // Hands `fd` (a regular file of `size` bytes, read from offset 0) to onChunk in chunks of whole
-// lines.
+// lines. `onTooLong` (optional) is called when a line longer than a window is skipped, after
+// the chunks of the lines before it and before those of the lines after it.
 MappedReadResult readMappedLines(int fd, uint64_t size,
-                                 const std::function<void(std::string_view chunk)>& onChunk);
+                                 const std::function<void(std::string_view chunk)>& onChunk,
+                                 const std::function<void()>& onTooLong = nullptr);
 
 }  // namespace kc::audit

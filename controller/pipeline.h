@@ -59,6 +59,9 @@ class AuditPipeline {
   // the two can repeat a finding but never lose one.
   void setAfterFindings(std::function<void()> hook) { afterFindings_ = std::move(hook); }
 
+  // Called on each rejection of the parser (EventParser::setRejectHook).
+  void setRejectHook(EventParser::RejectHook hook) { parser_.setRejectHook(std::move(hook)); }
+
   // Marks keys as already handled (from a DedupeJournal at start-up).
   void remember(const std::vector<DedupeKey>& keys);
 

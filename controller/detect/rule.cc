@@ -276,6 +276,21 @@ void PodWrite::report(std::string_view rule, const std::vector<Hit>& hits, const
   out.push_back(std::move(f));
 }
 
+const std::vector<std::string>& PodWrite::hostPaths() {
+  if (!hostPaths_) {
+    hostPaths_.emplace();
+    for (const auto& v : pod.volumes) {
+      if (v.type == "hostPath") hostPaths_->push_back(normalizeHostPath(v.hostPath));
+    }
+  }
+  return *hostPaths_;
+}
+
+bool PodWrite::mountsHostRoot() {
+  const std::vector<std::string>& paths = hostPaths();
+  return std::find(paths.begin(), paths.end(), "/") != paths.end();
+}
+
 std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
   const element obj = judgedObject(e);
   if (!obj.is_object()) return std::nullopt;
@@ -313,9 +328,9 @@ std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
   // cannot tell and is judged as new.
   const std::string key = std::string(utf8::prefix(e.objectRef.namespace_, 253)) + "/" +
                           std::string(utf8::prefix(e.objectRef.name, 253));
-  auto it = services_.find(key);
-  if (e.verb != "create" && it != services_.end()) {
-    w.was = it->second;
+  const ServiceExposure* seen = services_.find(key);
+  if (e.verb != "create" && seen != nullptr) {
+    w.was = *seen;
   } else if (e.verb == "patch") {
     const element patch = e.hasRequestObject ? e.requestObject : policy::nullElement();
     element ps;
@@ -327,15 +342,7 @@ std::optional<ServiceWrite> ServiceMemory::observe(const Event& e) {
     // A JSON patch ([{"op":..,"path":"/spec/type"}]) is an array: judged as touching.
     if (!touched && !patch.is_array()) w.was = now;
   }
-  if (it == services_.end()) {
-    while (!order_.empty() && services_.size() >= kMaxServices) {
-      services_.erase(order_.front());
-      order_.pop_front();
-    }
-    order_.push_back(key);
-    it = services_.emplace(key, ServiceExposure{}).first;
-  }
-  it->second = now;
+  services_.put(key, now);
   return w;
 }
 

@@ -12,16 +12,15 @@
 //
 // Adding a rule: docs/architecture.md, "Adding a detection rule".
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "controller/audit_event.h"
 #include "controller/baseline.h"
+#include "controller/detect/bounded_map.h"
 #include "controller/detect/catalogue.h"
 #include "controller/detect/finding.h"
 #include "controller/exec_command.h"
@@ -115,6 +114,11 @@ class PodWrite {
     return !ephemeralSub || c.kind == policy::ContainerKind::kEphemeral;
   }
   bool isEphemeral(std::string_view container) const;
+  // The paths of the pod's hostPath volumes, lexically normalized (normalizeHostPath), in the
+  // order of the volumes; worked out once, on first use.
+  const std::vector<std::string>& hostPaths();
+  // Whether a hostPath volume mounts the host's root file system ("/").
+  bool mountsHostRoot();
   // "Pod ns/name".
   std::string what() const;
   // A finding of `rule` on this object, attributed to the actor.
@@ -146,6 +150,7 @@ class PodWrite {
   const TrackedObject* owner_ = nullptr;
   size_t ownerKeys_ = 0;
   std::vector<std::string> ephemeralNames_;
+  std::optional<std::vector<std::string>> hostPaths_;
 };
 
 // The exposure of a Service as remembered: what a change adds is reported.
@@ -180,9 +185,8 @@ class ServiceMemory {
   std::optional<ServiceWrite> observe(const Event& e);
 
  private:
-  std::unordered_map<std::string, ServiceExposure> services_;
-  std::deque<std::string> order_;
   static constexpr size_t kMaxServices = 16'384;
+  BoundedMap<ServiceExposure> services_{kMaxServices};
 };
 
 // An exec, attach or portforward into a pod that the API server allowed.

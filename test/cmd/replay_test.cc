@@ -29,9 +29,12 @@ std::string execEvent(int i, size_t pad = 2800) {
 
 struct Replayed {
   int rc = -1;
-  std::vector<std::string> auditIDs;  // of the findings, in output order
-  std::string summary;                // the "replayed ..." line, on stderr
-  std::string messages;               // the "kube-customs audit replay: ..." lines, on stderr
+  std::vector<std::string> auditIDs;   // of the findings, in output order
+  std::string summary;                 // the "replayed ..." line, on stderr
+  std::string messages;                // the "kube-customs audit replay: ..." lines, on stderr
+  std::string reasons;                 // the "rejected by reason: ..." line, on stderr
+  std::vector<std::string> explained;  // the "rejected line N: reason" lines, on stderr
+  std::string notListed;               // the "rejected lines not listed: ..." line
 };
 
 Replayed replay(const std::string& command) {
@@ -47,6 +50,18 @@ Replayed replay(const std::string& command) {
     }
     if (line.rfind("kube-customs audit replay: ", 0) == 0) {
       r.messages += line + "\n";
+      continue;
+    }
+    if (line.rfind("rejected by reason: ", 0) == 0) {
+      r.reasons = line;
+      continue;
+    }
+    if (line.rfind("rejected line ", 0) == 0) {
+      r.explained.push_back(line);
+      continue;
+    }
+    if (line.rfind("rejected lines not listed: ", 0) == 0) {
+      r.notListed = line;
       continue;
     }
     r.auditIDs.push_back(nlohmann::json::parse(line).at("auditID").get<std::string>());
@@ -118,7 +133,7 @@ TEST_CASE("ReplayOfAnEventListOverTheDocumentCapSaysSoAndExitsOne", "[replay]") 
                              R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" +
                              items + "]}\n");
   const std::string bin = kc::testing::kubeCustomsBinary();
-  for (const std::string input : {dir.file("list.json"), "- < " + dir.file("list.json")}) {
+  for (const std::string& input : {dir.file("list.json"), "- < " + dir.file("list.json")}) {
     INFO(input);
     const Replayed r = replay(bin + " audit replay -o json " + input);
     CHECK(r.rc == 1);
@@ -201,6 +216,99 @@ TEST_CASE("ReplayReadsTheEventAfterARunOfNulBytes", "[replay]") {
   CHECK(r.rc == 0);
   CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-3"});
   CHECK(r.summary == "replayed 2 events: 2 findings, 0 duplicates, 1 rejected");
+}
+
+// The same log read from stdin (through the reader thread, not the memory map): the event after
+// the NULs is read as well, whether the run of them falls inside a read or across reads.
+TEST_CASE("ReplayFromStdinReadsTheEventAfterARunOfNulBytes", "[replay]") {
+  TempDir dir;
+  std::string text = execEvent(1) + "\n" + execEvent(2).substr(0, 200) + std::string(4096, '\0') +
+                     execEvent(3) + "\n";
+  // A run of NULs ending just past the reader's first 4 MiB read, then an event.
+  text += std::string((4u << 20) + 100 - text.size(), '\0') + execEvent(4) + "\n";
+  kc::testing::writeFile(dir.file("audit.log"), text);
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  for (const std::string& command :
+       {bin + " audit replay -o json - < " + dir.file("audit.log"),
+        "cat " + dir.file("audit.log") + " | " + bin + " audit replay -o json -",
+        bin + " audit replay -o json " + dir.file("audit.log")}) {
+    INFO(command);
+    const Replayed r = replay(command);
+    CHECK(r.rc == 0);
+    CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-3", "id-4"});
+    CHECK(r.summary == "replayed 3 events: 3 findings, 0 duplicates, 1 rejected");
+  }
+}
+
+// A file from a cluster that produced nothing is explained: the summary counts the rejections by
+// reason, and --explain-rejected gives each one's line number and reason, from a file and from
+// stdin alike (the line numbers counting an over-long line skipped before the parser sees it).
+TEST_CASE("ReplayCountsRejectionsByReasonAndExplainsEachLine", "[replay]") {
+  TempDir dir;
+  std::string text;
+  text += execEvent(1) + "\n";                                         // line 1
+  text += "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\"\n";  // 2: torn
+  text += "\n";                                                        // 3: blank
+  text += "[1,2]\n";                                                   // 4: 2 items
+  text += R"({"kind":"Event","apiVersion":"audit.k8s.io/v2","auditID":"x"})"
+          "\n";                                                   // 5
+  text += R"({"pad":")" + std::string(13u << 20, 'y') + "\"}\n";  // 6: too long
+  text += execEvent(2) + "\n";                                    // 7
+  text += R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete"})"
+          "\n";
+  text += "not json";  // 9, unterminated
+  kc::testing::writeFile(dir.file("audit.log"), text);
+  const std::string bin = kc::testing::kubeCustomsBinary();
+  const std::vector<std::string> want = {
+      "rejected line 2: invalid_json", "rejected line 4: not_an_event",
+      "rejected line 4: not_an_event", "rejected line 5: unsupported_version",
+      "rejected line 6: too_large",    "rejected line 8: missing_field",
+      "rejected line 9: invalid_json"};
+  for (const std::string& input : {dir.file("audit.log"), "- < " + dir.file("audit.log")}) {
+    INFO(input);
+    const Replayed plain = replay(bin + " audit replay -o json " + input);
+    CHECK(plain.rc == 1);  // the over-long line went unjudged
+    CHECK(plain.auditIDs == std::vector<std::string>{"id-1", "id-2"});
+    CHECK(plain.summary == "replayed 2 events: 2 findings, 0 duplicates, 7 rejected");
+    CHECK(plain.reasons ==
+          "rejected by reason: too_large 1, invalid_json 2, missing_field 1, "
+          "unsupported_version 1, not_an_event 2");
+    CHECK(plain.explained.empty());
+
+    const Replayed r = replay(bin + " audit replay -o json --explain-rejected " + input);
+    CHECK(r.auditIDs == plain.auditIDs);
+    CHECK(r.summary == plain.summary);
+    CHECK(r.reasons == plain.reasons);
+    CHECK(r.explained == want);
+    CHECK(r.notListed.empty());
+  }
+  // A clean replay says nothing more.
+  kc::testing::writeFile(dir.file("clean.log"), execEvent(1) + "\n");
+  const Replayed clean =
+      replay(bin + " audit replay -o json --explain-rejected " + dir.file("clean.log"));
+  CHECK(clean.rc == 0);
+  CHECK(clean.reasons.empty());
+  CHECK(clean.explained.empty());
+}
+
+// --explain-rejected is bounded: the first 1000 rejections, then how many more.
+TEST_CASE("ReplayExplainsAtMostAThousandRejections", "[replay]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 1500; ++i) text += "nope\n";
+  text += execEvent(1) + "\n";
+  kc::testing::writeFile(dir.file("audit.log"), text);
+  const Replayed r =
+      replay(kc::testing::kubeCustomsBinary() + " audit replay -o json --explain-rejected - < " +
+             dir.file("audit.log"));
+  CHECK(r.rc == 0);
+  CHECK(r.auditIDs == std::vector<std::string>{"id-1"});
+  CHECK(r.summary == "replayed 1 events: 1 findings, 0 duplicates, 1500 rejected");
+  CHECK(r.reasons == "rejected by reason: invalid_json 1500");
+  REQUIRE(r.explained.size() == 1000);
+  CHECK(r.explained.front() == "rejected line 1: invalid_json");
+  CHECK(r.explained.back() == "rejected line 1000: invalid_json");
+  CHECK(r.notListed == "rejected lines not listed: 500 (--explain-rejected lists the first 1000)");
 }
 
 // The finding lines of a replay (-o json), in output order; the summary line left out.

@@ -366,6 +366,49 @@ TEST_CASE("RejectsMalformedDocumentsWithoutStoppingTheLineStream") {
   CHECK(s.rejectedFor(RejectReason::kTooDeep) == 2);
 }
 
+// The reject hook is called once per rejection counted, with its reason and the text of the
+// document it is in (within the buffer), on the batched path and the line-by-line one alike.
+TEST_CASE("TheRejectHookNamesTheReasonAndTheDocumentOfEachRejection") {
+  std::string lines;
+  lines += std::string(kPodGet) + "\n";
+  lines += "{\"kind\":\"Event\"\n";  // torn: sends a window to the line-by-line path
+  lines += "[1,2]\n";                // two items, neither an event
+  lines += R"({"kind":"Event","apiVersion":"audit.k8s.io/v9","auditID":"v"})"
+           "\n";
+  lines += std::string(kPodGet) + "\n";
+  lines += "[3]\n";
+  for (const bool padded : {true, false}) {
+    INFO(padded);
+    std::string buffer = lines;
+    buffer.resize(lines.size() + simdjson::SIMDJSON_PADDING, ' ');
+    const std::string_view text(buffer.data(), lines.size());
+    EventParser p;
+    std::vector<std::pair<RejectReason, std::string>> seen;
+    p.setRejectHook([&](RejectReason r, std::string_view doc) {
+      if (padded) {
+        CHECK(doc.data() >= text.data());
+        CHECK(doc.data() + doc.size() <= text.data() + text.size());
+      }
+      seen.emplace_back(r, std::string(doc));
+    });
+    const ParseStats s = p.parseLines(
+        text, [](const Event&) {}, padded);
+    CHECK(s.events == 2);
+    CHECK(s.rejectedTotal() == seen.size());
+    const std::vector<std::pair<RejectReason, std::string>> want = {
+        {RejectReason::kInvalidJson, "{\"kind\":\"Event\""},
+        {RejectReason::kNotAnEvent, "[1,2]"},
+        {RejectReason::kNotAnEvent, "[1,2]"},
+        {RejectReason::kUnsupportedVersion,
+         R"({"kind":"Event","apiVersion":"audit.k8s.io/v9","auditID":"v"})"},
+        {RejectReason::kNotAnEvent, "[3]"}};
+    CHECK(seen == want);
+  }
+  // Without a hook, nothing is called and the counts are the same.
+  EventParser quiet;
+  CHECK(quiet.parseLines(lines, [](const Event&) {}).rejectedTotal() == 5);
+}
+
 TEST_CASE("EnforcesDocumentAndPerEventSizeCaps") {
   ParserLimits limits;
   limits.maxDocumentBytes = 64 * 1024;

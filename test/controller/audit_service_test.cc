@@ -141,6 +141,59 @@ TEST_CASE("ReplayKeepsAValueAcceptedInTheBaselineWhileItRan", "[audit_service]")
   CHECK(shown.find("bob") != std::string::npos);
 }
 
+// Replay names the line of each rejection, from a regular file (memory map) and from a pipe
+// (reader thread) alike: chunk after chunk, with an over-long line skipped before the parser and
+// NUL bytes read as line ends.
+TEST_CASE("ReplayNamesTheLineAndReasonOfEachRejection", "[audit_service]") {
+  kc::testing::TempDir dir;
+  std::string text;
+  std::vector<std::pair<uint64_t, std::string>> want;
+  uint64_t line = 0;
+  auto add = [&](const std::string& l, const char* reason = nullptr) {
+    text += l + "\n";
+    ++line;
+    if (reason != nullptr) want.emplace_back(line, reason);
+  };
+  add(execEvent(1, "ResponseStarted"));
+  add("{\"torn\":", "invalid_json");
+  // Enough events to span several 4 MiB reads of the stream reader and 32 MiB map windows.
+  const std::string pad = execEvent(2, "ResponseComplete");
+  for (int i = 0; i < 25'000; ++i) add(pad);
+  add(R"({"pad":")" + std::string(13u << 20, 'y') + "\"}", "too_large");
+  for (int i = 0; i < 25'000; ++i) add(pad);
+  add("[1]", "not_an_event");
+  add(std::string(3, '\0') + "{}");  // three line ends, then an event without fields
+  line += 3;
+  want.emplace_back(line, "missing_field");
+  add(R"({"kind":"Event","apiVersion":"audit.k8s.io/v3"})", "unsupported_version");
+  kc::testing::writeFile(dir.file("input.log"), text);
+
+  for (const bool pipe : {false, true}) {
+    INFO(pipe);
+    AuditServiceOptions o;
+    prometheus::Registry registry;
+    AuditService service(std::move(o), registry);
+    std::string error;
+    REQUIRE(service.open(error));
+    std::FILE* in = pipe ? popen(("cat " + dir.file("input.log")).c_str(), "r")
+                         : std::fopen(dir.file("input.log").c_str(), "rb");
+    REQUIRE(in != nullptr);
+    std::vector<std::pair<uint64_t, std::string>> seen;
+    const AuditService::ReplayResult r = service.replay(
+        in, [] {},
+        [&](uint64_t l, std::string_view reason) { seen.emplace_back(l, std::string(reason)); });
+    if (pipe) {
+      pclose(in);
+    } else {
+      std::fclose(in);
+    }
+    CHECK(r.ok);
+    CHECK(seen == want);
+    CHECK(service.pipeline().parseStats().rejectedTotal() + r.tooLong == want.size());
+    CHECK(service.pipeline().events() == 2);
+  }
+}
+
 TEST_CASE("ReplayRefusesAStateFileItCannotUse", "[audit_service]") {
   kc::testing::TempDir dir;
   kc::testing::writeFile(dir.file("memory.jsonl"), "{\"kind\":\"Baseline\"}\n");

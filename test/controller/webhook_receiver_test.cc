@@ -65,7 +65,8 @@ struct Fixture {
     so.threads = 1;
     http = std::make_unique<kc::http::Server>(
         so, tls, std::vector<kc::http::Route>{receiver->route("/audit/webhook", 12u << 20)},
-        kc::http::ServerHooks{[this](std::string_view r) { serverMetrics.badRequest(r); }});
+        kc::http::ServerHooks{[this](std::string_view r) { serverMetrics.badRequest(r); },
+                              /*onBodyBytes=*/nullptr});
     REQUIRE(http->start(error));
   }
   ~Fixture() { http->shutdown(1s); }

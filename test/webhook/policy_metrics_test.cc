@@ -12,7 +12,7 @@ kc::policy::PolicySet makeSet(const std::string& first) {
   kc::policy::Policy a, b;
   a.name = first;
   a.mode = Mode::kEnforce;
-  b.name = "b";
+  b.name = std::string("b");  // not = "b": GCC 12 -Wrestrict false positive (PR 105329)
   b.mode = Mode::kWarn;
   return kc::policy::PolicySet({a, b});
 }

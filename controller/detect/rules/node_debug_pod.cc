@@ -10,13 +10,9 @@ class NodeDebugPod final : public RuleUnit {
  public:
   void onPod(PodWrite& w, Findings& out) override {
     if (w.kind != "Pod" || w.ephemeralSub) return;
-    bool mountsRoot = false;
-    for (const auto& v : w.pod.volumes) {
-      if (v.type == "hostPath" && normalizeHostPath(v.hostPath) == "/") mountsRoot = true;
-    }
     const bool debugName = startsWith(w.name, "node-debugger-");
     const bool hostAll = w.pod.hostPID == policy::Tri::kTrue &&
-                         w.pod.hostNetwork == policy::Tri::kTrue && mountsRoot;
+                         w.pod.hostNetwork == policy::Tri::kTrue && w.mountsHostRoot();
     if (!debugName && !hostAll) return;
     const std::string node(w.pod.nodeName.value);
     w.emit(

@@ -6,10 +6,9 @@
 // what each role grants and whom each binding names, so that a change reports what it adds and
 // a binding to a role seen earlier says what that role grants.
 #include <algorithm>
-#include <deque>
-#include <unordered_map>
 
 #include "common/utf8.h"
+#include "controller/detect/bounded_map.h"
 #include "controller/detect/rules/units.h"
 
 namespace kc::audit::detect {
@@ -188,14 +187,14 @@ class Rbac final : public RuleUnit {
     }
     // What this write adds, against the role as last seen (all of it for a new role, or one
     // not seen before).
-    const std::vector<Grant>* was = e.verb == "create" ? nullptr : find(roles_, key);
+    const std::vector<Grant>* was = e.verb == "create" ? nullptr : roles_.find(key);
     std::vector<Grant> added;
     for (const auto& g : now) {
       if (!was ||
           std::none_of(was->begin(), was->end(), [&](const Grant& o) { return o.what == g.what; }))
         added.push_back(g);
     }
-    remember(roles_, roleOrder_, key, now);
+    roles_.put(key, now);
     if (added.empty() || ctx_.trusted(kGrantRule, e.user.username)) return;
     Finding f = ctx_.finding(e, kGrantRule);
     f.kind = std::string(kind);
@@ -240,12 +239,12 @@ class Rbac final : public RuleUnit {
     }
     std::sort(subjects.begin(), subjects.end());
     // Reported when new, or when a change adds subjects.
-    const std::vector<std::string>* was = e.verb == "create" ? nullptr : find(bindings_, key);
+    const std::vector<std::string>* was = e.verb == "create" ? nullptr : bindings_.find(key);
     std::vector<std::string> added;
     for (const auto& s : subjects) {
       if (!was || !has(*was, s)) added.push_back(s);
     }
-    remember(bindings_, bindingOrder_, key, subjects);
+    bindings_.put(key, subjects);
     if (added.empty()) return;
 
     // What the role grants: the built-in ones by name, the others as last seen here.
@@ -256,7 +255,7 @@ class Rbac final : public RuleUnit {
           refKind + "/" +
           (refKind == "Role" ? std::string(utf8::prefix(e.objectRef.namespace_, 253)) : "") + "/" +
           refName;
-      if (const std::vector<Grant>* g = find(roles_, roleKey)) grants = *g;
+      if (const std::vector<Grant>* g = roles_.find(roleKey)) grants = *g;
     }
     Severity severity = Severity::kInfo;
     for (const auto& g : grants) {
@@ -292,40 +291,15 @@ class Rbac final : public RuleUnit {
     out.push_back(std::move(f));
   }
 
-  template <typename V>
-  static const V* find(const std::unordered_map<std::string, V>& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? nullptr : &it->second;
-  }
-
-  template <typename V>
-  static void remember(std::unordered_map<std::string, V>& m, std::deque<std::string>& order,
-                       const std::string& key, V value) {
-    auto it = m.find(key);
-    if (it == m.end()) {
-      // Keys deleted stay in the order list until they reach its front: bounded as well.
-      while (!order.empty() && (m.size() >= kMaxRemembered || order.size() >= 2 * kMaxRemembered)) {
-        m.erase(order.front());
-        order.pop_front();
-      }
-      order.push_back(key);
-      it = m.emplace(key, V{}).first;
-    }
-    it->second = std::move(value);
-  }
-
   void forget(const std::string& key) {
-    // The order lists keep the key until it reaches their front (erasing it then is harmless).
     roles_.erase(key);
     bindings_.erase(key);
   }
 
   static constexpr size_t kMaxRemembered = 16'384;
   const RuleContext& ctx_;
-  std::unordered_map<std::string, std::vector<Grant>> roles_;  // "Kind/ns/name"
-  std::deque<std::string> roleOrder_;
-  std::unordered_map<std::string, std::vector<std::string>> bindings_;  // sorted subjects
-  std::deque<std::string> bindingOrder_;
+  BoundedMap<std::vector<Grant>> roles_{kMaxRemembered};           // "Kind/ns/name"
+  BoundedMap<std::vector<std::string>> bindings_{kMaxRemembered};  // sorted subjects
 };
 
 }  // namespace

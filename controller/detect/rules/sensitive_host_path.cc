@@ -32,7 +32,10 @@ std::string normalizeHostPath(std::string_view path) {
   return out.empty() ? "/" : out;
 }
 
-Severity hostPathSeverity(std::string_view rawPath) {
+namespace {
+
+// hostPathSeverity of a path already normalized.
+Severity normalizedHostPathSeverity(std::string_view p) {
   struct Entry {
     std::string_view path;
     Severity severity;
@@ -72,7 +75,6 @@ Severity hostPathSeverity(std::string_view rawPath) {
       {"/var/run", Severity::kHigh},
       {"/run", Severity::kHigh},
   }};
-  const std::string p = normalizeHostPath(rawPath);
   Severity worst = Severity::kInfo;
   for (const auto& e : kSensitive) {
     bool hit = false;
@@ -90,6 +92,12 @@ Severity hostPathSeverity(std::string_view rawPath) {
   return worst;
 }
 
+}  // namespace
+
+Severity hostPathSeverity(std::string_view rawPath) {
+  return normalizedHostPathSeverity(normalizeHostPath(rawPath));
+}
+
 namespace detect {
 namespace {
 
@@ -98,10 +106,8 @@ class SensitiveHostPath final : public RuleUnit {
   void onPod(PodWrite& w, Findings& out) override {
     if (w.ephemeralSub) return;
     std::vector<Hit> hits;
-    for (const auto& v : w.pod.volumes) {
-      if (v.type != "hostPath") continue;
-      const std::string p = normalizeHostPath(v.hostPath);
-      const Severity s = hostPathSeverity(p);
+    for (const std::string& p : w.hostPaths()) {
+      const Severity s = normalizedHostPathSeverity(p);
       if (s == Severity::kInfo) continue;
       hits.push_back({"sensitive-host-path/" + p, "", p, s});
     }

@@ -5,10 +5,9 @@
 // bundle rotated) are told apart.
 #include <algorithm>
 #include <array>
-#include <deque>
-#include <map>
 
 #include "common/utf8.h"
+#include "controller/detect/bounded_map.h"
 #include "controller/detect/rules/units.h"
 
 namespace kc::audit::detect {
@@ -56,15 +55,13 @@ class WebhookConfigChanged final : public RuleUnit {
     bool weakened = false;  // anything but a CA bundle rotation or a metadata-only change
     bool known = false;
     if (del) {
-      if (configs_.erase(key) > 0) {
-        order_.erase(std::find(order_.begin(), order_.end(), key));
-      }
+      configs_.erase(key);
     } else if (obj.is_object() && (e.responseCode == 0 || success(e.responseCode))) {
       AdmissionState now = readAdmissionState(obj);
-      auto it = configs_.find(key);
-      if (it != configs_.end() && e.verb != "create") {
+      AdmissionState* seen = configs_.find(key);
+      if (seen != nullptr && e.verb != "create") {
         known = true;
-        const AdmissionState& was = it->second;
+        const AdmissionState& was = *seen;
         auto change = [&](std::string text, bool weakens) {
           if (changes.size() < kMaxListed) changes.push_back(std::move(text));
           weakened = weakened || weakens;
@@ -104,10 +101,9 @@ class WebhookConfigChanged final : public RuleUnit {
             now.validationActions == was.validationActions) {
           change("spec changed", true);
         }
-        it->second = std::move(now);
+        *seen = std::move(now);
       } else {
-        if (it == configs_.end()) it = remember(key);
-        it->second = std::move(now);
+        configs_.put(key, std::move(now));
       }
     }
 
@@ -225,20 +221,9 @@ class WebhookConfigChanged final : public RuleUnit {
     return st;
   }
 
-  // A new entry for `key`, the oldest configuration forgotten first when full.
-  std::map<std::string, AdmissionState>::iterator remember(const std::string& key) {
-    while (!order_.empty() && configs_.size() >= kMaxConfigs) {
-      configs_.erase(order_.front());
-      order_.pop_front();
-    }
-    order_.push_back(key);
-    return configs_.emplace(key, AdmissionState{}).first;
-  }
-
   const RuleContext& ctx_;
-  std::map<std::string, AdmissionState> configs_;  // "resource/name"
-  std::deque<std::string> order_;
   static constexpr size_t kMaxConfigs = 1024;
+  BoundedMap<AdmissionState> configs_{kMaxConfigs};  // "resource/name", the oldest forgotten first
 };
 
 }  // namespace

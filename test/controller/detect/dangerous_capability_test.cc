@@ -23,18 +23,8 @@ TEST_CASE("CapabilityClassification", "[detections]") {
 TEST_CASE("DangerousCapabilitiesAndTheirLookAlikes", "[detections]") {
   auto create = [](Detector& d, const std::string& name, const std::string& user,
                    json capabilities) {
-    json p = pod("shop", name, "uid-" + name, "docker.io/library/alpine:3.19", nullptr,
-                 json::object(), {{"securityContext", {{"capabilities", capabilities}}}});
-    Ev e;
-    e.auditID = "a-" + name;
-    e.uri = "/api/v1/namespaces/shop/pods";
-    e.user = user;
-    e.resource = "pods";
-    e.ns = "shop";
-    e.name = name;
-    e.requestObject = p;
-    e.responseObject = p;
-    return feed(d, e.str());
+    return createPod(d, "shop", name, user, "docker.io/library/alpine:3.19", json::object(),
+                     {{"securityContext", {{"capabilities", capabilities}}}});
   };
   Detector d(DetectorOptions{});
   auto fs = create(d, "escape", "bob@example.com", {{"add", {"SYS_ADMIN"}}});

@@ -359,6 +359,29 @@ std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const 
   return feed(d, e.str());
 }
 
+Ev podCreation(const std::string& ns, const std::string& name, const std::string& user,
+               const std::string& image, json extraSpec, json container) {
+  const json p =
+      pod(ns, name, "uid-" + name, image, nullptr, std::move(extraSpec), std::move(container));
+  Ev e;
+  e.auditID = "a-" + name;
+  e.uri = "/api/v1/namespaces/" + ns + "/pods";
+  e.user = user;
+  e.resource = "pods";
+  e.ns = ns;
+  e.name = name;
+  e.requestObject = p;
+  e.responseObject = p;
+  return e;
+}
+
+std::vector<Finding> createPod(Detector& d, const std::string& ns, const std::string& name,
+                               const std::string& user, const std::string& image, json extraSpec,
+                               json container) {
+  return feed(d,
+              podCreation(ns, name, user, image, std::move(extraSpec), std::move(container)).str());
+}
+
 std::vector<Finding> writeWithoutBody(Detector& d, const std::string& id, const std::string& verb,
                                       const std::string& user, const std::string& apiGroup,
                                       const std::string& resource, const std::string& ns,

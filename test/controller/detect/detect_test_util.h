@@ -77,6 +77,16 @@ json ownerRef(const std::string& kind, const std::string& name, const std::strin
 // API server logs it (the admitted object only): the findings.
 std::vector<Finding> createDeployment(Detector& d, const std::string& ns, const std::string& name,
                                       const std::string& user, const std::string& id);
+// `user` creates Pod ns/name: audit ID "a-<name>", the pod made by pod() (uid "uid-<name>", no
+// owner, `extraSpec` and `container` merged in) as submitted and as admitted, as the API server
+// logs it at RequestResponse level.
+Ev podCreation(const std::string& ns, const std::string& name, const std::string& user,
+               const std::string& image, json extraSpec = json::object(),
+               json container = json::object());
+// podCreation() fed to `d`: the findings.
+std::vector<Finding> createPod(Detector& d, const std::string& ns, const std::string& name,
+                               const std::string& user, const std::string& image,
+                               json extraSpec = json::object(), json container = json::object());
 // `user` writes `resource` ns/name of `apiGroup` with `verb`, logged at Metadata level (no
 // bodies), as common audit policies log most resources: the findings.
 std::vector<Finding> writeWithoutBody(Detector& d, const std::string& id, const std::string& verb,

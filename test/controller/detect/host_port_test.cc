@@ -13,18 +13,8 @@ using namespace detect_test;
 // container port is not reported; the identity that deploys the ingress controller can be trusted.
 TEST_CASE("HostPortAndItsLookAlike", "[detections]") {
   auto create = [](Detector& d, const std::string& name, const std::string& user, json ports) {
-    json p = pod("shop", name, "uid-" + name, "docker.io/linuxserver/openssh-server:9.7", nullptr,
-                 json::object(), {{"ports", ports}});
-    Ev e;
-    e.auditID = "a-" + name;
-    e.uri = "/api/v1/namespaces/shop/pods";
-    e.user = user;
-    e.resource = "pods";
-    e.ns = "shop";
-    e.name = name;
-    e.requestObject = p;
-    e.responseObject = p;
-    return feed(d, e.str());
+    return createPod(d, "shop", name, user, "docker.io/linuxserver/openssh-server:9.7",
+                     json::object(), {{"ports", ports}});
   };
   Detector d(DetectorOptions{});
   auto fs = create(d, "sshd", "bob@example.com",

@@ -39,19 +39,9 @@ TEST_CASE("NodeDebugPodsAreReportedWithTheirNode", "[detections]") {
 // /sys is not; trusted identities silence the rule.
 TEST_CASE("NodeDebugPodLookAlikesAndTrustedIdentities", "[detections]") {
   auto create = [](Detector& d, const std::string& name, const std::string& user, json volumes) {
-    json p = pod(
-        "default", name, "uid-" + name, "docker.io/library/busybox:1.36", nullptr,
+    return createPod(
+        d, "default", name, user, "docker.io/library/busybox:1.36",
         {{"hostPID", true}, {"hostNetwork", true}, {"nodeName", "worker-3"}, {"volumes", volumes}});
-    Ev e;
-    e.auditID = "a-" + name;
-    e.uri = "/api/v1/namespaces/default/pods";
-    e.user = user;
-    e.resource = "pods";
-    e.ns = "default";
-    e.name = name;
-    e.requestObject = p;
-    e.responseObject = p;
-    return feed(d, e.str());
   };
   const json root = {{{"name", "host"}, {"hostPath", {{"path", "/"}, {"type", ""}}}}};
   Detector d(DetectorOptions{});

@@ -264,17 +264,8 @@ spec:
 )"}});
   REQUIRE(r.ok());
   auto create = [](Detector& d, const std::string& name, const std::string& user, int day) {
-    json p = pod("monitoring", name, "uid-" + name, "quay.io/prometheus/node-exporter:v1.8.1",
-                 nullptr, json::object(), {{"securityContext", {{"privileged", true}}}});
-    Ev e;
-    e.auditID = "a-" + name;
-    e.uri = "/api/v1/namespaces/monitoring/pods";
-    e.user = user;
-    e.resource = "pods";
-    e.ns = "monitoring";
-    e.name = name;
-    e.requestObject = p;
-    e.responseObject = p;
+    Ev e = podCreation("monitoring", name, user, "quay.io/prometheus/node-exporter:v1.8.1",
+                       json::object(), {{"securityContext", {{"privileged", true}}}});
     e.time = at(day);
     return feed(d, e.str());
   };

@@ -36,18 +36,8 @@ TEST_CASE("HostPathClassification", "[detections]") {
 // are not reported; the identity that deploys the agent can be trusted.
 TEST_CASE("SensitiveHostPathsAndTheirLookAlikes", "[detections]") {
   auto create = [](Detector& d, const std::string& name, const std::string& user, json volumes) {
-    json p = pod("logging", name, "uid-" + name, "docker.io/library/alpine:3.19", nullptr,
-                 {{"volumes", volumes}});
-    Ev e;
-    e.auditID = "a-" + name;
-    e.uri = "/api/v1/namespaces/logging/pods";
-    e.user = user;
-    e.resource = "pods";
-    e.ns = "logging";
-    e.name = name;
-    e.requestObject = p;
-    e.responseObject = p;
-    return feed(d, e.str());
+    return createPod(d, "logging", name, user, "docker.io/library/alpine:3.19",
+                     {{"volumes", volumes}});
   };
   auto hostPath = [](const std::string& name, const std::string& path) {
     return json{{"name", name}, {"hostPath", {{"path", path}, {"type", ""}}}};
