@@ -131,8 +131,8 @@ TEST_CASE("TheSamplerSeesACpuBurnerAndAMemoryBalloon", "[node][sampler][dockerd]
   Cleanup cleanup{d, {}, {}};
   const std::string image = PrivateDockerd::kImage;
   const std::string idle = run(d, cleanup, "--network none " + image + " sleep 300");
-  const std::string burner =
-      run(d, cleanup, "--network none " + image + " sh -c 'while :; do :; done'");
+  const std::string burner = run(
+      d, cleanup, "--network none " + image + " sh -c 'while :; do :; done & while :; do :; done'");
   const std::string balloon =
       run(d, cleanup,
           "--network none --tmpfs /m:size=300m " + image +
@@ -154,13 +154,21 @@ TEST_CASE("TheSamplerSeesACpuBurnerAndAMemoryBalloon", "[node][sampler][dockerd]
   idleRates.update(s);
   REQUIRE(burnerRates.update(sampler.sample(burnerPid)) == std::nullopt);
 
-  // A second apart: the burner runs at about a core (less when the machine's other core is
-  // busy with builds), the idle container at nothing.
-  std::this_thread::sleep_for(1500ms);
-  const auto idleRate = idleRates.update(sampler.sample(idlePid));
-  const auto burnerRate = burnerRates.update(sampler.sample(burnerPid));
-  REQUIRE(idleRate);
-  REQUIRE(burnerRate);
+  // A second apart: the burner's two loops run at up to two cores (less when other builds share
+  // the machine: the best of three windows), the idle container at nothing.
+  std::optional<kc::node::Rates> idleRate, burnerRate;
+  for (int window = 0; window < 3; ++window) {
+    std::this_thread::sleep_for(1000ms);
+    const auto i = idleRates.update(sampler.sample(idlePid));
+    const auto b = burnerRates.update(sampler.sample(burnerPid));
+    REQUIRE(i);
+    REQUIRE(b);
+    if (!burnerRate || b->cpuCores > burnerRate->cpuCores) {
+      idleRate = i;
+      burnerRate = b;
+    }
+    if (burnerRate->cpuCores > 0.5) break;
+  }
   INFO("burner " << burnerRate->cpuCores << " cores, idle " << idleRate->cpuCores);
   std::printf("burner %.2f cores, idle %.4f cores\n", burnerRate->cpuCores, idleRate->cpuCores);
   CHECK(burnerRate->cpuCores > 0.5);
