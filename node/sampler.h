@@ -8,6 +8,8 @@
 // value and a counter, never an exception. RateTracker turns two samples into rates.
 // Thread-safety: a Sampler is used by one thread at a time; its counters (SamplerStats) may be
 // read from any thread. RateTracker is plain data.
+// The sampler runs in the host's PID and cgroup namespaces: /proc/<pid>/cgroup paths are
+// relative to the reader's cgroup namespace, and those of a private one ("/../..") are refused.
 
 #include <atomic>
 #include <cstdint>
