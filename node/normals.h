@@ -133,8 +133,9 @@ class Normals {
                                  std::int64_t nowMicros);
   // Raises the normal: values up to `value` (and its margin, the threshold of a workload whose
   // median is `value` and never varies) are normal from now on, and learned again, so that the
-  // learned median moves to them. False for a value that is negative or not finite.
-  bool accept(std::string_view key, Metric metric, double value, std::int64_t nowMicros = 0);
+  // learned median moves to them. False for a value that is negative or not finite. A workload
+  // not seen yet is created, its learning period starting at `nowMicros`.
+  bool accept(std::string_view key, Metric metric, double value, std::int64_t nowMicros);
 
   NormalView view(std::string_view key, Metric metric, std::int64_t nowMicros) const;
   std::size_t workloads() const;
