@@ -6,10 +6,12 @@
 
 #include "node/normals.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "test/test_util.h"
 
@@ -203,6 +205,27 @@ TEST_CASE("TheLeastRecentlySeenWorkloadIsEvicted", "[node][normals]") {
   CHECK_FALSE(n.view("b", Metric::kCpu, kStart).known);
   CHECK(n.view("c", Metric::kCpu, kStart).known);
   CHECK(n.stats().evicted == 1);
+}
+
+TEST_CASE("AcceptAndViewMayRunWhileAnotherThreadObserves", "[node][normals]") {
+  NormalsOptions o = hourOfLearning();
+  o.maxWorkloads = 16;  // evictions too, while the other thread accepts
+  Normals n(o);
+  std::atomic<bool> stop{false};
+  std::thread observer([&] {
+    std::int64_t t = kStart;
+    for (int i = 0; !stop && i < 200000; ++i, t += kRound)
+      n.observe("w" + std::to_string(i % 32), Metric::kCpu, 0.1 * (i % 5), t);
+  });
+  for (int i = 0; i < 2000; ++i) {
+    n.accept("w" + std::to_string(i % 32), Metric::kCpu, 1.0, kStart + i);
+    (void)n.view("w" + std::to_string(i % 32), Metric::kCpu, kStart + i);
+    (void)n.workloads();
+  }
+  stop = true;
+  observer.join();
+  CHECK(n.workloads() <= 16);
+  CHECK(n.stats().evicted > 0);
 }
 
 TEST_CASE("InvalidValuesAndLongKeysAreHandled", "[node][normals]") {
