@@ -463,7 +463,6 @@ Sample Sampler::sample(std::int64_t pid) {
     r.atNs = options_.clockNs();
     if (e.hostNetwork) {
       r.hostNetwork = true;
-      ++stats_.hostNetwork;
     } else {
       err = readNetwork(pid, r, where);
       note(err, where);
@@ -490,6 +489,7 @@ Sample Sampler::sample(std::int64_t pid) {
     r.error = first;
     r.where = firstWhere;
     count(first);
+    if (r.hostNetwork) ++stats_.hostNetwork;
     return r;
   }
   return s;  // not reached
