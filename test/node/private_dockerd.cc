@@ -272,6 +272,10 @@ void PrivateDockerd::stop() {
       std::string ignored;
       docker("rm -f " + flat, ignored);
     }
+    // Networks a test created and did not remove (each is a bridge on the host): this daemon's
+    // own only, now that none of its containers uses them.
+    std::string ignored;
+    docker("network prune -f", ignored);
     int pid = pid_;
     std::ifstream pidfile(dir_ + "/docker.pid");
     int fromFile = 0;

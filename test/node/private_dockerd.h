@@ -2,11 +2,11 @@
 // A dockerd of the test's own: temporary data, exec and pid paths, its socket in a temporary
 // directory, no bridge, no iptables, no forwarding, the vfs storage driver; images imported
 // from a busybox-static root filesystem (no registry, no network). Everything it started is
-// stopped by process id: its containers removed, dockerd signalled through its pidfile, any
-// containerd or shim left behind under its directories killed, mounts under them detached and
-// the directories removed; directories that a killed test process left are removed at the next
-// start, with anything still running under them. It never touches a system daemon or socket.
-// Not thread-safe: one per process, used from the test thread.
+// stopped by process id: its containers removed (and the networks tests made), dockerd signalled
+// through its pidfile, any containerd or shim left behind under its directories killed, mounts
+// under them detached and the directories removed; directories that a killed test process left are
+// removed at the next start, with anything still running under them. It never touches a system
+// daemon or socket. Not thread-safe: one per process, used from the test thread.
 
 #include <string>
 #include <vector>
