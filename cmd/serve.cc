@@ -164,7 +164,7 @@ int lockStateDir(const Config& cfg, std::unique_ptr<files::PidLock>& lock) {
 int runServe(const std::vector<std::string>& args) {
   Flags flags({"config", "roles", "listen", "metrics-listen", "tls-cert", "tls-key",
                "audit-client-ca", "policies", "state-dir", "audit-log-path", "log-level", "threads",
-               "docker-socket", "node-name"},
+               "docker-socket", "containerd-socket", "node-name"},
               {"help"});
   std::string error;
   if (!flags.parse(args, error)) {

@@ -974,4 +974,36 @@ TEST_CASE("ServeRejectsAnUnknownDeadlineAction", "[serve][deadline]") {
             .find("webhook.deadlineAction: expected deny or allow") != std::string::npos);
 }
 
+// The node role on a machine without the runtimes it is told about: it starts, retries, and
+// is not ready, naming each runtime's state; Docker's and containerd's sockets are flags.
+TEST_CASE("ServeNodeRoleIsNotReadyWithoutARuntimeAndSaysWhy", "[serve][node]") {
+  TempDir dir;
+  Running r(&dir, {"--roles", "node", "--docker-socket", dir.file("no-docker.sock"),
+                   "--containerd-socket", dir.file("no-containerd.sock"), "--node-name", "n1"});
+  kc::testing::TlsClient c(r.ca(), r.httpsPort);
+  REQUIRE(waitUntil(
+      [&] {
+        return c.request("GET", "/readyz").body ==
+               "node: no container runtime reachable (docker: absent, containerd: absent)";
+      },
+      10s));
+  CHECK(c.request("GET", "/readyz").status == 503);
+  CHECK(c.request("GET", "/healthz").status == 200);
+  // Its state directory is locked like the audit role's.
+  CHECK(std::filesystem::exists(dir.path() + "/state/kube-customs.lock"));
+}
+
+TEST_CASE("ServeNodeRoleRefusesAnAllowListEntryItCannotRead", "[serve][node]") {
+  TempDir dir;
+  kc::testing::writeFile(dir.file("c.yaml"), "node:\n  allowedOutsideKubernetes: [\"label:=x\"]\n");
+  Process p({kc::testing::kubeCustomsBinary(), "serve", "--roles", "node", "--config",
+             dir.file("c.yaml"), "--state-dir", dir.path() + "/state", "--listen", "127.0.0.1:0",
+             "--metrics-listen", "127.0.0.1:0"},
+            dir.file("out"), dir.file("err"));
+  CHECK(p.wait(10s) == 2);
+  const std::string err = kc::testing::readFile(dir.file("err"));
+  INFO(err);
+  CHECK(err.find("node.allowedOutsideKubernetes entry \"label:=x\"") != std::string::npos);
+}
+
 }  // namespace
