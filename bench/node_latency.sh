@@ -52,7 +52,7 @@ cleanup() {
   fi
   # Whatever still runs under our directory (containerd, shims), by pid; then its mounts.
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q "$work"; then kill -9 "${p#/proc/}" 2>/dev/null; fi
+    if tr "\0" " " 2>/dev/null < "$p/cmdline" | grep -q "$work"; then kill -9 "${p#/proc/}" 2>/dev/null; fi
   done
   grep " $work" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
