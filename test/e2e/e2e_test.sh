@@ -9,11 +9,16 @@
 # then test/testdata/audit_attack.jsonl appended to the audit log kube-customs follows. Then it checks
 # that the webhook denied what policy forbids, the findings were logged and counted, Prometheus
 # fired the findings alerts and Alertmanager holds both Prometheus' alerts and kube-customs' own
-# KubeCustomsAuditFinding alerts.
+# KubeCustomsAuditFinding alerts. Then the node door: a private dockerd of its own (no bridge, no
+# iptables, no forwarding), a second kube-customs with the node role on its socket, `docker run`
+# of the tunneling tool's image (busybox-static imported under that name): found outside
+# Kubernetes, denied by the same image policy, and a KubeCustomsNodeFinding in Alertmanager.
 #
 #   test/e2e/e2e_test.sh [PATH_TO_KUBE_CUSTOMS]     # default: build/cmd/kube-customs
 #
-# Tools: prometheus, prometheus-alertmanager (Debian 12 packages), curl, node.
+# Tools: prometheus, prometheus-alertmanager (Debian 12 packages), curl, node; for the node door
+# root, docker.io, containerd and busybox-static (skipped without them, a failure under
+# KC_REQUIRE_TOOLS=1).
 # The findings alerts of the shipped rules have no `for:`, so the rules are used unchanged.
 # Every wait has a deadline (all within E2E_TIMEOUT, default 90 s) and timeout(1) stops the run
 # 15 s after that; every process started here is stopped on exit, failure or interruption.
@@ -88,6 +93,7 @@ dump_logs() {
 summary() {
   trap - INT TERM
   summarized=1
+  node_cleanup
   stop_all
   [[ $fail -eq 0 ]] || dump_logs
   if [[ -n ${E2E_KEEP:-} ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
@@ -95,6 +101,32 @@ summary() {
   [[ $fail -eq 0 ]]
   exit $?
 }
+# node_cleanup: the node door's private dockerd, when one was started: its containers removed,
+# the daemon stopped by pid, what still runs under its directory killed by pid, its mounts
+# detached. Never a system daemon: only what this script started, under $WORK.
+DOCKERD_DIR=
+node_cleanup() {
+  [[ -n $DOCKERD_DIR ]] || return 0
+  local ids pid p i
+  ids=$(e2e_docker ps -aq 2>/dev/null)
+  # shellcheck disable=SC2086 # one argument per id
+  [[ -n $ids ]] && e2e_docker rm -f $ids >/dev/null 2>&1
+  if [[ -f $DOCKERD_DIR/docker.pid ]]; then
+    pid=$(cat "$DOCKERD_DIR/docker.pid")
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  for p in /proc/[0-9]*; do
+    if tr "\\0" " " 2>/dev/null <"$p/cmdline" | grep -q "$DOCKERD_DIR"; then
+      kill -KILL "${p#/proc/}" 2>/dev/null
+    fi
+  done
+  grep " $DOCKERD_DIR" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  DOCKERD_DIR=
+}
+e2e_docker() { DOCKER_CONFIG="$DOCKERD_DIR/cli" /usr/bin/docker -H "unix://$DOCKERD_DIR/docker.sock" "$@"; }
+
 # abort WHY [DETAIL]: a step the rest depends on failed; report it and stop.
 abort() {
   ko "$1" "${2:-}"
@@ -511,6 +543,76 @@ amtool_query() {
     alertname=KubeCustomsAuditFinding rule=pod-exec namespace=shop | grep -q KubeCustomsAuditFinding
 }
 check "amtool sees KubeCustomsAuditFinding{rule=\"pod-exec\",namespace=\"shop\"}" amtool_query
+
+# ---- the node door: `docker run` of a tunneling tool on a private dockerd (no bridge, no
+# iptables, no forwarding; its own data, exec and pid paths under $WORK), seen by a second
+# kube-customs with the node role, judged by the same policies, alerted to the same Alertmanager.
+node_prereqs() {
+  [[ $(id -u) -eq 0 ]] || { echo "needs root (a private dockerd)"; return 1; }
+  local t
+  for t in /usr/sbin/dockerd /usr/bin/docker /usr/bin/containerd /bin/busybox; do
+    [[ -x $t ]] || { echo "missing $t (docker.io, containerd, busybox-static)"; return 1; }
+  done
+}
+if why=$(node_prereqs); then
+  DOCKERD_DIR=$WORK/dockerd
+  mkdir -p "$DOCKERD_DIR/data" "$DOCKERD_DIR/exec" "$DOCKERD_DIR/cli" "$DOCKERD_DIR/rootfs/bin"
+  /usr/sbin/dockerd --data-root="$DOCKERD_DIR/data" --exec-root="$DOCKERD_DIR/exec" \
+    --pidfile="$DOCKERD_DIR/docker.pid" -H "unix://$DOCKERD_DIR/docker.sock" --bridge=none \
+    --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --storage-driver=vfs >"$WORK/dockerd.log" 2>&1 &
+  dockerd_ready() { e2e_docker version >/dev/null 2>&1; }
+  wait_for 30 dockerd_ready || abort "private dockerd ready" "$(tail -n 5 "$WORK/dockerd.log")"
+  cp /bin/busybox "$DOCKERD_DIR/rootfs/bin/busybox"
+  ln -s busybox "$DOCKERD_DIR/rootfs/bin/sleep"
+  tar -C "$DOCKERD_DIR/rootfs" -c . | e2e_docker import - "$DENIED_IMAGE" >/dev/null ||
+    abort "image imported into the private dockerd"
+  ok "private dockerd ready, $DENIED_IMAGE imported from busybox-static"
+
+  cat >"$WORK/kube-customs-node.yaml" <<EOF
+node:
+  name: e2e-node
+  dockerSocket: $DOCKERD_DIR/docker.sock
+  containerdSocket: ""
+alertmanager:
+  urls: [$AM]
+  resendIntervalSeconds: 1
+EOF
+  "$BIN" serve --config "$WORK/kube-customs-node.yaml" --roles node \
+    --state-dir "$WORK/node-state" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    >"$WORK/kube-customs-node.out" 2>"$WORK/kube-customs-node.err" &
+  NODE_PID=$!
+  PIDS+=("$NODE_PID")
+  node_connected() { grep -q '"Docker Engine connected"' "$WORK/kube-customs-node.out"; }
+  wait_for 20 node_connected || abort "node role connected to the private dockerd" \
+    "$(tail -n 5 "$WORK/kube-customs-node.err" "$WORK/kube-customs-node.out")"
+  ok "node role connected to the private dockerd"
+  TUNNEL_ID=$(e2e_docker run -d --network none --name tunnel "$DENIED_IMAGE" sleep 600)
+  node_found() {
+    grep '"event_type":"node_finding"' "$WORK/kube-customs-node.out" |
+      grep '"rule":"container-outside-kubernetes"' | grep -q "\"containerID\":\"$TUNNEL_ID\""
+  }
+  check "node role reports docker run of $DENIED_IMAGE as container-outside-kubernetes" \
+    wait_for 15 node_found
+  node_denied() {
+    grep '"event_type":"node_finding"' "$WORK/kube-customs-node.out" |
+      grep '"rule":"policy-violation"' | grep "\"containerID\":\"$TUNNEL_ID\"" |
+      grep -q 'image.denied'
+  }
+  check "node role judges it image.denied, as the webhook does" wait_for 5 node_denied
+  am_node_alert() {
+    timeout 10 amtool alert query --alertmanager.url="$AM" -o simple \
+      alertname=KubeCustomsNodeFinding rule=container-outside-kubernetes node=e2e-node |
+      grep -q KubeCustomsNodeFinding
+  }
+  check "amtool sees KubeCustomsNodeFinding{rule=\"container-outside-kubernetes\",node=\"e2e-node\"}" \
+    wait_for 15 am_node_alert
+  node_cleanup
+elif [[ ${KC_REQUIRE_TOOLS:-} == 1 || ${CI:-} == true ]]; then
+  ko "node door: private dockerd" "$why (KC_REQUIRE_TOOLS=1)"
+else
+  echo "SKIP node door: $why"
+fi
 
 # ---- kube-customs stops cleanly on SIGTERM (its own 10 s, even when the deadline has passed)
 kill -TERM "$KC_PID"
