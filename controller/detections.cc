@@ -54,6 +54,10 @@ Detector::Plan Detector::plan(const Event& e) {
     if (sub.empty() && (res == "roles" || res == "clusterroles" || res == "rolebindings" ||
                         res == "clusterrolebindings"))
       p.object = ObjectRule::kRbac;
+  } else if (e.objectRef.apiGroup == "certificates.k8s.io") {
+    if (res == "certificatesigningrequests" &&
+        ((verb == "create" && sub.empty()) || (write && sub == "approval")))
+      p.object = ObjectRule::kCsr;
   } else if (del) {
     if (res == "events" &&
         (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
@@ -121,6 +125,8 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return dispatch(EventClass::kRbacWrite, e, out);
     case ObjectRule::kServiceAccount:
       return dispatch(EventClass::kServiceAccountWrite, e, out);
+    case ObjectRule::kCsr:
+      return dispatch(EventClass::kCsrWrite, e, out);
     case ObjectRule::kEphemeral: {
       const simdjson::dom::element obj = detect::judgedObject(e);
       if (!obj.is_object()) return dispatch(EventClass::kEphemeralUnrecorded, e, out);

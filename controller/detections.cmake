@@ -9,6 +9,7 @@ kc_library(kc_detections
     detect/rules/anonymous_request_allowed.cc
     detect/rules/audit_id_reused.cc
     detect/rules/baseline_rules.cc
+    detect/rules/certificates.cc
     detect/rules/dangerous_capability.cc
     detect/rules/ephemeral_container.cc
     detect/rules/events_deleted.cc
@@ -36,4 +37,5 @@ kc_library(kc_detections
   DEPS
     kc_controller
     kc_policies
+    OpenSSL::Crypto
     nlohmann_json::nlohmann_json)

@@ -87,10 +87,11 @@ class Detector {
     kEventDeletion,
     kEphemeral,
     kPodCarrying,
-    kUnjudged,       // a pod-carrying write whose event has no bodies (truncated)
-    kService,        // a write of a core Service (exposure: NodePort, LoadBalancer, externalIPs)
-    kRbac,           // a Role, ClusterRole or binding written or deleted
-    kServiceAccount  // a ServiceAccount created, or a token requested for one
+    kUnjudged,        // a pod-carrying write whose event has no bodies (truncated)
+    kService,         // a write of a core Service (exposure: NodePort, LoadBalancer, externalIPs)
+    kRbac,            // a Role, ClusterRole or binding written or deleted
+    kServiceAccount,  // a ServiceAccount created, or a token requested for one
+    kCsr              // a CertificateSigningRequest created, or its approval written
   };
   struct Plan {
     bool started = false;  // stage ResponseStarted (else ResponseComplete)

@@ -38,6 +38,7 @@ enum class EventClass : uint8_t {
   kRbacWrite,             // a Role, ClusterRole, RoleBinding or ClusterRoleBinding written or
                           // deleted
   kServiceAccountWrite,   // a ServiceAccount created, or a token requested for one
+  kCsrWrite,              // a CertificateSigningRequest created, or its approval written
   // Told by the pipeline.
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
   // Told by the node door (node/): what a container runtime on a node reports. The audit
@@ -76,7 +77,7 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 36>{{
+  return std::array<RuleInfo, 38>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
@@ -325,6 +326,22 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kHigh,
        {C::kServiceAccountWrite},
        "system-serviceaccount-created"},
+      {"csr-created",
+       "T1649",
+       "Steal or Forge Authentication Certificates",
+       "Client certificate requested from the cluster's signer",
+       S::kMedium,
+       S::kCritical,
+       {C::kCsrWrite},
+       "csr-created-csr-approved"},
+      {"csr-approved",
+       "T1649",
+       "Steal or Forge Authentication Certificates",
+       "Certificate signing request approved by hand",
+       S::kMedium,
+       S::kCritical,
+       {C::kCsrWrite},
+       "csr-created-csr-approved"},
       {"unexpected-creator",
        "T1078",
        "Valid Accounts",

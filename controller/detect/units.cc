@@ -38,6 +38,7 @@ const std::vector<UnitInfo>& ruleUnits() {
       {"service_accounts",
        {"serviceaccount-token-requested", "system-serviceaccount-created"},
        makeServiceAccounts},
+      {"certificates", {"csr-created", "csr-approved"}, makeCertificates},
       {"webhook_config_changed", {"webhook-config-changed"}, makeWebhookConfigChanged},
       {"events_deleted", {"events-deleted"}, makeEventsDeleted},
       {"unjudged_object", {"unjudged-object"}, makeUnjudgedObject},
