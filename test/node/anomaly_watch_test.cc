@@ -434,4 +434,24 @@ TEST_CASE("TheSamplingThreadRunsRoundsAndCountsOverruns", "[node][anomaly]") {
   CHECK(w2.stats().overruns == 1);
 }
 
+TEST_CASE("TheWatchsMetricsAreInMetricsDoc", "[node][anomaly][docs]") {
+  Fixture fx;
+  AnomalyWatch w(fx.options(), fx.registry);
+  const std::string text = kc::testing::readFile(std::string(KC_SOURCE_DIR) + "/docs/metrics.md");
+  const auto families = fx.registry.Collect();
+  REQUIRE(families.size() == 4);
+  for (const auto& family : families) {
+    INFO(family.name);
+    CHECK(text.find("| `" + family.name + "` |") != std::string::npos);
+  }
+  for (auto e : {kc::node::SampleError::kPidGone, kc::node::SampleError::kNoCgroup,
+                 kc::node::SampleError::kMissing, kc::node::SampleError::kMalformed,
+                 kc::node::SampleError::kTooLarge, kc::node::SampleError::kIo}) {
+    INFO(kc::node::sampleErrorName(e));
+    CHECK(fx.metric("kube_customs_node_sample_errors_total",
+                    std::string(kc::node::sampleErrorName(e))) == 0);
+    CHECK(text.find("`" + std::string(kc::node::sampleErrorName(e)) + "`") != std::string::npos);
+  }
+}
+
 }  // namespace
