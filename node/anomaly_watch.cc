@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_set>
 
 #include "common/files.h"
 #include "common/internal_errors.h"
@@ -256,10 +257,9 @@ void AnomalyWatch::round(std::vector<audit::Finding>& out) {
   }
   for (std::int64_t pid : forget) sampler_.forget(pid);
   // The per-container state of containers no longer tracked goes; a new pid starts afresh.
-  std::erase_if(state_, [&](const auto& e) {
-    return std::none_of(list.begin(), list.end(),
-                        [&](const auto& t) { return t->container.id == e.first; });
-  });
+  std::unordered_set<std::string_view> ids;
+  for (const auto& t : list) ids.insert(t->container.id);
+  std::erase_if(state_, [&](const auto& e) { return !ids.contains(e.first); });
 
   for (const auto& t : list) {
     const Container& c = t->container;
