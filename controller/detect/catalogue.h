@@ -43,8 +43,9 @@ enum class EventClass : uint8_t {
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
   // Told by the node door (node/): what a container runtime on a node reports. The audit
   // detector never dispatches these; the node door's rules read them.
-  kContainerStart,  // a container started (or found running) on a node
-  kContainerExec,   // a process started in a running container through its runtime
+  kContainerStart,   // a container started (or found running) on a node
+  kContainerExec,    // a process started in a running container through its runtime
+  kContainerSample,  // a container's resource use sampled
   kCount
 };
 
@@ -77,7 +78,7 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 38>{{
+  return std::array<RuleInfo, 41>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
@@ -382,6 +383,30 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kCritical,
        {C::kContainerExec},
        "container-exec"},
+      {"container-cpu-anomaly",
+       "T1496",
+       "Resource Hijacking",
+       "Container using far more CPU than its workload's learned normal",
+       S::kMedium,
+       S::kMedium,
+       {C::kContainerSample},
+       "container-cpu-anomaly-container-memory-anomaly-container-network-anomaly"},
+      {"container-memory-anomaly",
+       "T1496",
+       "Resource Hijacking",
+       "Container using far more memory than its workload's learned normal",
+       S::kMedium,
+       S::kMedium,
+       {C::kContainerSample},
+       "container-cpu-anomaly-container-memory-anomaly-container-network-anomaly"},
+      {"container-network-anomaly",
+       "T1048",
+       "Exfiltration Over Alternative Protocol",
+       "Container moving far more network traffic than its workload's learned normal",
+       S::kMedium,
+       S::kHigh,
+       {C::kContainerSample},
+       "container-cpu-anomaly-container-memory-anomaly-container-network-anomaly"},
   }};
 }();
 
@@ -399,8 +424,9 @@ static_assert(
 // Whether rule `r` reads audit events (the audit door's rules; policy-violation is at both
 // doors). The others are the node door's: no requesting identity to trust, no audit setting.
 constexpr bool readsAuditEvents(const RuleInfo& r) {
-  return (r.classes.bits &
-          ~(EventClasses{EventClass::kContainerStart, EventClass::kContainerExec}.bits)) != 0;
+  return (r.classes.bits & ~(EventClasses{EventClass::kContainerStart, EventClass::kContainerExec,
+                                          EventClass::kContainerSample}
+                                 .bits)) != 0;
 }
 
 // The row of rule `id`; nullptr when there is none.
