@@ -72,7 +72,7 @@ for tool in promtool amtool node; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool not installed"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 done
 
-CASES=(defaults cert-manager cert-manager-issuer user-provided audit-disabled webhook-disabled full manifests)
+CASES=(defaults cert-manager cert-manager-issuer user-provided audit-disabled webhook-disabled node-only full manifests)
 values_args() { [[ $1 == defaults ]] || echo "-f $HERE/values/$1.yaml"; }
 
 for v in 3 4; do
