@@ -70,6 +70,7 @@ const CONTRACT = new Set([
   "container_cpu_usage_seconds_total",
   "container_memory_working_set_bytes",
   "container_network_transmit_bytes_total",
+  "container_start_time_seconds",
 ]);
 const METRIC = /\b((?:kube_customs|apiserver|container)_[a-z_]+|[a-z_]+:[a-z_:0-9]+)\b/g;
 const rules = YAML.parse(read("deploy/prometheus/kube-customs-rules.yaml"));
