@@ -96,6 +96,9 @@ for v in 3 4; do
 
   # --- impossible combinations ---
   refuse "helm$v refuses: nothing enabled" "nothing to deploy" "$H" --set webhook.enabled=false --set audit.enabled=false
+  refuse "helm$v refuses: node role watching no runtime" "would watch no runtime" "$H" --set node.enabled=true --set node.dockerSocket= --set node.containerdSocket=
+  refuse "helm$v refuses: node state on a system directory (schema)" "stateHostPath" "$H" --set node.enabled=true --set node.stateHostPath=/var/lib
+  refuse "helm$v refuses: relative runtime socket path (schema)" "dockerSocket" "$H" --set node.enabled=true --set node.dockerSocket=docker.sock
   refuse "helm$v refuses: userProvided without a Secret" "needs tls.userProvided.secretName" "$H" --set tls.mode=userProvided
   refuse "helm$v refuses: userProvided without a CA bundle" "needs tls.userProvided.caBundle" "$H" --set tls.mode=userProvided --set tls.userProvided.secretName=s
   refuse "helm$v refuses: userProvided values in another mode" "tls.userProvided.\* is set" "$H" --set tls.userProvided.secretName=s
