@@ -173,6 +173,9 @@ route platform-oncall alertname=KubeCustomsAuditWebhookBatchesRejected severity=
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=shop
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=perf
 route blackhole alertname=KubeCustomsAuditFinding severity=low rule=nodes-proxy-access
+route security-pager,security-chat alertname=KubeCustomsNodeFindingCritical severity=critical category=detection rule=container-outside-kubernetes node=node-a
+route security-chat alertname=KubeCustomsNodeFinding severity=high rule=container-exec namespace=shop node=node-a
+route platform-oncall alertname=KubeCustomsNodeNoRuntime severity=warning category=health node=node-a
 route default alertname=SomethingElse severity=critical
 # The sweep of docs/install.md: its go-template (read from the doc) turns the policies ConfigMap
 # of deploy/ into a YAML stream, which `kube-customs check --policies` loads and judges a
