@@ -24,6 +24,9 @@ bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, st
   if (!node::OutsideAllowList::parse(cfg.node.allowedOutsideKubernetes, out.rules.allowed, error))
     return false;
   out.dockerSocket = cfg.node.dockerSocket;
+  out.containerdSocket = cfg.node.containerdSocket;
+  out.containerdNamespaces = cfg.node.containerdNamespaces;
+  out.procRoot = cfg.node.procRoot;
   out.judgedJournal = cfg.stateDir + "/node-judged.journal";
   out.resumeFile = cfg.stateDir + "/node-resume.json";
   out.onFinding = audit::logFinding;

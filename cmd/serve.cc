@@ -38,7 +38,8 @@ constexpr const char* kUsage =
     "usage: kube-customs serve [--config FILE] [--roles webhook,audit,node] [--listen ADDR]\n"
     "         [--metrics-listen ADDR] [--tls-cert FILE --tls-key FILE] [--audit-client-ca FILE]\n"
     "         [--policies DIR] [--state-dir DIR] [--audit-log-path FILE] [--log-level LEVEL]\n"
-    "         [--threads N] [--docker-socket PATH] [--node-name NAME]\n"
+    "         [--threads N] [--docker-socket PATH] [--containerd-socket PATH]\n"
+    "         [--node-name NAME]\n"
     "Without --tls-cert/--tls-key a CA and serving certificate are generated under\n"
     "STATE_DIR/tls (local use). See docs/configuration.md.\n";
 
@@ -76,6 +77,7 @@ int loadConfig(const Flags& flags, Config& cfg) {
   if (auto v = flags.get("audit-log-path")) cfg.audit.logPath = *v;
   if (auto v = flags.get("log-level")) cfg.logLevel = *v;
   if (auto v = flags.get("docker-socket")) cfg.node.dockerSocket = *v;
+  if (auto v = flags.get("containerd-socket")) cfg.node.containerdSocket = *v;
   if (auto v = flags.get("node-name")) cfg.node.name = *v;
   if (auto v = flags.get("threads")) {
     try {

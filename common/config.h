@@ -104,7 +104,10 @@ struct AlertmanagerConfig {
 // the role (cmd/node_role.cc), which refuses what it cannot use.
 struct NodeConfig {
   std::string name;  // "": $NODE_NAME (the chart sets it from the downward API), else the host's
-  std::string dockerSocket = "/var/run/docker.sock";  // "": no Docker Engine watcher
+  std::string dockerSocket = "/var/run/docker.sock";                 // "": no Docker Engine watcher
+  std::string containerdSocket = "/run/containerd/containerd.sock";  // "": no containerd watcher
+  std::vector<std::string> containerdNamespaces;                     // watched; empty: all
+  std::string procRoot = "/proc";  // the host's /proc (the chart mounts it at /host/proc)
   // Containers expected outside Kubernetes: image:<glob>, name:<glob>, label:<key>=<glob>, or a
   // bare image glob (node/node_rules.h).
   std::vector<std::string> allowedOutsideKubernetes;

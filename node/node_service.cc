@@ -12,6 +12,7 @@
 #include "common/internal_errors.h"
 #include "common/log.h"
 #include "controller/audit_service.h"
+#include "node/containerd_client.h"
 
 namespace kc::node {
 
@@ -49,28 +50,36 @@ bool createdSince(std::int64_t createdSeconds, std::int64_t sinceNano) {
 
 }  // namespace
 
-// One Docker Engine: inventory at every connection, then its event stream, until it ends or
-// the service stops; then again after a backoff.
-class NodeService::DockerWatcher {
+// What every runtime's watcher does alike: reconnect with backoff, say what state the runtime
+// is in, judge each container once, score execs, keep the running set and a bounded cache of
+// inspected containers (for their execs).
+class NodeService::Watcher {
  public:
-  explicit DockerWatcher(NodeService& s)
-      : s_(s), client_(s.options_.dockerSocket, s.options_.dockerLimits) {}
-
+  Watcher(NodeService& s, Runtime runtime, std::string socketPath, std::string_view display,
+          std::string_view setting)
+      : s_(s),
+        runtime_(runtime),
+        socketPath_(std::move(socketPath)),
+        display_(display),
+        setting_(setting) {}
+  virtual ~Watcher() = default;
   void start() {
     thread_ = std::thread([this] { run(); });
   }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
-  const DockerStats& stats() { return client_.stats(); }
 
- private:
+ protected:
+  // One connection: true when the event stream was open at some point.
+  virtual bool session(bool everConnected) = 0;
+
   void run() {
     auto backoff = s_.options_.reconnectMin;
     bool everConnected = false;
     while (!s_.stopping_.load()) {
       bool connected = false;
-      internal::guarded(internal::Component::kNodeWatcher, "docker",
+      internal::guarded(internal::Component::kNodeWatcher, runtimeName(runtime_),
                         [&] { connected = session(everConnected); });
       if (connected) {
         everConnected = true;
@@ -81,31 +90,122 @@ class NodeService::DockerWatcher {
     }
   }
 
-  void failed(DockerError e, const std::string& message) {
-    s_.metrics_.error(Runtime::kDocker, dockerErrorName(e));
+  // A call or the stream failed: absent when there is no socket at the path (the runtime is
+  // not on this node, or not yet), unreachable otherwise. Logged when the state or the error
+  // changes, not at every retry.
+  void failed(std::string_view reason, const std::string& message) {
+    s_.metrics_.error(runtime_, reason);
     RuntimeState state = RuntimeState::kUnreachable;
     struct stat st {};
-    if (e == DockerError::kConnect && ::stat(client_.socketPath().c_str(), &st) != 0 &&
-        errno == ENOENT)
-      state = RuntimeState::kAbsent;
-    if (s_.state(Runtime::kDocker) != state || message != lastError_) {
-      log::warn(state == RuntimeState::kAbsent
-                    ? "Docker Engine socket absent: retrying (node.dockerSocket)"
-                    : "Docker Engine unreachable: retrying",
-                {{log::field::kEventType, log::event::kNodeRuntime},
-                 {"runtime", "docker"},
-                 {log::field::kPath, client_.socketPath()},
-                 {log::field::kError, message}});
+    if (::stat(socketPath_.c_str(), &st) != 0 && errno == ENOENT) state = RuntimeState::kAbsent;
+    if (s_.state(runtime_) != state || message != lastError_) {
+      log::warn(
+          std::string(display_) + (state == RuntimeState::kAbsent
+                                       ? " socket absent: retrying (" + std::string(setting_) + ")"
+                                       : " unreachable: retrying"),
+          {{log::field::kEventType, log::event::kNodeRuntime},
+           {"runtime", runtimeName(runtime_)},
+           {log::field::kPath, socketPath_},
+           {log::field::kError, message}});
       lastError_ = message;
     }
-    s_.setState(Runtime::kDocker, state);
+    s_.setState(runtime_, state);
   }
 
-  // True when the stream was open at some point.
-  bool session(bool everConnected) {
+  void connected(bool everConnected, const nlohmann::json& fields) {
+    if (everConnected) s_.metrics_.reconnect(runtime_);
+    s_.setState(runtime_, RuntimeState::kConnected);
+    lastError_.clear();
+    nlohmann::json f = fields;
+    f[log::field::kEventType] = log::event::kNodeRuntime;
+    f["runtime"] = runtimeName(runtime_);
+    f[log::field::kPath] = socketPath_;
+    log::info(std::string(display_) + " connected", f);
+  }
+
+  // The runtime's key of a container: its id, within its namespace for containerd.
+  static std::string keyOf(const Container& c) {
+    return c.namespace_.empty() ? c.id : c.namespace_ + "/" + c.id;
+  }
+  bool judgedBefore(const std::string& key) { return s_.judged(runtime_, key); }
+
+  // Judges a container seen started (or running when found): its findings out, then recorded.
+  void judge(const Container& c, bool gone) {
+    std::vector<Finding> findings =
+        judgeContainer(c, s_.policies().get(), s_.options_.rules, Clock::now(), gone);
+    remember(c);
+    s_.emit(std::move(findings));
+    s_.markJudged(runtime_, keyOf(c));
+  }
+
+  void execSeen(const Container& c, const ExecSeen& seen) {
+    auto f = judgeExec(c, seen, s_.options_.rules, Clock::now());
+    s_.metrics_.exec(runtime_, f.has_value());
+    if (f) s_.emit({std::move(*f)});
+  }
+
+  void running(const std::string& key, bool kubernetes) {
+    running_[key] = kubernetes;
+    publishCounts();
+  }
+  void stopped(const std::string& key) {
+    if (running_.erase(key)) publishCounts();
+  }
+  void publishCounts() {
+    std::size_t k8s = 0;
+    for (const auto& [id, kubernetes] : running_) k8s += kubernetes ? 1 : 0;
+    s_.metrics_.containers(runtime_, k8s, running_.size() - k8s);
+  }
+
+  const Container* cached(const std::string& key) const {
+    auto it = cache_.find(key);
+    return it == cache_.end() ? nullptr : &it->second;
+  }
+  void remember(const Container& c) {
+    const std::string key = keyOf(c);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      it->second = c;
+      return;
+    }
+    while (cache_.size() >= kMaxCached && !cacheOrder_.empty()) {
+      cache_.erase(cacheOrder_.front());
+      cacheOrder_.pop_front();
+    }
+    cache_.emplace(key, c);
+    cacheOrder_.push_back(key);
+  }
+  void forget(const std::string& key) {
+    if (cache_.erase(key) == 0) return;
+    std::erase(cacheOrder_, key);
+  }
+
+  NodeService& s_;
+  const Runtime runtime_;
+  const std::string socketPath_;
+  const std::string_view display_, setting_;
+  std::string lastError_;
+  std::unordered_map<std::string, bool> running_;  // running containers: made by the kubelet?
+
+ private:
+  std::unordered_map<std::string, Container> cache_;
+  std::deque<std::string> cacheOrder_;
+  std::thread thread_;
+};
+
+// One Docker Engine: inventory at every connection, then its event stream from the last event
+// seen, until it ends or the service stops.
+class NodeService::DockerWatcher final : public Watcher {
+ public:
+  explicit DockerWatcher(NodeService& s)
+      : Watcher(s, Runtime::kDocker, s.options_.dockerSocket, "Docker Engine", "node.dockerSocket"),
+        client_(s.options_.dockerSocket, s.options_.dockerLimits) {}
+  const DockerStats& stats() { return client_.stats(); }
+
+ private:
+  bool session(bool everConnected) override {
     const auto version = client_.negotiate();
     if (!version.ok()) {
-      failed(version.error, version.message);
+      failed(dockerErrorName(version.error), version.message);
       return false;
     }
     // The stream first, from the last event seen (or from now), then the inventory: what
@@ -114,17 +214,11 @@ class NodeService::DockerWatcher {
     if (since == 0) since = nowNano() - 1'000'000'000;
     auto stream = client_.events(since);
     if (!stream.ok()) {
-      failed(stream.error, stream.message);
+      failed(dockerErrorName(stream.error), stream.message);
       return false;
     }
-    if (everConnected) s_.metrics_.reconnect(Runtime::kDocker);
-    s_.setState(Runtime::kDocker, RuntimeState::kConnected);
-    lastError_.clear();
-    log::info("Docker Engine connected", {{log::field::kEventType, log::event::kNodeRuntime},
-                                          {"runtime", "docker"},
-                                          {log::field::kPath, client_.socketPath()},
-                                          {log::field::kVersion, version.value.version},
-                                          {"api_version", version.value.used}});
+    connected(everConnected,
+              {{log::field::kVersion, version.value.version}, {"api_version", version.value.used}});
     inventory(s_.resumePoint(Runtime::kDocker));
 
     DockerEvent ev;
@@ -136,9 +230,9 @@ class NodeService::DockerWatcher {
       }
       if (status != EventStream::Status::kEvent) {
         if (status == EventStream::Status::kError)
-          failed(stream.value->errorCode(), stream.value->error());
+          failed(dockerErrorName(stream.value->errorCode()), stream.value->error());
         else
-          failed(DockerError::kTruncated, "the daemon ended the event stream");
+          failed(dockerErrorName(DockerError::kTruncated), "the daemon ended the event stream");
         break;
       }
       s_.metrics_.event(Runtime::kDocker, dockerEventKindName(ev.kind));
@@ -169,7 +263,7 @@ class NodeService::DockerWatcher {
       if (isRunning) running_[row.id] = classifyLabels(Runtime::kDocker, "", row.labels).kubernetes;
       if (s_.stopping_.load()) break;
       if (!isRunning && !createdSince(row.created, sinceNano)) continue;
-      if (s_.judged(Runtime::kDocker, row.id)) continue;
+      if (judgedBefore(row.id)) continue;
       internal::guarded(internal::Component::kNodeWatcher, row.id,
                         [&] { started(row.id, nullptr); });
     }
@@ -178,21 +272,16 @@ class NodeService::DockerWatcher {
 
   void handle(const DockerEvent& ev) {
     switch (ev.kind) {
-      case DockerEventKind::kStart: {
-        const bool k8s = classifyLabels(Runtime::kDocker, "", ev.attributes).kubernetes;
-        running_[ev.containerId] = k8s;
-        publishCounts();
-        if (!s_.judged(Runtime::kDocker, ev.containerId)) started(ev.containerId, &ev);
+      case DockerEventKind::kStart:
+        running(ev.containerId, classifyLabels(Runtime::kDocker, "", ev.attributes).kubernetes);
+        if (!judgedBefore(ev.containerId)) started(ev.containerId, &ev);
         break;
-      }
       case DockerEventKind::kDie:
-        running_.erase(ev.containerId);
-        publishCounts();
+        stopped(ev.containerId);
         break;
       case DockerEventKind::kDestroy:
-        running_.erase(ev.containerId);
+        stopped(ev.containerId);
         forget(ev.containerId);
-        publishCounts();
         break;
       case DockerEventKind::kExecStart:
         exec(ev);
@@ -202,58 +291,42 @@ class NodeService::DockerWatcher {
     }
   }
 
-  void publishCounts() {
-    std::size_t k8s = 0;
-    for (const auto& [id, kubernetes] : running_) k8s += kubernetes ? 1 : 0;
-    s_.metrics_.containers(Runtime::kDocker, k8s, running_.size() - k8s);
+  // The container as its event describes it, when it cannot be inspected.
+  static Container fromEvent(const DockerEvent& ev) {
+    Container c;
+    c.runtime = Runtime::kDocker;
+    c.id = ev.containerId;
+    c.name = ev.name;
+    c.image = ev.image;
+    c.labels = ev.attributes;
+    c.clamped = ev.clamped;
+    return c;
   }
 
   // A container seen started (event) or found in the inventory (`ev` null): judged once.
   void started(const std::string& id, const DockerEvent* ev) {
     auto inspected = client_.inspectContainer(id);
-    bool gone = false;
-    Container c;
     if (inspected.ok()) {
-      c = std::move(inspected.value);
       // Created but never started (an inventory row): nothing ran.
-      if (!ev && c.startedAt.empty()) return;
-    } else {
-      s_.metrics_.error(Runtime::kDocker, dockerErrorName(inspected.error));
-      if (!ev) return;  // an inventory row gone meanwhile: its events say the rest
-      // Gone before it could be inspected (`docker run --rm` of a short command): judged from
-      // what its event said.
-      gone = true;
-      c.runtime = Runtime::kDocker;
-      c.id = ev->containerId;
-      c.name = ev->name;
-      c.image = ev->image;
-      c.labels = ev->attributes;
-      c.clamped = ev->clamped;
+      if (!ev && inspected.value.startedAt.empty()) return;
+      judge(inspected.value, false);
+      return;
     }
-    std::vector<Finding> findings =
-        judgeContainer(c, s_.policies().get(), s_.options_.rules, Clock::now(), gone);
-    remember(c);
-    s_.emit(std::move(findings));
-    s_.markJudged(Runtime::kDocker, id);
+    s_.metrics_.error(Runtime::kDocker, dockerErrorName(inspected.error));
+    // An inventory row gone meanwhile: its events say the rest. Gone before it could be
+    // inspected after its start (`docker run --rm` of a short command): judged from its event.
+    if (ev) judge(fromEvent(*ev), true);
   }
 
   void exec(const DockerEvent& ev) {
-    const Container* c = cached(ev.containerId);
-    if (!c) {
+    if (!cached(ev.containerId)) {
       auto inspected = client_.inspectContainer(ev.containerId);
-      if (!inspected.ok()) {
-        s_.metrics_.error(Runtime::kDocker, dockerErrorName(inspected.error));
-        Container partial;
-        partial.runtime = Runtime::kDocker;
-        partial.id = ev.containerId;
-        partial.name = ev.name;
-        partial.image = ev.image;
-        partial.labels = ev.attributes;
-        remember(partial);
-      } else {
+      if (inspected.ok()) {
         remember(inspected.value);
+      } else {
+        s_.metrics_.error(Runtime::kDocker, dockerErrorName(inspected.error));
+        remember(fromEvent(ev));
       }
-      c = cached(ev.containerId);
     }
     ExecSeen seen;
     seen.execId = ev.execId;
@@ -267,52 +340,189 @@ class NodeService::DockerWatcher {
       s_.metrics_.error(Runtime::kDocker, dockerErrorName(info.error));
       seen.command = splitCommand(ev.execCommand);
     }
-    auto f = judgeExec(*c, seen, s_.options_.rules, Clock::now());
-    s_.metrics_.exec(Runtime::kDocker, f.has_value());
-    if (f) s_.emit({std::move(*f)});
+    execSeen(*cached(ev.containerId), seen);
   }
 
-  const Container* cached(const std::string& id) const {
-    auto it = cache_.find(id);
-    return it == cache_.end() ? nullptr : &it->second;
-  }
-  void remember(const Container& c) {
-    if (cache_.count(c.id)) {
-      cache_[c.id] = c;
-      return;
-    }
-    while (cache_.size() >= kMaxCached && !cacheOrder_.empty()) {
-      cache_.erase(cacheOrder_.front());
-      cacheOrder_.pop_front();
-    }
-    cache_.emplace(c.id, c);
-    cacheOrder_.push_back(c.id);
-  }
-  void forget(const std::string& id) {
-    if (cache_.erase(id) == 0) return;
-    std::erase(cacheOrder_, id);
-  }
-
-  NodeService& s_;
   DockerClient client_;
   EventResume resume_;
-  std::string lastError_;
-  std::unordered_map<std::string, bool> running_;  // running containers: made by the kubelet?
-  std::unordered_map<std::string, Container> cache_;
-  std::deque<std::string> cacheOrder_;
-  std::thread thread_;
+};
+
+// One containerd: its event stream (every namespace, read from the envelopes), then the
+// inventory of each namespace watched (containerd keeps no event history: what started and
+// ended while the stream was down is not seen; what still runs is). Containers of Docker's
+// namespace ("moby") are the Docker watcher's when it is configured.
+class NodeService::ContainerdWatcher final : public Watcher {
+ public:
+  explicit ContainerdWatcher(NodeService& s)
+      : Watcher(s, Runtime::kContainerd, s.options_.containerdSocket, "containerd",
+                "node.containerdSocket"),
+        client_(s.options_.containerdSocket, s.options_.containerdLimits) {}
+  const ContainerdStats& stats() { return client_.stats(); }
+
+ private:
+  bool watched(const std::string& ns) const {
+    if (ns == "moby" && !s_.options_.dockerSocket.empty()) return false;
+    const auto& only = s_.options_.containerdNamespaces;
+    return only.empty() || std::find(only.begin(), only.end(), ns) != only.end();
+  }
+
+  bool session(bool everConnected) override {
+    auto namespaces = client_.namespaces();
+    if (!namespaces.ok()) {
+      failed(containerdErrorName(namespaces.error), namespaces.message);
+      return false;
+    }
+    auto stream = client_.subscribe();
+    if (!stream.ok()) {
+      failed(containerdErrorName(stream.error), stream.message);
+      return false;
+    }
+    connected(everConnected, {{"namespaces", namespaces.value.size()}});
+    running_.clear();
+    for (const std::string& ns : namespaces.value) {
+      if (s_.stopping_.load()) break;
+      if (watched(ns)) inventory(ns);
+    }
+    publishCounts();
+
+    ContainerdEvent ev;
+    while (!s_.stopping_.load()) {
+      const auto status = stream.value->next(ev, s_.options_.idleWait);
+      if (status == ContainerdEventStream::Status::kIdle) continue;
+      if (status != ContainerdEventStream::Status::kEvent) {
+        if (status == ContainerdEventStream::Status::kError)
+          failed(containerdErrorName(stream.value->errorCode()), stream.value->error());
+        else
+          failed(containerdErrorName(ContainerdError::kUnavailable),
+                 "the daemon ended the event stream");
+        break;
+      }
+      s_.metrics_.event(Runtime::kContainerd, containerdEventKindName(ev.kind));
+      s_.metrics_.lastEvent(Runtime::kContainerd, static_cast<double>(ev.timeNano) / 1e9);
+      if (!watched(ev.namespace_)) continue;
+      internal::guarded(internal::Component::kNodeWatcher, ev.containerId, [&] { handle(ev); });
+    }
+    stream.value->close();
+    return true;
+  }
+
+  void inventory(const std::string& ns) {
+    auto list = client_.listContainers(ns);
+    if (!list.ok()) {
+      s_.metrics_.error(Runtime::kContainerd, containerdErrorName(list.error));
+      log::warn(
+          "containerd inventory failed: containers started before now are judged as "
+          "their events come",
+          {{log::field::kEventType, log::event::kNodeRuntime},
+           {"runtime", "containerd"},
+           {log::field::kNamespace, ns},
+           {log::field::kError, list.message}});
+      return;
+    }
+    for (Container& c : list.value) {
+      if (s_.stopping_.load()) break;
+      auto pid = client_.taskPid(ns, c.id);
+      if (!pid.ok() || pid.value <= 0) continue;  // never started, or no longer running
+      c.pid = pid.value;
+      c.running = true;
+      running(keyOf(c), classify(c).kubernetes);
+      if (judgedBefore(keyOf(c))) {
+        remember(c);
+        continue;
+      }
+      internal::guarded(internal::Component::kNodeWatcher, c.id, [&] { judge(c, false); });
+    }
+  }
+
+  // The container's configuration, from the cache or the daemon; null when it is gone.
+  const Container* lookup(const std::string& ns, const std::string& id) {
+    const std::string key = ns + "/" + id;
+    if (const Container* c = cached(key)) return c;
+    auto got = client_.getContainer(ns, id);
+    if (!got.ok()) {
+      s_.metrics_.error(Runtime::kContainerd, containerdErrorName(got.error));
+      return nullptr;
+    }
+    remember(got.value);
+    return cached(key);
+  }
+
+  void handle(const ContainerdEvent& ev) {
+    const std::string key = ev.namespace_ + "/" + ev.containerId;
+    switch (ev.kind) {
+      case ContainerdEventKind::kCreate:
+        if (!ev.image.empty()) createdImages_[key] = ev.image;
+        if (createdImages_.size() > kMaxCached) createdImages_.clear();
+        break;
+      case ContainerdEventKind::kStart: {
+        if (judgedBefore(key)) break;
+        const Container* c = lookup(ev.namespace_, ev.containerId);
+        Container seen;
+        bool gone = false;
+        if (c) {
+          seen = *c;
+        } else {
+          // Gone before it could be read (`ctr run --rm` of a short command).
+          gone = true;
+          seen.runtime = Runtime::kContainerd;
+          seen.namespace_ = ev.namespace_;
+          seen.id = ev.containerId;
+          if (auto it = createdImages_.find(key); it != createdImages_.end())
+            seen.image = it->second;
+        }
+        seen.pid = ev.pid;
+        seen.running = true;
+        running(key, classify(seen).kubernetes);
+        judge(seen, gone);
+        createdImages_.erase(key);
+        break;
+      }
+      case ContainerdEventKind::kExecStarted: {
+        const Container* c = lookup(ev.namespace_, ev.containerId);
+        if (!c) break;  // the container is gone: so is its exec
+        ExecSeen seen;
+        seen.execId = ev.execId;
+        auto cmd = client_.execCommand(s_.options_.procRoot, ev.pid);
+        if (cmd.ok()) {
+          seen.command = std::move(cmd.value);
+        } else {
+          // Exited before it could be read: the exec is reported without its command.
+          s_.metrics_.error(Runtime::kContainerd, containerdErrorName(cmd.error));
+          seen.command = {"?"};
+        }
+        execSeen(*c, seen);
+        break;
+      }
+      case ContainerdEventKind::kExit:
+        if (ev.execId.empty() || ev.execId == ev.containerId) stopped(key);
+        break;
+      case ContainerdEventKind::kDelete:
+        stopped(key);
+        forget(key);
+        createdImages_.erase(key);
+        break;
+      default:
+        break;
+    }
+  }
+
+  ContainerdClient client_;
+  std::unordered_map<std::string, std::string> createdImages_;  // until the task starts
 };
 
 NodeService::NodeService(NodeServiceOptions options, prometheus::Registry& registry)
     : options_(std::move(options)), metrics_(registry) {
-  metrics_.state(Runtime::kDocker, RuntimeState::kDisabled);
+  setState(Runtime::kDocker, RuntimeState::kDisabled);
+  setState(Runtime::kContainerd, RuntimeState::kDisabled);
 }
 
 NodeService::~NodeService() { stop(std::chrono::milliseconds(0)); }
 
 bool NodeService::start(std::string& error) {
-  if (options_.dockerSocket.empty()) {
-    error = "the node role needs a container runtime: set node.dockerSocket";
+  if (options_.dockerSocket.empty() && options_.containerdSocket.empty()) {
+    error =
+        "the node role needs a container runtime: set node.dockerSocket or "
+        "node.containerdSocket";
     return false;
   }
   // The journal of judged containers and its secret.
@@ -375,21 +585,32 @@ bool NodeService::start(std::string& error) {
     alerts_ = std::move(created.client);
   }
   stopping_ = false;
-  setState(Runtime::kDocker, RuntimeState::kAbsent);
-  docker_ = std::make_unique<DockerWatcher>(*this);
-  docker_->start();
+  if (!options_.dockerSocket.empty()) {
+    setState(Runtime::kDocker, RuntimeState::kAbsent);
+    docker_ = std::make_unique<DockerWatcher>(*this);
+    docker_->start();
+  }
+  if (!options_.containerdSocket.empty()) {
+    setState(Runtime::kContainerd, RuntimeState::kAbsent);
+    containerd_ = std::make_unique<ContainerdWatcher>(*this);
+    containerd_->start();
+  }
   return true;
 }
 
 void NodeService::stop(std::chrono::milliseconds deadline) {
   {
     std::lock_guard lock(stopMu_);
-    if (stopping_.exchange(true) && !docker_ && !alerts_) return;
+    if (stopping_.exchange(true) && !docker_ && !containerd_ && !alerts_) return;
   }
   stopCv_.notify_all();
   if (docker_) {
     docker_->join();
     docker_.reset();
+  }
+  if (containerd_) {
+    containerd_->join();
+    containerd_.reset();
   }
   if (alerts_) {
     alerts_->stop(deadline);
@@ -397,16 +618,24 @@ void NodeService::stop(std::chrono::milliseconds deadline) {
   }
 }
 
-bool NodeService::ready() const { return dockerState_.load() == RuntimeState::kConnected; }
+bool NodeService::ready() const {
+  return state(Runtime::kDocker) == RuntimeState::kConnected ||
+         state(Runtime::kContainerd) == RuntimeState::kConnected;
+}
 
 std::string NodeService::notReady() const {
   if (ready()) return {};
   return "node: no container runtime reachable (docker: " +
-         std::string(runtimeStateName(dockerState_.load())) + ")";
+         std::string(runtimeStateName(state(Runtime::kDocker))) +
+         ", containerd: " + std::string(runtimeStateName(state(Runtime::kContainerd))) + ")";
 }
 
 RuntimeState NodeService::state(Runtime r) const {
-  return r == Runtime::kDocker ? dockerState_.load() : RuntimeState::kDisabled;
+  return states_[static_cast<std::size_t>(r)].load();
+}
+
+const ContainerdStats* NodeService::containerdStats() const {
+  return containerd_ ? &containerd_->stats() : nullptr;
 }
 
 const DockerStats* NodeService::dockerStats() const {
@@ -458,8 +687,7 @@ std::shared_ptr<const policy::PolicySet> NodeService::policies() const {
 }
 
 void NodeService::setState(Runtime r, RuntimeState s) {
-  if (r != Runtime::kDocker) return;
-  dockerState_.store(s);
+  states_[static_cast<std::size_t>(r)].store(s);
   metrics_.state(r, s);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The node door's runtime, as `serve --roles node` runs it on every node: one watcher thread
-// per container runtime (Docker Engine today) that takes the runtime's inventory when it
+// per container runtime (Docker Engine, containerd) that takes the runtime's inventory when it
 // connects and then follows its event stream, judges each container that starts with the node
 // rules (node/node_rules.h) and each exec with the exec scorer, and hands the findings to the
 // same outputs as the audit door: one JSON log line each, counters by rule and severity, and an
@@ -16,6 +16,7 @@
 // Thread-safety: start(), stop(), ready() and the accessors from any thread; the rest runs on
 // the watcher threads.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +31,7 @@
 #include "controller/dedupe.h"
 #include "controller/detect/finding.h"
 #include "controller/key_set.h"
+#include "node/containerd_client.h"
 #include "node/docker_client.h"
 #include "node/node_metrics.h"
 #include "node/node_rules.h"
@@ -43,6 +45,13 @@ struct NodeServiceOptions {
   std::function<std::shared_ptr<const policy::PolicySet>()> policies;
   std::string dockerSocket;  // "" disables the Docker Engine watcher
   DockerLimits dockerLimits;
+  std::string containerdSocket;  // "" disables the containerd watcher
+  ContainerdLimits containerdLimits;
+  // containerd namespaces watched (empty: all). Docker's own ("moby") is left to the Docker
+  // watcher whenever dockerSocket is set, so that no container is judged twice.
+  std::vector<std::string> containerdNamespaces;
+  // The host's /proc (where an exec's command line is read for containerd).
+  std::string procRoot = "/proc";
   // The state directory's files: the journal of judged containers and the resume points. ""
   // keeps nothing (every start judges the running containers again).
   std::string judgedJournal;       // e.g. STATE_DIR/node-judged.journal
@@ -83,12 +92,15 @@ class NodeService {
   NodeMetrics& metrics() { return metrics_; }
   // Findings handed to the outputs since start (tests, benchmarks).
   std::uint64_t findings() const { return findings_.load(); }
-  // The Docker client's counters (null without the Docker watcher).
+  // The clients' counters (null without that watcher).
   const DockerStats* dockerStats() const;
+  const ContainerdStats* containerdStats() const;
 
  private:
+  class Watcher;
   class DockerWatcher;
-  friend class DockerWatcher;
+  class ContainerdWatcher;
+  friend class Watcher;
 
   // Whether the container was judged before (by this process or an earlier one).
   bool judged(Runtime r, const std::string& id);
@@ -117,8 +129,9 @@ class NodeService {
   std::int64_t dockerResume_ = 0;
   std::int64_t dockerResumeSaved_ = 0;
 
-  std::atomic<RuntimeState> dockerState_{RuntimeState::kDisabled};
+  std::array<std::atomic<RuntimeState>, 2> states_{};  // by Runtime
   std::unique_ptr<DockerWatcher> docker_;
+  std::unique_ptr<ContainerdWatcher> containerd_;
 
   std::mutex stopMu_;
   std::condition_variable stopCv_;

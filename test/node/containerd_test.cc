@@ -13,7 +13,7 @@
 #include "node/container.h"
 #include "node/containerd_client.h"
 #include "node/proto/events.grpc.pb.h"
-#include "test/node/private_containerd.h"
+#include "test/node/containerd_fixture.h"
 #include "test/node/private_dockerd.h"
 
 namespace {
@@ -25,28 +25,6 @@ using kc::node::ContainerdEventKind;
 using kc::node::ContainerdEventStream;
 using kc::testing::PrivateContainerd;
 using namespace std::chrono_literals;
-
-struct Daemon {
-  std::unique_ptr<PrivateContainerd> containerd = std::make_unique<PrivateContainerd>();
-  bool started = false;
-  Daemon() { started = containerd->start(); }
-};
-
-Daemon& daemon() {
-  static Daemon d;  // stopped by its destructor at exit
-  return d;
-}
-
-#define PRIVATE_CONTAINERD_OR_SKIP(var)                                      \
-  Daemon& daemon_ = daemon();                                                \
-  if (!daemon_.started) {                                                    \
-    if (kc::testing::toolsRequired())                                        \
-      FAIL("no private containerd: " << daemon_.containerd->why()            \
-                                     << " (CI=true or KC_REQUIRE_TOOLS=1)"); \
-    WARN("skipped: no private containerd: " << daemon_.containerd->why());   \
-    return;                                                                  \
-  }                                                                          \
-  PrivateContainerd& var = *daemon_.containerd
 
 // Reads the stream until `pred` holds for an event, at most `timeout`; every event read is
 // appended to `seen`. Returns whether it came.

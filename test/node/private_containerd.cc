@@ -284,6 +284,10 @@ void PrivateContainerd::stop() {
   }
   // What containerd left running under its directory (shims, their containers): by pid.
   removeDaemonDir(dir_);
+  // The runc shims keep their state under /run/containerd/runc/<namespace> whatever the
+  // daemon's configuration: our namespace's directory is ours alone (its name has our pid).
+  std::error_code ec;
+  if (!ns_.empty()) std::filesystem::remove_all("/run/containerd/runc/" + ns_, ec);
   dir_.clear();
 }
 
