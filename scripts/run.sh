@@ -14,51 +14,35 @@ scripts/build.sh build-run -DCMAKE_BUILD_TYPE=Release -DKC_BUILD_TESTS=OFF -DKC_
 mkdir -p .run
 touch .run/audit.log
 
-# The node role, on the runtime sockets that are there. A flag set to "" switches that runtime
-# off, so the role never waits on a socket that does not exist.
+# The node role, on the runtime sockets that are there. A socket set to "" in its configuration
+# (.run/node.yaml) switches that runtime off, so the role never waits on one that does not exist.
 bin=build-run/cmd/kube-customs
 roles=webhook,audit
 node_args=()
 node_msg="node role: off (no Docker or containerd socket found)"
 docker_sock=${DOCKER_SOCKET:-/var/run/docker.sock}
 containerd_sock=${CONTAINERD_SOCKET:-/run/containerd/containerd.sock}
-has_containerd_flag=false
-"$bin" serve --help 2>&1 | grep -q -- '--containerd-socket' && has_containerd_flag=true
 use_docker=false
 use_containerd=false
 [[ -S $docker_sock ]] && use_docker=true
-[[ -S $containerd_sock ]] && $has_containerd_flag && use_containerd=true
+[[ -S $containerd_sock ]] && use_containerd=true
 if [[ ${KC_NODE:-1} == 0 ]]; then
   node_msg="node role: off (KC_NODE=0)"
 elif $use_docker || $use_containerd; then
   roles=webhook,audit,node
   watched=()
-  if $use_docker; then
-    node_args+=(--docker-socket "$docker_sock")
-    watched+=("docker at $docker_sock")
-  else
-    node_args+=(--docker-socket=)
-  fi
-  if $has_containerd_flag; then
-    if $use_containerd; then
-      node_args+=(--containerd-socket "$containerd_sock")
-      watched+=("containerd at $containerd_sock")
-    else
-      node_args+=(--containerd-socket=)
-    fi
-  fi
-  node_msg="node role: on, watching ${watched[*]} (read-only: list, inspect, events; containers
+  $use_docker && watched+=("docker at $docker_sock") || docker_sock=""
+  $use_containerd && watched+=("containerd at $containerd_sock") || containerd_sock=""
+  printf 'node:\n  dockerSocket: "%s"\n  containerdSocket: "%s"\n' "$docker_sock" "$containerd_sock" >.run/node.yaml
+  node_args=(--config .run/node.yaml)
+  node_msg="node role: on, watching ${watched[*]} (read-only calls: list, inspect, events; containers
   started here outside Kubernetes are reported as container-outside-kubernetes)"
   for s in "$docker_sock" "$containerd_sock"; do
-    if [[ -S $s && ! ( -r $s && -w $s ) ]]; then
+    if [[ -n $s && ! ( -r $s && -w $s ) ]]; then
       node_msg+="
   note: $s is not readable and writable by $(id -un): that runtime will be unreachable"
     fi
   done
-fi
-if [[ -S $containerd_sock ]] && ! $has_containerd_flag; then
-  node_msg+="
-  note: $containerd_sock exists, but this build has no containerd watcher yet"
 fi
 
 cat <<MSG >&2
