@@ -72,7 +72,7 @@ for tool in promtool amtool node; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool not installed"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 done
 
-CASES=(defaults cert-manager cert-manager-issuer user-provided audit-disabled webhook-disabled full manifests)
+CASES=(defaults cert-manager cert-manager-issuer user-provided audit-disabled webhook-disabled node-only full manifests)
 values_args() { [[ $1 == defaults ]] || echo "-f $HERE/values/$1.yaml"; }
 
 for v in 3 4; do
@@ -96,6 +96,9 @@ for v in 3 4; do
 
   # --- impossible combinations ---
   refuse "helm$v refuses: nothing enabled" "nothing to deploy" "$H" --set webhook.enabled=false --set audit.enabled=false
+  refuse "helm$v refuses: node role watching no runtime" "would watch no runtime" "$H" --set node.enabled=true --set node.dockerSocket= --set node.containerdSocket=
+  refuse "helm$v refuses: node state on a system directory (schema)" "stateHostPath" "$H" --set node.enabled=true --set node.stateHostPath=/var/lib
+  refuse "helm$v refuses: relative runtime socket path (schema)" "dockerSocket" "$H" --set node.enabled=true --set node.dockerSocket=docker.sock
   refuse "helm$v refuses: userProvided without a Secret" "needs tls.userProvided.secretName" "$H" --set tls.mode=userProvided
   refuse "helm$v refuses: userProvided without a CA bundle" "needs tls.userProvided.caBundle" "$H" --set tls.mode=userProvided --set tls.userProvided.secretName=s
   refuse "helm$v refuses: userProvided values in another mode" "tls.userProvided.\* is set" "$H" --set tls.userProvided.secretName=s
@@ -170,6 +173,9 @@ route platform-oncall alertname=KubeCustomsAuditWebhookBatchesRejected severity=
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=shop
 route security-chat alertname=KubeCustomsContainerCPUSpike severity=warning category=detection namespace=perf
 route blackhole alertname=KubeCustomsAuditFinding severity=low rule=nodes-proxy-access
+route security-pager,security-chat alertname=KubeCustomsNodeFindingCritical severity=critical category=detection rule=container-outside-kubernetes node=node-a
+route security-chat alertname=KubeCustomsNodeFinding severity=high rule=container-exec namespace=shop node=node-a
+route platform-oncall alertname=KubeCustomsNodeNoRuntime severity=warning category=health node=node-a
 route default alertname=SomethingElse severity=critical
 # The sweep of docs/install.md: its go-template (read from the doc) turns the policies ConfigMap
 # of deploy/ into a YAML stream, which `kube-customs check --policies` loads and judges a

@@ -55,6 +55,14 @@ const CONTRACT = new Set([
   "kube_customs_audit_webhook_rejected_batches_total",
   "kube_customs_audit_queue_bytes",
   "kube_customs_alertmanager_send_failures_total",
+  "kube_customs_node_runtime_state",
+  "kube_customs_node_runtime_last_event_timestamp_seconds",
+  "kube_customs_node_runtime_events_total",
+  "kube_customs_node_containers",
+  "kube_customs_node_runtime_errors_total",
+  "kube_customs_node_runtime_reconnects_total",
+  "kube_customs_node_execs_total",
+  "kube_customs_node_findings_total",
   "apiserver_audit_error_total",
   "apiserver_admission_webhook_fail_open_count",
   "apiserver_admission_webhook_rejection_count",
@@ -62,6 +70,7 @@ const CONTRACT = new Set([
   "container_cpu_usage_seconds_total",
   "container_memory_working_set_bytes",
   "container_network_transmit_bytes_total",
+  "container_start_time_seconds",
 ]);
 const METRIC = /\b((?:kube_customs|apiserver|container)_[a-z_]+|[a-z_]+:[a-z_:0-9]+)\b/g;
 const rules = YAML.parse(read("deploy/prometheus/kube-customs-rules.yaml"));
@@ -81,7 +90,7 @@ check("Grafana panel ids are unique", new Set(dash.panels.map((p) => p.id)).size
 // The contract's own metrics are the ones the C++ code registers (`.Name("...")`, or a family
 // built by hand, `family.name = "..."`), and the alert
 // tests feed only contract metrics: a test on a series kube-customs never exports proves nothing.
-const registered = new Set(["controller", "webhook", "common", "cmd"].flatMap((d) =>
+const registered = new Set(["controller", "webhook", "common", "cmd", "node"].flatMap((d) =>
   readdirSync(join(repo, d)).filter((f) => f.endsWith(".cc"))
     .flatMap((f) => [...read(`${d}/${f}`).matchAll(/(?:\.Name\(|\.name = )"([a-z_:]+)"/g)].map((m) => m[1]))));
 const notRegistered = [...CONTRACT].filter((m) => m.startsWith("kube_customs_") &&
@@ -109,6 +118,41 @@ for (const a of alerts) {
 const documented = [...docs.matchAll(/^## (KubeCustoms\w+)$/gm)].map((m) => m[1]);
 const stale = documented.filter((d) => !alerts.some((a) => a.alert === d));
 check("docs/alerts.md documents no alert that does not exist", stale.length === 0, stale.join(", "));
+
+// --- Plain manifests: the node agents --------------------------------------------------------------
+// What a cluster without Helm gets on every node: root for the runtime sockets and nothing else.
+const manifests = YAML.parseAllDocuments(read("deploy/manifests/kube-customs.yaml")).map((d) => d.toJS()).filter(Boolean);
+const nsDoc = manifests.find((o) => o.kind === "Namespace");
+const ds = manifests.find((o) => o.kind === "DaemonSet" && o.metadata.labels?.["app.kubernetes.io/component"] === "node");
+check("deploy/manifests has the node DaemonSet", !!ds);
+if (ds) {
+  const pod = ds.spec.template.spec;
+  const c = pod.containers[0];
+  const sc = c.securityContext || {};
+  const vols = Object.fromEntries(pod.volumes.map((v) => [v.name, v]));
+  const mountOf = (path) => (c.volumeMounts || []).find((m) => vols[m.name]?.hostPath?.path === path);
+  const sockets = ["/var/run/docker.sock", "/run/containerd/containerd.sock"];
+  check("node DaemonSet mounts both runtime sockets read-only at their host paths",
+    sockets.every((p) => mountOf(p)?.readOnly === true && mountOf(p).mountPath === p));
+  check("node DaemonSet mounts the host's /proc and /sys/fs/cgroup read-only under /host",
+    mountOf("/proc")?.readOnly === true && mountOf("/proc").mountPath === "/host/proc" &&
+      mountOf("/sys/fs/cgroup")?.readOnly === true && mountOf("/sys/fs/cgroup").mountPath === "/host/sys/fs/cgroup");
+  check("node DaemonSet keeps its state on a hostPath of its own",
+    vols.state?.hostPath?.path === "/var/lib/kube-customs-node" && vols.state.hostPath.type === "DirectoryOrCreate" &&
+      (c.args || [])[(c.args || []).indexOf("--state-dir") + 1]?.startsWith(c.volumeMounts.find((m) => m.name === "state").mountPath + "/"));
+  check("node DaemonSet is not privileged, drops every capability and has no host namespaces",
+    sc.privileged === false && sc.allowPrivilegeEscalation === false && sc.readOnlyRootFilesystem === true &&
+      (sc.capabilities?.drop || []).includes("ALL") && !(sc.capabilities?.add || []).length &&
+      !pod.hostNetwork && !pod.hostPID && !pod.hostIPC);
+  check("node DaemonSet takes NODE_NAME from spec.nodeName",
+    (c.env || []).some((e) => e.name === "NODE_NAME" && e.valueFrom?.fieldRef?.fieldPath === "spec.nodeName"));
+  check("node DaemonSet has no ServiceAccount token",
+    pod.automountServiceAccountToken === false && !manifests.some((o) => /Role(Binding)?$/.test(o.kind)));
+  const labels = nsDoc?.metadata?.labels || {};
+  check("the Namespace admits the node agents (privileged) and warns and audits at restricted",
+    labels["pod-security.kubernetes.io/enforce"] === "privileged" &&
+      labels["pod-security.kubernetes.io/warn"] === "restricted" && labels["pod-security.kubernetes.io/audit"] === "restricted");
+}
 
 // --- Audit policy -----------------------------------------------------------------------------------
 const policy = YAML.parse(read("deploy/audit/audit-policy.yaml"));

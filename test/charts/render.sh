@@ -42,7 +42,7 @@ fi
     awk 'body { sub(/^  /, ""); print; next } /^spec:$/ { body = 1 }'
 } >"$out/prometheus/kube-customs-rules.yaml"
 
-# Plain manifests for clusters without Helm: the Namespace (restricted Pod Security), then the chart.
+# Plain manifests for clusters without Helm: the Namespace (Pod Security, see below), then the chart.
 {
   echo "# kube-customs for clusters without Helm, rendered from charts/kube-customs with"
   echo "# test/charts/values/manifests.yaml by test/charts/render.sh. Do not edit: change the chart"
@@ -52,8 +52,15 @@ fi
   echo "metadata:"
   echo "  name: kube-customs"
   echo "  labels:"
-  echo "    pod-security.kubernetes.io/enforce: restricted"
+  # The node agents run as root with the runtime sockets and host paths mounted, which only the
+  # privileged level admits; every other pod here is restricted, and warn/audit at restricted
+  # name anything else that is not (docs/install.md, "The node role").
+  echo "    pod-security.kubernetes.io/enforce: privileged"
   echo "    pod-security.kubernetes.io/enforce-version: latest"
+  echo "    pod-security.kubernetes.io/warn: restricted"
+  echo "    pod-security.kubernetes.io/warn-version: latest"
+  echo "    pod-security.kubernetes.io/audit: restricted"
+  echo "    pod-security.kubernetes.io/audit-version: latest"
   "$HELM" template kube-customs "$CHART" --namespace kube-customs \
       -f "$REPO/test/charts/values/manifests.yaml" |
     sed -e '/^# Source: /d' -e '/helm.sh\/chart: /d' -e 's/app.kubernetes.io\/managed-by: Helm/app.kubernetes.io\/managed-by: kube-customs-manifests/'

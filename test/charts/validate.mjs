@@ -45,8 +45,9 @@ const CASES = {
   "user-provided": { tls: "userProvided", webhook: true, audit: true, failurePolicy: "Ignore", deadlineAction: "deny", webhookReplicas: 2, secretName: "kube-customs-serving", client: false },
   "audit-disabled": { tls: "generate", webhook: true, audit: false, failurePolicy: "Ignore", webhookReplicas: 2, client: false },
   "webhook-disabled": { tls: "generate", webhook: false, audit: true, client: true },
-  full: { extraPolicy: "allowed-registries", podConnect: true, tls: "generate", webhook: true, audit: true, failurePolicy: "Fail", webhookReplicas: 3, monitoring: true, pvc: true, client: true, extraExempt: ["kube-node-lease"], auditIP: "10.96.200.10" },
-  manifests: { tls: "certManager", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, selfIssuer: true, client: true },
+  "node-only": { tls: "generate", webhook: false, audit: false, node: true, client: false },
+  full: { node: true, extraPolicy: "allowed-registries", podConnect: true, tls: "generate", webhook: true, audit: true, failurePolicy: "Fail", webhookReplicas: 3, monitoring: true, pvc: true, client: true, extraExempt: ["kube-node-lease"], auditIP: "10.96.200.10" },
+  manifests: { node: true, tls: "certManager", webhook: true, audit: true, failurePolicy: "Ignore", webhookReplicas: 2, selfIssuer: true, client: true },
 };
 const YAML = await importDep("yaml");
 let failed = 0;
@@ -120,6 +121,10 @@ async function validate(caseName, file) {
     docs.every((o) => !/Role(Binding)?$/.test(o.kind)));
   check("webhook Deployment present as expected", !!webhookDeploy === !!want.webhook);
   check("audit Deployment present as expected", !!auditDeploy === !!want.audit);
+  const daemonSets = of("DaemonSet");
+  const nodeDS = daemonSets.find((d) => component(d) === "node");
+  const workloads = [...deployments, ...daemonSets];
+  check("node DaemonSet present as expected", !!nodeDS === !!want.node && daemonSets.length === (want.node ? 1 : 0));
   check("ValidatingWebhookConfiguration present as expected", of("ValidatingWebhookConfiguration").length === (want.webhook ? 1 : 0));
 
   // --- Pods: restricted Pod Security Standard ------------------------------------------------
@@ -195,6 +200,56 @@ async function validate(caseName, file) {
       want.clientCAConfigMap ? ca === "/etc/kube-customs/audit-client-ca/ca.crt" : ca === "/etc/kube-customs/tls/ca.crt");
   }
 
+  // --- Node agents: root for the sockets, nothing else ------------------------------------------
+  if (nodeDS) {
+    const id = `DaemonSet/${nodeDS.metadata.name}`;
+    const pod = nodeDS.spec.template.spec;
+    const c = pod.containers[0];
+    const sc = c.securityContext || {};
+    const problems = [];
+    if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problems.push("host namespaces");
+    if (pod.automountServiceAccountToken !== false) problems.push("service account token mounted");
+    if (pod.containers.length !== 1 || pod.initContainers) problems.push("one container expected");
+    if (sc.privileged !== false) problems.push("privileged not false");
+    if (sc.allowPrivilegeEscalation !== false) problems.push("allowPrivilegeEscalation");
+    if (sc.readOnlyRootFilesystem !== true) problems.push("readOnlyRootFilesystem");
+    if (!(sc.capabilities?.drop || []).includes("ALL") || (sc.capabilities?.add || []).length) problems.push("capabilities");
+    if ((sc.seccompProfile ?? pod.securityContext?.seccompProfile)?.type !== "RuntimeDefault") problems.push("seccomp");
+    if ((c.ports || []).some((p) => p.hostPort)) problems.push("hostPort");
+    const a = c.args || [];
+    const flag = (f) => a[a.indexOf(f) + 1];
+    if (a[0] !== "serve" || flag("--roles") !== "node") problems.push(`--roles ${flag("--roles")}`);
+    if (a.includes("--tls-key")) problems.push("the serving key is copied to every node");
+    const env = (c.env || []).find((e) => e.name === "NODE_NAME");
+    if (env?.valueFrom?.fieldRef?.fieldPath !== "spec.nodeName") problems.push("NODE_NAME not from spec.nodeName");
+    const vols = Object.fromEntries((pod.volumes || []).map((v) => [v.name, v]));
+    for (const m of c.volumeMounts || []) {
+      const v = vols[m.name];
+      if (!v) problems.push(`mount ${m.name} has no volume`);
+      else if (v.hostPath && m.name !== "state" && m.readOnly !== true) problems.push(`host path ${v.hostPath.path} mounted writable`);
+    }
+    const hostPaths = Object.values(vols).filter((v) => v.hostPath).map((v) => v.hostPath.path).sort();
+    const allowed = ["/proc", "/sys/fs/cgroup", "/var/lib/kube-customs-node", "/var/run/docker.sock", "/run/containerd/containerd.sock"];
+    if (hostPaths.some((p) => !allowed.includes(p))) problems.push(`unexpected host paths ${hostPaths}`);
+    if (vols.state?.hostPath?.type !== "DirectoryOrCreate") problems.push("state is not a hostPath directory");
+    if (c.readinessProbe?.httpGet?.path !== "/readyz" || c.livenessProbe?.httpGet?.path !== "/healthz") problems.push("probes");
+    if (!c.resources?.limits?.memory || !c.resources?.requests?.cpu) problems.push("resources");
+    check(`${id} is unprivileged apart from root, mounts host paths read-only and names its node`, problems.length === 0, problems.join("; "));
+    check(`${id} selector matches its pods`, matches(nodeDS.spec.selector.matchLabels, nodeDS.spec.template.metadata.labels));
+    check(`${id} tolerates every taint by default`, (pod.tolerations || []).some((t) => t.operator === "Exists" && !t.key));
+    check(`${id} never surges (one agent per state directory)`, nodeDS.spec.updateStrategy?.rollingUpdate?.maxSurge === 0);
+    const sa = named("ServiceAccount", pod.serviceAccountName);
+    check(`${id} has its own ServiceAccount without a token`, !!sa && sa.automountServiceAccountToken === false &&
+      !deployments.some((d) => d.spec.template.spec.serviceAccountName === pod.serviceAccountName));
+    const cm = named("ConfigMap", vols.config?.configMap?.name);
+    const cfg = cm ? YAML.parse(cm.data["config.yaml"]) : {};
+    check(`${id} config reads the host's /proc and cgroup tree where they are mounted, and leaves node.name to NODE_NAME`,
+      cfg?.node?.procRoot === "/host/proc" && cfg?.node?.cgroupRoot === "/host/sys/fs/cgroup" && !cfg?.node?.name);
+    const mounted = (c.volumeMounts || []).map((m) => m.mountPath);
+    check(`${id} config names only sockets it mounts`,
+      ["dockerSocket", "containerdSocket"].every((k) => !cfg?.node?.[k] || mounted.includes(cfg.node[k])));
+  }
+
   // Policies: the shipped defaults (or the user's files) are in the policies ConfigMap.
   const polCM = of("ConfigMap").find((c) => /-policies$/.test(c.metadata.name));
   const polDocs = Object.values(polCM?.data || {}).flatMap((t) => YAML.parseAllDocuments(t).map((d) => d.toJS()).filter(Boolean));
@@ -206,7 +261,7 @@ async function validate(caseName, file) {
 
   // Services select pods that exist.
   for (const s of of("Service")) {
-    const hit = deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels));
+    const hit = workloads.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels));
     check(`Service/${s.metadata.name} selects a rendered pod`, hit);
   }
   if (want.auditIP) {
@@ -306,7 +361,7 @@ async function validate(caseName, file) {
   // --- Network and monitoring ----------------------------------------------------------------
   for (const np of of("NetworkPolicy")) {
     const id = `NetworkPolicy/${np.metadata.name}`;
-    const pods = deployments.filter((d) => matches(np.spec.podSelector.matchLabels, d.spec.template.metadata.labels));
+    const pods = workloads.filter((d) => matches(np.spec.podSelector.matchLabels, d.spec.template.metadata.labels));
     const ports = np.spec.ingress.flatMap((r) => r.ports.map((p) => p.port));
     check(`${id} selects one component and admits 8443 and 9090 only`, pods.length === 1 && ports.sort().join() === "8443,9090");
     if (component(np) === "webhook") check(`${id} denies all egress from the webhook`, np.spec.policyTypes.includes("Egress") && np.spec.egress.length === 0);

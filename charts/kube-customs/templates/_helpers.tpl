@@ -110,3 +110,28 @@ seccompProfile:
 {{- define "kube-customs.ruleGroups" -}}
 {{- tpl (.Files.Get "files/prometheus-rules.yaml") . -}}
 {{- end -}}
+
+{{- define "kube-customs.nodeName" -}}{{ include "kube-customs.fullname" . | trunc 58 | trimSuffix "-" }}-node{{- end -}}
+{{- define "kube-customs.nodeServiceAccountName" -}}
+{{- if .Values.node.serviceAccount.create -}}
+{{- default (include "kube-customs.nodeName" .) .Values.node.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.node.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+config.yaml of the node role: `config` and `node.config`, then what the pod template decides
+(the sockets it mounts, the host's /proc and cgroup tree where it mounts them). node.name stays
+empty so the role takes $NODE_NAME from the downward API.
+*/}}
+{{- define "kube-customs.nodeConfig" -}}
+{{- $config := mergeOverwrite (deepCopy .Values.config) (deepCopy .Values.node.config) -}}
+{{- $node := deepCopy (get $config "node" | default dict) -}}
+{{- $_ := set $node "dockerSocket" .Values.node.dockerSocket -}}
+{{- $_ := set $node "containerdSocket" .Values.node.containerdSocket -}}
+{{- $_ := set $node "procRoot" "/host/proc" -}}
+{{- $_ := set $node "cgroupRoot" "/host/sys/fs/cgroup" -}}
+{{- $_ := set $config "node" $node -}}
+{{- $config | toYaml -}}
+{{- end -}}
