@@ -27,6 +27,12 @@ bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, st
   out.containerdSocket = cfg.node.containerdSocket;
   out.containerdNamespaces = cfg.node.containerdNamespaces;
   out.procRoot = cfg.node.procRoot;
+  out.sample = cfg.node.sampleIntervalSeconds > 0;
+  out.anomaly.interval = millis(cfg.node.sampleIntervalSeconds);
+  out.anomaly.learningPeriod = millis(cfg.node.learningPeriodSeconds);
+  out.anomaly.sampler.procRoot = cfg.node.procRoot;
+  out.anomaly.sampler.cgroupRoot = cfg.node.cgroupRoot;
+  out.anomaly.normalsPath = cfg.stateDir + "/node-normals.json";
   out.judgedJournal = cfg.stateDir + "/node-judged.journal";
   out.resumeFile = cfg.stateDir + "/node-resume.json";
   out.onFinding = audit::logFinding;

@@ -131,6 +131,9 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("node.containerdSocket", Type::kString, node.containerdSocket),
       KC_FIELD("node.containerdNamespaces", Type::kStringList, node.containerdNamespaces),
       KC_FIELD("node.procRoot", Type::kString, node.procRoot),
+      KC_FIELD("node.cgroupRoot", Type::kString, node.cgroupRoot),
+      KC_FIELD("node.sampleIntervalSeconds", Type::kDouble, node.sampleIntervalSeconds),
+      KC_FIELD("node.learningPeriodSeconds", Type::kDouble, node.learningPeriodSeconds),
       KC_FIELD("node.allowedOutsideKubernetes", Type::kStringList, node.allowedOutsideKubernetes),
       KC_FIELD("node.recheckKubernetes", Type::kBool, node.recheckKubernetes),
       KC_FIELD("alertmanager.urls", Type::kStringList, alertmanager.urls),
@@ -342,6 +345,11 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"server.shutdownGraceSeconds", 0, "must be >= 0"});
   if (cfg.server.threads < 0 || cfg.server.threads > 256)
     errors.push_back({"server.threads", 0, "must be between 0 and 256"});
+  if (cfg.node.sampleIntervalSeconds != 0 &&
+      (cfg.node.sampleIntervalSeconds < 1 || cfg.node.sampleIntervalSeconds > 3600))
+    errors.push_back({"node.sampleIntervalSeconds", 0, "must be 0 (off) or between 1 and 3600"});
+  if (cfg.node.learningPeriodSeconds < 0)
+    errors.push_back({"node.learningPeriodSeconds", 0, "must be >= 0"});
   if (cfg.webhook.deadlineAction != "deny" && cfg.webhook.deadlineAction != "allow")
     errors.push_back({"webhook.deadlineAction", 0, "expected deny or allow"});
   if (cfg.tls.certFile.empty() != cfg.tls.keyFile.empty())

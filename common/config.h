@@ -108,6 +108,9 @@ struct NodeConfig {
   std::string containerdSocket = "/run/containerd/containerd.sock";  // "": no containerd watcher
   std::vector<std::string> containerdNamespaces;                     // watched; empty: all
   std::string procRoot = "/proc";  // the host's /proc (the chart mounts it at /host/proc)
+  std::string cgroupRoot = "/sys/fs/cgroup";  // the host's cgroup tree
+  double sampleIntervalSeconds = 10;          // resource sampling; 0: off
+  double learningPeriodSeconds = 86400;       // of each workload's normal
   // Containers expected outside Kubernetes: image:<glob>, name:<glob>, label:<key>=<glob>, or a
   // bare image glob (node/node_rules.h).
   std::vector<std::string> allowedOutsideKubernetes;

@@ -136,6 +136,7 @@ class NodeService::Watcher {
     remember(c);
     s_.emit(std::move(findings));
     s_.markJudged(runtime_, keyOf(c));
+    if (c.running && c.pid > 0) s_.track(c);
   }
 
   void execSeen(const Container& c, const ExecSeen& seen) {
@@ -148,8 +149,9 @@ class NodeService::Watcher {
     running_[key] = kubernetes;
     publishCounts();
   }
-  void stopped(const std::string& key) {
+  void stopped(const std::string& key, const std::string& id) {
     if (running_.erase(key)) publishCounts();
+    s_.untrack(id);
   }
   void publishCounts() {
     std::size_t k8s = 0;
@@ -263,7 +265,17 @@ class NodeService::DockerWatcher final : public Watcher {
       if (isRunning) running_[row.id] = classifyLabels(Runtime::kDocker, "", row.labels).kubernetes;
       if (s_.stopping_.load()) break;
       if (!isRunning && !createdSince(row.created, sinceNano)) continue;
-      if (judgedBefore(row.id)) continue;
+      if (judgedBefore(row.id)) {
+        // Judged before (an earlier connection, or before a restart): sampled all the same.
+        if (isRunning && s_.anomaly_) {
+          auto inspected = client_.inspectContainer(row.id);
+          if (inspected.ok()) {
+            remember(inspected.value);
+            s_.track(inspected.value);
+          }
+        }
+        continue;
+      }
       internal::guarded(internal::Component::kNodeWatcher, row.id,
                         [&] { started(row.id, nullptr); });
     }
@@ -277,10 +289,10 @@ class NodeService::DockerWatcher final : public Watcher {
         if (!judgedBefore(ev.containerId)) started(ev.containerId, &ev);
         break;
       case DockerEventKind::kDie:
-        stopped(ev.containerId);
+        stopped(ev.containerId, ev.containerId);
         break;
       case DockerEventKind::kDestroy:
-        stopped(ev.containerId);
+        stopped(ev.containerId, ev.containerId);
         forget(ev.containerId);
         break;
       case DockerEventKind::kExecStart:
@@ -428,6 +440,7 @@ class NodeService::ContainerdWatcher final : public Watcher {
       running(keyOf(c), classify(c).kubernetes);
       if (judgedBefore(keyOf(c))) {
         remember(c);
+        s_.track(c);
         continue;
       }
       internal::guarded(internal::Component::kNodeWatcher, c.id, [&] { judge(c, false); });
@@ -494,10 +507,10 @@ class NodeService::ContainerdWatcher final : public Watcher {
         break;
       }
       case ContainerdEventKind::kExit:
-        if (ev.execId.empty() || ev.execId == ev.containerId) stopped(key);
+        if (ev.execId.empty() || ev.execId == ev.containerId) stopped(key, ev.containerId);
         break;
       case ContainerdEventKind::kDelete:
-        stopped(key);
+        stopped(key, ev.containerId);
         forget(key);
         createdImages_.erase(key);
         break;
@@ -514,6 +527,12 @@ NodeService::NodeService(NodeServiceOptions options, prometheus::Registry& regis
     : options_(std::move(options)), metrics_(registry) {
   setState(Runtime::kDocker, RuntimeState::kDisabled);
   setState(Runtime::kContainerd, RuntimeState::kDisabled);
+  if (options_.sample) {
+    AnomalyWatchOptions o = options_.anomaly;
+    o.rules = options_.rules;
+    o.emit = [this](std::vector<Finding> findings) { emit(std::move(findings)); };
+    anomaly_ = std::make_unique<AnomalyWatch>(std::move(o), registry);
+  }
 }
 
 NodeService::~NodeService() { stop(std::chrono::milliseconds(0)); }
@@ -585,6 +604,7 @@ bool NodeService::start(std::string& error) {
     alerts_ = std::move(created.client);
   }
   stopping_ = false;
+  if (anomaly_) anomaly_->start();
   if (!options_.dockerSocket.empty()) {
     setState(Runtime::kDocker, RuntimeState::kAbsent);
     docker_ = std::make_unique<DockerWatcher>(*this);
@@ -612,6 +632,7 @@ void NodeService::stop(std::chrono::milliseconds deadline) {
     containerd_->join();
     containerd_.reset();
   }
+  if (anomaly_) anomaly_->stop();
   if (alerts_) {
     alerts_->stop(deadline);
     alerts_.reset();
@@ -684,6 +705,14 @@ void NodeService::emit(std::vector<Finding> findings) {
 
 std::shared_ptr<const policy::PolicySet> NodeService::policies() const {
   return options_.policies ? options_.policies() : nullptr;
+}
+
+void NodeService::track(const Container& c) {
+  if (anomaly_) anomaly_->track(c);
+}
+
+void NodeService::untrack(const std::string& id) {
+  if (anomaly_) anomaly_->untrack(id);
 }
 
 void NodeService::setState(Runtime r, RuntimeState s) {

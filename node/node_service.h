@@ -31,6 +31,7 @@
 #include "controller/dedupe.h"
 #include "controller/detect/finding.h"
 #include "controller/key_set.h"
+#include "node/anomaly_watch.h"
 #include "node/containerd_client.h"
 #include "node/docker_client.h"
 #include "node/node_metrics.h"
@@ -63,6 +64,10 @@ struct NodeServiceOptions {
   // How long a read of the event stream waits before the watcher looks at its other duties
   // (saving the resume point, stopping).
   std::chrono::milliseconds idleWait{250};
+  // Resource use: every running container sampled and judged against its workload's normal
+  // (node/anomaly_watch.h). Its emit and rules are the service's; off: no sampling.
+  bool sample = true;
+  AnomalyWatchOptions anomaly;
   // Each finding before its alert (serve: the log line).
   std::function<void(const audit::Finding&)> onFinding;
   audit::AlertmanagerOptions alerts;  // no urls: no alerts
@@ -109,6 +114,9 @@ class NodeService {
   void emit(std::vector<audit::Finding> findings);
   std::shared_ptr<const policy::PolicySet> policies() const;
   void setState(Runtime r, RuntimeState s);
+  // The anomaly watch's view of the running containers (no-ops without sampling).
+  void track(const Container& c);
+  void untrack(const std::string& id);
   // Resume points: the newest event time seen per runtime (nanoseconds since the epoch).
   std::int64_t resumePoint(Runtime r) const;
   void saveResume(Runtime r, std::int64_t nano);
@@ -132,6 +140,7 @@ class NodeService {
   std::array<std::atomic<RuntimeState>, 2> states_{};  // by Runtime
   std::unique_ptr<DockerWatcher> docker_;
   std::unique_ptr<ContainerdWatcher> containerd_;
+  std::unique_ptr<AnomalyWatch> anomaly_;
 
   std::mutex stopMu_;
   std::condition_variable stopCv_;

@@ -63,6 +63,7 @@ const CONTRACT = new Set([
   "kube_customs_node_runtime_reconnects_total",
   "kube_customs_node_execs_total",
   "kube_customs_node_findings_total",
+  "kube_customs_node_sampling_overruns_total",
   "apiserver_audit_error_total",
   "apiserver_admission_webhook_fail_open_count",
   "apiserver_admission_webhook_rejection_count",

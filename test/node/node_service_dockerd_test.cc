@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -68,7 +69,8 @@ struct Agent {
   prometheus::Registry registry;
   std::unique_ptr<NodeService> service;
 
-  Agent(const PrivateDockerd& d, const std::string& state, std::vector<std::string> allowed = {}) {
+  Agent(const PrivateDockerd& d, const std::string& state, std::vector<std::string> allowed = {},
+        const std::function<void(NodeServiceOptions&)>& tune = {}) {
     stateDir = state;
     NodeServiceOptions o;
     o.rules.nodeName = "worker-1";
@@ -82,6 +84,7 @@ struct Agent {
       std::lock_guard lock(collected.mu);
       collected.findings.push_back(f);
     };
+    if (tune) tune(o);
     service = std::make_unique<NodeService>(std::move(o), registry);
     REQUIRE(service->start(error));
   }
@@ -268,6 +271,41 @@ TEST_CASE("NodeDoorWithoutASocketIsNotReadyAndSaysWhy", "[node]") {
   CHECK(kc::testing::seriesValue(registry, "kube_customs_node_runtime_errors_total",
                                  {{"runtime", "docker"}, {"reason", "connect"}}) >= 1);
   service.stop(0ms);
+}
+
+// The watcher hands every running container to the anomaly watch: after a short learning of an
+// idle container, a sibling of the same image that burns CPU is reported through the same
+// outputs (container-cpu-anomaly), and the idle one never is.
+TEST_CASE("NodeDoorSamplesTheContainersItWatchesAndReportsACpuBurner", "[node][anomaly]") {
+  PRIVATE_DOCKERD_OR_SKIP(d);
+  Agent agent(d, tempState(d, "anomaly"), {}, [](NodeServiceOptions& o) {
+    o.anomaly.interval = 200ms;
+    o.anomaly.learningPeriod = 2s;
+    o.anomaly.normals.minSamples = 8;
+    o.anomaly.startupGrace = 0ms;
+  });
+  REQUIRE(agent.waitReady());
+  const std::string idle = d.dockerOk(std::string("run -d --network none --name kc-svc-idle ") +
+                                      PrivateDockerd::kImage + " " + kSleeper);
+  std::this_thread::sleep_for(4s);  // learning: past the period and minSamples
+  const std::string burner = d.dockerOk(std::string("run -d --network none --name kc-svc-burner ") +
+                                        PrivateDockerd::kImage + " sh -c 'while :; do :; done'");
+  const Finding* cpu = nullptr;
+  std::vector<Finding> fs;
+  for (int i = 0; i < 300 && !cpu; ++i) {
+    fs = agent.collected.about(burner, 1, 100ms);
+    cpu = rule(fs, "container-cpu-anomaly");
+    if (!cpu) std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(cpu != nullptr);
+  CHECK(cpu->technique == "T1496");
+  CHECK(cpu->node == "worker-1");
+  CHECK(std::stod(cpu->details.at("value")) > std::stod(cpu->details.at("threshold")));
+  CHECK(rule(agent.collected.about(idle, 0, 0ms), "container-cpu-anomaly") == nullptr);
+  CHECK(agent.series("kube_customs_node_findings_total",
+                     {{"rule", "container-cpu-anomaly"}, {"severity", "medium"}}) >= 1);
+  CHECK(agent.series("kube_customs_node_sampled_containers", {}) >= 2);
+  d.dockerOk("rm -f " + idle + " " + burner);
 }
 
 }  // namespace
