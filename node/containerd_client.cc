@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "common/utf8.h"
+#include "node/json_reader.h"
 #include "node/proto/containers.grpc.pb.h"
 #include "node/proto/event_types.pb.h"
 #include "node/proto/events.grpc.pb.h"
@@ -107,105 +108,7 @@ constexpr std::string_view kDefaultDevices[] = {"/dev/null",    "/dev/zero",    
 
 // ---- JSON reading: every string clamped once, lists capped, wrong types named ----
 
-struct Reader {
-  explicit Reader(const ContainerdLimits& l) : limits(l) {}
-  const ContainerdLimits& limits;
-  bool clamped = false;
-  std::string error;  // the first problem: "<field>: expected <type>"
-
-  bool fail(std::string_view field, std::string_view expected) {
-    if (error.empty()) error = std::string(field) + ": expected " + std::string(expected);
-    return false;
-  }
-  std::string clamp(std::string_view s) {
-    const std::string_view cut = utf8::prefix(s, limits.maxStringBytes);
-    if (cut.size() != s.size()) clamped = true;
-    return std::string(cut);
-  }
-  static std::optional<element> member(object o, std::string_view key) {
-    element e;
-    if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
-    return e;
-  }
-  bool str(object o, std::string_view key, std::string& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    std::string_view s;
-    if (e->get_string().get(s) != simdjson::SUCCESS) return fail(field, "string");
-    out = clamp(s);
-    return true;
-  }
-  bool boolean(object o, std::string_view key, bool& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    if (e->get_bool().get(out) != simdjson::SUCCESS) return fail(field, "boolean");
-    return true;
-  }
-  bool unsignedInt(object o, std::string_view key, std::optional<std::uint64_t>& out,
-                   std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    std::uint64_t u = 0;
-    if (e->get_uint64().get(u) != simdjson::SUCCESS) return fail(field, "unsigned integer");
-    out = u;
-    return true;
-  }
-  bool obj(object o, std::string_view key, std::optional<object>& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    object v;
-    if (e->get_object().get(v) != simdjson::SUCCESS) return fail(field, "object");
-    out = v;
-    return true;
-  }
-  bool arr(object o, std::string_view key, std::optional<array>& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    array v;
-    if (e->get_array().get(v) != simdjson::SUCCESS) return fail(field, "array");
-    out = v;
-    return true;
-  }
-  // Strings of an array, clamped, at most maxListItems (more: clamped).
-  bool strList(object o, std::string_view key, std::vector<std::string>& out,
-               std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    array a;
-    if (e->get_array().get(a) != simdjson::SUCCESS) return fail(field, "array of strings");
-    for (element item : a) {
-      std::string_view s;
-      if (item.get_string().get(s) != simdjson::SUCCESS) return fail(field, "array of strings");
-      if (out.size() >= limits.maxListItems) {
-        clamped = true;
-        break;
-      }
-      out.push_back(clamp(s));
-    }
-    return true;
-  }
-  // Whether an array of strings holds `value` (every element read, none kept).
-  bool contains(object o, std::string_view key, std::string_view value, bool& found,
-                std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    array a;
-    if (e->get_array().get(a) != simdjson::SUCCESS) return fail(field, "array of strings");
-    for (element item : a) {
-      std::string_view s;
-      if (item.get_string().get(s) != simdjson::SUCCESS) return fail(field, "array of strings");
-      if (s == value) found = true;
-    }
-    return true;
-  }
-  // Number of elements of an array (0 when absent).
-  bool count(object o, std::string_view key, std::size_t& n, std::string_view field) {
-    std::optional<array> a;
-    if (!arr(o, key, a, field)) return false;
-    n = a ? a->size() : 0;
-    return true;
-  }
-};
+using Reader = JsonReader;
 
 bool isDefaultCap(std::string_view cap) {
   const auto& caps = containerdDefaultCapabilities();
@@ -329,7 +232,7 @@ bool mapSpec(object spec, Reader& r, Container& c) {
       for (const auto& cap : *set) {
         if (isDefaultCap(cap) || std::find(c.capAdd.begin(), c.capAdd.end(), cap) != c.capAdd.end())
           continue;
-        if (c.capAdd.size() >= r.limits.maxListItems) {
+        if (c.capAdd.size() >= r.maxListItems) {
           r.clamped = true;
           break;
         }
@@ -357,7 +260,7 @@ bool mapSpec(object spec, Reader& r, Container& c) {
         return false;
       if (type != "bind" && !bind) continue;
       b.readOnly = ro;
-      if (c.binds.size() >= r.limits.maxListItems) {
+      if (c.binds.size() >= r.maxListItems) {
         r.clamped = true;
         break;
       }
@@ -381,7 +284,7 @@ bool mapSpec(object spec, Reader& r, Container& c) {
         if (path.empty() || std::find(std::begin(kDefaultDevices), std::end(kDefaultDevices),
                                       path) != std::end(kDefaultDevices))
           continue;
-        if (c.devices.size() >= r.limits.maxListItems) {
+        if (c.devices.size() >= r.maxListItems) {
           r.clamped = true;
           break;
         }

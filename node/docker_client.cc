@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "common/utf8.h"
+#include "node/json_reader.h"
 
 namespace kc::node {
 
@@ -90,97 +91,7 @@ namespace {
 
 // ---- JSON reading: every string clamped once, lists capped, wrong types named ----
 
-struct Reader {
-  explicit Reader(const DockerLimits& l) : limits(l) {}
-  const DockerLimits& limits;
-  bool clamped = false;
-  std::string error;  // the first problem: "<field>: expected <type>"
-
-  bool fail(std::string_view field, std::string_view expected) {
-    if (error.empty()) error = std::string(field) + ": expected " + std::string(expected);
-    return false;
-  }
-  std::string clamp(std::string_view s) {
-    const std::string_view cut = utf8::prefix(s, limits.maxStringBytes);
-    if (cut.size() != s.size()) clamped = true;
-    return std::string(cut);
-  }
-  // The member `key` of `o`, or nullopt when absent or null.
-  static std::optional<element> member(object o, std::string_view key) {
-    element e;
-    if (o.at_key(key).get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
-    return e;
-  }
-  bool str(object o, std::string_view key, std::string& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    std::string_view s;
-    if (e->get_string().get(s) != simdjson::SUCCESS) return fail(field, "string");
-    out = clamp(s);
-    return true;
-  }
-  bool boolean(object o, std::string_view key, bool& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    if (e->get_bool().get(out) != simdjson::SUCCESS) return fail(field, "boolean");
-    return true;
-  }
-  bool integer(object o, std::string_view key, std::int64_t& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    if (e->get_int64().get(out) == simdjson::SUCCESS) return true;
-    std::uint64_t u = 0;
-    if (e->get_uint64().get(u) == simdjson::SUCCESS) {
-      out = static_cast<std::int64_t>(std::min<std::uint64_t>(u, INT64_MAX));
-      return true;
-    }
-    return fail(field, "integer");
-  }
-  bool obj(object o, std::string_view key, std::optional<object>& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    object v;
-    if (e->get_object().get(v) != simdjson::SUCCESS) return fail(field, "object");
-    out = v;
-    return true;
-  }
-  bool strList(object o, std::string_view key, std::vector<std::string>& out,
-               std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    simdjson::dom::array a;
-    if (e->get_array().get(a) != simdjson::SUCCESS) return fail(field, "array of strings");
-    for (element item : a) {
-      std::string_view s;
-      if (item.get_string().get(s) != simdjson::SUCCESS) return fail(field, "array of strings");
-      if (out.size() >= limits.maxListItems) {
-        clamped = true;
-        break;
-      }
-      out.push_back(clamp(s));
-    }
-    return true;
-  }
-  // A string-to-string map (labels, attributes), sorted by key, at most maxLabels entries.
-  bool stringMap(object o, std::string_view key,
-                 std::vector<std::pair<std::string, std::string>>& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    object m;
-    if (e->get_object().get(m) != simdjson::SUCCESS) return fail(field, "object of strings");
-    for (auto [k, v] : m) {
-      std::string_view s;
-      if (v.get_string().get(s) != simdjson::SUCCESS) return fail(field, "object of strings");
-      if (out.size() >= limits.maxLabels) {
-        clamped = true;
-        break;
-      }
-      out.emplace_back(clamp(k), clamp(s));
-    }
-    std::sort(out.begin(), out.end());
-    return true;
-  }
-};
+using Reader = JsonReader;
 
 bool parseApiVersion(std::string_view v, int& major, int& minor) {
   const auto dot = v.find('.');
