@@ -9,7 +9,10 @@
 #   return:  the moment `docker run -d` returned.
 # Prints p50, p90, p99 and max of each.
 #
-#   bench/node_latency.sh [--starts 100] [--bin PATH]
+#   bench/node_latency.sh [--starts 100] [--burst N] [--bin PATH]
+#
+# --burst N: the starts are N parallel `docker run`s at a time (a burst): the script then also
+# checks that every container got exactly one finding and says how long the last one took.
 #
 # Without --bin it builds build-bench (Release). Needs root, docker.io, containerd and
 # busybox-static. The daemon runs with no bridge, no iptables, no forwarding, its own data,
@@ -17,12 +20,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 starts=100
+burst=1
 bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --starts) starts="$2"; shift 2 ;;
+    --burst) burst="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    *) echo "usage: $0 [--starts N] [--bin PATH]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--starts N] [--burst N] [--bin PATH]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "node_latency: needs root (a private dockerd)" >&2; exit 1; }
@@ -76,14 +81,24 @@ for _ in $(seq 100); do grep -q '"Docker Engine connected"' "$work/kc.log" && br
 
 : >"$work/runs.txt"
 since=$(date +%s)
-for i in $(seq "$starts"); do
+run_one() {
+  local t0 t1 id
   t0=$(date +%s%N)
   id=$(docker run -d --network none kc-bench/busybox:1 sleep 600)
   t1=$(date +%s%N)
   echo "$id $t0 $t1" >>"$work/runs.txt"
-done
-# Every finding in, or 10 s after the last start.
-for _ in $(seq 100); do
+}
+burst_start=$(date +%s%N)
+if [ "$burst" -gt 1 ]; then
+  export -f run_one docker
+  export work sock
+  seq "$starts" | xargs -P "$burst" -I{} bash -c run_one
+else
+  for _ in $(seq "$starts"); do run_one; done
+fi
+echo "$burst_start" >"$work/burst_start.txt"
+# Every finding in, or 30 s after the last start.
+for _ in $(seq 300); do
   [ "$(grep -c '"rule":"container-outside-kubernetes"' "$work/kc.log")" -ge "$starts" ] && break
   sleep 0.1
 done
@@ -91,11 +106,12 @@ docker events --since "$since" --until "$(date +%s)" --filter event=start \
   --format '{{.ID}} {{.TimeNano}}' >"$work/events.txt"
 
 [ "${KC_BENCH_DEBUG:-}" = 1 ] && head -c 3000 "$work/kc.log" >&2
-python3 - "$work/runs.txt" "$work/events.txt" "$work/kc.log" <<'EOF'
+python3 - "$work/runs.txt" "$work/events.txt" "$work/kc.log" "$work/burst_start.txt" <<'EOF'
 import calendar, json, sys, time
 runs = {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in open(sys.argv[1]) if l.strip()}
 starts = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[2]) if l.strip()}
 found = {}
+reports = {}
 for line in open(sys.argv[3]):
     if '"node_finding"' not in line: continue
     j = json.loads(line)
@@ -104,6 +120,7 @@ for line in open(sys.argv[3]):
     base, frac = ts.rstrip("Z").split(".")
     t = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac.ljust(9, "0"))
     found.setdefault(j["containerID"], t)
+    reports[j["containerID"]] = reports.get(j["containerID"], 0) + 1
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 rows = {"command": [], "start": [], "return": []}
@@ -112,7 +129,12 @@ for cid, (t0, t1) in runs.items():
     rows["command"].append((found[cid] - t0) / 1e6)
     rows["return"].append((found[cid] - t1) / 1e6)
     if cid in starts: rows["start"].append((found[cid] - starts[cid]) / 1e6)
-print(f"containers started: {len(runs)}, findings: {len(found)}")
+twice = sum(1 for n in reports.values() if n > 1)
+print(f"containers started: {len(runs)}, containers reported: {len(found)}, reported twice: {twice}")
+burst_start = int(open(sys.argv[4]).read())
+if found:
+    print(f"last finding {(max(found.values()) - burst_start) / 1e9:.1f} s after the first start, "
+          f"last start returned {(max(t1 for _, t1 in runs.values()) - burst_start) / 1e9:.1f} s after it")
 for name, xs in rows.items():
     if not xs: continue
     print(f"{name:>8} -> finding (ms): p50 {pct(xs,50):7.1f}  p90 {pct(xs,90):7.1f}  "

@@ -495,7 +495,13 @@ class NodeService::ContainerdWatcher final : public Watcher {
         if (!c) break;  // the container is gone: so is its exec
         ExecSeen seen;
         seen.execId = ev.execId;
+        // The process may still be runc's (`runc init`) or not yet readable when the event
+        // comes: a few tries, 10 ms apart, before it counts as gone.
         auto cmd = client_.execCommand(s_.options_.procRoot, ev.pid);
+        for (int attempt = 0; attempt < 5 && (!cmd.ok() || stillRunc(cmd.value)); ++attempt) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          cmd = client_.execCommand(s_.options_.procRoot, ev.pid);
+        }
         if (cmd.ok()) {
           seen.command = std::move(cmd.value);
         } else {
@@ -517,6 +523,11 @@ class NodeService::ContainerdWatcher final : public Watcher {
       default:
         break;
     }
+  }
+
+  static bool stillRunc(const std::vector<std::string>& argv) {
+    return argv.size() >= 2 && argv[1] == "init" &&
+           (argv[0] == "runc" || argv[0].ends_with("/runc"));
   }
 
   ContainerdClient client_;
