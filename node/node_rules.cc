@@ -4,6 +4,7 @@
 
 #include "controller/detect/catalogue.h"
 #include "controller/detect/policy_finding.h"
+#include "controller/detect/rule.h"
 #include "controller/exec_command.h"
 #include "policies/rules.h"
 
@@ -14,21 +15,10 @@ using audit::Severity;
 
 namespace {
 
-// Lists in a finding are for people; the runtime keeps the rest (the audit door's cap too).
-constexpr std::size_t kMaxListed = 16;
-
-std::string join(const std::vector<std::string>& v, std::string_view sep = ", ") {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
-void addUnique(std::vector<std::string>& v, const std::string& s) {
-  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
-}
+// Lists in a finding are capped, and listed, as the audit door's are.
+using audit::detect::addUnique;
+using audit::detect::joinList;
+using audit::detect::kMaxListed;
 
 // "container tunnel (ngrok/ngrok:latest)" or "pod shop/web (container app, image ...)".
 std::string describe(const Container& c, const KubernetesInfo& k) {
@@ -172,15 +162,15 @@ std::vector<Finding> judgeContainer(const Container& c, const policy::PolicySet*
     addUnique(policyNames, viol.policy);
   }
   if (rules.empty()) return out;
-  f.details["rules"] = join(rules);
-  f.details["policies"] = join(policyNames);
+  f.details["rules"] = joinList(rules);
+  f.details["policies"] = joinList(policyNames);
   f.details["judgedNamespace"] = v.namespace_;
   if (gone) f.details["inspected"] = "false: judged from its image and name only";
   f.command = command;
   f.summary =
       what + " on node " + (o.nodeName.empty() ? "?" : o.nodeName) +
       (enforced ? " runs despite enforced policy violations (" : " violates audited policies (") +
-      join(rules) + ")";
+      joinList(rules) + ")";
   if (enforced)
     f.summary += k.kubernetes
                      ? ": the admission webhook failed open, was bypassed or was down, or it is a "
@@ -214,7 +204,7 @@ std::optional<Finding> judgeExec(const Container& c, const ExecSeen& exec, const
   f.summary = "`" + (f.command.empty() ? std::string("?") : f.command) + "` run in " +
               describe(c, k) + " on node " + (o.nodeName.empty() ? "?" : o.nodeName) +
               (k.kubernetes ? "" : ", outside Kubernetes");
-  if (!ids.empty()) f.summary += " [" + join(ids) + "]";
+  if (!ids.empty()) f.summary += " [" + joinList(ids) + "]";
   return f;
 }
 

@@ -4,19 +4,15 @@
 #include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
-#include "policies/loader.h"
+#include "test/node/node_test_policies.h"
 #include "webhook/admission_handler.h"
 #include "webhook/policy_store.h"
 
 namespace {
 
-using kc::node::Container;
+using kc::testing::builtInPolicies;
 
-std::shared_ptr<const kc::policy::PolicySet> builtInPolicies() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  REQUIRE(loaded.ok());
-  return loaded.policies;
-}
+using kc::node::Container;
 
 std::chrono::sys_seconds now() {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());

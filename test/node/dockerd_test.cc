@@ -12,11 +12,12 @@
 
 #include "node/container.h"
 #include "node/docker_client.h"
-#include "policies/loader.h"
 #include "test/node/dockerd_fixture.h"
-#include "webhook/policy_store.h"
+#include "test/node/node_test_policies.h"
 
 namespace {
+
+using kc::testing::builtInPolicies;
 
 using kc::node::DockerClient;
 using kc::node::DockerError;
@@ -25,12 +26,6 @@ using kc::node::DockerEventKind;
 using kc::node::EventStream;
 using kc::testing::PrivateDockerd;
 using namespace std::chrono_literals;
-
-std::shared_ptr<const kc::policy::PolicySet> builtInPolicies() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  REQUIRE(loaded.ok());
-  return loaded.policies;
-}
 
 std::vector<std::string> enforcedRules(const kc::policy::Verdict& v) {
   std::vector<std::string> ids;

@@ -8,8 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "policies/loader.h"
-#include "webhook/policy_store.h"
+#include "test/node/node_test_policies.h"
 
 namespace {
 
@@ -20,10 +19,7 @@ using kc::node::ExecSeen;
 using kc::node::NodeRuleOptions;
 using kc::node::OutsideAllowList;
 
-const kc::policy::PolicySet* builtIn() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  return loaded.policies.get();
-}
+const kc::policy::PolicySet* builtIn() { return kc::testing::builtInPolicies().get(); }
 
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1'796'000'000));
 

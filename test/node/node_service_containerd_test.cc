@@ -14,10 +14,9 @@
 
 #include "controller/detect/finding.h"
 #include "node/node_service.h"
-#include "policies/loader.h"
 #include "test/controller/series_value.h"
 #include "test/node/containerd_fixture.h"
-#include "webhook/policy_store.h"
+#include "test/node/node_test_policies.h"
 
 namespace {
 
@@ -29,11 +28,6 @@ using kc::node::RuntimeState;
 using kc::testing::PrivateContainerd;
 using namespace std::chrono_literals;
 
-std::shared_ptr<const kc::policy::PolicySet> builtIn() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  return loaded.policies;
-}
-
 struct Agent {
   std::mutex mu;
   std::vector<Finding> findings;
@@ -43,7 +37,7 @@ struct Agent {
   explicit Agent(const PrivateContainerd& d) {
     NodeServiceOptions o;
     o.rules.nodeName = "worker-2";
-    o.policies = [] { return builtIn(); };
+    o.policies = [p = kc::testing::builtInPolicies()] { return p; };
     o.containerdSocket = d.socket();
     o.judgedJournal = d.dir() + "/node-judged.journal";
     o.onFinding = [this](const Finding& f) {

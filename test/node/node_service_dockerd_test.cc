@@ -12,10 +12,9 @@
 
 #include "controller/detect/finding.h"
 #include "node/node_service.h"
-#include "policies/loader.h"
 #include "test/controller/series_value.h"
 #include "test/node/dockerd_fixture.h"
-#include "webhook/policy_store.h"
+#include "test/node/node_test_policies.h"
 
 namespace {
 
@@ -27,11 +26,6 @@ using kc::node::RuntimeState;
 using kc::testing::PrivateDockerd;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-std::shared_ptr<const kc::policy::PolicySet> builtIn() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
-  return loaded.policies;
-}
 
 // Findings handed to the outputs, collected across threads.
 struct Collected {
@@ -76,7 +70,7 @@ struct Agent {
     o.rules.nodeName = "worker-1";
     std::string error;
     REQUIRE(kc::node::OutsideAllowList::parse(allowed, o.rules.allowed, error));
-    o.policies = [] { return builtIn(); };
+    o.policies = [p = kc::testing::builtInPolicies()] { return p; };
     o.dockerSocket = d.socket();
     o.judgedJournal = state + "/node-judged.journal";
     o.resumeFile = state + "/node-resume.json";

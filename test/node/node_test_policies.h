@@ -1,0 +1,19 @@
+#pragma once
+// The built-in policies, as the webhook loads them, for the node door's tests: the same set in
+// every test of a binary.
+
+#include <catch2/catch.hpp>
+#include <memory>
+
+#include "policies/loader.h"
+#include "webhook/policy_store.h"
+
+namespace kc::testing {
+
+inline std::shared_ptr<const kc::policy::PolicySet> builtInPolicies() {
+  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  REQUIRE(loaded.ok());
+  return loaded.policies;
+}
+
+}  // namespace kc::testing
