@@ -12,5 +12,6 @@ int runCert(const std::vector<std::string>& args);
 int runCheck(const std::vector<std::string>& args);
 int runAudit(const std::vector<std::string>& args);
 int runBaselineCommand(const std::vector<std::string>& args);
+int runRespond(const std::vector<std::string>& args);
 
 }  // namespace kc::cmd

@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "  check          evaluate manifests offline against policies (CI use)\n"
     "  audit replay   run the audit detections over an audit log file or stdin\n"
     "  baseline       show the learned baseline, or accept a finding into it\n"
+    "  respond        keep a container's evidence, isolate or release it, accept a finding\n"
     "  cert generate  create a CA and serving certificate for the webhook Service\n"
     "  version        print the version\n";
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   if (command == "check") return kc::cmd::runCheck(rest);
   if (command == "audit") return kc::cmd::runAudit(rest);
   if (command == "baseline") return kc::cmd::runBaselineCommand(rest);
+  if (command == "respond") return kc::cmd::runRespond(rest);
   if (command == "version" || command == "--version") {
     std::cout << "kube-customs " << KC_VERSION << "\n";
     return kc::cmd::stdoutWritten("version") ? 0 : 1;

@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "cmd/audit_role.h"
+#include "common/log.h"
+#include "policies/loader.h"
 
 namespace kc::cmd {
 
@@ -38,6 +40,49 @@ bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, st
   out.onFinding = audit::logFinding;
   out.alerts = alertmanagerOptionsFrom(cfg);
   return true;
+}
+
+bool respondOptionsFrom(const Config& cfg, respond::RespondOptions& out, std::string& error) {
+  const auto& r = cfg.node.respond;
+  out.stateDir = cfg.stateDir;
+  out.dockerSocket = cfg.node.dockerSocket;
+  out.containerdSocket = cfg.node.containerdSocket;
+  out.procRoot = cfg.node.procRoot;
+  out.kubeletLogRoot = r.kubeletLogRoot;
+  out.logTailLines = static_cast<std::size_t>(r.logTailLines);
+  out.maxBundles = r.maxBundles;
+  out.maxBundleBytes = r.maxBundleBytes;
+  out.maxEvidenceBytes = r.maxEvidenceBytes;
+  if (!respond::parseIsolateMode(r.isolate, out.isolate)) {
+    error = "node.respond.isolate: must be one of off, manual, high, critical";
+    return false;
+  }
+  out.systemNamespaces = policy::kSystemNamespaces;
+  return node::OutsideAllowList::parse(cfg.node.allowedOutsideKubernetes, out.allowed, error);
+}
+
+std::unique_ptr<respond::AutoResponder> autoResponderFrom(const Config& cfg,
+                                                          prometheus::Registry& registry,
+                                                          std::string& error) {
+  respond::AutoResponderOptions o;
+  if (!respondOptionsFrom(cfg, o.respond, error)) return nullptr;
+  const std::string& min = cfg.node.respond.evidenceMinSeverity;
+  if (min == "low") o.evidenceMin = audit::Severity::kLow;
+  if (min == "medium") o.evidenceMin = audit::Severity::kMedium;
+  if (min == "high") o.evidenceMin = audit::Severity::kHigh;
+  if (min == "critical") o.evidenceMin = audit::Severity::kCritical;
+  if (!o.evidenceMin && !respond::autoIsolateSeverity(o.respond.isolate)) return nullptr;
+  o.evidencePerMinute = cfg.node.respond.evidencePerMinute;
+  o.includeEnv = cfg.node.respond.includeEnv;
+  o.onResponse = [](const nlohmann::json& j) {
+    nlohmann::json fields = j;
+    fields[log::field::kEventType] = log::event::kNodeResponse;
+    const bool ok = j.value("outcome", "") == "ok";
+    const std::string what = j.value("action", "") + " " + j.value("outcome", "") + ": " +
+                             j.value("containerName", j.value("containerID", ""));
+    log::write(ok ? log::Level::kInfo : log::Level::kWarn, what, fields);
+  };
+  return std::make_unique<respond::AutoResponder>(std::move(o), registry);
 }
 
 }  // namespace kc::cmd

@@ -10,6 +10,8 @@
 
 #include "common/config.h"
 #include "node/node_service.h"
+#include "respond/auto_responder.h"
+#include "respond/responder.h"
 
 namespace kc::cmd {
 
@@ -20,16 +22,35 @@ std::string nodeNameFrom(const Config& cfg);
 // cannot use (an allow-list entry it cannot read).
 bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, std::string& error);
 
+// The responder's options (node.respond.*, the sockets, the state directory), for the node role
+// and `kube-customs respond`. False and `error` for settings it cannot use.
+bool respondOptionsFrom(const Config& cfg, respond::RespondOptions& out, std::string& error);
+
+// The node role's automatic responder, or null when node.respond asks for nothing automatic
+// (evidenceMinSeverity off and isolate off or manual).
+std::unique_ptr<respond::AutoResponder> autoResponderFrom(const Config& cfg,
+                                                          prometheus::Registry& registry,
+                                                          std::string& error);
+
 class NodeRole {
  public:
-  explicit NodeRole(std::unique_ptr<node::NodeService> service) : service_(std::move(service)) {}
-  bool start(std::string& error) { return service_->start(error); }
+  NodeRole(std::unique_ptr<node::NodeService> service,
+           std::unique_ptr<respond::AutoResponder> responder)
+      : service_(std::move(service)), responder_(std::move(responder)) {}
+  bool start(std::string& error) {
+    if (responder_) responder_->start();
+    return service_->start(error);
+  }
   // For /readyz: "" when a runtime's event stream is open.
   std::string notReady() const { return service_->notReady(); }
-  void stop(std::chrono::milliseconds deadline) { service_->stop(deadline); }
+  void stop(std::chrono::milliseconds deadline) {
+    service_->stop(deadline);
+    if (responder_) responder_->stop(deadline);
+  }
 
  private:
   std::unique_ptr<node::NodeService> service_;
+  std::unique_ptr<respond::AutoResponder> responder_;
 };
 
 }  // namespace kc::cmd

@@ -287,8 +287,18 @@ int runServe(const std::vector<std::string>& args) {
       return 2;
     }
     nodeOptions.policies = policySource;
+    std::string respondError;
+    auto responder = autoResponderFrom(cfg, *registry, respondError);
+    if (!respondError.empty()) {
+      std::cerr << "kube-customs serve: " << respondError << "\n";
+      if (auditRole) auditRole->stop(std::chrono::milliseconds(0));
+      return 2;
+    }
+    if (responder)
+      nodeOptions.respond = [r = responder.get()](audit::Finding& f) { r->onFinding(f); };
     nodeRole = std::make_unique<NodeRole>(
-        std::make_unique<node::NodeService>(std::move(nodeOptions), *registry));
+        std::make_unique<node::NodeService>(std::move(nodeOptions), *registry),
+        std::move(responder));
     if (!nodeRole->start(error)) {
       std::cerr << "kube-customs serve: " << error << "\n";
       if (auditRole) auditRole->stop(std::chrono::milliseconds(0));

@@ -136,6 +136,15 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("node.learningPeriodSeconds", Type::kDouble, node.learningPeriodSeconds),
       KC_FIELD("node.allowedOutsideKubernetes", Type::kStringList, node.allowedOutsideKubernetes),
       KC_FIELD("node.recheckKubernetes", Type::kBool, node.recheckKubernetes),
+      KC_FIELD("node.respond.evidenceMinSeverity", Type::kString, node.respond.evidenceMinSeverity),
+      KC_FIELD("node.respond.evidencePerMinute", Type::kDouble, node.respond.evidencePerMinute),
+      KC_FIELD("node.respond.isolate", Type::kString, node.respond.isolate),
+      KC_FIELD("node.respond.logTailLines", Type::kInt, node.respond.logTailLines),
+      KC_FIELD("node.respond.includeEnv", Type::kBool, node.respond.includeEnv),
+      KC_FIELD("node.respond.kubeletLogRoot", Type::kString, node.respond.kubeletLogRoot),
+      KC_FIELD("node.respond.maxBundles", Type::kSize, node.respond.maxBundles),
+      KC_FIELD("node.respond.maxEvidenceBytes", Type::kSize, node.respond.maxEvidenceBytes),
+      KC_FIELD("node.respond.maxBundleBytes", Type::kSize, node.respond.maxBundleBytes),
       KC_FIELD("alertmanager.urls", Type::kStringList, alertmanager.urls),
       KC_FIELD("alertmanager.caFile", Type::kString, alertmanager.caFile),
       KC_FIELD("alertmanager.bearerTokenFile", Type::kString, alertmanager.bearerTokenFile),
@@ -150,9 +159,9 @@ const std::map<std::string, Field>& fields() {
 #undef KC_FIELD
 
 const std::set<std::string>& sections() {
-  static const std::set<std::string> kSections = {"server",           "webhook",      "tls",
-                                                  "metrics",          "policies",     "audit",
-                                                  "audit.detections", "alertmanager", "node"};
+  static const std::set<std::string> kSections = {
+      "server", "webhook",          "tls",          "metrics", "policies",
+      "audit",  "audit.detections", "alertmanager", "node",    "node.respond"};
   return kSections;
 }
 
@@ -350,6 +359,26 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"node.sampleIntervalSeconds", 0, "must be 0 (off) or between 1 and 3600"});
   if (cfg.node.learningPeriodSeconds < 0)
     errors.push_back({"node.learningPeriodSeconds", 0, "must be >= 0"});
+  {
+    const auto& r = cfg.node.respond;
+    static const std::set<std::string> kSeverities = {"off", "low", "medium", "high", "critical"};
+    if (!kSeverities.count(r.evidenceMinSeverity))
+      errors.push_back({"node.respond.evidenceMinSeverity", 0,
+                        "must be one of off, low, medium, high, critical"});
+    static const std::set<std::string> kModes = {"off", "manual", "high", "critical"};
+    if (!kModes.count(r.isolate))
+      errors.push_back({"node.respond.isolate", 0, "must be one of off, manual, high, critical"});
+    if (r.evidencePerMinute < 0 || r.evidencePerMinute > 600)
+      errors.push_back({"node.respond.evidencePerMinute", 0, "must be between 0 and 600"});
+    if (r.logTailLines < 1 || r.logTailLines > 100000)
+      errors.push_back({"node.respond.logTailLines", 0, "must be between 1 and 100000"});
+    if (r.maxBundles < 1) errors.push_back({"node.respond.maxBundles", 0, "must be >= 1"});
+    if (r.maxBundleBytes < 4096)
+      errors.push_back({"node.respond.maxBundleBytes", 0, "must be >= 4096"});
+    if (r.maxEvidenceBytes < r.maxBundleBytes)
+      errors.push_back(
+          {"node.respond.maxEvidenceBytes", 0, "must be >= node.respond.maxBundleBytes"});
+  }
   if (cfg.webhook.deadlineAction != "deny" && cfg.webhook.deadlineAction != "allow")
     errors.push_back({"webhook.deadlineAction", 0, "expected deny or allow"});
   if (cfg.tls.certFile.empty() != cfg.tls.keyFile.empty())

@@ -102,6 +102,23 @@ struct AlertmanagerConfig {
 
 // The node role (node/): the container runtimes on this node. Its rules' settings are read by
 // the role (cmd/node_role.cc), which refuses what it cannot use.
+// The response to the node door's findings (respond/): evidence bundles and isolation.
+struct NodeRespondConfig {
+  // Node findings at or above this severity get an evidence bundle automatically: low, medium,
+  // high, critical, or off.
+  std::string evidenceMinSeverity = "high";
+  double evidencePerMinute = 6;  // automatic bundles at most, per node (a token bucket)
+  // off (never, not even by hand), manual (only `kube-customs respond isolate`), high or
+  // critical (also automatically, for node findings at or above that severity).
+  std::string isolate = "off";
+  int logTailLines = 1000;
+  bool includeEnv = false;  // environment values in the bundle (names only when false)
+  std::string kubeletLogRoot = "/var/log/pods";
+  std::size_t maxBundles = 100;                 // kept; the oldest removed first
+  std::size_t maxEvidenceBytes = 512ull << 20;  // all bundles together
+  std::size_t maxBundleBytes = 64ull << 20;     // one bundle
+};
+
 struct NodeConfig {
   std::string name;  // "": $NODE_NAME (the chart sets it from the downward API), else the host's
   std::string dockerSocket = "/var/run/docker.sock";                 // "": no Docker Engine watcher
@@ -117,6 +134,7 @@ struct NodeConfig {
   // The admission policies applied to the kubelet's containers too (static pods, what got past
   // a failing-open webhook).
   bool recheckKubernetes = true;
+  NodeRespondConfig respond;
 };
 
 struct Config {

@@ -27,6 +27,8 @@ std::string_view componentName(Component c) {
       return "background_writer";
     case Component::kNodeWatcher:
       return "node_watcher";
+    case Component::kResponder:
+      return "responder";
   }
   return "http";
 }

@@ -13,11 +13,18 @@
 
 namespace kc::internal {
 
-enum class Component { kHttp, kAuditWorker, kAlertmanager, kBackgroundWriter, kNodeWatcher };
-inline constexpr int kComponentCount = 5;
+enum class Component {
+  kHttp,
+  kAuditWorker,
+  kAlertmanager,
+  kBackgroundWriter,
+  kNodeWatcher,
+  kResponder
+};
+inline constexpr int kComponentCount = 6;
 
 // The `component` label value: "http", "audit_worker", "alertmanager", "background_writer",
-// "node_watcher".
+// "node_watcher", "responder".
 std::string_view componentName(Component c);
 
 // Logs `what` (with `context`, e.g. an auditID or a path) and counts it.

@@ -58,6 +58,7 @@ inline constexpr const char* kPolicyLoadFailed = "policy_load_failed";
 inline constexpr const char* kAuditFinding = "audit_finding";
 inline constexpr const char* kNodeFinding = "node_finding";
 inline constexpr const char* kNodeRuntime = "node_runtime";
+inline constexpr const char* kNodeResponse = "node_response";
 }  // namespace event
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };

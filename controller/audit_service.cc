@@ -52,6 +52,11 @@ Alert alertFor(const Finding& f, std::chrono::system_clock::time_point now) {
   put("container_id", f.containerID);
   put("container_name", f.containerName);
   if (node) put("image", f.image);
+  // The node responder's marks: where the evidence bundle is, whether isolation was asked.
+  if (auto it = f.details.find("evidence"); node && it != f.details.end())
+    put("evidence", it->second);
+  if (auto it = f.details.find("isolation"); node && it != f.details.end())
+    put("isolation", it->second);
   if (!f.violations.empty()) {
     std::string v;
     for (const auto& x : f.violations) v += (v.empty() ? "" : "; ") + x;

@@ -766,6 +766,157 @@ ContainerdResult<std::int64_t> ContainerdClient::taskPid(std::string_view ns, st
   }
 }
 
+namespace {
+
+std::string_view taskStatusName(int status) {
+  switch (status) {
+    case ctasks::RUNNING:
+      return "running";
+    case ctasks::PAUSED:
+      return "paused";
+    case ctasks::PAUSING:
+      return "pausing";
+    case ctasks::CREATED:
+      return "created";
+    case ctasks::STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+ContainerdResult<std::string> ContainerdClient::taskStatus(std::string_view ns,
+                                                           std::string_view id) {
+  if (!validIdentifier(ns) || !validIdentifier(id))
+    return failure<std::string>(stats_, ContainerdError::kInvalidArgument,
+                                "not a containerd namespace or container id");
+  try {
+    ++stats_.calls;
+    grpc::ClientContext ctx;
+    prepare(ctx, limits_, ns);
+    ctasks::GetRequest req;
+    req.set_container_id(std::string(id));
+    ctasks::GetResponse resp;
+    const grpc::Status status = impl_->tasks->Get(&ctx, req, &resp);
+    if (!status.ok()) return statusFailure<std::string>(stats_, "Tasks/Get", status);
+    ContainerdResult<std::string> out;
+    out.value = std::string(taskStatusName(resp.process().status()));
+    return out;
+  } catch (const std::exception& e) {
+    return failure<std::string>(stats_, ContainerdError::kMalformed,
+                                std::string("Tasks/Get: ") + e.what());
+  }
+}
+
+template <class Request, class Call>
+ContainerdResult<bool> taskCall(ContainerdStats& stats, const ContainerdLimits& limits,
+                                std::string_view ns, std::string_view id, std::string_view name,
+                                Call call) {
+  if (!validIdentifier(ns) || !validIdentifier(id))
+    return failure<bool>(stats, ContainerdError::kInvalidArgument,
+                         "not a containerd namespace or container id");
+  try {
+    ++stats.calls;
+    grpc::ClientContext ctx;
+    prepare(ctx, limits, ns);
+    Request req;
+    req.set_container_id(std::string(id));
+    google::protobuf::Empty resp;
+    const grpc::Status status = call(&ctx, req, &resp);
+    if (!status.ok()) return statusFailure<bool>(stats, name, status);
+    ContainerdResult<bool> out;
+    out.value = true;
+    return out;
+  } catch (const std::exception& e) {
+    return failure<bool>(stats, ContainerdError::kMalformed, std::string(name) + ": " + e.what());
+  }
+}
+
+ContainerdResult<bool> ContainerdClient::pauseTask(std::string_view ns, std::string_view id) {
+  return taskCall<ctasks::PauseTaskRequest>(
+      stats_, limits_, ns, id, "Tasks/Pause",
+      [&](auto* ctx, const auto& req, auto* resp) { return impl_->tasks->Pause(ctx, req, resp); });
+}
+
+ContainerdResult<bool> ContainerdClient::resumeTask(std::string_view ns, std::string_view id) {
+  return taskCall<ctasks::ResumeTaskRequest>(
+      stats_, limits_, ns, id, "Tasks/Resume",
+      [&](auto* ctx, const auto& req, auto* resp) { return impl_->tasks->Resume(ctx, req, resp); });
+}
+
+ContainerdResult<std::vector<std::int64_t>> ContainerdClient::listPids(std::string_view ns,
+                                                                       std::string_view id) {
+  using Out = std::vector<std::int64_t>;
+  if (!validIdentifier(ns) || !validIdentifier(id))
+    return failure<Out>(stats_, ContainerdError::kInvalidArgument,
+                        "not a containerd namespace or container id");
+  try {
+    ++stats_.calls;
+    grpc::ClientContext ctx;
+    prepare(ctx, limits_, ns);
+    ctasks::ListPidsRequest req;
+    req.set_container_id(std::string(id));
+    ctasks::ListPidsResponse resp;
+    const grpc::Status status = impl_->tasks->ListPids(&ctx, req, &resp);
+    if (!status.ok()) return statusFailure<Out>(stats_, "Tasks/ListPids", status);
+    ContainerdResult<Out> out;
+    const std::size_t cap = limits_.maxListItems * 16;
+    for (const auto& p : resp.processes()) {
+      if (out.value.size() >= cap) {
+        ++stats_.clamped;
+        break;
+      }
+      out.value.push_back(p.pid());
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return failure<Out>(stats_, ContainerdError::kMalformed,
+                        std::string("Tasks/ListPids: ") + e.what());
+  }
+}
+
+ContainerdResult<ContainerdClient::RawContainer> ContainerdClient::getContainerRaw(
+    std::string_view ns, std::string_view id) {
+  if (!validIdentifier(ns) || !validIdentifier(id))
+    return failure<RawContainer>(stats_, ContainerdError::kInvalidArgument,
+                                 "not a containerd namespace or container id");
+  try {
+    ++stats_.calls;
+    grpc::ClientContext ctx;
+    prepare(ctx, limits_, ns);
+    ccontainers::GetContainerRequest req;
+    req.set_id(std::string(id));
+    ccontainers::GetContainerResponse resp;
+    const grpc::Status status = impl_->containers->Get(&ctx, req, &resp);
+    if (!status.ok()) return statusFailure<RawContainer>(stats_, "Containers/Get", status);
+    const auto& pc = resp.container();
+    ContainerdResult<RawContainer> out;
+    auto clamp = [&](const std::string& s) {
+      return std::string(utf8::prefix(s, limits_.maxStringBytes));
+    };
+    out.value.id = clamp(pc.id());
+    out.value.image = clamp(pc.image());
+    out.value.runtime = clamp(pc.runtime().name());
+    out.value.snapshotter = clamp(pc.snapshotter());
+    for (const auto& [k, v] : pc.labels()) {
+      if (out.value.labels.size() >= limits_.maxLabels) break;
+      out.value.labels.emplace_back(clamp(k), clamp(v));
+    }
+    std::sort(out.value.labels.begin(), out.value.labels.end());
+    if (pc.spec().value().size() > limits_.maxSpecBytes)
+      return failure<RawContainer>(
+          stats_, ContainerdError::kTooLarge,
+          "Containers/Get: the spec is over " + std::to_string(limits_.maxSpecBytes) + " bytes");
+    out.value.spec = pc.spec().value();
+    return out;
+  } catch (const std::exception& e) {
+    return failure<RawContainer>(stats_, ContainerdError::kMalformed,
+                                 std::string("Containers/Get: ") + e.what());
+  }
+}
+
 ContainerdResult<std::vector<std::string>> ContainerdClient::execCommand(
     const std::string& procRoot, std::int64_t pid) {
   if (pid <= 0 || pid > 0x3fffffff)

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "node/container.h"
@@ -164,6 +165,23 @@ class ContainerdClient {
   // Tasks/Get: the pid of the container's init process in the host's PID namespace; 0 when it
   // has no task (never started, or deleted).
   ContainerdResult<std::int64_t> taskPid(std::string_view ns, std::string_view id);
+  // ---- for the responder (respond/) ----
+  // Tasks/Get: the task's status ("running", "paused", "pausing", "created", "stopped",
+  // "unknown"); kNotFound when the container has no task.
+  ContainerdResult<std::string> taskStatus(std::string_view ns, std::string_view id);
+  // Tasks/Pause and Tasks/Resume of the container's task (every process in it, by the freezer).
+  ContainerdResult<bool> pauseTask(std::string_view ns, std::string_view id);
+  ContainerdResult<bool> resumeTask(std::string_view ns, std::string_view id);
+  // Tasks/ListPids: the host pids of every process in the task (at most maxListItems * 16).
+  ContainerdResult<std::vector<std::int64_t>> listPids(std::string_view ns, std::string_view id);
+  // Containers/Get as stored: image, labels, runtime name and the OCI spec's JSON text (at most
+  // maxSpecBytes), for evidence.
+  struct RawContainer {
+    std::string id, image, runtime, snapshotter, spec;
+    std::vector<std::pair<std::string, std::string>> labels;  // sorted by key, capped
+  };
+  ContainerdResult<RawContainer> getContainerRaw(std::string_view ns, std::string_view id);
+
   // Events/Subscribe with containerdEventFilters(), all namespaces. There is no
   // acknowledgement: events published before the daemon registered the subscription are not
   // delivered.

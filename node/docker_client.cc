@@ -8,6 +8,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -479,7 +480,13 @@ DockerClient::DockerClient(std::string socketPath, DockerLimits limits)
 DockerClient::~DockerClient() = default;
 
 DockerResult<std::string> DockerClient::get(const std::string& target) {
+  return call(false, target, {});
+}
+
+DockerResult<std::string> DockerClient::call(bool post, const std::string& target,
+                                             const std::string& body) {
   ++stats_.requests;
+  const std::string what = (post ? "POST " : "GET ") + target;
   try {
     net::io_context ioc;
     Stream stream(ioc);
@@ -495,13 +502,24 @@ DockerResult<std::string> DockerClient::get(const std::string& target) {
         limits_.requestTimeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now() - start);
     stream.expires_after(std::max(left, std::chrono::milliseconds(1)));
-    auto req = getRequest(target);
-    bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    if (post) {
+      bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
+      req.set(bhttp::field::host, "docker");
+      req.set(bhttp::field::user_agent, "kube-customs/" KC_VERSION);
+      req.set(bhttp::field::accept, "application/json");
+      req.set(bhttp::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+      bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    } else {
+      auto req = getRequest(target);
+      bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    }
     runToCompletion(ioc);
     if (ec) {
       const DockerError code =
           ec == beast::error::timeout ? DockerError::kTimeout : DockerError::kConnect;
-      return failure<std::string>(stats_, code, "GET " + target + ": " + ec.message());
+      return failure<std::string>(stats_, code, what + ": " + ec.message());
     }
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
@@ -520,7 +538,7 @@ DockerResult<std::string> DockerClient::get(const std::string& target) {
     }
     if (ec) {
       const DockerError code = mapReadError(ec);
-      return failure<std::string>(stats_, code, "GET " + target + ": " + ec.message());
+      return failure<std::string>(stats_, code, what + ": " + ec.message());
     }
     auto res = parser.release();
     const unsigned status = res.result_int();
@@ -530,13 +548,12 @@ DockerResult<std::string> DockerClient::get(const std::string& target) {
     if (status < 200 || status >= 300)
       return failure<std::string>(
           stats_, DockerError::kHttpStatus,
-          "GET " + target + ": " + errorMessage(parser_->parser, res.body(), status, limits_));
+          what + ": " + errorMessage(parser_->parser, res.body(), status, limits_));
     DockerResult<std::string> ok;
     ok.value = std::move(res.body());
     return ok;
   } catch (const std::exception& e) {
-    return failure<std::string>(stats_, DockerError::kConnect,
-                                "GET " + target + ": " + std::string(e.what()));
+    return failure<std::string>(stats_, DockerError::kConnect, what + ": " + std::string(e.what()));
   }
 }
 
@@ -887,6 +904,295 @@ DockerResult<std::unique_ptr<EventStream>> DockerClient::events(std::int64_t sin
     return failure<Out>(stats_, DockerError::kConnect,
                         "GET " + target + ": " + std::string(e.what()));
   }
+}
+
+// ---- for the responder ----
+
+std::string_view fileChangeKindName(int kind) {
+  switch (kind) {
+    case 0:
+      return "changed";
+    case 1:
+      return "added";
+    case 2:
+      return "deleted";
+    default:
+      return "unknown";
+  }
+}
+
+bool demuxDockerLogs(std::string_view body, std::string& out) {
+  std::size_t at = 0;
+  // A frame's bytes may hold several lines, or part of one: the prefix goes at each line start.
+  bool lineStart[3] = {true, true, true};
+  while (at < body.size()) {
+    if (body.size() - at < 8) return false;
+    const auto stream = static_cast<unsigned char>(body[at]);
+    if (stream != 1 && stream != 2) return false;
+    const std::uint32_t size =
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + 4])) << 24) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + 5])) << 16) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + 6])) << 8) |
+        static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + 7]));
+    at += 8;
+    if (body.size() - at < size) return false;
+    const std::string_view payload = body.substr(at, size);
+    at += size;
+    for (char c : payload) {
+      if (lineStart[stream]) {
+        out += stream == 1 ? "stdout " : "stderr ";
+        lineStart[stream] = false;
+      }
+      out += c;
+      if (c == '\n') lineStart[stream] = true;
+    }
+  }
+  return true;
+}
+
+DockerResult<std::string> DockerClient::inspectContainerRaw(std::string_view id) {
+  if (!validId(id))
+    return failure<std::string>(
+        stats_, DockerError::kInvalidArgument,
+        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
+  return get("/v" + apiVersion_ + "/containers/" + std::string(id) + "/json");
+}
+
+DockerResult<ContainerRuntimeState> DockerClient::containerState(std::string_view id) {
+  auto body = inspectContainerRaw(id);
+  if (!body.ok()) return failure<ContainerRuntimeState>(body);
+  const std::string target = "/containers/" + std::string(id) + "/json";
+  element doc;
+  object o;
+  if (parser_->parser.parse(body.value).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(o) != simdjson::SUCCESS)
+    return failure<ContainerRuntimeState>(stats_, DockerError::kMalformed,
+                                          target + ": not a JSON object");
+  Reader r(limits_);
+  DockerResult<ContainerRuntimeState> out;
+  ContainerRuntimeState& st = out.value;
+  std::optional<object> state, config, host, settings, networks;
+  bool ok = r.str(o, "Id", st.id, "Id") && r.str(o, "Name", st.name, "Name") &&
+            r.obj(o, "State", state, "State") && r.obj(o, "Config", config, "Config") &&
+            r.obj(o, "HostConfig", host, "HostConfig") &&
+            r.obj(o, "NetworkSettings", settings, "NetworkSettings");
+  if (ok && state)
+    ok = r.str(*state, "Status", st.status, "State.Status") &&
+         r.boolean(*state, "Running", st.running, "State.Running") &&
+         r.boolean(*state, "Paused", st.paused, "State.Paused") &&
+         r.integer(*state, "Pid", st.pid, "State.Pid");
+  if (ok && config)
+    ok = r.boolean(*config, "Tty", st.tty, "Config.Tty") &&
+         r.str(*config, "Image", st.image, "Config.Image") &&
+         r.stringMap(*config, "Labels", st.labels, "Config.Labels");
+  if (ok && host) ok = r.str(*host, "NetworkMode", st.networkMode, "HostConfig.NetworkMode");
+  if (ok && settings) ok = r.obj(*settings, "Networks", networks, "NetworkSettings.Networks");
+  if (ok && networks) {
+    for (auto [key, value] : *networks) {
+      if (st.networks.size() >= limits_.maxListItems) {
+        r.clamped = true;
+        break;
+      }
+      object n;
+      ContainerNetwork net;
+      net.name = r.clamp(key);
+      if (value.get_object().get(n) != simdjson::SUCCESS ||
+          !r.str(n, "NetworkID", net.networkId, "NetworkSettings.Networks[].NetworkID") ||
+          !r.str(n, "IPAddress", net.ipv4, "NetworkSettings.Networks[].IPAddress") ||
+          !r.str(n, "GlobalIPv6Address", net.ipv6,
+                 "NetworkSettings.Networks[].GlobalIPv6Address") ||
+          !r.strList(n, "Aliases", net.aliases, "NetworkSettings.Networks[].Aliases")) {
+        ok = r.fail("NetworkSettings.Networks", "object of objects");
+        break;
+      }
+      st.networks.push_back(std::move(net));
+    }
+  }
+  if (!ok)
+    return failure<ContainerRuntimeState>(stats_, DockerError::kMalformed, target + ": " + r.error);
+  if (st.id.empty())
+    return failure<ContainerRuntimeState>(stats_, DockerError::kMalformed, target + ": no Id");
+  st.name = trimSlash(std::move(st.name));
+  if (r.clamped) ++stats_.clamped;
+  return out;
+}
+
+DockerResult<std::string> DockerClient::containerLogs(std::string_view id, std::size_t tailLines,
+                                                      bool tty) {
+  if (!validId(id))
+    return failure<std::string>(
+        stats_, DockerError::kInvalidArgument,
+        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
+  const std::string target =
+      "/v" + apiVersion_ + "/containers/" + std::string(id) +
+      "/logs?stdout=1&stderr=1&timestamps=1&tail=" + std::to_string(tailLines);
+  auto body = get(target);
+  if (!body.ok() || tty) return body;
+  DockerResult<std::string> out;
+  if (!demuxDockerLogs(body.value, out.value)) {
+    ++stats_.malformed;
+    out.message = target + ": a log frame was cut short or of an unknown stream";
+  }
+  return out;
+}
+
+DockerResult<ProcessTable> DockerClient::containerTop(std::string_view id) {
+  if (!validId(id))
+    return failure<ProcessTable>(
+        stats_, DockerError::kInvalidArgument,
+        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
+  const std::string target = "/v" + apiVersion_ + "/containers/" + std::string(id) + "/top";
+  auto body = get(target);
+  if (!body.ok()) return failure<ProcessTable>(body);
+  element doc;
+  object o;
+  if (parser_->parser.parse(body.value).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(o) != simdjson::SUCCESS)
+    return failure<ProcessTable>(stats_, DockerError::kMalformed, target + ": not a JSON object");
+  Reader r(limits_);
+  DockerResult<ProcessTable> out;
+  std::optional<simdjson::dom::array> rows;
+  bool ok = r.strList(o, "Titles", out.value.titles, "Titles") &&
+            r.arr(o, "Processes", rows, "Processes");
+  if (ok && rows) {
+    for (element row : *rows) {
+      if (out.value.rows.size() >= 4096) {
+        r.clamped = true;
+        break;
+      }
+      simdjson::dom::array cells;
+      if (row.get_array().get(cells) != simdjson::SUCCESS) {
+        ok = r.fail("Processes", "array of arrays of strings");
+        break;
+      }
+      std::vector<std::string> cellsOut;
+      for (element cell : cells) {
+        std::string_view text;
+        if (cell.get_string().get(text) != simdjson::SUCCESS) {
+          ok = r.fail("Processes", "array of arrays of strings");
+          break;
+        }
+        if (cellsOut.size() >= 64) {
+          r.clamped = true;
+          break;
+        }
+        cellsOut.push_back(r.clamp(text));
+      }
+      if (!ok) break;
+      out.value.rows.push_back(std::move(cellsOut));
+    }
+  }
+  if (!ok) return failure<ProcessTable>(stats_, DockerError::kMalformed, target + ": " + r.error);
+  out.value.clamped = r.clamped;
+  if (r.clamped) ++stats_.clamped;
+  return out;
+}
+
+DockerResult<std::vector<FileChange>> DockerClient::containerChanges(std::string_view id,
+                                                                     bool& capped) {
+  capped = false;
+  using Out = std::vector<FileChange>;
+  if (!validId(id))
+    return failure<Out>(
+        stats_, DockerError::kInvalidArgument,
+        "not a container id or name: \"" + std::string(utf8::prefix(id, 128)) + "\"");
+  const std::string target = "/v" + apiVersion_ + "/containers/" + std::string(id) + "/changes";
+  auto body = get(target);
+  if (!body.ok()) return failure<Out>(body);
+  element doc;
+  if (parser_->parser.parse(body.value).get(doc) != simdjson::SUCCESS)
+    return failure<Out>(stats_, DockerError::kMalformed, target + ": not JSON");
+  DockerResult<Out> out;
+  if (doc.is_null()) return out;  // no change at all
+  simdjson::dom::array a;
+  if (doc.get_array().get(a) != simdjson::SUCCESS)
+    return failure<Out>(stats_, DockerError::kMalformed, target + ": not a JSON array");
+  Reader r(limits_);
+  for (element item : a) {
+    if (out.value.size() >= 10000) {
+      capped = true;
+      break;
+    }
+    object o;
+    FileChange f;
+    std::int64_t kind = 0;
+    if (item.get_object().get(o) != simdjson::SUCCESS || !r.str(o, "Path", f.path, "Path") ||
+        !r.integer(o, "Kind", kind, "Kind"))
+      return failure<Out>(stats_, DockerError::kMalformed,
+                          target + ": " + (r.error.empty() ? "not a change" : r.error));
+    f.kind = kind >= 0 && kind <= 2 ? static_cast<int>(kind) : -1;
+    out.value.push_back(std::move(f));
+  }
+  if (r.clamped) ++stats_.clamped;
+  return out;
+}
+
+namespace {
+
+template <class T>
+DockerResult<bool> done(const DockerResult<T>& r) {
+  DockerResult<bool> out;
+  out.error = r.error;
+  out.message = r.message;
+  out.value = r.ok();
+  return out;
+}
+
+// A JSON string literal of `s` (ids and names checked by validId; aliases clamped on entry).
+std::string jsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+DockerResult<bool> DockerClient::pause(std::string_view id) {
+  if (!validId(id))
+    return failure<bool>(stats_, DockerError::kInvalidArgument, "not a container id or name");
+  return done(call(true, "/v" + apiVersion_ + "/containers/" + std::string(id) + "/pause", {}));
+}
+
+DockerResult<bool> DockerClient::unpause(std::string_view id) {
+  if (!validId(id))
+    return failure<bool>(stats_, DockerError::kInvalidArgument, "not a container id or name");
+  return done(call(true, "/v" + apiVersion_ + "/containers/" + std::string(id) + "/unpause", {}));
+}
+
+DockerResult<bool> DockerClient::disconnectNetwork(std::string_view network,
+                                                   std::string_view container) {
+  if (!validId(network) || !validId(container))
+    return failure<bool>(stats_, DockerError::kInvalidArgument, "not a network or container id");
+  return done(call(true, "/v" + apiVersion_ + "/networks/" + std::string(network) + "/disconnect",
+                   "{\"Container\":" + jsonString(container) + ",\"Force\":true}"));
+}
+
+DockerResult<bool> DockerClient::connectNetwork(std::string_view network,
+                                                std::string_view container,
+                                                const std::vector<std::string>& aliases) {
+  if (!validId(network) || !validId(container))
+    return failure<bool>(stats_, DockerError::kInvalidArgument, "not a network or container id");
+  std::string body = "{\"Container\":" + jsonString(container);
+  if (!aliases.empty()) {
+    body += ",\"EndpointConfig\":{\"Aliases\":[";
+    for (std::size_t i = 0; i < aliases.size(); ++i)
+      body += (i ? "," : "") + jsonString(aliases[i]);
+    body += "]}";
+  }
+  body += "}";
+  return done(
+      call(true, "/v" + apiVersion_ + "/networks/" + std::string(network) + "/connect", body));
 }
 
 }  // namespace kc::node

@@ -162,6 +162,50 @@ class EventResume {
   std::vector<std::string> atLast_;  // keys of the events seen at lastTimeNano_, at most 64
 };
 
+// A container's network attachment, as inspect's NetworkSettings.Networks gives it.
+struct ContainerNetwork {
+  std::string name;  // "bridge", "my-net"
+  std::string networkId;
+  std::string ipv4;  // IPAddress
+  std::string ipv6;  // GlobalIPv6Address
+  std::vector<std::string> aliases;
+};
+
+// The part of inspect that isolating and releasing a container need.
+struct ContainerRuntimeState {
+  std::string id;
+  std::string name;
+  std::string status;  // "running", "paused", "exited", ...
+  bool running = false;
+  bool paused = false;
+  bool tty = false;
+  std::int64_t pid = 0;
+  std::string networkMode;  // "bridge", "host", "none", "container:<id>", a network's name
+  std::vector<ContainerNetwork> networks;
+  std::vector<std::pair<std::string, std::string>> labels;  // sorted by key
+  std::string image;
+};
+
+// GET /containers/{id}/top.
+struct ProcessTable {
+  std::vector<std::string> titles;
+  std::vector<std::vector<std::string>> rows;
+  bool clamped = false;
+};
+
+// One row of GET /containers/{id}/changes. Kind: 0 changed, 1 added, 2 deleted.
+struct FileChange {
+  std::string path;
+  int kind = 0;
+};
+std::string_view fileChangeKindName(int kind);
+
+// Decodes the body of GET /containers/{id}/logs of a container without a TTY: frames of an
+// 8-byte header (stream 1 stdout, 2 stderr; 4-byte big-endian size) and their bytes. Each
+// line is prefixed with "stdout " or "stderr ". False when a frame is cut short or its stream
+// is unknown (what was decoded before stays in `out`). Exposed for tests.
+bool demuxDockerLogs(std::string_view body, std::string& out);
+
 class EventStream;
 
 class DockerClient {
@@ -186,6 +230,27 @@ class DockerClient {
   // headers. `sinceNano` 0 means from now on.
   DockerResult<std::unique_ptr<EventStream>> events(std::int64_t sinceNano = 0);
 
+  // ---- for the responder (respond/) ----
+  // GET /containers/{id}/json as the daemon sent it (at most maxBodyBytes), for evidence.
+  DockerResult<std::string> inspectContainerRaw(std::string_view id);
+  // What isolating and releasing need: state, TTY and networks (from the same inspect).
+  DockerResult<ContainerRuntimeState> containerState(std::string_view id);
+  // GET /containers/{id}/logs: stdout and stderr with timestamps, the last `tailLines` lines,
+  // decoded from Docker's multiplexed frames unless the container has a TTY. kTooLarge when
+  // the answer is over maxBodyBytes (ask again for fewer lines).
+  DockerResult<std::string> containerLogs(std::string_view id, std::size_t tailLines, bool tty);
+  // GET /containers/{id}/top: the processes as `ps` shows them (titles and rows, capped).
+  DockerResult<ProcessTable> containerTop(std::string_view id);
+  // GET /containers/{id}/changes: paths added, changed or deleted in its writable layer.
+  DockerResult<std::vector<FileChange>> containerChanges(std::string_view id, bool& capped);
+  // POST /containers/{id}/pause and /unpause.
+  DockerResult<bool> pause(std::string_view id);
+  DockerResult<bool> unpause(std::string_view id);
+  // POST /networks/{network}/disconnect (forced) and /connect (with the aliases it had).
+  DockerResult<bool> disconnectNetwork(std::string_view network, std::string_view container);
+  DockerResult<bool> connectNetwork(std::string_view network, std::string_view container,
+                                    const std::vector<std::string>& aliases);
+
   DockerStats& stats() { return stats_; }
   const DockerLimits& limits() const { return limits_; }
   const std::string& socketPath() const { return socketPath_; }
@@ -193,6 +258,8 @@ class DockerClient {
  private:
   struct Parser;
   DockerResult<std::string> get(const std::string& target);
+  // One request; `body` (JSON) is sent with POST. 2xx answers return their body.
+  DockerResult<std::string> call(bool post, const std::string& target, const std::string& body);
   std::string socketPath_;
   DockerLimits limits_;
   DockerStats stats_;

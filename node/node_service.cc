@@ -705,6 +705,9 @@ void NodeService::markJudged(Runtime r, const std::string& id) {
 void NodeService::emit(std::vector<Finding> findings) {
   std::lock_guard lock(mu_);
   for (Finding& f : findings) {
+    if (options_.respond)
+      internal::guarded(internal::Component::kResponder, f.containerID,
+                        [&] { options_.respond(f); });
     metrics_.finding(f.rule, audit::severityName(f.severity));
     findings_.fetch_add(1);
     if (options_.onFinding)

@@ -68,6 +68,9 @@ struct NodeServiceOptions {
   // (node/anomaly_watch.h). Its emit and rules are the service's; off: no sampling.
   bool sample = true;
   AnomalyWatchOptions anomaly;
+  // Each finding first, before its log line and alert: the responder (respond/auto_responder.h)
+  // decides there and marks the finding with the evidence bundle it will get.
+  std::function<void(audit::Finding&)> respond;
   // Each finding before its alert (serve: the log line).
   std::function<void(const audit::Finding&)> onFinding;
   audit::AlertmanagerOptions alerts;  // no urls: no alerts
