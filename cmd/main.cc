@@ -6,6 +6,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/output.h"
+#include "cmd/respond_pod.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ constexpr const char* kUsage =
     "  audit replay   run the audit detections over an audit log file or stdin\n"
     "  baseline       show the learned baseline, or accept a finding into it\n"
     "  cert generate  create a CA and serving certificate for the webhook Service\n"
+    "  respond isolate-pod|release-pod  print manifests that quarantine a pod, or end it\n"
     "  version        print the version\n";
 
 }  // namespace
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   if (command == "check") return kc::cmd::runCheck(rest);
   if (command == "audit") return kc::cmd::runAudit(rest);
   if (command == "baseline") return kc::cmd::runBaselineCommand(rest);
+  if (command == "respond" && !rest.empty() &&
+      (rest[0] == "isolate-pod" || rest[0] == "release-pod"))
+    return kc::cmd::runRespondPod({rest.begin() + 1, rest.end()}, rest[0] == "release-pod");
   if (command == "version" || command == "--version") {
     std::cout << "kube-customs " << KC_VERSION << "\n";
     return kc::cmd::stdoutWritten("version") ? 0 : 1;
