@@ -171,8 +171,8 @@ bool ownerDocument(const PodQuarantine& q, OwnerKind kind, bool release, std::st
                 ": applied without a nodeSelector. Server-side apply removes the\n"
                 "# entry " +
                 std::string(kQuarantineLabel) + " that " + std::string(kFieldManager) +
-                " alone owns; the entries other managers own\n"
-                "# stay, and the DaemonSet's pods return to their nodes.\n";
+                " added; the entries\n"
+                "# other managers own stay, and the DaemonSet's pods return to their nodes.\n";
     }
   } else {
     out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
@@ -365,7 +365,7 @@ bool isolatePodManifests(const PodQuarantine& q, std::string& yaml, std::string&
     quarantineEntry(e);
     e << YAML::EndMap << YAML::EndMap;
     const std::string comment = "# Pod " + q.namespace_ + "/" + q.pod + ": adds the label " +
-                                label + ", which puts it under the policy above.\n";
+                                label + ",\n# which puts it under the policy above.\n";
     if (!addDocument(out, false, comment, e, error)) return false;
   }
   // 3. The owner stopped.
