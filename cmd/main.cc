@@ -6,6 +6,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/output.h"
+#include "cmd/respond_pod.h"
 
 namespace {
 
@@ -17,7 +18,8 @@ constexpr const char* kUsage =
     "  check          evaluate manifests offline against policies (CI use)\n"
     "  audit replay   run the audit detections over an audit log file or stdin\n"
     "  baseline       show the learned baseline, or accept a finding into it\n"
-    "  respond        keep a container's evidence, isolate or release it, accept a finding\n"
+    "  respond        keep a container's evidence, isolate or release it, accept a finding;\n"
+    "                 isolate-pod|release-pod: print manifests that quarantine a pod, or end it\n"
     "  cert generate  create a CA and serving certificate for the webhook Service\n"
     "  version        print the version\n";
 
@@ -36,6 +38,9 @@ int main(int argc, char** argv) {
   if (command == "check") return kc::cmd::runCheck(rest);
   if (command == "audit") return kc::cmd::runAudit(rest);
   if (command == "baseline") return kc::cmd::runBaselineCommand(rest);
+  if (command == "respond" && !rest.empty() &&
+      (rest[0] == "isolate-pod" || rest[0] == "release-pod"))
+    return kc::cmd::runRespondPod({rest.begin() + 1, rest.end()}, rest[0] == "release-pod");
   if (command == "respond") return kc::cmd::runRespond(rest);
   if (command == "version" || command == "--version") {
     std::cout << "kube-customs " << KC_VERSION << "\n";

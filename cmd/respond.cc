@@ -34,6 +34,8 @@ constexpr const char* kUsage =
     "       kube-customs respond release  --container ID [--dry-run]\n"
     "       kube-customs respond list\n"
     "       kube-customs respond accept   --finding FILE|- [--dry-run]\n"
+    "       kube-customs respond isolate-pod|release-pod --namespace NS --name POD ...\n"
+    "         (manifests for kubectl: see kube-customs respond isolate-pod --help)\n"
     "  each also takes: [--runtime docker|containerd] [--namespace NS] (containerd's)\n"
     "                   [--config FILE] [--state-dir DIR] [--docker-socket PATH]\n"
     "                   [--containerd-socket PATH] [--output text|json]\n"
