@@ -502,19 +502,17 @@ DockerResult<std::string> DockerClient::call(bool post, const std::string& targe
         limits_.requestTimeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now() - start);
     stream.expires_after(std::max(left, std::chrono::milliseconds(1)));
+    // The request lives until the write completes (runToCompletion below).
+    bhttp::request<bhttp::string_body> req{post ? bhttp::verb::post : bhttp::verb::get, target, 11};
+    req.set(bhttp::field::host, "docker");
+    req.set(bhttp::field::user_agent, "kube-customs/" KC_VERSION);
+    req.set(bhttp::field::accept, "application/json");
     if (post) {
-      bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
-      req.set(bhttp::field::host, "docker");
-      req.set(bhttp::field::user_agent, "kube-customs/" KC_VERSION);
-      req.set(bhttp::field::accept, "application/json");
       req.set(bhttp::field::content_type, "application/json");
       req.body() = body;
       req.prepare_payload();
-      bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-    } else {
-      auto req = getRequest(target);
-      bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
     }
+    bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
     runToCompletion(ioc);
     if (ec) {
       const DockerError code =

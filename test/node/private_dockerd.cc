@@ -108,7 +108,8 @@ bool PrivateDockerd::start() {
   fs::create_directories(rootfs + "/tmp");
   fs::create_directories(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount");
   fs::copy_file(kBusybox, rootfs + "/bin/busybox");
-  for (const char* applet : {"sh", "cat", "sleep", "true", "ls", "id", "echo"})
+  for (const char* applet : {"sh", "cat", "sleep", "true", "ls", "id", "echo", "touch", "nc",
+                             "httpd", "printf", "timeout"})
     fs::create_symlink("busybox", rootfs + "/bin/" + applet);
   writeFile(rootfs + "/var/run/secrets/kubernetes.io/serviceaccount/token", "not-a-real-token\n");
   std::string out;
