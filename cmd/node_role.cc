@@ -8,6 +8,7 @@
 #include "cmd/audit_role.h"
 #include "common/log.h"
 #include "policies/loader.h"
+#include "respond/accept.h"
 
 namespace kc::cmd {
 
@@ -37,6 +38,7 @@ bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, st
   out.anomaly.normalsPath = cfg.stateDir + "/node-normals.json";
   out.judgedJournal = cfg.stateDir + "/node-judged.journal";
   out.resumeFile = cfg.stateDir + "/node-resume.json";
+  out.acceptedFile = respond::nodeAcceptedPath(cfg.stateDir);
   out.onFinding = audit::logFinding;
   out.alerts = alertmanagerOptionsFrom(cfg);
   return true;

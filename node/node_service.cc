@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "controller/audit_service.h"
 #include "node/containerd_client.h"
+#include "respond/accept.h"
 
 namespace kc::node {
 
@@ -132,7 +133,7 @@ class NodeService::Watcher {
   // Judges a container seen started (or running when found): its findings out, then recorded.
   void judge(const Container& c, bool gone) {
     std::vector<Finding> findings =
-        judgeContainer(c, s_.policies().get(), s_.options_.rules, Clock::now(), gone);
+        judgeContainer(c, s_.policies().get(), *s_.rules(), Clock::now(), gone);
     remember(c);
     s_.emit(std::move(findings));
     s_.markJudged(runtime_, keyOf(c));
@@ -140,7 +141,7 @@ class NodeService::Watcher {
   }
 
   void execSeen(const Container& c, const ExecSeen& seen) {
-    auto f = judgeExec(c, seen, s_.options_.rules, Clock::now());
+    auto f = judgeExec(c, seen, *s_.rules(), Clock::now());
     s_.metrics_.exec(runtime_, f.has_value());
     if (f) s_.emit({std::move(*f)});
   }
@@ -715,6 +716,56 @@ void NodeService::emit(std::vector<Finding> findings) {
                         [&] { options_.onFinding(f); });
     if (alerts_) alerts_->fire(audit::alertFor(f, Clock::now()));
   }
+}
+
+std::shared_ptr<const NodeRuleOptions> NodeService::rules() {
+  std::vector<respond::NodeAccepted::Normal> normals;
+  std::shared_ptr<const NodeRuleOptions> out;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (rules_ &&
+        (options_.acceptedFile.empty() || now - acceptedChecked_ < std::chrono::seconds(1)))
+      return rules_;
+    acceptedChecked_ = now;
+    const files::FileStamp stamp =
+        options_.acceptedFile.empty() ? files::FileStamp{} : files::stampOf(options_.acceptedFile);
+    if (rules_ && stamp == acceptedStamp_) return rules_;
+    acceptedStamp_ = stamp;
+    auto next = std::make_shared<NodeRuleOptions>(options_.rules);
+    if (!options_.acceptedFile.empty()) {
+      respond::NodeAccepted accepted;
+      std::string error;
+      OutsideAllowList extra;
+      if (!respond::loadNodeAccepted(options_.acceptedFile, accepted, error)) {
+        log::warn("the accepted file cannot be read: the configured allow-list only",
+                  {{log::field::kPath, options_.acceptedFile}, {log::field::kError, error}});
+      } else if (!OutsideAllowList::parse(accepted.allowedOutsideKubernetes, extra, error)) {
+        log::warn("an accepted allow-list entry cannot be read: the configured allow-list only",
+                  {{log::field::kPath, options_.acceptedFile}, {log::field::kError, error}});
+      } else {
+        next->allowed.add(extra);
+        normals = std::move(accepted.normals);
+        if (stamp.ino != 0)
+          log::info("accepted allow-list entries and normals taken in",
+                    {{log::field::kPath, options_.acceptedFile},
+                     {"allowed", accepted.allowedOutsideKubernetes.size()},
+                     {"normals", normals.size()}});
+      }
+    }
+    rules_ = std::move(next);
+    out = rules_;
+  }
+  // The normals outside mu_: the sampling thread holds their lock while it may emit.
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& n : normals) {
+    Metric m;
+    if (anomaly_ && parseMetric(n.metric, m))
+      anomaly_->normals().accept(n.workload, m, n.value, micros);
+  }
+  return out;
 }
 
 std::shared_ptr<const policy::PolicySet> NodeService::policies() const {

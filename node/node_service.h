@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/files.h"
 #include "controller/alertmanager.h"
 #include "controller/dedupe.h"
 #include "controller/detect/finding.h"
@@ -55,8 +56,12 @@ struct NodeServiceOptions {
   std::string procRoot = "/proc";
   // The state directory's files: the journal of judged containers and the resume points. ""
   // keeps nothing (every start judges the running containers again).
-  std::string judgedJournal;       // e.g. STATE_DIR/node-judged.journal
-  std::string resumeFile;          // e.g. STATE_DIR/node-resume.json
+  std::string judgedJournal;  // e.g. STATE_DIR/node-judged.journal
+  std::string resumeFile;     // e.g. STATE_DIR/node-resume.json
+  // What `kube-customs respond accept` took in (respond/accept.h): allow-list entries added to
+  // rules.allowed and normals raised, read at start and again when the file changes (checked
+  // at most once a second). "": none.
+  std::string acceptedFile;        // e.g. STATE_DIR/node-accepted.json
   std::size_t maxJudged = 50'000;  // ids remembered; the oldest are forgotten first
   // Reconnecting: the first retry after this, doubling up to reconnectMax.
   std::chrono::milliseconds reconnectMin{100};
@@ -116,6 +121,9 @@ class NodeService {
   void markJudged(Runtime r, const std::string& id);
   void emit(std::vector<audit::Finding> findings);
   std::shared_ptr<const policy::PolicySet> policies() const;
+  // The rules in force: the configured ones with the accepted allow-list entries (a snapshot,
+  // replaced when the accepted file changes).
+  std::shared_ptr<const NodeRuleOptions> rules();
   void setState(Runtime r, RuntimeState s);
   // The anomaly watch's view of the running containers (no-ops without sampling).
   void track(const Container& c);
@@ -138,6 +146,9 @@ class NodeService {
   std::int64_t judgedStamp_ = 0;
   std::size_t journalRecords_ = 0;
   std::int64_t dockerResume_ = 0;
+  std::shared_ptr<const NodeRuleOptions> rules_;
+  files::FileStamp acceptedStamp_;
+  std::chrono::steady_clock::time_point acceptedChecked_{};
   std::int64_t dockerResumeSaved_ = 0;
 
   std::array<std::atomic<RuntimeState>, 2> states_{};  // by Runtime

@@ -12,6 +12,7 @@
 #include "controller/baseline.h"
 #include "controller/state_dir.h"
 #include "node/normals.h"
+#include "policies/image_ref.h"
 
 namespace kc::respond {
 
@@ -144,7 +145,15 @@ Outcome acceptFinding(std::string_view text, const AcceptOptions& options) {
         out.notes.push_back("container-outside-kubernetes: the finding has no image");
         continue;
       }
-      allow.push_back("image:" + image);
+      // Image globs name a repository, never a tag: every tag of it is allowed.
+      policy::ImageRef ref;
+      std::string why;
+      if (!policy::parseImageRef(image, ref, &why)) {
+        out.notes.push_back("container-outside-kubernetes: the image \"" + image +
+                            "\" cannot be read: " + why);
+        continue;
+      }
+      allow.push_back("image:" + ref.name());
     } else if (rule == "container-cpu-anomaly" || rule == "container-memory-anomaly" ||
                rule == "container-network-anomaly") {
       NodeAccepted::Normal n;

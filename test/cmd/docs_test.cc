@@ -11,7 +11,9 @@
 #include "common/metrics.h"
 #include "controller/audit_metrics.h"
 #include "controller/detections.h"
+#include "node/node_metrics.h"
 #include "policies/policy.h"
+#include "respond/auto_responder.h"
 #include "test/test_util.h"
 #include "webhook/policy_metrics.h"
 #include "webhook/webhook_metrics.h"
@@ -99,6 +101,20 @@ TEST_CASE("EveryMetricIsInMetricsDoc", "[docs]") {
   verdict.violations.push_back(
       {"p", "pss.privileged", "c", "f", "m", kc::policy::Mode::kEnforce, {}});
   policy.evaluated(kc::policy::PolicySet({p}), verdict, "Pod");
+  // The node role's.
+  kc::node::NodeMetrics node(registry);
+  node.event(kc::node::Runtime::kDocker, "start");
+  node.lastEvent(kc::node::Runtime::kDocker, 1);
+  node.state(kc::node::Runtime::kDocker, kc::node::RuntimeState::kConnected);
+  node.containers(kc::node::Runtime::kDocker, 1, 1);
+  node.error(kc::node::Runtime::kDocker, "timeout");
+  node.exec(kc::node::Runtime::kDocker, true);
+  node.finding("container-exec", "high");
+  node.reconnect(kc::node::Runtime::kDocker);
+  kc::testing::TempDir state;
+  kc::respond::AutoResponderOptions responder;
+  responder.respond.stateDir = state.path();
+  kc::respond::AutoResponder autoResponder(responder, registry);
   const std::string text = doc("metrics.md");
   const auto families = registry.Collect();
   REQUIRE(families.size() >= 23);

@@ -11,7 +11,9 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -488,4 +490,60 @@ TEST_CASE("respond: in manual mode the node role keeps evidence but isolates not
   CHECK(medium.details.empty());
   responder.stop(1s);
   d.dockerOk("rm -f " + name);
+}
+
+TEST_CASE("respond accept: a running node role stops reporting what was accepted",
+          "[respond][dockerd]") {
+  PRIVATE_DOCKERD_OR_SKIP(d);
+  kc::testing::TempDir state;
+  prometheus::Registry registry;
+  kc::node::NodeServiceOptions o;
+  o.rules.nodeName = "worker-1";
+  o.dockerSocket = d.socket();
+  o.containerdSocket = "";
+  o.judgedJournal = state.file("node-judged.journal");
+  o.resumeFile = state.file("node-resume.json");
+  o.acceptedFile = kc::respond::nodeAcceptedPath(state.path());
+  o.sample = false;
+  std::mutex mu;
+  std::vector<kc::audit::Finding> findings;
+  o.onFinding = [&](const kc::audit::Finding& f) {
+    std::lock_guard lock(mu);
+    findings.push_back(f);
+  };
+  kc::node::NodeService service(std::move(o), registry);
+  std::string error;
+  REQUIRE(service.start(error));
+  REQUIRE(eventually([&] { return service.ready(); }));
+  auto outside = [&](const std::string& id) -> std::optional<kc::audit::Finding> {
+    std::lock_guard lock(mu);
+    for (const auto& f : findings)
+      if (f.containerID == id && f.rule == "container-outside-kubernetes") return f;
+    return std::nullopt;
+  };
+  const std::string first = unique("kc-build-agent");
+  d.dockerOk("run -d --name " + first + " --network none " + PrivateDockerd::kImage + " sleep 300");
+  const std::string firstId = d.dockerOk("inspect -f '{{.Id}}' " + first);
+  REQUIRE(eventually([&] { return outside(firstId).has_value(); }));
+
+  kc::respond::AcceptOptions ao;
+  ao.stateDir = state.path();
+  const auto accepted = kc::respond::acceptFinding(kc::audit::toJson(*outside(firstId)).dump(), ao);
+  INFO(accepted.error);
+  REQUIRE(accepted.ok);
+  std::this_thread::sleep_for(1100ms);  // the file is looked at once a second at most
+
+  const std::string second = unique("kc-build-agent");
+  d.dockerOk("run -d --name " + second + " --network none " + PrivateDockerd::kImage +
+             " sleep 300");
+  const std::string secondId = d.dockerOk("inspect -f '{{.Id}}' " + second);
+  // A container of another image is still reported: the stream is being judged.
+  const std::string third = unique("kc-other");
+  d.dockerOk("run -d --name " + third + " --network none " + PrivateDockerd::kTunnelImage +
+             " sleep 300");
+  const std::string thirdId = d.dockerOk("inspect -f '{{.Id}}' " + third);
+  REQUIRE(eventually([&] { return outside(thirdId).has_value(); }));
+  CHECK_FALSE(outside(secondId).has_value());
+  service.stop(1s);
+  d.dockerOk("rm -f " + first + " " + second + " " + third);
 }

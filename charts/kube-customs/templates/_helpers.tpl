@@ -132,6 +132,11 @@ empty so the role takes $NODE_NAME from the downward API.
 {{- $_ := set $node "containerdSocket" .Values.node.containerdSocket -}}
 {{- $_ := set $node "procRoot" "/host/proc" -}}
 {{- $_ := set $node "cgroupRoot" "/host/sys/fs/cgroup" -}}
+{{- if .Values.node.kubeletLogRoot -}}
+{{- $respond := deepCopy (get $node "respond" | default dict) -}}
+{{- $_ := set $respond "kubeletLogRoot" (printf "/host%s" .Values.node.kubeletLogRoot) -}}
+{{- $_ := set $node "respond" $respond -}}
+{{- end -}}
 {{- $_ := set $config "node" $node -}}
 {{- $config | toYaml -}}
 {{- end -}}
