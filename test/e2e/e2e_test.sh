@@ -574,6 +574,8 @@ node:
   name: e2e-node
   dockerSocket: $DOCKERD_DIR/docker.sock
   containerdSocket: ""
+  respond:
+    isolate: high
 alertmanager:
   urls: [$AM]
   resendIntervalSeconds: 1
@@ -607,6 +609,55 @@ EOF
   }
   check "amtool sees KubeCustomsNodeFinding{rule=\"container-outside-kubernetes\",node=\"e2e-node\"}" \
     wait_for 15 am_node_alert
+
+  # The response (node.respond.isolate: high): the tunnel is isolated and its evidence kept by
+  # the node role itself; then released, isolated and accepted by hand with `kube-customs respond`.
+  node_responded() {
+    grep '"event_type":"node_response"' "$WORK/kube-customs-node.out" |
+      grep '"action":"isolate"' | grep '"outcome":"ok"' | grep -q "$TUNNEL_ID" &&
+      grep '"event_type":"node_response"' "$WORK/kube-customs-node.out" |
+      grep '"action":"evidence"' | grep '"outcome":"ok"' | grep -q "$TUNNEL_ID"
+  }
+  check "node role isolates the tunnel and keeps its evidence (node_response lines)" \
+    wait_for 15 node_responded
+  paused() { [[ $(e2e_docker inspect -f '{{.State.Paused}}' tunnel) == "$1" ]]; }
+  check "the tunnel is paused" paused true
+  bundle_whole() {
+    local dir
+    dir=$(grep '"event_type":"node_finding"' "$WORK/kube-customs-node.out" |
+      grep '"rule":"container-outside-kubernetes"' | grep "$TUNNEL_ID" | head -n 1 |
+      node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{process.stdout.write(JSON.parse(s).details.evidence||"")})')
+    [[ -n $dir && -f $dir/manifest.json ]] &&
+      (cd "$dir" && node -e '
+        const fs = require("fs"), crypto = require("crypto");
+        const m = JSON.parse(fs.readFileSync("manifest.json", "utf8"));
+        for (const f of m.files) {
+          const sum = crypto.createHash("sha256").update(fs.readFileSync(f.name)).digest("hex");
+          if (sum !== f.sha256) { console.error(f.name); process.exit(1); }
+        }
+        if (!m.files.some((f) => f.name === "finding.json")) process.exit(1);')
+  }
+  check "the finding names its evidence bundle, whose files match their SHA-256 sums" bundle_whole
+  respond() { "$BIN" respond "$@" --config "$WORK/kube-customs-node.yaml" --state-dir "$WORK/node-state"; }
+  listed() { respond list | grep -q "tunnel"; }
+  check "kube-customs respond list shows the isolation" listed
+  released() { respond release --container tunnel >/dev/null && paused false; }
+  check "kube-customs respond release unpauses it" released
+  dry_run() { respond isolate --container tunnel --dry-run | grep -q "would pause tunnel" && paused false; }
+  check "kube-customs respond isolate --dry-run says what it would do, and does nothing" dry_run
+  unknown() {
+    local rc=0
+    respond evidence --container no-such-container 2>"$WORK/respond.err" >/dev/null || rc=$?
+    [[ $rc -eq 1 ]] && grep -q 'no container "no-such-container"' "$WORK/respond.err"
+  }
+  check "kube-customs respond evidence of an unknown container: exit 1 and why" unknown
+  accepted() {
+    grep '"event_type":"node_finding"' "$WORK/kube-customs-node.out" |
+      grep '"rule":"container-outside-kubernetes"' | grep "$TUNNEL_ID" | head -n 1 |
+      respond accept --finding - | grep -q "allow image:" &&
+      grep -q '"image:docker.io/' "$WORK/node-state/node-accepted.json"
+  }
+  check "kube-customs respond accept allows the image on the node" accepted
   node_cleanup
 elif [[ ${KC_REQUIRE_TOOLS:-} == 1 || ${CI:-} == true ]]; then
   ko "node door: private dockerd" "$why (KC_REQUIRE_TOOLS=1)"
