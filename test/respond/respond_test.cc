@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "controller/baseline.h"
-#include "node/docker_client.h"
 #include "node/allow_list.h"
+#include "node/docker_client.h"
 #include "respond/accept.h"
 #include "respond/auto_responder.h"
 #include "respond/proc_net.h"
