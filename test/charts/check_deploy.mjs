@@ -64,6 +64,7 @@ const CONTRACT = new Set([
   "kube_customs_node_execs_total",
   "kube_customs_node_findings_total",
   "kube_customs_node_sampling_overruns_total",
+  "kube_customs_node_responses_total",
   "apiserver_audit_error_total",
   "apiserver_admission_webhook_fail_open_count",
   "apiserver_admission_webhook_rejection_count",
@@ -91,7 +92,7 @@ check("Grafana panel ids are unique", new Set(dash.panels.map((p) => p.id)).size
 // The contract's own metrics are the ones the C++ code registers (`.Name("...")`, or a family
 // built by hand, `family.name = "..."`), and the alert
 // tests feed only contract metrics: a test on a series kube-customs never exports proves nothing.
-const registered = new Set(["controller", "webhook", "common", "cmd", "node"].flatMap((d) =>
+const registered = new Set(["controller", "webhook", "common", "cmd", "node", "respond"].flatMap((d) =>
   readdirSync(join(repo, d)).filter((f) => f.endsWith(".cc"))
     .flatMap((f) => [...read(`${d}/${f}`).matchAll(/(?:\.Name\(|\.name = )"([a-z_:]+)"/g)].map((m) => m[1]))));
 const notRegistered = [...CONTRACT].filter((m) => m.startsWith("kube_customs_") &&

@@ -229,7 +229,7 @@ async function validate(caseName, file) {
       else if (v.hostPath && m.name !== "state" && m.readOnly !== true) problems.push(`host path ${v.hostPath.path} mounted writable`);
     }
     const hostPaths = Object.values(vols).filter((v) => v.hostPath).map((v) => v.hostPath.path).sort();
-    const allowed = ["/proc", "/sys/fs/cgroup", "/var/lib/kube-customs-node", "/var/run/docker.sock", "/run/containerd/containerd.sock"];
+    const allowed = ["/proc", "/sys/fs/cgroup", "/var/lib/kube-customs-node", "/var/log/pods", "/var/run/docker.sock", "/run/containerd/containerd.sock"];
     if (hostPaths.some((p) => !allowed.includes(p))) problems.push(`unexpected host paths ${hostPaths}`);
     if (vols.state?.hostPath?.type !== "DirectoryOrCreate") problems.push("state is not a hostPath directory");
     if (c.readinessProbe?.httpGet?.path !== "/readyz" || c.livenessProbe?.httpGet?.path !== "/healthz") problems.push("probes");
