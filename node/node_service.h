@@ -105,6 +105,8 @@ class NodeService {
   NodeMetrics& metrics() { return metrics_; }
   // Findings handed to the outputs since start (tests, benchmarks).
   std::uint64_t findings() const { return findings_.load(); }
+  // The anomaly watch (null without sampling): its normals, for tests and tooling.
+  AnomalyWatch* anomaly() { return anomaly_.get(); }
   // The clients' counters (null without that watcher).
   const DockerStats* dockerStats() const;
   const ContainerdStats* containerdStats() const;

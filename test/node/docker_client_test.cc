@@ -246,6 +246,75 @@ TEST_CASE("BadAnswersAreErrorsWithCounters", "[node][docker]") {
   CHECK(server.targets().size() == sent);
 }
 
+TEST_CASE("TheRespondersCallsTurnBadAnswersIntoErrors", "[node][docker]") {
+  Fixture f;
+  std::string answer;
+  FakeSocketServer server(f.socket, [&](const std::string&, int fd) { sendAll(fd, answer); });
+  kc::node::DockerLimits limits;
+  limits.maxBodyBytes = 64u << 10;
+  DockerClient client(f.socket, limits);
+
+  // top: cells of the wrong type, rows of the wrong shape; many rows capped, long cells clamped.
+  answer = jsonAnswer(R"({"Titles":["PID","CMD"],"Processes":[["1",2]]})");
+  CHECK(client.containerTop("abc").error == DockerError::kMalformed);
+  answer = jsonAnswer(R"({"Titles":["PID"],"Processes":["1"]})");
+  CHECK(client.containerTop("abc").error == DockerError::kMalformed);
+  std::string rows;
+  for (int i = 0; i < 5000; ++i) rows += std::string(i ? "," : "") + R"(["1"])";
+  answer = jsonAnswer(R"({"Titles":["PID"],"Processes":[)" + rows + "]}");
+  auto many = client.containerTop("abc");
+  REQUIRE(many.ok());
+  CHECK(many.value.rows.size() == 4096);
+  CHECK(many.value.clamped);
+  answer = jsonAnswer(R"({"Titles":["CMD"],"Processes":[[")" + std::string(9000, 'x') + R"("]]})");
+  auto longCell = client.containerTop("abc");
+  REQUIRE(longCell.ok());
+  CHECK(longCell.value.rows[0][0].size() == limits.maxStringBytes);
+
+  // changes: null is no change; a wrong kind is unknown; a wrong type fails.
+  bool capped = false;
+  answer = jsonAnswer("null");
+  auto none = client.containerChanges("abc", capped);
+  REQUIRE(none.ok());
+  CHECK(none.value.empty());
+  answer = jsonAnswer(R"([{"Path":"/x","Kind":9}])");
+  auto odd = client.containerChanges("abc", capped);
+  REQUIRE(odd.ok());
+  CHECK(kc::node::fileChangeKindName(odd.value[0].kind) == "unknown");
+  answer = jsonAnswer(R"([{"Path":7,"Kind":1}])");
+  CHECK(client.containerChanges("abc", capped).error == DockerError::kMalformed);
+
+  // logs: a frame cut short keeps what came before and says so; over the cap is kTooLarge.
+  std::string frame = std::string("\x01\0\0\0\0\0\0\x06", 8) + "hello\n" +
+                      std::string("\x02\0\0\0\0\0\0\x50", 8) + "cut";
+  answer =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(frame.size()) + "\r\n\r\n" + frame;
+  auto logs = client.containerLogs("abc", 10, false);
+  REQUIRE(logs.ok());
+  CHECK(logs.value == "stdout hello\n");
+  CHECK(logs.message.find("cut short") != std::string::npos);
+  answer = jsonAnswer(std::string(100u << 10, 'x'));
+  CHECK(client.containerLogs("abc", 10, true).error == DockerError::kTooLarge);
+
+  // state: networks of the wrong shape fail and name the field.
+  answer = jsonAnswer(R"({"Id":"abc","NetworkSettings":{"Networks":{"n":{"Aliases":"a"}}}})");
+  auto st = client.containerState("abc");
+  CHECK(st.error == DockerError::kMalformed);
+  CHECK(st.message.find("NetworkSettings.Networks") != std::string::npos);
+
+  // Pause, network calls: ids that could change the request are refused before sending.
+  const auto sent = server.targets().size();
+  CHECK(client.pause("../x").error == DockerError::kInvalidArgument);
+  CHECK(client.disconnectNetwork("n/../../", "abc").error == DockerError::kInvalidArgument);
+  CHECK(client.connectNetwork("n", "a b", {}).error == DockerError::kInvalidArgument);
+  CHECK(server.targets().size() == sent);
+  // A refused pause is the daemon's message.
+  answer = jsonAnswer(R"({"message":"container abc is not running"})", 409);
+  auto refused = client.pause("abc");
+  CHECK(refused.error == DockerError::kHttpStatus);
+  CHECK(refused.message.find("is not running") != std::string::npos);
+}
+
 TEST_CASE("ClampsHugeLabelsAndCommandsWhereTheyEnter", "[node][docker]") {
   Fixture f;
   std::string labels;

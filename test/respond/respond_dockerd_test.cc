@@ -204,6 +204,14 @@ TEST_CASE("respond: evidence of an exited container, an unknown one, a daemon th
   CHECK(g.error.find("no container") != std::string::npos);
   CHECK(noPartials(state.path()));
 
+  // A state directory that cannot be made (a file stands where it should be).
+  kc::testing::writeFile(state.file("a-file"), "x");
+  Responder unwritable(optionsFor(d, state.file("a-file") + "/state"));
+  const Outcome ou = unwritable.evidence(c, "", false);
+  CHECK_FALSE(ou.ok);
+  CHECK(ou.error.find("cannot create") != std::string::npos);
+  CHECK(ou.error.find("Not a directory") != std::string::npos);
+
   RespondOptions down = optionsFor(d, state.path());
   down.dockerSocket = state.file("no-daemon.sock");
   Responder rd(down);
@@ -546,4 +554,49 @@ TEST_CASE("respond accept: a running node role stops reporting what was accepted
   CHECK_FALSE(outside(secondId).has_value());
   service.stop(1s);
   d.dockerOk("rm -f " + first + " " + second + " " + third);
+}
+
+TEST_CASE("respond accept: an accepted normal is taken in by a running node role",
+          "[respond][dockerd]") {
+  PRIVATE_DOCKERD_OR_SKIP(d);
+  kc::testing::TempDir state;
+  kc::respond::AcceptOptions ao;
+  ao.stateDir = state.path();
+  const auto accepted = kc::respond::acceptFinding(
+      R"({"rule":"container-memory-anomaly","severity":"medium","runtime":"docker",)"
+      R"("details":{"workload":"shop/Deployment/web","metric":"memory","value":"268435456"}})",
+      ao);
+  INFO(accepted.error);
+  REQUIRE(accepted.ok);
+  prometheus::Registry registry;
+  kc::node::NodeServiceOptions o;
+  o.rules.nodeName = "worker-1";
+  o.dockerSocket = d.socket();
+  o.containerdSocket = "";
+  o.judgedJournal = state.file("node-judged.journal");
+  o.resumeFile = state.file("node-resume.json");
+  o.acceptedFile = kc::respond::nodeAcceptedPath(state.path());
+  o.sample = true;
+  o.anomaly.normalsPath = state.file("node-normals.json");
+  kc::node::NodeService service(std::move(o), registry);
+  std::string error;
+  REQUIRE(service.start(error));
+  REQUIRE(eventually([&] { return service.ready(); }));
+  REQUIRE(service.anomaly() != nullptr);
+  // The file is read when the rules are first needed: the first container judged.
+  const std::string name = unique("kc-normal");
+  d.dockerOk("run -d --name " + name + " --network none " + PrivateDockerd::kImage + " sleep 300");
+  const auto micros = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  CHECK(eventually([&] {
+    return service.anomaly()
+               ->normals()
+               .view("shop/Deployment/web", kc::node::Metric::kMemory, micros())
+               .accepted == Approx(268435456.0);
+  }));
+  service.stop(1s);
+  d.dockerOk("rm -f " + name);
 }
