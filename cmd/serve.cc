@@ -295,7 +295,9 @@ int runServe(const std::vector<std::string>& args) {
       return 2;
     }
     if (responder)
-      nodeOptions.respond = [r = responder.get()](audit::Finding& f) { r->onFinding(f); };
+      nodeOptions.respond = [r = responder.get()](std::vector<audit::Finding>& findings) {
+        r->onFindings(findings);
+      };
     nodeRole = std::make_unique<NodeRole>(
         std::make_unique<node::NodeService>(std::move(nodeOptions), *registry),
         std::move(responder));

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "node/container.h"
 
 namespace kc::node {
@@ -74,12 +75,7 @@ struct ContainerdStats {
 };
 
 template <class T>
-struct ContainerdResult {
-  ContainerdError error = ContainerdError::kNone;
-  std::string message;  // for people: what failed and why; "" when ok
-  T value{};
-  bool ok() const { return error == ContainerdError::kNone; }
-};
+using ContainerdResult = Result<T, ContainerdError>;
 
 enum class ContainerdEventKind : std::uint8_t {
   kCreate,       // containerd.events.ContainerCreate

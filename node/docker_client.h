@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "node/container.h"
 
 namespace kc::node {
@@ -71,12 +72,7 @@ struct DockerStats {
 };
 
 template <class T>
-struct DockerResult {
-  DockerError error = DockerError::kNone;
-  std::string message;  // for people: what failed and why; "" when ok
-  T value{};
-  bool ok() const { return error == DockerError::kNone; }
-};
+using DockerResult = Result<T, DockerError>;
 
 struct DockerVersion {
   std::string version;        // engine version, e.g. "20.10.24+dfsg1"

@@ -705,10 +705,10 @@ void NodeService::markJudged(Runtime r, const std::string& id) {
 
 void NodeService::emit(std::vector<Finding> findings) {
   std::lock_guard lock(mu_);
+  if (options_.respond && !findings.empty())
+    internal::guarded(internal::Component::kResponder, findings.front().containerID,
+                      [&] { options_.respond(findings); });
   for (Finding& f : findings) {
-    if (options_.respond)
-      internal::guarded(internal::Component::kResponder, f.containerID,
-                        [&] { options_.respond(f); });
     metrics_.finding(f.rule, audit::severityName(f.severity));
     findings_.fetch_add(1);
     if (options_.onFinding)

@@ -75,7 +75,9 @@ struct NodeServiceOptions {
   AnomalyWatchOptions anomaly;
   // Each finding first, before its log line and alert: the responder (respond/auto_responder.h)
   // decides there and marks the finding with the evidence bundle it will get.
-  std::function<void(audit::Finding&)> respond;
+  // The findings of one judgement come together, so that those about one container share one
+  // response.
+  std::function<void(std::vector<audit::Finding>&)> respond;
   // Each finding before its alert (serve: the log line).
   std::function<void(const audit::Finding&)> onFinding;
   audit::AlertmanagerOptions alerts;  // no urls: no alerts

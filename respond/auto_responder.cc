@@ -80,13 +80,28 @@ void AutoResponder::count(std::string_view action, std::string_view outcome) {
 }
 
 void AutoResponder::onFinding(audit::Finding& f) {
-  if (f.runtime.empty() || f.containerID.empty()) return;
+  std::unique_lock lock(mu_);
+  const bool queued = decide(f);
+  lock.unlock();
+  if (queued) cv_.notify_one();
+}
+
+void AutoResponder::onFindings(std::vector<audit::Finding>& findings) {
+  bool queued = false;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& f : findings) queued = decide(f) || queued;
+  }
+  if (queued) cv_.notify_one();
+}
+
+bool AutoResponder::decide(audit::Finding& f) {
+  if (f.runtime.empty() || f.containerID.empty()) return false;
   const bool wantEvidence = options_.evidenceMin && f.severity >= *options_.evidenceMin;
   const bool wantIsolate = isolateMin_ && f.severity >= *isolateMin_;
-  if (!wantEvidence && !wantIsolate) return;
+  if (!wantEvidence && !wantIsolate) return false;
   const auto now = std::chrono::steady_clock::now();
-  std::unique_lock lock(mu_);
-  if (stopping_ || !thread_.joinable()) return;
+  if (stopping_ || !thread_.joinable()) return false;
   // Refill the bucket.
   const double minutes = std::chrono::duration<double>(now - refilled_).count() / 60.0;
   tokens_ = std::min(options_.evidencePerMinute, tokens_ + minutes * options_.evidencePerMinute);
@@ -100,7 +115,7 @@ void AutoResponder::onFinding(audit::Finding& f) {
     if (queue_.size() >= options_.queueMax) {
       if (wantEvidence) count("evidence", "dropped");
       if (wantIsolate) count("isolate", "dropped");
-      return;
+      return false;
     }
     fresh.container.runtime = runtimeOf(f);
     if (auto it = f.details.find("runtimeNamespace"); it != f.details.end())
@@ -139,12 +154,11 @@ void AutoResponder::onFinding(audit::Finding& f) {
     }
     f.details["isolation"] = "requested";
   }
-  if (job->bundle.empty() && !job->isolate) return;
+  if (job->bundle.empty() && !job->isolate) return false;
   job->findings.push_back(
       audit::toJson(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (job == &fresh) queue_.push_back(std::move(fresh));
-  lock.unlock();
-  cv_.notify_one();
+  return true;
 }
 
 void AutoResponder::run() {
@@ -195,6 +209,14 @@ void AutoResponder::handle(Job& job) {
     const Outcome o = r.evidence(job.container, findings, options_.includeEnv, job.bundle);
     count("evidence", o.ok ? "ok" : o.refused ? "refused" : "failed");
     report("evidence", job, o);
+    if (!o.ok) {
+      // The next finding about this container may try again, rather than name a bundle that
+      // was never written.
+      std::lock_guard lock(mu_);
+      if (auto it = recent_.find(job.container.id);
+          it != recent_.end() && it->second.second.ends_with("/" + job.bundle))
+        recent_.erase(it);
+    }
   }
 }
 

@@ -58,6 +58,9 @@ class AutoResponder {
   // details["evidence"] (the bundle's path) and/or details["isolation"] ("requested"), and the
   // work is queued. Findings without a container are ignored.
   void onFinding(audit::Finding& f);
+  // The findings of one judgement together (a container's outside and policy findings): the
+  // ones about the same container share one job and one bundle.
+  void onFindings(std::vector<audit::Finding>& findings);
 
   // Responses finished (any outcome), for tests and benchmarks.
   std::uint64_t finished() const;
@@ -70,6 +73,8 @@ class AutoResponder {
     IsolationReason reason;
     std::vector<std::string> findings;  // JSON of each finding that asked for it
   };
+  // Under mu_: decides for one finding, marks it, queues or joins a job. True when queued.
+  bool decide(audit::Finding& f);
   void run();
   void handle(Job& job);
   void count(std::string_view action, std::string_view outcome);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "policies/types.h"
 
 namespace kc::webhook {
@@ -61,11 +62,8 @@ enum class DecodeError {
 // The metric label for an error: "invalid_json", "too_deep", ...
 std::string_view reasonOf(DecodeError e);
 
-struct DecodeResult {
-  DecodeError error = DecodeError::kNone;
-  std::string message;  // for the HTTP error body
-  bool ok() const { return error == DecodeError::kNone; }
-};
+// The message is the HTTP error body.
+using DecodeResult = Status<DecodeError>;
 
 // Counts the JSON separators and openers (`,` `:` `[` `{`) outside strings, stopping once the
 // count passes `stopAfter`. Every value of a document but the first follows one of them, so

@@ -405,7 +405,7 @@ TEST_CASE("respond: the node role isolates and keeps the evidence of a high find
   o.judgedJournal = state.file("node-judged.journal");
   o.resumeFile = state.file("node-resume.json");
   o.sample = false;
-  o.respond = [&](kc::audit::Finding& f) { responder.onFinding(f); };
+  o.respond = [&](std::vector<kc::audit::Finding>& fs) { responder.onFindings(fs); };
   std::vector<kc::audit::Finding> findings;
   o.onFinding = [&](const kc::audit::Finding& f) {
     std::lock_guard lock(mu);
