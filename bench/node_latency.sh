@@ -9,8 +9,12 @@
 #   return:  the moment `docker run -d` returned.
 # Prints p50, p90, p99 and max of each.
 #
-#   bench/node_latency.sh [--starts 100] [--burst N] [--bin PATH]
+#   bench/node_latency.sh [--starts 100] [--burst N] [--respond] [--bin PATH]
 #
+# --respond: the node role isolates and keeps the evidence of each container by itself
+# (node.respond.isolate: high, evidencePerMinute: 600): the script also measures the daemon's
+# start event -> the container paused and disconnected (the isolate line of node_response), and
+# the finding -> its evidence bundle complete, and checks that every container is paused.
 # --burst N: the starts are N parallel `docker run`s at a time (a burst): the script then also
 # checks that every container got exactly one finding and says how long the last one took.
 #
@@ -21,13 +25,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 starts=100
 burst=1
+respond=false
 bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --starts) starts="$2"; shift 2 ;;
     --burst) burst="$2"; shift 2 ;;
+    --respond) respond=true; shift ;;
     --bin) bin="$2"; shift 2 ;;
-    *) echo "usage: $0 [--starts N] [--burst N] [--bin PATH]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--starts N] [--burst N] [--respond] [--bin PATH]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "node_latency: needs root (a private dockerd)" >&2; exit 1; }
@@ -73,7 +79,12 @@ cp /bin/busybox "$work/rootfs/bin/busybox"
 for a in sh sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
 tar -C "$work/rootfs" -c . | docker import - kc-bench/busybox:1 >/dev/null
 
-"$bin" serve --roles node --docker-socket "$sock" --containerd-socket "" --node-name bench \
+if $respond; then
+  printf 'node:\n  respond:\n    isolate: high\n    evidencePerMinute: 600\n' >"$work/kc.yaml"
+else
+  printf 'node:\n  respond:\n    evidenceMinSeverity: "off"\n' >"$work/kc.yaml"
+fi
+"$bin" serve --config "$work/kc.yaml" --roles node --docker-socket "$sock" --containerd-socket "" --node-name bench \
   --state-dir "$work/state" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   >"$work/kc.log" 2>&1 &
 kc_pid=$!
@@ -102,6 +113,15 @@ for _ in $(seq 300); do
   [ "$(grep -c '"rule":"container-outside-kubernetes"' "$work/kc.log")" -ge "$starts" ] && break
   sleep 0.1
 done
+if $respond; then
+  # Every response in, or 60 s more.
+  for _ in $(seq 600); do
+    [ "$(grep -c '"event_type":"node_response".*"action":"evidence"' "$work/kc.log")" -ge "$starts" ] && break
+    sleep 0.1
+  done
+  paused=$(docker ps -q --filter status=paused | wc -l)
+  echo "containers paused: $paused of $starts"
+fi
 docker events --since "$since" --until "$(date +%s)" --filter event=start \
   --format '{{.ID}} {{.TimeNano}}' >"$work/events.txt"
 
@@ -112,14 +132,26 @@ runs = {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in open(sys.a
 starts = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[2]) if l.strip()}
 found = {}
 reports = {}
+isolated = {}
+kept = {}
+failed = 0
+def stamp(ts):  # 2026-12-07T21:19:35.123456Z
+    base, frac = ts.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac.ljust(9, "0"))
 for line in open(sys.argv[3]):
+    if '"node_response"' in line:
+        j = json.loads(line)
+        if j.get("outcome") != "ok":
+            failed += 1
+        elif j.get("action") == "isolate":
+            isolated.setdefault(j["containerID"], stamp(j["ts"]))
+        elif j.get("action") == "evidence":
+            kept.setdefault(j["containerID"], stamp(j["ts"]))
+        continue
     if '"node_finding"' not in line: continue
     j = json.loads(line)
     if j.get("rule") != "container-outside-kubernetes": continue
-    ts = j["ts"]  # 2026-12-07T21:19:35.123456Z
-    base, frac = ts.rstrip("Z").split(".")
-    t = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac.ljust(9, "0"))
-    found.setdefault(j["containerID"], t)
+    found.setdefault(j["containerID"], stamp(j["ts"]))
     reports[j["containerID"]] = reports.get(j["containerID"], 0) + 1
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -135,8 +167,13 @@ burst_start = int(open(sys.argv[4]).read())
 if found:
     print(f"last finding {(max(found.values()) - burst_start) / 1e9:.1f} s after the first start, "
           f"last start returned {(max(t1 for _, t1 in runs.values()) - burst_start) / 1e9:.1f} s after it")
+if isolated or kept or failed:
+    print(f"isolated: {len(isolated)}, evidence kept: {len(kept)}, responses failed: {failed}")
+    rows["start -> isolated"] = [(isolated[c] - starts[c]) / 1e6 for c in isolated if c in starts]
+    rows["finding -> evidence"] = [(kept[c] - found[c]) / 1e6 for c in kept if c in found]
 for name, xs in rows.items():
     if not xs: continue
-    print(f"{name:>8} -> finding (ms): p50 {pct(xs,50):7.1f}  p90 {pct(xs,90):7.1f}  "
+    label = name if "->" in name else f"{name} -> finding"
+    print(f"{label:>22} (ms): p50 {pct(xs,50):7.1f}  p90 {pct(xs,90):7.1f}  "
           f"p99 {pct(xs,99):7.1f}  max {max(xs):7.1f}  (n={len(xs)})")
 EOF
