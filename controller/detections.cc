@@ -58,6 +58,8 @@ Detector::Plan Detector::plan(const Event& e) {
     if (res == "certificatesigningrequests" &&
         ((verb == "create" && sub.empty()) || (write && sub == "approval")))
       p.object = ObjectRule::kCsr;
+  } else if (res == "namespaces" && sub.empty() && e.objectRef.apiGroup.empty()) {
+    if (verb == "create") p.object = ObjectRule::kNamespace;
   } else if (del) {
     if (res == "events" &&
         (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
@@ -127,6 +129,8 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return dispatch(EventClass::kServiceAccountWrite, e, out);
     case ObjectRule::kCsr:
       return dispatch(EventClass::kCsrWrite, e, out);
+    case ObjectRule::kNamespace:
+      return dispatch(EventClass::kNamespaceCreate, e, out);
     case ObjectRule::kEphemeral: {
       const simdjson::dom::element obj = detect::judgedObject(e);
       if (!obj.is_object()) return dispatch(EventClass::kEphemeralUnrecorded, e, out);

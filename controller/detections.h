@@ -91,7 +91,8 @@ class Detector {
     kService,         // a write of a core Service (exposure: NodePort, LoadBalancer, externalIPs)
     kRbac,            // a Role, ClusterRole or binding written or deleted
     kServiceAccount,  // a ServiceAccount created, or a token requested for one
-    kCsr              // a CertificateSigningRequest created, or its approval written
+    kCsr,             // a CertificateSigningRequest created, or its approval written
+    kNamespace        // a Namespace created
   };
   struct Plan {
     bool started = false;  // stage ResponseStarted (else ResponseComplete)
