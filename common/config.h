@@ -89,6 +89,10 @@ struct AuditConfig {
   std::vector<std::string> allowedClientNames;
   double pollIntervalSeconds = 0.5;
   DetectionsConfig detections;
+  // The cluster's networks (CIDR blocks, IPv4 and IPv6: nodes, pods, services, the control
+  // plane): bound service account tokens and system identities used from outside them are
+  // reported (serviceaccount-token-stolen). Empty: that check is off.
+  std::vector<std::string> clusterNetworks;
   std::size_t logMaxBytesPerPoll = 64 * 1024 * 1024;  // a backlog is read over several polls
 };
 

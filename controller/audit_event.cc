@@ -164,6 +164,24 @@ struct Decoder {
         u.uid = str(kv.value);
       } else if (kv.key == "groups") {
         strings(kv.value, u.groups);
+      } else if (kv.key == "extra") {
+        extra(kv.value, u);
+      }
+    }
+  }
+
+  // Lenient: extra was not read before, and a malformed one must not cost the event.
+  static void extra(dom::element v, UserInfo& u) {
+    dom::object obj;
+    if (v.get_object().get(obj)) return;
+    for (dom::key_value_pair kv : obj) {
+      if (u.extra.size() >= UserInfo::kMaxExtra) return;
+      dom::array values;
+      if (kv.value.get_array().get(values)) continue;
+      for (dom::element item : values) {
+        std::string_view first;
+        if (!item.get_string().get(first)) u.extra.emplace_back(kv.key, first);
+        break;
       }
     }
   }
@@ -241,9 +259,11 @@ void resetEvent(Event& ev) {
   ev.apiVersion = ev.auditID = ev.stage = ev.level = ev.verb = ev.requestURI = ev.userAgent = {};
   ev.user.username = ev.user.uid = {};
   ev.user.groups.clear();
+  ev.user.extra.clear();
   ev.hasImpersonatedUser = false;
   ev.impersonatedUser.username = ev.impersonatedUser.uid = {};
   ev.impersonatedUser.groups.clear();
+  ev.impersonatedUser.extra.clear();
   ev.sourceIPs.clear();
   ev.hasObjectRef = false;
   ev.objectRef = {};

@@ -49,6 +49,18 @@ struct UserInfo {
   std::string_view username;
   std::string_view uid;
   std::vector<std::string_view> groups;
+  // user.extra: the first value of each key (at most kMaxExtra keys, the first ones; values
+  // that are not strings are skipped). Bound service account tokens carry
+  // "authentication.kubernetes.io/pod-name", "pod-uid", "node-name" and "credential-id".
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  static constexpr size_t kMaxExtra = 16;
+  // The first value of extra key `key`; empty when absent.
+  std::string_view extraValue(std::string_view key) const {
+    for (const auto& [k, v] : extra) {
+      if (k == key) return v;
+    }
+    return {};
+  }
 };
 
 struct ObjectRef {

@@ -42,6 +42,11 @@ Detector::Plan Detector::plan(const Event& e) {
   p.nodeProxy = res == "nodes" && sub == "proxy";
   p.anonymous = e.user.username == "system:anonymous";
   p.impersonation = e.hasImpersonatedUser;
+  if (complete) {
+    p.credential = (!e.sourceIPs.empty() && (detect::startsWith(e.user.username, "system:") ||
+                                             detect::boundToken(e.user))) ||
+                   ((res == "pods" || res == "nodes") && sub == "status");
+  }
   if (!complete || !success(e.responseCode) || !e.hasObjectRef) return p;
 
   const std::string_view verb = e.verb;
@@ -80,7 +85,17 @@ Detector::Plan Detector::plan(const Event& e) {
   return p;
 }
 
-void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, plan(e), out); }
+Detector::Plan Detector::planFor(const Event& e) const {
+  Plan p = plan(e);
+  // Without cluster networks only bound tokens are judged, and only the nodes' and pods'
+  // addresses learned.
+  if (p.credential && options_.clusterNetworks.empty() && !detect::boundToken(e.user) &&
+      !detect::startsWith(e.user.username, "system:node:") && e.objectRef.subresource != "status")
+    p.credential = false;
+  return p;
+}
+
+void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, planFor(e), out); }
 
 std::vector<DedupeKey> Detector::reportedRequests() const {
   std::vector<DedupeKey> keys;
@@ -112,6 +127,7 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
         decidedHook_(id);
     }
   }
+  if (p.credential) dispatch(EventClass::kCredentialUse, e, out);
   switch (p.object) {
     case ObjectRule::kNone:
       return;

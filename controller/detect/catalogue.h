@@ -40,6 +40,9 @@ enum class EventClass : uint8_t {
   kServiceAccountWrite,   // a ServiceAccount created, or a token requested for one
   kCsrWrite,              // a CertificateSigningRequest created, or its approval written
   kNamespaceCreate,       // a Namespace created
+  // Decided on every ResponseComplete (any verb, any code) of a bound service account token or
+  // a system identity, and of a status write of a pod or a node (their addresses).
+  kCredentialUse,
   // Told by the pipeline.
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
   // Told by the node door (node/): what a container runtime on a node reports. The audit
@@ -79,7 +82,7 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 43>{{
+  return std::array<RuleInfo, 44>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
@@ -328,6 +331,14 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kHigh,
        {C::kServiceAccountWrite},
        "serviceaccount-token-requested"},
+      {"serviceaccount-token-stolen",
+       "T1550.001",
+       "Use Alternate Authentication Material: Application Access Token",
+       "Bound service account token or system identity used from another address",
+       S::kHigh,
+       S::kHigh,
+       {C::kCredentialUse},
+       "serviceaccount-token-stolen"},
       {"system-serviceaccount-created",
        "T1136",
        "Create Account",

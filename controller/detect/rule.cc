@@ -63,6 +63,11 @@ bool isSystemIdentity(std::string_view user) {
   return true;
 }
 
+bool boundToken(const UserInfo& user) {
+  return !user.extraValue("authentication.kubernetes.io/pod-name").empty() ||
+         !user.extraValue("authentication.kubernetes.io/node-name").empty();
+}
+
 element judgedObject(const Event& e) {
   if (e.truncated) return policy::nullElement();
   if (e.hasResponseObject && e.responseObject.is_object()) return e.responseObject;

@@ -229,6 +229,9 @@ bool isSystemNamespace(std::string_view ns);
 // Identities of the control plane and kube-system: "system:*" except anonymous and service
 // accounts of other namespaces.
 bool isSystemIdentity(std::string_view user);
+// Whether `user` authenticated with a service account token bound to a pod or a node (its
+// user.extra names one).
+bool boundToken(const UserInfo& user);
 // The object an event is judged by: the admitted object (responseObject) when present, else
 // the submitted one (requestObject) unless the request was a patch (a patch is not an object).
 // Truncated events carry no bodies. A JSON null when there is none.
