@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/utf8.h"
 #include "policies/pod_spec.h"
 
 namespace kc::audit {
@@ -176,10 +177,48 @@ void Detector::dispatch(EventClass c, const Event& e, std::vector<Finding>& out)
   for (detect::RuleUnit* u : byClass_[static_cast<size_t>(c)]) u->onEvent(c, e, out);
 }
 
+namespace {
+
+// The options of an exec or attach as the request body holds them (PodExecOptions,
+// PodAttachOptions: logged at Request level and above), for a requestURI that does not carry
+// them: the command, the container and the streams the URI left out.
+void readSessionBody(const Event& e, ExecRequest& r) {
+  if (!e.hasRequestObject || !e.requestObject.is_object()) return;
+  const simdjson::dom::element body = e.requestObject;
+  if (r.command.empty()) {
+    simdjson::dom::array argv;
+    std::string_view one;
+    if (body["command"].get_array().get(argv) == simdjson::SUCCESS) {
+      for (simdjson::dom::element arg : argv) {
+        if (r.command.size() >= 256) break;
+        if (arg.get_string().get(one) == simdjson::SUCCESS)
+          r.command.emplace_back(utf8::prefix(one, 4096));
+      }
+    } else if (body["command"].get_string().get(one) == simdjson::SUCCESS) {
+      r.command.emplace_back(utf8::prefix(one, 4096));
+    }
+  }
+  if (r.container.empty())
+    r.container = std::string(utf8::prefix(detect::str(body, "container"), 253));
+  bool flag = false;
+  if (!r.stdin && body["stdin"].get_bool().get(flag) == simdjson::SUCCESS) r.stdin = flag;
+  if (!r.tty && body["tty"].get_bool().get(flag) == simdjson::SUCCESS) r.tty = flag;
+}
+
+}  // namespace
+
 void Detector::dispatchSession(const Event& e, std::vector<Finding>& out) {
   if (!detect::sessionOk(e.responseCode)) return;
   detect::Session s{e, e.objectRef.subresource, e.objectRef.namespace_, e.objectRef.name,
                     parseExecRequestUri(e.requestURI)};
+  // The URI without the options (a client that sends them in the body): from the body.
+  if (!s.request && e.hasRequestObject && (s.subresource == "exec" || s.subresource == "attach")) {
+    s.request = ExecRequest{};
+    s.request->namespace_ = std::string(utf8::prefix(s.ns, 253));
+    s.request->pod = std::string(utf8::prefix(s.pod, 253));
+    s.request->subresource = std::string(s.subresource);
+  }
+  if (s.request && s.subresource != "portforward") readSessionBody(e, *s.request);
   if (s.request && s.ns.empty()) s.ns = s.request->namespace_;
   if (s.request && s.pod.empty()) s.pod = s.request->pod;
   for (detect::RuleUnit* u : byClass_[static_cast<size_t>(EventClass::kSession)])
