@@ -19,6 +19,8 @@ audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {
     policy::IpBlock block;
     if (policy::parseIpBlock(text, block)) opts.clusterNetworks.push_back(std::move(block));
   }
+  opts.system = policy::SystemScope::with(cfg.audit.preset, cfg.audit.systemNamespaces,
+                                          cfg.audit.systemIdentities);
   return opts;
 }
 

@@ -10,11 +10,21 @@
 
 #include "common/log.h"
 #include "controller/detect/catalogue.h"
+#include "policies/system_scope.h"
 
 namespace kc {
 namespace {
 
-enum class Type { kString, kInt, kSize, kDouble, kBool, kStringList, kStringListMap };
+enum class Type {
+  kString,
+  kInt,
+  kSize,
+  kDouble,
+  kBool,
+  kStringList,
+  kStringOrList,  // a string taken as a list of one, or a list of strings
+  kStringListMap
+};
 
 const char* typeName(Type t) {
   switch (t) {
@@ -30,6 +40,8 @@ const char* typeName(Type t) {
       return "boolean";
     case Type::kStringList:
       return "list of strings";
+    case Type::kStringOrList:
+      return "string or list of strings";
     case Type::kStringListMap:
       return "map of lists of strings";
   }
@@ -116,6 +128,9 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.pollIntervalSeconds", Type::kDouble, audit.pollIntervalSeconds),
       KC_FIELD("audit.logMaxBytesPerPoll", Type::kSize, audit.logMaxBytesPerPoll),
       KC_FIELD("audit.clusterNetworks", Type::kStringList, audit.clusterNetworks),
+      KC_IDENTITIES("audit.preset", Type::kStringOrList, audit.preset, nullptr),
+      KC_IDENTITIES("audit.systemNamespaces", Type::kStringList, audit.systemNamespaces, nullptr),
+      KC_IDENTITIES("audit.systemIdentities", Type::kStringList, audit.systemIdentities, nullptr),
       KC_IDENTITIES("audit.detections.trustedIdentities", Type::kStringListMap,
                     audit.detections.trustedIdentities, checkRuleId),
       KC_IDENTITIES("audit.detections.privilegedIdentities", Type::kStringList,
@@ -243,6 +258,13 @@ void setField(const std::string& key, const Field& f, const YAML::Node& v, Confi
       *static_cast<bool*>(target) = out;
       return;
     }
+    case Type::kStringOrList:
+      if (v.IsScalar()) {
+        if (f.nonEmptyItems && v.Scalar().empty()) return wrongType();
+        *static_cast<std::vector<std::string>*>(target) = {v.Scalar()};
+        return;
+      }
+      [[fallthrough]];
     case Type::kStringList: {
       std::vector<std::string> out;
       if (!readStringList(key, v, lineOf(v), f.nonEmptyItems, out, errors)) return;
@@ -395,6 +417,11 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"audit.stateSaveIntervalSeconds", 0, "must be > 0"});
   if (cfg.audit.logMaxBytesPerPoll == 0)
     errors.push_back({"audit.logMaxBytesPerPoll", 0, "must be > 0"});
+  for (const auto& name : cfg.audit.preset) {
+    if (!policy::findSystemPreset(name))
+      errors.push_back(
+          {"audit.preset", 0, "unknown preset \"" + name + "\" (expected gke, eks, aks or none)"});
+  }
   for (const auto& block : cfg.audit.clusterNetworks) {
     if (!isCidr(block))
       errors.push_back(

@@ -40,6 +40,7 @@
 #include "controller/exec_command.h"
 #include "controller/ownership.h"
 #include "policies/engine.h"
+#include "policies/system_scope.h"
 
 namespace kc::audit {
 
@@ -72,6 +73,10 @@ struct DetectorOptions {
   // account token or a system identity used from outside them is reported
   // (serviceaccount-token-stolen). Empty: that check is off. Loopback is always inside.
   std::vector<policy::IpBlock> clusterNetworks;
+  // The system namespaces and identities (globs): the built-in scope, shared with the policies'
+  // defaults, with the presets of managed clusters and the settings added
+  // (audit.preset, audit.systemNamespaces, audit.systemIdentities).
+  policy::SystemScope system;
 };
 
 class Detector {

@@ -90,6 +90,40 @@ TEST_CASE("EveryDetectionSettingOfTheFileReachesTheDetectorOptions", "[audit_rol
   CHECK(o.clusterNetworks[2].prefixBits == 32);
 }
 
+TEST_CASE("PresetsAndSystemSettingsReachTheDetectorsSystemScope", "[audit_role]") {
+  Config cfg;
+  REQUIRE(applyConfigYaml("audit:\n  preset: gke\n", cfg).empty());
+  CHECK(cfg.audit.preset == std::vector<std::string>{"gke"});
+  REQUIRE(applyConfigYaml(R"(audit:
+  preset: [gke, eks]
+  systemNamespaces: [platform-system]
+  systemIdentities: ["system:serviceaccount:argocd:*"]
+)",
+                          cfg)
+              .empty());
+  CHECK(validateConfig(cfg).empty());
+  const audit::DetectorOptions o = detectorOptionsFrom(cfg);
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  CHECK(has(o.system.namespaces, "kube-system"));
+  CHECK(has(o.system.namespaces, "gke-managed-*"));
+  CHECK(has(o.system.namespaces, "platform-system"));
+  CHECK(has(o.system.usernames, "system:node:*"));
+  CHECK(has(o.system.usernames, "eks:*"));
+  CHECK(has(o.system.usernames, "system:serviceaccount:argocd:*"));
+  CHECK_FALSE(has(detectorOptionsFrom(Config{}).system.usernames, "eks:*"));
+
+  Config bad;
+  REQUIRE(applyConfigYaml("audit:\n  preset: [gke, openshift]\n  systemIdentities: [\"\"]\n",
+                          bad)
+              .size() == 1);  // the empty identity
+  const auto errors = validateConfig(bad);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "audit.preset");
+  CHECK(errors[0].message == "unknown preset \"openshift\" (expected gke, eks, aks or none)");
+}
+
 TEST_CASE("ClusterNetworksThatAreNotCidrBlocksAreRefused", "[audit_role]") {
   Config cfg;
   REQUIRE(applyConfigYaml("audit:\n  clusterNetworks: [10.0.0.0/8, 10.0.0.0/33, pods, "

@@ -127,12 +127,10 @@ class ServiceAccountTokenStolen final : public RuleUnit {
   static constexpr std::string_view kSaPrefix = "system:serviceaccount:";
 
   // Identities of the system: the nodes, the control plane's components, the service accounts
-  // of system namespaces.
-  static bool systemCredential(std::string_view user) {
-    if (startsWith(user, "system:node:") || startsWith(user, "system:kube-")) return true;
-    if (!startsWith(user, kSaPrefix)) return false;
-    const std::string_view rest = user.substr(kSaPrefix.size());
-    return isSystemNamespace(rest.substr(0, rest.find(':')));
+  // of system namespaces, what the presets add.
+  bool systemCredential(std::string_view user) const {
+    return startsWith(user, "system:node:") || startsWith(user, "system:kube-") ||
+           ctx_.systemIdentity(user);
   }
 
   static void addAll(std::vector<std::string>& v, const NodeAddresses& node) {
