@@ -88,10 +88,11 @@ Detector::Plan Detector::plan(const Event& e) {
 
 Detector::Plan Detector::planFor(const Event& e) const {
   Plan p = plan(e);
-  // Without cluster networks only bound tokens are judged, and only the nodes' and pods'
-  // addresses learned.
+  // Without cluster networks only bound tokens are judged, and the nodes' and pods' addresses
+  // learned from their status writes (a kubelet's other requests, most of its traffic, stay
+  // off the rule's path).
   if (p.credential && options_.clusterNetworks.empty() && !detect::boundToken(e.user) &&
-      !detect::startsWith(e.user.username, "system:node:") && e.objectRef.subresource != "status")
+      e.objectRef.subresource != "status")
     p.credential = false;
   return p;
 }

@@ -3,9 +3,10 @@
 // network, SNAT) or not at all; one bound to a node, from that node. The addresses are learned
 // from the audit events that tell them: a pod's status (status.podIP, podIPs, hostIP, hostIPs,
 // written by its kubelet), a node's status (status.addresses) and the source address of the
-// node's own requests (system:node:<name>). With the cluster's networks configured, a bound
-// token or a system identity (system:node:*, system:kube-*, service accounts of system
-// namespaces) used from outside them is reported too. An address not known is no finding.
+// node's own requests (system:node:<name>: its status writes, and every request the detector
+// plans for it, which is all of them with the cluster networks set). With the cluster's networks
+// configured, a bound token or a system identity (system:node:*, system:kube-*, service accounts of
+// system namespaces) used from outside them is reported too. An address not known is no finding.
 #include <arpa/inet.h>
 
 #include <algorithm>
