@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "policies/rules.h"
+
 namespace kc::cmd {
 
 audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {
@@ -13,6 +15,12 @@ audit::DetectorOptions detectorOptionsFrom(const Config& cfg) {
   opts.reportWarnViolations = d.reportWarnViolations;
   opts.maxTrackedObjects = d.maxTrackedObjects;
   opts.maxTrackedRequests = d.maxTrackedRequests;
+  for (const auto& text : cfg.audit.clusterNetworks) {
+    policy::IpBlock block;
+    if (policy::parseIpBlock(text, block)) opts.clusterNetworks.push_back(std::move(block));
+  }
+  opts.system = policy::SystemScope::with(cfg.audit.preset, cfg.audit.systemNamespaces,
+                                          cfg.audit.systemIdentities);
   return opts;
 }
 

@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,11 +10,21 @@
 
 #include "common/log.h"
 #include "controller/detect/catalogue.h"
+#include "policies/system_scope.h"
 
 namespace kc {
 namespace {
 
-enum class Type { kString, kInt, kSize, kDouble, kBool, kStringList, kStringListMap };
+enum class Type {
+  kString,
+  kInt,
+  kSize,
+  kDouble,
+  kBool,
+  kStringList,
+  kStringOrList,  // a string taken as a list of one, or a list of strings
+  kStringListMap
+};
 
 const char* typeName(Type t) {
   switch (t) {
@@ -29,6 +40,8 @@ const char* typeName(Type t) {
       return "boolean";
     case Type::kStringList:
       return "list of strings";
+    case Type::kStringOrList:
+      return "string or list of strings";
     case Type::kStringListMap:
       return "map of lists of strings";
   }
@@ -114,6 +127,10 @@ const std::map<std::string, Field>& fields() {
       KC_FIELD("audit.allowedClientNames", Type::kStringList, audit.allowedClientNames),
       KC_FIELD("audit.pollIntervalSeconds", Type::kDouble, audit.pollIntervalSeconds),
       KC_FIELD("audit.logMaxBytesPerPoll", Type::kSize, audit.logMaxBytesPerPoll),
+      KC_FIELD("audit.clusterNetworks", Type::kStringList, audit.clusterNetworks),
+      KC_IDENTITIES("audit.preset", Type::kStringOrList, audit.preset, nullptr),
+      KC_IDENTITIES("audit.systemNamespaces", Type::kStringList, audit.systemNamespaces, nullptr),
+      KC_IDENTITIES("audit.systemIdentities", Type::kStringList, audit.systemIdentities, nullptr),
       KC_IDENTITIES("audit.detections.trustedIdentities", Type::kStringListMap,
                     audit.detections.trustedIdentities, checkRuleId),
       KC_IDENTITIES("audit.detections.privilegedIdentities", Type::kStringList,
@@ -163,6 +180,21 @@ const std::set<std::string>& sections() {
       "server", "webhook",          "tls",          "metrics", "policies",
       "audit",  "audit.detections", "alertmanager", "node",    "node.respond"};
   return kSections;
+}
+
+// "10.0.0.0/8", "fd00::/8" or a single address.
+bool isCidr(const std::string& s) {
+  const size_t slash = s.find('/');
+  const std::string address = s.substr(0, slash);
+  unsigned char bytes[16];
+  const bool v6 = address.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), bytes) != 1) return false;
+  if (slash == std::string::npos) return true;
+  const std::string bits = s.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || (bits.size() > 1 && bits[0] == '0') ||
+      !std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  return std::stoi(bits) <= (v6 ? 128 : 32);
 }
 
 int lineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
@@ -235,6 +267,13 @@ void setField(const std::string& key, const Field& f, const YAML::Node& v, Confi
       *static_cast<bool*>(target) = out;
       return;
     }
+    case Type::kStringOrList:
+      if (v.IsScalar()) {
+        if (f.nonEmptyItems && v.Scalar().empty()) return wrongType();
+        *static_cast<std::vector<std::string>*>(target) = {v.Scalar()};
+        return;
+      }
+      [[fallthrough]];
     case Type::kStringList: {
       std::vector<std::string> out;
       if (!readStringList(key, v, lineOf(v), f.nonEmptyItems, out, errors)) return;
@@ -407,6 +446,17 @@ std::vector<ConfigError> validateConfig(const Config& cfg) {
     errors.push_back({"audit.stateSaveIntervalSeconds", 0, "must be > 0"});
   if (cfg.audit.logMaxBytesPerPoll == 0)
     errors.push_back({"audit.logMaxBytesPerPoll", 0, "must be > 0"});
+  for (const auto& name : cfg.audit.preset) {
+    if (!policy::findSystemPreset(name))
+      errors.push_back(
+          {"audit.preset", 0, "unknown preset \"" + name + "\" (expected gke, eks, aks or none)"});
+  }
+  for (const auto& block : cfg.audit.clusterNetworks) {
+    if (!isCidr(block))
+      errors.push_back(
+          {"audit.clusterNetworks", 0,
+           "\"" + block + "\" is not a CIDR block such as \"10.0.0.0/8\" or \"fd00::/8\""});
+  }
   // The object tracker indexes its records with 32 bits.
   if (cfg.audit.detections.maxTrackedObjects == 0 ||
       cfg.audit.detections.maxTrackedObjects > 4'294'967'294u)

@@ -89,6 +89,16 @@ struct AuditConfig {
   std::vector<std::string> allowedClientNames;
   double pollIntervalSeconds = 0.5;
   DetectionsConfig detections;
+  // The cluster's networks (CIDR blocks, IPv4 and IPv6: nodes, pods, services, the control
+  // plane): bound service account tokens and system identities used from outside them are
+  // reported (serviceaccount-token-stolen). Empty: that check is off.
+  std::vector<std::string> clusterNetworks;
+  // What the detections call the system (policies/system_scope.h): presets of managed clusters
+  // ("gke", "eks", "aks", "none"), and more system namespaces and identities (globs), added to
+  // the built-in ones.
+  std::vector<std::string> preset;
+  std::vector<std::string> systemNamespaces;
+  std::vector<std::string> systemIdentities;
   std::size_t logMaxBytesPerPoll = 64 * 1024 * 1024;  // a backlog is read over several polls
 };
 

@@ -1,5 +1,7 @@
 #include "controller/audit_event.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -164,6 +166,24 @@ struct Decoder {
         u.uid = str(kv.value);
       } else if (kv.key == "groups") {
         strings(kv.value, u.groups);
+      } else if (kv.key == "extra") {
+        extra(kv.value, u);
+      }
+    }
+  }
+
+  // Lenient: extra was not read before, and a malformed one must not cost the event.
+  static void extra(dom::element v, UserInfo& u) {
+    dom::object obj;
+    if (v.get_object().get(obj)) return;
+    for (dom::key_value_pair kv : obj) {
+      if (u.extra.size() >= UserInfo::kMaxExtra) return;
+      dom::array values;
+      if (kv.value.get_array().get(values)) continue;
+      for (dom::element item : values) {
+        std::string_view first;
+        if (!item.get_string().get(first)) u.extra.emplace_back(kv.key, first);
+        break;
       }
     }
   }
@@ -241,9 +261,11 @@ void resetEvent(Event& ev) {
   ev.apiVersion = ev.auditID = ev.stage = ev.level = ev.verb = ev.requestURI = ev.userAgent = {};
   ev.user.username = ev.user.uid = {};
   ev.user.groups.clear();
+  ev.user.extra.clear();
   ev.hasImpersonatedUser = false;
   ev.impersonatedUser.username = ev.impersonatedUser.uid = {};
   ev.impersonatedUser.groups.clear();
+  ev.impersonatedUser.extra.clear();
   ev.sourceIPs.clear();
   ev.hasObjectRef = false;
   ev.objectRef = {};
@@ -348,6 +370,67 @@ std::string gkeRequestUri(std::string_view resourceName, bool isResource, dom::e
   return uri;
 }
 
+// Standard base64 (RFC 4648, padded or not, no line breaks) into `out`; false when `in` is not.
+bool base64Decode(std::string_view in, std::string& out) {
+  static constexpr auto kTable = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i)
+      t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+    return t;
+  }();
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  out.clear();
+  out.reserve(in.size() / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int8_t v = kTable[static_cast<unsigned char>(c)];
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+enum class Inflated { kOk, kTooLarge, kBad };
+
+// Inflates gzip (or zlib) data into `out`, at most `cap` bytes.
+Inflated gunzip(const std::string& in, size_t cap, std::string& out) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 32 + MAX_WBITS) != Z_OK) return Inflated::kBad;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  out.clear();
+  Inflated result = Inflated::kBad;
+  char buf[64 * 1024];
+  for (;;) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) break;
+    const size_t n = sizeof buf - zs.avail_out;
+    if (out.size() + n > cap) {
+      result = Inflated::kTooLarge;
+      break;
+    }
+    out.append(buf, n);
+    if (rc == Z_STREAM_END) {
+      result = Inflated::kOk;
+      break;
+    }
+    if (n == 0 && zs.avail_in == 0) break;  // truncated
+  }
+  inflateEnd(&zs);
+  return result;
+}
+
 }  // namespace
 
 std::string_view rejectReasonName(RejectReason r) {
@@ -368,6 +451,8 @@ std::string_view rejectReasonName(RejectReason r) {
       return "unsupported_version";
     case RejectReason::kNotAnEvent:
       return "not_an_event";
+    case RejectReason::kBadEncoding:
+      return "bad_encoding";
     case RejectReason::kCount:
       break;
   }
@@ -606,12 +691,21 @@ void EventParser::visitDocument(dom::element root, std::string_view doc, ParseSt
       visitValue(root, doc.size(), EventFormat::kKubernetes, true, stats, onEvent);
       return;
     }
-    dom::element items;
-    bool hasItems = false, hasRecords = false;
-    std::string_view kindStr;
+    dom::element items, logEvents, awslogs;
+    bool hasItems = false, hasRecords = false, hasLogEvents = false, hasAwsLogs = false;
+    std::string_view kindStr, messageType;
     for (dom::key_value_pair kv : obj) {
       if (kv.key == "kind") {
         if (kv.value.get_string().get(kindStr)) kindStr = {};
+      } else if (kv.key == "logEvents" || (kv.key == "events" && !hasLogEvents)) {
+        // CloudWatch Logs: a subscription payload, or a FilterLogEvents answer.
+        hasLogEvents = true;
+        logEvents = kv.value;
+      } else if (kv.key == "messageType") {
+        if (kv.value.get_string().get(messageType)) messageType = {};
+      } else if (kv.key == "awslogs") {
+        hasAwsLogs = true;
+        awslogs = kv.value;
       } else if (kv.key == "items") {
         hasItems = true;
         items = kv.value;
@@ -619,6 +713,11 @@ void EventParser::visitDocument(dom::element root, std::string_view doc, ParseSt
         hasRecords = true;
         items = kv.value;
       }
+    }
+    if (kindStr.empty() && !hasItems && !hasRecords) {
+      if (hasAwsLogs) return visitAwsLogs(awslogs, stats, onEvent);
+      if (messageType == "CONTROL_MESSAGE") return;  // CloudWatch checking the destination
+      if (hasLogEvents) return visitLogEvents(logEvents, stats, onEvent);
     }
     if (kindStr == "EventList" || ((hasItems || hasRecords) && kindStr.empty())) {
       if (!hasItems && !hasRecords) {  // `items` is then a default element: no document
@@ -777,7 +876,7 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
     }
     std::string_view logStr;
     if (log.get_string().get(logStr) == simdjson::SUCCESS) {
-      visitAksLog(logStr, stats, onEvent);
+      visitEmbedded(logStr, EventFormat::kAks, stats, onEvent);
       return;
     }
     if (!log.is_object()) {
@@ -814,7 +913,8 @@ void EventParser::visitValue(dom::element v, size_t approxBytes, EventFormat for
   onEvent(ev);
 }
 
-void EventParser::visitAksLog(std::string_view log, ParseStats& stats, const Callback& onEvent) {
+void EventParser::visitEmbedded(std::string_view log, EventFormat format, ParseStats& stats,
+                                const Callback& onEvent) {
   if (log.size() > limits_.maxEventBytes) {
     reject(stats, RejectReason::kTooLarge);
     return;
@@ -833,7 +933,89 @@ void EventParser::visitAksLog(std::string_view log, ParseStats& stats, const Cal
     reject(stats, reasonForError(err));
     return;
   }
-  visitValue(root, log.size(), EventFormat::kAks, false, stats, onEvent);
+  visitValue(root, log.size(), format, false, stats, onEvent);
+}
+
+void EventParser::visitLogEvents(dom::element logEvents, ParseStats& stats,
+                                 const Callback& onEvent) {
+  dom::array items;
+  if (logEvents.get_array().get(items)) {
+    reject(stats, RejectReason::kWrongType);
+    return;
+  }
+  for (dom::element item : items) {
+    dom::element message;
+    std::string_view text;
+    if (!item.is_object() ||
+        item.get_object().value_unsafe().at_key("message").get(message) != simdjson::SUCCESS) {
+      reject(stats, RejectReason::kNotAnEvent);
+      continue;
+    }
+    if (message.get_string().get(text)) {
+      reject(stats, RejectReason::kWrongType);
+      continue;
+    }
+    visitEmbedded(text, EventFormat::kEks, stats, onEvent);
+  }
+}
+
+void EventParser::visitAwsLogs(dom::element awslogs, ParseStats& stats, const Callback& onEvent) {
+  dom::element data;
+  std::string_view encoded;
+  if (!awslogs.is_object() ||
+      awslogs.get_object().value_unsafe().at_key("data").get(data) != simdjson::SUCCESS ||
+      data.get_string().get(encoded)) {
+    reject(stats, RejectReason::kNotAnEvent);
+    return;
+  }
+  // The decoded payload is at most the document cap, like any other document.
+  const size_t cap = limits_.maxDocumentBytes;
+  std::string compressed;
+  if (!base64Decode(encoded, compressed)) {
+    reject(stats, RejectReason::kBadEncoding);
+    return;
+  }
+  switch (gunzip(compressed, cap, decodedText_)) {
+    case Inflated::kOk:
+      break;
+    case Inflated::kTooLarge:
+      reject(stats, RejectReason::kTooLarge);
+      return;
+    case Inflated::kBad:
+      reject(stats, RejectReason::kBadEncoding);
+      return;
+  }
+  if (decoded_.max_depth() != limits_.maxDepth &&
+      decoded_.allocate(decodedText_.size(), limits_.maxDepth)) {
+    reject(stats, RejectReason::kTooLarge);
+    return;
+  }
+  dom::element root;
+  if (auto err = decoded_.parse(decodedText_).get(root)) {
+    reject(stats, reasonForError(err));
+    return;
+  }
+  dom::object obj;
+  if (root.get_object().get(obj)) {
+    reject(stats, RejectReason::kNotAnEvent);
+    return;
+  }
+  std::string_view messageType;
+  dom::element mt, logEvents;
+  if (obj.at_key("messageType").get(mt) == simdjson::SUCCESS &&
+      mt.get_string().get(messageType) != simdjson::SUCCESS)
+    messageType = {};
+  if (messageType == "CONTROL_MESSAGE") return;  // CloudWatch checking the destination
+  if (obj.at_key("logEvents").get(logEvents) != simdjson::SUCCESS) {
+    reject(stats, RejectReason::kNotAnEvent);
+    return;
+  }
+  visitLogEvents(logEvents, stats, onEvent);
+  // A large payload's buffers are not kept.
+  if (decodedText_.capacity() > kKeptDocumentCapacity) {
+    std::string().swap(decodedText_);
+    decoded_ = dom::parser();
+  }
 }
 
 void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& stats,
@@ -849,6 +1031,7 @@ void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& s
   }
   std::string_view insertId, timestamp, methodName, resourceName;
   bool first = false, last = false;  // protobuf JSON omits false booleans
+  bool denied = false;               // an authorization check not granted
   for (dom::key_value_pair kv : entry) {
     if (kv.key == "insertId") {
       insertId = dec.str(kv.value);
@@ -906,6 +1089,18 @@ void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& s
         dec.wrongType = true;
       }
       ev.responseCode = httpFromGrpc(c);
+    } else if (k == "authorizationInfo") {
+      // Protobuf JSON leaves out false booleans: a check without "granted": true was denied.
+      dom::array checks;
+      if (kv.value.get_array().get(checks)) continue;
+      for (dom::element check : checks) {
+        bool granted = false;
+        dom::element g;
+        if (!check.is_object() ||
+            check.get_object().value_unsafe().at_key("granted").get(g) != simdjson::SUCCESS ||
+            g.get_bool().get(granted) != simdjson::SUCCESS || !granted)
+          denied = true;
+      }
     } else if (k == "request") {
       ev.requestObject = kv.value;
       ev.hasRequestObject = kv.value.is_object();
@@ -919,6 +1114,12 @@ void EventParser::decodeGke(dom::object entry, dom::element proto, ParseStats& s
     return;
   }
   if (ev.auditID.empty()) ev.auditID = insertId;
+  // Denied by the authorizer: nothing happened, whatever status the entry carries.
+  if (denied) {
+    ev.authorizationDecision = "forbid";
+    if (ev.responseCode == 0 || (ev.responseCode >= 200 && ev.responseCode < 300))
+      ev.responseCode = 403;
+  }
   // methodName: io.k8s.<group>.<version>.<resource>[.<subresource>].<verb>
   if (size_t dot = methodName.rfind('.'); dot != std::string_view::npos) {
     ev.verb = methodName.substr(dot + 1);

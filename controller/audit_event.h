@@ -1,10 +1,13 @@
 #pragma once
 // Decoding of Kubernetes API server audit events (audit.k8s.io/v1 and v1beta1) into a compact
 // view. Accepts a single Event, an EventList, a JSON array of events, AKS diagnostic records
-// (`properties.log` as a string or an object, optionally inside `{"records": [...]}`) and GKE
-// Cloud Audit Log entries (`protoPayload`). Input is untrusted: every document is size- and
-// depth-capped, a bad event is counted by reason and skipped, and the rest of the document
-// goes on.
+// (`properties.log` as a string or an object, optionally inside `{"records": [...]}`), GKE
+// Cloud Audit Log entries (`protoPayload`) and EKS audit events as CloudWatch Logs delivers
+// them: a subscription payload (`{"messageType": "DATA_MESSAGE", "logEvents": [{"message":
+// "<event>"}]}`), the same gzipped and base64-encoded as a Lambda function receives it
+// (`{"awslogs": {"data": "..."}}`), or a FilterLogEvents answer (`{"events": [...]}`). Input is
+// untrusted: every document is size- and depth-capped, a bad event is counted by reason and
+// skipped, and the rest of the document goes on.
 //
 // Thread-safety: an EventParser is not thread-safe (it owns simdjson parsers); use one per
 // thread. The Event passed to the callback is a view into the parser's buffers and is valid
@@ -36,6 +39,7 @@ enum class RejectReason : uint8_t {
   kMissingField,        // auditID, stage or verb absent
   kUnsupportedVersion,  // apiVersion other than audit.k8s.io/v1 or v1beta1
   kNotAnEvent,          // a JSON value that is none of the accepted shapes
+  kBadEncoding,         // CloudWatch Logs data (awslogs.data) that is not base64 of gzip
   kCount
 };
 inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::kCount);
@@ -43,12 +47,24 @@ inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::k
 std::string_view rejectReasonName(RejectReason r);
 
 // Where the event came from, as recognized from its shape.
-enum class EventFormat : uint8_t { kKubernetes, kAks, kGke };
+enum class EventFormat : uint8_t { kKubernetes, kAks, kGke, kEks };
 
 struct UserInfo {
   std::string_view username;
   std::string_view uid;
   std::vector<std::string_view> groups;
+  // user.extra: the first value of each key (at most kMaxExtra keys, the first ones; values
+  // that are not strings are skipped). Bound service account tokens carry
+  // "authentication.kubernetes.io/pod-name", "pod-uid", "node-name" and "credential-id".
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  static constexpr size_t kMaxExtra = 16;
+  // The first value of extra key `key`; empty when absent.
+  std::string_view extraValue(std::string_view key) const {
+    for (const auto& [k, v] : extra) {
+      if (k == key) return v;
+    }
+    return {};
+  }
 };
 
 struct ObjectRef {
@@ -165,13 +181,21 @@ class EventParser {
                      const Callback& onEvent);
   void visitValue(simdjson::dom::element v, size_t approxBytes, EventFormat format,
                   bool allowWrappers, ParseStats& stats, const Callback& onEvent);
-  void visitAksLog(std::string_view log, ParseStats& stats, const Callback& onEvent);
+  // An event held as a JSON string (AKS `properties.log`, a CloudWatch log event's `message`).
+  void visitEmbedded(std::string_view text, EventFormat format, ParseStats& stats,
+                     const Callback& onEvent);
+  // CloudWatch Logs: the log events of a subscription payload or a FilterLogEvents answer.
+  void visitLogEvents(simdjson::dom::element logEvents, ParseStats& stats, const Callback& onEvent);
+  // `awslogs.data`: base64 of a gzipped subscription payload.
+  void visitAwsLogs(simdjson::dom::element awslogs, ParseStats& stats, const Callback& onEvent);
   void decodeGke(simdjson::dom::object entry, simdjson::dom::element proto, ParseStats& stats,
                  const Callback& onEvent);
 
   ParserLimits limits_;
   simdjson::dom::parser outer_;
-  simdjson::dom::parser inner_;   // AKS `properties.log` strings
+  simdjson::dom::parser inner_;    // AKS `properties.log`, CloudWatch `message` strings
+  simdjson::dom::parser decoded_;  // a CloudWatch payload decoded from `awslogs.data`
+  std::string decodedText_;
   simdjson::dom::parser stream_;  // parse_many over JSON lines
   std::string padded_;            // copy of unpadded input for parse_many
   Event event_;                   // reused to keep vector capacity

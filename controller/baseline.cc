@@ -82,6 +82,10 @@ std::string_view dimensionRule(BaselineDimension d) {
 }
 
 bool parseDimension(std::string_view text, BaselineDimension& out) {
+  if (text == "unexpected-namespace-creator") {
+    out = BaselineDimension::kCreator;
+    return true;
+  }
   for (auto d : {BaselineDimension::kCreator, BaselineDimension::kImageSource,
                  BaselineDimension::kUserAgent}) {
     if (text == dimensionName(d) || text == dimensionRule(d)) {
@@ -161,6 +165,7 @@ std::vector<Novelty> Baseline::observe(const CreationObservation& obs) {
     if (!learning) out.push_back(Novelty{d, value, newKey});
   };
   consider(BaselineDimension::kCreator, bounded(obs.creator));
+  if (obs.creatorOnly) return out;
   for (const auto& src : obs.imageSources) consider(BaselineDimension::kImageSource, bounded(src));
   consider(BaselineDimension::kUserAgent, normalizeUserAgent(obs.userAgent));
   return out;
@@ -240,7 +245,8 @@ bool Baseline::acceptFinding(const nlohmann::json& f, std::string* error) {
   if (!parseDimension(rule, d)) {
     setError(error, "rule \"" + rule +
                         "\" is not a baseline rule (unexpected-creator, "
-                        "unexpected-image-source, unexpected-user-agent)");
+                        "unexpected-image-source, unexpected-user-agent, "
+                        "unexpected-namespace-creator)");
     return false;
   }
   auto details = f.find("details");

@@ -37,8 +37,10 @@ struct BaselineOptions {
 // "user-agent") and the finding rule each novelty becomes.
 enum class BaselineDimension { kCreator, kImageSource, kUserAgent };
 std::string_view dimensionName(BaselineDimension d);
-std::string_view dimensionRule(BaselineDimension d);                 // "unexpected-creator", ...
-bool parseDimension(std::string_view text, BaselineDimension& out);  // name or rule id
+std::string_view dimensionRule(BaselineDimension d);  // "unexpected-creator", ...
+// A dimension's name or rule id; "unexpected-namespace-creator" is the creator of namespaces
+// (namespace "", kind "Namespace").
+bool parseDimension(std::string_view text, BaselineDimension& out);
 
 // "kubectl/v1.30.1 (linux/amd64) kubernetes/abc" -> "kubectl"; "Go-http-client/2.0" ->
 // "Go-http-client"; "" -> "unknown". Keeps only the product token (bounded to 64 characters).
@@ -54,6 +56,7 @@ struct CreationObservation {
   std::string userAgent;                  // raw or normalized; normalized here
   std::vector<std::string> imageSources;  // from imageSource()
   int64_t timeMicros = 0;                 // the event's time
+  bool creatorOnly = false;               // learn and judge the creator alone (namespaces)
 };
 
 struct Novelty {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/utf8.h"
 #include "policies/pod_spec.h"
 
 namespace kc::audit {
@@ -42,6 +43,11 @@ Detector::Plan Detector::plan(const Event& e) {
   p.nodeProxy = res == "nodes" && sub == "proxy";
   p.anonymous = e.user.username == "system:anonymous";
   p.impersonation = e.hasImpersonatedUser;
+  if (complete) {
+    p.credential = (!e.sourceIPs.empty() && (detect::startsWith(e.user.username, "system:") ||
+                                             detect::boundToken(e.user))) ||
+                   ((res == "pods" || res == "nodes") && sub == "status");
+  }
   if (!complete || !success(e.responseCode) || !e.hasObjectRef) return p;
 
   const std::string_view verb = e.verb;
@@ -58,6 +64,8 @@ Detector::Plan Detector::plan(const Event& e) {
     if (res == "certificatesigningrequests" &&
         ((verb == "create" && sub.empty()) || (write && sub == "approval")))
       p.object = ObjectRule::kCsr;
+  } else if (res == "namespaces" && sub.empty() && e.objectRef.apiGroup.empty()) {
+    if (verb == "create") p.object = ObjectRule::kNamespace;
   } else if (del) {
     if (res == "events" &&
         (e.objectRef.apiGroup.empty() || e.objectRef.apiGroup == "events.k8s.io")) {
@@ -78,7 +86,18 @@ Detector::Plan Detector::plan(const Event& e) {
   return p;
 }
 
-void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, plan(e), out); }
+Detector::Plan Detector::planFor(const Event& e) const {
+  Plan p = plan(e);
+  // Without cluster networks only bound tokens are judged, and the nodes' and pods' addresses
+  // learned from their status writes (a kubelet's other requests, most of its traffic, stay
+  // off the rule's path).
+  if (p.credential && options_.clusterNetworks.empty() && !detect::boundToken(e.user) &&
+      e.objectRef.subresource != "status")
+    p.credential = false;
+  return p;
+}
+
+void Detector::onEvent(const Event& e, std::vector<Finding>& out) { onEvent(e, planFor(e), out); }
 
 std::vector<DedupeKey> Detector::reportedRequests() const {
   std::vector<DedupeKey> keys;
@@ -110,6 +129,7 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
         decidedHook_(id);
     }
   }
+  if (p.credential) dispatch(EventClass::kCredentialUse, e, out);
   switch (p.object) {
     case ObjectRule::kNone:
       return;
@@ -127,6 +147,8 @@ void Detector::onEvent(const Event& e, const Plan& p, std::vector<Finding>& out)
       return dispatch(EventClass::kServiceAccountWrite, e, out);
     case ObjectRule::kCsr:
       return dispatch(EventClass::kCsrWrite, e, out);
+    case ObjectRule::kNamespace:
+      return dispatch(EventClass::kNamespaceCreate, e, out);
     case ObjectRule::kEphemeral: {
       const simdjson::dom::element obj = detect::judgedObject(e);
       if (!obj.is_object()) return dispatch(EventClass::kEphemeralUnrecorded, e, out);
@@ -156,10 +178,48 @@ void Detector::dispatch(EventClass c, const Event& e, std::vector<Finding>& out)
   for (detect::RuleUnit* u : byClass_[static_cast<size_t>(c)]) u->onEvent(c, e, out);
 }
 
+namespace {
+
+// The options of an exec or attach as the request body holds them (PodExecOptions,
+// PodAttachOptions: logged at Request level and above), for a requestURI that does not carry
+// them: the command, the container and the streams the URI left out.
+void readSessionBody(const Event& e, ExecRequest& r) {
+  if (!e.hasRequestObject || !e.requestObject.is_object()) return;
+  const simdjson::dom::element body = e.requestObject;
+  if (r.command.empty()) {
+    simdjson::dom::array argv;
+    std::string_view one;
+    if (body["command"].get_array().get(argv) == simdjson::SUCCESS) {
+      for (simdjson::dom::element arg : argv) {
+        if (r.command.size() >= 256) break;
+        if (arg.get_string().get(one) == simdjson::SUCCESS)
+          r.command.emplace_back(utf8::prefix(one, 4096));
+      }
+    } else if (body["command"].get_string().get(one) == simdjson::SUCCESS) {
+      r.command.emplace_back(utf8::prefix(one, 4096));
+    }
+  }
+  if (r.container.empty())
+    r.container = std::string(utf8::prefix(detect::str(body, "container"), 253));
+  bool flag = false;
+  if (!r.stdin && body["stdin"].get_bool().get(flag) == simdjson::SUCCESS) r.stdin = flag;
+  if (!r.tty && body["tty"].get_bool().get(flag) == simdjson::SUCCESS) r.tty = flag;
+}
+
+}  // namespace
+
 void Detector::dispatchSession(const Event& e, std::vector<Finding>& out) {
   if (!detect::sessionOk(e.responseCode)) return;
   detect::Session s{e, e.objectRef.subresource, e.objectRef.namespace_, e.objectRef.name,
                     parseExecRequestUri(e.requestURI)};
+  // The URI without the options (a client that sends them in the body): from the body.
+  if (!s.request && e.hasRequestObject && (s.subresource == "exec" || s.subresource == "attach")) {
+    s.request = ExecRequest{};
+    s.request->namespace_ = std::string(utf8::prefix(s.ns, 253));
+    s.request->pod = std::string(utf8::prefix(s.pod, 253));
+    s.request->subresource = std::string(s.subresource);
+  }
+  if (s.request && s.subresource != "portforward") readSessionBody(e, *s.request);
   if (s.request && s.ns.empty()) s.ns = s.request->namespace_;
   if (s.request && s.pod.empty()) s.pod = s.request->pod;
   for (detect::RuleUnit* u : byClass_[static_cast<size_t>(EventClass::kSession)])

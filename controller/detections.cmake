@@ -24,6 +24,7 @@ kc_library(kc_detections
     detect/rules/rbac.cc
     detect/rules/sensitive_host_path.cc
     detect/rules/service_accounts.cc
+    detect/rules/serviceaccount_token_stolen.cc
     detect/rules/services.cc
     detect/rules/sessions.cc
     detect/rules/system_component_name.cc

@@ -40,6 +40,7 @@
 #include "controller/exec_command.h"
 #include "controller/ownership.h"
 #include "policies/engine.h"
+#include "policies/system_scope.h"
 
 namespace kc::audit {
 
@@ -68,6 +69,14 @@ struct DetectorOptions {
   bool reportControlPlaneMirrorPods = false;
   // Extra identities considered privileged targets of impersonation (exact usernames).
   std::vector<std::string> privilegedIdentities;
+  // The cluster's own networks (nodes, pods, services, the control plane): a bound service
+  // account token or a system identity used from outside them is reported
+  // (serviceaccount-token-stolen). Empty: that check is off. Loopback is always inside.
+  std::vector<policy::IpBlock> clusterNetworks;
+  // The system namespaces and identities (globs): the built-in scope, shared with the policies'
+  // defaults, with the presets of managed clusters and the settings added
+  // (audit.preset, audit.systemNamespaces, audit.systemIdentities).
+  policy::SystemScope system;
 };
 
 class Detector {
@@ -91,16 +100,24 @@ class Detector {
     kService,         // a write of a core Service (exposure: NodePort, LoadBalancer, externalIPs)
     kRbac,            // a Role, ClusterRole or binding written or deleted
     kServiceAccount,  // a ServiceAccount created, or a token requested for one
-    kCsr              // a CertificateSigningRequest created, or its approval written
+    kCsr,             // a CertificateSigningRequest created, or its approval written
+    kNamespace        // a Namespace created
   };
   struct Plan {
     bool started = false;  // stage ResponseStarted (else ResponseComplete)
     bool session = false, nodeProxy = false, anonymous = false, impersonation = false;
     ObjectRule object = ObjectRule::kNone;
+    // A credential whose use is checked against where it may come from, or an event that tells
+    // a pod's or a node's addresses (EventClass::kCredentialUse).
+    bool credential = false;
     bool requestLevel() const { return session || nodeProxy || anonymous || impersonation; }
-    bool empty() const { return !requestLevel() && object == ObjectRule::kNone; }
+    bool empty() const { return !requestLevel() && object == ObjectRule::kNone && !credential; }
   };
+  // From the envelope alone; `credential` is set for every request of a system identity (the
+  // detector's own planFor keeps it only for the checks its options turn on).
   static Plan plan(const Event& event);
+  // plan(), for this detector's options: what the pipeline asks.
+  Plan planFor(const Event& event) const;
 
   // Applies every rule to one event and appends findings to `out`.
   void onEvent(const Event& event, std::vector<Finding>& out);

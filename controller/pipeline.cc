@@ -57,7 +57,7 @@ void AuditPipeline::settleDeferred(int64_t now, std::vector<DedupeKey>* seen) {
 
 void AuditPipeline::onEvent(const Event& e, std::string_view source, std::vector<DedupeKey>* seen,
                             const ReportedHook* reported, int64_t now) {
-  const Detector::Plan plan = Detector::plan(e);
+  const Detector::Plan plan = detector_.planFor(e);
   const RequestIdentity request = e.request();
   // Hashed once, used twice (the deduper, the journal).
   const DedupeKey key = eventKey(secret_, request, e.stage, e.stageTimestamp);

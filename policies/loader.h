@@ -10,25 +10,14 @@
 #include <vector>
 
 #include "policies/engine.h"
+#include "policies/system_scope.h"
 
 namespace kc::policy {
 
 inline constexpr std::string_view kPolicyApiVersion = "policy.kube-customs.io/v1alpha1";
 
-// The default spec.systemNamespaces.allowedUsernames: the control plane's own identities (the
-// controllers' service accounts in kube-system, kubelets, the components that authenticate
-// as themselves). Not "system:*": that holds system:anonymous and every namespace's service
-// accounts.
-inline const std::vector<std::string> kSystemUsernames = {"system:serviceaccount:kube-system:*",
-                                                          "system:node:*",
-                                                          "system:kube-controller-manager",
-                                                          "system:kube-scheduler",
-                                                          "system:kube-proxy",
-                                                          "system:apiserver"};
-// The namespaces of the cluster's own components: the default of spec.systemNamespaces and
-// what the audit detections call system namespaces (one list for both doors).
-inline const std::vector<std::string> kSystemNamespaces = {"kube-system", "kube-public",
-                                                           "kube-node-lease"};
+// The defaults of spec.systemNamespaces (namespaces, allowedUsernames) are kSystemNamespaces
+// and kSystemUsernames, the built-in system scope (policies/system_scope.h).
 
 struct PolicyFile {
   std::string name;  // shown in messages, e.g. "policies/images.yaml"

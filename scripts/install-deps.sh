@@ -7,7 +7,7 @@ set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config openssl ca-certificates
        libboost-dev libssl-dev libsimdjson-dev nlohmann-json3-dev prometheus-cpp-dev
-       libyaml-cpp-dev libcpprest-dev libmimalloc-dev catch2
+       libyaml-cpp-dev libcpprest-dev libmimalloc-dev zlib1g-dev catch2
        # gRPC and protobuf: the node door's containerd client speaks containerd's gRPC API
        # (C++ generated at build time from node/proto/*.proto by protoc and grpc_cpp_plugin).
        libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev)

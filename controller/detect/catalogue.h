@@ -39,6 +39,10 @@ enum class EventClass : uint8_t {
                           // deleted
   kServiceAccountWrite,   // a ServiceAccount created, or a token requested for one
   kCsrWrite,              // a CertificateSigningRequest created, or its approval written
+  kNamespaceCreate,       // a Namespace created
+  // Decided on every ResponseComplete (any verb, any code) of a bound service account token or
+  // a system identity, and of a status write of a pod or a node (their addresses).
+  kCredentialUse,
   // Told by the pipeline.
   kAuditIdReuse,  // a request sent with the auditID of an earlier, different request
   // Told by the node door (node/): what a container runtime on a node reports. The audit
@@ -78,7 +82,7 @@ using S = Severity;
 // In the order of docs/detections.md.
 inline constexpr auto kRuleCatalogue = [] {
   using namespace catalogue_detail;
-  return std::array<RuleInfo, 41>{{
+  return std::array<RuleInfo, 44>{{
       {"policy-violation",
        "T1610",
        "Deploy Container",
@@ -207,6 +211,14 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kMedium,
        {C::kPodWrite, C::kPodCreateUnrecorded},
        "cronjob-created"},
+      {"job-created",
+       "T1610",
+       "Deploy Container",
+       "New Job created by a person or an unexpected identity",
+       S::kLow,
+       S::kMedium,
+       {C::kPodWrite, C::kPodCreateUnrecorded},
+       "job-created"},
       {"webhook-config-changed",
        "T1562.001",
        "Impair Defenses: Disable or Modify Tools",
@@ -319,6 +331,14 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kHigh,
        {C::kServiceAccountWrite},
        "serviceaccount-token-requested"},
+      {"serviceaccount-token-stolen",
+       "T1550.001",
+       "Use Alternate Authentication Material: Application Access Token",
+       "Bound service account token or system identity used from another address",
+       S::kHigh,
+       S::kHigh,
+       {C::kCredentialUse},
+       "serviceaccount-token-stolen"},
       {"system-serviceaccount-created",
        "T1136",
        "Create Account",
@@ -343,6 +363,14 @@ inline constexpr auto kRuleCatalogue = [] {
        S::kCritical,
        {C::kCsrWrite},
        "csr-created-csr-approved"},
+      {"unexpected-namespace-creator",
+       "T1078",
+       "Valid Accounts",
+       "Namespace created by an identity never seen creating one",
+       S::kMedium,
+       S::kMedium,
+       {C::kNamespaceCreate},
+       "unexpected-namespace-creator"},
       {"unexpected-creator",
        "T1078",
        "Valid Accounts",

@@ -49,18 +49,30 @@ Finding RuleContext::finding(const Event& e, std::string_view rule) const {
   return f;
 }
 
-bool isSystemNamespace(std::string_view ns) {
-  return std::find(policy::kSystemNamespaces.begin(), policy::kSystemNamespaces.end(), ns) !=
-         policy::kSystemNamespaces.end();
+bool RuleContext::systemNamespace(std::string_view ns) const {
+  if (ns.empty()) return false;
+  for (const auto& g : options_.system.namespaces) {
+    if (policy::wildcardMatch(g, ns)) return true;
+  }
+  return false;
 }
 
-bool isSystemIdentity(std::string_view user) {
-  if (!startsWith(user, "system:")) return false;
-  if (user == "system:anonymous") return false;
-  if (startsWith(user, "system:serviceaccount:")) {
-    return startsWith(user, "system:serviceaccount:kube-system:");
+bool RuleContext::systemIdentity(std::string_view user) const {
+  if (user.empty() || user == "system:anonymous") return false;
+  for (const auto& g : options_.system.usernames) {
+    if (policy::wildcardMatch(g, user)) return true;
   }
-  return true;
+  // system:serviceaccount:<namespace>:<name>
+  constexpr std::string_view kSa = "system:serviceaccount:";
+  if (!startsWith(user, kSa)) return false;
+  const std::string_view rest = user.substr(kSa.size());
+  const size_t colon = rest.find(':');
+  return colon != std::string_view::npos && systemNamespace(rest.substr(0, colon));
+}
+
+bool boundToken(const UserInfo& user) {
+  return !user.extraValue("authentication.kubernetes.io/pod-name").empty() ||
+         !user.extraValue("authentication.kubernetes.io/node-name").empty();
 }
 
 element judgedObject(const Event& e) {
@@ -209,7 +221,7 @@ PodWrite::PodWrite(const RuleContext& ctx, const Event& event, element object,
   }
   // Attribution moves to whoever changes the object, except to system identities (controllers,
   // the garbage collector adopting or orphaning): they act for someone else.
-  if (create || !isSystemIdentity(requestUser) || r.actor.empty()) {
+  if (create || !ctx_.systemIdentity(requestUser) || r.actor.empty()) {
     r.actor = actor;
     r.actorUserAgent = actorUserAgent;
   }

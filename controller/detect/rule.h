@@ -52,6 +52,11 @@ class RuleContext {
   const ObjectTracker& objects() const { return objects_; }
   // Whether `user` is trusted for `rule` (audit.detections.trustedIdentities).
   bool trusted(std::string_view rule, std::string_view user) const;
+  // Whether `ns` is a system namespace, and `user` a system identity (a username of the system
+  // scope, or a service account of a system namespace): DetectorOptions::system, the built-in
+  // scope of policies/system_scope.h with the presets and settings of the audit role.
+  bool systemNamespace(std::string_view ns) const;
+  bool systemIdentity(std::string_view user) const;
   // A finding of `rule` with the event's who, what and when filled in.
   Finding finding(const Event& e, std::string_view rule) const;
 
@@ -225,10 +230,9 @@ inline bool startsWith(std::string_view s, std::string_view p) {
 inline bool success(int code) { return code == 0 || (code >= 200 && code < 300); }
 // A session's upgrade (101) is a success too.
 inline bool sessionOk(int code) { return success(code) || code == 101; }
-bool isSystemNamespace(std::string_view ns);
-// Identities of the control plane and kube-system: "system:*" except anonymous and service
-// accounts of other namespaces.
-bool isSystemIdentity(std::string_view user);
+// Whether `user` authenticated with a service account token bound to a pod or a node (its
+// user.extra names one).
+bool boundToken(const UserInfo& user);
 // The object an event is judged by: the admitted object (responseObject) when present, else
 // the submitted one (requestObject) unless the request was a patch (a patch is not an object).
 // Truncated events carry no bodies. A JSON null when there is none.

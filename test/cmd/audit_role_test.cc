@@ -68,9 +68,11 @@ TEST_CASE("EveryDetectionSettingOfTheFileReachesTheDetectorOptions", "[audit_rol
     reportWarnViolations: true
     maxTrackedObjects: 1234
     maxTrackedRequests: 99
+  clusterNetworks: [10.0.0.0/16, "fd00:10:244::/48", 192.0.2.7]
 )",
                           cfg)
               .empty());
+  CHECK(validateConfig(cfg).empty());
   const audit::DetectorOptions o = detectorOptionsFrom(cfg);
   CHECK(
       o.trustedIdentities ==
@@ -81,6 +83,59 @@ TEST_CASE("EveryDetectionSettingOfTheFileReachesTheDetectorOptions", "[audit_rol
   CHECK(o.reportWarnViolations);
   CHECK(o.maxTrackedObjects == 1234);
   CHECK(o.maxTrackedRequests == 99);
+  REQUIRE(o.clusterNetworks.size() == 3);
+  CHECK(o.clusterNetworks[0].text == "10.0.0.0/16");
+  CHECK(o.clusterNetworks[1].family == 6);
+  CHECK(o.clusterNetworks[1].prefixBits == 48);
+  CHECK(o.clusterNetworks[2].prefixBits == 32);
+}
+
+TEST_CASE("PresetsAndSystemSettingsReachTheDetectorsSystemScope", "[audit_role]") {
+  Config cfg;
+  REQUIRE(applyConfigYaml("audit:\n  preset: gke\n", cfg).empty());
+  CHECK(cfg.audit.preset == std::vector<std::string>{"gke"});
+  REQUIRE(applyConfigYaml(R"(audit:
+  preset: [gke, eks]
+  systemNamespaces: [platform-system]
+  systemIdentities: ["system:serviceaccount:argocd:*"]
+)",
+                          cfg)
+              .empty());
+  CHECK(validateConfig(cfg).empty());
+  const audit::DetectorOptions o = detectorOptionsFrom(cfg);
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  CHECK(has(o.system.namespaces, "kube-system"));
+  CHECK(has(o.system.namespaces, "gke-managed-*"));
+  CHECK(has(o.system.namespaces, "platform-system"));
+  CHECK(has(o.system.usernames, "system:node:*"));
+  CHECK(has(o.system.usernames, "eks:*"));
+  CHECK(has(o.system.usernames, "system:serviceaccount:argocd:*"));
+  CHECK_FALSE(has(detectorOptionsFrom(Config{}).system.usernames, "eks:*"));
+
+  Config bad;
+  REQUIRE(applyConfigYaml("audit:\n  preset: [gke, openshift]\n  systemIdentities: [\"\"]\n",
+                          bad)
+              .size() == 1);  // the empty identity
+  const auto errors = validateConfig(bad);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "audit.preset");
+  CHECK(errors[0].message == "unknown preset \"openshift\" (expected gke, eks, aks or none)");
+}
+
+TEST_CASE("ClusterNetworksThatAreNotCidrBlocksAreRefused", "[audit_role]") {
+  Config cfg;
+  REQUIRE(applyConfigYaml("audit:\n  clusterNetworks: [10.0.0.0/8, 10.0.0.0/33, pods, "
+                          "\"fd00::/129\", 10.1.0.0/08]\n",
+                          cfg)
+              .empty());
+  const auto errors = validateConfig(cfg);
+  REQUIRE(errors.size() == 4);
+  for (const auto& e : errors) CHECK(e.key == "audit.clusterNetworks");
+  CHECK(errors[0].message ==
+        "\"10.0.0.0/33\" is not a CIDR block such as \"10.0.0.0/8\" or \"fd00::/8\"");
+  CHECK(errors[1].message.rfind("\"pods\"", 0) == 0);
 }
 
 std::vector<std::string> rulesFound(const Config& cfg) {

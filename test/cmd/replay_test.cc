@@ -218,6 +218,31 @@ TEST_CASE("ReplayReadsTheEventAfterARunOfNulBytes", "[replay]") {
   CHECK(r.summary == "replayed 2 events: 2 findings, 0 duplicates, 1 rejected");
 }
 
+// EKS audit events exported from CloudWatch Logs: a subscription payload (two events) and a
+// FilterLogEvents answer (one), one JSON document per line, replayed like any log.
+TEST_CASE("ReplayReadsEksEventsFromCloudWatchLogsPayloads", "[replay]") {
+  auto message = [](int i) {
+    return nlohmann::json{{"id", std::to_string(3819516249011839068LL + i)},
+                          {"timestamp", 1714557600100 + i},
+                          {"message", execEvent(i, 10)}};
+  };
+  const nlohmann::json subscription = {{"messageType", "DATA_MESSAGE"},
+                                       {"owner", "111122223333"},
+                                       {"logGroup", "/aws/eks/prod/cluster"},
+                                       {"logStream", "kube-apiserver-audit-6a1b2c3d4e5f6789"},
+                                       {"subscriptionFilters", {"kube-customs"}},
+                                       {"logEvents", {message(1), message(2)}}};
+  const nlohmann::json filtered = {{"events", {message(3)}}, {"searchedLogStreams", nullptr}};
+  TempDir dir;
+  kc::testing::writeFile(dir.file("eks.jsonl"),
+                         subscription.dump() + "\n" + filtered.dump() + "\n");
+  const Replayed r = replay(kc::testing::kubeCustomsBinary() + " audit replay " +
+                            dir.file("eks.jsonl") + " -o json");
+  CHECK(r.rc == 0);
+  CHECK(r.auditIDs == std::vector<std::string>{"id-1", "id-2", "id-3"});
+  CHECK(r.summary == "replayed 3 events: 3 findings, 0 duplicates, 0 rejected");
+}
+
 // The same log read from stdin (through the reader thread, not the memory map): the event after
 // the NULs is read as well, whether the run of them falls inside a read or across reads.
 TEST_CASE("ReplayFromStdinReadsTheEventAfterARunOfNulBytes", "[replay]") {

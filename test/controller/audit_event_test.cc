@@ -1,5 +1,7 @@
 #include "controller/audit_event.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -33,6 +35,7 @@ ParseStats collect(EventParser& p, std::string_view doc, Collected& out) {
     out.users.emplace_back(e.user.username);
     out.formats.push_back(e.format == EventFormat::kAks   ? "aks"
                           : e.format == EventFormat::kGke ? "gke"
+                          : e.format == EventFormat::kEks ? "eks"
                                                           : "k8s");
   });
 }
@@ -243,6 +246,188 @@ TEST_CASE("UnwrapsAksRecordsWithLogAsStringOrObject") {
   auto ms = collect(p, mixed, bad);
   CHECK(ms.events == 1);
   CHECK(ms.rejectedFor(RejectReason::kInvalidJson) == 1);
+}
+
+// `s` as a JSON string literal's contents.
+std::string jsonEscaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// An EKS subscription payload as CloudWatch Logs delivers it, one log event per message.
+std::string cloudWatchPayload(const std::vector<std::string_view>& messages) {
+  std::string doc =
+      R"({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-6a1b2c3d4e5f67890a1b2c3d4e5f6789","subscriptionFilters":["kube-customs"],"logEvents":[)";
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i) doc += ',';
+    doc += R"({"id":"3819516249011839068347689216081374226800218049384513536)" + std::to_string(i) +
+           R"(","timestamp":1714557600100,"message":")" + jsonEscaped(messages[i]) + "\"}";
+  }
+  return doc + "]}";
+}
+
+std::string gzipped(std::string_view text) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                       Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, text.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v =
+        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+    for (int shift : {18, 12, 6, 0}) out += kAlphabet[(v >> shift) & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// EKS audit events as CloudWatch Logs hands them over: a subscription payload (each log event's
+// message one audit event), the same gzipped and base64-encoded as a Lambda function receives
+// it, and the answer of FilterLogEvents; CloudWatch's control message holds no event and is no
+// error; a message that is not an event is counted and the rest go on.
+TEST_CASE("ReadsEksAuditEventsAsCloudWatchLogsDeliversThem") {
+  EventParser p;
+  const std::string payload = cloudWatchPayload({kPodGet, kPodCreate});
+  Collected c;
+  auto s = collect(p, payload, c);
+  CHECK(s.events == 2);
+  CHECK(s.rejectedTotal() == 0);
+  CHECK(c.ids == std::vector<std::string>{"a1", "5f0a1b2c-0d1e-4f5a-9b8c-7d6e5f4a3b2c"});
+  CHECK(c.formats == std::vector<std::string>{"eks", "eks"});
+
+  // As a Lambda function receives it.
+  const std::string lambda = R"({"awslogs":{"data":")" + base64(gzipped(payload)) + R"("}})";
+  Collected fromLambda;
+  s = collect(p, lambda, fromLambda);
+  CHECK(s.events == 2);
+  CHECK(s.rejectedTotal() == 0);
+  CHECK(fromLambda.ids == c.ids);
+  CHECK(fromLambda.users ==
+        std::vector<std::string>{"system:serviceaccount:shop:app", "alice@example.com"});
+
+  // aws logs filter-log-events --log-group-name /aws/eks/prod/cluster --output json | jq -c .
+  const std::string filtered =
+      R"({"events":[{"logStreamName":"kube-apiserver-audit-6a1b2c3d4e5f67890a1b2c3d4e5f6789","timestamp":1714557600100,"message":")" +
+      jsonEscaped(kPodCreate) +
+      R"(","ingestionTime":1714557601234,"eventId":"38195162490118390683476892160813742268002180493845135360"}],"searchedLogStreams":[]})";
+  Collected fromFilter;
+  s = collect(p, filtered, fromFilter);
+  CHECK(s.events == 1);
+  CHECK(fromFilter.users == std::vector<std::string>{"alice@example.com"});
+
+  // CloudWatch checking the destination.
+  const std::string control =
+      R"({"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1714557600000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]})";
+  Collected none;
+  s = collect(p, control, none);
+  CHECK(s.events == 0);
+  CHECK(s.rejectedTotal() == 0);
+  s = collect(p, R"({"awslogs":{"data":")" + base64(gzipped(control)) + R"("}})", none);
+  CHECK(s.events == 0);
+  CHECK(s.rejectedTotal() == 0);
+
+  // A message that is not an event, and one that is not a string: counted; the rest go on.
+  std::string mixed = cloudWatchPayload({"not json", kPodGet});
+  mixed.replace(mixed.rfind("]}"), 2, R"(,{"id":"9","timestamp":1,"message":7}]})");
+  Collected some;
+  s = collect(p, mixed, some);
+  CHECK(s.events == 1);
+  CHECK(s.rejectedFor(RejectReason::kInvalidJson) == 1);
+  CHECK(s.rejectedFor(RejectReason::kWrongType) == 1);
+}
+
+// awslogs.data that is not base64, not gzip, cut short, or that inflates past the document cap
+// is counted by reason; nothing is read from it.
+TEST_CASE("RejectsCloudWatchDataThatIsNotBase64OfGzipOrInflatesPastTheCap") {
+  ParserLimits limits;
+  limits.maxDocumentBytes = 1 << 20;
+  EventParser p(limits);
+  Collected c;
+  auto wrap = [](const std::string& data) { return R"({"awslogs":{"data":")" + data + R"("}})"; };
+  CHECK(collect(p, wrap("not base64!"), c).rejectedFor(RejectReason::kBadEncoding) == 1);
+  CHECK(
+      collect(p, wrap(base64("plain text, not gzip")), c).rejectedFor(RejectReason::kBadEncoding) ==
+      1);
+  const std::string whole = gzipped(cloudWatchPayload({kPodGet}));
+  CHECK(collect(p, wrap(base64(whole.substr(0, whole.size() / 2))), c)
+            .rejectedFor(RejectReason::kBadEncoding) == 1);
+  // 8 MiB of spaces inside a valid payload: a few KiB compressed, over the 1 MiB cap inflated.
+  std::string bomb = cloudWatchPayload({kPodGet});
+  bomb.insert(1, std::string(8 << 20, ' '));
+  const std::string small = gzipped(bomb);
+  REQUIRE(small.size() < 64 * 1024);
+  CHECK(collect(p, wrap(base64(small)), c).rejectedFor(RejectReason::kTooLarge) == 1);
+  CHECK(collect(p, R"({"awslogs":{"data":7}})", c).rejectedFor(RejectReason::kNotAnEvent) == 1);
+  CHECK(c.ids.empty());
+  // The parser goes on.
+  CHECK(collect(p, wrap(base64(whole)), c).events == 1);
+}
+
+// GKE's authorizationInfo: a check not granted ("granted": false, or left out as protobuf JSON
+// leaves out false) makes the request denied (403, decision forbid) whatever its status says;
+// all granted leaves it as it is.
+TEST_CASE("GkeEntriesWithAnAuthorizationCheckNotGrantedAreDenied") {
+  const std::string allowed =
+      R"({"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","authenticationInfo":{"principalEmail":"mallory@example.com"},"authorizationInfo":[{"granted":true,"permission":"io.k8s.core.v1.pods.create","resource":"core/v1/namespaces/kube-system/pods/x"}],"methodName":"io.k8s.core.v1.pods.create","requestMetadata":{"callerIp":"203.0.113.5","callerSuppliedUserAgent":"kubectl/v1.29.0"},"resourceName":"core/v1/namespaces/kube-system/pods/x","serviceName":"k8s.io","status":{}},"insertId":"ins-2","timestamp":"2024-05-01T10:00:03.5Z","labels":{"authorization.k8s.io/decision":"allow"},"operation":{"id":"op-78","producer":"k8s.io","first":true,"last":true}})";
+  struct Seen {
+    int code = 0;
+    std::string decision;
+  };
+  auto seen = [](const std::string& doc) {
+    EventParser p;
+    Seen out;
+    int n = 0;
+    REQUIRE(p.parse(doc, [&](const Event& e) {
+               ++n;
+               out.code = e.responseCode;
+               out.decision = std::string(e.authorizationDecision);
+             }).rejectedTotal() == 0);
+    REQUIRE(n == 1);
+    return out;
+  };
+  CHECK(seen(allowed).code == 200);
+  CHECK(seen(allowed).decision == "allow");
+  std::string deniedFalse = allowed;
+  deniedFalse.replace(deniedFalse.find(R"("granted":true)"), 14, R"("granted":false)");
+  std::string deniedOmitted = allowed;
+  deniedOmitted.replace(deniedOmitted.find(R"("granted":true,)"), 15, "");
+  std::string oneOfTwo = allowed;
+  oneOfTwo.replace(oneOfTwo.find(R"([{"granted":true)"), 1,
+                   R"([{"permission":"io.k8s.authentication.users.impersonate"},)");
+  for (const std::string& doc : {deniedFalse, deniedOmitted, oneOfTwo}) {
+    INFO(doc);
+    CHECK(seen(doc).code == 403);
+    CHECK(seen(doc).decision == "forbid");
+  }
+  // A status already an error keeps its code.
+  std::string notFound = deniedFalse;
+  notFound.replace(notFound.find(R"("status":{})"), 11, R"("status":{"code":5})");
+  CHECK(seen(notFound).code == 404);
 }
 
 TEST_CASE("MapsGkeProtoPayloadEntries") {
@@ -624,6 +809,7 @@ TEST_CASE("RejectReasonNamesAreStable") {
   CHECK(rejectReasonName(RejectReason::kTooLarge) == "too_large");
   CHECK(rejectReasonName(RejectReason::kInvalidUtf8) == "invalid_utf8");
   CHECK(rejectReasonName(RejectReason::kNotAnEvent) == "not_an_event");
+  CHECK(rejectReasonName(RejectReason::kBadEncoding) == "bad_encoding");
 }
 
 TEST_CASE("RandomlyCorruptedEventsNeverCrashAndAreAllAccountedFor") {

@@ -2,18 +2,58 @@
 // learned baseline (controller/baseline.h) saw for their kind in their namespace. Within one
 // ownership chain (Deployment -> ReplicaSet -> Pod) a novelty is reported once: the unit keeps,
 // bounded, the novelties reported for each chain's root.
+// unexpected-namespace-creator: a Namespace created by an identity the baseline never saw
+// creating one (learned under namespace "", kind "Namespace"; the creator alone), read from the
+// request line and the identity, so a creation logged without its body counts too.
 #include <algorithm>
 
+#include "common/utf8.h"
 #include "controller/detect/rules/units.h"
 #include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {
 
+// The metadata of the object an event carries (judgedObject); a JSON null when none.
+element judgedObjectMeta(const Event& e) {
+  element md;
+  const element obj = judgedObject(e);
+  if (!obj.is_object() || obj["metadata"].get(md) != simdjson::SUCCESS)
+    return policy::nullElement();
+  return md;
+}
+
 class BaselineRules final : public RuleUnit {
  public:
   explicit BaselineRules(const RuleContext& ctx)
       : ctx_(ctx), chains_(std::max<size_t>(ctx.options().maxTrackedObjects / 8, 1024)) {}
+
+  void onEvent(EventClass c, const Event& e, Findings& out) override {
+    Baseline* baseline = ctx_.options().baseline;
+    if (c != EventClass::kNamespaceCreate || !baseline) return;
+    CreationObservation o;
+    o.kind = "Namespace";
+    o.creator = std::string(e.user.username);
+    o.timeMicros = e.timeMicros;
+    o.creatorOnly = true;
+    for (const Novelty& n : baseline->observe(o)) {
+      constexpr std::string_view kRule = "unexpected-namespace-creator";
+      if (ctx_.trusted(kRule, o.creator)) continue;
+      Finding f = ctx_.finding(e, kRule);
+      f.severity = Severity::kMedium;
+      f.kind = "Namespace";
+      f.namespace_.clear();
+      if (f.name.empty()) f.name = std::string(utf8::prefix(str(judgedObjectMeta(e), "name"), 253));
+      f.details["dimension"] = std::string(dimensionName(n.dimension));
+      f.details["value"] = n.value;
+      if (n.newKey) f.details["newKey"] = "true";
+      f.summary = o.creator + " created Namespace " +
+                  (f.name.empty() ? "(name not logged)" : f.name) +
+                  (n.newKey ? ": the first namespace created since learning ended"
+                            : ": never seen creating a namespace");
+      out.push_back(std::move(f));
+    }
+  }
 
   void onPod(PodWrite& w, Findings& out) override {
     Baseline* baseline = ctx_.options().baseline;

@@ -157,7 +157,7 @@ class Rbac final : public RuleUnit {
       defaults = str(labels, "kubernetes.io/bootstrapping") == "rbac-defaults";
     if (!startsWith(name, "system:") && !defaults) return;
     const std::string_view user = e.user.username;
-    if (isSystemIdentity(user) || ctx_.trusted(kSystemRule, user)) return;
+    if (ctx_.systemIdentity(user) || ctx_.trusted(kSystemRule, user)) return;
     Finding f = ctx_.finding(e, kSystemRule);
     f.kind = std::string(kind);
     const bool create = e.verb == "create";

@@ -20,7 +20,7 @@ class ServiceAccounts final : public RuleUnit {
     const std::string_view ns = e.objectRef.namespace_;
     if (e.objectRef.subresource == "token") return tokenRequested(e, out);
     // A ServiceAccount created.
-    if (!isSystemNamespace(ns) || isSystemIdentity(user) || ctx_.trusted(kCreatedRule, user))
+    if (!ctx_.systemNamespace(ns) || ctx_.systemIdentity(user) || ctx_.trusted(kCreatedRule, user))
       return;
     Finding f = ctx_.finding(e, kCreatedRule);
     f.kind = "ServiceAccount";
@@ -35,7 +35,7 @@ class ServiceAccounts final : public RuleUnit {
     const std::string_view user = e.user.username;
     // Kubelets request their pods' tokens (projected volumes) all the time.
     if (startsWith(user, "system:node:") || ctx_.trusted(kTokenRule, user)) return;
-    const bool system = isSystemNamespace(e.objectRef.namespace_);
+    const bool system = ctx_.systemNamespace(e.objectRef.namespace_);
     Finding f = ctx_.finding(e, kTokenRule);
     f.kind = "ServiceAccount";
     f.severity = system ? Severity::kHigh : Severity::kMedium;

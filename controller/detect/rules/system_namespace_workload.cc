@@ -11,7 +11,7 @@ class SystemNamespaceWorkload final : public RuleUnit {
   explicit SystemNamespaceWorkload(const RuleContext& ctx) : ctx_(ctx) {}
 
   void onPod(PodWrite& w, Findings& out) override {
-    if (w.ephemeralSub || !isSystemNamespace(w.ns) || isSystemIdentity(w.actor)) return;
+    if (w.ephemeralSub || !ctx_.systemNamespace(w.ns) || ctx_.systemIdentity(w.actor)) return;
     w.emit(
         "system-namespace-workload",
         {{"system-namespace-workload/" + w.actor, "", "", Severity::kHigh}},
@@ -25,7 +25,7 @@ class SystemNamespaceWorkload final : public RuleUnit {
   // Created, the body not logged: the requester is the one responsible (no owner to follow).
   void onEvent(EventClass, const Event& e, Findings& out) override {
     const std::string_view user = e.user.username;
-    if (!isSystemNamespace(e.objectRef.namespace_) || isSystemIdentity(user) ||
+    if (!ctx_.systemNamespace(e.objectRef.namespace_) || ctx_.systemIdentity(user) ||
         ctx_.trusted("system-namespace-workload", user))
       return;
     Finding f = ctx_.finding(e, "system-namespace-workload");

@@ -27,6 +27,7 @@ std::unique_ptr<RuleUnit> makePrivilegedImpersonation(const RuleContext&);
 std::unique_ptr<RuleUnit> makeWorkloadCreated(const RuleContext&);
 std::unique_ptr<RuleUnit> makeRbac(const RuleContext&);
 std::unique_ptr<RuleUnit> makeServiceAccounts(const RuleContext&);
+std::unique_ptr<RuleUnit> makeServiceAccountTokenStolen(const RuleContext&);
 std::unique_ptr<RuleUnit> makeCertificates(const RuleContext&);
 std::unique_ptr<RuleUnit> makeWorkloadImageChanged(const RuleContext&);
 std::unique_ptr<RuleUnit> makeBaselineRules(const RuleContext&);

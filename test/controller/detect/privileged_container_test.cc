@@ -23,6 +23,7 @@ TEST_CASE("PrivilegedInitContainerIsJudgedInEveryPodCarryingKind", "[detections]
                                      "dangerous-capability"};
     if (k.kind == "DaemonSet") want.push_back("daemonset-created");
     if (k.kind == "CronJob") want.push_back("cronjob-created");
+    if (k.kind == "Job") want.push_back("job-created");
     CHECK(rules(fs) == want);
     for (const auto& f : fs) {
       INFO(f.rule);

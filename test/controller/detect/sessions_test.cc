@@ -116,6 +116,44 @@ TEST_CASE("ExecCommandsAreScoredInTheFinding", "[detections]") {
   CHECK(fs[0].details.at("interactive") == "true");
 }
 
+// An exec whose requestURI does not carry the command (a client sending the options in the
+// body, logged at Request level as PodExecOptions) is scored from the body; the URI's own
+// parameters win when it has them.
+TEST_CASE("ExecCommandReadFromTheBodyWhenTheUriLacksIt", "[detections]") {
+  Detector d(DetectorOptions{});
+  const json options = {
+      {"kind", "PodExecOptions"},
+      {"apiVersion", "v1"},
+      {"stdin", true},
+      {"stdout", true},
+      {"tty", true},
+      {"container", "app"},
+      {"command", {"cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"}}};
+  int n = 0;
+  for (const std::string query : {"", "stdout=true"}) {
+    INFO(query);
+    Ev e = execSession("body-" + std::to_string(++n), "mallory@example.com", query);
+    if (query.empty()) e.uri.pop_back();  // no '?' at all
+    e.level = "Request";
+    e.requestObject = options;
+    const auto fs = feed(d, e.str());
+    REQUIRE(rules(fs) == std::vector<std::string>{"pod-exec"});
+    CHECK(fs[0].severity == Severity::kHigh);
+    CHECK(fs[0].command == "cat /var/run/secrets/kubernetes.io/serviceaccount/token");
+    CHECK(fs[0].containers == std::vector<std::string>{"app"});
+    CHECK(fs[0].details.at("interactive") == "true");
+    REQUIRE_FALSE(fs[0].indicators.empty());
+    CHECK(fs[0].indicators[0].rfind("sa_token_read (", 0) == 0);
+  }
+  // The URI's command wins over the body's.
+  Ev both = execSession("body-3", "mallory@example.com", "command=ls&container=app");
+  both.requestObject = options;
+  const auto fs = feed(d, both.str());
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].command == "ls");
+  CHECK(fs[0].severity == Severity::kLow);
+}
+
 // pod-exec, pod-attach and pod-portforward at their documented severities; the look-alikes
 // that are not sessions (`kubectl logs`, a denied exec, a get of the pod) are not reported; each
 // rule's trusted identities silence that rule only.

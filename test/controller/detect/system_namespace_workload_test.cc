@@ -94,5 +94,53 @@ TEST_CASE("SystemNamespaceCreationsLoggedWithoutBodiesAreReported", "[detections
             .empty());
 }
 
+// The system scope: built in, a "system:" username the control plane does not use (a client
+// certificate anyone may have had signed as system:admin, GKE's addon manager on a cluster
+// without the preset) is not a system identity; a managed cluster's preset adds its namespaces
+// and identities; the settings add more namespaces and identities (their service accounts are
+// system identities too).
+TEST_CASE("SystemScopeFromTheBuiltInListsPresetsAndSettings", "[detections]") {
+  auto created = [](const DetectorOptions& o, const std::string& user, const std::string& ns) {
+    Detector d(o);
+    return rules(writeWithoutBody(d, "p-1", "create", user, "apps", "daemonsets", ns, "agent"));
+  };
+  const std::vector<std::string> reported = {"system-namespace-workload", "daemonset-created"};
+  const std::vector<std::string> quiet = {"daemonset-created"};
+  DetectorOptions builtIn;
+  CHECK(created(builtIn, "system:admin", "kube-system") == reported);
+  CHECK(created(builtIn, "system:addon-manager", "kube-system") == reported);
+  CHECK(created(builtIn, "system:kube-controller-manager", "kube-system") == quiet);
+  CHECK(created(builtIn, "mallory@example.com", "gke-managed-cim") == quiet);
+
+  DetectorOptions gke;
+  gke.system = policy::SystemScope::with({"gke"}, {}, {});
+  CHECK(created(gke, "system:addon-manager", "kube-system") == quiet);
+  CHECK(created(gke, "service-123456789012@container-engine-robot.iam.gserviceaccount.com",
+                "kube-system") == quiet);
+  CHECK(created(gke, "mallory@example.com", "gke-managed-cim") == reported);
+  CHECK(created(gke, "system:serviceaccount:gke-managed-system:dashboard", "kube-system") == quiet);
+  CHECK(created(gke, "system:admin", "kube-system") == reported);
+  CHECK(created(gke, "eks:addon-manager", "kube-system") == reported);
+
+  DetectorOptions eks;
+  eks.system = policy::SystemScope::with({"eks"}, {}, {});
+  CHECK(created(eks, "eks:addon-manager", "kube-system") == quiet);
+  CHECK(created(eks, "system:serviceaccount:kube-system:aws-node", "kube-system") == quiet);
+  DetectorOptions aks;
+  aks.system = policy::SystemScope::with({"aks"}, {}, {});
+  CHECK(created(aks, "aksService", "kube-system") == quiet);
+  CHECK(created(aks, "mallory@example.com", "gatekeeper-system") == reported);
+
+  DetectorOptions settings;
+  settings.system =
+      policy::SystemScope::with({"none"}, {"platform-*"}, {"system:serviceaccount:argocd:*"});
+  CHECK(created(settings, "mallory@example.com", "platform-agents") == reported);
+  CHECK(created(settings, "system:serviceaccount:argocd:argocd-application-controller",
+                "kube-system") == quiet);
+  CHECK(created(settings, "system:serviceaccount:platform-agents:installer", "kube-system") ==
+        quiet);
+  CHECK(created(settings, "system:serviceaccount:shop:ci", "kube-system") == reported);
+}
+
 }  // namespace
 }  // namespace kc::audit

@@ -1,4 +1,4 @@
-// Tests of the workload creation rules: daemonset-created and cronjob-created.
+// Tests of the workload creation rules: daemonset-created, cronjob-created and job-created.
 #include <catch2/catch.hpp>
 
 #include "controller/detections.h"
@@ -31,9 +31,9 @@ TEST_CASE("NewCronJob", "[detections]") {
         std::vector<std::string>{"docker.io/xmrig/xmrig:6.21"});
 }
 
-// A new DaemonSet and a new CronJob are medium, with their images; the look-alikes (a DaemonSet
-// updated, a Job that is not a CronJob) are not reported; each rule's trusted identities
-// silence it.
+// A new DaemonSet and a new CronJob are medium, with their images; the look-alike (a DaemonSet
+// updated) is not reported; a Job made by a person is job-created, not cronjob-created; each
+// rule's trusted identities silence it.
 TEST_CASE("WorkloadCreationsLookAlikesAndTrustedIdentities", "[detections]") {
   const PodCarryingKind& ds = kPodCarryingKinds[4];
   const PodCarryingKind& job = kPodCarryingKinds[5];
@@ -69,9 +69,11 @@ TEST_CASE("WorkloadCreationsLookAlikesAndTrustedIdentities", "[detections]") {
   CHECK(fs[0].severity == Severity::kMedium);
   CHECK(fs[0].technique == "T1053.007");
   CHECK(fs[0].images == std::vector<std::string>{"docker.io/bitnami/postgresql:16.3.0"});
-  CHECK(feed(d, createEvent(job, "shop", "pg-backup-once", "uid-once", backup, "alice@example.com")
-                    .str())
-            .empty());
+  // A Job made by hand is its own rule (it used to go unreported).
+  fs = feed(
+      d, createEvent(job, "shop", "pg-backup-once", "uid-once", backup, "alice@example.com").str());
+  REQUIRE(rules(fs) == std::vector<std::string>{"job-created"});
+  CHECK(fs[0].severity == Severity::kMedium);
 
   DetectorOptions o;
   o.trustedIdentities["daemonset-created"] = {"system:serviceaccount:argocd:*"};
@@ -119,6 +121,85 @@ TEST_CASE("WorkloadCreationsLoggedWithoutBodiesAreReported", "[detections]") {
                          "system:serviceaccount:flux-system:kustomize-controller", "apps",
                          "daemonsets", "monitoring", "node-agent")
             .empty());
+}
+
+// job-created: a Job created by a person is medium, by a service account low; the Jobs a CronJob
+// makes (created by the cronjob controller, owned by the CronJob) are not reported, whoever
+// created the CronJob; logged without its body, still reported unless the cronjob controller
+// made it; trusted identities silence it.
+TEST_CASE("JobCreatedByPeopleAndServiceAccountsNotByTheCronJobController", "[detections]") {
+  const PodCarryingKind& job = kPodCarryingKinds[5];
+  const PodCarryingKind& cron = kPodCarryingKinds[6];
+  REQUIRE(job.kind == "Job");
+  const json kit = podTemplateSpec("ghcr.io/attacker/kit:1", {{"restartPolicy", "Never"}});
+
+  Detector d(DetectorOptions{});
+  auto fs =
+      feed(d, createEvent(job, "shop", "debug", "uid-debug", kit, "mallory@example.com").str());
+  REQUIRE(rules(fs) == std::vector<std::string>{"job-created"});
+  CHECK(fs[0].severity == Severity::kMedium);
+  CHECK(fs[0].technique == "T1610");
+  CHECK(fs[0].kind == "Job");
+  CHECK(fs[0].images == std::vector<std::string>{"ghcr.io/attacker/kit:1"});
+  CHECK(fs[0].summary ==
+        "mallory@example.com created Job shop/debug (runs once) with image(s) "
+        "ghcr.io/attacker/kit:1");
+
+  const std::string argo = "system:serviceaccount:argo:argo-workflows-controller";
+  fs = feed(d, createEvent(job, "ci", "build-42", "uid-build-42", kit, argo).str());
+  REQUIRE(rules(fs) == std::vector<std::string>{"job-created"});
+  CHECK(fs[0].severity == Severity::kLow);
+
+  // A CronJob by alice, then its Job as the cronjob controller creates it: the CronJob is
+  // reported, its Job is not.
+  const json backup =
+      podTemplateSpec("docker.io/bitnami/postgresql:16.3.0", {{"restartPolicy", "OnFailure"}});
+  REQUIRE(
+      rules(feed(d, createEvent(cron, "shop", "pg-backup", "uid-cron", backup, "alice@example.com")
+                        .str())) == std::vector<std::string>{"cronjob-created"});
+  for (const std::string controller :
+       {"system:serviceaccount:kube-system:cronjob-controller", "system:kube-controller-manager"}) {
+    INFO(controller);
+    Ev made =
+        createEvent(job, "shop", "pg-backup-29470560", "uid-job-" + controller, backup, controller);
+    made.auditID = "a-job-" + controller;
+    made.userAgent = kKcmPrefix + "cronjob-controller";
+    made.requestObject["metadata"]["ownerReferences"] = {
+        ownerRef("CronJob", "pg-backup", "uid-cron")};
+    made.responseObject["metadata"]["ownerReferences"] =
+        made.requestObject["metadata"]["ownerReferences"];
+    CHECK(feed(d, made.str()).empty());
+  }
+
+  // Logged without its body.
+  fs = writeWithoutBody(d, "m-job", "create", "mallory@example.com", "batch", "jobs", "shop",
+                        "debug-2");
+  REQUIRE(rules(fs) == std::vector<std::string>{"job-created"});
+  CHECK(fs[0].severity == Severity::kMedium);
+  CHECK(fs[0].details.at("body") == "not logged");
+  CHECK(fs[0].summary ==
+        "mallory@example.com created Job shop/debug-2 (runs once); the audit policy did not log "
+        "its body, so its images are not known");
+  CHECK(writeWithoutBody(d, "m-job-2", "create",
+                         "system:serviceaccount:kube-system:cronjob-controller", "batch", "jobs",
+                         "shop", "pg-backup-29470561")
+            .empty());
+  CHECK(writeWithoutBody(d, "m-job-3", "update", "mallory@example.com", "batch", "jobs", "shop",
+                         "debug-2")
+            .empty());
+
+  DetectorOptions o;
+  o.trustedIdentities["job-created"] = {"system:serviceaccount:argo:*"};
+  Detector trusting(o);
+  CHECK(
+      feed(trusting, createEvent(job, "ci", "build-43", "uid-build-43", kit, argo).str()).empty());
+  CHECK(writeWithoutBody(trusting, "m-job-4", "create", argo, "batch", "jobs", "ci", "build-44")
+            .empty());
+  CHECK(
+      rules(feed(
+          trusting,
+          createEvent(job, "ci", "build-45", "uid-build-45", kit, "mallory@example.com").str())) ==
+      std::vector<std::string>{"job-created"});
 }
 
 }  // namespace
