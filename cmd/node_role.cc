@@ -7,7 +7,7 @@
 
 #include "cmd/audit_role.h"
 #include "common/log.h"
-#include "policies/loader.h"
+#include "policies/system_scope.h"
 #include "respond/accept.h"
 
 namespace kc::cmd {
@@ -59,7 +59,11 @@ bool respondOptionsFrom(const Config& cfg, respond::RespondOptions& out, std::st
     error = "node.respond.isolate: must be one of off, manual, high, critical";
     return false;
   }
-  out.systemNamespaces = policy::kSystemNamespaces;
+  // The system namespaces of the audit door (with a managed cluster's preset): their pods are
+  // never isolated.
+  out.systemNamespaces = policy::SystemScope::with(cfg.audit.preset, cfg.audit.systemNamespaces,
+                                                   cfg.audit.systemIdentities)
+                             .namespaces;
   return node::OutsideAllowList::parse(cfg.node.allowedOutsideKubernetes, out.allowed, error);
 }
 

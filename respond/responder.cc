@@ -17,6 +17,7 @@
 
 #include "common/files.h"
 #include "common/utf8.h"
+#include "policies/rules.h"
 #include "respond/proc_net.h"
 
 namespace kc::respond {

@@ -57,7 +57,7 @@ struct RespondOptions {
   std::uint64_t maxEvidenceBytes = 512ull << 20;  // all bundles together
   IsolateMode isolate = IsolateMode::kOff;
   node::OutsideAllowList allowed;             // never isolated
-  std::vector<std::string> systemNamespaces;  // their pods are never isolated
+  std::vector<std::string> systemNamespaces;  // globs; their pods are never isolated
 };
 
 // One container on this node.
