@@ -176,8 +176,21 @@ void AutoResponder::run() {
         queue_.clear();
         return;
       }
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      // Isolations first, in the order they came: each takes tens of milliseconds, a bundle
+      // ten times that, and a burst of findings must not keep a container running while the
+      // bundles of the others are written. The evidence of an isolated container stays queued.
+      auto isolating =
+          std::find_if(queue_.begin(), queue_.end(), [](const Job& j) { return j.isolate; });
+      if (isolating != queue_.end()) {
+        job.container = isolating->container;
+        job.reason = isolating->reason;
+        job.isolate = true;
+        isolating->isolate = false;
+        if (isolating->bundle.empty()) queue_.erase(isolating);
+      } else {
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
     }
     internal::guarded(internal::Component::kResponder, job.container.id, [&] { handle(job); });
     std::lock_guard lock(mu_);

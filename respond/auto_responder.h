@@ -4,7 +4,8 @@
 // container in ten minutes), and isolation for findings at or above node.respond.isolate (high
 // or critical). The watcher threads only decide and queue (onFinding marks the finding with the
 // bundle it will get, so that its log line and alert point to it); one responder thread does
-// the work, isolation first (the container stops), then the evidence. Each response is one log
+// the work: isolations first (every pending one before any bundle, so a burst of findings does
+// not keep a container running), then the evidence. Each response is one log
 // line (`node_response`) and a count in kube_customs_node_responses_total{action,outcome}.
 // Thread-safety: onFinding from any thread; start and stop from the owner's.
 
@@ -35,8 +36,8 @@ struct AutoResponderOptions {
   std::optional<audit::Severity> evidenceMin;  // nullopt: no automatic evidence
   double evidencePerMinute = 6;
   bool includeEnv = false;
-  std::size_t queueMax = 64;                              // jobs waiting; more are dropped, counted
-  std::chrono::seconds samePerContainer{600};             // one bundle per container in this long
+  std::size_t queueMax = 1024;                 // containers waiting; more are dropped, counted
+  std::chrono::seconds samePerContainer{600};  // one bundle per container in this long
   std::function<void(const nlohmann::json&)> onResponse;  // each response's log line
 };
 
@@ -62,7 +63,8 @@ class AutoResponder {
   // ones about the same container share one job and one bundle.
   void onFindings(std::vector<audit::Finding>& findings);
 
-  // Responses finished (any outcome), for tests and benchmarks.
+  // Responses finished (any outcome; an isolation and a bundle are one each), for tests and
+  // benchmarks.
   std::uint64_t finished() const;
 
  private:

@@ -268,7 +268,7 @@ TEST_CASE("respond: the automatic responder asks for what the severity says, rat
   r.onFinding(third);
   CHECK(third.details.count("evidence") == 0);
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (r.finished() < 2 && std::chrono::steady_clock::now() < until)
+  while (r.finished() < 3 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   r.stop(std::chrono::seconds(1));
   // No daemon there: each response failed, clearly, and nothing was left in the state dir.
