@@ -785,136 +785,117 @@ std::string_view taskStatusName(int status) {
   }
 }
 
-}  // namespace
-
-ContainerdResult<std::string> ContainerdClient::taskStatus(std::string_view ns,
-                                                           std::string_view id) {
-  if (!validIdentifier(ns) || !validIdentifier(id))
-    return failure<std::string>(stats_, ContainerdError::kInvalidArgument,
-                                "not a containerd namespace or container id");
-  try {
-    ++stats_.calls;
-    grpc::ClientContext ctx;
-    prepare(ctx, limits_, ns);
-    ctasks::GetRequest req;
-    req.set_container_id(std::string(id));
-    ctasks::GetResponse resp;
-    const grpc::Status status = impl_->tasks->Get(&ctx, req, &resp);
-    if (!status.ok()) return statusFailure<std::string>(stats_, "Tasks/Get", status);
-    ContainerdResult<std::string> out;
-    out.value = std::string(taskStatusName(resp.process().status()));
-    return out;
-  } catch (const std::exception& e) {
-    return failure<std::string>(stats_, ContainerdError::kMalformed,
-                                std::string("Tasks/Get: ") + e.what());
-  }
-}
-
-template <class Request, class Call>
-ContainerdResult<bool> taskCall(ContainerdStats& stats, const ContainerdLimits& limits,
+// One unary call about container `id` in namespace `ns`: the identifiers checked, the deadline
+// and namespace set, the gRPC status mapped and counted, an exception turned into an error.
+// `call(ctx)` makes the call and returns its status; `read(out)` fills the result from the
+// answer (and may fail it).
+template <class Out, class Call, class Read>
+ContainerdResult<Out> unaryCall(ContainerdStats& stats, const ContainerdLimits& limits,
                                 std::string_view ns, std::string_view id, std::string_view name,
-                                Call call) {
+                                Call call, Read read) {
   if (!validIdentifier(ns) || !validIdentifier(id))
-    return failure<bool>(stats, ContainerdError::kInvalidArgument,
-                         "not a containerd namespace or container id");
+    return failure<Out>(stats, ContainerdError::kInvalidArgument,
+                        "not a containerd namespace or container id");
   try {
     ++stats.calls;
     grpc::ClientContext ctx;
     prepare(ctx, limits, ns);
-    Request req;
-    req.set_container_id(std::string(id));
-    google::protobuf::Empty resp;
-    const grpc::Status status = call(&ctx, req, &resp);
-    if (!status.ok()) return statusFailure<bool>(stats, name, status);
-    ContainerdResult<bool> out;
-    out.value = true;
+    const grpc::Status status = call(ctx);
+    if (!status.ok()) return statusFailure<Out>(stats, name, status);
+    ContainerdResult<Out> out;
+    read(out);
+    if (!out.ok()) count(stats, out.error);
     return out;
   } catch (const std::exception& e) {
-    return failure<bool>(stats, ContainerdError::kMalformed, std::string(name) + ": " + e.what());
+    return failure<Out>(stats, ContainerdError::kMalformed, std::string(name) + ": " + e.what());
   }
 }
 
+}  // namespace
+
+ContainerdResult<std::string> ContainerdClient::taskStatus(std::string_view ns,
+                                                           std::string_view id) {
+  ctasks::GetRequest req;
+  req.set_container_id(std::string(id));
+  ctasks::GetResponse resp;
+  return unaryCall<std::string>(
+      stats_, limits_, ns, id, "Tasks/Get",
+      [&](grpc::ClientContext& ctx) { return impl_->tasks->Get(&ctx, req, &resp); },
+      [&](ContainerdResult<std::string>& out) {
+        out.value = std::string(taskStatusName(resp.process().status()));
+      });
+}
+
 ContainerdResult<bool> ContainerdClient::pauseTask(std::string_view ns, std::string_view id) {
-  return taskCall<ctasks::PauseTaskRequest>(
+  ctasks::PauseTaskRequest req;
+  req.set_container_id(std::string(id));
+  google::protobuf::Empty resp;
+  return unaryCall<bool>(
       stats_, limits_, ns, id, "Tasks/Pause",
-      [&](auto* ctx, const auto& req, auto* resp) { return impl_->tasks->Pause(ctx, req, resp); });
+      [&](grpc::ClientContext& ctx) { return impl_->tasks->Pause(&ctx, req, &resp); },
+      [](ContainerdResult<bool>& out) { out.value = true; });
 }
 
 ContainerdResult<bool> ContainerdClient::resumeTask(std::string_view ns, std::string_view id) {
-  return taskCall<ctasks::ResumeTaskRequest>(
+  ctasks::ResumeTaskRequest req;
+  req.set_container_id(std::string(id));
+  google::protobuf::Empty resp;
+  return unaryCall<bool>(
       stats_, limits_, ns, id, "Tasks/Resume",
-      [&](auto* ctx, const auto& req, auto* resp) { return impl_->tasks->Resume(ctx, req, resp); });
+      [&](grpc::ClientContext& ctx) { return impl_->tasks->Resume(&ctx, req, &resp); },
+      [](ContainerdResult<bool>& out) { out.value = true; });
 }
 
 ContainerdResult<std::vector<std::int64_t>> ContainerdClient::listPids(std::string_view ns,
                                                                        std::string_view id) {
-  using Out = std::vector<std::int64_t>;
-  if (!validIdentifier(ns) || !validIdentifier(id))
-    return failure<Out>(stats_, ContainerdError::kInvalidArgument,
-                        "not a containerd namespace or container id");
-  try {
-    ++stats_.calls;
-    grpc::ClientContext ctx;
-    prepare(ctx, limits_, ns);
-    ctasks::ListPidsRequest req;
-    req.set_container_id(std::string(id));
-    ctasks::ListPidsResponse resp;
-    const grpc::Status status = impl_->tasks->ListPids(&ctx, req, &resp);
-    if (!status.ok()) return statusFailure<Out>(stats_, "Tasks/ListPids", status);
-    ContainerdResult<Out> out;
-    const std::size_t cap = limits_.maxListItems * 16;
-    for (const auto& p : resp.processes()) {
-      if (out.value.size() >= cap) {
-        ++stats_.clamped;
-        break;
-      }
-      out.value.push_back(p.pid());
-    }
-    return out;
-  } catch (const std::exception& e) {
-    return failure<Out>(stats_, ContainerdError::kMalformed,
-                        std::string("Tasks/ListPids: ") + e.what());
-  }
+  ctasks::ListPidsRequest req;
+  req.set_container_id(std::string(id));
+  ctasks::ListPidsResponse resp;
+  return unaryCall<std::vector<std::int64_t>>(
+      stats_, limits_, ns, id, "Tasks/ListPids",
+      [&](grpc::ClientContext& ctx) { return impl_->tasks->ListPids(&ctx, req, &resp); },
+      [&](ContainerdResult<std::vector<std::int64_t>>& out) {
+        const std::size_t cap = limits_.maxListItems * 16;
+        for (const auto& p : resp.processes()) {
+          if (out.value.size() >= cap) {
+            ++stats_.clamped;
+            break;
+          }
+          out.value.push_back(p.pid());
+        }
+      });
 }
 
 ContainerdResult<ContainerdClient::RawContainer> ContainerdClient::getContainerRaw(
     std::string_view ns, std::string_view id) {
-  if (!validIdentifier(ns) || !validIdentifier(id))
-    return failure<RawContainer>(stats_, ContainerdError::kInvalidArgument,
-                                 "not a containerd namespace or container id");
-  try {
-    ++stats_.calls;
-    grpc::ClientContext ctx;
-    prepare(ctx, limits_, ns);
-    ccontainers::GetContainerRequest req;
-    req.set_id(std::string(id));
-    ccontainers::GetContainerResponse resp;
-    const grpc::Status status = impl_->containers->Get(&ctx, req, &resp);
-    if (!status.ok()) return statusFailure<RawContainer>(stats_, "Containers/Get", status);
-    const auto& pc = resp.container();
-    ContainerdResult<RawContainer> out;
-    auto clamp = [&](const std::string& s) {
-      return std::string(utf8::prefix(s, limits_.maxStringBytes));
-    };
-    out.value.id = clamp(pc.id());
-    out.value.image = clamp(pc.image());
-    out.value.runtime = clamp(pc.runtime().name());
-    out.value.snapshotter = clamp(pc.snapshotter());
-    for (const auto& [k, v] : pc.labels()) {
-      if (out.value.labels.size() >= limits_.maxLabels) break;
-      out.value.labels.emplace_back(clamp(k), clamp(v));
-    }
-    std::sort(out.value.labels.begin(), out.value.labels.end());
-    if (pc.spec().value().size() > limits_.maxSpecBytes)
-      return failure<RawContainer>(
-          stats_, ContainerdError::kTooLarge,
-          "Containers/Get: the spec is over " + std::to_string(limits_.maxSpecBytes) + " bytes");
-    out.value.spec = pc.spec().value();
-    return out;
-  } catch (const std::exception& e) {
-    return failure<RawContainer>(stats_, ContainerdError::kMalformed,
-                                 std::string("Containers/Get: ") + e.what());
-  }
+  ccontainers::GetContainerRequest req;
+  req.set_id(std::string(id));
+  ccontainers::GetContainerResponse resp;
+  return unaryCall<RawContainer>(
+      stats_, limits_, ns, id, "Containers/Get",
+      [&](grpc::ClientContext& ctx) { return impl_->containers->Get(&ctx, req, &resp); },
+      [&](ContainerdResult<RawContainer>& out) {
+        const auto& pc = resp.container();
+        auto clamp = [&](const std::string& s) {
+          return std::string(utf8::prefix(s, limits_.maxStringBytes));
+        };
+        if (pc.spec().value().size() > limits_.maxSpecBytes) {
+          out.error = ContainerdError::kTooLarge;
+          out.message =
+              "Containers/Get: the spec is over " + std::to_string(limits_.maxSpecBytes) + " bytes";
+          return;
+        }
+        out.value.id = clamp(pc.id());
+        out.value.image = clamp(pc.image());
+        out.value.runtime = clamp(pc.runtime().name());
+        out.value.snapshotter = clamp(pc.snapshotter());
+        for (const auto& [k, v] : pc.labels()) {
+          if (out.value.labels.size() >= limits_.maxLabels) break;
+          out.value.labels.emplace_back(clamp(k), clamp(v));
+        }
+        std::sort(out.value.labels.begin(), out.value.labels.end());
+        out.value.spec = pc.spec().value();
+      });
 }
 
 ContainerdResult<std::vector<std::string>> ContainerdClient::execCommand(

@@ -73,54 +73,6 @@ bool fsyncPath(const std::string& path) {
   return ok;
 }
 
-// The files of one bundle, written into its temporary directory: each fsynced, summed and
-// sized; past the bundle's byte budget a file is left out (and said so).
-struct BundleWriter {
-  std::string dir;
-  std::uint64_t budget = 0;
-  std::uint64_t total = 0;
-  json files = json::array();
-  std::vector<std::string>* notes = nullptr;
-  std::string error;
-
-  bool add(const std::string& name, const std::string& data) {
-    if (total + data.size() > budget) {
-      notes->push_back(name + ": left out: the bundle would be over " + std::to_string(budget) +
-                       " bytes");
-      return true;
-    }
-    const std::string path = dir + "/" + name;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      error = "cannot write " + path + ": " + std::strerror(errno);
-      return false;
-    }
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error = "cannot write " + path + ": " + std::strerror(n < 0 ? errno : ENOSPC);
-        ::close(fd);
-        return false;
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-      error = "cannot write " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    ::close(fd);
-    total += data.size();
-    files.push_back({{"name", name},
-                     {"bytes", data.size()},
-                     {"sha256", sha256Hex(data)},
-                     {"collectedAt", utcNow(false)}});
-    return true;
-  }
-};
-
 // The last `lines` lines of a file, read from its last kMaxKubeletLogBytes bytes.
 bool tailFile(const std::string& path, std::size_t lines, std::string& out, std::string& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -306,6 +258,54 @@ json toJson(const IsolationRecord& r) {
 
 Responder::Responder(RespondOptions options) : options_(std::move(options)) {}
 
+// The files of one bundle, written into its temporary directory: each fsynced, summed and
+// sized; past the bundle's byte budget a file is left out (and said so).
+struct Responder::Bundle {
+  std::string dir;
+  std::uint64_t budget = 0;
+  std::uint64_t total = 0;
+  json files = json::array();
+  std::vector<std::string>* notes = nullptr;
+  std::string error;
+
+  bool add(const std::string& name, const std::string& data) {
+    if (total + data.size() > budget) {
+      notes->push_back(name + ": left out: the bundle would be over " + std::to_string(budget) +
+                       " bytes");
+      return true;
+    }
+    const std::string path = dir + "/" + name;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      error = "cannot write " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error = "cannot write " + path + ": " + std::strerror(n < 0 ? errno : ENOSPC);
+        ::close(fd);
+        return false;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+      error = "cannot write " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    ::close(fd);
+    total += data.size();
+    files.push_back({{"name", name},
+                     {"bytes", data.size()},
+                     {"sha256", sha256Hex(data)},
+                     {"collectedAt", utcNow(false)}});
+    return true;
+  }
+};
+
 std::string Responder::bundleName(const ContainerRef& c) {
   static std::atomic<std::uint64_t> sequence{0};
   std::string id = c.id.substr(0, 12);
@@ -414,22 +414,20 @@ Outcome Responder::evidence(const ContainerRef& c, const std::string& findingJso
     return o;
   };
   const std::string startedAt = utcNow(false);
-  json files;
   Outcome parts;
-  try {
-    parts = c.runtime == node::Runtime::kDocker ? evidenceDocker(c, includeEnv, tmp, files)
-                                                : evidenceContainerd(c, includeEnv, tmp, files);
-  } catch (const std::exception& e) {
-    parts.ok = false;
-    parts.error = std::string("evidence: ") + e.what();
-  }
-  if (!parts.ok) return abandon(parts);
-  BundleWriter w;
+  Bundle w;
   w.dir = tmp;
   w.budget = options_.maxBundleBytes;
   w.notes = &parts.notes;
-  w.files = std::move(files);
-  for (const auto& f : w.files) w.total += f.value("bytes", std::uint64_t{0});
+  try {
+    const bool ok = c.runtime == node::Runtime::kDocker
+                        ? evidenceDocker(c, includeEnv, w, parts)
+                        : evidenceContainerd(c, includeEnv, w, parts);
+    if (!ok && parts.error.empty()) parts.error = w.error;
+  } catch (const std::exception& e) {
+    parts.error = std::string("evidence: ") + e.what();
+  }
+  if (!parts.error.empty()) return abandon(parts);
   if (!findingJson.empty() && !w.add("finding.json", findingJson + "\n")) {
     parts.error = w.error;
     return abandon(parts);
@@ -471,34 +469,24 @@ Outcome Responder::evidence(const ContainerRef& c, const std::string& findingJso
   return out;
 }
 
-Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const std::string& tmp,
-                                  json& files) {
-  Outcome out;
+bool Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, Bundle& w, Outcome& out) {
   node::DockerClient d(options_.dockerSocket, options_.dockerLimits);
   if (auto v = d.negotiate(); !v.ok()) {
     out.error = "docker: " + v.message;
-    return out;
+    return false;
   }
   auto raw = d.inspectContainerRaw(c.id);
   if (!raw.ok()) {
     out.error = raw.error == node::DockerError::kNotFound
                     ? "docker: no container " + c.id + " (gone?)"
                     : "docker: " + raw.message;
-    return out;
+    return false;
   }
   auto st = d.containerState(c.id);
   if (!st.ok()) {
     out.error = "docker: " + st.message;
-    return out;
+    return false;
   }
-  BundleWriter w;
-  w.dir = tmp;
-  w.budget = options_.maxBundleBytes;
-  w.notes = &out.notes;
-  auto fail = [&]() {
-    out.error = w.error;
-    return out;
-  };
   // The configuration, environment values left out unless asked.
   if (jsonDeeperThan(raw.value, kMaxJsonDepth)) {
     out.notes.push_back("container.json: the daemon's answer nests too deep; not kept");
@@ -508,7 +496,7 @@ Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const 
       out.notes.push_back("container.json: the daemon's answer is not JSON; not kept");
     } else {
       if (!includeEnv) redactEnv(j, false);
-      if (!w.add("container.json", dump(j) + "\n")) return fail();
+      if (!w.add("container.json", dump(j) + "\n")) return false;
     }
   }
   // The last log lines; fewer when they are over the answer's cap.
@@ -527,7 +515,7 @@ Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const 
         out.notes.push_back("logs.txt: the last " + std::to_string(tail) + " lines only (the " +
                             std::to_string(options_.logTailLines) + " asked for are over " +
                             std::to_string(options_.dockerLimits.maxBodyBytes) + " bytes)");
-      if (!w.add("logs.txt", logs.value)) return fail();
+      if (!w.add("logs.txt", logs.value)) return false;
     }
     break;
   }
@@ -550,7 +538,7 @@ Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const 
       }
       json j = {{"titles", top.value.titles}, {"processes", top.value.rows}};
       if (top.value.clamped) j["clamped"] = true;
-      if (!w.add("processes.json", dump(j) + "\n")) return fail();
+      if (!w.add("processes.json", dump(j) + "\n")) return false;
     }
   } else {
     out.notes.push_back("processes.json: the container is not running (" + st.value.status + ")");
@@ -565,7 +553,7 @@ Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const 
     for (const auto& f : changes.value)
       j.push_back({{"path", f.path}, {"kind", node::fileChangeKindName(f.kind)}});
     if (capped) out.notes.push_back("changes.json: capped at " + std::to_string(j.size()));
-    if (!w.add("changes.json", dump(j) + "\n")) return fail();
+    if (!w.add("changes.json", dump(j) + "\n")) return false;
   }
   // Its sockets, from its network namespace.
   std::vector<std::string> notes;
@@ -575,16 +563,13 @@ Outcome Responder::evidenceDocker(const ContainerRef& c, bool includeEnv, const 
   if (st.value.running || st.value.paused) {
     json j = json::array();
     for (const auto& s : sockets) j.push_back(toJson(s));
-    if (!w.add("network.json", dump(j) + "\n")) return fail();
+    if (!w.add("network.json", dump(j) + "\n")) return false;
   }
-  files = std::move(w.files);
-  out.ok = true;
-  return out;
+  return true;
 }
 
-Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
-                                      const std::string& tmp, json& files) {
-  Outcome out;
+bool Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv, Bundle& w,
+                                   Outcome& out) {
   node::ContainerdClient cd(options_.containerdSocket, options_.containerdLimits);
   auto raw = cd.getContainerRaw(c.namespace_, c.id);
   if (!raw.ok()) {
@@ -592,16 +577,8 @@ Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
         raw.error == node::ContainerdError::kNotFound
             ? "containerd: no container " + c.id + " in namespace " + c.namespace_ + " (gone?)"
             : "containerd: " + raw.message;
-    return out;
+    return false;
   }
-  BundleWriter w;
-  w.dir = tmp;
-  w.budget = options_.maxBundleBytes;
-  w.notes = &out.notes;
-  auto fail = [&]() {
-    out.error = w.error;
-    return out;
-  };
   json labels = json::object();
   for (const auto& [k, v] : raw.value.labels) labels[k] = v;
   json container = {{"id", raw.value.id},
@@ -618,7 +595,7 @@ Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
     if (!includeEnv) redactEnv(spec, true);
     container["spec"] = std::move(spec);
   }
-  if (!w.add("container.json", dump(container) + "\n")) return fail();
+  if (!w.add("container.json", dump(container) + "\n")) return false;
 
   auto pid = cd.taskPid(c.namespace_, c.id);
   std::vector<std::int64_t> pids;
@@ -631,7 +608,7 @@ Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
     json j = json::array();
     for (std::size_t i = 0; i < pids.size() && i < options_.maxProcesses; ++i)
       j.push_back(toJson(readProcess(options_.procRoot, pids[i])));
-    if (!w.add("processes.json", dump(j) + "\n")) return fail();
+    if (!w.add("processes.json", dump(j) + "\n")) return false;
   } else {
     out.notes.push_back("processes.json: the container has no running task");
   }
@@ -666,7 +643,7 @@ Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
     } else if (!tailFile(newest, options_.logTailLines, text, why)) {
       out.notes.push_back("logs.txt: " + why);
     } else if (!w.add("logs.txt", text)) {
-      return fail();
+      return false;
     }
   } else {
     out.notes.push_back(
@@ -683,11 +660,9 @@ Outcome Responder::evidenceContainerd(const ContainerRef& c, bool includeEnv,
   if (pid.ok() && pid.value > 0) {
     json j = json::array();
     for (const auto& s : sockets) j.push_back(toJson(s));
-    if (!w.add("network.json", dump(j) + "\n")) return fail();
+    if (!w.add("network.json", dump(j) + "\n")) return false;
   }
-  files = std::move(w.files);
-  out.ok = true;
-  return out;
+  return true;
 }
 
 void Responder::prune() const {

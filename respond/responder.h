@@ -131,10 +131,11 @@ class Responder {
   std::string guard(const node::Container& c) const;
 
  private:
-  Outcome evidenceDocker(const ContainerRef& c, bool includeEnv, const std::string& tmp,
-                         nlohmann::json& files);
-  Outcome evidenceContainerd(const ContainerRef& c, bool includeEnv, const std::string& tmp,
-                             nlohmann::json& files);
+  // The files of one bundle, written into its temporary directory (responder.cc).
+  struct Bundle;
+  // Each runtime's part of a bundle: false with out.error (or the bundle's) when it failed.
+  bool evidenceDocker(const ContainerRef& c, bool includeEnv, Bundle& w, Outcome& out);
+  bool evidenceContainerd(const ContainerRef& c, bool includeEnv, Bundle& w, Outcome& out);
   void prune() const;
   bool saveRecords(const std::vector<IsolationRecord>& records, std::string& error) const;
   bool loadRecords(std::vector<IsolationRecord>& out, std::string& error) const;

@@ -89,6 +89,21 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
   return pred();
 }
 
+// A node role on the private dockerd with its state (and accepted file) in `state`; no
+// sampling.
+kc::node::NodeServiceOptions nodeOptions(const PrivateDockerd& d,
+                                         const kc::testing::TempDir& state) {
+  kc::node::NodeServiceOptions o;
+  o.rules.nodeName = "worker-1";
+  o.dockerSocket = d.socket();
+  o.containerdSocket = "";
+  o.judgedJournal = state.file("node-judged.journal");
+  o.resumeFile = state.file("node-resume.json");
+  o.acceptedFile = kc::respond::nodeAcceptedPath(state.path());
+  o.sample = false;
+  return o;
+}
+
 bool noPartials(const std::string& stateDir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(stateDir + "/evidence", ec))
@@ -397,14 +412,8 @@ TEST_CASE("respond: the node role isolates and keeps the evidence of a high find
   kc::respond::AutoResponder responder(ao, registry);
   responder.start();
 
-  kc::node::NodeServiceOptions o;
-  o.rules.nodeName = "worker-1";
+  kc::node::NodeServiceOptions o = nodeOptions(d, state);
   o.policies = [p = kc::testing::builtInPolicies()] { return p; };
-  o.dockerSocket = d.socket();
-  o.containerdSocket = "";
-  o.judgedJournal = state.file("node-judged.journal");
-  o.resumeFile = state.file("node-resume.json");
-  o.sample = false;
   o.respond = [&](std::vector<kc::audit::Finding>& fs) { responder.onFindings(fs); };
   std::vector<kc::audit::Finding> findings;
   o.onFinding = [&](const kc::audit::Finding& f) {
@@ -505,14 +514,7 @@ TEST_CASE("respond accept: a running node role stops reporting what was accepted
   PRIVATE_DOCKERD_OR_SKIP(d);
   kc::testing::TempDir state;
   prometheus::Registry registry;
-  kc::node::NodeServiceOptions o;
-  o.rules.nodeName = "worker-1";
-  o.dockerSocket = d.socket();
-  o.containerdSocket = "";
-  o.judgedJournal = state.file("node-judged.journal");
-  o.resumeFile = state.file("node-resume.json");
-  o.acceptedFile = kc::respond::nodeAcceptedPath(state.path());
-  o.sample = false;
+  kc::node::NodeServiceOptions o = nodeOptions(d, state);
   std::mutex mu;
   std::vector<kc::audit::Finding> findings;
   o.onFinding = [&](const kc::audit::Finding& f) {
@@ -569,13 +571,7 @@ TEST_CASE("respond accept: an accepted normal is taken in by a running node role
   INFO(accepted.error);
   REQUIRE(accepted.ok);
   prometheus::Registry registry;
-  kc::node::NodeServiceOptions o;
-  o.rules.nodeName = "worker-1";
-  o.dockerSocket = d.socket();
-  o.containerdSocket = "";
-  o.judgedJournal = state.file("node-judged.journal");
-  o.resumeFile = state.file("node-resume.json");
-  o.acceptedFile = kc::respond::nodeAcceptedPath(state.path());
+  kc::node::NodeServiceOptions o = nodeOptions(d, state);
   o.sample = true;
   o.anomaly.normalsPath = state.file("node-normals.json");
   kc::node::NodeService service(std::move(o), registry);
