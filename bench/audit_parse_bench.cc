@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "controller/audit_event.h"
-#include "controller/file_source.h"
+#include "controller/ingest/file_source.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "controller/file_source.h"
+#include "controller/ingest/file_source.h"
 
 namespace kc::audit {
 

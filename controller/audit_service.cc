@@ -14,7 +14,7 @@
 
 #include "common/internal_errors.h"
 #include "common/log.h"
-#include "controller/mapped_lines.h"
+#include "controller/ingest/mapped_lines.h"
 #include "controller/object_memory.h"
 
 namespace kc::audit {

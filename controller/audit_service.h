@@ -25,18 +25,18 @@
 
 #include "common/background_writer.h"
 #include "common/http_server.h"
-#include "controller/alertmanager.h"
+#include "controller/alert/alertmanager.h"
 #include "controller/audit_metrics.h"
 #include "controller/baseline.h"
-#include "controller/batch_queue.h"
+#include "controller/ingest/batch_queue.h"
 #include "controller/dedupe.h"
 #include "controller/detections.h"
-#include "controller/file_watch.h"
-#include "controller/log_ingest.h"
+#include "controller/ingest/file_watch.h"
+#include "controller/ingest/log_ingest.h"
 #include "controller/pipeline.h"
-#include "controller/spool.h"
+#include "controller/ingest/spool.h"
 #include "controller/state_dir.h"
-#include "controller/webhook_receiver.h"
+#include "controller/ingest/webhook_receiver.h"
 
 namespace kc::audit {
 

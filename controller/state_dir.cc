@@ -7,7 +7,7 @@
 #include <string_view>
 #include <utility>
 
-#include "controller/log_ingest.h"
+#include "controller/ingest/log_ingest.h"
 #include "controller/reported_requests.h"
 
 namespace kc::audit {

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "common/files.h"
-#include "controller/alertmanager.h"
+#include "controller/alert/alertmanager.h"
 #include "controller/dedupe.h"
 #include "controller/detect/finding.h"
 #include "controller/key_set.h"

@@ -16,7 +16,7 @@
 
 #include "common/metrics.h"
 #include "controller/audit_event.h"
-#include "controller/file_source.h"
+#include "controller/ingest/file_source.h"
 #include "test/test_util.h"
 
 namespace kc::cmd {

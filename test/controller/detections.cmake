@@ -12,4 +12,3 @@ kc_fuzzer(detections_fuzz SRCS detections_fuzz.cc DEPS kc_audit_pipeline kc_webh
 kc_test(controller_object_memory_test SRCS object_memory_test.cc DEPS kc_detections kc_test_util)
 kc_test(controller_pipeline_test SRCS pipeline_test.cc DEPS kc_audit_pipeline)
 kc_fuzzer(object_memory_fuzz SRCS object_memory_fuzz.cc DEPS kc_detections)
-kc_test(controller_log_ingest_test SRCS log_ingest_test.cc DEPS kc_audit_pipeline)

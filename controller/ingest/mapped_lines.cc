@@ -1,4 +1,4 @@
-#include "controller/mapped_lines.h"
+#include "controller/ingest/mapped_lines.h"
 
 #include <fcntl.h>
 #include <signal.h>

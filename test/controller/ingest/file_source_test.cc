@@ -1,4 +1,4 @@
-#include "controller/file_source.h"
+#include "controller/ingest/file_source.h"
 
 #include <fcntl.h>
 #include <signal.h>

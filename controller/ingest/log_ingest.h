@@ -29,7 +29,7 @@
 
 #include "controller/audit_metrics.h"
 #include "controller/dedupe.h"
-#include "controller/file_source.h"
+#include "controller/ingest/file_source.h"
 #include "controller/pipeline.h"
 
 namespace kc::audit {

@@ -1,4 +1,4 @@
-#include "controller/webhook_receiver.h"
+#include "controller/ingest/webhook_receiver.h"
 
 #include <openssl/crypto.h>
 

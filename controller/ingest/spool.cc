@@ -1,4 +1,4 @@
-#include "controller/spool.h"
+#include "controller/ingest/spool.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/http_server.h"
-#include "controller/batch_queue.h"
-#include "controller/spool.h"
+#include "controller/ingest/batch_queue.h"
+#include "controller/ingest/spool.h"
 
 namespace kc::audit {
 

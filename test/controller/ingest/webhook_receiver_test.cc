@@ -1,7 +1,7 @@
 // The audit webhook backend endpoint over real HTTPS: client-certificate and bearer-token
 // authentication, 200 as soon as a batch is queued, 429 with Retry-After when the queue is full.
 
-#include "controller/webhook_receiver.h"
+#include "controller/ingest/webhook_receiver.h"
 
 #include <catch2/catch.hpp>
 

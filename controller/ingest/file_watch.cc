@@ -1,4 +1,4 @@
-#include "controller/file_watch.h"
+#include "controller/ingest/file_watch.h"
 
 #include <poll.h>
 #include <sys/inotify.h>

@@ -2,7 +2,7 @@
 // started again on the same state, must report every finding once: none lost, none repeated
 // (but for the one event whose findings were being handed off at the kill). The backlog is
 // longer than the deduper holds, so the journal must not grow past it between commits.
-#include "controller/log_ingest.h"
+#include "controller/ingest/log_ingest.h"
 
 #include <fcntl.h>
 #include <signal.h>

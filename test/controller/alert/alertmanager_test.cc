@@ -1,4 +1,4 @@
-#include "controller/alertmanager.h"
+#include "controller/alert/alertmanager.h"
 
 #include <netinet/in.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "controller/log_ingest.h"
+#include "controller/ingest/log_ingest.h"
 
 #include <optional>
 #include <utility>
