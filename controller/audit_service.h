@@ -28,15 +28,15 @@
 #include "controller/alert/alertmanager.h"
 #include "controller/audit_metrics.h"
 #include "controller/baseline.h"
-#include "controller/ingest/batch_queue.h"
 #include "controller/dedupe.h"
 #include "controller/detections.h"
+#include "controller/ingest/batch_queue.h"
 #include "controller/ingest/file_watch.h"
 #include "controller/ingest/log_ingest.h"
-#include "controller/pipeline.h"
 #include "controller/ingest/spool.h"
-#include "controller/state_dir.h"
 #include "controller/ingest/webhook_receiver.h"
+#include "controller/pipeline.h"
+#include "controller/state_dir.h"
 
 namespace kc::audit {
 
