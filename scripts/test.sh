@@ -19,12 +19,14 @@ if ! sources | xargs clang-format --dry-run --Werror; then
 fi
 
 echo "== build and test (RelWithDebInfo)"
-scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# -O2 as RelWithDebInfo, without its debug info: a third of the compile time and most of the
+# link time of the test executables; the ASan build below keeps line tables (-g1) for its reports.
+scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG"
 ctest --test-dir build --output-on-failure -j2 || failed=1
 
 echo "== build and test under ASan+UBSan"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DKC_ENABLE_SANITIZERS=ON \
-  -DKC_BUILD_BENCHMARKS=OFF
+  -DKC_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_FLAGS_DEBUG=-g1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions="$PWD/test/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j2 || failed=1
