@@ -123,27 +123,36 @@ std::map<std::uint64_t, std::vector<std::int64_t>> socketHolders(
   return out;
 }
 
+// The sockets of a /proc/<pid>/net table: every line after the header goes to `parse`, which
+// returns false for a row that does not read; stops once `maxRows` are kept.
+template <class Parse>
+std::vector<Socket> tableRows(std::string_view text, std::size_t maxRows, Parse parse) {
+  std::vector<Socket> out;
+  std::size_t start = text.find('\n');
+  start = start == std::string_view::npos ? text.size() : start + 1;
+  while (start < text.size() && out.size() < maxRows) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    Socket s;
+    if (parse(text.substr(start, end - start), s)) out.push_back(std::move(s));
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Socket> parseInetSockets(std::string_view text, std::string_view proto,
                                      std::size_t maxRows) {
-  std::vector<Socket> out;
   const bool v6 = proto.size() > 3 && proto.back() == '6';
   const bool udp = proto.rfind("udp", 0) == 0;
-  bool header = true;
-  eachLine(text, [&](std::string_view line) {
-    if (header) {
-      header = false;
-      return;
-    }
-    if (out.size() >= maxRows) return;
+  return tableRows(text, maxRows, [&](std::string_view line, Socket& s) {
     const auto f = fields(line);
     // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-    if (f.size() < 10) return;
-    Socket s;
+    if (f.size() < 10) return false;
     s.proto = std::string(proto);
     unsigned st = 0;
-    if (!address(f[1], v6, s.local) || !address(f[2], v6, s.remote) || !hex(f[3], st)) return;
+    if (!address(f[1], v6, s.local) || !address(f[2], v6, s.remote) || !hex(f[3], st)) return false;
     // UDP sockets use TCP's numbers: 7 (CLOSE) is an unconnected one, 1 a connected one.
     s.state = udp ? (st == 1   ? "CONNECTED"
                      : st == 7 ? "UNCONNECTED"
@@ -151,27 +160,18 @@ std::vector<Socket> parseInetSockets(std::string_view text, std::string_view pro
                   : std::string(tcpState(st));
     std::from_chars(f[7].data(), f[7].data() + f[7].size(), s.uid);
     std::from_chars(f[9].data(), f[9].data() + f[9].size(), s.inode);
-    out.push_back(std::move(s));
+    return true;
   });
-  return out;
 }
 
 std::vector<Socket> parseUnixSockets(std::string_view text, std::size_t maxRows) {
-  std::vector<Socket> out;
-  bool header = true;
-  eachLine(text, [&](std::string_view line) {
-    if (header) {
-      header = false;
-      return;
-    }
-    if (out.size() >= maxRows) return;
+  return tableRows(text, maxRows, [&](std::string_view line, Socket& s) {
     const auto f = fields(line);
     // Num RefCount Protocol Flags Type St Inode [Path]
-    if (f.size() < 7) return;
-    Socket s;
+    if (f.size() < 7) return false;
     s.proto = "unix";
     unsigned st = 0;
-    if (!hex(f[5], st)) return;
+    if (!hex(f[5], st)) return false;
     s.state = std::string(unixState(st));
     std::from_chars(f[6].data(), f[6].data() + f[6].size(), s.inode);
     if (f.size() >= 8) {
@@ -179,9 +179,8 @@ std::vector<Socket> parseUnixSockets(std::string_view text, std::size_t maxRows)
       const auto at = static_cast<std::size_t>(f[7].data() - line.data());
       s.local = std::string(utf8::prefix(line.substr(at), kMaxStringBytes));
     }
-    out.push_back(std::move(s));
+    return true;
   });
-  return out;
 }
 
 std::vector<Socket> readSockets(const std::string& procRoot, std::int64_t pid,
