@@ -82,18 +82,19 @@ struct JsonReader {
     return true;
   }
   bool obj(object o, std::string_view key, std::optional<object>& out, std::string_view field) {
-    auto e = member(o, key);
-    if (!e) return true;
-    object v;
-    if (e->get_object().get(v) != simdjson::SUCCESS) return fail(field, "object");
-    out = v;
-    return true;
+    return typed(o, key, out, field, "object");
   }
   bool arr(object o, std::string_view key, std::optional<array>& out, std::string_view field) {
+    return typed(o, key, out, field, "array");
+  }
+  // The member `key` as a T (object or array); absent or null leaves `out` empty.
+  template <class T>
+  bool typed(object o, std::string_view key, std::optional<T>& out, std::string_view field,
+             std::string_view expected) {
     auto e = member(o, key);
     if (!e) return true;
-    array v;
-    if (e->get_array().get(v) != simdjson::SUCCESS) return fail(field, "array");
+    T v;
+    if (e->get<T>().get(v) != simdjson::SUCCESS) return fail(field, expected);
     out = v;
     return true;
   }
