@@ -17,7 +17,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "controller/audit_service.h"
-#include "webhook/policy_store.h"
+#include "policies/store/policy_store.h"
 
 namespace kc::cmd {
 namespace {
@@ -85,7 +85,7 @@ int runReplay(const std::vector<std::string>& args) {
   }
   std::shared_ptr<const policy::PolicySet> policies = policy::PolicySet::empty();
   if (!flags.has("no-policies")) {
-    webhook::PolicyStore store(flags.get("policies").value_or(cfg.policies.dir), {});
+    policy::PolicyStore store(flags.get("policies").value_or(cfg.policies.dir), {});
     log::setLevel(log::Level::kError);
     if (!store.reload()) {
       for (const auto& e : store.lastErrors())

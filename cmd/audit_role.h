@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.h"
+#include "cmd/config.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "controller/audit_service.h"

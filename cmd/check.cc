@@ -11,8 +11,8 @@
 #include "common/files.h"
 #include "policies/loader.h"
 #include "policies/pod_spec.h"
+#include "policies/store/policy_store.h"
 #include "policies/yaml_json.h"
-#include "webhook/policy_store.h"
 
 namespace kc::cmd {
 namespace {
@@ -161,7 +161,7 @@ int runCheck(const std::vector<std::string>& args) {
 
   std::vector<policy::PolicyFile> policyFiles;
   if (auto dir = flags.get("policies")) {
-    if (!webhook::readPolicyDir(*dir, policyFiles, error)) {
+    if (!policy::readPolicyDir(*dir, policyFiles, error)) {
       std::cerr << "kube-customs check: " << error << "\n";
       return 2;
     }
@@ -173,7 +173,7 @@ int runCheck(const std::vector<std::string>& args) {
     }
     policyFiles.push_back({"--profile " + *profile, text});
   } else {
-    policyFiles = webhook::embeddedDefaultPolicies();
+    policyFiles = policy::embeddedDefaultPolicies();
   }
   const policy::LoadResult loaded = policy::loadPolicies(policyFiles);
   for (const auto& w : loaded.warnings) std::cerr << "warning: " << w.toString() << "\n";

@@ -45,7 +45,7 @@ bool nodeServiceOptionsFrom(const Config& cfg, node::NodeServiceOptions& out, st
 }
 
 bool respondOptionsFrom(const Config& cfg, respond::RespondOptions& out, std::string& error) {
-  const auto& r = cfg.node.respond;
+  const auto& r = cfg.respond;
   out.stateDir = cfg.stateDir;
   out.dockerSocket = cfg.node.dockerSocket;
   out.containerdSocket = cfg.node.containerdSocket;
@@ -72,14 +72,14 @@ std::unique_ptr<respond::AutoResponder> autoResponderFrom(const Config& cfg,
                                                           std::string& error) {
   respond::AutoResponderOptions o;
   if (!respondOptionsFrom(cfg, o.respond, error)) return nullptr;
-  const std::string& min = cfg.node.respond.evidenceMinSeverity;
+  const std::string& min = cfg.respond.evidenceMinSeverity;
   if (min == "low") o.evidenceMin = audit::Severity::kLow;
   if (min == "medium") o.evidenceMin = audit::Severity::kMedium;
   if (min == "high") o.evidenceMin = audit::Severity::kHigh;
   if (min == "critical") o.evidenceMin = audit::Severity::kCritical;
   if (!o.evidenceMin && !respond::autoIsolateSeverity(o.respond.isolate)) return nullptr;
-  o.evidencePerMinute = cfg.node.respond.evidencePerMinute;
-  o.includeEnv = cfg.node.respond.includeEnv;
+  o.evidencePerMinute = cfg.respond.evidencePerMinute;
+  o.includeEnv = cfg.respond.includeEnv;
   o.onResponse = [](const nlohmann::json& j) {
     nlohmann::json fields = j;
     fields[log::field::kEventType] = log::event::kNodeResponse;

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "common/config.h"
+#include "cmd/config.h"
 #include "node/node_service.h"
 #include "respond/auto_responder.h"
 #include "respond/responder.h"

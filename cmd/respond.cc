@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/config.h"
 #include "cmd/flags.h"
 #include "cmd/node_role.h"
 #include "cmd/output.h"
-#include "common/config.h"
 #include "common/files.h"
 #include "respond/accept.h"
 #include "respond/responder.h"
@@ -213,7 +213,7 @@ int runRespond(const std::vector<std::string>& args) {
         finding.pop_back();
     }
     const auto o =
-        responder.evidence(ref, finding, flags.has("include-env") || cfg.node.respond.includeEnv);
+        responder.evidence(ref, finding, flags.has("include-env") || cfg.respond.includeEnv);
     if (o.ok && !asJson) std::cout << o.path << "\n";
     return print(o, asJson, action);
   }

@@ -15,10 +15,10 @@
 
 #include "cmd/audit_role.h"
 #include "cmd/commands.h"
+#include "cmd/config.h"
 #include "cmd/flags.h"
 #include "cmd/node_role.h"
 #include "common/certgen.h"
-#include "common/config.h"
 #include "common/files.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -26,9 +26,9 @@
 #include "common/tls.h"
 #include "controller/state_dir.h"
 #include "policies/engine.h"
+#include "policies/store/policy_store.h"
 #include "webhook/admission_handler.h"
 #include "webhook/policy_metrics.h"
-#include "webhook/policy_store.h"
 #include "webhook/webhook_metrics.h"
 
 namespace kc::cmd {
@@ -212,11 +212,11 @@ int runServe(const std::vector<std::string>& args) {
 
   // Policies: a snapshot swapped atomically; requests keep the snapshot they started with.
   webhook::PolicyMetrics policyMetrics(*registry);
-  webhook::PolicyStore policyStore(cfg.policies.dir, {[&](bool ok, std::size_t inForce) {
-                                     policyMetrics.loaded(ok, inForce,
-                                                          static_cast<double>(std::time(nullptr)));
-                                   }},
-                                   {cfg.policies.allowEmpty, millis(cfg.policies.settleSeconds)});
+  policy::PolicyStore policyStore(cfg.policies.dir, {[&](bool ok, std::size_t inForce) {
+                                    policyMetrics.loaded(ok, inForce,
+                                                         static_cast<double>(std::time(nullptr)));
+                                  }},
+                                  {cfg.policies.allowEmpty, millis(cfg.policies.settleSeconds)});
   auto policySource = [&policyStore] { return policyStore.current(); };
   auto refreshPolicies = [&](bool now) {
     policyStore.reload(now);

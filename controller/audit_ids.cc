@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "common/siphash.h"
+#include "controller/siphash.h"
 
 namespace kc::audit {
 namespace {

@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/huge_pages.h"
 #include "controller/dedupe.h"
+#include "controller/huge_pages.h"
 
 namespace kc::audit {
 

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "common/files.h"
-#include "common/siphash.h"
+#include "controller/siphash.h"
 
 namespace kc::audit {
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/huge_pages.h"
+#include "controller/huge_pages.h"
 
 namespace kc::audit {
 

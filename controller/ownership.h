@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/huge_pages.h"
+#include "controller/huge_pages.h"
 
 namespace kc::audit {
 

@@ -11,8 +11,8 @@
 
 #include "policies/engine.h"
 #include "policies/loader.h"
+#include "policies/store/policy_store.h"
 #include "webhook/admission_review.h"
-#include "webhook/policy_store.h"
 
 namespace {
 
@@ -43,7 +43,7 @@ std::size_t separatorsOf(simdjson::dom::element e) {
 // has an empty address list).
 const kc::policy::PolicySet& policies() {
   static const std::shared_ptr<const kc::policy::PolicySet> set = [] {
-    std::vector<kc::policy::PolicyFile> files = kc::webhook::embeddedDefaultPolicies();
+    std::vector<kc::policy::PolicyFile> files = kc::policy::embeddedDefaultPolicies();
     files.push_back({"services.yaml", R"(apiVersion: policy.kube-customs.io/v1alpha1
 kind: DeploymentPolicy
 metadata: {name: services}

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/siphash.h"
+#include "controller/siphash.h"
 
 namespace kc::audit {
 namespace {

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 
-#include "common/config.h"
+#include "cmd/config.h"
 #include "common/internal_errors.h"
 #include "common/metrics.h"
 #include "controller/audit_metrics.h"

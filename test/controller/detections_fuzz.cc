@@ -17,13 +17,13 @@
 #include "controller/detections.h"
 #include "controller/pipeline.h"
 #include "policies/loader.h"
-#include "webhook/policy_store.h"
+#include "policies/store/policy_store.h"
 
 namespace {
 
 kc::audit::Detector& detector() {
   static const std::shared_ptr<const kc::policy::PolicySet> policies =
-      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies()).policies;
+      kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies()).policies;
   static kc::audit::Baseline baseline(kc::audit::BaselineOptions{0, 64, 1000});
   static kc::audit::Detector d([] {
     kc::audit::DetectorOptions o;

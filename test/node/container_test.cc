@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
+#include "policies/store/policy_store.h"
 #include "test/node/node_test_policies.h"
 #include "webhook/admission_handler.h"
-#include "webhook/policy_store.h"
 
 namespace {
 

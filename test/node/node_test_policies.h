@@ -6,12 +6,12 @@
 #include <memory>
 
 #include "policies/loader.h"
-#include "webhook/policy_store.h"
+#include "policies/store/policy_store.h"
 
 namespace kc::testing {
 
 inline std::shared_ptr<const kc::policy::PolicySet> builtInPolicies() {
-  static const auto loaded = kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+  static const auto loaded = kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies());
   REQUIRE(loaded.ok());
   return loaded.policies;
 }

@@ -6,9 +6,9 @@
 
 #include "common/log.h"
 #include "policies/loader.h"
+#include "policies/store/policy_store.h"
 #include "test/test_util.h"
 #include "webhook/admission_review.h"
-#include "webhook/policy_store.h"
 
 namespace {
 
@@ -104,7 +104,7 @@ struct PolicyFixture {
 // built-in policies: the externalIPs policy denies it with a message that says what to do.
 TEST_CASE("TheBuiltInPoliciesDenyAServiceWithExternalIPs", "[handler][services]") {
   const kc::policy::LoadResult loaded =
-      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+      kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies());
   REQUIRE(loaded.ok());
   PolicyFixture f(loaded.policies);
   auto call = [&](const nlohmann::json& review) { return f.call(review); };
@@ -253,7 +253,7 @@ std::vector<std::string> loggedLines(Fn fn) {
 // containers a 12 MB answer and a 6 MB log line.
 TEST_CASE("AHostileReviewGetsABoundedAnswerAndLogLine", "[handler][bounds]") {
   const kc::policy::LoadResult loaded =
-      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+      kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies());
   REQUIRE(loaded.ok());
   PolicyFixture f(loaded.policies);
   // "é" at the cut: a name of 50 kB of two-byte characters, so a cut by bytes would split one.
@@ -323,7 +323,7 @@ kc::policy::Deadline::Clock::time_point fixedNow() {
 // A handler with the built-in policies, the fixed clock and a deadline action.
 struct DeadlineFixture {
   explicit DeadlineFixture(kc::webhook::DeadlineAction action)
-      : policies(kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies()).policies),
+      : policies(kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies()).policies),
         handler{[this] { return policies; }, metrics, serverMetrics, nullptr,
                 kc::webhook::HandlerOptions{action, &fixedNow}} {
     REQUIRE(policies != nullptr);
@@ -439,7 +439,7 @@ TEST_CASE("AViolationFoundBeforeTheDeadlineDeniesEvenUnderDeadlineActionAllow",
           "[handler][deadline]") {
   using namespace std::chrono_literals;
   const kc::policy::LoadResult loaded =
-      kc::policy::loadPolicies(kc::webhook::embeddedDefaultPolicies());
+      kc::policy::loadPolicies(kc::policy::embeddedDefaultPolicies());
   REQUIRE(loaded.ok());
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   kc::metrics::ServerMetrics serverMetrics{*registry};

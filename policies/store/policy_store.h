@@ -21,7 +21,7 @@
 #include "policies/engine.h"
 #include "policies/loader.h"
 
-namespace kc::webhook {
+namespace kc::policy {
 
 // The policy documents compiled into the binary from policies/defaults/.
 std::vector<policy::PolicyFile> embeddedDefaultPolicies();
@@ -76,4 +76,4 @@ class PolicyStore {
   std::atomic<bool> everLoaded_{false};
 };
 
-}  // namespace kc::webhook
+}  // namespace kc::policy

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace kc {
+namespace kc::audit {
 
 template <int C, int D>
 class SipHash128T {
@@ -42,4 +42,4 @@ using SipHash13x128 = SipHash128T<1, 3>;
 extern template class SipHash128T<2, 4>;
 extern template class SipHash128T<1, 3>;
 
-}  // namespace kc
+}  // namespace kc::audit

@@ -1,4 +1,4 @@
-#include "webhook/policy_store.h"
+#include "policies/store/policy_store.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -53,12 +53,12 @@ std::vector<std::string> policyNames(const kc::policy::PolicySet& set) {
 }
 
 TEST_CASE("EmbeddedDefaultsLoadWithoutErrors", "[policy-store]") {
-  const auto files = kc::webhook::embeddedDefaultPolicies();
+  const auto files = kc::policy::embeddedDefaultPolicies();
   REQUIRE(files.size() >= 1);
   const auto result = kc::policy::loadPolicies(files);
   for (const auto& e : result.errors) INFO(e.toString());
   CHECK(result.ok());
-  kc::webhook::PolicyStore store("", {});
+  kc::policy::PolicyStore store("", {});
   CHECK(store.reload());
   CHECK(store.everLoaded());
   CHECK_FALSE(store.current()->isEmpty());
@@ -68,8 +68,8 @@ TEST_CASE("ReloadsWhenTheConfigMapVolumeSwapsAndIgnoresHiddenEntries", "[policy-
   TempDir dir;
   installVersion(dir.path(), 1, {{"tools.yaml", kDenyNgrok}});
   int loads = 0, failures = 0;
-  kc::webhook::PolicyStore store(dir.path(),
-                                 {[&](bool ok, std::size_t) { ok ? ++loads : ++failures; }});
+  kc::policy::PolicyStore store(dir.path(),
+                                {[&](bool ok, std::size_t) { ok ? ++loads : ++failures; }});
   REQUIRE(store.reload());
   const auto first = store.current();
   CHECK(policyNames(*first) == std::vector<std::string>{"tools"});
@@ -87,7 +87,7 @@ TEST_CASE("BadReloadKeepsTheLastGoodSetAndReportsFileAndLine", "[policy-store]")
   TempDir dir;
   kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
   bool lastOk = true;
-  kc::webhook::PolicyStore store(dir.path(), {[&](bool ok, std::size_t) { lastOk = ok; }});
+  kc::policy::PolicyStore store(dir.path(), {[&](bool ok, std::size_t) { lastOk = ok; }});
   REQUIRE(store.reload());
   const auto good = store.current();
   kc::testing::writeFile(dir.file("tools.yaml"), std::string(kDenyNgrok) + "  unknownField: 1\n");
@@ -104,11 +104,11 @@ TEST_CASE("BadReloadKeepsTheLastGoodSetAndReportsFileAndLine", "[policy-store]")
 TEST_CASE("NotReadyWhileNothingEverLoaded", "[policy-store]") {
   TempDir dir;
   kc::testing::writeFile(dir.file("bad.yaml"), "apiVersion: [\n");
-  kc::webhook::PolicyStore store(dir.path(), {});
+  kc::policy::PolicyStore store(dir.path(), {});
   CHECK_FALSE(store.reload());
   CHECK_FALSE(store.everLoaded());
   CHECK(store.current()->isEmpty());
-  kc::webhook::PolicyStore missing(dir.path() + "/nope", {});
+  kc::policy::PolicyStore missing(dir.path() + "/nope", {});
   CHECK_FALSE(missing.reload());
   CHECK_FALSE(missing.everLoaded());
   CHECK(missing.lastErrors().size() == 1);
@@ -121,10 +121,10 @@ TEST_CASE("AnEmptiedDirectoryKeepsThePoliciesInForceUnlessEmptyIsAllowed", "[pol
   kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
   bool lastOk = true;
   std::size_t inForce = 0;
-  kc::webhook::PolicyStore store(dir.path(), {[&](bool ok, std::size_t n) {
-                                   lastOk = ok;
-                                   inForce = n;
-                                 }});
+  kc::policy::PolicyStore store(dir.path(), {[&](bool ok, std::size_t n) {
+                                  lastOk = ok;
+                                  inForce = n;
+                                }});
   REQUIRE(store.reload());
   const auto good = store.current();
   std::filesystem::rename(dir.file("tools.yaml"), dir.file("tools.yaml.bak"));
@@ -145,7 +145,7 @@ TEST_CASE("AnEmptiedDirectoryKeepsThePoliciesInForceUnlessEmptyIsAllowed", "[pol
   // The operator may say an empty directory means no policies.
   TempDir other;
   kc::testing::writeFile(other.file("tools.yaml"), kDenyNgrok);
-  kc::webhook::PolicyStore allowing(other.path(), {}, {true, std::chrono::milliseconds(0)});
+  kc::policy::PolicyStore allowing(other.path(), {}, {true, std::chrono::milliseconds(0)});
   REQUIRE(allowing.reload());
   std::filesystem::remove(other.file("tools.yaml"));
   CHECK(allowing.reload());
@@ -156,10 +156,10 @@ TEST_CASE("AnEmptiedDirectoryKeepsThePoliciesInForceUnlessEmptyIsAllowed", "[pol
 // only once two reads that far apart agree: the half-written file (valid YAML, but missing the
 // image that the whole file denies) is never the set in force.
 TEST_CASE("AFileRewrittenInPlaceIsLoadedOnlyOnceItSettles", "[policy-store]") {
-  using Clock = kc::webhook::PolicyStore::Clock;
+  using Clock = kc::policy::PolicyStore::Clock;
   TempDir dir;
   kc::testing::writeFile(dir.file("tools.yaml"), kDenyNgrok);
-  kc::webhook::PolicyStore store(dir.path(), {}, {false, std::chrono::milliseconds(1000)});
+  kc::policy::PolicyStore store(dir.path(), {}, {false, std::chrono::milliseconds(1000)});
   const auto t0 = Clock::now();
   REQUIRE(store.reload(false, t0));  // the first load is at once
   const auto good = store.current();

@@ -12,7 +12,7 @@
 #include <memory>
 #include <new>
 
-namespace kc {
+namespace kc::audit {
 
 // Raw storage for `bytes` bytes: huge-page advised when bytes >= kHugePageBytes.
 void* allocateTable(std::size_t bytes);
@@ -36,4 +36,4 @@ struct HugePageAllocator {
   }
 };
 
-}  // namespace kc
+}  // namespace kc::audit

@@ -1,10 +1,10 @@
-#include "common/huge_pages.h"
+#include "controller/huge_pages.h"
 
 #include <sys/mman.h>
 
 #include <cstdlib>
 
-namespace kc {
+namespace kc::audit {
 
 void* allocateTable(std::size_t bytes) {
   if (bytes < kHugePageBytes) {
@@ -22,4 +22,4 @@ void* allocateTable(std::size_t bytes) {
 
 void freeTable(void* p, std::size_t /*bytes*/) noexcept { std::free(p); }
 
-}  // namespace kc
+}  // namespace kc::audit

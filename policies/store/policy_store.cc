@@ -1,4 +1,4 @@
-#include "webhook/policy_store.h"
+#include "policies/store/policy_store.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -6,7 +6,7 @@
 #include "common/files.h"
 #include "common/log.h"
 
-namespace kc::webhook {
+namespace kc::policy {
 
 bool readPolicyDir(const std::string& dir, std::vector<policy::PolicyFile>& out,
                    std::string& error) {
@@ -164,4 +164,4 @@ bool PolicyStore::reload(bool now, Clock::time_point at) {
   return true;
 }
 
-}  // namespace kc::webhook
+}  // namespace kc::policy

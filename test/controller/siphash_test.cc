@@ -2,7 +2,7 @@
 // independently written, with the round counts as parameters), over random keys and messages
 // of every length up to 200 bytes, fed whole and in pieces.
 
-#include "common/siphash.h"
+#include "controller/siphash.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -57,7 +57,7 @@ TEST_CASE("SipHash128MatchesTheReferenceVectorForTheEmptyMessage") {
   // Key 00 01 .. 0f, empty message: the first 128-bit vector of the reference implementation.
   unsigned char key[16];
   for (int i = 0; i < 16; ++i) key[i] = static_cast<unsigned char>(i);
-  kc::SipHash128 h(le64(key), le64(key + 8));
+  kc::audit::SipHash128 h(le64(key), le64(key + 8));
   const std::vector<unsigned char> want = {0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6,
                                            0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55, 0x02, 0x93};
   CHECK(bytes(h.finish()) == want);
@@ -89,10 +89,12 @@ void matchOpenSsl(unsigned int cRounds, unsigned int dRounds) {
   }
 }
 
-TEST_CASE("SipHash24MatchesOpenSslForEveryLengthAndSplit") { matchOpenSsl<kc::SipHash128>(2, 4); }
+TEST_CASE("SipHash24MatchesOpenSslForEveryLengthAndSplit") {
+  matchOpenSsl<kc::audit::SipHash128>(2, 4);
+}
 
 TEST_CASE("SipHash13MatchesOpenSslForEveryLengthAndSplit") {
-  matchOpenSsl<kc::SipHash13x128>(1, 3);
+  matchOpenSsl<kc::audit::SipHash13x128>(1, 3);
   // And differs from 2-4: the round counts are really applied.
   const unsigned char key[16] = {1, 2, 3};
   CHECK(opensslSipHash128(key, "abc", 1, 3) != opensslSipHash128(key, "abc", 2, 4));

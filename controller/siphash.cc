@@ -1,8 +1,8 @@
-#include "common/siphash.h"
+#include "controller/siphash.h"
 
 #include <cstring>
 
-namespace kc {
+namespace kc::audit {
 namespace {
 
 inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
@@ -82,4 +82,4 @@ typename SipHash128T<C, D>::Digest SipHash128T<C, D>::finish() {
 template class SipHash128T<2, 4>;
 template class SipHash128T<1, 3>;
 
-}  // namespace kc
+}  // namespace kc::audit
