@@ -1,5 +1,7 @@
 # Audit consumer benchmarks; included from bench/CMakeLists.txt.
-#   audit_gen N OUT.jsonl [SEED]        writes N realistic audit events as JSON lines
+#   audit_gen N OUT.jsonl [SEED] [--attacks]
+#                                       writes N realistic audit events as JSON lines; with
+#                                       --attacks, a burst where every event is an attack
 #   audit_parse_bench OUT.jsonl [ROUNDS] [--stream-only]
 #                                       compares EventParser with simdjson's raw parse
 add_executable(audit_gen ${CMAKE_CURRENT_LIST_DIR}/audit_gen.cc)
