@@ -8,7 +8,7 @@ add_executable(audit_gen ${CMAKE_CURRENT_LIST_DIR}/audit_gen.cc)
 target_link_libraries(audit_gen PRIVATE kc_build_options)
 
 add_executable(audit_parse_bench ${CMAKE_CURRENT_LIST_DIR}/audit_parse_bench.cc)
-target_link_libraries(audit_parse_bench PRIVATE kc_audit_ingest kc_controller simdjson::simdjson)
+target_link_libraries(audit_parse_bench PRIVATE kc_audit_ingest kc_audit_events simdjson::simdjson)
 
 #   ondemand_envelope_bench OUT.jsonl [ROUNDS]
 #                                       an envelope-only On-Demand walk against the DOM parse

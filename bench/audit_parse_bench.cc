@@ -17,7 +17,7 @@
 #include <functional>
 #include <string_view>
 
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 #include "controller/ingest/file_source.h"
 
 namespace {

@@ -13,7 +13,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "controller/audit_service.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 
 namespace kc::cmd {
 

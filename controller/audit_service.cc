@@ -14,8 +14,8 @@
 
 #include "common/internal_errors.h"
 #include "common/log.h"
+#include "controller/detect/object_memory.h"
 #include "controller/ingest/mapped_lines.h"
-#include "controller/object_memory.h"
 
 namespace kc::audit {
 

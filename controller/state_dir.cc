@@ -7,8 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "controller/events/reported_requests.h"
 #include "controller/ingest/log_ingest.h"
-#include "controller/reported_requests.h"
 
 namespace kc::audit {
 

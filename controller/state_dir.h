@@ -26,10 +26,10 @@
 #include <vector>
 
 #include "common/files.h"
-#include "controller/baseline.h"
-#include "controller/dedupe.h"
-#include "controller/object_memory.h"
-#include "controller/ownership.h"
+#include "controller/detect/baseline.h"
+#include "controller/detect/object_memory.h"
+#include "controller/detect/ownership.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 

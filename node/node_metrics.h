@@ -11,7 +11,7 @@
 
 #include <string_view>
 
-#include "controller/audit_metrics.h"
+#include "controller/events/audit_metrics.h"
 #include "node/container.h"
 
 namespace kc::node {

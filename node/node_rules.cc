@@ -5,7 +5,7 @@
 #include "controller/detect/catalogue.h"
 #include "controller/detect/policy_finding.h"
 #include "controller/detect/rule.h"
-#include "controller/exec_command.h"
+#include "controller/events/exec_command.h"
 #include "policies/rules.h"
 
 namespace kc::node {

@@ -29,9 +29,9 @@
 
 #include "common/files.h"
 #include "controller/alert/alertmanager.h"
-#include "controller/dedupe.h"
 #include "controller/detect/finding.h"
-#include "controller/key_set.h"
+#include "controller/events/dedupe.h"
+#include "controller/events/key_set.h"
 #include "node/anomaly_watch.h"
 #include "node/containerd_client.h"
 #include "node/docker_client.h"

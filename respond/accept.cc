@@ -9,7 +9,7 @@
 
 #include "common/files.h"
 #include "common/utf8.h"
-#include "controller/baseline.h"
+#include "controller/detect/baseline.h"
 #include "controller/state_dir.h"
 #include "node/normals.h"
 #include "policies/image_ref.h"

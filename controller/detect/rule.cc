@@ -5,7 +5,7 @@
 #include <cctype>
 
 #include "common/utf8.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "policies/loader.h"
 #include "policies/rules.h"
 

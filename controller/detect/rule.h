@@ -1,8 +1,8 @@
 #pragma once
 // What a detection rule unit is and what it is given. A unit holds one rule, or a small family
 // of rules that share state (sessions, services, the baseline's novelties); it owns that state,
-// bounded. The Detector (controller/detections.h) makes one of each, reads each event's classes
-// from its envelope and calls the units whose catalogue rows ask for those classes, in the
+// bounded. The Detector (controller/detect/detections.h) makes one of each, reads each event's
+// classes from its envelope and calls the units whose catalogue rows ask for those classes, in the
 // order of the unit table (controller/detect/units.cc).
 //
 // Events of a class that several rules read are given to them as a view built once by the
@@ -18,13 +18,13 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/baseline.h"
+#include "controller/detect/baseline.h"
 #include "controller/detect/bounded_map.h"
 #include "controller/detect/catalogue.h"
 #include "controller/detect/finding.h"
-#include "controller/exec_command.h"
-#include "controller/ownership.h"
+#include "controller/detect/ownership.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/exec_command.h"
 #include "policies/engine.h"
 #include "policies/pod_spec.h"
 

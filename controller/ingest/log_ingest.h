@@ -27,10 +27,10 @@
 #include <memory>
 #include <string>
 
-#include "controller/audit_metrics.h"
-#include "controller/dedupe.h"
+#include "controller/detect/pipeline.h"
+#include "controller/events/audit_metrics.h"
+#include "controller/events/dedupe.h"
 #include "controller/ingest/file_source.h"
-#include "controller/pipeline.h"
 
 namespace kc::audit {
 

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "controller/siphash.h"
+#include "controller/events/siphash.h"
 
 namespace kc::audit {
 namespace {

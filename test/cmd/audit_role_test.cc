@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "common/metrics.h"
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 #include "controller/ingest/file_source.h"
 #include "test/test_util.h"
 

@@ -8,8 +8,8 @@
 #include <map>
 #include <string>
 
-#include "controller/audit_event.h"
-#include "controller/exec_command.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/exec_command.h"
 
 namespace kc::audit {
 namespace {

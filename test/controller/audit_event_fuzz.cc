@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "controller/audit_event.h"
-#include "controller/exec_command.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/exec_command.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static kc::audit::EventParser parser;

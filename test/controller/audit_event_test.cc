@@ -1,4 +1,4 @@
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 
 #include <zlib.h>
 

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "controller/reported_requests.h"
+#include "controller/events/reported_requests.h"
 #include "test/test_util.h"
 
 namespace kc::audit {

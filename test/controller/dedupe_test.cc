@@ -1,4 +1,4 @@
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 
 namespace kc::audit {
 namespace {

@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/baseline.h"
-#include "controller/detections.h"
-#include "controller/pipeline.h"
+#include "controller/detect/baseline.h"
+#include "controller/detect/detections.h"
+#include "controller/detect/pipeline.h"
+#include "controller/events/audit_event.h"
 #include "policies/loader.h"
 #include "policies/store/policy_store.h"
 

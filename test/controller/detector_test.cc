@@ -8,7 +8,7 @@
 #include <map>
 #include <random>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 #include "test/test_util.h"
 

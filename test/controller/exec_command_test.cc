@@ -1,8 +1,8 @@
-#include "controller/exec_command.h"
+#include "controller/events/exec_command.h"
 
 #include <catch2/catch.hpp>
 
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 
 namespace kc::audit {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/json_writer.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 
 namespace kc::audit {
 namespace {

@@ -1,4 +1,4 @@
-#include "controller/key_set.h"
+#include "controller/events/key_set.h"
 
 #include <catch2/catch.hpp>
 #include <deque>
@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "controller/object_memory.h"
+#include "controller/detect/object_memory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

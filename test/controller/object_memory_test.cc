@@ -2,7 +2,7 @@
 // recency order survive, a smaller tracker keeps the most recent objects, and a damaged file
 // loads what it can and counts the rest.
 
-#include "controller/object_memory.h"
+#include "controller/detect/object_memory.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

@@ -3,7 +3,7 @@
 // spaces, so that uids and names collide, records get re-keyed and evictions happen all the
 // time.
 
-#include "controller/ownership.h"
+#include "controller/detect/ownership.h"
 
 #include <catch2/catch.hpp>
 #include <list>

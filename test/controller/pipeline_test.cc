@@ -1,7 +1,7 @@
 // AuditPipeline: events no rule acts on have their repeat lookups deferred and batched, so the
 // counts (events, duplicates, journal keys) must come out exactly as if every event were looked
 // up on arrival, whatever the order, the distance between repeats and the cuts into buffers.
-#include "controller/pipeline.h"
+#include "controller/detect/pipeline.h"
 
 #include <prometheus/registry.h>
 

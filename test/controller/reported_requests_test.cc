@@ -1,7 +1,7 @@
 // The reported long-running requests' file: what is saved loads back, under its secret, and a
 // damaged or hostile file never gives the detector keys it did not save.
 
-#include "controller/reported_requests.h"
+#include "controller/events/reported_requests.h"
 
 #include <catch2/catch.hpp>
 

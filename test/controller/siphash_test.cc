@@ -2,7 +2,7 @@
 // independently written, with the round counts as parameters), over random keys and messages
 // of every length up to 200 bytes, fed whole and in pieces.
 
-#include "controller/siphash.h"
+#include "controller/events/siphash.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>

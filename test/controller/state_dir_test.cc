@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "controller/reported_requests.h"
+#include "controller/events/reported_requests.h"
 #include "test/test_util.h"
 
 namespace kc::audit {

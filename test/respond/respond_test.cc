@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "controller/baseline.h"
+#include "controller/detect/baseline.h"
 #include "node/allow_list.h"
 #include "node/docker_client.h"
 #include "respond/accept.h"

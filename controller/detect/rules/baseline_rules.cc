@@ -1,5 +1,5 @@
 // unexpected-creator, unexpected-image-source, unexpected-user-agent: creations unlike what the
-// learned baseline (controller/baseline.h) saw for their kind in their namespace. Within one
+// learned baseline (controller/detect/baseline.h) saw for their kind in their namespace. Within one
 // ownership chain (Deployment -> ReplicaSet -> Pod) a novelty is reported once: the unit keeps,
 // bounded, the novelties reported for each chain's root.
 // unexpected-namespace-creator: a Namespace created by an identity the baseline never saw
@@ -8,8 +8,8 @@
 #include <algorithm>
 
 #include "common/utf8.h"
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {

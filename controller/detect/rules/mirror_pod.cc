@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {

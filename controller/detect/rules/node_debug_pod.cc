@@ -1,7 +1,7 @@
 // node-debug-pod: a pod with the node's namespaces and root file system (kubectl debug node/...),
 // or named as kubectl names those.
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {

@@ -3,9 +3,9 @@
 // would have refused is reported when it failed open, was bypassed or was down.
 #include <chrono>
 
+#include "controller/detect/detections.h"
 #include "controller/detect/policy_finding.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {

@@ -4,8 +4,8 @@
 #include <array>
 
 #include "common/utf8.h"
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit::detect {
 namespace {

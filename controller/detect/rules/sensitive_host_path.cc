@@ -2,8 +2,8 @@
 // runtime's socket, the kubelet's credentials, /proc, /etc, ...), graded by the location.
 #include <array>
 
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 
 namespace kc::audit {
 

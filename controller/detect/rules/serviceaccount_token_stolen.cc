@@ -12,8 +12,8 @@
 #include <algorithm>
 
 #include "common/utf8.h"
+#include "controller/detect/detections.h"
 #include "controller/detect/rules/units.h"
-#include "controller/detections.h"
 #include "policies/rules.h"
 
 namespace kc::audit::detect {

@@ -1,5 +1,5 @@
 // pod-exec, pod-attach, pod-portforward: sessions into running containers. An exec is scored by
-// its command (controller/exec_command.h: reverse shells, token reads, downloads, ...).
+// its command (controller/events/exec_command.h: reverse shells, token reads, downloads, ...).
 #include "controller/detect/rules/units.h"
 
 namespace kc::audit::detect {

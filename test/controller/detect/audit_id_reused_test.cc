@@ -1,8 +1,8 @@
 // Tests of the audit-id-reused rule (Detector::reportAuditIdReuse, told by the pipeline).
 #include <catch2/catch.hpp>
 
-#include "controller/audit_ids.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
+#include "controller/events/audit_ids.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
+#include "controller/events/audit_event.h"
 #include "policies/engine.h"
 
 namespace kc::audit::detect_test {

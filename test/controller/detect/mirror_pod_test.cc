@@ -1,7 +1,7 @@
 // Tests of the mirror-pod rule: the API mirrors of static pods started by a node.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

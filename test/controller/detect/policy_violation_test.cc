@@ -2,7 +2,7 @@
 // pods, workloads, Services and exec, attach and port-forward sessions that got into the cluster.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "policies/loader.h"
 #include "test/controller/detect/detect_test_util.h"
 

@@ -1,7 +1,7 @@
 // Tests of the RBAC rules: rbac-dangerous-grant, rbac-privileged-binding, system-rbac-changed.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

@@ -3,7 +3,7 @@
 // the cluster networks.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "policies/rules.h"
 #include "test/controller/detect/detect_test_util.h"
 

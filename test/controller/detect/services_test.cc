@@ -1,7 +1,7 @@
 // Tests of the Service exposure rules: service-exposed and service-external-ips.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

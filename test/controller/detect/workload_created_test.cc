@@ -1,7 +1,7 @@
 // Tests of the workload creation rules: daemonset-created, cronjob-created and job-created.
 #include <catch2/catch.hpp>
 
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 #include "test/controller/detect/detect_test_util.h"
 
 namespace kc::audit {

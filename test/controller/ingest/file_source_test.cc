@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/dedupe.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "common/certgen.h"
 #include "common/metrics.h"
-#include "controller/audit_metrics.h"
+#include "controller/events/audit_metrics.h"
 #include "test/test_util.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "controller/ownership.h"
+#include "controller/detect/ownership.h"
 
 #include <algorithm>
 #include <array>

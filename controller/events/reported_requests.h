@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 

@@ -1,4 +1,4 @@
-#include "controller/audit_event.h"
+#include "controller/events/audit_event.h"
 
 #include <zlib.h>
 
@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "common/utf8.h"
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 

@@ -1,4 +1,4 @@
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
 
 #include <algorithm>
 

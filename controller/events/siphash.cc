@@ -1,4 +1,4 @@
-#include "controller/siphash.h"
+#include "controller/events/siphash.h"
 
 #include <cstring>
 

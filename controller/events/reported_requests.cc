@@ -1,4 +1,4 @@
-#include "controller/reported_requests.h"
+#include "controller/events/reported_requests.h"
 
 #include <cerrno>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "controller/pipeline.h"
+#include "controller/detect/pipeline.h"
 
 #include <algorithm>
 

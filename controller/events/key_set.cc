@@ -1,4 +1,4 @@
-#include "controller/key_set.h"
+#include "controller/events/key_set.h"
 
 #include <algorithm>
 

@@ -1,8 +1,8 @@
-#include "controller/audit_ids.h"
+#include "controller/events/audit_ids.h"
 
 #include <cstring>
 
-#include "controller/siphash.h"
+#include "controller/events/siphash.h"
 
 namespace kc::audit {
 namespace {

@@ -26,7 +26,7 @@
 #include <string>
 #include <string_view>
 
-#include "controller/ownership.h"
+#include "controller/detect/ownership.h"
 
 namespace kc::audit {
 

@@ -31,14 +31,14 @@
 #include <unordered_set>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/baseline.h"
-#include "controller/dedupe.h"
+#include "controller/detect/baseline.h"
 #include "controller/detect/catalogue.h"
 #include "controller/detect/finding.h"
+#include "controller/detect/ownership.h"
 #include "controller/detect/rule.h"
-#include "controller/exec_command.h"
-#include "controller/ownership.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/dedupe.h"
+#include "controller/events/exec_command.h"
 #include "policies/engine.h"
 #include "policies/system_scope.h"
 

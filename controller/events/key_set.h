@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "controller/huge_pages.h"
+#include "controller/events/huge_pages.h"
 
 namespace kc::audit {
 

@@ -1,4 +1,4 @@
-#include "controller/baseline.h"
+#include "controller/detect/baseline.h"
 
 #include <fcntl.h>
 #include <unistd.h>

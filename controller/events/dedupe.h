@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/key_set.h"
+#include "controller/events/key_set.h"
 
 namespace kc::audit {
 

@@ -1,4 +1,4 @@
-#include "controller/audit_metrics.h"
+#include "controller/events/audit_metrics.h"
 
 #include <algorithm>
 #include <cctype>

@@ -12,11 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/audit_event.h"
-#include "controller/audit_ids.h"
-#include "controller/audit_metrics.h"
-#include "controller/dedupe.h"
-#include "controller/detections.h"
+#include "controller/detect/detections.h"
+#include "controller/events/audit_event.h"
+#include "controller/events/audit_ids.h"
+#include "controller/events/audit_metrics.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 

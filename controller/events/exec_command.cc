@@ -1,4 +1,4 @@
-#include "controller/exec_command.h"
+#include "controller/events/exec_command.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "controller/huge_pages.h"
+#include "controller/events/huge_pages.h"
 
 #include <sys/mman.h>
 

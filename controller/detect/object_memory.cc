@@ -1,4 +1,4 @@
-#include "controller/object_memory.h"
+#include "controller/detect/object_memory.h"
 
 #include <simdjson.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -11,7 +11,7 @@
 #include <random>
 
 #include "common/files.h"
-#include "controller/siphash.h"
+#include "controller/events/siphash.h"
 
 namespace kc::audit {
 

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "controller/dedupe.h"
+#include "controller/events/dedupe.h"
 
 namespace kc::audit {
 

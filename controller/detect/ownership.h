@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/huge_pages.h"
+#include "controller/events/huge_pages.h"
 
 namespace kc::audit {
 

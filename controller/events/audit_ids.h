@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "controller/dedupe.h"
-#include "controller/huge_pages.h"
+#include "controller/events/dedupe.h"
+#include "controller/events/huge_pages.h"
 
 namespace kc::audit {
 
