@@ -11,7 +11,7 @@ failed=0
 echo "== formatting (clang-format with .clang-format)"
 sources() {
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then git ls-files '*.cc' '*.h'
-  else find bench cmd common controller policies test webhook -name '*.cc' -o -name '*.h'; fi
+  else find bench cmd common controller node policies respond test webhook -name '*.cc' -o -name '*.h'; fi
 }
 if ! sources | xargs clang-format --dry-run --Werror; then
   echo "formatting differs: run  git ls-files '*.cc' '*.h' | xargs clang-format -i" >&2

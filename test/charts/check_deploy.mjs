@@ -92,9 +92,11 @@ check("Grafana panel ids are unique", new Set(dash.panels.map((p) => p.id)).size
 // The contract's own metrics are the ones the C++ code registers (`.Name("...")`, or a family
 // built by hand, `family.name = "..."`), and the alert
 // tests feed only contract metrics: a test on a series kube-customs never exports proves nothing.
-const registered = new Set(["controller", "webhook", "common", "cmd", "node", "respond"].flatMap((d) =>
-  readdirSync(join(repo, d)).filter((f) => f.endsWith(".cc"))
-    .flatMap((f) => [...read(`${d}/${f}`).matchAll(/(?:\.Name\(|\.name = )"([a-z_:]+)"/g)].map((m) => m[1]))));
+const sources = (d) => readdirSync(join(repo, d), { withFileTypes: true }).flatMap((e) =>
+  e.isDirectory() ? sources(`${d}/${e.name}`) : e.name.endsWith(".cc") ? [`${d}/${e.name}`] : []);
+const registered = new Set(["controller", "webhook", "common", "cmd", "node", "respond", "policies"]
+  .flatMap(sources)
+  .flatMap((f) => [...read(f).matchAll(/(?:\.Name\(|\.name = )"([a-z_:]+)"/g)].map((m) => m[1])));
 const notRegistered = [...CONTRACT].filter((m) => m.startsWith("kube_customs_") &&
   !registered.has(m) && !registered.has(m.replace(/_(bucket|sum|count)$/, "")));
 check("the contract's kube_customs_ metrics are registered by the code", notRegistered.length === 0, notRegistered.join(", "));

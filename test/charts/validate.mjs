@@ -9,8 +9,7 @@
 // $KC_DEPS/node/node_modules (test/charts/install_tools.sh puts them there).
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { importDep } from "./deps.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -21,21 +20,6 @@ const opt = (name, dflt) => {
   return v;
 };
 const ns = opt("--namespace", "kube-customs");
-const deps = process.env.KC_DEPS || fileURLToPath(new URL("../../.deps", import.meta.url));
-const nodeModules = join(deps, "node", "node_modules");
-// Resolves a bare specifier inside .deps/node/node_modules through the package's "exports".
-const importDep = async (spec) => {
-  const parts = spec.split("/");
-  const pkg = spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
-  const sub = "." + spec.slice(pkg.length);
-  const dir = join(nodeModules, pkg);
-  const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  let entry = typeof pj.exports === "string" && sub === "." ? pj.exports : pj.exports?.[sub];
-  while (entry && typeof entry === "object") entry = entry.node ?? entry.import ?? entry.default;
-  if (!entry && sub === ".") entry = pj.main ?? "index.js";
-  if (!entry) throw new Error(`validate.mjs: ${spec} is not exported`);
-  return import(pathToFileURL(join(dir, entry)).href);
-};
 
 // What each values set must produce (test/charts/values/<name>.yaml).
 const CASES = {

@@ -13,24 +13,8 @@
 // the schemas do not refuse unknown fields). Modules come from $KC_DEPS/node/node_modules
 // (test/charts/install_tools.sh puts them there).
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { importDep } from "../charts/deps.mjs";
 
-const deps = process.env.KC_DEPS || fileURLToPath(new URL("../../.deps", import.meta.url));
-const nodeModules = join(deps, "node", "node_modules");
-// Resolves a bare specifier inside .deps/node/node_modules through the package's "exports".
-const importDep = async (spec) => {
-  const parts = spec.split("/");
-  const pkg = spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
-  const sub = "." + spec.slice(pkg.length);
-  const dir = join(nodeModules, pkg);
-  const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  let entry = typeof pj.exports === "string" && sub === "." ? pj.exports : pj.exports?.[sub];
-  while (entry && typeof entry === "object") entry = entry.node ?? entry.import ?? entry.default;
-  if (!entry && sub === ".") entry = pj.main ?? "index.js";
-  if (!entry) throw new Error(`pod_manifests_schema.mjs: ${spec} is not exported`);
-  return import(pathToFileURL(join(dir, entry)).href);
-};
 
 const YAML = await importDep("yaml");
 const MODULES = {

@@ -1,5 +1,5 @@
-// Replays the fuzzing corpus (test/controller/audit_event_corpus/) as a normal test, with the
-// outcome expected for each seed.
+// Replays the fuzzing corpus (test/controller/events/audit_event_corpus/) as a normal test, with
+// the outcome expected for each seed.
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -25,7 +25,7 @@ TEST_CASE("CorpusSeedsParseToTheExpectedEventsAndRejects") {
       {"gke_entry.json", {1, 0}}, {"mixed_lines.jsonl", {1, 4}}, {"invalid_utf8.jsonl", {0, 1}},
   };
   std::filesystem::path dir =
-      std::filesystem::path(KC_SOURCE_DIR) / "test/controller/audit_event_corpus";
+      std::filesystem::path(KC_SOURCE_DIR) / "test/controller/events/audit_event_corpus";
   size_t files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);

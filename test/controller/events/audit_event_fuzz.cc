@@ -1,5 +1,5 @@
 // libFuzzer target for the audit event parser and the exec command decoder (built with
-// -DKC_BUILD_FUZZERS=ON and clang). Seeds: test/controller/audit_event_corpus/, which
+// -DKC_BUILD_FUZZERS=ON and clang). Seeds: test/controller/events/audit_event_corpus/, which
 // audit_event_corpus_test also replays in the normal test run.
 
 #include <cstddef>
