@@ -319,11 +319,9 @@ struct Gen {
     const bool core = kind == "Pod";
     const std::string group = core ? "" : (kind == "Job" || kind == "CronJob") ? "batch" : "apps";
     const std::string apiVersion = core ? "v1" : group + "/v1";
-    std::string resource = kind == "DaemonSet" ? "daemonsets" : kind;
-    if (kind != "DaemonSet") {
-      for (char& c : resource) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      resource += "s";
-    }
+    std::string resource = kind;  // pods, deployments, daemonsets, jobs, cronjobs
+    for (char& c : resource) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    resource += "s";
     const std::string prefix = core ? "/api/v1" : "/apis/" + apiVersion;
     return personWrite(user, "create",
                        prefix + "/namespaces/" + ns + "/" + resource +
@@ -339,21 +337,20 @@ struct Gen {
                         const std::string& name, const std::string& kind,
                         const std::string& content) {
     const std::string nsPath = ns.empty() ? "" : "namespaces/" + ns + "/";
-    const std::string nsRef = ns.empty() ? "" : R"(,"namespace":")" + ns + R"(")";
-    const std::string nsMeta = ns.empty() ? "" : R"(,"namespace":")" + ns + R"(")";
-    const std::string requested =
+    const std::string nsField = ns.empty() ? "" : R"(,"namespace":")" + ns + R"(")";
+    // The object up to its metadata's name and namespace, as submitted and as admitted.
+    const std::string head =
         R"({"kind":")" + kind +
         R"(","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"name":")" + name + R"(")" +
-        nsMeta + "}," + content + "}";
-    const std::string admitted =
-        R"({"kind":")" + kind +
-        R"(","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{"name":")" + name + R"(")" +
-        nsMeta + R"(,"uid":")" + uuid() + R"(","resourceVersion":")" + std::to_string(48213 + seq) +
-        R"(","creationTimestamp":")" + timestamp(now).substr(0, 19) + R"(Z"},)" + content + "}";
+        nsField;
+    const std::string requested = head + "}," + content + "}";
+    const std::string admitted = head + R"(,"uid":")" + uuid() + R"(","resourceVersion":")" +
+                                 std::to_string(48213 + seq) + R"(","creationTimestamp":")" +
+                                 timestamp(now).substr(0, 19) + R"(Z"},)" + content + "}";
     return personWrite(user, "create",
                        "/apis/rbac.authorization.k8s.io/v1/" + nsPath + resource +
                            "?fieldManager=kubectl-create&fieldValidation=Strict",
-                       R"({"resource":")" + resource + R"(")" + nsRef + R"(,"name":")" + name +
+                       R"({"resource":")" + resource + R"(")" + nsField + R"(,"name":")" + name +
                            R"(","apiGroup":"rbac.authorization.k8s.io","apiVersion":"v1"})",
                        201, requested, admitted);
   }

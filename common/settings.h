@@ -37,16 +37,29 @@ enum class Type {
 };
 const char* typeName(Type t);
 
+template <class>
+inline constexpr bool kNotASetting = false;
+
+// The type of a setting held in a member of type M.
 template <class M>
 constexpr Type typeOf() {
-  if constexpr (std::is_same_v<M, std::string>) return Type::kString;
-  if constexpr (std::is_same_v<M, int>) return Type::kInt;
-  if constexpr (std::is_same_v<M, std::size_t>) return Type::kSize;
-  if constexpr (std::is_same_v<M, double>) return Type::kDouble;
-  if constexpr (std::is_same_v<M, bool>) return Type::kBool;
-  if constexpr (std::is_same_v<M, std::vector<std::string>>) return Type::kStringList;
-  if constexpr (std::is_same_v<M, std::map<std::string, std::vector<std::string>>>)
+  if constexpr (std::is_same_v<M, std::string>)
+    return Type::kString;
+  else if constexpr (std::is_same_v<M, int>)
+    return Type::kInt;
+  else if constexpr (std::is_same_v<M, std::size_t>)
+    return Type::kSize;
+  else if constexpr (std::is_same_v<M, double>)
+    return Type::kDouble;
+  else if constexpr (std::is_same_v<M, bool>)
+    return Type::kBool;
+  else if constexpr (std::is_same_v<M, std::vector<std::string>>)
+    return Type::kStringList;
+  else if constexpr (std::is_same_v<M, std::map<std::string, std::vector<std::string>>>)
     return Type::kStringListMap;
+  else
+    static_assert(kNotASetting<M>,
+                  "a setting is a string, number, boolean, list of strings or map of them");
 }
 
 // How a list is read.
@@ -68,11 +81,6 @@ struct Field {
 
 template <class S, class M>
 Field<S> field(std::string key, M S::*member, ListOptions list = {}) {
-  static_assert(std::is_same_v<M, std::string> || std::is_same_v<M, int> ||
-                    std::is_same_v<M, std::size_t> || std::is_same_v<M, double> ||
-                    std::is_same_v<M, bool> || std::is_same_v<M, std::vector<std::string>> ||
-                    std::is_same_v<M, std::map<std::string, std::vector<std::string>>>,
-                "a setting is a string, number, boolean, list of strings or map of them");
   Type type = typeOf<M>();
   if (type == Type::kStringList && list.orString) type = Type::kStringOrList;
   return {std::move(key), type, [member](S& s) -> void* { return &(s.*member); }, list};

@@ -1,10 +1,7 @@
 #include "controller/audit_settings.h"
 
-#include <arpa/inet.h>
-
-#include <algorithm>
-
 #include "controller/detect/catalogue.h"
+#include "policies/rules.h"
 #include "policies/system_scope.h"
 
 namespace kc::audit {
@@ -31,21 +28,6 @@ std::string checkRuleId(const std::string& id) {
 
 // A list of identities or names: no empty string.
 constexpr settings::ListOptions kNames{.nonEmpty = true};
-
-// "10.0.0.0/8", "fd00::/8" or a single address.
-bool isCidr(const std::string& s) {
-  const size_t slash = s.find('/');
-  const std::string address = s.substr(0, slash);
-  unsigned char bytes[16];
-  const bool v6 = address.find(':') != std::string::npos;
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), bytes) != 1) return false;
-  if (slash == std::string::npos) return true;
-  const std::string bits = s.substr(slash + 1);
-  if (bits.empty() || bits.size() > 3 || (bits.size() > 1 && bits[0] == '0') ||
-      !std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
-  return std::stoi(bits) <= (v6 ? 128 : 32);
-}
 
 }  // namespace
 
@@ -99,7 +81,8 @@ settings::Section<AuditConfig> auditSection() {
                               "unknown preset \"" + name + "\" (expected gke, eks, aks or none)"});
         }
         for (const auto& block : s.clusterNetworks) {
-          if (!isCidr(block))
+          // Read as the rule reads them (cmd/audit_role.cc).
+          if (policy::IpBlock parsed; !policy::parseIpBlock(block, parsed))
             errors.push_back(
                 {"audit.clusterNetworks", 0,
                  "\"" + block + "\" is not a CIDR block such as \"10.0.0.0/8\" or \"fd00::/8\""});
