@@ -9,12 +9,12 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include "controller/detect/finding.h"
 #include "node/node_service.h"
 #include "test/controller/series_value.h"
+#include "test/node/collected_findings.h"
 #include "test/node/containerd_fixture.h"
 #include "test/node/node_test_policies.h"
 
@@ -29,8 +29,7 @@ using kc::testing::PrivateContainerd;
 using namespace std::chrono_literals;
 
 struct Agent {
-  std::mutex mu;
-  std::vector<Finding> findings;
+  kc::testing::CollectedFindings collected;
   prometheus::Registry registry;
   std::unique_ptr<NodeService> service;
 
@@ -40,10 +39,7 @@ struct Agent {
     o.policies = [p = kc::testing::builtInPolicies()] { return p; };
     o.containerdSocket = d.socket();
     o.judgedJournal = d.dir() + "/node-judged.journal";
-    o.onFinding = [this](const Finding& f) {
-      std::lock_guard lock(mu);
-      findings.push_back(f);
-    };
+    o.onFinding = collected.sink();
     service = std::make_unique<NodeService>(std::move(o), registry);
     std::string error;
     REQUIRE(service->start(error));
@@ -55,19 +51,7 @@ struct Agent {
   // The findings of `rule` about container `id`, waiting up to `timeout` for one.
   std::vector<Finding> of(const std::string& rule, const std::string& id,
                           std::chrono::milliseconds timeout = 10s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    std::vector<Finding> out;
-    do {
-      out.clear();
-      {
-        std::lock_guard lock(mu);
-        for (const auto& f : findings)
-          if (f.rule == rule && f.containerID == id) out.push_back(f);
-      }
-      if (!out.empty()) break;
-      std::this_thread::sleep_for(20ms);
-    } while (std::chrono::steady_clock::now() < until);
-    return out;
+    return collected.about(id, 1, timeout, rule);
   }
 };
 

@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <thread>
 
 #include "controller/detect/finding.h"
 #include "node/node_service.h"
 #include "test/controller/series_value.h"
+#include "test/node/collected_findings.h"
 #include "test/node/dockerd_fixture.h"
 #include "test/node/node_test_policies.h"
 
@@ -27,30 +27,6 @@ using kc::testing::PrivateDockerd;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// Findings handed to the outputs, collected across threads.
-struct Collected {
-  std::mutex mu;
-  std::vector<Finding> findings;
-  std::vector<Finding> snapshot() {
-    std::lock_guard lock(mu);
-    return findings;
-  }
-  // The findings about container `id`, waiting up to `timeout` until there are `atLeast`.
-  std::vector<Finding> about(const std::string& id, std::size_t atLeast,
-                             std::chrono::milliseconds timeout = 10s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    std::vector<Finding> out;
-    do {
-      out.clear();
-      for (const auto& f : snapshot())
-        if (f.containerID == id) out.push_back(f);
-      if (out.size() >= atLeast) break;
-      std::this_thread::sleep_for(20ms);
-    } while (std::chrono::steady_clock::now() < until);
-    return out;
-  }
-};
-
 const Finding* rule(const std::vector<Finding>& fs, const std::string& id) {
   for (const auto& f : fs)
     if (f.rule == id) return &f;
@@ -59,7 +35,7 @@ const Finding* rule(const std::vector<Finding>& fs, const std::string& id) {
 
 struct Agent {
   std::string stateDir;
-  Collected collected;
+  kc::testing::CollectedFindings collected;
   prometheus::Registry registry;
   std::unique_ptr<NodeService> service;
 
@@ -74,10 +50,7 @@ struct Agent {
     o.dockerSocket = d.socket();
     o.judgedJournal = state + "/node-judged.journal";
     o.resumeFile = state + "/node-resume.json";
-    o.onFinding = [this](const Finding& f) {
-      std::lock_guard lock(collected.mu);
-      collected.findings.push_back(f);
-    };
+    o.onFinding = collected.sink();
     if (tune) tune(o);
     service = std::make_unique<NodeService>(std::move(o), registry);
     REQUIRE(service->start(error));

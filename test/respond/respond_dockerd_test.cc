@@ -21,6 +21,7 @@
 #include "respond/accept.h"
 #include "respond/auto_responder.h"
 #include "respond/responder.h"
+#include "test/node/collected_findings.h"
 #include "test/node/dockerd_fixture.h"
 #include "test/node/node_test_policies.h"
 #include "test/test_util.h"
@@ -415,11 +416,8 @@ TEST_CASE("respond: the node role isolates and keeps the evidence of a high find
   kc::node::NodeServiceOptions o = nodeOptions(d, state);
   o.policies = [p = kc::testing::builtInPolicies()] { return p; };
   o.respond = [&](std::vector<kc::audit::Finding>& fs) { responder.onFindings(fs); };
-  std::vector<kc::audit::Finding> findings;
-  o.onFinding = [&](const kc::audit::Finding& f) {
-    std::lock_guard lock(mu);
-    findings.push_back(f);
-  };
+  kc::testing::CollectedFindings collected;
+  o.onFinding = collected.sink();
   kc::node::NodeService service(std::move(o), registry);
   std::string error;
   REQUIRE(service.start(error));
@@ -433,13 +431,9 @@ TEST_CASE("respond: the node role isolates and keeps the evidence of a high find
   const std::string id = d.dockerOk("inspect -f '{{.Id}}' " + name);
   REQUIRE(eventually([&] { return responder.finished() >= 1; }, 20s));
   std::string evidence;
-  {
-    std::lock_guard lock(mu);
-    for (const auto& f : findings) {
-      if (f.containerID != id || f.rule != "container-outside-kubernetes") continue;
-      CHECK(f.details.at("isolation") == "requested");
-      evidence = f.details.at("evidence");
-    }
+  for (const auto& f : collected.about(id, 1, 0ms, "container-outside-kubernetes")) {
+    CHECK(f.details.at("isolation") == "requested");
+    evidence = f.details.at("evidence");
   }
   REQUIRE_FALSE(evidence.empty());
   CHECK(eventually([&] { return fs::exists(evidence + "/manifest.json"); }));
@@ -515,21 +509,16 @@ TEST_CASE("respond accept: a running node role stops reporting what was accepted
   kc::testing::TempDir state;
   prometheus::Registry registry;
   kc::node::NodeServiceOptions o = nodeOptions(d, state);
-  std::mutex mu;
-  std::vector<kc::audit::Finding> findings;
-  o.onFinding = [&](const kc::audit::Finding& f) {
-    std::lock_guard lock(mu);
-    findings.push_back(f);
-  };
+  kc::testing::CollectedFindings collected;
+  o.onFinding = collected.sink();
   kc::node::NodeService service(std::move(o), registry);
   std::string error;
   REQUIRE(service.start(error));
   REQUIRE(eventually([&] { return service.ready(); }));
   auto outside = [&](const std::string& id) -> std::optional<kc::audit::Finding> {
-    std::lock_guard lock(mu);
-    for (const auto& f : findings)
-      if (f.containerID == id && f.rule == "container-outside-kubernetes") return f;
-    return std::nullopt;
+    const auto fs = collected.about(id, 1, 0ms, "container-outside-kubernetes");
+    if (fs.empty()) return std::nullopt;
+    return fs.front();
   };
   const std::string first = unique("kc-build-agent");
   d.dockerOk("run -d --name " + first + " --network none " + PrivateDockerd::kImage + " sleep 300");
